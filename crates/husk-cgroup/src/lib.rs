@@ -1,0 +1,318 @@
+//! One cgroup API over the three layouts a host may have, detected from mountinfo:
+//! v1 (one hierarchy per controller), hybrid (v1 plus a cgroup2 mount holding a few
+//! controllers, as on this project's CI host) and v2 (one unified tree).
+//!
+//! All file access goes through the directories this module computes, so tests point it at a
+//! temp dir with a synthetic mountinfo.
+#![forbid(unsafe_code)]
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("cgroup: no cgroup filesystem is mounted")]
+    NoCgroupFs,
+    #[error("cgroup: {step} {path}: {source}")]
+    Io { step: &'static str, path: PathBuf, source: io::Error },
+    #[error("cgroup: cgroupsPath \"{0}\" is in systemd's slice:prefix:name form, which needs --systemd-cgroup (not supported yet)")]
+    SystemdPath(String),
+}
+
+fn io_err<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> CgroupError + 'a {
+    move |source| CgroupError::Io { step, path: path.to_path_buf(), source }
+}
+
+/// One mounted hierarchy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hierarchy {
+    /// v1: the controllers (and `name=` options) of the mount; empty for cgroup2.
+    pub controllers: Vec<String>,
+    pub mountpoint: PathBuf,
+    /// The cgroup the mount shows as its root (not `/` inside a cgroup namespace).
+    pub root: PathBuf,
+    pub v2: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    V1,
+    Hybrid,
+    V2,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hierarchies {
+    pub list: Vec<Hierarchy>,
+}
+
+fn unescape_mountinfo(s: &str) -> String {
+    // mountinfo escapes space, tab, newline and backslash as \ooo.
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl Hierarchies {
+    /// Parses /proc/self/mountinfo text.
+    pub fn from_mountinfo(text: &str) -> Hierarchies {
+        let mut list = Vec::new();
+        for line in text.lines() {
+            let Some((pre, post)) = line.split_once(" - ") else { continue };
+            let pre: Vec<&str> = pre.split(' ').collect();
+            let post: Vec<&str> = post.split(' ').collect();
+            if pre.len() < 5 || post.len() < 3 {
+                continue;
+            }
+            let (root, mountpoint) = (unescape_mountinfo(pre[3]), unescape_mountinfo(pre[4]));
+            let hierarchy = match post[0] {
+                "cgroup2" => Hierarchy { controllers: vec![], mountpoint: mountpoint.into(), root: root.into(), v2: true },
+                "cgroup" => {
+                    let controllers = post[2]
+                        .split(',')
+                        .filter(|o| !matches!(*o, "rw" | "ro") && !o.contains('=') || o.starts_with("name="))
+                        .filter(|o| KNOWN_V1.contains(o) || o.starts_with("name="))
+                        .map(String::from)
+                        .collect();
+                    Hierarchy { controllers, mountpoint: mountpoint.into(), root: root.into(), v2: false }
+                }
+                _ => continue,
+            };
+            // A hierarchy mounted twice (bind mounts) is joined once.
+            if !list.iter().any(|h: &Hierarchy| h.v2 == hierarchy.v2 && h.controllers == hierarchy.controllers) {
+                list.push(hierarchy);
+            }
+        }
+        Hierarchies { list }
+    }
+
+    pub fn detect() -> Result<Hierarchies, CgroupError> {
+        let p = Path::new("/proc/self/mountinfo");
+        let text = fs::read_to_string(p).map_err(io_err("read", p))?;
+        let h = Hierarchies::from_mountinfo(&text);
+        if h.list.is_empty() { Err(CgroupError::NoCgroupFs) } else { Ok(h) }
+    }
+
+    pub fn layout(&self) -> Layout {
+        let v1 = self.list.iter().any(|h| !h.v2);
+        let v2 = self.list.iter().any(|h| h.v2);
+        match (v1, v2) {
+            (true, true) => Layout::Hybrid,
+            (true, false) => Layout::V1,
+            _ => Layout::V2,
+        }
+    }
+}
+
+const KNOWN_V1: &[&str] = &[
+    "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls", "net_prio", "blkio", "perf_event", "hugetlb", "pids", "rdma", "misc",
+];
+
+/// The caller's own cgroup in each hierarchy, from /proc/self/cgroup text:
+/// `(controllers or "" for v2, path)`.
+pub fn parse_proc_cgroup(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.splitn(3, ':');
+            let (_, ctrl, path) = (it.next()?, it.next()?, it.next()?);
+            Some((ctrl.to_string(), path.to_string()))
+        })
+        .collect()
+}
+
+/// A container's cgroup: one directory per hierarchy.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Cgroup {
+    pub dirs: Vec<PathBuf>,
+    /// The cgroup2 directory, when there is a cgroup2 hierarchy.
+    pub unified: Option<PathBuf>,
+}
+
+fn own_path<'a>(h: &Hierarchy, own: &'a [(String, String)]) -> &'a str {
+    own.iter()
+        .find(|(ctrl, _)| {
+            if h.v2 {
+                ctrl.is_empty()
+            } else {
+                let mut a: Vec<&str> = ctrl.split(',').collect();
+                let mut b: Vec<&str> = h.controllers.iter().map(String::as_str).collect();
+                a.sort();
+                b.sort();
+                a == b
+            }
+        })
+        .map_or("/", |(_, p)| p.as_str())
+}
+
+fn join_under(base: &Path, rel: &str) -> PathBuf {
+    let mut p = base.to_path_buf();
+    for c in rel.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        p.push(c);
+    }
+    p
+}
+
+impl Cgroup {
+    /// Where a container with `cgroups_path` lives. An absolute path is taken from each
+    /// hierarchy's root; a relative one from the caller's own cgroup there (runc's rule).
+    pub fn locate(h: &Hierarchies, own: &[(String, String)], cgroups_path: &str) -> Result<Cgroup, CgroupError> {
+        if !cgroups_path.starts_with('/') && cgroups_path.split(':').count() == 3 {
+            return Err(CgroupError::SystemdPath(cgroups_path.into()));
+        }
+        let mut cg = Cgroup::default();
+        for hier in &h.list {
+            // Paths in /proc/self/cgroup are relative to the hierarchy root; the mount may show
+            // only a subtree (its `root`), which we strip.
+            let full = if cgroups_path.starts_with('/') {
+                cgroups_path.to_string()
+            } else {
+                format!("{}/{}", own_path(hier, own).trim_end_matches('/'), cgroups_path)
+            };
+            let root = hier.root.to_string_lossy();
+            let rel = full.strip_prefix(root.as_ref()).filter(|_| root != "/").unwrap_or(&full);
+            let dir = join_under(&hier.mountpoint, rel);
+            if hier.v2 {
+                cg.unified = Some(dir.clone());
+            }
+            cg.dirs.push(dir);
+        }
+        Ok(cg)
+    }
+
+    pub fn create(&self) -> Result<(), CgroupError> {
+        for d in &self.dirs {
+            fs::create_dir_all(d).map_err(io_err("mkdir", d))?;
+        }
+        Ok(())
+    }
+
+    /// Moves `pid` into every hierarchy (the cgroup2 dir is skipped when the process was
+    /// already cloned into it).
+    pub fn join(&self, pid: i32, skip_unified: bool) -> Result<(), CgroupError> {
+        let pid = pid.to_string();
+        for d in &self.dirs {
+            if skip_unified && Some(d) == self.unified.as_ref() {
+                continue;
+            }
+            let p = d.join("cgroup.procs");
+            let mut f = fs::OpenOptions::new().write(true).open(&p).map_err(io_err("open", &p))?;
+            f.write_all(pid.as_bytes()).map_err(io_err("write", &p))?;
+        }
+        Ok(())
+    }
+
+    /// Pids in the cgroup (read from the first hierarchy that answers).
+    pub fn pids(&self) -> Vec<i32> {
+        for d in &self.dirs {
+            if let Ok(s) = fs::read_to_string(d.join("cgroup.procs")) {
+                return s.lines().filter_map(|l| l.trim().parse().ok()).collect();
+            }
+        }
+        Vec::new()
+    }
+
+    /// Removes every directory. A cgroup whose last process just died may still read as busy
+    /// for a moment, so EBUSY is retried briefly. Missing directories are fine: delete is
+    /// idempotent.
+    pub fn remove(&self) -> Result<(), CgroupError> {
+        let mut first_err = None;
+        for d in &self.dirs {
+            let mut tries = 0;
+            loop {
+                match fs::remove_dir(d) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                    Err(e) if e.raw_os_error() == Some(16) && tries < 200 => {
+                        tries += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    Err(e) => {
+                        first_err.get_or_insert(CgroupError::Io { step: "rmdir", path: d.clone(), source: e });
+                        break;
+                    }
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+    const V2: &str = "30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n";
+
+    #[test]
+    fn detects_layouts() {
+        let h = Hierarchies::from_mountinfo(HYBRID);
+        assert_eq!(h.layout(), Layout::Hybrid);
+        assert_eq!(h.list.len(), 6);
+        assert_eq!(h.list[4].controllers, vec!["name=systemd"]);
+        assert_eq!(Hierarchies::from_mountinfo(V2).layout(), Layout::V2);
+        let v1: String = HYBRID.lines().filter(|l| !l.contains("cgroup2")).map(|l| format!("{l}\n")).collect();
+        assert_eq!(Hierarchies::from_mountinfo(&v1).layout(), Layout::V1);
+        assert!(Hierarchies::from_mountinfo("1 2 0:1 / / rw - ext4 /dev/vda rw\n").list.is_empty());
+    }
+
+    #[test]
+    fn absolute_and_relative_paths() {
+        let h = Hierarchies::from_mountinfo(HYBRID);
+        let own = parse_proc_cgroup("4:memory:/job/7\n1:cpu:/\n0::/\n");
+        let cg = Cgroup::locate(&h, &own, "/husk/c1").unwrap();
+        assert_eq!(cg.dirs[2], PathBuf::from("/sys/fs/cgroup/memory/husk/c1"));
+        assert_eq!(cg.unified, Some(PathBuf::from("/sys/fs/cgroup/unified/husk/c1")));
+        let cg = Cgroup::locate(&h, &own, "sub/c1").unwrap();
+        assert_eq!(cg.dirs[2], PathBuf::from("/sys/fs/cgroup/memory/job/7/sub/c1"));
+        assert_eq!(cg.dirs[0], PathBuf::from("/sys/fs/cgroup/cpu/sub/c1"));
+        assert!(matches!(Cgroup::locate(&h, &own, "system.slice:husk:c1"), Err(CgroupError::SystemdPath(_))));
+    }
+
+    #[test]
+    fn mount_root_is_stripped() {
+        let h = Hierarchies::from_mountinfo("30 23 0:26 /outer /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
+        let own = parse_proc_cgroup("0::/outer/me\n");
+        let cg = Cgroup::locate(&h, &own, "c").unwrap();
+        assert_eq!(cg.dirs, vec![PathBuf::from("/sys/fs/cgroup/me/c")]);
+    }
+
+    #[test]
+    fn create_join_remove_on_a_temp_tree() {
+        let tmp = std::env::temp_dir().join(format!("husk-cg-test-{}", std::process::id()));
+        let mi = format!("1 0 0:1 / {}/a rw - cgroup cgroup rw,pids\n2 0 0:2 / {}/u rw - cgroup2 cgroup2 rw\n", tmp.display(), tmp.display());
+        let h = Hierarchies::from_mountinfo(&mi);
+        let cg = Cgroup::locate(&h, &[], "/x/y").unwrap();
+        cg.create().unwrap();
+        // cgroupfs provides cgroup.procs in every new directory; a temp dir needs it made.
+        fs::write(tmp.join("a/x/y/cgroup.procs"), "").unwrap();
+        cg.join(42, true).unwrap();
+        assert_eq!(fs::read_to_string(tmp.join("a/x/y/cgroup.procs")).unwrap(), "42");
+        assert!(!tmp.join("u/x/y/cgroup.procs").exists());
+        assert_eq!(cg.pids(), vec![42]);
+        fs::remove_file(tmp.join("a/x/y/cgroup.procs")).unwrap();
+        cg.remove().unwrap();
+        assert!(!tmp.join("a/x/y").exists() && !tmp.join("u/x/y").exists());
+        cg.remove().unwrap();
+        fs::remove_dir_all(&tmp).unwrap();
+    }
+}

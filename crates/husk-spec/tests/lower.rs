@@ -1,0 +1,127 @@
+//! Golden cases for config → plan, and the field names bad configs report.
+
+use husk_spec::mountopt::ms;
+use husk_spec::names::NsKind;
+use husk_spec::{defaults::default_spec, lower, parse_config};
+use std::path::{Path, PathBuf};
+
+fn lower_json(json: &str) -> Result<husk_spec::Plan, String> {
+    let spec = parse_config(json).map_err(|e| e.to_string())?;
+    lower(&spec, Path::new("/b")).map_err(|e| e.to_string())
+}
+
+fn base(extra: &str) -> String {
+    format!(r#"{{"ociVersion":"1.3.0","root":{{"path":"rootfs"}},"process":{{"args":["sh"],"cwd":"/"}}{extra}}}"#)
+}
+
+#[test]
+fn default_spec_lowers() {
+    let plan = lower(&default_spec(), Path::new("/bundle")).unwrap();
+    assert_eq!(plan.rootfs, PathBuf::from("/bundle/rootfs"));
+    assert!(plan.rootfs_readonly);
+    assert!(plan.creates(NsKind::Pid) && plan.creates(NsKind::Mount) && plan.creates(NsKind::Net));
+    assert!(!plan.has(NsKind::User));
+    assert_eq!(plan.mounts.len(), 7);
+    assert_eq!(plan.mounts[1].dest, PathBuf::from("dev"));
+    assert_eq!(plan.mounts[1].opts.data, "mode=755,size=65536k");
+    assert!(plan.setup_dev);
+    assert_eq!(plan.devices.len(), 6);
+    let caps = plan.process.caps.unwrap();
+    assert_eq!(caps.inheritable, 0);
+    assert_eq!(caps.bounding, caps.permitted);
+    assert_eq!(caps.bounding.count_ones(), 14);
+    assert_eq!(plan.rootfs_propagation, ms::SLAVE | ms::REC);
+    assert_eq!(plan.process.rlimits[0].resource, 7);
+    // The spec round-trips through JSON unchanged.
+    let json = serde_json::to_string(&default_spec()).unwrap();
+    assert_eq!(parse_config(&json).unwrap(), default_spec());
+}
+
+#[test]
+fn absolute_root_and_relative_bind_source() {
+    let p = lower_json(
+        r#"{"root":{"path":"/abs"},"process":{"args":["x"],"cwd":"/"},
+            "mounts":[{"destination":"/../../etc/x","type":"bind","source":"data","options":["ro"]}]}"#,
+    )
+    .unwrap();
+    assert_eq!(p.rootfs, PathBuf::from("/abs"));
+    assert_eq!(p.mounts[0].dest, PathBuf::from("etc/x"));
+    assert_eq!(p.mounts[0].source, Some(PathBuf::from("/b/data")));
+    assert_eq!(p.mounts[0].fstype, "bind");
+}
+
+#[test]
+fn joins_and_creates() {
+    let p = lower_json(&base(r#","linux":{"namespaces":[{"type":"pid"},{"type":"network","path":"/proc/1/ns/net"}]}"#)).unwrap();
+    assert!(p.creates(NsKind::Pid));
+    assert!(!p.creates(NsKind::Net));
+    assert!(p.has(NsKind::Net));
+    assert_eq!(p.clone_flags(), NsKind::Pid.clone_flag());
+}
+
+#[test]
+fn bad_configs_name_their_field() {
+    let cases: &[(&str, &str)] = &[
+        (r#"{"process":{"args":["x"],"cwd":"/"}}"#, "root: missing"),
+        (&base(r#","linux":{"namespaces":[{"type":"bogus"}]}"#), "linux.namespaces[0].type: unknown namespace \"bogus\""),
+        (&base(r#","linux":{"namespaces":[{"type":"pid"},{"type":"pid"}]}"#), "linux.namespaces[1].type"),
+        (&base(r#","linux":{"namespaces":[{"type":"user"}]}"#), "linux.uidMappings"),
+        (&base(r#","hostname":"h""#), "hostname: set without a new uts namespace"),
+        (&base(r#","linux":{"sysctl":{"kernel.pid_max":"1"}}"#), "linux.sysctl.kernel.pid_max: not namespaced"),
+        (&base(r#","linux":{"sysctl":{"net.ipv4.ip_forward":"1"}}"#), "linux.sysctl.net.ipv4.ip_forward: needs a network namespace"),
+        (&base(r#","mounts":[{"destination":"/x","options":["bind"]}]"#), "mounts[0].source"),
+        (&base(r#","mounts":[{"destination":"/x","source":"none"}]"#), "mounts[0].type"),
+        (&base(r#","linux":{"devices":[{"type":"z","path":"/dev/z"}]}"#), "linux.devices[0].type"),
+        (&base(r#","linux":{"rootfsPropagation":"sideways"}"#), "linux.rootfsPropagation"),
+        (&base(r#","hooks":{"poststart":[{"path":"rel"}]}"#), "hooks.poststart[0].path: must be absolute"),
+        (&base(r#","linux":{"cgroupsPath":"/a/../b"}"#), "linux.cgroupsPath"),
+        (r#"{"root":{"path":"r"},"process":{"args":[],"cwd":"/"}}"#, "process.args"),
+        (r#"{"root":{"path":"r"},"process":{"args":["x"],"cwd":"rel"}}"#, "process.cwd"),
+        (r#"{"root":{"path":"r"},"process":{"args":["x"],"cwd":"/","capabilities":{"bounding":["CAP_NOPE"]}}}"#, "process.capabilities.bounding[0]: unknown capability \"CAP_NOPE\""),
+        (r#"{"root":{"path":"r"},"process":{"args":["x"],"cwd":"/","rlimits":[{"type":"RLIMIT_X","hard":1,"soft":1}]}}"#, "process.rlimits[0].type"),
+        (r#"{"root":{"path":"r"},"process":{"args":["x"],"cwd":"/","rlimits":[{"type":"RLIMIT_NOFILE","hard":1,"soft":2}]}}"#, "process.rlimits[0]: soft limit above hard limit"),
+        (r#"{"root":{"path":"r"},"process":{"args":["x"],"cwd":"/","oomScoreAdj":5000}}"#, "process.oomScoreAdj"),
+        (r#"{"root":7}"#, "config.json: invalid type"),
+    ];
+    for (json, want) in cases {
+        let got = lower_json(json).expect_err(json);
+        assert!(got.starts_with(want), "config {json}\n  got:  {got}\n  want: {want}…");
+    }
+}
+
+#[test]
+fn devices_override_defaults_and_bind_dev_skips_setup() {
+    let p = lower_json(&base(r#","linux":{"devices":[{"type":"c","path":"/dev/null","major":1,"minor":3,"fileMode":438},{"type":"c","path":"/dev/net/tun","major":10,"minor":200}]}"#)).unwrap();
+    assert_eq!(p.devices.len(), 7);
+    assert_eq!(p.devices.iter().filter(|d| d.path == Path::new("dev/null")).count(), 1);
+    let p = lower_json(&base(r#","mounts":[{"destination":"/dev","type":"bind","source":"/dev","options":["rbind"]}]"#)).unwrap();
+    assert!(!p.setup_dev);
+    assert!(p.devices.is_empty());
+}
+
+#[test]
+fn process_fields() {
+    let p = lower_json(
+        r#"{"root":{"path":"r"},"process":{"args":["x"],"cwd":"/w","user":{"uid":1,"gid":2,"umask":63,"additionalGids":[5]},
+            "scheduler":{"policy":"SCHED_BATCH","nice":3},"ioPriority":{"class":"IOPRIO_CLASS_BE","priority":4},
+            "execCPUAffinity":{"initial":"0","final":"0-1"}},
+            "linux":{"personality":{"domain":"LINUX32"},"memoryPolicy":{"mode":"MPOL_BIND","nodes":"0"}}}"#,
+    )
+    .unwrap();
+    assert_eq!((p.process.uid, p.process.gid, p.process.umask), (1, 2, Some(63)));
+    assert_eq!(p.process.additional_gids, vec![5]);
+    assert_eq!(p.process.scheduler.unwrap().policy, 3);
+    assert_eq!(p.process.io_priority, Some((2, 4)));
+    assert_eq!(p.process.cpu_affinity_initial, Some(vec![0]));
+    assert_eq!(p.process.cpu_affinity_final, Some(vec![0, 1]));
+    assert_eq!(p.personality, Some(8));
+    assert_eq!(p.mem_policy.unwrap().nodes, vec![0]);
+}
+
+#[test]
+fn cpu_lists() {
+    use husk_spec::plan::parse_cpu_list;
+    assert_eq!(parse_cpu_list("0-2,5"), Some(vec![0, 1, 2, 5]));
+    assert_eq!(parse_cpu_list("3-1"), None);
+    assert_eq!(parse_cpu_list("x"), None);
+}

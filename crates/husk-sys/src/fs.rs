@@ -1,0 +1,299 @@
+//! Files, mounts and path resolution.
+
+use crate::{cstr, cvt, cvt_i};
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+pub const RESOLVE_NO_XDEV: u64 = 0x01;
+pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+pub const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+pub const RESOLVE_BENEATH: u64 = 0x08;
+pub const RESOLVE_IN_ROOT: u64 = 0x10;
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// openat2(2). `flags` are O_* flags; O_CLOEXEC is always added.
+pub fn openat2(dir: BorrowedFd<'_>, path: &Path, flags: i32, mode: u32, resolve: u64) -> io::Result<OwnedFd> {
+    let p = cstr(path)?;
+    let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: mode as u64, resolve };
+    loop {
+        // SAFETY: `p` is a valid NUL-terminated string and `how` a valid open_how of the size we
+        // pass; the kernel only reads both.
+        let r = unsafe {
+            libc::syscall(libc::SYS_openat2, dir.as_raw_fd(), p.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>())
+        };
+        match cvt(r) {
+            // SAFETY: on success the syscall returned a new descriptor that nothing else owns.
+            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
+            // openat2 returns EAGAIN when a concurrent rename raced RESOLVE_IN_ROOT; retry.
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// openat(2) relative to `dir` (or the cwd with `None`), O_CLOEXEC added.
+pub fn openat(dir: Option<BorrowedFd<'_>>, path: &Path, flags: i32, mode: u32) -> io::Result<OwnedFd> {
+    let p = cstr(path)?;
+    let d = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
+    // SAFETY: valid C string; the returned fd is checked before being owned.
+    let fd = cvt_i(unsafe { libc::openat(d, p.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint) })?;
+    // SAFETY: a fresh descriptor from openat.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+pub fn mkdirat(dir: BorrowedFd<'_>, name: &Path, mode: u32) -> io::Result<()> {
+    let p = cstr(name)?;
+    // SAFETY: valid C string and fd.
+    cvt_i(unsafe { libc::mkdirat(dir.as_raw_fd(), p.as_ptr(), mode) }).map(drop)
+}
+
+pub fn mknodat(dir: BorrowedFd<'_>, name: &Path, mode: u32, major: u32, minor: u32) -> io::Result<()> {
+    let p = cstr(name)?;
+    let dev = libc::makedev(major, minor);
+    // SAFETY: valid C string and fd.
+    cvt_i(unsafe { libc::mknodat(dir.as_raw_fd(), p.as_ptr(), mode, dev) }).map(drop)
+}
+
+pub fn symlinkat(target: &Path, dir: BorrowedFd<'_>, name: &Path) -> io::Result<()> {
+    let (t, n) = (cstr(target)?, cstr(name)?);
+    // SAFETY: valid C strings and fd.
+    cvt_i(unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr()) }).map(drop)
+}
+
+pub fn mkfifo(path: &Path, mode: u32) -> io::Result<()> {
+    let p = cstr(path)?;
+    // SAFETY: valid C string.
+    cvt_i(unsafe { libc::mkfifo(p.as_ptr(), mode) }).map(drop)
+}
+
+/// fchown on an fd (works on O_PATH fds through AT_EMPTY_PATH).
+pub fn fchown(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: empty path with AT_EMPTY_PATH operates on `fd` itself.
+    cvt_i(unsafe { libc::fchownat(fd.as_raw_fd(), c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH) }).map(drop)
+}
+
+pub fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
+    // SAFETY: plain syscall on a valid fd.
+    cvt_i(unsafe { libc::fchmod(fd.as_raw_fd(), mode) }).map(drop)
+}
+
+/// fstat on any fd (O_PATH included).
+pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstatat with AT_EMPTY_PATH fills `st` on success, which we check before reading it.
+    cvt_i(unsafe { libc::fstatat(fd.as_raw_fd(), c"".as_ptr(), st.as_mut_ptr(), libc::AT_EMPTY_PATH) })?;
+    // SAFETY: initialised by the successful call above.
+    Ok(unsafe { st.assume_init() })
+}
+
+pub fn fstatfs_magic(fd: BorrowedFd<'_>) -> io::Result<i64> {
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: fills `st` on success.
+    cvt_i(unsafe { libc::fstatfs(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: initialised by the successful call above.
+    Ok(unsafe { st.assume_init() }.f_type as i64)
+}
+
+/// Path of an fd for mount(2) targets: mount follows the magic link to exactly this inode, so
+/// nothing in the (hostile) rootfs can redirect it after we resolved it.
+pub fn fd_path(fd: BorrowedFd<'_>) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+fn opt_cstr(s: Option<&str>) -> io::Result<Option<CString>> {
+    s.map(|s| CString::new(s).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))).transpose()
+}
+
+/// mount(2).
+pub fn mount(source: Option<&str>, target: &str, fstype: Option<&str>, flags: u64, data: Option<&str>) -> io::Result<()> {
+    let (s, t, f, d) = (opt_cstr(source)?, cstr(target)?, opt_cstr(fstype)?, opt_cstr(data)?);
+    let ptr = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
+    // SAFETY: all pointers are valid C strings or null, as mount(2) allows.
+    cvt_i(unsafe { libc::mount(ptr(&s), t.as_ptr(), ptr(&f), flags as libc::c_ulong, ptr(&d) as *const libc::c_void) }).map(drop)
+}
+
+pub fn umount2(target: &str, flags: i32) -> io::Result<()> {
+    let t = cstr(target)?;
+    // SAFETY: valid C string.
+    cvt_i(unsafe { libc::umount2(t.as_ptr(), flags) }).map(drop)
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+pub const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+
+/// mount_setattr(2) on the mount whose root `fd` is (AT_EMPTY_PATH), optionally recursive.
+pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, set: u64, clear: u64, userns: Option<BorrowedFd<'_>>) -> io::Result<()> {
+    let attr = MountAttr { attr_set: set, attr_clr: clear, propagation: 0, userns_fd: userns.map_or(0, |u| u.as_raw_fd() as u64) };
+    let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
+    // SAFETY: `attr` is a valid mount_attr of the size passed; the path is an empty C string.
+    let r = unsafe {
+        libc::syscall(libc::SYS_mount_setattr, fd.as_raw_fd(), c"".as_ptr(), flags, &attr as *const MountAttr, std::mem::size_of::<MountAttr>())
+    };
+    cvt(r).map(drop)
+}
+
+pub const OPEN_TREE_CLONE: u32 = 1;
+
+/// open_tree(2): a detached copy of the mount at `path` (with AT_RECURSIVE for a whole tree).
+pub fn open_tree(dir: Option<BorrowedFd<'_>>, path: &Path, flags: u32) -> io::Result<OwnedFd> {
+    let p = cstr(path)?;
+    let d = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
+    // SAFETY: valid C string; result checked.
+    let r = unsafe { libc::syscall(libc::SYS_open_tree, d, p.as_ptr(), flags | libc::O_CLOEXEC as u32) };
+    // SAFETY: a fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(cvt(r)? as RawFd) })
+}
+
+/// move_mount(2) of a detached tree onto the inode `to` refers to.
+pub fn move_mount_to_fd(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> io::Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
+    // SAFETY: both paths are empty C strings, used with the EMPTY_PATH flags.
+    let r = unsafe {
+        libc::syscall(libc::SYS_move_mount, from.as_raw_fd(), c"".as_ptr(), to.as_raw_fd(), c"".as_ptr(), MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
+    };
+    cvt(r).map(drop)
+}
+
+pub fn pivot_root(new_root: &str, put_old: &str) -> io::Result<()> {
+    let (n, o) = (cstr(new_root)?, cstr(put_old)?);
+    // SAFETY: valid C strings.
+    cvt(unsafe { libc::syscall(libc::SYS_pivot_root, n.as_ptr(), o.as_ptr()) }).map(drop)
+}
+
+pub fn chroot(path: &str) -> io::Result<()> {
+    let p = cstr(path)?;
+    // SAFETY: valid C string.
+    cvt_i(unsafe { libc::chroot(p.as_ptr()) }).map(drop)
+}
+
+pub fn fchdir(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: plain syscall on a valid fd.
+    cvt_i(unsafe { libc::fchdir(fd.as_raw_fd()) }).map(drop)
+}
+
+/// flock(2) exclusive, blocking.
+pub fn flock_exclusive(fd: BorrowedFd<'_>) -> io::Result<()> {
+    loop {
+        // SAFETY: plain syscall on a valid fd.
+        match cvt_i(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) }) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r.map(drop),
+        }
+    }
+}
+
+/// Reads the target of a symlink given as (dir, name).
+pub fn readlinkat(dir: Option<BorrowedFd<'_>>, path: &Path) -> io::Result<std::path::PathBuf> {
+    let p = cstr(path)?;
+    let d = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: buf is writable for buf.len() bytes.
+    let n = unsafe { libc::readlinkat(d, p.as_ptr(), buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
+    let n = cvt(n as libc::c_long)? as usize;
+    buf.truncate(n);
+    use std::os::unix::ffi::OsStringExt;
+    Ok(std::ffi::OsString::from_vec(buf).into())
+}
+
+/// Closes every descriptor from `first` up, except those the kernel keeps for CLOEXEC use:
+/// with CLOSE_RANGE_CLOEXEC they are only marked, so they vanish at execve.
+pub fn close_range_cloexec(first: u32) -> io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
+    // SAFETY: marks descriptors close-on-exec; no memory is touched.
+    cvt(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) }).map(drop)
+}
+
+/// Clears FD_CLOEXEC so `fd` survives execve (for hooks' and preserved fds).
+pub fn clear_cloexec(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl on an integer fd; an invalid fd is reported as EBADF.
+    cvt_i(unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }).map(drop)
+}
+
+/// dup3 onto a chosen number (used to place stdio).
+pub fn dup2(from: RawFd, to: RawFd) -> io::Result<()> {
+    if from == to {
+        return clear_cloexec(to);
+    }
+    // SAFETY: dup2 on integer fds; errors are reported.
+    cvt_i(unsafe { libc::dup2(from, to) }).map(drop)
+}
+
+/// Unix SOCK_SEQPACKET pair with CLOEXEC.
+pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors socketpair writes.
+    cvt_i(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) })?;
+    // SAFETY: two fresh descriptors.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+pub fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: buf is valid for reads of its length. MSG_NOSIGNAL: a dead peer is EPIPE, not SIGPIPE.
+    let n = unsafe { libc::send(fd.as_raw_fd(), buf.as_ptr() as *const libc::c_void, buf.len(), libc::MSG_NOSIGNAL) };
+    cvt(n as libc::c_long).map(|n| n as usize)
+}
+
+pub fn recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: buf is valid for writes of its length.
+        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
+        match cvt(n as libc::c_long) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r.map(|n| n as usize),
+        }
+    }
+}
+
+/// Sends one fd with SCM_RIGHTS along with `payload` (the console socket protocol).
+pub fn send_fd(sock: BorrowedFd<'_>, payload: &[u8], fd: BorrowedFd<'_>) -> io::Result<()> {
+    let mut iov = libc::iovec { iov_base: payload.as_ptr() as *mut libc::c_void, iov_len: payload.len() };
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+    let mut cbuf = vec![0u8; space];
+    // SAFETY: msghdr is plain data; zeroed is a valid starting value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
+    msg.msg_controllen = space;
+    // SAFETY: the control buffer is CMSG_SPACE(sizeof fd) bytes, so the first header and its data
+    // fit; we write exactly one fd into it.
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut RawFd, fd.as_raw_fd());
+    }
+    // SAFETY: msg points at live buffers for the duration of the call.
+    cvt(unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) } as libc::c_long).map(drop)
+}
+
+/// poll(2) over fds for POLLIN; returns the revents per fd. `timeout_ms` < 0 waits forever.
+pub fn poll_in(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<Vec<i16>> {
+    let mut p: Vec<libc::pollfd> = fds.iter().map(|f| libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
+    loop {
+        // SAFETY: `p` is a valid array of pollfd of the given length.
+        match cvt_i(unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) }) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+            Ok(_) => return Ok(p.iter().map(|x| x.revents).collect()),
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! Processes: clone3 with a pidfd, waiting, signals, namespaces, exec.
+
+use crate::{cstr, cvt, cvt_i};
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+pub enum Forked {
+    Parent { pid: i32, pidfd: OwnedFd },
+    Child,
+}
+
+const CLONE_PIDFD: u64 = 0x1000;
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// clone3 without CLONE_VM (fork semantics) with `ns_flags`, returning a pidfd to the parent.
+/// With `cgroup`, the child starts inside that cgroup v2 directory (CLONE_INTO_CGROUP), so it
+/// never runs a single instruction outside its limits.
+///
+/// The caller must be single-threaded: the child continues with a copy of this one thread, and
+/// locks held by other threads (allocator, stdio) would never be released there.
+pub fn clone3(ns_flags: u64, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Forked> {
+    let mut pidfd: RawFd = -1;
+    let mut args = CloneArgs {
+        flags: ns_flags | CLONE_PIDFD | if cgroup.is_some() { CLONE_INTO_CGROUP } else { 0 },
+        pidfd: &mut pidfd as *mut RawFd as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    if let Some(cg) = cgroup {
+        args.cgroup = cg.as_raw_fd() as u64;
+    }
+    // SAFETY: fork-like clone3 (no CLONE_VM, no stack): the child gets a copy of the address
+    // space, so Rust state stays consistent as long as the caller is single-threaded, which the
+    // caller guarantees. `args` and `pidfd` are valid for the kernel to read and write.
+    let r = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    match cvt(r)? {
+        0 => Ok(Forked::Child),
+        // SAFETY: CLONE_PIDFD stored a fresh descriptor in `pidfd`.
+        pid => Ok(Forked::Parent { pid: pid as i32, pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) } }),
+    }
+}
+
+/// Number of threads of this process (from /proc/self/stat is slower; /proc/self/task is exact).
+pub fn thread_count() -> io::Result<usize> {
+    Ok(std::fs::read_dir("/proc/self/task")?.count())
+}
+
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall; the result is a new fd or an error.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: a fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(cvt(r)? as RawFd) })
+}
+
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
+    // SAFETY: plain syscall, null siginfo is allowed.
+    cvt(unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<libc::siginfo_t>(), 0) }).map(drop)
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+impl Exit {
+    /// Shell convention: the code, or 128 + signal.
+    pub fn status(self) -> i32 {
+        match self {
+            Exit::Code(c) => c,
+            Exit::Signal(s) => 128 + s,
+        }
+    }
+}
+
+/// Waits for (and reaps) the process behind `pidfd`. `nohang`: return None if still running.
+pub fn waitid_pidfd(pidfd: BorrowedFd<'_>, nohang: bool) -> io::Result<Option<Exit>> {
+    // SAFETY: siginfo_t is plain data; zeroed is valid and lets us detect "no child yet" (si_pid 0).
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let flags = libc::WEXITED | if nohang { libc::WNOHANG } else { 0 };
+    loop {
+        // SAFETY: P_PIDFD with a valid fd; `info` is writable.
+        let r = unsafe { libc::waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut info, flags) };
+        match cvt_i(r) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+            Ok(_) => break,
+        }
+    }
+    // SAFETY: the kernel filled `info` for a waitid that returned 0.
+    let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if pid == 0 {
+        return Ok(None);
+    }
+    Ok(Some(if info.si_code == libc::CLD_EXITED { Exit::Code(status) } else { Exit::Signal(status) }))
+}
+
+pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: plain syscall.
+    cvt_i(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+pub fn getpid() -> i32 {
+    // SAFETY: always succeeds.
+    unsafe { libc::getpid() }
+}
+
+/// A set of signals (sigset_t).
+pub struct SigSet(libc::sigset_t);
+
+impl SigSet {
+    pub fn empty() -> SigSet {
+        // SAFETY: sigemptyset initialises the set.
+        unsafe {
+            let mut s = std::mem::zeroed();
+            libc::sigemptyset(&mut s);
+            SigSet(s)
+        }
+    }
+
+    /// Every signal a runtime forwards or must not die from (all but KILL/STOP, which cannot be
+    /// blocked anyway, and the synchronous fault signals).
+    pub fn forwardable() -> SigSet {
+        let mut s = SigSet::empty();
+        for sig in 1..=64 {
+            if ![libc::SIGKILL, libc::SIGSTOP, libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGTRAP, 32, 33].contains(&sig) {
+                s.add(sig);
+            }
+        }
+        s
+    }
+
+    pub fn add(&mut self, sig: i32) {
+        // SAFETY: the set is initialised; an invalid signal number only returns EINVAL.
+        unsafe { libc::sigaddset(&mut self.0, sig) };
+    }
+}
+
+/// Blocks `set`, returning the previous mask to restore later.
+pub fn block_signals(set: &SigSet) -> io::Result<SigSet> {
+    let mut old = SigSet::empty();
+    // SAFETY: both sets are valid sigset_t.
+    let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set.0, &mut old.0) };
+    if r != 0 {
+        return Err(io::Error::from_raw_os_error(r));
+    }
+    Ok(old)
+}
+
+pub fn set_signal_mask(set: &SigSet) -> io::Result<()> {
+    // SAFETY: valid sigset_t.
+    let r = unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &set.0, std::ptr::null_mut()) };
+    if r != 0 { Err(io::Error::from_raw_os_error(r)) } else { Ok(()) }
+}
+
+/// Resets every signal disposition to default (a container must not inherit ignored signals).
+pub fn reset_signal_dispositions() {
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: setting SIG_DFL is always sound; invalid numbers just fail.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+}
+
+pub fn signalfd(set: &SigSet) -> io::Result<OwnedFd> {
+    // SAFETY: valid sigset; a new fd is returned.
+    let fd = cvt_i(unsafe { libc::signalfd(-1, &set.0, libc::SFD_CLOEXEC) })?;
+    // SAFETY: a fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Reads one signal number from a signalfd.
+pub fn read_signalfd(fd: BorrowedFd<'_>) -> io::Result<i32> {
+    // SAFETY: signalfd_siginfo is plain data.
+    let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+    let sz = std::mem::size_of::<libc::signalfd_siginfo>();
+    // SAFETY: `info` is writable for `sz` bytes.
+    let n = unsafe { libc::read(fd.as_raw_fd(), &mut info as *mut _ as *mut libc::c_void, sz) };
+    cvt(n as libc::c_long)?;
+    Ok(info.ssi_signo as i32)
+}
+
+pub fn setns(fd: BorrowedFd<'_>, nstype: i32) -> io::Result<()> {
+    // SAFETY: plain syscall.
+    cvt_i(unsafe { libc::setns(fd.as_raw_fd(), nstype) }).map(drop)
+}
+
+pub fn unshare(flags: i32) -> io::Result<()> {
+    // SAFETY: plain syscall.
+    cvt_i(unsafe { libc::unshare(flags) }).map(drop)
+}
+
+/// execve: only returns on error.
+pub fn execve(path: &std::path::Path, args: &[String], env: &[String]) -> io::Error {
+    let conv = |v: &[String]| v.iter().map(|s| CString::new(s.as_bytes())).collect::<Result<Vec<_>, _>>();
+    let (Ok(p), Ok(a), Ok(e)) = (cstr(path), conv(args), conv(env)) else {
+        return io::Error::from_raw_os_error(libc::EINVAL);
+    };
+    let mut ap: Vec<*const libc::c_char> = a.iter().map(|c| c.as_ptr()).collect();
+    ap.push(std::ptr::null());
+    let mut ep: Vec<*const libc::c_char> = e.iter().map(|c| c.as_ptr()).collect();
+    ep.push(std::ptr::null());
+    // SAFETY: argv/envp are NUL-terminated arrays of valid C strings that live across the call.
+    unsafe { libc::execve(p.as_ptr(), ap.as_ptr(), ep.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// Exits without running destructors or atexit handlers (the child of a fork-like clone must not
+/// flush the parent's buffers).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no Rust state.
+    unsafe { libc::_exit(code) }
+}
+
+pub fn sethostname(name: &str) -> io::Result<()> {
+    // SAFETY: pointer and length describe `name`.
+    cvt_i(unsafe { libc::sethostname(name.as_ptr() as *const libc::c_char, name.len()) }).map(drop)
+}
+
+pub fn setdomainname(name: &str) -> io::Result<()> {
+    // SAFETY: pointer and length describe `name`.
+    cvt_i(unsafe { libc::setdomainname(name.as_ptr() as *const libc::c_char, name.len()) }).map(drop)
+}
+
+pub fn setsid() -> io::Result<()> {
+    // SAFETY: plain syscall.
+    cvt_i(unsafe { libc::setsid() }).map(drop)
+}
+
+pub fn umask(mask: u32) {
+    // SAFETY: always succeeds.
+    unsafe { libc::umask(mask) };
+}
+
+/// Process start time (field 22 of /proc/PID/stat) and state letter: together with the pid they
+/// identify one process even after pid reuse.
+pub fn proc_stat(pid: i32) -> io::Result<(u64, char)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let rest = s.rsplit_once(')').map(|(_, r)| r).ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let state = fields.first().and_then(|f| f.chars().next()).unwrap_or('?');
+    let start = fields.get(19).and_then(|f| f.parse().ok()).ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    Ok((start, state))
+}
+
+/// Sets the kernel's name of this process (`comm`), which `ps` shows.
+pub fn set_name(name: &str) {
+    if let Ok(c) = CString::new(name) {
+        // SAFETY: PR_SET_NAME reads at most 16 bytes of a valid C string.
+        unsafe { libc::prctl(libc::PR_SET_NAME, c.as_ptr(), 0, 0, 0) };
+    }
+}
+
+pub fn set_pdeathsig(sig: i32) -> io::Result<()> {
+    // SAFETY: plain prctl.
+    cvt_i(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) }).map(drop)
+}
+
+pub fn set_dumpable(on: bool) -> io::Result<()> {
+    // SAFETY: plain prctl.
+    cvt_i(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong, 0, 0, 0) }).map(drop)
+}
+
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: plain prctl.
+    cvt_i(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }).map(drop)
+}
+
+/// Terminal: make `fd` the controlling terminal of this (new session) process.
+pub fn set_controlling_tty(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: TIOCSCTTY takes an int argument.
+    cvt_i(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) }).map(drop)
+}

@@ -1,0 +1,173 @@
+//! Credentials, capabilities and per-process limits and scheduling.
+
+use crate::{cvt, cvt_i};
+use std::io;
+
+pub fn setresuid(uid: u32) -> io::Result<()> {
+    // SAFETY: plain syscall (raw, so it affects only this thread; husk's init is single-threaded).
+    cvt(unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) }).map(drop)
+}
+
+pub fn setresgid(gid: u32) -> io::Result<()> {
+    // SAFETY: plain syscall.
+    cvt(unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) }).map(drop)
+}
+
+pub fn setgroups(gids: &[u32]) -> io::Result<()> {
+    // SAFETY: pointer and length describe `gids`.
+    cvt(unsafe { libc::syscall(libc::SYS_setgroups, gids.len(), gids.as_ptr()) }).map(drop)
+}
+
+pub fn set_keepcaps(on: bool) -> io::Result<()> {
+    // SAFETY: plain prctl.
+    cvt_i(unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, on as libc::c_ulong, 0, 0, 0) }).map(drop)
+}
+
+pub fn set_no_new_privs() -> io::Result<()> {
+    // SAFETY: plain prctl.
+    cvt_i(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }).map(drop)
+}
+
+pub fn get_no_new_privs() -> io::Result<bool> {
+    // SAFETY: plain prctl.
+    cvt_i(unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) }).map(|v| v == 1)
+}
+
+/// Highest capability this kernel knows.
+pub fn last_cap() -> u8 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40)
+}
+
+pub fn drop_bounding(cap: u8) -> io::Result<()> {
+    // SAFETY: plain prctl.
+    cvt_i(unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) }).map(drop)
+}
+
+pub fn raise_ambient(cap: u8) -> io::Result<()> {
+    // SAFETY: plain prctl.
+    cvt_i(unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong, cap as libc::c_ulong, 0, 0) }).map(drop)
+}
+
+pub fn clear_ambient() -> io::Result<()> {
+    // SAFETY: plain prctl.
+    cvt_i(unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0, 0, 0) }).map(drop)
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Default, Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const CAP_V3: u32 = 0x2008_0522;
+
+/// capset: effective, permitted and inheritable in one call (64-bit masks).
+pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> io::Result<()> {
+    let hdr = CapHeader { version: CAP_V3, pid: 0 };
+    let data = [
+        CapData { effective: effective as u32, permitted: permitted as u32, inheritable: inheritable as u32 },
+        CapData { effective: (effective >> 32) as u32, permitted: (permitted >> 32) as u32, inheritable: (inheritable >> 32) as u32 },
+    ];
+    // SAFETY: v3 header with two data elements, as the ABI requires.
+    cvt(unsafe { libc::syscall(libc::SYS_capset, &hdr as *const CapHeader, data.as_ptr()) }).map(drop)
+}
+
+/// capget: (effective, permitted, inheritable).
+pub fn capget() -> io::Result<(u64, u64, u64)> {
+    let mut hdr = CapHeader { version: CAP_V3, pid: 0 };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: v3 header with room for two data elements.
+    cvt(unsafe { libc::syscall(libc::SYS_capget, &mut hdr as *mut CapHeader, data.as_mut_ptr()) })?;
+    let join = |lo: u32, hi: u32| (lo as u64) | ((hi as u64) << 32);
+    Ok((
+        join(data[0].effective, data[1].effective),
+        join(data[0].permitted, data[1].permitted),
+        join(data[0].inheritable, data[1].inheritable),
+    ))
+}
+
+pub fn setrlimit(resource: u32, soft: u64, hard: u64) -> io::Result<()> {
+    let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+    // SAFETY: `lim` is a valid rlimit; prlimit on ourselves (pid 0).
+    cvt_i(unsafe { libc::prlimit(0, resource as _, &lim, std::ptr::null_mut()) }).map(drop)
+}
+
+pub fn personality(persona: u64) -> io::Result<()> {
+    // SAFETY: plain syscall.
+    cvt_i(unsafe { libc::personality(persona as libc::c_ulong) }).map(drop)
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct SchedAttr {
+    size: u32,
+    sched_policy: u32,
+    sched_flags: u64,
+    sched_nice: i32,
+    sched_priority: u32,
+    sched_runtime: u64,
+    sched_deadline: u64,
+    sched_period: u64,
+    sched_util_min: u32,
+    sched_util_max: u32,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn sched_setattr(policy: u32, flags: u64, nice: i32, priority: u32, runtime: u64, deadline: u64, period: u64) -> io::Result<()> {
+    let attr = SchedAttr {
+        size: std::mem::size_of::<SchedAttr>() as u32,
+        sched_policy: policy,
+        sched_flags: flags,
+        sched_nice: nice,
+        sched_priority: priority,
+        sched_runtime: runtime,
+        sched_deadline: deadline,
+        sched_period: period,
+        ..Default::default()
+    };
+    // SAFETY: `attr` is a sched_attr with its size filled in.
+    cvt(unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) }).map(drop)
+}
+
+pub fn ioprio_set(class: u32, level: u32) -> io::Result<()> {
+    const IOPRIO_WHO_PROCESS: i32 = 1;
+    let prio = (class << 13) | level;
+    // SAFETY: plain syscall.
+    cvt(unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, prio) }).map(drop)
+}
+
+/// Pins this process to `cpus`; `None` means every CPU the kernel has (the runtime's own
+/// affinity must not leak into the container).
+pub fn set_affinity(cpus: Option<&[u32]>) -> io::Result<()> {
+    // SAFETY: cpu_set_t is plain data; CPU_SET stays within its fixed size (we bound the index).
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        let max = 8 * std::mem::size_of::<libc::cpu_set_t>();
+        match cpus {
+            Some(list) => list.iter().filter(|c| (**c as usize) < max).for_each(|c| libc::CPU_SET(*c as usize, &mut set)),
+            None => (0..max).for_each(|c| libc::CPU_SET(c, &mut set)),
+        }
+        cvt_i(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)).map(drop)
+    }
+}
+
+pub fn set_mempolicy(mode: i32, nodes: &[u32]) -> io::Result<()> {
+    let mut mask = [0u64; 16];
+    for n in nodes {
+        if (*n as usize) < 1024 {
+            mask[*n as usize / 64] |= 1 << (n % 64);
+        }
+    }
+    let maxnode = if nodes.is_empty() { 0 } else { 1025 };
+    let ptr = if nodes.is_empty() { std::ptr::null() } else { mask.as_ptr() };
+    // SAFETY: `mask` holds 1024 bits, matching maxnode.
+    cvt(unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, ptr, maxnode) }).map(drop)
+}
