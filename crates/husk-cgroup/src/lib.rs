@@ -139,6 +139,28 @@ pub struct Cgroup {
     pub unified: Option<PathBuf>,
 }
 
+/// A new v1 cpuset cgroup starts with empty cpus and mems and accepts no process until they
+/// are set: copy them down from the nearest ancestor (as runc does).
+fn init_cpuset(dir: &Path) -> Result<(), CgroupError> {
+    let cpus = dir.join("cpuset.cpus");
+    if dir.join("cgroup.controllers").exists() {
+        return Ok(());
+    }
+    let Ok(current) = fs::read_to_string(&cpus) else { return Ok(()) };
+    if !current.trim().is_empty() {
+        return Ok(());
+    }
+    let Some(parent) = dir.parent() else { return Ok(()) };
+    init_cpuset(parent)?;
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let from = parent.join(file);
+        let value = fs::read_to_string(&from).map_err(io_err("read", &from))?;
+        let to = dir.join(file);
+        fs::write(&to, value.trim()).map_err(io_err("write", &to))?;
+    }
+    Ok(())
+}
+
 fn own_path<'a>(h: &Hierarchy, own: &'a [(String, String)]) -> &'a str {
     own.iter()
         .find(|(ctrl, _)| {
@@ -193,6 +215,7 @@ impl Cgroup {
     pub fn create(&self) -> Result<(), CgroupError> {
         for d in &self.dirs {
             fs::create_dir_all(d).map_err(io_err("mkdir", d))?;
+            init_cpuset(d)?;
         }
         Ok(())
     }
@@ -220,6 +243,16 @@ impl Cgroup {
             }
         }
         Vec::new()
+    }
+
+    /// Whether the freezer holds the cgroup (v1 freezer.state, or v2 cgroup.freeze).
+    pub fn frozen(&self) -> bool {
+        for d in &self.dirs {
+            if let Ok(s) = fs::read_to_string(d.join("freezer.state")) {
+                return s.trim() == "FROZEN";
+            }
+        }
+        self.unified.as_ref().and_then(|u| fs::read_to_string(u.join("cgroup.freeze")).ok()).is_some_and(|s| s.trim() == "1")
     }
 
     /// Removes every directory. A cgroup whose last process just died may still read as busy

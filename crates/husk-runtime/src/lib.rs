@@ -1,1 +1,85 @@
+//! The container lifecycle: state directory, create (parent side in `launch`, child side in
+//! `init`), start, kill, delete, and the hooks. See docs/architecture.md for the data flow.
 #![forbid(unsafe_code)]
+
+pub mod hooks;
+mod init;
+pub mod launch;
+pub mod log;
+pub mod ops;
+mod rootfs;
+pub mod state;
+mod sync;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// A runtime error. Every I/O failure carries the step and the path, so the one line a user sees
+/// says what husk was doing, to what, and the errno.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{step} {}: {}", path.display(), errno_text(source))]
+    Io { step: &'static str, path: PathBuf, source: io::Error },
+    #[error("{0}")]
+    Config(#[from] husk_spec::ConfigError),
+    #[error(transparent)]
+    Cgroup(#[from] husk_cgroup::CgroupError),
+    #[error("container \"{0}\" does not exist")]
+    NotExist(String),
+    #[error("{0}")]
+    Msg(String),
+}
+
+impl Error {
+    pub fn io<'a>(step: &'static str, path: impl AsRef<Path> + 'a) -> impl FnOnce(io::Error) -> Error + 'a {
+        move |source| Error::Io { step, path: path.as_ref().to_path_buf(), source }
+    }
+}
+
+/// `ENOENT (No such file or directory)`: the symbolic name first, since that is what people search for.
+pub fn errno_text(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => {
+            let text = io::Error::from_raw_os_error(n).to_string();
+            let text = text.split(" (os error").next().unwrap_or(&text).to_string();
+            format!("{} ({text})", errno_name(n))
+        }
+        None => e.to_string(),
+    }
+}
+
+fn errno_name(n: i32) -> &'static str {
+    match n {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::ESRCH => "ESRCH",
+        libc::EINTR => "EINTR",
+        libc::EIO => "EIO",
+        libc::E2BIG => "E2BIG",
+        libc::ENOEXEC => "ENOEXEC",
+        libc::EBADF => "EBADF",
+        libc::ECHILD => "ECHILD",
+        libc::EAGAIN => "EAGAIN",
+        libc::ENOMEM => "ENOMEM",
+        libc::EACCES => "EACCES",
+        libc::EBUSY => "EBUSY",
+        libc::EEXIST => "EEXIST",
+        libc::EXDEV => "EXDEV",
+        libc::ENODEV => "ENODEV",
+        libc::ENOTDIR => "ENOTDIR",
+        libc::EISDIR => "EISDIR",
+        libc::EINVAL => "EINVAL",
+        libc::EMFILE => "EMFILE",
+        libc::ENOSPC => "ENOSPC",
+        libc::EROFS => "EROFS",
+        libc::EPIPE => "EPIPE",
+        libc::ERANGE => "ERANGE",
+        libc::ENAMETOOLONG => "ENAMETOOLONG",
+        libc::ENOSYS => "ENOSYS",
+        libc::ENOTEMPTY => "ENOTEMPTY",
+        libc::ELOOP => "ELOOP",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::ETIMEDOUT => "ETIMEDOUT",
+        _ => "errno",
+    }
+}

@@ -135,6 +135,10 @@ const RLIMITS: &[&str] = &[
     "RLIMIT_RTTIME",
 ];
 
+pub fn rlimit_name(resource: u32) -> &'static str {
+    RLIMITS.get(resource as usize).copied().unwrap_or("RLIMIT_?")
+}
+
 /// `RLIMIT_NOFILE` → 7.
 pub fn rlimit(name: &str) -> Option<u32> {
     RLIMITS.iter().position(|r| *r == name).map(|i| i as u32)

@@ -99,6 +99,7 @@ pub fn fstatfs_magic(fd: BorrowedFd<'_>) -> io::Result<i64> {
     // SAFETY: fills `st` on success.
     cvt_i(unsafe { libc::fstatfs(fd.as_raw_fd(), st.as_mut_ptr()) })?;
     // SAFETY: initialised by the successful call above.
+    #[allow(clippy::unnecessary_cast)]
     Ok(unsafe { st.assume_init() }.f_type as i64)
 }
 
@@ -294,6 +295,18 @@ pub fn poll_in(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<Vec<i16>> 
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
             Ok(_) => return Ok(p.iter().map(|x| x.revents).collect()),
+        }
+    }
+}
+
+/// read(2) into `buf`.
+pub fn recv_or_read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: buf is valid for writes of its length.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
+        match cvt(n as libc::c_long) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r.map(|n| n as usize),
         }
     }
 }

@@ -1,0 +1,264 @@
+//! The container's init, in the child of clone3: it runs the Plan inside the new namespaces and
+//! ends in execve. Errors go to the parent as data (`Msg::Error`); the child then exits.
+//! The order is the checklist in `setup`; each step says why it sits where it does.
+
+use crate::rootfs::{CgroupView, Rootfs, Step, fail, open_in_root};
+use crate::sync::{Channel, Msg};
+use husk_spec::names::NsKind;
+use husk_spec::plan::{Plan, ProcessPlan};
+use husk_sys::{fs as sfs, process as sp, security as sec};
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+pub(crate) struct InitArgs<'a> {
+    pub plan: &'a Plan,
+    pub chan: Channel,
+    /// O_PATH fd of exec.fifo (create); `None` for `run`, which is told to start over the channel.
+    pub fifo: Option<OwnedFd>,
+    pub preserve_fds: u32,
+    pub cgroups: CgroupView,
+    pub no_pivot: bool,
+    pub old_sigmask: sp::SigSet,
+    /// Namespaces joined by the child itself (user first, then mount); the parent joined the rest.
+    pub join_user: Option<OwnedFd>,
+    pub join_mount: Option<OwnedFd>,
+    pub runtime_hooks: bool,
+}
+
+/// What is left to do once the container may start.
+struct Ready {
+    exe: PathBuf,
+}
+
+pub(crate) fn run(a: InitArgs<'_>) -> ! {
+    sp::set_name("husk:[INIT]");
+    let state_json = match a.chan.recv() {
+        Ok(Some(Msg::Go(s))) => s,
+        // The parent died or failed before telling us to go: nothing to report to.
+        _ => sp::exit_now(1),
+    };
+    let ready = match setup(&a, &state_json) {
+        Ok(r) => r,
+        Err(msg) => {
+            let _ = a.chan.send(&Msg::Error(msg));
+            sp::exit_now(1);
+        }
+    };
+    if a.chan.send(&Msg::Ready).is_err() {
+        sp::exit_now(1);
+    }
+    let go = match &a.fifo {
+        Some(fifo) => wait_fifo(fifo),
+        None => matches!(a.chan.recv(), Ok(Some(Msg::Start))),
+    };
+    if !go {
+        sp::exit_now(1);
+    }
+    if let Err(e) = crate::hooks::run_all("startContainer", &a.plan.hooks.start_container, state_json.as_bytes()) {
+        exit_with(&format!("{e}"), 1);
+    }
+    if let Some(cpus) = &a.plan.process.cpu_affinity_final {
+        let _ = sec::set_affinity(Some(cpus));
+    }
+    // Restore the caller's signal mask and SIGPIPE (Rust ignores it) so the container starts
+    // with what an ordinary exec would give it.
+    sp::reset_signal_dispositions();
+    let _ = sp::set_signal_mask(&a.old_sigmask);
+    let err = sp::execve(&ready.exe, &a.plan.process.args, &a.plan.process.env);
+    exit_with(&format!("exec {}: {}", ready.exe.display(), crate::errno_text(&err)), if err.raw_os_error() == Some(libc::ENOENT) { 127 } else { 126 });
+}
+
+fn exit_with(msg: &str, code: i32) -> ! {
+    let _ = writeln!(std::io::stderr(), "husk: {msg}");
+    sp::exit_now(code);
+}
+
+/// Blocks until `husk start` opens the fifo. Opened through /proc/self/fd because the fifo's
+/// path is on the host, outside the container's root.
+fn wait_fifo(fifo: &OwnedFd) -> bool {
+    match std::fs::OpenOptions::new().write(true).open(format!("/proc/self/fd/{}", fifo.as_raw_fd())) {
+        Ok(mut f) => f.write_all(b"0").is_ok(),
+        Err(_) => false,
+    }
+}
+
+fn setup(a: &InitArgs<'_>, state_json: &str) -> Step<Ready> {
+    let plan = a.plan;
+    let p = &plan.process;
+    // Non-dumpable until execve: nothing in the container may ptrace or read /proc/1/mem of a
+    // process that still holds host fds (CVE-2016-9962).
+    sp::set_dumpable(false).map_err(|e| fail("prctl", "PR_SET_DUMPABLE", e))?;
+    // umask 0 while we create device nodes and mount targets with exact modes.
+    sp::umask(0);
+    if let Some(fd) = &a.join_user {
+        sp::setns(fd.as_fd(), libc::CLONE_NEWUSER).map_err(|e| fail("join", "user namespace", e))?;
+    }
+    let in_userns = plan.has(NsKind::User);
+    if in_userns {
+        // Become root of the new user namespace (the maps were written before `Go`).
+        sec::setresgid(0).map_err(|e| fail("setresgid", "0", e))?;
+        sec::setresuid(0).map_err(|e| fail("setresuid", "0", e))?;
+    }
+    if let Some(fd) = &a.join_mount {
+        sp::setns(fd.as_fd(), libc::CLONE_NEWNS).map_err(|e| fail("join", "mount namespace", e))?;
+    }
+    if let Some(h) = &plan.hostname {
+        sp::sethostname(h).map_err(|e| fail("sethostname", h, e))?;
+    }
+    if let Some(d) = &plan.domainname {
+        sp::setdomainname(d).map_err(|e| fail("setdomainname", d, e))?;
+    }
+    let affinity = p.cpu_affinity_initial.as_deref();
+    sec::set_affinity(affinity).map_err(|e| fail("sched_setaffinity", "initial", e))?;
+
+    let has_mount_ns = plan.has(NsKind::Mount);
+    let rootfs = if plan.creates(NsKind::Mount) {
+        let root = Rootfs::prepare(plan)?;
+        let r = Rootfs { plan, in_userns, cgroups: &a.cgroups, root };
+        r.mount_all()?;
+        Some(r)
+    } else {
+        None
+    };
+    if a.runtime_hooks {
+        a.chan.send(&Msg::Mounted).map_err(|e| fail("sync", "mounted", e))?;
+        match a.chan.recv() {
+            Ok(Some(Msg::HooksDone)) => {}
+            _ => return Err("runtime hooks failed".into()),
+        }
+    }
+    crate::hooks::run_all("createContainer", &plan.hooks.create_container, state_json.as_bytes()).map_err(|e| e.to_string())?;
+    if let Some(r) = &rootfs {
+        r.pivot(a.no_pivot)?;
+    } else if !has_mount_ns {
+        // No mount namespace: run in the host's tree at the rootfs, as runc does with chroot.
+        std::env::set_current_dir(&plan.rootfs).map_err(|e| fail("chdir", &plan.rootfs, e))?;
+    }
+    if rootfs.is_some() {
+        Rootfs::finish(plan, || write_sysctls(plan))?;
+    } else {
+        write_sysctls(plan)?;
+    }
+    if let Some(adj) = p.oom_score_adj {
+        write_proc("self/oom_score_adj", &adj.to_string())?;
+    }
+    for r in &p.rlimits {
+        sec::setrlimit(r.resource, r.soft, r.hard).map_err(|e| fail("setrlimit", husk_spec::names::rlimit_name(r.resource), e))?;
+    }
+    if let Some(pers) = plan.personality {
+        sec::personality(pers).map_err(|e| fail("personality", format!("{pers:#x}"), e))?;
+    }
+    if let Some(s) = &p.scheduler {
+        sec::sched_setattr(s.policy, s.flags, s.nice, s.priority, s.runtime, s.deadline, s.period).map_err(|e| fail("sched_setattr", "process.scheduler", e))?;
+    }
+    if let Some((class, level)) = p.io_priority {
+        sec::ioprio_set(class, level).map_err(|e| fail("ioprio_set", "process.ioPriority", e))?;
+    }
+    if let Some(mp) = &plan.mem_policy {
+        sec::set_mempolicy(mp.mode | mp.flags, &mp.nodes).map_err(|e| fail("set_mempolicy", "linux.memoryPolicy", e))?;
+    }
+    let cwd_root = sfs::openat(None, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0).map_err(|e| fail("open", "/", e))?;
+    set_cwd(cwd_root.as_fd(), &p.cwd)?;
+    set_user(p)?;
+    sp::umask(p.umask.unwrap_or(0o022));
+    if p.no_new_privileges {
+        sec::set_no_new_privs().map_err(|e| fail("prctl", "PR_SET_NO_NEW_PRIVS", e))?;
+    }
+    let exe = find_executable(p)?;
+    // Nothing but stdio, the preserved fds and our own close-on-exec channel reaches the
+    // container (CVE-2024-21626).
+    for fd in 3..3 + a.preserve_fds {
+        sfs::clear_cloexec(fd as i32).map_err(|e| fail("keep preserved fd", fd.to_string(), e))?;
+    }
+    sfs::close_range_cloexec(3 + a.preserve_fds).map_err(|e| fail("close_range", "fds", e))?;
+    Ok(Ready { exe })
+}
+
+/// Writes under the container's /proc, after checking it really is procfs (a hostile image
+/// cannot have us write through something it planted; CVE-2019-16884 class).
+fn write_proc(rel: &str, value: &str) -> Step<()> {
+    let path = Path::new("/proc").join(rel);
+    let fd = sfs::openat2(
+        sfs::openat(None, Path::new("/proc"), libc::O_PATH | libc::O_DIRECTORY, 0).map_err(|e| fail("open", "/proc", e))?.as_fd(),
+        Path::new(rel),
+        libc::O_WRONLY,
+        0,
+        sfs::RESOLVE_BENEATH | sfs::RESOLVE_NO_MAGICLINKS | sfs::RESOLVE_NO_XDEV,
+    )
+    .map_err(|e| fail("open", &path, e))?;
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    if sfs::fstatfs_magic(fd.as_fd()).map_err(|e| fail("statfs", &path, e))? != PROC_SUPER_MAGIC {
+        return Err(format!("write {}: not on procfs", path.display()));
+    }
+    std::fs::File::from(fd).write_all(value.as_bytes()).map_err(|e| fail("write", &path, e))
+}
+
+fn write_sysctls(plan: &Plan) -> Step<()> {
+    for (k, v) in &plan.sysctl {
+        write_proc(&format!("sys/{}", k.replace('.', "/")), v)?;
+    }
+    Ok(())
+}
+
+/// cwd is resolved inside the root and created if missing (runc does too); chdir through the
+/// resolved fd means it cannot point outside the rootfs.
+fn set_cwd(root: std::os::fd::BorrowedFd<'_>, cwd: &str) -> Step<()> {
+    let rel = husk_spec::plan::clean_in_root(cwd);
+    let fd = match open_in_root(root, &rel, libc::O_DIRECTORY) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => crate::rootfs::mkdir_all(root, &rel),
+        r => r,
+    }
+    .map_err(|e| fail("chdir", cwd, e))?;
+    sfs::fchdir(fd.as_fd()).map_err(|e| fail("chdir", cwd, e))
+}
+
+fn set_user(p: &ProcessPlan) -> Step<()> {
+    if let Some(caps) = &p.caps {
+        // The bounding set needs CAP_SETPCAP to shrink: before we change uid.
+        for cap in 0..=sec::last_cap() {
+            if caps.bounding & (1 << cap) == 0 {
+                sec::drop_bounding(cap).map_err(|e| fail("drop bounding capability", husk_spec::names::CAPABILITIES.get(cap as usize).unwrap_or(&"?"), e))?;
+            }
+        }
+    }
+    sec::setgroups(&p.additional_gids).map_err(|e| fail("setgroups", format!("{:?}", p.additional_gids), e))?;
+    sec::setresgid(p.gid).map_err(|e| fail("setresgid", p.gid.to_string(), e))?;
+    if let Some(caps) = &p.caps {
+        // Keep the permitted set across setuid so capset below can grant what was asked.
+        sec::set_keepcaps(true).map_err(|e| fail("prctl", "PR_SET_KEEPCAPS", e))?;
+        sec::setresuid(p.uid).map_err(|e| fail("setresuid", p.uid.to_string(), e))?;
+        sec::set_keepcaps(false).map_err(|e| fail("prctl", "PR_SET_KEEPCAPS", e))?;
+        sec::capset(caps.effective, caps.permitted, caps.inheritable).map_err(|e| fail("capset", "process.capabilities", e))?;
+        sec::clear_ambient().map_err(|e| fail("prctl", "PR_CAP_AMBIENT_CLEAR_ALL", e))?;
+        for cap in 0..64u8 {
+            if caps.ambient & (1 << cap) != 0 {
+                sec::raise_ambient(cap).map_err(|e| fail("raise ambient capability", husk_spec::names::CAPABILITIES.get(cap as usize).unwrap_or(&"?"), e))?;
+            }
+        }
+    } else {
+        sec::setresuid(p.uid).map_err(|e| fail("setresuid", p.uid.to_string(), e))?;
+    }
+    Ok(())
+}
+
+/// Looks the command up in the container's PATH before `Ready`, so a missing executable fails
+/// `create` (as runc does) instead of a container that dies at start.
+fn find_executable(p: &ProcessPlan) -> Step<PathBuf> {
+    let arg0 = &p.args[0];
+    let check = |path: &Path| -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if arg0.contains('/') {
+        let path = PathBuf::from(arg0);
+        return if check(&path) { Ok(path) } else { Err(format!("exec: \"{arg0}\": no such executable file")) };
+    }
+    let path_var = p.env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    path_var
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| Path::new(d).join(arg0))
+        .find(|c| check(c))
+        .ok_or_else(|| format!("exec: \"{arg0}\": executable file not found in $PATH"))
+}

@@ -1,0 +1,308 @@
+//! The parent side of `create` and `run`: config to plan, state dir, namespaces the parent joins,
+//! one clone3, id maps and cgroups, then the handshake with init (see `sync` for the protocol).
+//! Every failure after the state dir exists is undone by `Undo`, so nothing is left behind.
+
+use crate::init::{self, InitArgs};
+use crate::rootfs::CgroupView;
+use crate::state::{ContainerDir, State, Status};
+use crate::sync::{Channel, Msg};
+use crate::{Error, hooks, log};
+use husk_cgroup::{Cgroup, Hierarchies};
+use husk_spec::names::NsKind;
+use husk_spec::plan::Plan;
+use husk_sys::process::{self as sp, Forked};
+use std::fs;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateOpts {
+    pub root: PathBuf,
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+}
+
+/// Undoes a half-made container when dropped, unless disarmed.
+struct Undo {
+    dir: Option<ContainerDir>,
+    cgroup: Option<Cgroup>,
+    child: Option<OwnedFd>,
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if let Some(pidfd) = self.child.take() {
+            let _ = sp::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+            let _ = sp::waitid_pidfd(pidfd.as_fd(), false);
+        }
+        if let Some(cg) = self.cgroup.take() {
+            for pid in cg.pids() {
+                let _ = sp::kill(pid, libc::SIGKILL);
+            }
+            let _ = cg.remove();
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.remove();
+        }
+    }
+}
+
+pub fn load_plan(bundle: &Path) -> Result<(husk_spec::Spec, Plan), Error> {
+    let cfg = bundle.join("config.json");
+    let text = fs::read_to_string(&cfg).map_err(Error::io("read", &cfg))?;
+    let spec = husk_spec::parse_config(&text)?;
+    let plan = husk_spec::lower(&spec, bundle)?;
+    Ok((spec, plan))
+}
+
+/// Refuses what this host cannot do before anything is touched.
+fn check_host(plan: &Plan, opts: &CreateOpts) -> Result<(), Error> {
+    match fs::metadata(&plan.rootfs) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(Error::Msg(format!("rootfs {}: not a directory", plan.rootfs.display()))),
+        Err(e) => return Err(Error::io("rootfs", &plan.rootfs)(e)),
+    }
+    if plan.process.apparmor_profile.is_some() && !Path::new("/sys/kernel/security/apparmor").exists() {
+        return Err(Error::Msg("process.apparmorProfile: AppArmor is not enabled on this host".into()));
+    }
+    if plan.process.selinux_label.is_some() && !Path::new("/sys/fs/selinux/enforce").exists() {
+        return Err(Error::Msg("process.selinuxLabel: SELinux is not enabled on this host".into()));
+    }
+    if plan.process.terminal {
+        return Err(Error::Msg(match &opts.console_socket {
+            None => "process.terminal is true but no --console-socket was given (set \"terminal\": false to use the caller's stdio)".into(),
+            Some(_) => "process.terminal with --console-socket: not supported yet (set \"terminal\": false)".into(),
+        }));
+    }
+    Ok(())
+}
+
+/// A created container, as the parent holds it.
+pub struct Launched {
+    pub dir: ContainerDir,
+    pub state: State,
+    pub pidfd: OwnedFd,
+    chan: Channel,
+    undo: Undo,
+    old_sigmask: sp::SigSet,
+}
+
+pub enum Mode {
+    /// `create`: init waits on exec.fifo for `start`.
+    Create,
+    /// `run`: init waits for `Msg::Start` from us.
+    Run,
+}
+
+pub fn launch(opts: &CreateOpts, mode: Mode) -> Result<Launched, Error> {
+    let bundle = std::path::absolute(&opts.bundle).map_err(Error::io("resolve bundle", &opts.bundle))?;
+    let (spec, plan) = load_plan(&bundle)?;
+    check_host(&plan, opts)?;
+    let hier = Hierarchies::detect()?;
+    let own = husk_cgroup::parse_proc_cgroup(&fs::read_to_string("/proc/self/cgroup").map_err(Error::io("read", "/proc/self/cgroup"))?);
+    let cg_path = plan.cgroups_path.clone().unwrap_or_else(|| format!("/husk/{}", opts.id));
+    let cgroup = Cgroup::locate(&hier, &own, &cg_path)?;
+
+    let dir = ContainerDir::create(&opts.root, &opts.id)?;
+    let mut undo = Undo { dir: None, cgroup: None, child: None };
+    let mut state = State {
+        id: opts.id.clone(),
+        pid: 0,
+        pid_start: 0,
+        bundle: bundle.clone(),
+        rootfs: plan.rootfs.clone(),
+        created: crate::state::rfc3339_now(),
+        annotations: spec.annotations.clone(),
+        cgroup_dirs: cgroup.dirs.clone(),
+        cgroup_unified: cgroup.unified.clone(),
+        own_pid_ns: plan.creates(NsKind::Pid),
+        hooks: plan.hooks.clone(),
+        owner: String::new(),
+    };
+    // The state names the cgroup before it exists, so `delete --force` finds a container whose
+    // creator was killed at any point after this.
+    let saved = dir.save(&state);
+    undo.dir = Some(dir);
+    saved?;
+    let dir = undo.dir.as_ref().expect("set above");
+
+    let fifo = match mode {
+        Mode::Create => {
+            let f = dir.fifo();
+            husk_sys::fs::mkfifo(&f, 0o600).map_err(Error::io("mkfifo", &f))?;
+            Some(husk_sys::fs::openat(None, &f, libc::O_PATH, 0).map_err(Error::io("open", &f))?)
+        }
+        Mode::Run => None,
+    };
+    undo.cgroup = Some(cgroup.clone());
+    cgroup.create()?;
+    let cg_fd = match &cgroup.unified {
+        Some(u) => Some(husk_sys::fs::openat(None, u, libc::O_RDONLY | libc::O_DIRECTORY, 0).map_err(Error::io("open cgroup", u))?),
+        None => None,
+    };
+
+    // Namespaces given by path: the parent joins all but user and mount before the clone, so the
+    // child starts inside them even when it also creates a user namespace (from which it could
+    // no longer join namespaces the host owns). The parent is disposable: this changes nothing
+    // it still needs.
+    let (mut join_user, mut join_mount) = (None, None);
+    for ns in plan.namespaces.iter().filter(|n| n.path.is_some()) {
+        let path = ns.path.as_ref().expect("filtered");
+        let fd = husk_sys::fs::openat(None, path, libc::O_RDONLY, 0).map_err(Error::io("open namespace", path))?;
+        match ns.kind {
+            NsKind::User => join_user = Some(fd),
+            NsKind::Mount => join_mount = Some(fd),
+            k => sp::setns(fd.as_fd(), k.clone_flag() as i32).map_err(Error::io("join namespace", path))?,
+        }
+    }
+    let mut clone_flags = plan.clone_flags();
+    if plan.creates(NsKind::Time) {
+        // Offsets can only be set before a process enters the namespace, so it is made for our
+        // children (unshare affects only them), given its offsets, and then the clone enters it.
+        sp::unshare(libc::CLONE_NEWTIME).map_err(Error::io("unshare", "time namespace"))?;
+        let offsets: String = plan.time_offsets.iter().map(|(c, s, n)| format!("{c} {s} {n}\n")).collect();
+        if !offsets.is_empty() {
+            fs::write("/proc/self/timens_offsets", offsets).map_err(Error::io("write", "/proc/self/timens_offsets"))?;
+        }
+        clone_flags &= !NsKind::Time.clone_flag();
+    }
+
+    let threads = sp::thread_count().map_err(Error::io("read", "/proc/self/task"))?;
+    if threads != 1 {
+        return Err(Error::Msg(format!("internal: {threads} threads at clone; husk must be single-threaded here")));
+    }
+    // Signals are blocked before the clone: `run` forwards them through a signalfd, and the
+    // child restores this mask just before exec.
+    let old_sigmask = sp::block_signals(&sp::SigSet::forwardable()).map_err(Error::io("block signals", "sigprocmask"))?;
+    let (parent_end, child_end) = husk_sys::fs::seqpacket_pair().map_err(Error::io("socketpair", "sync"))?;
+    let view = CgroupView { hierarchies: hier.list.clone(), dirs: cgroup.dirs.clone(), own_cgroup_ns: plan.creates(NsKind::Cgroup) };
+    let runtime_hooks = !plan.hooks.prestart.is_empty() || !plan.hooks.create_runtime.is_empty();
+
+    log::debug(|| format!("clone3 flags={clone_flags:#x} into_cgroup={}", cg_fd.is_some()));
+    let (pid, pidfd) = match sp::clone3(clone_flags, cg_fd.as_ref().map(|f| f.as_fd())).map_err(Error::io("clone3", "init"))? {
+        Forked::Child => {
+            drop(parent_end);
+            init::run(InitArgs {
+                plan: &plan,
+                chan: Channel(child_end),
+                fifo,
+                preserve_fds: opts.preserve_fds,
+                cgroups: view,
+                no_pivot: opts.no_pivot,
+                old_sigmask,
+                join_user,
+                join_mount,
+                runtime_hooks,
+            })
+        }
+        Forked::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    drop(child_end);
+    drop(fifo);
+    undo.child = Some(pidfd.try_clone().map_err(Error::io("dup", "pidfd"))?);
+    let chan = Channel(parent_end);
+
+    if plan.creates(NsKind::User) {
+        write_id_map(pid, "uid_map", &plan.uid_mappings)?;
+        write_id_map(pid, "gid_map", &plan.gid_mappings)?;
+    }
+    cgroup.join(pid, cg_fd.is_some())?;
+    state.pid = pid;
+    let hook_state = serde_json::to_string(&state.oci_state(Status::Creating)).unwrap_or_default();
+    chan.send(&Msg::Go(hook_state.clone())).map_err(Error::io("sync", "go"))?;
+    loop {
+        match chan.recv().map_err(Error::io("sync", "recv"))? {
+            Some(Msg::Mounted) => {
+                let r = hooks::run_all("prestart", &plan.hooks.prestart, hook_state.as_bytes())
+                    .and_then(|_| hooks::run_all("createRuntime", &plan.hooks.create_runtime, hook_state.as_bytes()));
+                r?;
+                chan.send(&Msg::HooksDone).map_err(Error::io("sync", "hooks done"))?;
+            }
+            Some(Msg::Ready) => break,
+            Some(Msg::Error(m)) => return Err(Error::Msg(m)),
+            Some(other) => return Err(Error::Msg(format!("internal: unexpected {other:?} from init"))),
+            None => {
+                let how = sp::waitid_pidfd(pidfd.as_fd(), false).ok().flatten();
+                return Err(Error::Msg(format!("container init died during setup ({how:?})")));
+            }
+        }
+    }
+    state.pid_start = sp::proc_stat(pid).map_err(Error::io("read", format!("/proc/{pid}/stat")))?.0;
+    dir.save(&state)?;
+    if let Some(pf) = &opts.pid_file {
+        write_pid_file(pf, pid)?;
+    }
+    let dir = undo.dir.take().expect("set above");
+    Ok(Launched { dir, state, pidfd, chan, undo, old_sigmask })
+}
+
+fn write_id_map(pid: i32, file: &str, maps: &[husk_spec::config::IdMapping]) -> Result<(), Error> {
+    let text: String = maps.iter().map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size)).collect();
+    let p = format!("/proc/{pid}/{file}");
+    fs::write(&p, text).map_err(Error::io("write", &p))
+}
+
+/// Written atomically: callers poll for the file and read it at once.
+fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
+    let tmp = path.with_extension("husk-tmp");
+    fs::write(&tmp, pid.to_string()).map_err(Error::io("write pid file", &tmp))?;
+    fs::rename(&tmp, path).map_err(Error::io("write pid file", path))
+}
+
+impl Launched {
+    /// `create` is done: init waits on exec.fifo; the state stays.
+    pub fn finish_create(mut self) {
+        self.undo.child = None;
+        self.undo.cgroup = None;
+    }
+
+    /// Lets init exec and runs poststart hooks (`run`).
+    pub fn start(&mut self) -> Result<(), Error> {
+        self.chan.send(&Msg::Start).map_err(Error::io("sync", "start"))?;
+        let st = serde_json::to_string(&self.state.oci_state(Status::Running)).unwrap_or_default();
+        hooks::run_all("poststart", &self.state.hooks.poststart, st.as_bytes())
+    }
+
+    /// Detached `run`: the container keeps running, the state stays.
+    pub fn detach(self) {
+        self.finish_create();
+    }
+
+    /// Tears a started container down after a failure (kills init, then as `wait`).
+    pub fn wait_after_kill(self) -> Result<i32, Error> {
+        let _ = sp::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL);
+        self.wait(false)
+    }
+
+    /// Foreground `run`: forwards signals until init exits; returns its status. The pidfd was
+    /// taken before the clone returned, so an init that exits at once is never missed.
+    pub fn wait(mut self, keep: bool) -> Result<i32, Error> {
+        let sigfd = sp::signalfd(&sp::SigSet::forwardable()).map_err(Error::io("signalfd", "run"))?;
+        let exit = loop {
+            let ready = husk_sys::fs::poll_in(&[self.pidfd.as_fd(), sigfd.as_fd()], -1).map_err(Error::io("poll", "init"))?;
+            if ready[0] != 0 {
+                break sp::waitid_pidfd(self.pidfd.as_fd(), false).map_err(Error::io("wait", "init"))?;
+            }
+            if ready[1] != 0 {
+                let sig = sp::read_signalfd(sigfd.as_fd()).map_err(Error::io("read", "signalfd"))?;
+                if sig != libc::SIGCHLD {
+                    let _ = sp::pidfd_send_signal(self.pidfd.as_fd(), sig);
+                }
+            }
+        };
+        let _ = sp::set_signal_mask(&self.old_sigmask);
+        self.undo.child = None;
+        let status = exit.map_or(255, |e| e.status());
+        let cgroup = self.undo.cgroup.take();
+        if keep {
+            return Ok(status);
+        }
+        crate::ops::destroy(self.dir, &self.state, cgroup)?;
+        Ok(status)
+    }
+}

@@ -1,0 +1,142 @@
+//! Commands on an existing container: start, state, kill, delete, list.
+
+use crate::state::{ContainerDir, State, Status};
+use crate::{Error, hooks, log};
+use husk_sys::process as sp;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+/// A pidfd for init, but only if init is still the process we started.
+fn init_pidfd(state: &State) -> Option<OwnedFd> {
+    if state.pid <= 0 {
+        return None;
+    }
+    let fd = sp::pidfd_open(state.pid).ok()?;
+    // Checked after opening: if the start time still matches, the pidfd is our init.
+    state.init_alive().then_some(fd)
+}
+
+pub fn start(root: &Path, id: &str) -> Result<(), Error> {
+    let dir = ContainerDir::open(root, id)?;
+    let state = dir.load()?;
+    let status = dir.status(&state);
+    if status != Status::Created {
+        return Err(Error::Msg(format!("cannot start a container that is {}", status.as_str())));
+    }
+    let fifo_path = dir.fifo();
+    let fifo = husk_sys::fs::openat(None, &fifo_path, libc::O_RDONLY | libc::O_NONBLOCK, 0).map_err(Error::io("open", &fifo_path))?;
+    let pidfd = init_pidfd(&state).ok_or_else(|| Error::Msg("container init is gone".into()))?;
+    // Wait for init's byte, or for init to die: a dead init is an error, never a hang.
+    let ready = husk_sys::fs::poll_in(&[fifo.as_fd(), pidfd.as_fd()], -1).map_err(Error::io("poll", &fifo_path))?;
+    if ready[0] & libc::POLLIN == 0 {
+        return Err(Error::Msg("container init exited before start".into()));
+    }
+    let mut b = [0u8; 1];
+    let n = husk_sys::fs::recv_or_read(fifo.as_fd(), &mut b).map_err(Error::io("read", &fifo_path))?;
+    if n != 1 {
+        return Err(Error::Msg("container init exited before start".into()));
+    }
+    std::fs::remove_file(&fifo_path).map_err(Error::io("remove", &fifo_path))?;
+    let st = serde_json::to_string(&state.oci_state(Status::Running)).unwrap_or_default();
+    hooks::run_all("poststart", &state.hooks.poststart, st.as_bytes())
+}
+
+pub fn state_json(root: &Path, id: &str) -> Result<String, Error> {
+    let dir = ContainerDir::open(root, id)?;
+    let state = dir.load()?;
+    let status = dir.status(&state);
+    serde_json::to_string_pretty(&state.oci_state(status)).map_err(|e| Error::Msg(e.to_string()))
+}
+
+pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<(), Error> {
+    let dir = ContainerDir::open(root, id)?;
+    let state = dir.load()?;
+    let status = dir.status(&state);
+    if all {
+        let pids = state.cgroup().pids();
+        if pids.is_empty() && !matches!(status, Status::Created | Status::Running | Status::Paused) {
+            return Err(Error::Msg("container is not running".into()));
+        }
+        for pid in pids {
+            let _ = sp::kill(pid, sig);
+        }
+        return Ok(());
+    }
+    if !matches!(status, Status::Created | Status::Running | Status::Paused) {
+        return Err(Error::Msg(format!("cannot kill a container that is {}", status.as_str())));
+    }
+    let pidfd = init_pidfd(&state).ok_or_else(|| Error::Msg("container is not running".into()))?;
+    sp::pidfd_send_signal(pidfd.as_fd(), sig).map_err(Error::io("kill", format!("pid {}", state.pid)))
+}
+
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
+    let dir = match ContainerDir::open(root, id) {
+        Err(Error::NotExist(_)) if force => return Ok(()),
+        r => r?,
+    };
+    let state = match dir.load() {
+        Ok(s) => s,
+        // A directory without state: its creator died before writing any. Nothing else exists.
+        Err(Error::NotExist(_)) => return dir.remove(),
+        Err(e) => return Err(e),
+    };
+    let status = dir.status(&state);
+    match status {
+        Status::Stopped | Status::Created | Status::Creating => {}
+        _ if force => {}
+        s => return Err(Error::Msg(format!("cannot delete a container that is {} (use --force)", s.as_str()))),
+    }
+    destroy(dir, &state, Some(state.cgroup()))
+}
+
+/// Kills whatever is left, removes the cgroup, runs poststop hooks, removes the state.
+pub fn destroy(dir: ContainerDir, state: &State, cgroup: Option<husk_cgroup::Cgroup>) -> Result<(), Error> {
+    if let Some(pidfd) = init_pidfd(state) {
+        let _ = sp::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+        // The pidfd turns readable when init has exited (even if someone else reaps it).
+        let _ = husk_sys::fs::poll_in(&[pidfd.as_fd()], 5000);
+    }
+    if let Some(cg) = cgroup {
+        // Without its own pid namespace a container's other processes outlive init.
+        for _ in 0..100 {
+            let pids = cg.pids();
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
+                let _ = sp::kill(pid, libc::SIGKILL);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        cg.remove()?;
+    }
+    let st = serde_json::to_string(&state.oci_state(Status::Stopped)).unwrap_or_default();
+    if let Err(e) = hooks::run_all("poststop", &state.hooks.poststop, st.as_bytes()) {
+        // Spec 1.3: a failing poststop hook is logged and the deletion goes on.
+        log::warn(&e.to_string());
+    }
+    dir.remove()
+}
+
+pub struct Listed {
+    pub state: State,
+    pub status: Status,
+}
+
+pub fn list(root: &Path) -> Result<Vec<Listed>, Error> {
+    let entries = match std::fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("read", root)(e)),
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let id = e.file_name().to_string_lossy().into_owned();
+        let Ok(dir) = ContainerDir::open(root, &id) else { continue };
+        let Ok(state) = dir.load() else { continue };
+        let status = dir.status(&state);
+        out.push(Listed { state, status });
+    }
+    out.sort_by(|a, b| a.state.created.cmp(&b.state.created));
+    Ok(out)
+}

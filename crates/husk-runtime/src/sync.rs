@@ -1,0 +1,90 @@
+//! The parent/child protocol over one SOCK_SEQPACKET pair: one datagram per message, a tag byte
+//! then an optional UTF-8 payload. EOF on either end means the peer died.
+//!
+//! | step | direction      | message    | meaning                                                  |
+//! |------|----------------|------------|----------------------------------------------------------|
+//! | 1    | parent → child | `Go(state)`| id maps written, cgroups joined: set up the container;   |
+//! |      |                |            | `state` is the OCI state JSON hooks get on stdin         |
+//! | 2    | child → parent | `Mounted`  | mounts done, before pivot_root: run createRuntime hooks  |
+//! | 3    | parent → child | `HooksDone`| (only when there are prestart/createRuntime hooks)       |
+//! | 4    | child → parent | `Ready`    | everything but exec is done                              |
+//! | 5    | parent → child | `Start`    | `run` only: exec now (create waits on exec.fifo instead) |
+//! | any  | child → parent | `Error(m)` | setup failed; `m` names the step, path and errno         |
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Msg {
+    Go(String),
+    Mounted,
+    HooksDone,
+    Ready,
+    Start,
+    Error(String),
+}
+
+impl Msg {
+    fn encode(&self) -> Vec<u8> {
+        let (tag, payload): (u8, &[u8]) = match self {
+            Msg::Go(s) => (b'G', s.as_bytes()),
+            Msg::Mounted => (b'M', b""),
+            Msg::HooksDone => (b'H', b""),
+            Msg::Ready => (b'R', b""),
+            Msg::Start => (b'S', b""),
+            Msg::Error(m) => (b'E', m.as_bytes()),
+        };
+        let mut v = Vec::with_capacity(1 + payload.len());
+        v.push(tag);
+        v.extend_from_slice(payload);
+        v
+    }
+
+    fn decode(b: &[u8]) -> io::Result<Msg> {
+        Ok(match b.first() {
+            Some(b'G') => Msg::Go(String::from_utf8_lossy(&b[1..]).into_owned()),
+            Some(b'M') => Msg::Mounted,
+            Some(b'H') => Msg::HooksDone,
+            Some(b'R') => Msg::Ready,
+            Some(b'S') => Msg::Start,
+            Some(b'E') => Msg::Error(String::from_utf8_lossy(&b[1..]).into_owned()),
+            _ => return Err(io::Error::new(io::ErrorKind::InvalidData, "bad sync message")),
+        })
+    }
+}
+
+/// One end of the channel.
+pub struct Channel(pub OwnedFd);
+
+impl Channel {
+    pub fn send(&self, m: &Msg) -> io::Result<()> {
+        husk_sys::fs::send(self.0.as_fd(), &m.encode()).map(drop)
+    }
+
+    /// `Ok(None)` is EOF: the peer is gone.
+    pub fn recv(&self) -> io::Result<Option<Msg>> {
+        let mut buf = vec![0u8; 8192];
+        let n = husk_sys::fs::recv(self.0.as_fd(), &mut buf)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        Msg::decode(&buf[..n]).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_and_eof() {
+        let (a, b) = husk_sys::fs::seqpacket_pair().unwrap();
+        let (a, b) = (Channel(a), Channel(b));
+        for m in [Msg::Go("{}".into()), Msg::Mounted, Msg::HooksDone, Msg::Ready, Msg::Start, Msg::Error("mount /proc: EPERM".into())] {
+            a.send(&m).unwrap();
+            assert_eq!(b.recv().unwrap(), Some(m));
+        }
+        drop(a);
+        assert_eq!(b.recv().unwrap(), None);
+    }
+}

@@ -1,0 +1,183 @@
+//! runc-compatible commands and global options. Options are accepted before and after the
+//! container id (conformance suites send `create ID --bundle B`).
+
+use clap::{Args, Parser, Subcommand};
+use husk_runtime::launch::{self, CreateOpts, Mode};
+use husk_runtime::{Error, ops};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "husk", version, about = "A fast OCI container runtime (runc's CLI) with a daemonless front end", disable_help_subcommand = true)]
+pub struct Cli {
+    /// Directory for container state (tmpfs recommended)
+    #[arg(long, global = true, default_value = "/run/husk")]
+    pub root: PathBuf,
+    /// Also write log lines to this file
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    /// Log format: text or json (json lines with level, msg, time)
+    #[arg(long = "log-format", global = true, default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+    /// Log debug lines
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Use systemd to manage cgroups (not supported yet: a clear error)
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Write a default config.json into the bundle
+    Spec {
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+        /// Accepted for runc compatibility; husk's default spec is the same either way
+        #[arg(long, hide = true)]
+        rootless: bool,
+    },
+    /// Create a container: set up everything, then wait for `start`
+    Create {
+        #[command(flatten)]
+        c: CreateArgs,
+        id: String,
+    },
+    /// Start a created container
+    Start { id: String },
+    /// Print a container's OCI state as JSON
+    State { id: String },
+    /// Send a signal (default TERM) to a container's init, or with --all to all its processes
+    Kill {
+        #[arg(short, long)]
+        all: bool,
+        id: String,
+        #[arg(default_value = "TERM")]
+        signal: String,
+    },
+    /// Delete a container (with --force, also a running one)
+    Delete {
+        #[arg(short, long)]
+        force: bool,
+        id: String,
+    },
+    /// List containers
+    List {
+        #[arg(short, long)]
+        quiet: bool,
+        #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+    },
+    /// Run a container. With -b/--bundle or another runc-only flag (--pid-file, --console-socket,
+    /// --detach, --keep, --preserve-fds, --no-pivot, --no-new-keyring) this is runc's `run ID`;
+    /// otherwise it is the daemonless front end: `husk run [OPTIONS] [--rootfs DIR] [-- CMD...]`.
+    Run(Box<crate::frontend::RunArgs>),
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct CreateArgs {
+    /// Bundle directory (holds config.json)
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Write init's pid to this file
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket to send the pty master to (process.terminal)
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Use MS_MOVE + chroot instead of pivot_root (for ramfs roots)
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Do not create a new session keyring
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Pass this many extra fds (from 3 on) to the container
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+}
+
+impl CreateArgs {
+    pub fn opts(&self, root: &std::path::Path, id: &str) -> CreateOpts {
+        CreateOpts {
+            root: root.to_path_buf(),
+            id: id.to_string(),
+            bundle: self.bundle.clone(),
+            pid_file: self.pid_file.clone(),
+            console_socket: self.console_socket.clone(),
+            no_pivot: self.no_pivot,
+            no_new_keyring: self.no_new_keyring,
+            preserve_fds: self.preserve_fds,
+        }
+    }
+}
+
+impl Cli {
+    pub fn is_frontend(&self) -> bool {
+        matches!(&self.cmd, Cmd::Run(r) if !r.is_oci())
+    }
+}
+
+pub fn dispatch(cli: Cli) -> Result<i32, Error> {
+    if cli.systemd_cgroup {
+        return Err(Error::Msg("--systemd-cgroup: the systemd cgroup driver is not supported yet; use the cgroupfs driver".into()));
+    }
+    let root = &cli.root;
+    match cli.cmd {
+        Cmd::Spec { bundle, .. } => {
+            let path = bundle.join("config.json");
+            if path.exists() {
+                return Err(Error::Msg(format!("{}: file exists; remove it first", path.display())));
+            }
+            let text = serde_json::to_string_pretty(&husk_spec::defaults::default_spec()).map_err(|e| Error::Msg(e.to_string()))?;
+            std::fs::write(&path, text + "\n").map_err(Error::io("write", &path))?;
+        }
+        Cmd::Create { c, id } => launch::launch(&c.opts(root, &id), Mode::Create)?.finish_create(),
+        Cmd::Start { id } => ops::start(root, &id)?,
+        Cmd::State { id } => println!("{}", ops::state_json(root, &id)?),
+        Cmd::Kill { all, id, signal } => {
+            let sig = husk_spec::names::signal(&signal).ok_or_else(|| Error::Msg(format!("unknown signal \"{signal}\"")))?;
+            ops::kill(root, &id, sig, all)?;
+        }
+        Cmd::Delete { force, id } => ops::delete(root, &id, force)?,
+        Cmd::List { quiet, format } => print_list(root, quiet, &format)?,
+        Cmd::Run(r) => return crate::frontend::run(root, *r),
+    }
+    Ok(0)
+}
+
+fn print_list(root: &std::path::Path, quiet: bool, format: &str) -> Result<(), Error> {
+    let items = ops::list(root)?;
+    if quiet {
+        for i in &items {
+            println!("{}", i.state.id);
+        }
+        return Ok(());
+    }
+    if format == "json" {
+        let v: Vec<serde_json::Value> = items
+            .iter()
+            .map(|i| {
+                serde_json::json!({
+                    "ociVersion": husk_spec::OCI_VERSION,
+                    "id": i.state.id,
+                    "pid": if i.status == husk_runtime::state::Status::Stopped { 0 } else { i.state.pid },
+                    "status": i.status.as_str(),
+                    "bundle": i.state.bundle,
+                    "rootfs": i.state.rootfs,
+                    "created": i.state.created,
+                    "annotations": i.state.annotations,
+                    "owner": if i.state.owner.is_empty() { "root" } else { &i.state.owner },
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(v));
+        return Ok(());
+    }
+    println!("{:<20} {:<8} {:<10} {:<40} {:<31} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+    for i in &items {
+        let pid = if i.status == husk_runtime::state::Status::Stopped { 0 } else { i.state.pid };
+        println!("{:<20} {:<8} {:<10} {:<40} {:<31} root", i.state.id, pid, i.status.as_str(), i.state.bundle.display(), i.state.created);
+    }
+    Ok(())
+}
