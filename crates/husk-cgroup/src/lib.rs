@@ -76,6 +76,9 @@ impl Hierarchies {
                 continue;
             }
             let (root, mountpoint) = (unescape_mountinfo(pre[3]), unescape_mountinfo(pre[4]));
+            // A later mount on the same path hides an earlier hierarchy (e.g. a tmpfs over
+            // /sys/fs/cgroup/unified): it is no longer reachable there.
+            list.retain(|h: &Hierarchy| h.mountpoint != Path::new(&mountpoint));
             let hierarchy = match post[0] {
                 "cgroup2" => Hierarchy { controllers: vec![], mountpoint: mountpoint.into(), root: root.into(), v2: true },
                 "cgroup" => {
@@ -306,6 +309,13 @@ mod tests {
         let v1: String = HYBRID.lines().filter(|l| !l.contains("cgroup2")).map(|l| format!("{l}\n")).collect();
         assert_eq!(Hierarchies::from_mountinfo(&v1).layout(), Layout::V1);
         assert!(Hierarchies::from_mountinfo("1 2 0:1 / / rw - ext4 /dev/vda rw\n").list.is_empty());
+    }
+
+    #[test]
+    fn overmounted_hierarchy_is_ignored() {
+        let text = format!("{HYBRID}99 41 0:50 / /sys/fs/cgroup/unified rw - tmpfs none rw\n");
+        let h = Hierarchies::from_mountinfo(&text);
+        assert_eq!(h.layout(), Layout::V1);
     }
 
     #[test]

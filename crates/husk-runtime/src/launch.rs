@@ -187,6 +187,11 @@ pub fn launch(opts: &CreateOpts, mode: Mode) -> Result<Launched, Error> {
     let (pid, pidfd) = match sp::clone3(clone_flags, cg_fd.as_ref().map(|f| f.as_fd())).map_err(Error::io("clone3", "init"))? {
         Forked::Child => {
             drop(parent_end);
+            // Close the child's copy of the state-dir lock fd (the flock stays with the parent's
+            // copy), or the lock would live as long as init waits for `start`. The undo guard is
+            // the parent's job: the child must not run it.
+            drop(undo.dir.take());
+            std::mem::forget(undo);
             init::run(InitArgs {
                 plan: &plan,
                 chan: Channel(child_end),

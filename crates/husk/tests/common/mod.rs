@@ -1,0 +1,194 @@
+//! Shared harness for the integration tests: a busybox-static rootfs with our probe, one bundle
+//! and one --root per test, and the built `husk` binary driven as a subprocess (the tests run on
+//! threads; husk's single-thread-at-clone rule holds only inside its own process).
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+pub const HUSK: &str = env!("CARGO_BIN_EXE_husk");
+
+fn assets() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("husk-it")
+}
+
+/// Why the live tests cannot run here, if they cannot.
+pub fn skip_reason() -> Option<String> {
+    static REASON: OnceLock<Option<String>> = OnceLock::new();
+    REASON
+        .get_or_init(|| {
+            // SAFETY-free check of euid through /proc (no libc in tests).
+            let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+            let euid = status.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(2)).unwrap_or("1");
+            if euid != "0" {
+                return Some("not root".into());
+            }
+            if busybox().is_none() {
+                return Some("no static busybox (apt-get install busybox-static)".into());
+            }
+            if Command::new("cc").arg("--version").stdout(Stdio::null()).status().map(|s| !s.success()).unwrap_or(true) {
+                return Some("no C compiler for the probe".into());
+            }
+            None
+        })
+        .clone()
+}
+
+/// Skips the calling test with a printed reason when live tests cannot run here.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if let Some(r) = common::skip_reason() {
+            eprintln!("SKIP {}: {r}", module_path!());
+            return;
+        }
+    };
+}
+
+fn busybox() -> Option<PathBuf> {
+    ["/bin/busybox", "/usr/bin/busybox"].iter().map(PathBuf::from).find(|p| p.exists())
+}
+
+/// The shared read-only rootfs: busybox with its applets, and /bin/probe.
+pub fn rootfs() -> PathBuf {
+    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
+    ROOTFS
+        .get_or_init(|| {
+            let dir = assets().join(format!("rootfs-{}", std::process::id()));
+            build_rootfs(&dir);
+            dir
+        })
+        .clone()
+}
+
+/// A private, writable copy of the rootfs (for tests that plant things in it).
+pub fn private_rootfs(name: &str) -> PathBuf {
+    let dir = assets().join(format!("rootfs-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    build_rootfs(&dir);
+    dir
+}
+
+fn build_rootfs(dir: &Path) {
+    for d in ["bin", "proc", "dev", "sys", "tmp", "etc", "root"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    let bb = busybox().expect("busybox");
+    std::fs::copy(&bb, dir.join("bin/busybox")).unwrap();
+    let list = Command::new(&bb).arg("--list").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        let _ = std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet));
+    }
+    let probe_src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/probe/probe.c");
+    let st = Command::new("cc").args(["-static", "-O2", "-o"]).arg(dir.join("bin/probe")).arg(&probe_src).status().unwrap();
+    assert!(st.success(), "building the probe failed");
+    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n").unwrap();
+    std::fs::write(dir.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+}
+
+/// One test's world: a bundle dir and a state root, removed at the end.
+pub struct Env {
+    pub dir: PathBuf,
+    pub root: PathBuf,
+    pub bundle: PathBuf,
+    pub config: Value,
+}
+
+impl Env {
+    pub fn new(name: &str) -> Env {
+        let dir = assets().join(format!("t-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let bundle = dir.join("bundle");
+        std::fs::create_dir_all(&bundle).unwrap();
+        let root = dir.join("state");
+        let out = Command::new(HUSK).args(["spec", "--bundle"]).arg(&bundle).output().unwrap();
+        assert!(out.status.success(), "husk spec: {}", String::from_utf8_lossy(&out.stderr));
+        let mut config: Value = serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+        config["root"]["path"] = json!(rootfs());
+        config["process"]["terminal"] = json!(false);
+        config["process"]["args"] = json!(["/bin/probe"]);
+        Env { dir, root, bundle, config }
+    }
+
+    pub fn id(&self, suffix: &str) -> String {
+        format!("it-{}-{suffix}", std::process::id())
+    }
+
+    pub fn write_config(&self) {
+        std::fs::write(self.bundle.join("config.json"), serde_json::to_vec_pretty(&self.config).unwrap()).unwrap();
+    }
+
+    /// Runs husk with stdout/stderr in files, not pipes: a created container inherits them and
+    /// would hold a pipe open long after husk exits.
+    pub fn husk(&self, args: &[&str]) -> Output {
+        self.write_config();
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (out, err) = (self.dir.join(format!("out.{n}")), self.dir.join(format!("err.{n}")));
+        let status = Command::new(HUSK)
+            .arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .status()
+            .unwrap();
+        Output { status, stdout: std::fs::read(&out).unwrap(), stderr: std::fs::read(&err).unwrap() }
+    }
+
+    /// `husk run -b BUNDLE ID` with the current config.
+    pub fn run(&self, id: &str) -> Output {
+        let b = self.bundle.to_string_lossy().into_owned();
+        self.husk(&["run", "-b", &b, id])
+    }
+
+    pub fn args(&mut self, args: &[&str]) -> &mut Env {
+        self.config["process"]["args"] = json!(args);
+        self
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Ok(entries) = std::fs::read_dir(&self.root) {
+            for e in entries.flatten() {
+                let _ = Command::new(HUSK).arg("--root").arg(&self.root).args(["delete", "--force"]).arg(e.file_name()).output();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Parses probe output into key → value.
+pub fn probe(o: &Output) -> BTreeMap<String, String> {
+    assert!(o.status.success(), "container failed: status {:?}\nstderr: {}\nstdout: {}", o.status, stderr(o), stdout(o));
+    stdout(o).lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+pub fn host_ns(kind: &str) -> String {
+    std::fs::metadata(format!("/proc/self/ns/{kind}")).map(|m| std::os::unix::fs::MetadataExt::ino(&m).to_string()).unwrap()
+}
+
+/// Asserts no cgroup directory for `id` exists in any hierarchy.
+pub fn assert_no_cgroup(id: &str) {
+    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let p = h.path().join("husk").join(id);
+        assert!(!p.exists(), "cgroup left behind: {}", p.display());
+    }
+}
+
+pub fn assert_no_state(env: &Env, id: &str) {
+    assert!(!env.root.join(id).exists(), "state dir left behind for {id}");
+}

@@ -1,0 +1,204 @@
+//! create / start / state / kill / delete / run / list, as engines drive them.
+
+mod common;
+use common::*;
+use serde_json::{Value, json};
+
+#[test]
+fn run_returns_exit_codes() {
+    require_root!();
+    let mut env = Env::new("exitcodes");
+    let id = env.id("exit");
+    env.args(&["/bin/probe", "exit", "7"]);
+    assert_eq!(env.run(&id).status.code(), Some(7));
+    // pid 1 of a pid namespace cannot SIGKILL itself, so this case runs without one.
+    let ns = env.config["linux"]["namespaces"].clone();
+    env.config["linux"]["namespaces"] = json!(ns.as_array().unwrap().iter().filter(|n| n["type"] != "pid").collect::<Vec<_>>());
+    env.args(&["/bin/probe", "kill", "9"]);
+    assert_eq!(env.run(&id).status.code(), Some(137));
+    env.config["linux"]["namespaces"] = ns;
+    env.args(&["/bin/true"]);
+    assert_eq!(env.run(&id).status.code(), Some(0));
+    assert_no_state(&env, &id);
+    assert_no_cgroup(&id);
+}
+
+#[test]
+fn create_start_state_kill_delete_with_options_after_the_id() {
+    require_root!();
+    let mut env = Env::new("lifecycle");
+    let id = env.id("lc");
+    env.args(&["/bin/sleep", "60"]);
+    let b = env.bundle.to_string_lossy().into_owned();
+    let pidfile = env.dir.join("pid");
+    let pf = pidfile.to_string_lossy().into_owned();
+    let o = env.husk(&["create", &id, "--bundle", &b, "--pid-file", &pf]);
+    assert!(o.status.success(), "create: {}", stderr(&o));
+    let st: Value = serde_json::from_slice(&env.husk(&["state", &id]).stdout).unwrap();
+    assert_eq!(st["status"], "created");
+    assert_eq!(st["ociVersion"], "1.3.0");
+    assert_eq!(st["id"], json!(id));
+    assert_eq!(st["bundle"], json!(b));
+    let pid = std::fs::read_to_string(&pidfile).unwrap();
+    assert_eq!(st["pid"].to_string(), pid);
+    // Only the cgroup of this container holds init.
+    let procs = std::fs::read_to_string(format!("/sys/fs/cgroup/memory/husk/{id}/cgroup.procs")).unwrap();
+    assert_eq!(procs.trim(), pid);
+
+    let dup = env.husk(&["create", "--bundle", &b, &id]);
+    assert_eq!(dup.status.code(), Some(1));
+    assert!(stderr(&dup).contains("already exists"), "{}", stderr(&dup));
+
+    assert!(env.husk(&["start", &id]).status.success());
+    let st: Value = serde_json::from_slice(&env.husk(&["state", &id]).stdout).unwrap();
+    assert_eq!(st["status"], "running");
+    let running_delete = env.husk(&["delete", &id]);
+    assert!(!running_delete.status.success(), "deleting a running container needs --force");
+
+    let list: Value = serde_json::from_slice(&env.husk(&["list", "--format", "json"]).stdout).unwrap();
+    assert_eq!(list[0]["id"], json!(id));
+    assert_eq!(stdout(&env.husk(&["list", "-q"])).trim(), id);
+
+    assert!(env.husk(&["kill", &id, "KILL"]).status.success());
+    let mut status = String::new();
+    for _ in 0..200 {
+        let st: Value = serde_json::from_slice(&env.husk(&["state", &id]).stdout).unwrap();
+        status = st["status"].as_str().unwrap().to_string();
+        if status == "stopped" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(status, "stopped");
+    let k = env.husk(&["kill", &id, "9"]);
+    assert!(!k.status.success(), "killing a stopped container is an error");
+    assert!(env.husk(&["delete", &id]).status.success());
+    assert_no_state(&env, &id);
+    assert_no_cgroup(&id);
+    let gone = env.husk(&["state", &id]);
+    assert!(stderr(&gone).contains("does not exist"), "{}", stderr(&gone));
+    assert!(env.husk(&["delete", "--force", &id]).status.success(), "delete --force of a missing container succeeds, as runc's");
+}
+
+#[test]
+fn kill_signal_forms_and_default_term() {
+    require_root!();
+    let mut env = Env::new("killforms");
+    let b = env.bundle.to_string_lossy().into_owned();
+    for (n, sig) in [("a", Some("SIGKILL")), ("b", Some("9")), ("c", Some("KILL")), ("d", None)] {
+        // pid 1 ignores signals it has no handler for; the default TERM needs a trap.
+        env.args(&["/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.05; done"]);
+        let id = env.id(n);
+        assert!(env.husk(&["create", &id, "-b", &b]).status.success());
+        assert!(env.husk(&["start", &id]).status.success());
+        let mut args = vec!["kill", id.as_str()];
+        args.extend(sig);
+        assert!(env.husk(&args).status.success());
+        let mut stopped = false;
+        for _ in 0..300 {
+            let st: Value = serde_json::from_slice(&env.husk(&["state", &id]).stdout).unwrap();
+            if st["status"] == "stopped" {
+                stopped = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(stopped, "signal {sig:?} did not stop {id}");
+        assert!(env.husk(&["delete", &id]).status.success());
+    }
+    let bad = env.husk(&["kill", "nope", "SIGNOPE"]);
+    assert!(stderr(&bad).contains("unknown signal"));
+}
+
+#[test]
+fn start_reports_a_dead_init_instead_of_hanging() {
+    require_root!();
+    let mut env = Env::new("deadinit");
+    let id = env.id("dead");
+    env.args(&["/bin/true"]);
+    let b = env.bundle.to_string_lossy().into_owned();
+    let pf = env.dir.join("pid").to_string_lossy().into_owned();
+    assert!(env.husk(&["create", &id, "-b", &b, "--pid-file", &pf]).status.success());
+    let pid = std::fs::read_to_string(&pf).unwrap();
+    assert!(std::process::Command::new("kill").args(["-9", pid.trim()]).status().unwrap().success());
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let o = env.husk(&["start", &id]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("cannot start a container that is stopped") || stderr(&o).contains("exited"), "{}", stderr(&o));
+    assert!(env.husk(&["delete", &id]).status.success());
+    assert_no_cgroup(&id);
+}
+
+#[test]
+fn detached_run_and_keep() {
+    require_root!();
+    let mut env = Env::new("detach");
+    let id = env.id("d");
+    env.args(&["/bin/sleep", "60"]);
+    let b = env.bundle.to_string_lossy().into_owned();
+    let o = env.husk(&["run", "-d", "-b", &b, &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let st: Value = serde_json::from_slice(&env.husk(&["state", &id]).stdout).unwrap();
+    assert_eq!(st["status"], "running");
+    assert!(env.husk(&["delete", "-f", &id]).status.success());
+    assert_no_cgroup(&id);
+
+    env.args(&["/bin/true"]);
+    let kid = env.id("keep");
+    assert!(env.husk(&["run", "--keep", "-b", &b, &kid]).status.success());
+    let st: Value = serde_json::from_slice(&env.husk(&["state", &kid]).stdout).unwrap();
+    assert_eq!(st["status"], "stopped");
+    assert!(env.husk(&["delete", &kid]).status.success());
+    assert_no_state(&env, &kid);
+}
+
+#[test]
+fn ids_are_validated() {
+    require_root!();
+    let env = Env::new("ids");
+    let b = env.bundle.to_string_lossy().into_owned();
+    for bad in ["../x", "a/b", ".hidden"] {
+        let o = env.husk(&["create", "-b", &b, bad]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(stderr(&o).contains("invalid container id"), "{bad}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn spec_writes_a_1_3_config_and_refuses_to_overwrite() {
+    let dir = std::env::temp_dir().join(format!("husk-spec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = || std::process::Command::new(HUSK).args(["spec", "-b"]).arg(&dir).output().unwrap();
+    assert!(run().status.success());
+    let v: Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(v["ociVersion"], "1.3.0");
+    assert_eq!(v["root"]["path"], "rootfs");
+    assert!(!run().status.success());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn json_log_carries_the_real_error() {
+    require_root!();
+    let mut env = Env::new("jsonlog");
+    env.config["root"]["path"] = json!("/nonexistent-rootfs");
+    let log = env.dir.join("log.json");
+    let b = env.bundle.to_string_lossy().into_owned();
+    let l = log.to_string_lossy().into_owned();
+    let id = env.id("j");
+    let o = env.husk(&["--log", &l, "--log-format", "json", "create", "-b", &b, &id]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["level"], "error");
+    assert!(last["msg"].as_str().unwrap().contains("/nonexistent-rootfs") && last["msg"].as_str().unwrap().contains("ENOENT"), "{last}");
+    assert!(last["time"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(stderr(&o).lines().count(), 1, "one line on stderr: {}", stderr(&o));
+}
+
+#[test]
+fn systemd_cgroup_is_a_clear_error() {
+    let o = std::process::Command::new(HUSK).args(["--systemd-cgroup", "list"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not supported"));
+}

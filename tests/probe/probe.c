@@ -1,0 +1,82 @@
+/* probe: prints what a container sees, one `key=value` per line, for husk's integration tests.
+ * Built static (gcc -static) so it runs in a busybox rootfs. Usage:
+ *   probe              print everything
+ *   probe exit N       exit with N
+ *   probe kill SIG     kill itself with SIG
+ *   probe sleep S      sleep S seconds (then print everything)
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+static void status_line(const char *key) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[512];
+    if (!f) return;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, key, strlen(key)) == 0 && line[strlen(key)] == ':') {
+            char *v = line + strlen(key) + 1;
+            while (*v == ' ' || *v == '\t') v++;
+            v[strcspn(v, "\n")] = 0;
+            printf("%s=%s\n", key, v);
+        }
+    }
+    fclose(f);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 2 && strcmp(argv[1], "exit") == 0) return atoi(argv[2]);
+    if (argc > 2 && strcmp(argv[1], "kill") == 0) { kill(getpid(), atoi(argv[2])); pause(); }
+    if (argc > 2 && strcmp(argv[1], "sleep") == 0) sleep(atoi(argv[2]));
+
+    printf("pid=%d\nppid=%d\n", getpid(), getppid());
+    uid_t r, e, s; gid_t gr, ge, gs;
+    getresuid(&r, &e, &s); getresgid(&gr, &ge, &gs);
+    printf("uid=%u\ngid=%u\n", e, ge);
+    gid_t groups[64]; int n = getgroups(64, groups);
+    printf("groups=");
+    for (int i = 0; i < n; i++) printf("%s%u", i ? "," : "", groups[i]);
+    printf("\n");
+    const char *ns[] = {"cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"};
+    for (unsigned i = 0; i < sizeof ns / sizeof *ns; i++) {
+        char p[64]; struct stat st;
+        snprintf(p, sizeof p, "/proc/self/ns/%s", ns[i]);
+        if (stat(p, &st) == 0) printf("ns.%s=%lu\n", ns[i], (unsigned long)st.st_ino);
+    }
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd)) printf("cwd=%s\n", cwd);
+    struct utsname u; uname(&u);
+    printf("hostname=%s\ndomainname=%s\n", u.nodename, u.domainname);
+    struct rlimit rl; getrlimit(RLIMIT_NOFILE, &rl);
+    printf("rlimit.nofile=%llu:%llu\n", (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+    printf("nnp=%d\n", prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
+    printf("dumpable=%d\n", prctl(PR_GET_DUMPABLE, 0, 0, 0, 0));
+    mode_t m = umask(0); printf("umask=%04o\n", m);
+    status_line("CapInh"); status_line("CapPrm"); status_line("CapEff"); status_line("CapBnd"); status_line("CapAmb");
+    status_line("Cpus_allowed_list");
+    DIR *d = opendir("/proc/self/fd");
+    printf("fds=");
+    int first = 1, dfd = d ? dirfd(d) : -1;
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] == '.' || atoi(de->d_name) == dfd) continue;
+        printf("%s%s", first ? "" : ",", de->d_name); first = 0;
+    }
+    printf("\n");
+    if (d) closedir(d);
+    FILE *f = fopen("/proc/self/oom_score_adj", "r");
+    int adj; if (f && fscanf(f, "%d", &adj) == 1) printf("oom_score_adj=%d\n", adj);
+    if (f) fclose(f);
+    for (char **env = __environ; *env; env++) printf("env.%s\n", *env);
+    return 0;
+}
