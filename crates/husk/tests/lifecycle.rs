@@ -42,8 +42,7 @@ fn create_start_state_kill_delete_with_options_after_the_id() {
     let pid = std::fs::read_to_string(&pidfile).unwrap();
     assert_eq!(st["pid"].to_string(), pid);
     // Only the cgroup of this container holds init.
-    let procs = std::fs::read_to_string(format!("/sys/fs/cgroup/memory/husk/{id}/cgroup.procs")).unwrap();
-    assert_eq!(procs.trim(), pid);
+    assert_eq!(cgroup_procs(&id).trim(), pid);
 
     let dup = env.husk(&["create", "--bundle", &b, &id]);
     assert_eq!(dup.status.code(), Some(1));

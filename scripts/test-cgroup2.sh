@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs husk's live integration tests inside a throw-away QEMU guest whose only cgroup hierarchy is
+# cgroup v2, using ../shared/tools/cgroup2-vm when it is there. The guest has no compiler, so the
+# probe is built here and handed in through HUSK_PROBE.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+vm=${CGROUP2_VM:-../shared/tools/cgroup2-vm}
+if [[ ! -x $vm ]]; then
+  echo "SKIP cgroup v2 tests: $vm not found (set CGROUP2_VM to the cgroup2-vm tool)"
+  exit 0
+fi
+stage=target/cgroup2-stage
+rm -rf "$stage" && mkdir -p "$stage"
+gcc -static -O2 -o "$stage/probe" tests/probe/probe.c
+cargo build --locked -p husk >/dev/null 2>&1
+mapfile -t bins < <(cargo test --locked -p husk --no-run --message-format=json 2>/dev/null |
+  python3 -c 'import json,sys
+for l in sys.stdin:
+    m=json.loads(l)
+    if m.get("reason")=="compiler-artifact" and m["target"]["kind"]==["test"] and m.get("executable"):
+        print(m["executable"])')
+husk=$PWD/target/debug/husk
+guest=$PWD/$stage/guest.sh
+{
+  echo 'set -e'
+  echo 'echo "cgroup mounts in the guest: $(grep -c " - cgroup" /proc/self/mountinfo), cgroup2 only: $(grep -c " - cgroup2 " /proc/self/mountinfo)"'
+  for b in "${bins[@]}"; do
+    echo "echo '== $(basename "$b")'"
+    echo "$b --test-threads=2"
+  done
+  echo 'n=$(find /sys/fs/cgroup -path "*/husk/it-*" -type d | wc -l); echo "leftover cgroups: $n"; test "$n" = 0'
+} > "$guest"
+chmod +x "$guest"
+args=(--bin "$husk" --share "$PWD/$stage" --env HUSK_PROBE="$PWD/$stage/probe" --timeout 900)
+for b in "${bins[@]}"; do args+=(--bin "$b"); done
+"$vm" "${args[@]}" -- sh "$guest"
