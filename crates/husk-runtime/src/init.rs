@@ -55,7 +55,11 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
     if !go {
         sp::exit_now(1);
     }
-    if let Err(e) = crate::hooks::run_all("startContainer", &a.plan.hooks.start_container, state_json.as_bytes()) {
+    if let Err(e) = crate::hooks::run_all(
+        "startContainer",
+        &a.plan.hooks.start_container,
+        state_json.as_bytes(),
+    ) {
         exit_with(&format!("{e}"), 1);
     }
     if let Some(cpus) = &a.plan.process.cpu_affinity_final {
@@ -66,7 +70,14 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
     sp::reset_signal_dispositions();
     let _ = sp::set_signal_mask(&a.old_sigmask);
     let err = sp::execve(&ready.exe, &a.plan.process.args, &a.plan.process.env);
-    exit_with(&format!("exec {}: {}", ready.exe.display(), crate::errno_text(&err)), if err.raw_os_error() == Some(libc::ENOENT) { 127 } else { 126 });
+    exit_with(
+        &format!("exec {}: {}", ready.exe.display(), crate::errno_text(&err)),
+        if err.raw_os_error() == Some(libc::ENOENT) {
+            127
+        } else {
+            126
+        },
+    );
 }
 
 fn exit_with(msg: &str, code: i32) -> ! {
@@ -77,7 +88,10 @@ fn exit_with(msg: &str, code: i32) -> ! {
 /// Blocks until `husk start` opens the fifo. Opened through /proc/self/fd because the fifo's
 /// path is on the host, outside the container's root.
 fn wait_fifo(fifo: &OwnedFd) -> bool {
-    match std::fs::OpenOptions::new().write(true).open(format!("/proc/self/fd/{}", fifo.as_raw_fd())) {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/self/fd/{}", fifo.as_raw_fd()))
+    {
         Ok(mut f) => f.write_all(b"0").is_ok(),
         Err(_) => false,
     }
@@ -92,7 +106,8 @@ fn setup(a: &InitArgs<'_>, state_json: &str) -> Step<Ready> {
     // umask 0 while we create device nodes and mount targets with exact modes.
     sp::umask(0);
     if let Some(fd) = &a.join_user {
-        sp::setns(fd.as_fd(), libc::CLONE_NEWUSER).map_err(|e| fail("join", "user namespace", e))?;
+        sp::setns(fd.as_fd(), libc::CLONE_NEWUSER)
+            .map_err(|e| fail("join", "user namespace", e))?;
     }
     let in_userns = plan.has(NsKind::User);
     if in_userns {
@@ -102,6 +117,9 @@ fn setup(a: &InitArgs<'_>, state_json: &str) -> Step<Ready> {
     }
     if let Some(fd) = &a.join_mount {
         sp::setns(fd.as_fd(), libc::CLONE_NEWNS).map_err(|e| fail("join", "mount namespace", e))?;
+    }
+    if plan.loopback_up {
+        husk_sys::net::loopback_up().map_err(|e| fail("bring up", "lo", e))?;
     }
     if let Some(h) = &plan.hostname {
         sp::sethostname(h).map_err(|e| fail("sethostname", h, e))?;
@@ -115,20 +133,32 @@ fn setup(a: &InitArgs<'_>, state_json: &str) -> Step<Ready> {
     let has_mount_ns = plan.has(NsKind::Mount);
     let rootfs = if plan.creates(NsKind::Mount) {
         let root = Rootfs::prepare(plan)?;
-        let r = Rootfs { plan, in_userns, cgroups: &a.cgroups, root };
+        let r = Rootfs {
+            plan,
+            in_userns,
+            cgroups: &a.cgroups,
+            root,
+        };
         r.mount_all()?;
         Some(r)
     } else {
         None
     };
     if a.runtime_hooks {
-        a.chan.send(&Msg::Mounted).map_err(|e| fail("sync", "mounted", e))?;
+        a.chan
+            .send(&Msg::Mounted)
+            .map_err(|e| fail("sync", "mounted", e))?;
         match a.chan.recv() {
             Ok(Some(Msg::HooksDone)) => {}
             _ => return Err("runtime hooks failed".into()),
         }
     }
-    crate::hooks::run_all("createContainer", &plan.hooks.create_container, state_json.as_bytes()).map_err(|e| e.to_string())?;
+    crate::hooks::run_all(
+        "createContainer",
+        &plan.hooks.create_container,
+        state_json.as_bytes(),
+    )
+    .map_err(|e| e.to_string())?;
     if let Some(r) = &rootfs {
         r.pivot(a.no_pivot)?;
     } else if !has_mount_ns {
@@ -144,21 +174,27 @@ fn setup(a: &InitArgs<'_>, state_json: &str) -> Step<Ready> {
         write_proc("self/oom_score_adj", &adj.to_string())?;
     }
     for r in &p.rlimits {
-        sec::setrlimit(r.resource, r.soft, r.hard).map_err(|e| fail("setrlimit", husk_spec::names::rlimit_name(r.resource), e))?;
+        sec::setrlimit(r.resource, r.soft, r.hard)
+            .map_err(|e| fail("setrlimit", husk_spec::names::rlimit_name(r.resource), e))?;
     }
     if let Some(pers) = plan.personality {
         sec::personality(pers).map_err(|e| fail("personality", format!("{pers:#x}"), e))?;
     }
     if let Some(s) = &p.scheduler {
-        sec::sched_setattr(s.policy, s.flags, s.nice, s.priority, s.runtime, s.deadline, s.period).map_err(|e| fail("sched_setattr", "process.scheduler", e))?;
+        sec::sched_setattr(
+            s.policy, s.flags, s.nice, s.priority, s.runtime, s.deadline, s.period,
+        )
+        .map_err(|e| fail("sched_setattr", "process.scheduler", e))?;
     }
     if let Some((class, level)) = p.io_priority {
         sec::ioprio_set(class, level).map_err(|e| fail("ioprio_set", "process.ioPriority", e))?;
     }
     if let Some(mp) = &plan.mem_policy {
-        sec::set_mempolicy(mp.mode | mp.flags, &mp.nodes).map_err(|e| fail("set_mempolicy", "linux.memoryPolicy", e))?;
+        sec::set_mempolicy(mp.mode | mp.flags, &mp.nodes)
+            .map_err(|e| fail("set_mempolicy", "linux.memoryPolicy", e))?;
     }
-    let cwd_root = sfs::openat(None, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0).map_err(|e| fail("open", "/", e))?;
+    let cwd_root = sfs::openat(None, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0)
+        .map_err(|e| fail("open", "/", e))?;
     set_cwd(cwd_root.as_fd(), &p.cwd)?;
     set_user(p)?;
     sp::umask(p.umask.unwrap_or(0o022));
@@ -180,7 +216,14 @@ fn setup(a: &InitArgs<'_>, state_json: &str) -> Step<Ready> {
 fn write_proc(rel: &str, value: &str) -> Step<()> {
     let path = Path::new("/proc").join(rel);
     let fd = sfs::openat2(
-        sfs::openat(None, Path::new("/proc"), libc::O_PATH | libc::O_DIRECTORY, 0).map_err(|e| fail("open", "/proc", e))?.as_fd(),
+        sfs::openat(
+            None,
+            Path::new("/proc"),
+            libc::O_PATH | libc::O_DIRECTORY,
+            0,
+        )
+        .map_err(|e| fail("open", "/proc", e))?
+        .as_fd(),
         Path::new(rel),
         libc::O_WRONLY,
         0,
@@ -191,7 +234,9 @@ fn write_proc(rel: &str, value: &str) -> Step<()> {
     if sfs::fstatfs_magic(fd.as_fd()).map_err(|e| fail("statfs", &path, e))? != PROC_SUPER_MAGIC {
         return Err(format!("write {}: not on procfs", path.display()));
     }
-    std::fs::File::from(fd).write_all(value.as_bytes()).map_err(|e| fail("write", &path, e))
+    std::fs::File::from(fd)
+        .write_all(value.as_bytes())
+        .map_err(|e| fail("write", &path, e))
 }
 
 fn write_sysctls(plan: &Plan) -> Step<()> {
@@ -218,22 +263,40 @@ fn set_user(p: &ProcessPlan) -> Step<()> {
         // The bounding set needs CAP_SETPCAP to shrink: before we change uid.
         for cap in 0..=sec::last_cap() {
             if caps.bounding & (1 << cap) == 0 {
-                sec::drop_bounding(cap).map_err(|e| fail("drop bounding capability", husk_spec::names::CAPABILITIES.get(cap as usize).unwrap_or(&"?"), e))?;
+                sec::drop_bounding(cap).map_err(|e| {
+                    fail(
+                        "drop bounding capability",
+                        husk_spec::names::CAPABILITIES
+                            .get(cap as usize)
+                            .unwrap_or(&"?"),
+                        e,
+                    )
+                })?;
             }
         }
     }
-    sec::setgroups(&p.additional_gids).map_err(|e| fail("setgroups", format!("{:?}", p.additional_gids), e))?;
+    sec::setgroups(&p.additional_gids)
+        .map_err(|e| fail("setgroups", format!("{:?}", p.additional_gids), e))?;
     sec::setresgid(p.gid).map_err(|e| fail("setresgid", p.gid.to_string(), e))?;
     if let Some(caps) = &p.caps {
         // Keep the permitted set across setuid so capset below can grant what was asked.
         sec::set_keepcaps(true).map_err(|e| fail("prctl", "PR_SET_KEEPCAPS", e))?;
         sec::setresuid(p.uid).map_err(|e| fail("setresuid", p.uid.to_string(), e))?;
         sec::set_keepcaps(false).map_err(|e| fail("prctl", "PR_SET_KEEPCAPS", e))?;
-        sec::capset(caps.effective, caps.permitted, caps.inheritable).map_err(|e| fail("capset", "process.capabilities", e))?;
+        sec::capset(caps.effective, caps.permitted, caps.inheritable)
+            .map_err(|e| fail("capset", "process.capabilities", e))?;
         sec::clear_ambient().map_err(|e| fail("prctl", "PR_CAP_AMBIENT_CLEAR_ALL", e))?;
         for cap in 0..64u8 {
             if caps.ambient & (1 << cap) != 0 {
-                sec::raise_ambient(cap).map_err(|e| fail("raise ambient capability", husk_spec::names::CAPABILITIES.get(cap as usize).unwrap_or(&"?"), e))?;
+                sec::raise_ambient(cap).map_err(|e| {
+                    fail(
+                        "raise ambient capability",
+                        husk_spec::names::CAPABILITIES
+                            .get(cap as usize)
+                            .unwrap_or(&"?"),
+                        e,
+                    )
+                })?;
             }
         }
     } else {
@@ -252,9 +315,17 @@ fn find_executable(p: &ProcessPlan) -> Step<PathBuf> {
     };
     if arg0.contains('/') {
         let path = PathBuf::from(arg0);
-        return if check(&path) { Ok(path) } else { Err(format!("exec: \"{arg0}\": no such executable file")) };
+        return if check(&path) {
+            Ok(path)
+        } else {
+            Err(format!("exec: \"{arg0}\": no such executable file"))
+        };
     }
-    let path_var = p.env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let path_var = p
+        .env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     path_var
         .split(':')
         .filter(|d| !d.is_empty())

@@ -64,14 +64,25 @@ pub fn load_plan(bundle: &Path) -> Result<(husk_spec::Spec, Plan), Error> {
 fn check_host(plan: &Plan, opts: &CreateOpts) -> Result<(), Error> {
     match fs::metadata(&plan.rootfs) {
         Ok(m) if m.is_dir() => {}
-        Ok(_) => return Err(Error::Msg(format!("rootfs {}: not a directory", plan.rootfs.display()))),
+        Ok(_) => {
+            return Err(Error::Msg(format!(
+                "rootfs {}: not a directory",
+                plan.rootfs.display()
+            )));
+        }
         Err(e) => return Err(Error::io("rootfs", &plan.rootfs)(e)),
     }
-    if plan.process.apparmor_profile.is_some() && !Path::new("/sys/kernel/security/apparmor").exists() {
-        return Err(Error::Msg("process.apparmorProfile: AppArmor is not enabled on this host".into()));
+    if plan.process.apparmor_profile.is_some()
+        && !Path::new("/sys/kernel/security/apparmor").exists()
+    {
+        return Err(Error::Msg(
+            "process.apparmorProfile: AppArmor is not enabled on this host".into(),
+        ));
     }
     if plan.process.selinux_label.is_some() && !Path::new("/sys/fs/selinux/enforce").exists() {
-        return Err(Error::Msg("process.selinuxLabel: SELinux is not enabled on this host".into()));
+        return Err(Error::Msg(
+            "process.selinuxLabel: SELinux is not enabled on this host".into(),
+        ));
     }
     if plan.process.terminal {
         return Err(Error::Msg(match &opts.console_socket {
@@ -100,16 +111,38 @@ pub enum Mode {
 }
 
 pub fn launch(opts: &CreateOpts, mode: Mode) -> Result<Launched, Error> {
-    let bundle = std::path::absolute(&opts.bundle).map_err(Error::io("resolve bundle", &opts.bundle))?;
+    let bundle =
+        std::path::absolute(&opts.bundle).map_err(Error::io("resolve bundle", &opts.bundle))?;
     let (spec, plan) = load_plan(&bundle)?;
-    check_host(&plan, opts)?;
+    launch_plan(opts, &bundle, &spec, &plan, mode)
+}
+
+/// Launches from a spec and plan made by the caller (the front end builds them in memory).
+pub fn launch_plan(
+    opts: &CreateOpts,
+    bundle: &Path,
+    spec: &husk_spec::Spec,
+    plan: &Plan,
+    mode: Mode,
+) -> Result<Launched, Error> {
+    let bundle = bundle.to_path_buf();
+    check_host(plan, opts)?;
     let hier = Hierarchies::detect()?;
-    let own = husk_cgroup::parse_proc_cgroup(&fs::read_to_string("/proc/self/cgroup").map_err(Error::io("read", "/proc/self/cgroup"))?);
-    let cg_path = plan.cgroups_path.clone().unwrap_or_else(|| format!("/husk/{}", opts.id));
+    let own = husk_cgroup::parse_proc_cgroup(
+        &fs::read_to_string("/proc/self/cgroup").map_err(Error::io("read", "/proc/self/cgroup"))?,
+    );
+    let cg_path = plan
+        .cgroups_path
+        .clone()
+        .unwrap_or_else(|| format!("/husk/{}", opts.id));
     let cgroup = Cgroup::locate(&hier, &own, &cg_path)?;
 
     let dir = ContainerDir::create(&opts.root, &opts.id)?;
-    let mut undo = Undo { dir: None, cgroup: None, child: None };
+    let mut undo = Undo {
+        dir: None,
+        cgroup: None,
+        child: None,
+    };
     let mut state = State {
         id: opts.id.clone(),
         pid: 0,
@@ -142,7 +175,10 @@ pub fn launch(opts: &CreateOpts, mode: Mode) -> Result<Launched, Error> {
     undo.cgroup = Some(cgroup.clone());
     cgroup.create()?;
     let cg_fd = match &cgroup.unified {
-        Some(u) => Some(husk_sys::fs::openat(None, u, libc::O_RDONLY | libc::O_DIRECTORY, 0).map_err(Error::io("open cgroup", u))?),
+        Some(u) => Some(
+            husk_sys::fs::openat(None, u, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+                .map_err(Error::io("open cgroup", u))?,
+        ),
         None => None,
     };
 
@@ -153,11 +189,13 @@ pub fn launch(opts: &CreateOpts, mode: Mode) -> Result<Launched, Error> {
     let (mut join_user, mut join_mount) = (None, None);
     for ns in plan.namespaces.iter().filter(|n| n.path.is_some()) {
         let path = ns.path.as_ref().expect("filtered");
-        let fd = husk_sys::fs::openat(None, path, libc::O_RDONLY, 0).map_err(Error::io("open namespace", path))?;
+        let fd = husk_sys::fs::openat(None, path, libc::O_RDONLY, 0)
+            .map_err(Error::io("open namespace", path))?;
         match ns.kind {
             NsKind::User => join_user = Some(fd),
             NsKind::Mount => join_mount = Some(fd),
-            k => sp::setns(fd.as_fd(), k.clone_flag() as i32).map_err(Error::io("join namespace", path))?,
+            k => sp::setns(fd.as_fd(), k.clone_flag() as i32)
+                .map_err(Error::io("join namespace", path))?,
         }
     }
     let mut clone_flags = plan.clone_flags();
@@ -165,26 +203,46 @@ pub fn launch(opts: &CreateOpts, mode: Mode) -> Result<Launched, Error> {
         // Offsets can only be set before a process enters the namespace, so it is made for our
         // children (unshare affects only them), given its offsets, and then the clone enters it.
         sp::unshare(libc::CLONE_NEWTIME).map_err(Error::io("unshare", "time namespace"))?;
-        let offsets: String = plan.time_offsets.iter().map(|(c, s, n)| format!("{c} {s} {n}\n")).collect();
+        let offsets: String = plan
+            .time_offsets
+            .iter()
+            .map(|(c, s, n)| format!("{c} {s} {n}\n"))
+            .collect();
         if !offsets.is_empty() {
-            fs::write("/proc/self/timens_offsets", offsets).map_err(Error::io("write", "/proc/self/timens_offsets"))?;
+            fs::write("/proc/self/timens_offsets", offsets)
+                .map_err(Error::io("write", "/proc/self/timens_offsets"))?;
         }
         clone_flags &= !NsKind::Time.clone_flag();
     }
 
     let threads = sp::thread_count().map_err(Error::io("read", "/proc/self/task"))?;
     if threads != 1 {
-        return Err(Error::Msg(format!("internal: {threads} threads at clone; husk must be single-threaded here")));
+        return Err(Error::Msg(format!(
+            "internal: {threads} threads at clone; husk must be single-threaded here"
+        )));
     }
     // Signals are blocked before the clone: `run` forwards them through a signalfd, and the
     // child restores this mask just before exec.
-    let old_sigmask = sp::block_signals(&sp::SigSet::forwardable()).map_err(Error::io("block signals", "sigprocmask"))?;
-    let (parent_end, child_end) = husk_sys::fs::seqpacket_pair().map_err(Error::io("socketpair", "sync"))?;
-    let view = CgroupView { hierarchies: hier.list.clone(), dirs: cgroup.dirs.clone(), own_cgroup_ns: plan.creates(NsKind::Cgroup) };
+    let old_sigmask = sp::block_signals(&sp::SigSet::forwardable())
+        .map_err(Error::io("block signals", "sigprocmask"))?;
+    let (parent_end, child_end) =
+        husk_sys::fs::seqpacket_pair().map_err(Error::io("socketpair", "sync"))?;
+    let view = CgroupView {
+        hierarchies: hier.list.clone(),
+        dirs: cgroup.dirs.clone(),
+        own_cgroup_ns: plan.creates(NsKind::Cgroup),
+    };
     let runtime_hooks = !plan.hooks.prestart.is_empty() || !plan.hooks.create_runtime.is_empty();
 
-    log::debug(|| format!("clone3 flags={clone_flags:#x} into_cgroup={}", cg_fd.is_some()));
-    let (pid, pidfd) = match sp::clone3(clone_flags, cg_fd.as_ref().map(|f| f.as_fd())).map_err(Error::io("clone3", "init"))? {
+    log::debug(|| {
+        format!(
+            "clone3 flags={clone_flags:#x} into_cgroup={}",
+            cg_fd.is_some()
+        )
+    });
+    let (pid, pidfd) = match sp::clone3(clone_flags, cg_fd.as_ref().map(|f| f.as_fd()))
+        .map_err(Error::io("clone3", "init"))?
+    {
         Forked::Child => {
             drop(parent_end);
             // Close the child's copy of the state-dir lock fd (the flock stays with the parent's
@@ -193,7 +251,7 @@ pub fn launch(opts: &CreateOpts, mode: Mode) -> Result<Launched, Error> {
             drop(undo.dir.take());
             std::mem::forget(undo);
             init::run(InitArgs {
-                plan: &plan,
+                plan,
                 chan: Channel(child_end),
                 fifo,
                 preserve_fds: opts.preserve_fds,
@@ -219,35 +277,61 @@ pub fn launch(opts: &CreateOpts, mode: Mode) -> Result<Launched, Error> {
     cgroup.join(pid, cg_fd.is_some())?;
     state.pid = pid;
     let hook_state = serde_json::to_string(&state.oci_state(Status::Creating)).unwrap_or_default();
-    chan.send(&Msg::Go(hook_state.clone())).map_err(Error::io("sync", "go"))?;
+    chan.send(&Msg::Go(hook_state.clone()))
+        .map_err(Error::io("sync", "go"))?;
     loop {
         match chan.recv().map_err(Error::io("sync", "recv"))? {
             Some(Msg::Mounted) => {
                 let r = hooks::run_all("prestart", &plan.hooks.prestart, hook_state.as_bytes())
-                    .and_then(|_| hooks::run_all("createRuntime", &plan.hooks.create_runtime, hook_state.as_bytes()));
+                    .and_then(|_| {
+                        hooks::run_all(
+                            "createRuntime",
+                            &plan.hooks.create_runtime,
+                            hook_state.as_bytes(),
+                        )
+                    });
                 r?;
-                chan.send(&Msg::HooksDone).map_err(Error::io("sync", "hooks done"))?;
+                chan.send(&Msg::HooksDone)
+                    .map_err(Error::io("sync", "hooks done"))?;
             }
             Some(Msg::Ready) => break,
             Some(Msg::Error(m)) => return Err(Error::Msg(m)),
-            Some(other) => return Err(Error::Msg(format!("internal: unexpected {other:?} from init"))),
+            Some(other) => {
+                return Err(Error::Msg(format!(
+                    "internal: unexpected {other:?} from init"
+                )));
+            }
             None => {
                 let how = sp::waitid_pidfd(pidfd.as_fd(), false).ok().flatten();
-                return Err(Error::Msg(format!("container init died during setup ({how:?})")));
+                return Err(Error::Msg(format!(
+                    "container init died during setup ({how:?})"
+                )));
             }
         }
     }
-    state.pid_start = sp::proc_stat(pid).map_err(Error::io("read", format!("/proc/{pid}/stat")))?.0;
+    state.pid_start = sp::proc_stat(pid)
+        .map_err(Error::io("read", format!("/proc/{pid}/stat")))?
+        .0;
     dir.save(&state)?;
     if let Some(pf) = &opts.pid_file {
         write_pid_file(pf, pid)?;
     }
     let dir = undo.dir.take().expect("set above");
-    Ok(Launched { dir, state, pidfd, chan, undo, old_sigmask })
+    Ok(Launched {
+        dir,
+        state,
+        pidfd,
+        chan,
+        undo,
+        old_sigmask,
+    })
 }
 
 fn write_id_map(pid: i32, file: &str, maps: &[husk_spec::config::IdMapping]) -> Result<(), Error> {
-    let text: String = maps.iter().map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size)).collect();
+    let text: String = maps
+        .iter()
+        .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size))
+        .collect();
     let p = format!("/proc/{pid}/{file}");
     fs::write(&p, text).map_err(Error::io("write", &p))
 }
@@ -268,7 +352,9 @@ impl Launched {
 
     /// Lets init exec and runs poststart hooks (`run`).
     pub fn start(&mut self) -> Result<(), Error> {
-        self.chan.send(&Msg::Start).map_err(Error::io("sync", "start"))?;
+        self.chan
+            .send(&Msg::Start)
+            .map_err(Error::io("sync", "start"))?;
         let st = serde_json::to_string(&self.state.oci_state(Status::Running)).unwrap_or_default();
         hooks::run_all("poststart", &self.state.hooks.poststart, st.as_bytes())
     }
@@ -287,14 +373,18 @@ impl Launched {
     /// Foreground `run`: forwards signals until init exits; returns its status. The pidfd was
     /// taken before the clone returned, so an init that exits at once is never missed.
     pub fn wait(mut self, keep: bool) -> Result<i32, Error> {
-        let sigfd = sp::signalfd(&sp::SigSet::forwardable()).map_err(Error::io("signalfd", "run"))?;
+        let sigfd =
+            sp::signalfd(&sp::SigSet::forwardable()).map_err(Error::io("signalfd", "run"))?;
         let exit = loop {
-            let ready = husk_sys::fs::poll_in(&[self.pidfd.as_fd(), sigfd.as_fd()], -1).map_err(Error::io("poll", "init"))?;
+            let ready = husk_sys::fs::poll_in(&[self.pidfd.as_fd(), sigfd.as_fd()], -1)
+                .map_err(Error::io("poll", "init"))?;
             if ready[0] != 0 {
-                break sp::waitid_pidfd(self.pidfd.as_fd(), false).map_err(Error::io("wait", "init"))?;
+                break sp::waitid_pidfd(self.pidfd.as_fd(), false)
+                    .map_err(Error::io("wait", "init"))?;
             }
             if ready[1] != 0 {
-                let sig = sp::read_signalfd(sigfd.as_fd()).map_err(Error::io("read", "signalfd"))?;
+                let sig =
+                    sp::read_signalfd(sigfd.as_fd()).map_err(Error::io("read", "signalfd"))?;
                 if sig != libc::SIGCHLD {
                     let _ = sp::pidfd_send_signal(self.pidfd.as_fd(), sig);
                 }

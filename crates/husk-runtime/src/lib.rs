@@ -19,7 +19,11 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{step} {}: {}", path.display(), errno_text(source))]
-    Io { step: &'static str, path: PathBuf, source: io::Error },
+    Io {
+        step: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
     #[error("{0}")]
     Config(#[from] husk_spec::ConfigError),
     #[error(transparent)]
@@ -31,8 +35,15 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn io<'a>(step: &'static str, path: impl AsRef<Path> + 'a) -> impl FnOnce(io::Error) -> Error + 'a {
-        move |source| Error::Io { step, path: path.as_ref().to_path_buf(), source }
+    pub fn io<'a>(
+        step: &'static str,
+        path: impl AsRef<Path> + 'a,
+    ) -> impl FnOnce(io::Error) -> Error + 'a {
+        move |source| Error::Io {
+            step,
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
     }
 }
 

@@ -24,10 +24,16 @@ static LOGGER: OnceLock<Logger> = OnceLock::new();
 /// Sets up logging once, at start-up. Without a file, debug lines go to stderr.
 pub fn init(path: Option<&Path>, format: Format, debug: bool) -> std::io::Result<()> {
     let file = match path {
-        Some(p) => Some(Mutex::new(OpenOptions::new().create(true).append(true).open(p)?)),
+        Some(p) => Some(Mutex::new(
+            OpenOptions::new().create(true).append(true).open(p)?,
+        )),
         None => None,
     };
-    let _ = LOGGER.set(Logger { file, format, debug });
+    let _ = LOGGER.set(Logger {
+        file,
+        format,
+        debug,
+    });
     Ok(())
 }
 
@@ -43,7 +49,10 @@ fn write(level: &str, msg: &str) {
     let Some(l) = LOGGER.get() else { return };
     let time = crate::state::rfc3339_now();
     let line = match l.format {
-        Format::Json => format!("{{\"level\":\"{level}\",\"msg\":{},\"time\":\"{time}\"}}\n", json_escape(msg)),
+        Format::Json => format!(
+            "{{\"level\":\"{level}\",\"msg\":{},\"time\":\"{time}\"}}\n",
+            json_escape(msg)
+        ),
         Format::Text => format!("time=\"{time}\" level={level} msg={}\n", json_escape(msg)),
     };
     match &l.file {

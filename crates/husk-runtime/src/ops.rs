@@ -21,18 +21,24 @@ pub fn start(root: &Path, id: &str) -> Result<(), Error> {
     let state = dir.load()?;
     let status = dir.status(&state);
     if status != Status::Created {
-        return Err(Error::Msg(format!("cannot start a container that is {}", status.as_str())));
+        return Err(Error::Msg(format!(
+            "cannot start a container that is {}",
+            status.as_str()
+        )));
     }
     let fifo_path = dir.fifo();
-    let fifo = husk_sys::fs::openat(None, &fifo_path, libc::O_RDONLY | libc::O_NONBLOCK, 0).map_err(Error::io("open", &fifo_path))?;
+    let fifo = husk_sys::fs::openat(None, &fifo_path, libc::O_RDONLY | libc::O_NONBLOCK, 0)
+        .map_err(Error::io("open", &fifo_path))?;
     let pidfd = init_pidfd(&state).ok_or_else(|| Error::Msg("container init is gone".into()))?;
     // Wait for init's byte, or for init to die: a dead init is an error, never a hang.
-    let ready = husk_sys::fs::poll_in(&[fifo.as_fd(), pidfd.as_fd()], -1).map_err(Error::io("poll", &fifo_path))?;
+    let ready = husk_sys::fs::poll_in(&[fifo.as_fd(), pidfd.as_fd()], -1)
+        .map_err(Error::io("poll", &fifo_path))?;
     if ready[0] & libc::POLLIN == 0 {
         return Err(Error::Msg("container init exited before start".into()));
     }
     let mut b = [0u8; 1];
-    let n = husk_sys::fs::recv_or_read(fifo.as_fd(), &mut b).map_err(Error::io("read", &fifo_path))?;
+    let n =
+        husk_sys::fs::recv_or_read(fifo.as_fd(), &mut b).map_err(Error::io("read", &fifo_path))?;
     if n != 1 {
         return Err(Error::Msg("container init exited before start".into()));
     }
@@ -54,7 +60,8 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<(), Error> {
     let status = dir.status(&state);
     if all {
         let pids = state.cgroup().pids();
-        if pids.is_empty() && !matches!(status, Status::Created | Status::Running | Status::Paused) {
+        if pids.is_empty() && !matches!(status, Status::Created | Status::Running | Status::Paused)
+        {
             return Err(Error::Msg("container is not running".into()));
         }
         for pid in pids {
@@ -63,10 +70,14 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<(), Error> {
         return Ok(());
     }
     if !matches!(status, Status::Created | Status::Running | Status::Paused) {
-        return Err(Error::Msg(format!("cannot kill a container that is {}", status.as_str())));
+        return Err(Error::Msg(format!(
+            "cannot kill a container that is {}",
+            status.as_str()
+        )));
     }
     let pidfd = init_pidfd(&state).ok_or_else(|| Error::Msg("container is not running".into()))?;
-    sp::pidfd_send_signal(pidfd.as_fd(), sig).map_err(Error::io("kill", format!("pid {}", state.pid)))
+    sp::pidfd_send_signal(pidfd.as_fd(), sig)
+        .map_err(Error::io("kill", format!("pid {}", state.pid)))
 }
 
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
@@ -84,13 +95,22 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
     match status {
         Status::Stopped | Status::Created | Status::Creating => {}
         _ if force => {}
-        s => return Err(Error::Msg(format!("cannot delete a container that is {} (use --force)", s.as_str()))),
+        s => {
+            return Err(Error::Msg(format!(
+                "cannot delete a container that is {} (use --force)",
+                s.as_str()
+            )));
+        }
     }
     destroy(dir, &state, Some(state.cgroup()))
 }
 
 /// Kills whatever is left, removes the cgroup, runs poststop hooks, removes the state.
-pub fn destroy(dir: ContainerDir, state: &State, cgroup: Option<husk_cgroup::Cgroup>) -> Result<(), Error> {
+pub fn destroy(
+    dir: ContainerDir,
+    state: &State,
+    cgroup: Option<husk_cgroup::Cgroup>,
+) -> Result<(), Error> {
     if let Some(pidfd) = init_pidfd(state) {
         let _ = sp::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
         // The pidfd turns readable when init has exited (even if someone else reaps it).
@@ -132,7 +152,9 @@ pub fn list(root: &Path) -> Result<Vec<Listed>, Error> {
     let mut out = Vec::new();
     for e in entries.flatten() {
         let id = e.file_name().to_string_lossy().into_owned();
-        let Ok(dir) = ContainerDir::open(root, &id) else { continue };
+        let Ok(dir) = ContainerDir::open(root, &id) else {
+            continue;
+        };
         let Ok(state) = dir.load() else { continue };
         let status = dir.status(&state);
         out.push(Listed { state, status });

@@ -14,13 +14,21 @@ use std::path::{Path, PathBuf};
 pub(crate) type Step<T> = Result<T, String>;
 
 pub(crate) fn fail(step: &str, path: impl AsRef<Path>, e: io::Error) -> String {
-    format!("{step} {}: {}", path.as_ref().display(), crate::errno_text(&e))
+    format!(
+        "{step} {}: {}",
+        path.as_ref().display(),
+        crate::errno_text(&e)
+    )
 }
 
 const IN_ROOT: u64 = sfs::RESOLVE_IN_ROOT | sfs::RESOLVE_NO_MAGICLINKS;
 
 pub(crate) fn open_in_root(root: BorrowedFd<'_>, rel: &Path, flags: i32) -> io::Result<OwnedFd> {
-    let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
     sfs::openat2(root, rel, libc::O_PATH | flags, 0, IN_ROOT)
 }
 
@@ -35,7 +43,13 @@ pub(crate) fn mkdir_all(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd>
     };
     let pfd = mkdir_all(root, parent)?;
     // mkdirat never follows a symlink in its last component, and pfd is already inside.
-    let dir = sfs::openat2(pfd.as_fd(), Path::new("."), libc::O_PATH | libc::O_DIRECTORY, 0, 0)?;
+    let dir = sfs::openat2(
+        pfd.as_fd(),
+        Path::new("."),
+        libc::O_PATH | libc::O_DIRECTORY,
+        0,
+        0,
+    )?;
     match sfs::mkdirat(dir.as_fd(), Path::new(name), 0o755) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
@@ -56,7 +70,13 @@ fn create_file(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {
     };
     let pfd = mkdir_all(root, parent)?;
     // Never follows a symlink; if one raced in, the in-root open below still stays inside.
-    let _ = sfs::openat2(pfd.as_fd(), Path::new(name), libc::O_CREAT | libc::O_RDONLY, 0o644, sfs::RESOLVE_BENEATH | sfs::RESOLVE_NO_SYMLINKS);
+    let _ = sfs::openat2(
+        pfd.as_fd(),
+        Path::new(name),
+        libc::O_CREAT | libc::O_RDONLY,
+        0o644,
+        sfs::RESOLVE_BENEATH | sfs::RESOLVE_NO_SYMLINKS,
+    );
     open_in_root(root, rel, 0)
 }
 
@@ -78,13 +98,19 @@ pub(crate) struct Rootfs<'a> {
 /// Refuses /proc, /sys and /dev when the image made them symlinks: mounting through them would
 /// put the kernel's view where the image chose.
 fn refuse_symlinked_top(root: BorrowedFd<'_>, dest: &Path) -> Step<()> {
-    let Some(first) = dest.components().next() else { return Ok(()) };
+    let Some(first) = dest.components().next() else {
+        return Ok(());
+    };
     let first = Path::new(first.as_os_str());
     if ![Path::new("proc"), Path::new("sys"), Path::new("dev")].contains(&first) {
         return Ok(());
     }
     if let Ok(target) = sfs::readlinkat(Some(root), first) {
-        return Err(format!("rootfs: /{} is a symlink (to {}): refusing to mount over it", first.display(), target.display()));
+        return Err(format!(
+            "rootfs: /{} is a symlink (to {}): refusing to mount over it",
+            first.display(),
+            target.display()
+        ));
     }
     Ok(())
 }
@@ -92,16 +118,32 @@ fn refuse_symlinked_top(root: BorrowedFd<'_>, dest: &Path) -> Step<()> {
 impl Rootfs<'_> {
     /// Opens the rootfs as a mount of its own (pivot_root needs a mount point).
     pub fn prepare(plan: &Plan) -> Step<OwnedFd> {
-        sfs::mount(None, "/", None, plan.rootfs_propagation, None).map_err(|e| fail("set propagation of", "/", e))?;
+        sfs::mount(None, "/", None, plan.rootfs_propagation, None)
+            .map_err(|e| fail("set propagation of", "/", e))?;
         let r = plan.rootfs.to_string_lossy();
-        sfs::mount(Some(&r), &r, None, ms::BIND | ms::REC, None).map_err(|e| fail("bind rootfs", &plan.rootfs, e))?;
-        sfs::openat(None, &plan.rootfs, libc::O_PATH | libc::O_DIRECTORY, 0).map_err(|e| fail("open rootfs", &plan.rootfs, e))
+        sfs::mount(Some(&r), &r, None, ms::BIND | ms::REC, None)
+            .map_err(|e| fail("bind rootfs", &plan.rootfs, e))?;
+        let root = sfs::openat(None, &plan.rootfs, libc::O_PATH | libc::O_DIRECTORY, 0)
+            .map_err(|e| fail("open rootfs", &plan.rootfs, e))?;
+        if plan.rootfs_readonly_recursive {
+            sfs::mount_setattr(root.as_fd(), true, attr::RDONLY, 0, None)
+                .map_err(|e| fail("make read-only (recursively)", &plan.rootfs, e))?;
+        }
+        Ok(root)
     }
 
     pub fn mount_all(&self) -> Step<()> {
         for m in &self.plan.mounts {
             refuse_symlinked_top(self.root.as_fd(), &m.dest)?;
-            self.mount_one(m).map_err(|e| format!("mount {} on {}: {e}", m.source.as_deref().map_or(m.fstype.clone(), |s| s.display().to_string()), m.dest_display))?;
+            self.mount_one(m).map_err(|e| {
+                format!(
+                    "mount {} on {}: {e}",
+                    m.source
+                        .as_deref()
+                        .map_or(m.fstype.clone(), |s| s.display().to_string()),
+                    m.dest_display
+                )
+            })?;
         }
         if self.plan.setup_dev {
             refuse_symlinked_top(self.root.as_fd(), Path::new("dev"))?;
@@ -111,8 +153,15 @@ impl Rootfs<'_> {
     }
 
     fn target(&self, m: &MountOp) -> Step<OwnedFd> {
-        let is_file = m.opts.is_bind() && m.source.as_ref().is_some_and(|s| std::fs::metadata(s).is_ok_and(|md| !md.is_dir()));
-        let r = if is_file { create_file(self.root.as_fd(), &m.dest) } else { mkdir_all(self.root.as_fd(), &m.dest) };
+        let is_file = m.opts.is_bind()
+            && m.source
+                .as_ref()
+                .is_some_and(|s| std::fs::metadata(s).is_ok_and(|md| !md.is_dir()));
+        let r = if is_file {
+            create_file(self.root.as_fd(), &m.dest)
+        } else {
+            mkdir_all(self.root.as_fd(), &m.dest)
+        };
         r.map_err(|e| fail("create mount target", Path::new("/").join(&m.dest), e))
     }
 
@@ -123,18 +172,43 @@ impl Rootfs<'_> {
         let target = self.target(m)?;
         let tpath = sfs::fd_path(target.as_fd());
         if m.opts.is_bind() {
-            let src = m.source.as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            sfs::mount(Some(&src), &tpath, None, ms::BIND | (m.opts.flags & ms::REC), None).map_err(|e| fail("bind", &src, e))?;
+            let src = m
+                .source
+                .as_ref()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            sfs::mount(
+                Some(&src),
+                &tpath,
+                None,
+                ms::BIND | (m.opts.flags & ms::REC),
+                None,
+            )
+            .map_err(|e| fail("bind", &src, e))?;
         } else {
             let flags = m.opts.flags & !(ms::BIND | ms::REC | ms::REMOUNT);
-            let src = m.source.as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| m.fstype.clone());
+            let src = m
+                .source
+                .as_ref()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| m.fstype.clone());
             let data = (!m.opts.data.is_empty()).then_some(m.opts.data.as_str());
             match sfs::mount(Some(&src), &tpath, Some(&m.fstype), flags, data) {
                 // In a user namespace that does not own the network namespace, sysfs cannot be
                 // mounted; runc binds the host's /sys instead, and so do we.
-                Err(e) if m.fstype == "sysfs" && self.in_userns && e.raw_os_error() == Some(libc::EPERM) => {
-                    sfs::mount(Some("/sys"), &tpath, None, ms::BIND | ms::REC, None).map_err(|e| fail("bind", "/sys", e))?;
-                    self.set_attrs(&m.dest, true, attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC, 0)?;
+                Err(e)
+                    if m.fstype == "sysfs"
+                        && self.in_userns
+                        && e.raw_os_error() == Some(libc::EPERM) =>
+                {
+                    sfs::mount(Some("/sys"), &tpath, None, ms::BIND | ms::REC, None)
+                        .map_err(|e| fail("bind", "/sys", e))?;
+                    self.set_attrs(
+                        &m.dest,
+                        true,
+                        attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC,
+                        0,
+                    )?;
                 }
                 r => r.map_err(|e| fail("mount", &m.fstype, e))?,
             }
@@ -146,9 +220,11 @@ impl Rootfs<'_> {
             self.set_attrs(&m.dest, true, m.opts.rec_attrs.set, m.opts.rec_attrs.clear)?;
         }
         if !m.opts.propagation.is_empty() {
-            let top = open_in_root(self.root.as_fd(), &m.dest, 0).map_err(|e| fail("reopen", &m.dest_display, e))?;
+            let top = open_in_root(self.root.as_fd(), &m.dest, 0)
+                .map_err(|e| fail("reopen", &m.dest_display, e))?;
             for p in &m.opts.propagation {
-                sfs::mount(None, &sfs::fd_path(top.as_fd()), None, *p, None).map_err(|e| fail("set propagation of", &m.dest_display, e))?;
+                sfs::mount(None, &sfs::fd_path(top.as_fd()), None, *p, None)
+                    .map_err(|e| fail("set propagation of", &m.dest_display, e))?;
             }
         }
         Ok(())
@@ -156,15 +232,18 @@ impl Rootfs<'_> {
 
     /// Applies mount attributes to the mount now at `dest` (reopened, so we hold the new mount).
     fn set_attrs(&self, dest: &Path, recursive: bool, set: u64, clear: u64) -> Step<()> {
-        let top = open_in_root(self.root.as_fd(), dest, 0).map_err(|e| fail("reopen", Path::new("/").join(dest), e))?;
-        sfs::mount_setattr(top.as_fd(), recursive, set, clear, None).map_err(|e| fail("mount_setattr", Path::new("/").join(dest), e))
+        let top = open_in_root(self.root.as_fd(), dest, 0)
+            .map_err(|e| fail("reopen", Path::new("/").join(dest), e))?;
+        sfs::mount_setattr(top.as_fd(), recursive, set, clear, None)
+            .map_err(|e| fail("mount_setattr", Path::new("/").join(dest), e))
     }
 
     /// `cgroup`/`cgroup2` mounts: on a v2 host one cgroup2 mount; on v1 and hybrid a tmpfs with
     /// one directory per hierarchy, each a fresh cgroup mount inside a cgroup namespace or else a
     /// bind of the container's own cgroup (so the container never sees its siblings).
     fn mount_cgroup(&self, m: &MountOp) -> Step<()> {
-        let target = mkdir_all(self.root.as_fd(), &m.dest).map_err(|e| fail("create mount target", &m.dest_display, e))?;
+        let target = mkdir_all(self.root.as_fd(), &m.dest)
+            .map_err(|e| fail("create mount target", &m.dest_display, e))?;
         let tpath = sfs::fd_path(target.as_fd());
         let flags = m.opts.flags & (ms::NOSUID | ms::NODEV | ms::NOEXEC | ms::RELATIME);
         let all_v2 = self.cgroups.hierarchies.iter().all(|h| h.v2);
@@ -172,7 +251,13 @@ impl Rootfs<'_> {
             let r = if self.cgroups.own_cgroup_ns {
                 sfs::mount(Some("cgroup2"), &tpath, Some("cgroup2"), flags, None)
             } else {
-                let dir = self.cgroups.hierarchies.iter().zip(&self.cgroups.dirs).find(|(h, _)| h.v2).map(|(_, d)| d.to_string_lossy().into_owned());
+                let dir = self
+                    .cgroups
+                    .hierarchies
+                    .iter()
+                    .zip(&self.cgroups.dirs)
+                    .find(|(h, _)| h.v2)
+                    .map(|(_, d)| d.to_string_lossy().into_owned());
                 match dir {
                     Some(d) => sfs::mount(Some(&d), &tpath, None, ms::BIND, None),
                     None => Err(io::Error::from_raw_os_error(libc::ENOENT)),
@@ -180,9 +265,20 @@ impl Rootfs<'_> {
             };
             r.map_err(|e| fail("mount", "cgroup2", e))?;
         } else {
-            sfs::mount(Some("tmpfs"), &tpath, Some("tmpfs"), flags, Some("mode=755")).map_err(|e| fail("mount", "tmpfs", e))?;
+            sfs::mount(
+                Some("tmpfs"),
+                &tpath,
+                Some("tmpfs"),
+                flags,
+                Some("mode=755"),
+            )
+            .map_err(|e| fail("mount", "tmpfs", e))?;
             for (h, dir) in self.cgroups.hierarchies.iter().zip(&self.cgroups.dirs) {
-                let name = if h.v2 { "unified".to_string() } else { h.controllers.join(",").replace("name=", "") };
+                let name = if h.v2 {
+                    "unified".to_string()
+                } else {
+                    h.controllers.join(",").replace("name=", "")
+                };
                 let sub = m.dest.join(&name);
                 let fd = mkdir_all(self.root.as_fd(), &sub).map_err(|e| fail("create", &sub, e))?;
                 let p = sfs::fd_path(fd.as_fd());
@@ -203,7 +299,11 @@ impl Rootfs<'_> {
         if m.opts.flags & ms::RDONLY != 0 {
             set |= attr::RDONLY;
         }
-        for (f, a) in [(ms::NOSUID, attr::NOSUID), (ms::NODEV, attr::NODEV), (ms::NOEXEC, attr::NOEXEC)] {
+        for (f, a) in [
+            (ms::NOSUID, attr::NOSUID),
+            (ms::NODEV, attr::NODEV),
+            (ms::NOEXEC, attr::NOEXEC),
+        ] {
             if m.opts.flags & f != 0 {
                 set |= a;
             }
@@ -218,14 +318,31 @@ impl Rootfs<'_> {
 
     fn setup_dev(&self) -> Step<()> {
         for d in &self.plan.devices {
-            self.make_device(d).map_err(|e| format!("create device /{}: {e}", d.path.display()))?;
+            self.make_device(d)
+                .map_err(|e| format!("create device /{}: {e}", d.path.display()))?;
         }
-        let links = [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx")];
-        let dev = mkdir_all(self.root.as_fd(), Path::new("dev")).map_err(|e| fail("open", "/dev", e))?;
-        let dev = sfs::openat2(dev.as_fd(), Path::new("."), libc::O_PATH | libc::O_DIRECTORY, 0, 0).map_err(|e| fail("open", "/dev", e))?;
+        let links = [
+            ("fd", "/proc/self/fd"),
+            ("stdin", "/proc/self/fd/0"),
+            ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"),
+            ("ptmx", "pts/ptmx"),
+        ];
+        let dev =
+            mkdir_all(self.root.as_fd(), Path::new("dev")).map_err(|e| fail("open", "/dev", e))?;
+        let dev = sfs::openat2(
+            dev.as_fd(),
+            Path::new("."),
+            libc::O_PATH | libc::O_DIRECTORY,
+            0,
+            0,
+        )
+        .map_err(|e| fail("open", "/dev", e))?;
         for (name, target) in links {
             match sfs::symlinkat(Path::new(target), dev.as_fd(), Path::new(name)) {
-                Err(e) if e.raw_os_error() != Some(libc::EEXIST) => return Err(fail("symlink", Path::new("/dev").join(name), e)),
+                Err(e) if e.raw_os_error() != Some(libc::EEXIST) => {
+                    return Err(fail("symlink", Path::new("/dev").join(name), e));
+                }
                 _ => {}
             }
         }
@@ -233,16 +350,39 @@ impl Rootfs<'_> {
     }
 
     fn make_device(&self, d: &DeviceOp) -> Step<()> {
-        let (Some(parent), Some(name)) = (d.path.parent(), d.path.file_name()) else { return Ok(()) };
-        let pfd = mkdir_all(self.root.as_fd(), parent).map_err(|e| fail("mkdir", Path::new("/").join(parent), e))?;
-        let pfd = sfs::openat2(pfd.as_fd(), Path::new("."), libc::O_PATH | libc::O_DIRECTORY, 0, 0).map_err(|e| fail("open", parent, e))?;
+        let (Some(parent), Some(name)) = (d.path.parent(), d.path.file_name()) else {
+            return Ok(());
+        };
+        let pfd = mkdir_all(self.root.as_fd(), parent)
+            .map_err(|e| fail("mkdir", Path::new("/").join(parent), e))?;
+        let pfd = sfs::openat2(
+            pfd.as_fd(),
+            Path::new("."),
+            libc::O_PATH | libc::O_DIRECTORY,
+            0,
+            0,
+        )
+        .map_err(|e| fail("open", parent, e))?;
         let name = Path::new(name);
         if self.in_userns {
             // mknod is not allowed in a user namespace: bind the host's node instead (runc too).
             let host = Path::new("/").join(&d.path);
-            let f = sfs::openat2(pfd.as_fd(), name, libc::O_CREAT | libc::O_RDONLY, 0o644, sfs::RESOLVE_BENEATH | sfs::RESOLVE_NO_SYMLINKS)
-                .map_err(|e| fail("create", &host, e))?;
-            return sfs::mount(Some(&host.to_string_lossy()), &sfs::fd_path(f.as_fd()), None, ms::BIND, None).map_err(|e| fail("bind", &host, e));
+            let f = sfs::openat2(
+                pfd.as_fd(),
+                name,
+                libc::O_CREAT | libc::O_RDONLY,
+                0o644,
+                sfs::RESOLVE_BENEATH | sfs::RESOLVE_NO_SYMLINKS,
+            )
+            .map_err(|e| fail("create", &host, e))?;
+            return sfs::mount(
+                Some(&host.to_string_lossy()),
+                &sfs::fd_path(f.as_fd()),
+                None,
+                ms::BIND,
+                None,
+            )
+            .map_err(|e| fail("bind", &host, e));
         }
         let kind = match d.kind {
             DevKind::Char => libc::S_IFCHR,
@@ -253,7 +393,14 @@ impl Rootfs<'_> {
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => return Ok(()),
             r => r.map_err(|e| fail("mknod", Path::new("/").join(&d.path), e))?,
         }
-        let node = sfs::openat2(pfd.as_fd(), name, libc::O_PATH, 0, sfs::RESOLVE_BENEATH | sfs::RESOLVE_NO_SYMLINKS).map_err(|e| fail("open", &d.path, e))?;
+        let node = sfs::openat2(
+            pfd.as_fd(),
+            name,
+            libc::O_PATH,
+            0,
+            sfs::RESOLVE_BENEATH | sfs::RESOLVE_NO_SYMLINKS,
+        )
+        .map_err(|e| fail("open", &d.path, e))?;
         if d.uid != 0 || d.gid != 0 {
             sfs::fchown(node.as_fd(), d.uid, d.gid).map_err(|e| fail("chown", &d.path, e))?;
         }
@@ -265,13 +412,15 @@ impl Rootfs<'_> {
     pub fn pivot(&self, no_pivot: bool) -> Step<()> {
         sfs::fchdir(self.root.as_fd()).map_err(|e| fail("chdir", &self.plan.rootfs, e))?;
         if no_pivot {
-            sfs::mount(Some("."), "/", None, libc::MS_MOVE, None).map_err(|e| fail("move rootfs to", "/", e))?;
+            sfs::mount(Some("."), "/", None, libc::MS_MOVE, None)
+                .map_err(|e| fail("move rootfs to", "/", e))?;
             sfs::chroot(".").map_err(|e| fail("chroot", &self.plan.rootfs, e))?;
         } else {
             sfs::pivot_root(".", ".").map_err(|e| fail("pivot_root", &self.plan.rootfs, e))?;
             // The old root is stacked under the new one at "."; make it a slave first so the
             // unmount does not propagate back to the host.
-            sfs::mount(None, ".", None, ms::SLAVE | ms::REC, None).map_err(|e| fail("make old root rslave", "/", e))?;
+            sfs::mount(None, ".", None, ms::SLAVE | ms::REC, None)
+                .map_err(|e| fail("make old root rslave", "/", e))?;
             sfs::umount2(".", libc::MNT_DETACH).map_err(|e| fail("unmount old root", "/", e))?;
         }
         std::env::set_current_dir("/").map_err(|e| fail("chdir", "/", e))
@@ -279,7 +428,8 @@ impl Rootfs<'_> {
 
     /// After pivot: read-only root, masked and read-only paths (paths now relative to the new /).
     pub fn finish(plan: &Plan, sysctl_first: impl FnOnce() -> Step<()>) -> Step<()> {
-        let root = sfs::openat(None, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0).map_err(|e| fail("open", "/", e))?;
+        let root = sfs::openat(None, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0)
+            .map_err(|e| fail("open", "/", e))?;
         // sysctls go through /proc/sys, which readonlyPaths usually makes read-only: first.
         sysctl_first()?;
         for p in &plan.masked_paths {
@@ -292,12 +442,15 @@ impl Rootfs<'_> {
                 r => r.map_err(|e| fail("open readonly path", p, e))?,
             };
             let fp = sfs::fd_path(fd.as_fd());
-            sfs::mount(Some(&fp), &fp, None, ms::BIND | ms::REC, None).map_err(|e| fail("bind readonly path", p, e))?;
+            sfs::mount(Some(&fp), &fp, None, ms::BIND | ms::REC, None)
+                .map_err(|e| fail("bind readonly path", p, e))?;
             let top = open_in_root(root.as_fd(), &rel, 0).map_err(|e| fail("reopen", p, e))?;
-            sfs::mount_setattr(top.as_fd(), true, attr::RDONLY, 0, None).map_err(|e| fail("make read-only", p, e))?;
+            sfs::mount_setattr(top.as_fd(), true, attr::RDONLY, 0, None)
+                .map_err(|e| fail("make read-only", p, e))?;
         }
         if plan.rootfs_readonly {
-            sfs::mount_setattr(root.as_fd(), false, attr::RDONLY, 0, None).map_err(|e| fail("make read-only", "/", e))?;
+            sfs::mount_setattr(root.as_fd(), false, attr::RDONLY, 0, None)
+                .map_err(|e| fail("make read-only", "/", e))?;
         }
         Ok(())
     }
@@ -315,12 +468,29 @@ fn mask_path(root: BorrowedFd<'_>, p: &str) -> Step<()> {
     let st = sfs::fstat(fd.as_fd()).map_err(|e| fail("stat", p, e))?;
     let target = sfs::fd_path(fd.as_fd());
     if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-        return sfs::mount(Some("tmpfs"), &target, Some("tmpfs"), ms::RDONLY, Some("size=0k,nr_inodes=1")).map_err(|e| fail("mask", p, e));
+        return sfs::mount(
+            Some("tmpfs"),
+            &target,
+            Some("tmpfs"),
+            ms::RDONLY,
+            Some("size=0k,nr_inodes=1"),
+        )
+        .map_err(|e| fail("mask", p, e));
     }
-    let null = open_in_root(root, Path::new("dev/null"), 0).map_err(|e| fail("open", "/dev/null", e))?;
+    let null =
+        open_in_root(root, Path::new("dev/null"), 0).map_err(|e| fail("open", "/dev/null", e))?;
     let nst = sfs::fstat(null.as_fd()).map_err(|e| fail("stat", "/dev/null", e))?;
     if nst.st_mode & libc::S_IFMT != libc::S_IFCHR || nst.st_rdev != libc::makedev(1, 3) {
-        return Err(format!("mask {p}: /dev/null in the container is not the null device"));
+        return Err(format!(
+            "mask {p}: /dev/null in the container is not the null device"
+        ));
     }
-    sfs::mount(Some(&sfs::fd_path(null.as_fd())), &target, None, ms::BIND, None).map_err(|e| fail("mask", p, e))
+    sfs::mount(
+        Some(&sfs::fd_path(null.as_fd())),
+        &target,
+        None,
+        ms::BIND,
+        None,
+    )
+    .map_err(|e| fail("mask", p, e))
 }

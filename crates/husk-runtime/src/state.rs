@@ -87,19 +87,27 @@ impl State {
             oci_version: husk_spec::OCI_VERSION,
             id: &self.id,
             status: status.as_str(),
-            pid: if status == Status::Stopped { 0 } else { self.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
             bundle: &self.bundle,
             annotations: &self.annotations,
         }
     }
 
     pub fn cgroup(&self) -> husk_cgroup::Cgroup {
-        husk_cgroup::Cgroup { dirs: self.cgroup_dirs.clone(), unified: self.cgroup_unified.clone() }
+        husk_cgroup::Cgroup {
+            dirs: self.cgroup_dirs.clone(),
+            unified: self.cgroup_unified.clone(),
+        }
     }
 
     /// Whether init is still the process we started (alive and not a zombie).
     pub fn init_alive(&self) -> bool {
-        self.pid > 0 && matches!(husk_sys::process::proc_stat(self.pid), Ok((start, st)) if start == self.pid_start && st != 'Z' && st != 'X')
+        self.pid > 0
+            && matches!(husk_sys::process::proc_stat(self.pid), Ok((start, st)) if start == self.pid_start && st != 'Z' && st != 'X')
     }
 }
 
@@ -110,7 +118,8 @@ pub struct ContainerDir {
 }
 
 fn lock_dir(path: &Path) -> Result<OwnedFd, Error> {
-    let fd = husk_sys::fs::openat(None, path, libc::O_RDONLY | libc::O_DIRECTORY, 0).map_err(Error::io("open state dir", path))?;
+    let fd = husk_sys::fs::openat(None, path, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+        .map_err(Error::io("open state dir", path))?;
     husk_sys::fs::flock_exclusive(fd.as_fd()).map_err(Error::io("lock state dir", path))?;
     Ok(fd)
 }
@@ -119,7 +128,11 @@ impl ContainerDir {
     /// Makes and locks a new directory; fails if the id is taken.
     pub fn create(root: &Path, id: &str) -> Result<ContainerDir, Error> {
         husk_spec::validate_id(id).map_err(Error::Msg)?;
-        fs::DirBuilder::new().recursive(true).mode(0o711).create(root).map_err(Error::io("create state root", root))?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(root)
+            .map_err(Error::io("create state root", root))?;
         let path = root.join(id);
         match fs::DirBuilder::new().mode(0o711).create(&path) {
             Ok(()) => {}
@@ -143,7 +156,9 @@ impl ContainerDir {
         let path = root.join(id);
         match lock_dir(&path) {
             Ok(lock) => Ok(ContainerDir { path, _lock: lock }),
-            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Err(Error::NotExist(id.to_string())),
+            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                Err(Error::NotExist(id.to_string()))
+            }
             Err(e) => Err(e),
         }
     }
@@ -157,7 +172,11 @@ impl ContainerDir {
         let text = match fs::read(&p) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let id = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let id = self
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 return Err(Error::NotExist(id));
             }
             Err(e) => return Err(Error::io("read", &p)(e)),
@@ -170,7 +189,13 @@ impl ContainerDir {
     pub fn save(&self, state: &State) -> Result<(), Error> {
         let tmp = self.path.join(".state.json.tmp");
         let data = serde_json::to_vec(state).map_err(|e| Error::Msg(e.to_string()))?;
-        let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(Error::io("write", &tmp))?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(Error::io("write", &tmp))?;
         f.write_all(&data).map_err(Error::io("write", &tmp))?;
         drop(f);
         let dst = self.path.join(STATE_FILE);
@@ -195,13 +220,23 @@ impl ContainerDir {
     }
 
     pub fn remove(self) -> Result<(), Error> {
-        fs::remove_dir_all(&self.path).or_else(|e| if e.kind() == io::ErrorKind::NotFound { Ok(()) } else { Err(e) }).map_err(Error::io("remove state dir", &self.path))
+        fs::remove_dir_all(&self.path)
+            .or_else(|e| {
+                if e.kind() == io::ErrorKind::NotFound {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(Error::io("remove state dir", &self.path))
     }
 }
 
 /// RFC 3339 UTC timestamp with nanoseconds, as runc writes `created`.
 pub fn rfc3339_now() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     rfc3339(now.as_secs() as i64, now.subsec_nanos())
 }
 
@@ -218,7 +253,12 @@ pub fn rfc3339(secs: i64, nanos: u32) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -258,7 +298,10 @@ mod tests {
         assert!(ContainerDir::create(&root, "../x").is_err());
         let d = ContainerDir::open(&root, "c1").unwrap();
         d.remove().unwrap();
-        assert!(matches!(ContainerDir::open(&root, "c1"), Err(Error::NotExist(_))));
+        assert!(matches!(
+            ContainerDir::open(&root, "c1"),
+            Err(Error::NotExist(_))
+        ));
         fs::remove_dir_all(&root).unwrap();
     }
 }

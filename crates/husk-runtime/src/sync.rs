@@ -48,7 +48,12 @@ impl Msg {
             Some(b'R') => Msg::Ready,
             Some(b'S') => Msg::Start,
             Some(b'E') => Msg::Error(String::from_utf8_lossy(&b[1..]).into_owned()),
-            _ => return Err(io::Error::new(io::ErrorKind::InvalidData, "bad sync message")),
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "bad sync message",
+                ));
+            }
         })
     }
 }
@@ -80,7 +85,14 @@ mod tests {
     fn roundtrip_and_eof() {
         let (a, b) = husk_sys::fs::seqpacket_pair().unwrap();
         let (a, b) = (Channel(a), Channel(b));
-        for m in [Msg::Go("{}".into()), Msg::Mounted, Msg::HooksDone, Msg::Ready, Msg::Start, Msg::Error("mount /proc: EPERM".into())] {
+        for m in [
+            Msg::Go("{}".into()),
+            Msg::Mounted,
+            Msg::HooksDone,
+            Msg::Ready,
+            Msg::Start,
+            Msg::Error("mount /proc: EPERM".into()),
+        ] {
             a.send(&m).unwrap();
             assert_eq!(b.recv().unwrap(), Some(m));
         }

@@ -49,32 +49,80 @@ pub const MASKED_PATHS: &[&str] = &[
     "/sys/devices/virtual/powercap",
 ];
 
-pub const READONLY_PATHS: &[&str] =
-    &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+pub const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 
 /// runc's default /dev, /proc, /sys mounts.
 pub fn default_mounts() -> Vec<Mount> {
     vec![
         mount("/proc", "proc", "proc", &[]),
-        mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
-        mount("/dev/pts", "devpts", "devpts", &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]),
-        mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
-        mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
-        mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
-        mount("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid", "noexec", "nodev", "relatime", "ro"]),
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ),
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        ),
+        mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        ),
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
+        mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", "ro"],
+        ),
+        mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &["nosuid", "noexec", "nodev", "relatime", "ro"],
+        ),
     ]
 }
 
 pub fn default_spec() -> Spec {
     let caps = s(DEFAULT_CAPS);
-    let ns = |k: &str| Namespace { kind: k.into(), path: None };
+    let ns = |k: &str| Namespace {
+        kind: k.into(),
+        path: None,
+    };
     Spec {
         oci_version: crate::OCI_VERSION.into(),
         process: Some(Process {
             terminal: true,
             user: User::default(),
             args: s(&["sh"]),
-            env: s(&["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"]),
+            env: s(&[
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "TERM=xterm",
+            ]),
             cwd: "/".into(),
             capabilities: Some(Capabilities {
                 bounding: caps.clone(),
@@ -83,18 +131,28 @@ pub fn default_spec() -> Spec {
                 permitted: caps,
                 ambient: vec![],
             }),
-            rlimits: vec![Rlimit { kind: "RLIMIT_NOFILE".into(), hard: 1024, soft: 1024 }],
+            rlimits: vec![Rlimit {
+                kind: "RLIMIT_NOFILE".into(),
+                hard: 1024,
+                soft: 1024,
+            }],
             no_new_privileges: true,
             ..Default::default()
         }),
-        root: Some(Root { path: "rootfs".into(), readonly: true }),
+        root: Some(Root {
+            path: "rootfs".into(),
+            readonly: true,
+        }),
         hostname: Some("husk".into()),
         domainname: None,
         mounts: default_mounts(),
         hooks: None,
         annotations: BTreeMap::new(),
         linux: Some(Linux {
-            namespaces: ["pid", "network", "ipc", "uts", "mount", "cgroup"].iter().map(|k| ns(k)).collect(),
+            namespaces: ["pid", "network", "ipc", "uts", "mount", "cgroup"]
+                .iter()
+                .map(|k| ns(k))
+                .collect(),
             masked_paths: s(MASKED_PATHS),
             readonly_paths: s(READONLY_PATHS),
             ..Default::default()

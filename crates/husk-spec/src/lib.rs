@@ -21,12 +21,16 @@ pub fn validate_id(id: &str) -> Result<(), String> {
     match chars.next() {
         None => return Err("container id is empty".into()),
         Some(c) if !c.is_ascii_alphanumeric() => {
-            return Err(format!("invalid container id \"{id}\": must start with a letter or digit"));
+            return Err(format!(
+                "invalid container id \"{id}\": must start with a letter or digit"
+            ));
         }
         _ => {}
     }
     if let Some(c) = chars.find(|c| !(c.is_ascii_alphanumeric() || "_.+-".contains(*c))) {
-        return Err(format!("invalid container id \"{id}\": character {c:?} is not allowed"));
+        return Err(format!(
+            "invalid container id \"{id}\": character {c:?} is not allowed"
+        ));
     }
     if id.len() > 1024 {
         return Err("invalid container id: longer than 1024 bytes".into());
@@ -36,7 +40,10 @@ pub fn validate_id(id: &str) -> Result<(), String> {
 
 /// Parses config.json text, naming the JSON position of a syntax or type error.
 pub fn parse_config(text: &str) -> Result<Spec, ConfigError> {
-    serde_json::from_str(text).map_err(|e| ConfigError { field: "config.json".into(), msg: e.to_string() })
+    serde_json::from_str(text).map_err(|e| ConfigError {
+        field: "config.json".into(),
+        msg: e.to_string(),
+    })
 }
 
 #[cfg(test)]

@@ -210,7 +210,10 @@ mod tests {
 
     #[test]
     fn tmpfs_data_kept_in_order() {
-        let o = parse(Some("tmpfs"), &opts(&["nosuid", "strictatime", "mode=755", "size=65536k"]));
+        let o = parse(
+            Some("tmpfs"),
+            &opts(&["nosuid", "strictatime", "mode=755", "size=65536k"]),
+        );
         assert_eq!(o.data, "mode=755,size=65536k");
         assert_eq!(o.flags, ms::NOSUID | ms::STRICTATIME);
     }
@@ -239,7 +242,10 @@ mod tests {
 
     #[test]
     fn recursive_and_propagation() {
-        let o = parse(None, &opts(&["rbind", "rro", "rnosuid", "rprivate", "shared"]));
+        let o = parse(
+            None,
+            &opts(&["rbind", "rro", "rnosuid", "rprivate", "shared"]),
+        );
         assert_eq!(o.rec_attrs.set, attr::RDONLY | attr::NOSUID);
         assert_eq!(o.propagation, vec![ms::PRIVATE | ms::REC, ms::SHARED]);
     }

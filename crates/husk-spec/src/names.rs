@@ -49,8 +49,15 @@ pub const CAPABILITIES: &[&str] = &[
 /// `CAP_SYS_ADMIN` or `sys_admin` → 21. Unknown names are `None`.
 pub fn capability(name: &str) -> Option<u8> {
     let upper = name.to_ascii_uppercase();
-    let full = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
-    CAPABILITIES.iter().position(|c| *c == full).map(|i| i as u8)
+    let full = if upper.starts_with("CAP_") {
+        upper
+    } else {
+        format!("CAP_{upper}")
+    };
+    CAPABILITIES
+        .iter()
+        .position(|c| *c == full)
+        .map(|i| i as u8)
 }
 
 const SIGNALS: &[(&str, i32)] = &[
@@ -103,7 +110,11 @@ pub fn signal(s: &str) -> Option<i32> {
         return Some(n);
     }
     let rt = |base: i32, rest: &str, sign: i32| -> Option<i32> {
-        let off = if rest.is_empty() { 0 } else { rest.parse::<i32>().ok()? };
+        let off = if rest.is_empty() {
+            0
+        } else {
+            rest.parse::<i32>().ok()?
+        };
         let n = base + sign * off;
         (SIGRTMIN..=SIGRTMAX).contains(&n).then_some(n)
     };
@@ -136,7 +147,10 @@ const RLIMITS: &[&str] = &[
 ];
 
 pub fn rlimit_name(resource: u32) -> &'static str {
-    RLIMITS.get(resource as usize).copied().unwrap_or("RLIMIT_?")
+    RLIMITS
+        .get(resource as usize)
+        .copied()
+        .unwrap_or("RLIMIT_?")
 }
 
 /// `RLIMIT_NOFILE` → 7.

@@ -16,7 +16,10 @@ pub struct ConfigError {
 }
 
 fn err(field: impl Into<String>, msg: impl Into<String>) -> ConfigError {
-    ConfigError { field: field.into(), msg: msg.into() }
+    ConfigError {
+        field: field.into(),
+        msg: msg.into(),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +126,11 @@ pub struct ProcessPlan {
 pub struct Plan {
     pub rootfs: PathBuf,
     pub rootfs_readonly: bool,
+    /// Make the whole root tree read-only, submounts included, before the config's mounts
+    /// (the front end's host-root default; not expressible in config.json).
+    pub rootfs_readonly_recursive: bool,
+    /// Bring `lo` up in a new network namespace (the front end; runc leaves that to CNI).
+    pub loopback_up: bool,
     /// MS_* propagation applied to / before the mounts (rslave unless asked otherwise).
     pub rootfs_propagation: u64,
     pub namespaces: Vec<NsOp>,
@@ -147,7 +155,9 @@ pub struct Plan {
 
 impl Plan {
     pub fn creates(&self, kind: NsKind) -> bool {
-        self.namespaces.iter().any(|n| n.kind == kind && n.path.is_none())
+        self.namespaces
+            .iter()
+            .any(|n| n.kind == kind && n.path.is_none())
     }
 
     pub fn has(&self, kind: NsKind) -> bool {
@@ -156,7 +166,11 @@ impl Plan {
 
     /// CLONE_NEW* flags for the namespaces the plan creates.
     pub fn clone_flags(&self) -> u64 {
-        self.namespaces.iter().filter(|n| n.path.is_none()).map(|n| n.kind.clone_flag()).fold(0, |a, b| a | b)
+        self.namespaces
+            .iter()
+            .filter(|n| n.path.is_none())
+            .map(|n| n.kind.clone_flag())
+            .fold(0, |a, b| a | b)
     }
 }
 
@@ -180,7 +194,12 @@ pub fn clean_in_root(p: &str) -> PathBuf {
 fn cap_mask(field: &str, names: &[String]) -> Result<u64, ConfigError> {
     let mut mask = 0u64;
     for (i, n) in names.iter().enumerate() {
-        let bit = names::capability(n).ok_or_else(|| err(format!("{field}[{i}]"), format!("unknown capability \"{n}\"")))?;
+        let bit = names::capability(n).ok_or_else(|| {
+            err(
+                format!("{field}[{i}]"),
+                format!("unknown capability \"{n}\""),
+            )
+        })?;
         mask |= 1 << bit;
     }
     Ok(mask)
@@ -220,13 +239,25 @@ fn check_sysctl(key: &str, has: impl Fn(NsKind) -> bool) -> Result<(), String> {
         "kernel.shm_rmid_forced",
     ];
     if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
-        return if has(NsKind::Ipc) { Ok(()) } else { Err("needs an ipc namespace".into()) };
+        return if has(NsKind::Ipc) {
+            Ok(())
+        } else {
+            Err("needs an ipc namespace".into())
+        };
     }
     if key.starts_with("net.") {
-        return if has(NsKind::Net) { Ok(()) } else { Err("needs a network namespace".into()) };
+        return if has(NsKind::Net) {
+            Ok(())
+        } else {
+            Err("needs a network namespace".into())
+        };
     }
     if key == "kernel.hostname" || key == "kernel.domainname" {
-        return if has(NsKind::Uts) { Ok(()) } else { Err("needs a uts namespace".into()) };
+        return if has(NsKind::Uts) {
+            Ok(())
+        } else {
+            Err("needs a uts namespace".into())
+        };
     }
     Err("not namespaced: it would change the host".into())
 }
@@ -240,7 +271,12 @@ fn lower_scheduler(s: &crate::config::Scheduler) -> Result<SchedulerOp, ConfigEr
         "SCHED_ISO" => 4,
         "SCHED_IDLE" => 5,
         "SCHED_DEADLINE" => 6,
-        p => return Err(err("process.scheduler.policy", format!("unknown policy \"{p}\""))),
+        p => {
+            return Err(err(
+                "process.scheduler.policy",
+                format!("unknown policy \"{p}\""),
+            ));
+        }
     };
     let mut flags = 0u64;
     for (i, f) in s.flags.iter().enumerate() {
@@ -252,7 +288,12 @@ fn lower_scheduler(s: &crate::config::Scheduler) -> Result<SchedulerOp, ConfigEr
             "SCHED_FLAG_KEEP_PARAMS" => 0x10,
             "SCHED_FLAG_UTIL_CLAMP_MIN" => 0x20,
             "SCHED_FLAG_UTIL_CLAMP_MAX" => 0x40,
-            _ => return Err(err(format!("process.scheduler.flags[{i}]"), format!("unknown flag \"{f}\""))),
+            _ => {
+                return Err(err(
+                    format!("process.scheduler.flags[{i}]"),
+                    format!("unknown flag \"{f}\""),
+                ));
+            }
         };
     }
     if !(-20..=19).contains(&s.nice) {
@@ -278,7 +319,12 @@ fn lower_mem_policy(m: &crate::config::MemoryPolicy) -> Result<MemPolicyOp, Conf
         "MPOL_LOCAL" => 4,
         "MPOL_PREFERRED_MANY" => 5,
         "MPOL_WEIGHTED_INTERLEAVE" => 6,
-        other => return Err(err("linux.memoryPolicy.mode", format!("unknown mode \"{other}\""))),
+        other => {
+            return Err(err(
+                "linux.memoryPolicy.mode",
+                format!("unknown mode \"{other}\""),
+            ));
+        }
     };
     let mut flags = 0;
     for (i, f) in m.flags.iter().enumerate() {
@@ -286,10 +332,20 @@ fn lower_mem_policy(m: &crate::config::MemoryPolicy) -> Result<MemPolicyOp, Conf
             "MPOL_F_NUMA_BALANCING" => 1 << 13,
             "MPOL_F_RELATIVE_NODES" => 1 << 14,
             "MPOL_F_STATIC_NODES" => 1 << 15,
-            _ => return Err(err(format!("linux.memoryPolicy.flags[{i}]"), format!("unknown flag \"{f}\""))),
+            _ => {
+                return Err(err(
+                    format!("linux.memoryPolicy.flags[{i}]"),
+                    format!("unknown flag \"{f}\""),
+                ));
+            }
         };
     }
-    let nodes = parse_cpu_list(&m.nodes).ok_or_else(|| err("linux.memoryPolicy.nodes", format!("bad node list \"{}\"", m.nodes)))?;
+    let nodes = parse_cpu_list(&m.nodes).ok_or_else(|| {
+        err(
+            "linux.memoryPolicy.nodes",
+            format!("bad node list \"{}\"", m.nodes),
+        )
+    })?;
     if nodes.is_empty() && !matches!(mode, 0 | 4) {
         return Err(err("linux.memoryPolicy.nodes", "this mode needs nodes"));
     }
@@ -300,7 +356,12 @@ fn lower_personality(p: &crate::config::Personality) -> Result<u64, ConfigError>
     let mut v = match p.domain.as_str() {
         "LINUX" => 0x0000,
         "LINUX32" => 0x0008,
-        d => return Err(err("linux.personality.domain", format!("unknown domain \"{d}\""))),
+        d => {
+            return Err(err(
+                "linux.personality.domain",
+                format!("unknown domain \"{d}\""),
+            ));
+        }
     };
     for (i, f) in p.flags.iter().enumerate() {
         v |= match f.as_str() {
@@ -315,7 +376,12 @@ fn lower_personality(p: &crate::config::Personality) -> Result<u64, ConfigError>
             "MMAP_PAGE_ZERO" => 0x0100000,
             "UNAME26" => 0x0020000,
             "FDPIC_FUNCPTRS" => 0x0080000,
-            _ => return Err(err(format!("linux.personality.flags[{i}]"), format!("unknown flag \"{f}\""))),
+            _ => {
+                return Err(err(
+                    format!("linux.personality.flags[{i}]"),
+                    format!("unknown flag \"{f}\""),
+                ));
+            }
         };
     }
     Ok(v)
@@ -323,18 +389,25 @@ fn lower_personality(p: &crate::config::Personality) -> Result<u64, ConfigError>
 
 /// The devices runc creates in every container with its own /dev.
 pub fn default_devices() -> Vec<DeviceOp> {
-    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
-        .into_iter()
-        .map(|(n, major, minor)| DeviceOp {
-            path: PathBuf::from("dev").join(n),
-            kind: DevKind::Char,
-            major,
-            minor,
-            mode: 0o666,
-            uid: 0,
-            gid: 0,
-        })
-        .collect()
+    [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ]
+    .into_iter()
+    .map(|(n, major, minor)| DeviceOp {
+        path: PathBuf::from("dev").join(n),
+        kind: DevKind::Char,
+        major,
+        minor,
+        mode: 0o666,
+        uid: 0,
+        gid: 0,
+    })
+    .collect()
 }
 
 fn lower_hooks(hooks: &Hooks) -> Result<(), ConfigError> {
@@ -352,7 +425,10 @@ fn lower_hooks(hooks: &Hooks) -> Result<(), ConfigError> {
                 return Err(err(format!("hooks.{name}[{i}].path"), "must be absolute"));
             }
             if matches!(h.timeout, Some(t) if t <= 0) {
-                return Err(err(format!("hooks.{name}[{i}].timeout"), "must be positive"));
+                return Err(err(
+                    format!("hooks.{name}[{i}].timeout"),
+                    "must be positive",
+                ));
             }
         }
     }
@@ -365,24 +441,46 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
     if root.path.is_empty() {
         return Err(err("root.path", "empty"));
     }
-    let rootfs = if Path::new(&root.path).is_absolute() { PathBuf::from(&root.path) } else { bundle.join(&root.path) };
-    let process = spec.process.as_ref().ok_or_else(|| err("process", "missing"))?;
+    let rootfs = if Path::new(&root.path).is_absolute() {
+        PathBuf::from(&root.path)
+    } else {
+        bundle.join(&root.path)
+    };
+    let process = spec
+        .process
+        .as_ref()
+        .ok_or_else(|| err("process", "missing"))?;
     if process.args.is_empty() {
         return Err(err("process.args", "empty: nothing to run"));
     }
     if !process.cwd.starts_with('/') {
-        return Err(err("process.cwd", format!("\"{}\" is not absolute", process.cwd)));
+        return Err(err(
+            "process.cwd",
+            format!("\"{}\" is not absolute", process.cwd),
+        ));
     }
     let linux = spec.linux.clone().unwrap_or_default();
 
     let mut namespaces: Vec<NsOp> = Vec::new();
     for (i, ns) in linux.namespaces.iter().enumerate() {
         let field = format!("linux.namespaces[{i}]");
-        let kind = NsKind::parse(&ns.kind).ok_or_else(|| err(format!("{field}.type"), format!("unknown namespace \"{}\"", ns.kind)))?;
+        let kind = NsKind::parse(&ns.kind).ok_or_else(|| {
+            err(
+                format!("{field}.type"),
+                format!("unknown namespace \"{}\"", ns.kind),
+            )
+        })?;
         if namespaces.iter().any(|n| n.kind == kind) {
-            return Err(err(format!("{field}.type"), format!("namespace \"{}\" given twice", ns.kind)));
+            return Err(err(
+                format!("{field}.type"),
+                format!("namespace \"{}\" given twice", ns.kind),
+            ));
         }
-        let path = ns.path.as_ref().filter(|p| !p.is_empty()).map(PathBuf::from);
+        let path = ns
+            .path
+            .as_ref()
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from);
         if let Some(p) = &path
             && !p.is_absolute()
         {
@@ -394,14 +492,24 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
     let creates = |k: NsKind| namespaces.iter().any(|n| n.kind == k && n.path.is_none());
 
     if creates(NsKind::User) && (linux.uid_mappings.is_empty() || linux.gid_mappings.is_empty()) {
-        return Err(err("linux.uidMappings", "a new user namespace needs uidMappings and gidMappings"));
+        return Err(err(
+            "linux.uidMappings",
+            "a new user namespace needs uidMappings and gidMappings",
+        ));
     }
     if !has(NsKind::User) && (!linux.uid_mappings.is_empty() || !linux.gid_mappings.is_empty()) {
-        return Err(err("linux.uidMappings", "mappings given without a user namespace"));
+        return Err(err(
+            "linux.uidMappings",
+            "mappings given without a user namespace",
+        ));
     }
     if (spec.hostname.is_some() || spec.domainname.is_some()) && !creates(NsKind::Uts) {
         // runc refuses this too: setting it would rename the host (or a shared namespace).
-        let f = if spec.hostname.is_some() { "hostname" } else { "domainname" };
+        let f = if spec.hostname.is_some() {
+            "hostname"
+        } else {
+            "domainname"
+        };
         return Err(err(f, "set without a new uts namespace"));
     }
     if !linux.time_offsets.is_empty() && !creates(NsKind::Time) {
@@ -410,7 +518,10 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
     let mut time_offsets = Vec::new();
     for (clock, off) in &linux.time_offsets {
         if clock != "monotonic" && clock != "boottime" {
-            return Err(err(format!("linux.timeOffsets.{clock}"), "only monotonic and boottime can be offset"));
+            return Err(err(
+                format!("linux.timeOffsets.{clock}"),
+                "only monotonic and boottime can be offset",
+            ));
         }
         time_offsets.push((clock.clone(), off.secs, off.nanosecs));
     }
@@ -428,19 +539,36 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
             return Err(err(format!("{field}.destination"), "empty"));
         }
         let opts = mountopt::parse(m.kind.as_deref(), &m.options);
-        let fstype = if opts.is_bind() { "bind".to_string() } else { m.kind.clone().unwrap_or_default() };
+        let fstype = if opts.is_bind() {
+            "bind".to_string()
+        } else {
+            m.kind.clone().unwrap_or_default()
+        };
         if fstype.is_empty() {
-            return Err(err(format!("{field}.type"), "missing (and not a bind mount)"));
+            return Err(err(
+                format!("{field}.type"),
+                "missing (and not a bind mount)",
+            ));
         }
         if opts.is_bind() && m.source.as_deref().unwrap_or("").is_empty() {
-            return Err(err(format!("{field}.source"), "a bind mount needs a source"));
+            return Err(err(
+                format!("{field}.source"),
+                "a bind mount needs a source",
+            ));
         }
         if opts.idmap.is_some() && (m.uid_mappings.is_empty() || m.gid_mappings.is_empty()) {
-            return Err(err(format!("{field}.options"), "idmap needs uidMappings and gidMappings on the mount"));
+            return Err(err(
+                format!("{field}.options"),
+                "idmap needs uidMappings and gidMappings on the mount",
+            ));
         }
         // A relative bind source is relative to the bundle, as runc resolves it.
         let source = m.source.as_ref().filter(|s| !s.is_empty()).map(|s| {
-            if opts.is_bind() && !s.starts_with('/') { bundle.join(s) } else { PathBuf::from(s) }
+            if opts.is_bind() && !s.starts_with('/') {
+                bundle.join(s)
+            } else {
+                PathBuf::from(s)
+            }
         });
         let dest = clean_in_root(&m.destination);
         mounts.push(MountOp {
@@ -456,14 +584,23 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
     let dev = Path::new("dev");
     let setup_dev = !mounts.iter().any(|m| m.dest == dev && m.opts.is_bind());
 
-    let mut devices = if setup_dev { default_devices() } else { Vec::new() };
+    let mut devices = if setup_dev {
+        default_devices()
+    } else {
+        Vec::new()
+    };
     for (i, d) in linux.devices.iter().enumerate() {
         let field = format!("linux.devices[{i}]");
         let kind = match d.kind.as_str() {
             "c" | "u" => DevKind::Char,
             "b" => DevKind::Block,
             "p" => DevKind::Fifo,
-            k => return Err(err(format!("{field}.type"), format!("unknown device type \"{k}\""))),
+            k => {
+                return Err(err(
+                    format!("{field}.type"),
+                    format!("unknown device type \"{k}\""),
+                ));
+            }
         };
         if !d.path.starts_with("/dev/") {
             return Err(err(format!("{field}.path"), "must be under /dev"));
@@ -496,7 +633,12 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
         Some("rshared") => ms::SHARED | ms::REC,
         Some("unbindable") => ms::UNBINDABLE,
         Some("runbindable") => ms::UNBINDABLE | ms::REC,
-        Some(p) => return Err(err("linux.rootfsPropagation", format!("unknown propagation \"{p}\""))),
+        Some(p) => {
+            return Err(err(
+                "linux.rootfsPropagation",
+                format!("unknown propagation \"{p}\""),
+            ));
+        }
     };
 
     let caps = match &process.capabilities {
@@ -512,14 +654,29 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
 
     let mut rlimits = Vec::new();
     for (i, r) in process.rlimits.iter().enumerate() {
-        let resource = names::rlimit(&r.kind).ok_or_else(|| err(format!("process.rlimits[{i}].type"), format!("unknown rlimit \"{}\"", r.kind)))?;
+        let resource = names::rlimit(&r.kind).ok_or_else(|| {
+            err(
+                format!("process.rlimits[{i}].type"),
+                format!("unknown rlimit \"{}\"", r.kind),
+            )
+        })?;
         if r.soft > r.hard {
-            return Err(err(format!("process.rlimits[{i}]"), "soft limit above hard limit"));
+            return Err(err(
+                format!("process.rlimits[{i}]"),
+                "soft limit above hard limit",
+            ));
         }
         if rlimits.iter().any(|x: &RlimitOp| x.resource == resource) {
-            return Err(err(format!("process.rlimits[{i}].type"), format!("{} given twice", r.kind)));
+            return Err(err(
+                format!("process.rlimits[{i}].type"),
+                format!("{} given twice", r.kind),
+            ));
         }
-        rlimits.push(RlimitOp { resource, soft: r.soft, hard: r.hard });
+        rlimits.push(RlimitOp {
+            resource,
+            soft: r.soft,
+            hard: r.hard,
+        });
     }
 
     if let Some(adj) = process.oom_score_adj
@@ -534,7 +691,12 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
                 "IOPRIO_CLASS_RT" => 1,
                 "IOPRIO_CLASS_BE" => 2,
                 "IOPRIO_CLASS_IDLE" => 3,
-                c => return Err(err("process.ioPriority.class", format!("unknown class \"{c}\""))),
+                c => {
+                    return Err(err(
+                        "process.ioPriority.class",
+                        format!("unknown class \"{c}\""),
+                    ));
+                }
             };
             if !(0..=7).contains(&p.priority) {
                 return Err(err("process.ioPriority.priority", "must be within 0..7"));
@@ -542,11 +704,17 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
             Some((class, p.priority as u32))
         }
     };
-    let scheduler = process.scheduler.as_ref().map(lower_scheduler).transpose()?;
+    let scheduler = process
+        .scheduler
+        .as_ref()
+        .map(lower_scheduler)
+        .transpose()?;
     let cpus = |field: &str, v: &Option<String>| -> Result<Option<Vec<u32>>, ConfigError> {
         match v.as_deref() {
             None | Some("") => Ok(None),
-            Some(s) => parse_cpu_list(s).map(Some).ok_or_else(|| err(field, format!("bad cpu list \"{s}\""))),
+            Some(s) => parse_cpu_list(s)
+                .map(Some)
+                .ok_or_else(|| err(field, format!("bad cpu list \"{s}\""))),
         }
     };
     let aff = process.exec_cpu_affinity.clone().unwrap_or_default();
@@ -565,6 +733,8 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
     Ok(Plan {
         rootfs,
         rootfs_readonly: root.readonly,
+        rootfs_readonly_recursive: false,
+        loopback_up: false,
         rootfs_propagation,
         uid_mappings: linux.uid_mappings.clone(),
         gid_mappings: linux.gid_mappings.clone(),
@@ -578,8 +748,16 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
         domainname: spec.domainname.clone(),
         sysctl,
         time_offsets,
-        personality: linux.personality.as_ref().map(lower_personality).transpose()?,
-        mem_policy: linux.memory_policy.as_ref().map(lower_mem_policy).transpose()?,
+        personality: linux
+            .personality
+            .as_ref()
+            .map(lower_personality)
+            .transpose()?,
+        mem_policy: linux
+            .memory_policy
+            .as_ref()
+            .map(lower_mem_policy)
+            .transpose()?,
         process: ProcessPlan {
             args: process.args.clone(),
             env: process.env.clone(),

@@ -11,7 +11,9 @@ fn lower_json(json: &str) -> Result<husk_spec::Plan, String> {
 }
 
 fn base(extra: &str) -> String {
-    format!(r#"{{"ociVersion":"1.3.0","root":{{"path":"rootfs"}},"process":{{"args":["sh"],"cwd":"/"}}{extra}}}"#)
+    format!(
+        r#"{{"ociVersion":"1.3.0","root":{{"path":"rootfs"}},"process":{{"args":["sh"],"cwd":"/"}}{extra}}}"#
+    )
 }
 
 #[test]
@@ -52,7 +54,10 @@ fn absolute_root_and_relative_bind_source() {
 
 #[test]
 fn joins_and_creates() {
-    let p = lower_json(&base(r#","linux":{"namespaces":[{"type":"pid"},{"type":"network","path":"/proc/1/ns/net"}]}"#)).unwrap();
+    let p = lower_json(&base(
+        r#","linux":{"namespaces":[{"type":"pid"},{"type":"network","path":"/proc/1/ns/net"}]}"#,
+    ))
+    .unwrap();
     assert!(p.creates(NsKind::Pid));
     assert!(!p.creates(NsKind::Net));
     assert!(p.has(NsKind::Net));
@@ -63,29 +68,86 @@ fn joins_and_creates() {
 fn bad_configs_name_their_field() {
     let cases: &[(&str, &str)] = &[
         (r#"{"process":{"args":["x"],"cwd":"/"}}"#, "root: missing"),
-        (&base(r#","linux":{"namespaces":[{"type":"bogus"}]}"#), "linux.namespaces[0].type: unknown namespace \"bogus\""),
-        (&base(r#","linux":{"namespaces":[{"type":"pid"},{"type":"pid"}]}"#), "linux.namespaces[1].type"),
-        (&base(r#","linux":{"namespaces":[{"type":"user"}]}"#), "linux.uidMappings"),
-        (&base(r#","hostname":"h""#), "hostname: set without a new uts namespace"),
-        (&base(r#","linux":{"sysctl":{"kernel.pid_max":"1"}}"#), "linux.sysctl.kernel.pid_max: not namespaced"),
-        (&base(r#","linux":{"sysctl":{"net.ipv4.ip_forward":"1"}}"#), "linux.sysctl.net.ipv4.ip_forward: needs a network namespace"),
-        (&base(r#","mounts":[{"destination":"/x","options":["bind"]}]"#), "mounts[0].source"),
-        (&base(r#","mounts":[{"destination":"/x","source":"none"}]"#), "mounts[0].type"),
-        (&base(r#","linux":{"devices":[{"type":"z","path":"/dev/z"}]}"#), "linux.devices[0].type"),
-        (&base(r#","linux":{"rootfsPropagation":"sideways"}"#), "linux.rootfsPropagation"),
-        (&base(r#","hooks":{"poststart":[{"path":"rel"}]}"#), "hooks.poststart[0].path: must be absolute"),
-        (&base(r#","linux":{"cgroupsPath":"/a/../b"}"#), "linux.cgroupsPath"),
-        (r#"{"root":{"path":"r"},"process":{"args":[],"cwd":"/"}}"#, "process.args"),
-        (r#"{"root":{"path":"r"},"process":{"args":["x"],"cwd":"rel"}}"#, "process.cwd"),
-        (r#"{"root":{"path":"r"},"process":{"args":["x"],"cwd":"/","capabilities":{"bounding":["CAP_NOPE"]}}}"#, "process.capabilities.bounding[0]: unknown capability \"CAP_NOPE\""),
-        (r#"{"root":{"path":"r"},"process":{"args":["x"],"cwd":"/","rlimits":[{"type":"RLIMIT_X","hard":1,"soft":1}]}}"#, "process.rlimits[0].type"),
-        (r#"{"root":{"path":"r"},"process":{"args":["x"],"cwd":"/","rlimits":[{"type":"RLIMIT_NOFILE","hard":1,"soft":2}]}}"#, "process.rlimits[0]: soft limit above hard limit"),
-        (r#"{"root":{"path":"r"},"process":{"args":["x"],"cwd":"/","oomScoreAdj":5000}}"#, "process.oomScoreAdj"),
+        (
+            &base(r#","linux":{"namespaces":[{"type":"bogus"}]}"#),
+            "linux.namespaces[0].type: unknown namespace \"bogus\"",
+        ),
+        (
+            &base(r#","linux":{"namespaces":[{"type":"pid"},{"type":"pid"}]}"#),
+            "linux.namespaces[1].type",
+        ),
+        (
+            &base(r#","linux":{"namespaces":[{"type":"user"}]}"#),
+            "linux.uidMappings",
+        ),
+        (
+            &base(r#","hostname":"h""#),
+            "hostname: set without a new uts namespace",
+        ),
+        (
+            &base(r#","linux":{"sysctl":{"kernel.pid_max":"1"}}"#),
+            "linux.sysctl.kernel.pid_max: not namespaced",
+        ),
+        (
+            &base(r#","linux":{"sysctl":{"net.ipv4.ip_forward":"1"}}"#),
+            "linux.sysctl.net.ipv4.ip_forward: needs a network namespace",
+        ),
+        (
+            &base(r#","mounts":[{"destination":"/x","options":["bind"]}]"#),
+            "mounts[0].source",
+        ),
+        (
+            &base(r#","mounts":[{"destination":"/x","source":"none"}]"#),
+            "mounts[0].type",
+        ),
+        (
+            &base(r#","linux":{"devices":[{"type":"z","path":"/dev/z"}]}"#),
+            "linux.devices[0].type",
+        ),
+        (
+            &base(r#","linux":{"rootfsPropagation":"sideways"}"#),
+            "linux.rootfsPropagation",
+        ),
+        (
+            &base(r#","hooks":{"poststart":[{"path":"rel"}]}"#),
+            "hooks.poststart[0].path: must be absolute",
+        ),
+        (
+            &base(r#","linux":{"cgroupsPath":"/a/../b"}"#),
+            "linux.cgroupsPath",
+        ),
+        (
+            r#"{"root":{"path":"r"},"process":{"args":[],"cwd":"/"}}"#,
+            "process.args",
+        ),
+        (
+            r#"{"root":{"path":"r"},"process":{"args":["x"],"cwd":"rel"}}"#,
+            "process.cwd",
+        ),
+        (
+            r#"{"root":{"path":"r"},"process":{"args":["x"],"cwd":"/","capabilities":{"bounding":["CAP_NOPE"]}}}"#,
+            "process.capabilities.bounding[0]: unknown capability \"CAP_NOPE\"",
+        ),
+        (
+            r#"{"root":{"path":"r"},"process":{"args":["x"],"cwd":"/","rlimits":[{"type":"RLIMIT_X","hard":1,"soft":1}]}}"#,
+            "process.rlimits[0].type",
+        ),
+        (
+            r#"{"root":{"path":"r"},"process":{"args":["x"],"cwd":"/","rlimits":[{"type":"RLIMIT_NOFILE","hard":1,"soft":2}]}}"#,
+            "process.rlimits[0]: soft limit above hard limit",
+        ),
+        (
+            r#"{"root":{"path":"r"},"process":{"args":["x"],"cwd":"/","oomScoreAdj":5000}}"#,
+            "process.oomScoreAdj",
+        ),
         (r#"{"root":7}"#, "config.json: invalid type"),
     ];
     for (json, want) in cases {
         let got = lower_json(json).expect_err(json);
-        assert!(got.starts_with(want), "config {json}\n  got:  {got}\n  want: {want}…");
+        assert!(
+            got.starts_with(want),
+            "config {json}\n  got:  {got}\n  want: {want}…"
+        );
     }
 }
 
@@ -93,8 +155,17 @@ fn bad_configs_name_their_field() {
 fn devices_override_defaults_and_bind_dev_skips_setup() {
     let p = lower_json(&base(r#","linux":{"devices":[{"type":"c","path":"/dev/null","major":1,"minor":3,"fileMode":438},{"type":"c","path":"/dev/net/tun","major":10,"minor":200}]}"#)).unwrap();
     assert_eq!(p.devices.len(), 7);
-    assert_eq!(p.devices.iter().filter(|d| d.path == Path::new("dev/null")).count(), 1);
-    let p = lower_json(&base(r#","mounts":[{"destination":"/dev","type":"bind","source":"/dev","options":["rbind"]}]"#)).unwrap();
+    assert_eq!(
+        p.devices
+            .iter()
+            .filter(|d| d.path == Path::new("dev/null"))
+            .count(),
+        1
+    );
+    let p = lower_json(&base(
+        r#","mounts":[{"destination":"/dev","type":"bind","source":"/dev","options":["rbind"]}]"#,
+    ))
+    .unwrap();
     assert!(!p.setup_dev);
     assert!(p.devices.is_empty());
 }
@@ -108,7 +179,10 @@ fn process_fields() {
             "linux":{"personality":{"domain":"LINUX32"},"memoryPolicy":{"mode":"MPOL_BIND","nodes":"0"}}}"#,
     )
     .unwrap();
-    assert_eq!((p.process.uid, p.process.gid, p.process.umask), (1, 2, Some(63)));
+    assert_eq!(
+        (p.process.uid, p.process.gid, p.process.umask),
+        (1, 2, Some(63))
+    );
     assert_eq!(p.process.additional_gids, vec![5]);
     assert_eq!(p.process.scheduler.unwrap().policy, 3);
     assert_eq!(p.process.io_priority, Some((2, 4)));

@@ -20,14 +20,30 @@ struct OpenHow {
 }
 
 /// openat2(2). `flags` are O_* flags; O_CLOEXEC is always added.
-pub fn openat2(dir: BorrowedFd<'_>, path: &Path, flags: i32, mode: u32, resolve: u64) -> io::Result<OwnedFd> {
+pub fn openat2(
+    dir: BorrowedFd<'_>,
+    path: &Path,
+    flags: i32,
+    mode: u32,
+    resolve: u64,
+) -> io::Result<OwnedFd> {
     let p = cstr(path)?;
-    let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: mode as u64, resolve };
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: mode as u64,
+        resolve,
+    };
     loop {
         // SAFETY: `p` is a valid NUL-terminated string and `how` a valid open_how of the size we
         // pass; the kernel only reads both.
         let r = unsafe {
-            libc::syscall(libc::SYS_openat2, dir.as_raw_fd(), p.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>())
+            libc::syscall(
+                libc::SYS_openat2,
+                dir.as_raw_fd(),
+                p.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
         };
         match cvt(r) {
             // SAFETY: on success the syscall returned a new descriptor that nothing else owns.
@@ -40,11 +56,18 @@ pub fn openat2(dir: BorrowedFd<'_>, path: &Path, flags: i32, mode: u32, resolve:
 }
 
 /// openat(2) relative to `dir` (or the cwd with `None`), O_CLOEXEC added.
-pub fn openat(dir: Option<BorrowedFd<'_>>, path: &Path, flags: i32, mode: u32) -> io::Result<OwnedFd> {
+pub fn openat(
+    dir: Option<BorrowedFd<'_>>,
+    path: &Path,
+    flags: i32,
+    mode: u32,
+) -> io::Result<OwnedFd> {
     let p = cstr(path)?;
     let d = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
     // SAFETY: valid C string; the returned fd is checked before being owned.
-    let fd = cvt_i(unsafe { libc::openat(d, p.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint) })?;
+    let fd = cvt_i(unsafe {
+        libc::openat(d, p.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint)
+    })?;
     // SAFETY: a fresh descriptor from openat.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -55,7 +78,13 @@ pub fn mkdirat(dir: BorrowedFd<'_>, name: &Path, mode: u32) -> io::Result<()> {
     cvt_i(unsafe { libc::mkdirat(dir.as_raw_fd(), p.as_ptr(), mode) }).map(drop)
 }
 
-pub fn mknodat(dir: BorrowedFd<'_>, name: &Path, mode: u32, major: u32, minor: u32) -> io::Result<()> {
+pub fn mknodat(
+    dir: BorrowedFd<'_>,
+    name: &Path,
+    mode: u32,
+    major: u32,
+    minor: u32,
+) -> io::Result<()> {
     let p = cstr(name)?;
     let dev = libc::makedev(major, minor);
     // SAFETY: valid C string and fd.
@@ -77,7 +106,8 @@ pub fn mkfifo(path: &Path, mode: u32) -> io::Result<()> {
 /// fchown on an fd (works on O_PATH fds through AT_EMPTY_PATH).
 pub fn fchown(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> io::Result<()> {
     // SAFETY: empty path with AT_EMPTY_PATH operates on `fd` itself.
-    cvt_i(unsafe { libc::fchownat(fd.as_raw_fd(), c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH) }).map(drop)
+    cvt_i(unsafe { libc::fchownat(fd.as_raw_fd(), c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH) })
+        .map(drop)
 }
 
 pub fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
@@ -89,7 +119,14 @@ pub fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
 pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: fstatat with AT_EMPTY_PATH fills `st` on success, which we check before reading it.
-    cvt_i(unsafe { libc::fstatat(fd.as_raw_fd(), c"".as_ptr(), st.as_mut_ptr(), libc::AT_EMPTY_PATH) })?;
+    cvt_i(unsafe {
+        libc::fstatat(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            st.as_mut_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    })?;
     // SAFETY: initialised by the successful call above.
     Ok(unsafe { st.assume_init() })
 }
@@ -110,15 +147,36 @@ pub fn fd_path(fd: BorrowedFd<'_>) -> String {
 }
 
 fn opt_cstr(s: Option<&str>) -> io::Result<Option<CString>> {
-    s.map(|s| CString::new(s).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))).transpose()
+    s.map(|s| CString::new(s).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL)))
+        .transpose()
 }
 
 /// mount(2).
-pub fn mount(source: Option<&str>, target: &str, fstype: Option<&str>, flags: u64, data: Option<&str>) -> io::Result<()> {
-    let (s, t, f, d) = (opt_cstr(source)?, cstr(target)?, opt_cstr(fstype)?, opt_cstr(data)?);
+pub fn mount(
+    source: Option<&str>,
+    target: &str,
+    fstype: Option<&str>,
+    flags: u64,
+    data: Option<&str>,
+) -> io::Result<()> {
+    let (s, t, f, d) = (
+        opt_cstr(source)?,
+        cstr(target)?,
+        opt_cstr(fstype)?,
+        opt_cstr(data)?,
+    );
     let ptr = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
     // SAFETY: all pointers are valid C strings or null, as mount(2) allows.
-    cvt_i(unsafe { libc::mount(ptr(&s), t.as_ptr(), ptr(&f), flags as libc::c_ulong, ptr(&d) as *const libc::c_void) }).map(drop)
+    cvt_i(unsafe {
+        libc::mount(
+            ptr(&s),
+            t.as_ptr(),
+            ptr(&f),
+            flags as libc::c_ulong,
+            ptr(&d) as *const libc::c_void,
+        )
+    })
+    .map(drop)
 }
 
 pub fn umount2(target: &str, flags: i32) -> io::Result<()> {
@@ -138,12 +196,30 @@ struct MountAttr {
 pub const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 
 /// mount_setattr(2) on the mount whose root `fd` is (AT_EMPTY_PATH), optionally recursive.
-pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, set: u64, clear: u64, userns: Option<BorrowedFd<'_>>) -> io::Result<()> {
-    let attr = MountAttr { attr_set: set, attr_clr: clear, propagation: 0, userns_fd: userns.map_or(0, |u| u.as_raw_fd() as u64) };
+pub fn mount_setattr(
+    fd: BorrowedFd<'_>,
+    recursive: bool,
+    set: u64,
+    clear: u64,
+    userns: Option<BorrowedFd<'_>>,
+) -> io::Result<()> {
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: 0,
+        userns_fd: userns.map_or(0, |u| u.as_raw_fd() as u64),
+    };
     let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
     // SAFETY: `attr` is a valid mount_attr of the size passed; the path is an empty C string.
     let r = unsafe {
-        libc::syscall(libc::SYS_mount_setattr, fd.as_raw_fd(), c"".as_ptr(), flags, &attr as *const MountAttr, std::mem::size_of::<MountAttr>())
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
     };
     cvt(r).map(drop)
 }
@@ -155,7 +231,14 @@ pub fn open_tree(dir: Option<BorrowedFd<'_>>, path: &Path, flags: u32) -> io::Re
     let p = cstr(path)?;
     let d = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
     // SAFETY: valid C string; result checked.
-    let r = unsafe { libc::syscall(libc::SYS_open_tree, d, p.as_ptr(), flags | libc::O_CLOEXEC as u32) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            d,
+            p.as_ptr(),
+            flags | libc::O_CLOEXEC as u32,
+        )
+    };
     // SAFETY: a fresh descriptor.
     Ok(unsafe { OwnedFd::from_raw_fd(cvt(r)? as RawFd) })
 }
@@ -166,7 +249,14 @@ pub fn move_mount_to_fd(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> io::Result<
     const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
     // SAFETY: both paths are empty C strings, used with the EMPTY_PATH flags.
     let r = unsafe {
-        libc::syscall(libc::SYS_move_mount, from.as_raw_fd(), c"".as_ptr(), to.as_raw_fd(), c"".as_ptr(), MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
+        libc::syscall(
+            libc::SYS_move_mount,
+            from.as_raw_fd(),
+            c"".as_ptr(),
+            to.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
     };
     cvt(r).map(drop)
 }
@@ -205,7 +295,14 @@ pub fn readlinkat(dir: Option<BorrowedFd<'_>>, path: &Path) -> io::Result<std::p
     let d = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
     let mut buf = vec![0u8; 4096];
     // SAFETY: buf is writable for buf.len() bytes.
-    let n = unsafe { libc::readlinkat(d, p.as_ptr(), buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
+    let n = unsafe {
+        libc::readlinkat(
+            d,
+            p.as_ptr(),
+            buf.as_mut_ptr() as *mut libc::c_char,
+            buf.len(),
+        )
+    };
     let n = cvt(n as libc::c_long)? as usize;
     buf.truncate(n);
     use std::os::unix::ffi::OsStringExt;
@@ -217,7 +314,8 @@ pub fn readlinkat(dir: Option<BorrowedFd<'_>>, path: &Path) -> io::Result<std::p
 pub fn close_range_cloexec(first: u32) -> io::Result<()> {
     const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
     // SAFETY: marks descriptors close-on-exec; no memory is touched.
-    cvt(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) }).map(drop)
+    cvt(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) })
+        .map(drop)
 }
 
 /// Clears FD_CLOEXEC so `fd` survives execve (for hooks' and preserved fds).
@@ -239,21 +337,42 @@ pub fn dup2(from: RawFd, to: RawFd) -> io::Result<()> {
 pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: `fds` has room for the two descriptors socketpair writes.
-    cvt_i(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) })?;
+    cvt_i(unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    })?;
     // SAFETY: two fresh descriptors.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 pub fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: buf is valid for reads of its length. MSG_NOSIGNAL: a dead peer is EPIPE, not SIGPIPE.
-    let n = unsafe { libc::send(fd.as_raw_fd(), buf.as_ptr() as *const libc::c_void, buf.len(), libc::MSG_NOSIGNAL) };
+    let n = unsafe {
+        libc::send(
+            fd.as_raw_fd(),
+            buf.as_ptr() as *const libc::c_void,
+            buf.len(),
+            libc::MSG_NOSIGNAL,
+        )
+    };
     cvt(n as libc::c_long).map(|n| n as usize)
 }
 
 pub fn recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         // SAFETY: buf is valid for writes of its length.
-        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
+        let n = unsafe {
+            libc::recv(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr() as *mut libc::c_void,
+                buf.len(),
+                0,
+            )
+        };
         match cvt(n as libc::c_long) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             r => return r.map(|n| n as usize),
@@ -263,7 +382,10 @@ pub fn recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
 
 /// Sends one fd with SCM_RIGHTS along with `payload` (the console socket protocol).
 pub fn send_fd(sock: BorrowedFd<'_>, payload: &[u8], fd: BorrowedFd<'_>) -> io::Result<()> {
-    let mut iov = libc::iovec { iov_base: payload.as_ptr() as *mut libc::c_void, iov_len: payload.len() };
+    let mut iov = libc::iovec {
+        iov_base: payload.as_ptr() as *mut libc::c_void,
+        iov_len: payload.len(),
+    };
     // SAFETY: CMSG_SPACE is a pure size computation.
     let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
     let mut cbuf = vec![0u8; space];
@@ -283,12 +405,20 @@ pub fn send_fd(sock: BorrowedFd<'_>, payload: &[u8], fd: BorrowedFd<'_>) -> io::
         std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut RawFd, fd.as_raw_fd());
     }
     // SAFETY: msg points at live buffers for the duration of the call.
-    cvt(unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) } as libc::c_long).map(drop)
+    cvt(unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) } as libc::c_long)
+        .map(drop)
 }
 
 /// poll(2) over fds for POLLIN; returns the revents per fd. `timeout_ms` < 0 waits forever.
 pub fn poll_in(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<Vec<i16>> {
-    let mut p: Vec<libc::pollfd> = fds.iter().map(|f| libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
+    let mut p: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|f| libc::pollfd {
+            fd: f.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
     loop {
         // SAFETY: `p` is a valid array of pollfd of the given length.
         match cvt_i(unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) }) {
@@ -303,7 +433,13 @@ pub fn poll_in(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<Vec<i16>> 
 pub fn recv_or_read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         // SAFETY: buf is valid for writes of its length.
-        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
+        let n = unsafe {
+            libc::read(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr() as *mut libc::c_void,
+                buf.len(),
+            )
+        };
         match cvt(n as libc::c_long) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             r => return r.map(|n| n as usize),

@@ -3,6 +3,7 @@
 //! / `BorrowedFd` so ownership of descriptors is checked by the compiler.
 
 pub mod fs;
+pub mod net;
 pub mod process;
 pub mod security;
 
@@ -12,13 +13,22 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 pub(crate) fn cstr(p: impl AsRef<Path>) -> io::Result<CString> {
-    CString::new(p.as_ref().as_os_str().as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+    CString::new(p.as_ref().as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
 }
 
 pub(crate) fn cvt(r: libc::c_long) -> io::Result<libc::c_long> {
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
 }
 
 pub(crate) fn cvt_i(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
 }

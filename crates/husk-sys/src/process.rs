@@ -38,7 +38,13 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 pub fn clone3(ns_flags: u64, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Forked> {
     let mut pidfd: RawFd = -1;
     let mut args = CloneArgs {
-        flags: ns_flags | CLONE_PIDFD | if cgroup.is_some() { CLONE_INTO_CGROUP } else { 0 },
+        flags: ns_flags
+            | CLONE_PIDFD
+            | if cgroup.is_some() {
+                CLONE_INTO_CGROUP
+            } else {
+                0
+            },
         pidfd: &mut pidfd as *mut RawFd as u64,
         exit_signal: libc::SIGCHLD as u64,
         ..Default::default()
@@ -49,11 +55,20 @@ pub fn clone3(ns_flags: u64, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Forke
     // SAFETY: fork-like clone3 (no CLONE_VM, no stack): the child gets a copy of the address
     // space, so Rust state stays consistent as long as the caller is single-threaded, which the
     // caller guarantees. `args` and `pidfd` are valid for the kernel to read and write.
-    let r = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
     match cvt(r)? {
         0 => Ok(Forked::Child),
         // SAFETY: CLONE_PIDFD stored a fresh descriptor in `pidfd`.
-        pid => Ok(Forked::Parent { pid: pid as i32, pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) } }),
+        pid => Ok(Forked::Parent {
+            pid: pid as i32,
+            pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+        }),
     }
 }
 
@@ -71,7 +86,16 @@ pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
 
 pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
     // SAFETY: plain syscall, null siginfo is allowed.
-    cvt(unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<libc::siginfo_t>(), 0) }).map(drop)
+    cvt(unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    })
+    .map(drop)
 }
 
 /// How a process ended.
@@ -98,7 +122,14 @@ pub fn waitid_pidfd(pidfd: BorrowedFd<'_>, nohang: bool) -> io::Result<Option<Ex
     let flags = libc::WEXITED | if nohang { libc::WNOHANG } else { 0 };
     loop {
         // SAFETY: P_PIDFD with a valid fd; `info` is writable.
-        let r = unsafe { libc::waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut info, flags) };
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                pidfd.as_raw_fd() as libc::id_t,
+                &mut info,
+                flags,
+            )
+        };
         match cvt_i(r) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
@@ -110,7 +141,11 @@ pub fn waitid_pidfd(pidfd: BorrowedFd<'_>, nohang: bool) -> io::Result<Option<Ex
     if pid == 0 {
         return Ok(None);
     }
-    Ok(Some(if info.si_code == libc::CLD_EXITED { Exit::Code(status) } else { Exit::Signal(status) }))
+    Ok(Some(if info.si_code == libc::CLD_EXITED {
+        Exit::Code(status)
+    } else {
+        Exit::Signal(status)
+    }))
 }
 
 pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
@@ -141,7 +176,19 @@ impl SigSet {
     pub fn forwardable() -> SigSet {
         let mut s = SigSet::empty();
         for sig in 1..=64 {
-            if ![libc::SIGKILL, libc::SIGSTOP, libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGTRAP, 32, 33].contains(&sig) {
+            if ![
+                libc::SIGKILL,
+                libc::SIGSTOP,
+                libc::SIGSEGV,
+                libc::SIGBUS,
+                libc::SIGILL,
+                libc::SIGFPE,
+                libc::SIGTRAP,
+                32,
+                33,
+            ]
+            .contains(&sig)
+            {
                 s.add(sig);
             }
         }
@@ -168,7 +215,11 @@ pub fn block_signals(set: &SigSet) -> io::Result<SigSet> {
 pub fn set_signal_mask(set: &SigSet) -> io::Result<()> {
     // SAFETY: valid sigset_t.
     let r = unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &set.0, std::ptr::null_mut()) };
-    if r != 0 { Err(io::Error::from_raw_os_error(r)) } else { Ok(()) }
+    if r != 0 {
+        Err(io::Error::from_raw_os_error(r))
+    } else {
+        Ok(())
+    }
 }
 
 /// Resets every signal disposition to default (a container must not inherit ignored signals).
@@ -212,7 +263,11 @@ pub fn unshare(flags: i32) -> io::Result<()> {
 
 /// execve: only returns on error.
 pub fn execve(path: &std::path::Path, args: &[String], env: &[String]) -> io::Error {
-    let conv = |v: &[String]| v.iter().map(|s| CString::new(s.as_bytes())).collect::<Result<Vec<_>, _>>();
+    let conv = |v: &[String]| {
+        v.iter()
+            .map(|s| CString::new(s.as_bytes()))
+            .collect::<Result<Vec<_>, _>>()
+    };
     let (Ok(p), Ok(a), Ok(e)) = (cstr(path), conv(args), conv(env)) else {
         return io::Error::from_raw_os_error(libc::EINVAL);
     };
@@ -239,7 +294,8 @@ pub fn sethostname(name: &str) -> io::Result<()> {
 
 pub fn setdomainname(name: &str) -> io::Result<()> {
     // SAFETY: pointer and length describe `name`.
-    cvt_i(unsafe { libc::setdomainname(name.as_ptr() as *const libc::c_char, name.len()) }).map(drop)
+    cvt_i(unsafe { libc::setdomainname(name.as_ptr() as *const libc::c_char, name.len()) })
+        .map(drop)
 }
 
 pub fn setsid() -> io::Result<()> {
@@ -256,10 +312,16 @@ pub fn umask(mask: u32) {
 /// identify one process even after pid reuse.
 pub fn proc_stat(pid: i32) -> io::Result<(u64, char)> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let rest = s.rsplit_once(')').map(|(_, r)| r).ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let rest = s
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let state = fields.first().and_then(|f| f.chars().next()).unwrap_or('?');
-    let start = fields.get(19).and_then(|f| f.parse().ok()).ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let start = fields
+        .get(19)
+        .and_then(|f| f.parse().ok())
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
     Ok((start, state))
 }
 

@@ -35,7 +35,10 @@ pub fn get_no_new_privs() -> io::Result<bool> {
 
 /// Highest capability this kernel knows.
 pub fn last_cap() -> u8 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40)
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40)
 }
 
 pub fn drop_bounding(cap: u8) -> io::Result<()> {
@@ -45,12 +48,30 @@ pub fn drop_bounding(cap: u8) -> io::Result<()> {
 
 pub fn raise_ambient(cap: u8) -> io::Result<()> {
     // SAFETY: plain prctl.
-    cvt_i(unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong, cap as libc::c_ulong, 0, 0) }).map(drop)
+    cvt_i(unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+            cap as libc::c_ulong,
+            0,
+            0,
+        )
+    })
+    .map(drop)
 }
 
 pub fn clear_ambient() -> io::Result<()> {
     // SAFETY: plain prctl.
-    cvt_i(unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0, 0, 0) }).map(drop)
+    cvt_i(unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    })
+    .map(drop)
 }
 
 #[repr(C)]
@@ -71,21 +92,42 @@ const CAP_V3: u32 = 0x2008_0522;
 
 /// capset: effective, permitted and inheritable in one call (64-bit masks).
 pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> io::Result<()> {
-    let hdr = CapHeader { version: CAP_V3, pid: 0 };
+    let hdr = CapHeader {
+        version: CAP_V3,
+        pid: 0,
+    };
     let data = [
-        CapData { effective: effective as u32, permitted: permitted as u32, inheritable: inheritable as u32 },
-        CapData { effective: (effective >> 32) as u32, permitted: (permitted >> 32) as u32, inheritable: (inheritable >> 32) as u32 },
+        CapData {
+            effective: effective as u32,
+            permitted: permitted as u32,
+            inheritable: inheritable as u32,
+        },
+        CapData {
+            effective: (effective >> 32) as u32,
+            permitted: (permitted >> 32) as u32,
+            inheritable: (inheritable >> 32) as u32,
+        },
     ];
     // SAFETY: v3 header with two data elements, as the ABI requires.
-    cvt(unsafe { libc::syscall(libc::SYS_capset, &hdr as *const CapHeader, data.as_ptr()) }).map(drop)
+    cvt(unsafe { libc::syscall(libc::SYS_capset, &hdr as *const CapHeader, data.as_ptr()) })
+        .map(drop)
 }
 
 /// capget: (effective, permitted, inheritable).
 pub fn capget() -> io::Result<(u64, u64, u64)> {
-    let mut hdr = CapHeader { version: CAP_V3, pid: 0 };
+    let mut hdr = CapHeader {
+        version: CAP_V3,
+        pid: 0,
+    };
     let mut data = [CapData::default(); 2];
     // SAFETY: v3 header with room for two data elements.
-    cvt(unsafe { libc::syscall(libc::SYS_capget, &mut hdr as *mut CapHeader, data.as_mut_ptr()) })?;
+    cvt(unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut hdr as *mut CapHeader,
+            data.as_mut_ptr(),
+        )
+    })?;
     let join = |lo: u32, hi: u32| (lo as u64) | ((hi as u64) << 32);
     Ok((
         join(data[0].effective, data[1].effective),
@@ -95,7 +137,10 @@ pub fn capget() -> io::Result<(u64, u64, u64)> {
 }
 
 pub fn setrlimit(resource: u32, soft: u64, hard: u64) -> io::Result<()> {
-    let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+    let lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
     // SAFETY: `lim` is a valid rlimit; prlimit on ourselves (pid 0).
     cvt_i(unsafe { libc::prlimit(0, resource as _, &lim, std::ptr::null_mut()) }).map(drop)
 }
@@ -121,7 +166,15 @@ struct SchedAttr {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn sched_setattr(policy: u32, flags: u64, nice: i32, priority: u32, runtime: u64, deadline: u64, period: u64) -> io::Result<()> {
+pub fn sched_setattr(
+    policy: u32,
+    flags: u64,
+    nice: i32,
+    priority: u32,
+    runtime: u64,
+    deadline: u64,
+    period: u64,
+) -> io::Result<()> {
     let attr = SchedAttr {
         size: std::mem::size_of::<SchedAttr>() as u32,
         sched_policy: policy,
@@ -134,7 +187,8 @@ pub fn sched_setattr(policy: u32, flags: u64, nice: i32, priority: u32, runtime:
         ..Default::default()
     };
     // SAFETY: `attr` is a sched_attr with its size filled in.
-    cvt(unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) }).map(drop)
+    cvt(unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) })
+        .map(drop)
 }
 
 pub fn ioprio_set(class: u32, level: u32) -> io::Result<()> {
@@ -152,10 +206,18 @@ pub fn set_affinity(cpus: Option<&[u32]>) -> io::Result<()> {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         let max = 8 * std::mem::size_of::<libc::cpu_set_t>();
         match cpus {
-            Some(list) => list.iter().filter(|c| (**c as usize) < max).for_each(|c| libc::CPU_SET(*c as usize, &mut set)),
+            Some(list) => list
+                .iter()
+                .filter(|c| (**c as usize) < max)
+                .for_each(|c| libc::CPU_SET(*c as usize, &mut set)),
             None => (0..max).for_each(|c| libc::CPU_SET(c, &mut set)),
         }
-        cvt_i(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)).map(drop)
+        cvt_i(libc::sched_setaffinity(
+            0,
+            std::mem::size_of::<libc::cpu_set_t>(),
+            &set,
+        ))
+        .map(drop)
     }
 }
 
@@ -167,7 +229,11 @@ pub fn set_mempolicy(mode: i32, nodes: &[u32]) -> io::Result<()> {
         }
     }
     let maxnode = if nodes.is_empty() { 0 } else { 1025 };
-    let ptr = if nodes.is_empty() { std::ptr::null() } else { mask.as_ptr() };
+    let ptr = if nodes.is_empty() {
+        std::ptr::null()
+    } else {
+        mask.as_ptr()
+    };
     // SAFETY: `mask` holds 1024 bits, matching maxnode.
     cvt(unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, ptr, maxnode) }).map(drop)
 }
