@@ -116,12 +116,15 @@ fn refuse_symlinked_top(root: BorrowedFd<'_>, dest: &Path) -> Step<()> {
 }
 
 impl Rootfs<'_> {
-    /// Opens the rootfs as a mount of its own (pivot_root needs a mount point).
-    pub fn prepare(plan: &Plan) -> Step<OwnedFd> {
+    /// Opens the rootfs as a mount of its own (pivot_root needs a mount point). A root of `/`
+    /// is bound onto `staging` instead: bound onto itself, it could not be reached (a lookup of
+    /// `/` never crosses the mount stacked on it) and pivot_root would see the old root.
+    pub fn prepare(plan: &Plan, staging: Option<&Path>) -> Step<OwnedFd> {
         sfs::mount(None, "/", None, plan.rootfs_propagation, None)
             .map_err(|e| fail("set propagation of", "/", e))?;
-        let r = plan.rootfs.to_string_lossy();
-        sfs::mount(Some(&r), &r, None, ms::BIND | ms::REC, None)
+        let target = staging.unwrap_or(&plan.rootfs);
+        let (r, t) = (plan.rootfs.to_string_lossy(), target.to_string_lossy());
+        sfs::mount(Some(&r), &t, None, ms::BIND | ms::REC, None)
             .map_err(|e| fail("bind rootfs", &plan.rootfs, e))?;
         let root = sfs::openat(None, &plan.rootfs, libc::O_PATH | libc::O_DIRECTORY, 0)
             .map_err(|e| fail("open rootfs", &plan.rootfs, e))?;
@@ -416,9 +419,16 @@ impl Rootfs<'_> {
                 .map_err(|e| fail("move rootfs to", "/", e))?;
             sfs::chroot(".").map_err(|e| fail("chroot", &self.plan.rootfs, e))?;
         } else {
+            let old_root = sfs::openat(None, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0)
+                .map_err(|e| fail("open", "/", e))?;
             sfs::pivot_root(".", ".").map_err(|e| fail("pivot_root", &self.plan.rootfs, e))?;
-            // The old root is stacked under the new one at "."; make it a slave first so the
-            // unmount does not propagate back to the host.
+            // The old root is now stacked on top of the new one. Our cwd is still the new
+            // root's mount, so "." must be re-pointed at the old root before the rslave below:
+            // without this fchdir, "." named the new root, the rslave went over the container's
+            // own tree (a mount asked to be "shared" silently became private) and the old root
+            // was never made a slave before its unmount (as runc does it: fchdir(oldroot)).
+            sfs::fchdir(old_root.as_fd()).map_err(|e| fail("chdir", "old root", e))?;
+            // Make the old root a slave first so the unmount does not propagate to the host.
             sfs::mount(None, ".", None, ms::SLAVE | ms::REC, None)
                 .map_err(|e| fail("make old root rslave", "/", e))?;
             sfs::umount2(".", libc::MNT_DETACH).map_err(|e| fail("unmount old root", "/", e))?;
