@@ -24,11 +24,8 @@ pub(crate) struct InitArgs<'a> {
     pub join_user: Option<OwnedFd>,
     pub join_mount: Option<OwnedFd>,
     pub runtime_hooks: bool,
-}
-
-/// What is left to do once the container may start.
-struct Ready {
-    exe: PathBuf,
+    /// Where to attach the root when it is `/` itself (see `Rootfs::prepare`).
+    pub staging: Option<PathBuf>,
 }
 
 pub(crate) fn run(a: InitArgs<'_>) -> ! {
@@ -38,10 +35,19 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
         // The parent died or failed before telling us to go: nothing to report to.
         _ => sp::exit_now(1),
     };
-    let ready = match setup(&a, &state_json) {
-        Ok(r) => r,
+    match setup(&a, &state_json) {
+        Ok(()) => {}
         Err(msg) => {
             let _ = a.chan.send(&Msg::Error(msg));
+            sp::exit_now(1);
+        }
+    }
+    // Looked up as the container's user, after pivot_root, and reported apart from other
+    // errors so front ends can return 126/127 as docker does.
+    let exe = match find_executable(&a.plan.process) {
+        Ok(exe) => exe,
+        Err(msg) => {
+            let _ = a.chan.send(&Msg::NoExec(msg));
             sp::exit_now(1);
         }
     };
@@ -69,9 +75,9 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
     // with what an ordinary exec would give it.
     sp::reset_signal_dispositions();
     let _ = sp::set_signal_mask(&a.old_sigmask);
-    let err = sp::execve(&ready.exe, &a.plan.process.args, &a.plan.process.env);
+    let err = sp::execve(&exe, &a.plan.process.args, &a.plan.process.env);
     exit_with(
-        &format!("exec {}: {}", ready.exe.display(), crate::errno_text(&err)),
+        &format!("exec {}: {}", exe.display(), crate::errno_text(&err)),
         if err.raw_os_error() == Some(libc::ENOENT) {
             127
         } else {
@@ -97,7 +103,7 @@ fn wait_fifo(fifo: &OwnedFd) -> bool {
     }
 }
 
-fn setup(a: &InitArgs<'_>, state_json: &str) -> Step<Ready> {
+fn setup(a: &InitArgs<'_>, state_json: &str) -> Step<()> {
     let plan = a.plan;
     let p = &plan.process;
     // Non-dumpable until execve: nothing in the container may ptrace or read /proc/1/mem of a
@@ -132,7 +138,7 @@ fn setup(a: &InitArgs<'_>, state_json: &str) -> Step<Ready> {
 
     let has_mount_ns = plan.has(NsKind::Mount);
     let rootfs = if plan.creates(NsKind::Mount) {
-        let root = Rootfs::prepare(plan)?;
+        let root = Rootfs::prepare(plan, a.staging.as_deref())?;
         let r = Rootfs {
             plan,
             in_userns,
@@ -161,6 +167,13 @@ fn setup(a: &InitArgs<'_>, state_json: &str) -> Step<Ready> {
     .map_err(|e| e.to_string())?;
     if let Some(r) = &rootfs {
         r.pivot(a.no_pivot)?;
+        // A missing cwd is created here, before `Rootfs::finish` can make / read-only: created
+        // later (in `set_cwd`), a missing cwd under the default `root.readonly` failed with
+        // EROFS, where runc creates it during rootfs setup.
+        let root = sfs::openat(None, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0)
+            .map_err(|e| fail("open", "/", e))?;
+        crate::rootfs::mkdir_all(root.as_fd(), &husk_spec::plan::clean_in_root(&p.cwd))
+            .map_err(|e| fail("create cwd", &p.cwd, e))?;
     } else if !has_mount_ns {
         // No mount namespace: run in the host's tree at the rootfs, as runc does with chroot.
         std::env::set_current_dir(&plan.rootfs).map_err(|e| fail("chdir", &plan.rootfs, e))?;
@@ -201,14 +214,13 @@ fn setup(a: &InitArgs<'_>, state_json: &str) -> Step<Ready> {
     if p.no_new_privileges {
         sec::set_no_new_privs().map_err(|e| fail("prctl", "PR_SET_NO_NEW_PRIVS", e))?;
     }
-    let exe = find_executable(p)?;
     // Nothing but stdio, the preserved fds and our own close-on-exec channel reaches the
     // container (CVE-2024-21626).
     for fd in 3..3 + a.preserve_fds {
         sfs::clear_cloexec(fd as i32).map_err(|e| fail("keep preserved fd", fd.to_string(), e))?;
     }
     sfs::close_range_cloexec(3 + a.preserve_fds).map_err(|e| fail("close_range", "fds", e))?;
-    Ok(Ready { exe })
+    Ok(())
 }
 
 /// Writes under the container's /proc, after checking it really is procfs (a hostile image
@@ -315,10 +327,12 @@ fn find_executable(p: &ProcessPlan) -> Step<PathBuf> {
     };
     if arg0.contains('/') {
         let path = PathBuf::from(arg0);
-        return if check(&path) {
-            Ok(path)
-        } else {
-            Err(format!("exec: \"{arg0}\": no such executable file"))
+        return match std::fs::metadata(&path) {
+            Err(_) => Err(format!("exec: \"{arg0}\": file not found")),
+            Ok(_) if !check(&path) => Err(format!(
+                "exec: \"{arg0}\": permission denied (not an executable file)"
+            )),
+            Ok(_) => Ok(path),
         };
     }
     let path_var = p
