@@ -172,6 +172,13 @@ pub fn launch_plan(
         }
         Mode::Run => None,
     };
+    let staging = if plan.rootfs == Path::new("/") && plan.creates(NsKind::Mount) {
+        let d = dir.path.join("root");
+        fs::create_dir(&d).map_err(Error::io("mkdir", &d))?;
+        Some(d)
+    } else {
+        None
+    };
     undo.cgroup = Some(cgroup.clone());
     cgroup.create()?;
     let cg_fd = match &cgroup.unified {
@@ -261,6 +268,7 @@ pub fn launch_plan(
                 join_user,
                 join_mount,
                 runtime_hooks,
+                staging,
             })
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
@@ -296,6 +304,10 @@ pub fn launch_plan(
             }
             Some(Msg::Ready) => break,
             Some(Msg::Error(m)) => return Err(Error::Msg(m)),
+            Some(Msg::NoExec(m)) => {
+                let not_found = m.contains("not found");
+                return Err(Error::Exec { msg: m, not_found });
+            }
             Some(other) => {
                 return Err(Error::Msg(format!(
                     "internal: unexpected {other:?} from init"

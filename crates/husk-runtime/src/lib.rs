@@ -28,6 +28,9 @@ pub enum Error {
     Config(#[from] husk_spec::ConfigError),
     #[error(transparent)]
     Cgroup(#[from] husk_cgroup::CgroupError),
+    /// The container's command cannot be executed (`not_found`: no such file in $PATH).
+    #[error("{msg}")]
+    Exec { msg: String, not_found: bool },
     #[error("container \"{0}\" does not exist")]
     NotExist(String),
     #[error("{0}")]

@@ -126,8 +126,8 @@ impl Rootfs<'_> {
         let (r, t) = (plan.rootfs.to_string_lossy(), target.to_string_lossy());
         sfs::mount(Some(&r), &t, None, ms::BIND | ms::REC, None)
             .map_err(|e| fail("bind rootfs", &plan.rootfs, e))?;
-        let root = sfs::openat(None, &plan.rootfs, libc::O_PATH | libc::O_DIRECTORY, 0)
-            .map_err(|e| fail("open rootfs", &plan.rootfs, e))?;
+        let root = sfs::openat(None, target, libc::O_PATH | libc::O_DIRECTORY, 0)
+            .map_err(|e| fail("open rootfs", target, e))?;
         if plan.rootfs_readonly_recursive {
             sfs::mount_setattr(root.as_fd(), true, attr::RDONLY, 0, None)
                 .map_err(|e| fail("make read-only (recursively)", &plan.rootfs, e))?;

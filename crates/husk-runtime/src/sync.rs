@@ -10,6 +10,7 @@
 //! | 4    | child → parent | `Ready`    | everything but exec is done                              |
 //! | 5    | parent → child | `Start`    | `run` only: exec now (create waits on exec.fifo instead) |
 //! | any  | child → parent | `Error(m)` | setup failed; `m` names the step, path and errno         |
+//! | 4'   | child → parent | `NoExec(m)`| the command cannot be found or executed (instead of 4)   |
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -22,6 +23,7 @@ pub enum Msg {
     Ready,
     Start,
     Error(String),
+    NoExec(String),
 }
 
 impl Msg {
@@ -33,6 +35,7 @@ impl Msg {
             Msg::Ready => (b'R', b""),
             Msg::Start => (b'S', b""),
             Msg::Error(m) => (b'E', m.as_bytes()),
+            Msg::NoExec(m) => (b'X', m.as_bytes()),
         };
         let mut v = Vec::with_capacity(1 + payload.len());
         v.push(tag);
@@ -48,6 +51,7 @@ impl Msg {
             Some(b'R') => Msg::Ready,
             Some(b'S') => Msg::Start,
             Some(b'E') => Msg::Error(String::from_utf8_lossy(&b[1..]).into_owned()),
+            Some(b'X') => Msg::NoExec(String::from_utf8_lossy(&b[1..]).into_owned()),
             _ => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,

@@ -7,7 +7,12 @@ use husk_runtime::{Error, ops};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "husk", version, about = "A fast OCI container runtime (runc's CLI) with a daemonless front end", disable_help_subcommand = true)]
+#[command(
+    name = "husk",
+    version,
+    about = "A fast OCI container runtime (runc's CLI) with a daemonless front end",
+    disable_help_subcommand = true
+)]
 pub struct Cli {
     /// Directory for container state (tmpfs recommended)
     #[arg(long, global = true, default_value = "/run/husk")]
@@ -118,6 +123,37 @@ impl Cli {
     }
 }
 
+/// For a command line clap rejected: was it `husk run` without any runc-only flag?
+pub fn looks_like_frontend_run() -> bool {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--root" | "--log" | "--log-format" => i += 2,
+            a if a.starts_with('-') => i += 1,
+            "run" => {
+                let runc = [
+                    "-b",
+                    "--bundle",
+                    "--pid-file",
+                    "--console-socket",
+                    "-d",
+                    "--detach",
+                    "--keep",
+                    "--preserve-fds",
+                    "--no-pivot",
+                    "--no-new-keyring",
+                ];
+                return !args[i..]
+                    .iter()
+                    .any(|a| runc.contains(&a.split('=').next().unwrap_or(a)));
+            }
+            _ => return false,
+        }
+    }
+    false
+}
+
 pub fn dispatch(cli: Cli) -> Result<i32, Error> {
     if cli.systemd_cgroup {
         return Err(Error::Msg("--systemd-cgroup: the systemd cgroup driver is not supported yet; use the cgroupfs driver".into()));
@@ -127,16 +163,21 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         Cmd::Spec { bundle, .. } => {
             let path = bundle.join("config.json");
             if path.exists() {
-                return Err(Error::Msg(format!("{}: file exists; remove it first", path.display())));
+                return Err(Error::Msg(format!(
+                    "{}: file exists; remove it first",
+                    path.display()
+                )));
             }
-            let text = serde_json::to_string_pretty(&husk_spec::defaults::default_spec()).map_err(|e| Error::Msg(e.to_string()))?;
+            let text = serde_json::to_string_pretty(&husk_spec::defaults::default_spec())
+                .map_err(|e| Error::Msg(e.to_string()))?;
             std::fs::write(&path, text + "\n").map_err(Error::io("write", &path))?;
         }
         Cmd::Create { c, id } => launch::launch(&c.opts(root, &id), Mode::Create)?.finish_create(),
         Cmd::Start { id } => ops::start(root, &id)?,
         Cmd::State { id } => println!("{}", ops::state_json(root, &id)?),
         Cmd::Kill { all, id, signal } => {
-            let sig = husk_spec::names::signal(&signal).ok_or_else(|| Error::Msg(format!("unknown signal \"{signal}\"")))?;
+            let sig = husk_spec::names::signal(&signal)
+                .ok_or_else(|| Error::Msg(format!("unknown signal \"{signal}\"")))?;
             ops::kill(root, &id, sig, all)?;
         }
         Cmd::Delete { force, id } => ops::delete(root, &id, force)?,
@@ -174,10 +215,24 @@ fn print_list(root: &std::path::Path, quiet: bool, format: &str) -> Result<(), E
         println!("{}", serde_json::Value::Array(v));
         return Ok(());
     }
-    println!("{:<20} {:<8} {:<10} {:<40} {:<31} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+    println!(
+        "{:<20} {:<8} {:<10} {:<40} {:<31} OWNER",
+        "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+    );
     for i in &items {
-        let pid = if i.status == husk_runtime::state::Status::Stopped { 0 } else { i.state.pid };
-        println!("{:<20} {:<8} {:<10} {:<40} {:<31} root", i.state.id, pid, i.status.as_str(), i.state.bundle.display(), i.state.created);
+        let pid = if i.status == husk_runtime::state::Status::Stopped {
+            0
+        } else {
+            i.state.pid
+        };
+        println!(
+            "{:<20} {:<8} {:<10} {:<40} {:<31} root",
+            i.state.id,
+            pid,
+            i.status.as_str(),
+            i.state.bundle.display(),
+            i.state.created
+        );
     }
     Ok(())
 }

@@ -5,13 +5,32 @@ mod cli;
 mod frontend;
 
 use clap::Parser;
-use husk_runtime::{Error, log};
+use husk_runtime::log;
 use std::io::Write;
 
 fn main() {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+                // docker returns 125 for a bad front-end option; runc's usage errors are 1.
+                _ if cli::looks_like_frontend_run() => 125,
+                _ => 1,
+            };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
     let frontend = cli.is_frontend();
-    let fmt = if cli.log_format == "json" { log::Format::Json } else { log::Format::Text };
+    let fmt = if cli.log_format == "json" {
+        log::Format::Json
+    } else {
+        log::Format::Text
+    };
     if let Err(e) = log::init(cli.log.as_deref(), fmt, cli.debug) {
         eprintln!("husk: open log file: {e}");
         std::process::exit(1);
@@ -23,10 +42,10 @@ fn main() {
             log::error(&msg);
             let _ = writeln!(std::io::stderr(), "husk: {msg}");
             // docker's convention for the front end: 125 is the runtime's own failure.
-            match (&e, frontend) {
-                (_, true) => frontend::error_code(&e),
-                (Error::NotExist(_), false) => 1,
-                _ => 1,
+            if frontend {
+                frontend::error_code(&e)
+            } else {
+                1
             }
         }
     };

@@ -13,7 +13,13 @@ fn run_returns_exit_codes() {
     assert_eq!(env.run(&id).status.code(), Some(7));
     // pid 1 of a pid namespace cannot SIGKILL itself, so this case runs without one.
     let ns = env.config["linux"]["namespaces"].clone();
-    env.config["linux"]["namespaces"] = json!(ns.as_array().unwrap().iter().filter(|n| n["type"] != "pid").collect::<Vec<_>>());
+    env.config["linux"]["namespaces"] = json!(
+        ns.as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["type"] != "pid")
+            .collect::<Vec<_>>()
+    );
     env.args(&["/bin/probe", "kill", "9"]);
     assert_eq!(env.run(&id).status.code(), Some(137));
     env.config["linux"]["namespaces"] = ns;
@@ -52,9 +58,13 @@ fn create_start_state_kill_delete_with_options_after_the_id() {
     let st: Value = serde_json::from_slice(&env.husk(&["state", &id]).stdout).unwrap();
     assert_eq!(st["status"], "running");
     let running_delete = env.husk(&["delete", &id]);
-    assert!(!running_delete.status.success(), "deleting a running container needs --force");
+    assert!(
+        !running_delete.status.success(),
+        "deleting a running container needs --force"
+    );
 
-    let list: Value = serde_json::from_slice(&env.husk(&["list", "--format", "json"]).stdout).unwrap();
+    let list: Value =
+        serde_json::from_slice(&env.husk(&["list", "--format", "json"]).stdout).unwrap();
     assert_eq!(list[0]["id"], json!(id));
     assert_eq!(stdout(&env.husk(&["list", "-q"])).trim(), id);
 
@@ -70,13 +80,23 @@ fn create_start_state_kill_delete_with_options_after_the_id() {
     }
     assert_eq!(status, "stopped");
     let k = env.husk(&["kill", &id, "9"]);
-    assert!(!k.status.success(), "killing a stopped container is an error");
+    assert!(
+        !k.status.success(),
+        "killing a stopped container is an error"
+    );
     assert!(env.husk(&["delete", &id]).status.success());
     assert_no_state(&env, &id);
     assert_no_cgroup(&id);
     let gone = env.husk(&["state", &id]);
-    assert!(stderr(&gone).contains("does not exist"), "{}", stderr(&gone));
-    assert!(env.husk(&["delete", "--force", &id]).status.success(), "delete --force of a missing container succeeds, as runc's");
+    assert!(
+        stderr(&gone).contains("does not exist"),
+        "{}",
+        stderr(&gone)
+    );
+    assert!(
+        env.husk(&["delete", "--force", &id]).status.success(),
+        "delete --force of a missing container succeeds, as runc's"
+    );
 }
 
 #[test]
@@ -84,9 +104,18 @@ fn kill_signal_forms_and_default_term() {
     require_root!();
     let mut env = Env::new("killforms");
     let b = env.bundle.to_string_lossy().into_owned();
-    for (n, sig) in [("a", Some("SIGKILL")), ("b", Some("9")), ("c", Some("KILL")), ("d", None)] {
+    for (n, sig) in [
+        ("a", Some("SIGKILL")),
+        ("b", Some("9")),
+        ("c", Some("KILL")),
+        ("d", None),
+    ] {
         // pid 1 ignores signals it has no handler for; the default TERM needs a trap.
-        env.args(&["/bin/sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.05; done"]);
+        env.args(&[
+            "/bin/sh",
+            "-c",
+            "trap 'exit 0' TERM; while true; do sleep 0.05; done",
+        ]);
         let id = env.id(n);
         assert!(env.husk(&["create", &id, "-b", &b]).status.success());
         assert!(env.husk(&["start", &id]).status.success());
@@ -117,13 +146,28 @@ fn start_reports_a_dead_init_instead_of_hanging() {
     env.args(&["/bin/true"]);
     let b = env.bundle.to_string_lossy().into_owned();
     let pf = env.dir.join("pid").to_string_lossy().into_owned();
-    assert!(env.husk(&["create", &id, "-b", &b, "--pid-file", &pf]).status.success());
+    assert!(
+        env.husk(&["create", &id, "-b", &b, "--pid-file", &pf])
+            .status
+            .success()
+    );
     let pid = std::fs::read_to_string(&pf).unwrap();
-    assert!(std::process::Command::new("kill").args(["-9", pid.trim()]).status().unwrap().success());
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-9", pid.trim()])
+            .status()
+            .unwrap()
+            .success()
+    );
     std::thread::sleep(std::time::Duration::from_millis(50));
     let o = env.husk(&["start", &id]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("cannot start a container that is stopped") || stderr(&o).contains("exited"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot start a container that is stopped")
+            || stderr(&o).contains("exited"),
+        "{}",
+        stderr(&o)
+    );
     assert!(env.husk(&["delete", &id]).status.success());
     assert_no_cgroup(&id);
 }
@@ -144,7 +188,11 @@ fn detached_run_and_keep() {
 
     env.args(&["/bin/true"]);
     let kid = env.id("keep");
-    assert!(env.husk(&["run", "--keep", "-b", &b, &kid]).status.success());
+    assert!(
+        env.husk(&["run", "--keep", "-b", &b, &kid])
+            .status
+            .success()
+    );
     let st: Value = serde_json::from_slice(&env.husk(&["state", &kid]).stdout).unwrap();
     assert_eq!(st["status"], "stopped");
     assert!(env.husk(&["delete", &kid]).status.success());
@@ -159,7 +207,11 @@ fn ids_are_validated() {
     for bad in ["../x", "a/b", ".hidden"] {
         let o = env.husk(&["create", "-b", &b, bad]);
         assert_eq!(o.status.code(), Some(1));
-        assert!(stderr(&o).contains("invalid container id"), "{bad}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("invalid container id"),
+            "{bad}: {}",
+            stderr(&o)
+        );
     }
 }
 
@@ -167,9 +219,16 @@ fn ids_are_validated() {
 fn spec_writes_a_1_3_config_and_refuses_to_overwrite() {
     let dir = std::env::temp_dir().join(format!("husk-spec-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let run = || std::process::Command::new(HUSK).args(["spec", "-b"]).arg(&dir).output().unwrap();
+    let run = || {
+        std::process::Command::new(HUSK)
+            .args(["spec", "-b"])
+            .arg(&dir)
+            .output()
+            .unwrap()
+    };
     assert!(run().status.success());
-    let v: Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    let v: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
     assert_eq!(v["ociVersion"], "1.3.0");
     assert_eq!(v["root"]["path"], "rootfs");
     assert!(!run().status.success());
@@ -190,14 +249,29 @@ fn json_log_carries_the_real_error() {
     let text = std::fs::read_to_string(&log).unwrap();
     let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(last["level"], "error");
-    assert!(last["msg"].as_str().unwrap().contains("/nonexistent-rootfs") && last["msg"].as_str().unwrap().contains("ENOENT"), "{last}");
+    assert!(
+        last["msg"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent-rootfs")
+            && last["msg"].as_str().unwrap().contains("ENOENT"),
+        "{last}"
+    );
     assert!(last["time"].as_str().unwrap().ends_with('Z'));
-    assert_eq!(stderr(&o).lines().count(), 1, "one line on stderr: {}", stderr(&o));
+    assert_eq!(
+        stderr(&o).lines().count(),
+        1,
+        "one line on stderr: {}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn systemd_cgroup_is_a_clear_error() {
-    let o = std::process::Command::new(HUSK).args(["--systemd-cgroup", "list"]).output().unwrap();
+    let o = std::process::Command::new(HUSK)
+        .args(["--systemd-cgroup", "list"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("not supported"));
 }

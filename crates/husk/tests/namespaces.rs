@@ -64,7 +64,10 @@ fn joining_a_namespace_by_path() {
     require_root!();
     let mut env = Env::new("ns-join");
     let holder = NsHolder::new();
-    let ns = env.config["linux"]["namespaces"].as_array().unwrap().clone();
+    let ns = env.config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .clone();
     let mut ns: Vec<_> = ns
         .into_iter()
         .filter(|n| n["type"] != "network" && n["type"] != "ipc")
@@ -83,7 +86,10 @@ fn joining_a_namespace_by_path() {
     assert_ne!(p["ns.mnt"], host_ns("mnt"));
 
     // A namespace path that does not exist: a clear error and nothing left.
-    let mut ns = env.config["linux"]["namespaces"].as_array().unwrap().clone();
+    let mut ns = env.config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .clone();
     ns.retain(|n| n["type"] != "network");
     ns.push(json!({"type": "network", "path": "/proc/999999999/ns/net"}));
     env.config["linux"]["namespaces"] = json!(ns);
@@ -132,7 +138,10 @@ fn hostname_and_domainname() {
 fn user_namespace_with_id_maps() {
     require_root!();
     let mut env = Env::new("ns-user");
-    let mut ns = env.config["linux"]["namespaces"].as_array().unwrap().clone();
+    let mut ns = env.config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .clone();
     ns.push(json!({"type": "user"}));
     env.config["linux"]["namespaces"] = json!(ns);
     env.config["linux"]["uidMappings"] =
@@ -166,7 +175,10 @@ fn user_namespace_with_id_maps() {
 fn time_namespace_offsets_boottime() {
     require_root!();
     let mut env = Env::new("ns-time");
-    let mut ns = env.config["linux"]["namespaces"].as_array().unwrap().clone();
+    let mut ns = env.config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .clone();
     ns.push(json!({"type": "time"}));
     env.config["linux"]["namespaces"] = json!(ns);
     env.config["linux"]["timeOffsets"] = json!({"boottime": {"secs": 86400 * 1000}});

@@ -22,7 +22,11 @@ pub fn skip_reason() -> Option<String> {
         .get_or_init(|| {
             // SAFETY-free check of euid through /proc (no libc in tests).
             let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-            let euid = status.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(2)).unwrap_or("1");
+            let euid = status
+                .lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2))
+                .unwrap_or("1");
             if euid != "0" {
                 return Some("not root".into());
             }
@@ -30,7 +34,12 @@ pub fn skip_reason() -> Option<String> {
                 return Some("no static busybox (apt-get install busybox-static)".into());
             }
             if std::env::var_os("HUSK_PROBE").is_none()
-                && Command::new("cc").arg("--version").stdout(Stdio::null()).status().map(|s| !s.success()).unwrap_or(true)
+                && Command::new("cc")
+                    .arg("--version")
+                    .stdout(Stdio::null())
+                    .status()
+                    .map(|s| !s.success())
+                    .unwrap_or(true)
             {
                 return Some("no C compiler for the probe".into());
             }
@@ -51,7 +60,10 @@ macro_rules! require_root {
 }
 
 fn busybox() -> Option<PathBuf> {
-    ["/bin/busybox", "/usr/bin/busybox"].iter().map(PathBuf::from).find(|p| p.exists())
+    ["/bin/busybox", "/usr/bin/busybox"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
 }
 
 /// The shared read-only rootfs: busybox with its applets, and /bin/probe.
@@ -89,10 +101,19 @@ fn build_rootfs(dir: &Path) {
         std::fs::copy(pre, dir.join("bin/probe")).unwrap();
     } else {
         let probe_src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/probe/probe.c");
-        let st = Command::new("cc").args(["-static", "-O2", "-o"]).arg(dir.join("bin/probe")).arg(&probe_src).status().unwrap();
+        let st = Command::new("cc")
+            .args(["-static", "-O2", "-o"])
+            .arg(dir.join("bin/probe"))
+            .arg(&probe_src)
+            .status()
+            .unwrap();
         assert!(st.success(), "building the probe failed");
     }
-    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n").unwrap();
+    std::fs::write(
+        dir.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
 }
 
@@ -111,13 +132,27 @@ impl Env {
         let bundle = dir.join("bundle");
         std::fs::create_dir_all(&bundle).unwrap();
         let root = dir.join("state");
-        let out = Command::new(HUSK).args(["spec", "--bundle"]).arg(&bundle).output().unwrap();
-        assert!(out.status.success(), "husk spec: {}", String::from_utf8_lossy(&out.stderr));
-        let mut config: Value = serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+        let out = Command::new(HUSK)
+            .args(["spec", "--bundle"])
+            .arg(&bundle)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "husk spec: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut config: Value =
+            serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
         config["root"]["path"] = json!(rootfs());
         config["process"]["terminal"] = json!(false);
         config["process"]["args"] = json!(["/bin/probe"]);
-        Env { dir, root, bundle, config }
+        Env {
+            dir,
+            root,
+            bundle,
+            config,
+        }
     }
 
     pub fn id(&self, suffix: &str) -> String {
@@ -125,7 +160,11 @@ impl Env {
     }
 
     pub fn write_config(&self) {
-        std::fs::write(self.bundle.join("config.json"), serde_json::to_vec_pretty(&self.config).unwrap()).unwrap();
+        std::fs::write(
+            self.bundle.join("config.json"),
+            serde_json::to_vec_pretty(&self.config).unwrap(),
+        )
+        .unwrap();
     }
 
     /// Runs husk with stdout/stderr in files, not pipes: a created container inherits them and
@@ -134,7 +173,10 @@ impl Env {
         self.write_config();
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (out, err) = (self.dir.join(format!("out.{n}")), self.dir.join(format!("err.{n}")));
+        let (out, err) = (
+            self.dir.join(format!("out.{n}")),
+            self.dir.join(format!("err.{n}")),
+        );
         let status = Command::new(HUSK)
             .arg("--root")
             .arg(&self.root)
@@ -144,7 +186,11 @@ impl Env {
             .stderr(std::fs::File::create(&err).unwrap())
             .status()
             .unwrap();
-        Output { status, stdout: std::fs::read(&out).unwrap(), stderr: std::fs::read(&err).unwrap() }
+        Output {
+            status,
+            stdout: std::fs::read(&out).unwrap(),
+            stderr: std::fs::read(&err).unwrap(),
+        }
     }
 
     /// `husk run -b BUNDLE ID` with the current config.
@@ -163,7 +209,12 @@ impl Drop for Env {
     fn drop(&mut self) {
         if let Ok(entries) = std::fs::read_dir(&self.root) {
             for e in entries.flatten() {
-                let _ = Command::new(HUSK).arg("--root").arg(&self.root).args(["delete", "--force"]).arg(e.file_name()).output();
+                let _ = Command::new(HUSK)
+                    .arg("--root")
+                    .arg(&self.root)
+                    .args(["delete", "--force"])
+                    .arg(e.file_name())
+                    .output();
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -180,12 +231,24 @@ pub fn stderr(o: &Output) -> String {
 
 /// Parses probe output into key → value.
 pub fn probe(o: &Output) -> BTreeMap<String, String> {
-    assert!(o.status.success(), "container failed: status {:?}\nstderr: {}\nstdout: {}", o.status, stderr(o), stdout(o));
-    stdout(o).lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    assert!(
+        o.status.success(),
+        "container failed: status {:?}\nstderr: {}\nstdout: {}",
+        o.status,
+        stderr(o),
+        stdout(o)
+    );
+    stdout(o)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 pub fn host_ns(kind: &str) -> String {
-    std::fs::metadata(format!("/proc/self/ns/{kind}")).map(|m| std::os::unix::fs::MetadataExt::ino(&m).to_string()).unwrap()
+    std::fs::metadata(format!("/proc/self/ns/{kind}"))
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m).to_string())
+        .unwrap()
 }
 
 /// The container's cgroup directories: one per v1 hierarchy, or the one v2 directory.
@@ -199,7 +262,10 @@ pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
 
 /// The pids in the container's cgroup.
 pub fn cgroup_procs(id: &str) -> String {
-    cgroup_dirs(id).iter().find_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok()).unwrap_or_default()
+    cgroup_dirs(id)
+        .iter()
+        .find_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
+        .unwrap_or_default()
 }
 
 /// Asserts no cgroup directory for `id` exists in any hierarchy.
@@ -210,5 +276,8 @@ pub fn assert_no_cgroup(id: &str) {
 }
 
 pub fn assert_no_state(env: &Env, id: &str) {
-    assert!(!env.root.join(id).exists(), "state dir left behind for {id}");
+    assert!(
+        !env.root.join(id).exists(),
+        "state dir left behind for {id}"
+    );
 }

@@ -1,0 +1,545 @@
+//! The front end's options → an OCI spec and its plan, in memory. Pure but for reading the
+//! caller's environment (`Host`) and the root's passwd/group files for `-u NAME`.
+
+use super::RunArgs;
+use husk_runtime::Error;
+use husk_spec::config::{Capabilities, Linux, Mount, Namespace, Process, Rlimit, Root, User};
+use husk_spec::defaults::{DEFAULT_CAPS, MASKED_PATHS, READONLY_PATHS};
+use husk_spec::{Plan, Spec};
+use std::path::{Path, PathBuf};
+
+/// What the front end takes from the caller's side.
+pub struct Host {
+    pub cwd: Option<PathBuf>,
+    pub shell: Option<String>,
+    pub env: Vec<(String, String)>,
+}
+
+impl Host {
+    pub fn current() -> Host {
+        Host {
+            cwd: std::env::current_dir().ok(),
+            shell: std::env::var("SHELL").ok().filter(|s| s.starts_with('/')),
+            env: std::env::vars().collect(),
+        }
+    }
+}
+
+/// A docker-like short id: 12 hex digits from the clock and the pid.
+pub fn generated_id() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let mix = (t.as_nanos() as u64) ^ ((std::process::id() as u64) << 40) ^ 0x9e37_79b9_7f4a_7c15;
+    format!("{:012x}", mix.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 16)
+}
+
+fn mount(dest: &str, kind: &str, source: &str, options: &[&str]) -> Mount {
+    Mount {
+        destination: dest.into(),
+        kind: Some(kind.into()),
+        source: Some(source.into()),
+        options: options.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+fn bad(msg: impl Into<String>) -> Error {
+    Error::Msg(msg.into())
+}
+
+fn caps(a: &RunArgs) -> Result<Vec<String>, Error> {
+    let all = || {
+        husk_spec::names::CAPABILITIES
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+    };
+    if a.privileged {
+        return Ok(all());
+    }
+    let norm = |c: &str| -> Result<String, Error> {
+        if c.eq_ignore_ascii_case("ALL") {
+            return Ok("ALL".into());
+        }
+        let n = husk_spec::names::capability(c)
+            .ok_or_else(|| bad(format!("unknown capability \"{c}\"")))?;
+        Ok(husk_spec::names::CAPABILITIES[n as usize].to_string())
+    };
+    let mut set: Vec<String> = DEFAULT_CAPS.iter().map(|s| s.to_string()).collect();
+    for d in &a.cap_drop {
+        match norm(d)?.as_str() {
+            "ALL" => set.clear(),
+            c => set.retain(|x| x != c),
+        }
+    }
+    for add in &a.cap_add {
+        match norm(add)?.as_str() {
+            "ALL" => set = all(),
+            c if !set.iter().any(|x| x == c) => set.push(c.to_string()),
+            _ => {}
+        }
+    }
+    Ok(set)
+}
+
+fn env(a: &RunArgs, host: &Host, hostname: &str) -> Result<Vec<String>, Error> {
+    let mut env: Vec<(String, String)> = vec![
+        (
+            "PATH".into(),
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        ),
+        ("HOSTNAME".into(), hostname.into()),
+        ("HOME".into(), "/root".into()),
+    ];
+    if a.tty
+        && let Some((_, t)) = host.env.iter().find(|(k, _)| k == "TERM")
+    {
+        env.push(("TERM".into(), t.clone()));
+    }
+    let mut set = |kv: &str| {
+        let (k, v) = match kv.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            // `-e NAME` copies NAME from here, or drops it when unset (docker).
+            None => match host.env.iter().find(|(k, _)| k == kv) {
+                Some((k, v)) => (k.clone(), v.clone()),
+                None => return,
+            },
+        };
+        env.retain(|(x, _)| *x != k);
+        env.push((k, v));
+    };
+    for f in &a.env_file {
+        let text = std::fs::read_to_string(f).map_err(Error::io("read env file", f))?;
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            set(line);
+        }
+    }
+    for e in &a.env {
+        set(e);
+    }
+    Ok(env.into_iter().map(|(k, v)| format!("{k}={v}")).collect())
+}
+
+fn ulimit(u: &str) -> Result<Rlimit, Error> {
+    let (name, vals) = u
+        .split_once('=')
+        .ok_or_else(|| bad(format!("invalid ulimit \"{u}\": want name=soft[:hard]")))?;
+    let kind = format!("RLIMIT_{}", name.to_ascii_uppercase());
+    husk_spec::names::rlimit(&kind)
+        .ok_or_else(|| bad(format!("invalid ulimit \"{u}\": unknown resource {name}")))?;
+    let num = |s: &str| -> Result<u64, Error> {
+        if s == "-1" || s == "unlimited" {
+            Ok(u64::MAX)
+        } else {
+            s.parse()
+                .map_err(|_| bad(format!("invalid ulimit \"{u}\": {s} is not a number")))
+        }
+    };
+    let (soft, hard) = match vals.split_once(':') {
+        Some((s, h)) => (num(s)?, num(h)?),
+        None => (num(vals)?, num(vals)?),
+    };
+    Ok(Rlimit { kind, soft, hard })
+}
+
+fn volume(v: &str) -> Result<Mount, Error> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let (src, dst, mode) = match parts.as_slice() {
+        [s, d] => (*s, *d, "rw"),
+        [s, d, m] => (*s, *d, *m),
+        _ => return Err(bad(format!("invalid volume \"{v}\": want SRC:DST[:ro|rw]"))),
+    };
+    if !src.starts_with('/') || !dst.starts_with('/') {
+        return Err(bad(format!(
+            "invalid volume \"{v}\": both paths must be absolute"
+        )));
+    }
+    if !Path::new(src).exists() {
+        return Err(bad(format!("invalid volume \"{v}\": {src} does not exist")));
+    }
+    let mut opts = vec!["rbind"];
+    match mode {
+        "ro" => opts.push("ro"),
+        "rw" => {}
+        m => return Err(bad(format!("invalid volume \"{v}\": unknown mode \"{m}\""))),
+    }
+    Ok(mount(dst, "bind", src, &opts))
+}
+
+fn tmpfs(t: &str) -> Result<Mount, Error> {
+    let (dst, opts) = t.split_once(':').unwrap_or((t, ""));
+    if !dst.starts_with('/') {
+        return Err(bad(format!(
+            "invalid tmpfs \"{t}\": the destination must be absolute"
+        )));
+    }
+    let mut o = vec!["nosuid", "nodev"];
+    o.extend(opts.split(',').filter(|s| !s.is_empty()));
+    Ok(mount(dst, "tmpfs", "tmpfs", &o))
+}
+
+/// Builds the spec and the plan for one front-end run.
+pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<(Spec, Plan), Error> {
+    husk_spec::validate_id(id).map_err(Error::Msg)?;
+    if a.tty {
+        return Err(bad(
+            "-t/--tty: terminals are not supported by the front end yet",
+        ));
+    }
+    for (flag, set) in [
+        ("--memory", a.memory.is_some()),
+        ("--memory-swap", a.memory_swap.is_some()),
+        ("--cpus", a.cpus.is_some()),
+        ("--cpu-shares", a.cpu_shares.is_some()),
+        ("--cpuset-cpus", a.cpuset_cpus.is_some()),
+        ("--pids-limit", a.pids_limit.is_some()),
+    ] {
+        if set {
+            return Err(bad(format!(
+                "{flag}: resource limits are not applied by husk yet; refusing rather than running unlimited"
+            )));
+        }
+    }
+    if let Some(m) = &a.memory {
+        super::size::parse(m).map_err(bad)?;
+    }
+    let mut nnp = false;
+    for o in &a.security_opt {
+        match o.as_str() {
+            "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true" => nnp = true,
+            "no-new-privileges=false" | "no-new-privileges:false" => nnp = false,
+            "seccomp=unconfined" | "seccomp:unconfined" => {}
+            o if o.starts_with("seccomp") => {
+                return Err(bad(format!(
+                    "--security-opt {o}: seccomp profiles are not supported yet"
+                )));
+            }
+            o => return Err(bad(format!("--security-opt {o}: unknown option"))),
+        }
+    }
+    let embedded = a.rootfs.is_none();
+    let rootfs = match &a.rootfs {
+        Some(r) => std::path::absolute(r).map_err(Error::io("resolve", r))?,
+        None => PathBuf::from("/"),
+    };
+    let hostname = a
+        .hostname
+        .clone()
+        .unwrap_or_else(|| id.chars().take(12).collect());
+    let caps = caps(a)?;
+
+    let mut mounts = vec![
+        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ),
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        ),
+        mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        ),
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
+        mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &[
+                "nosuid",
+                "noexec",
+                "nodev",
+                if a.privileged { "rw" } else { "ro" },
+            ],
+        ),
+        mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &[
+                "nosuid",
+                "noexec",
+                "nodev",
+                "relatime",
+                if a.privileged { "rw" } else { "ro" },
+            ],
+        ),
+    ];
+    if embedded {
+        mounts.push(mount(
+            "/tmp",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "nodev", "mode=1777"],
+        ));
+        mounts.push(mount(
+            "/run",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "nodev", "mode=755"],
+        ));
+    }
+    for v in &a.volume {
+        mounts.push(volume(v)?);
+    }
+    for t in &a.tmpfs {
+        mounts.push(tmpfs(t)?);
+    }
+
+    let mut namespaces: Vec<Namespace> = ["pid", "mount", "uts", "ipc", "cgroup"]
+        .iter()
+        .map(|k| Namespace {
+            kind: k.to_string(),
+            path: None,
+        })
+        .collect();
+    match a.network.as_str() {
+        "none" => namespaces.push(Namespace {
+            kind: "network".into(),
+            path: None,
+        }),
+        "host" => {}
+        n => {
+            return Err(bad(format!(
+                "--network {n}: only none and host are supported"
+            )));
+        }
+    }
+
+    let (uid, gid, additional_gids) = match &a.user {
+        Some(u) => super::user::resolve(&rootfs, u)?,
+        None => (0, 0, vec![]),
+    };
+    let cwd = match &a.workdir {
+        Some(w) if w.starts_with('/') => w.clone(),
+        Some(w) => {
+            return Err(bad(format!(
+                "-w {w}: the working directory must be absolute"
+            )));
+        }
+        // On the host's own root, start where the caller is, when the container can see it.
+        None if embedded => host
+            .cwd
+            .as_ref()
+            .filter(|c| c.is_dir())
+            .map_or("/".into(), |c| c.to_string_lossy().into_owned()),
+        None => "/".into(),
+    };
+    let args = if a.args.is_empty() {
+        vec![
+            host.shell
+                .clone()
+                .filter(|_| embedded)
+                .unwrap_or_else(|| "/bin/sh".into()),
+        ]
+    } else {
+        a.args.clone()
+    };
+
+    let spec = Spec {
+        oci_version: husk_spec::OCI_VERSION.into(),
+        process: Some(Process {
+            user: User {
+                uid,
+                gid,
+                umask: None,
+                additional_gids,
+            },
+            args,
+            env: env(a, host, &hostname)?,
+            cwd,
+            capabilities: Some(Capabilities {
+                bounding: caps.clone(),
+                effective: caps.clone(),
+                inheritable: vec![],
+                permitted: caps,
+                ambient: vec![],
+            }),
+            rlimits: a
+                .ulimit
+                .iter()
+                .map(|u| ulimit(u))
+                .collect::<Result<_, _>>()?,
+            no_new_privileges: nnp,
+            ..Default::default()
+        }),
+        root: Some(Root {
+            path: rootfs.to_string_lossy().into_owned(),
+            readonly: embedded || a.read_only,
+        }),
+        hostname: Some(hostname),
+        mounts,
+        linux: Some(Linux {
+            namespaces,
+            masked_paths: if a.privileged {
+                vec![]
+            } else {
+                MASKED_PATHS.iter().map(|s| s.to_string()).collect()
+            },
+            readonly_paths: if a.privileged {
+                vec![]
+            } else {
+                READONLY_PATHS.iter().map(|s| s.to_string()).collect()
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut plan = husk_spec::lower(&spec, &rootfs)?;
+    plan.rootfs_readonly_recursive = embedded;
+    plan.loopback_up = a.network == "none";
+    Ok((spec, plan))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use husk_spec::names::NsKind;
+
+    fn host() -> Host {
+        Host {
+            cwd: Some("/".into()),
+            shell: Some("/bin/bash".into()),
+            env: vec![
+                ("FOO".into(), "bar".into()),
+                ("TERM".into(), "xterm".into()),
+            ],
+        }
+    }
+
+    fn args(f: impl FnOnce(&mut RunArgs)) -> RunArgs {
+        let mut a = RunArgs {
+            network: "none".into(),
+            ..Default::default()
+        };
+        f(&mut a);
+        a
+    }
+
+    #[test]
+    fn embedded_default() {
+        let (spec, plan) = build(&args(|_| {}), "abc", &host()).unwrap();
+        assert_eq!(plan.rootfs, PathBuf::from("/"));
+        assert!(plan.rootfs_readonly_recursive && plan.loopback_up);
+        for k in [
+            NsKind::Pid,
+            NsKind::Mount,
+            NsKind::Uts,
+            NsKind::Ipc,
+            NsKind::Net,
+            NsKind::Cgroup,
+        ] {
+            assert!(plan.creates(k), "{k:?}");
+        }
+        assert_eq!(plan.process.args, vec!["/bin/bash"]);
+        assert_eq!(plan.process.cwd, "/");
+        assert!(
+            spec.mounts.iter().any(|m| m.destination == "/tmp")
+                && spec.mounts.iter().any(|m| m.destination == "/run")
+        );
+        assert_eq!(plan.process.caps.unwrap().bounding.count_ones(), 14);
+        assert!(!plan.masked_paths.is_empty());
+        assert!(plan.process.env.contains(&"HOSTNAME=abc".to_string()));
+    }
+
+    #[test]
+    fn options() {
+        let a = args(|a| {
+            a.env = vec!["A=1".into(), "FOO".into(), "MISSING".into()];
+            a.cap_drop = vec!["ALL".into()];
+            a.cap_add = vec!["net_admin".into()];
+            a.ulimit = vec!["nofile=100:200".into()];
+            a.tmpfs = vec!["/scratch:size=1m".into()];
+            a.volume = vec!["/etc:/hostetc:ro".into()];
+            a.network = "host".into();
+            a.workdir = Some("/w".into());
+            a.hostname = Some("h1".into());
+            a.security_opt = vec!["no-new-privileges".into()];
+            a.args = vec!["echo".into(), "hi".into()];
+        });
+        let (spec, plan) = build(&a, "x", &host()).unwrap();
+        let env = &plan.process.env;
+        assert!(
+            env.contains(&"A=1".into())
+                && env.contains(&"FOO=bar".into())
+                && !env.iter().any(|e| e.starts_with("MISSING"))
+        );
+        assert_eq!(plan.process.caps.unwrap().effective, 1 << 12);
+        assert_eq!(plan.process.rlimits[0].soft, 100);
+        assert!(!plan.has(NsKind::Net));
+        assert!(!plan.loopback_up);
+        assert_eq!(plan.process.cwd, "/w");
+        assert_eq!(plan.hostname.as_deref(), Some("h1"));
+        assert!(plan.process.no_new_privileges);
+        assert_eq!(plan.process.args, vec!["echo", "hi"]);
+        let vol = spec
+            .mounts
+            .iter()
+            .find(|m| m.destination == "/hostetc")
+            .unwrap();
+        assert_eq!(vol.options, vec!["rbind", "ro"]);
+        assert!(
+            spec.mounts
+                .iter()
+                .any(|m| m.destination == "/scratch" && m.options.contains(&"size=1m".to_string()))
+        );
+    }
+
+    #[test]
+    fn bad_input_is_refused() {
+        for f in [
+            (|a: &mut RunArgs| a.volume = vec!["rel:/x".into()]) as fn(&mut RunArgs),
+            |a| a.ulimit = vec!["bogus=1".into()],
+            |a| a.cap_add = vec!["CAP_NOPE".into()],
+            |a| a.network = "bridge".into(),
+            |a| a.memory = Some("12x".into()),
+            |a| a.security_opt = vec!["seccomp=/p.json".into()],
+            |a| a.workdir = Some("rel".into()),
+            |a| a.tty = true,
+        ] {
+            assert!(build(&args(f), "x", &host()).is_err());
+        }
+    }
+
+    #[test]
+    fn privileged_has_every_capability_and_no_masks() {
+        let (_, plan) = build(&args(|a| a.privileged = true), "x", &host()).unwrap();
+        assert_eq!(
+            plan.process.caps.unwrap().bounding.count_ones() as usize,
+            husk_spec::names::CAPABILITIES.len()
+        );
+        assert!(plan.masked_paths.is_empty() && plan.readonly_paths.is_empty());
+    }
+
+    #[test]
+    fn generated_ids_are_valid() {
+        let id = generated_id();
+        assert_eq!(id.len(), 12);
+        husk_spec::validate_id(&id).unwrap();
+    }
+}
