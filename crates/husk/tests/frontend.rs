@@ -1,0 +1,263 @@
+//! `husk run` as a person uses it: the embedded default (host root, read-only) and --rootfs,
+//! with docker's options and exit codes, and nothing left behind.
+
+mod common;
+use common::*;
+use std::process::{Command, Output, Stdio};
+
+struct Front {
+    root: std::path::PathBuf,
+}
+
+impl Front {
+    fn new(name: &str) -> Front {
+        let root = std::env::temp_dir().join(format!("husk-front-{name}-{}", std::process::id()));
+        Front { root }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(HUSK);
+        c.arg("--root")
+            .arg(&self.root)
+            .arg("run")
+            .args(args)
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Runs `args` and checks nothing is left: no state dir entry and no cgroup.
+    fn run_clean(&self, args: &[&str]) -> Output {
+        let o = self.run(args);
+        let left: Vec<_> = std::fs::read_dir(&self.root)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "state left behind: {left:?}");
+        o
+    }
+}
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn out(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "status {:?}, stderr: {}",
+        o.status,
+        stderr(o)
+    );
+    stdout(o)
+}
+
+#[test]
+fn embedded_default_is_the_host_root_read_only_and_isolated() {
+    require_root!();
+    let f = Front::new("embedded");
+    let o = f
+        .cmd(&["--name", "it-fe-embedded", "--", "/bin/sh", "-c", "echo pid=$$; pwd; touch /usr/husk-test 2>/dev/null && echo rw || echo ro; touch /tmp/x && ls /tmp; ls /run | wc -l; cat /sys/class/net/lo/operstate; ls /sys/class/net | wc -l; hostname"])
+        .current_dir("/etc")
+        .output()
+        .unwrap();
+    let text = out(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "pid=1");
+    assert_eq!(lines[1], "/etc", "cwd is the caller's");
+    assert_eq!(lines[2], "ro");
+    assert_eq!(lines[3], "x", "a private writable /tmp");
+    assert_eq!(lines[4], "0", "a fresh /run");
+    assert_eq!(
+        lines[5], "unknown",
+        "lo is up (operstate of lo is 'unknown' when up)"
+    );
+    assert_eq!(lines[6], "1", "only lo in the new network namespace");
+    assert_eq!(
+        lines[7], "it-fe-embedd",
+        "hostname from the name, 12 characters as docker"
+    );
+    assert!(!std::path::Path::new("/usr/husk-test").exists());
+    assert_no_cgroup("it-fe-embedded");
+    assert!(f.run_clean(&["--", "/bin/true"]).status.success());
+}
+
+#[test]
+fn exit_codes_are_dockers() {
+    require_root!();
+    let f = Front::new("codes");
+    assert_eq!(
+        f.run_clean(&["--", "/bin/sh", "-c", "exit 42"])
+            .status
+            .code(),
+        Some(42)
+    );
+    let o = f.run_clean(&["--", "no-such-command"]);
+    assert_eq!(o.status.code(), Some(127));
+    assert!(stderr(&o).contains("not found"), "{}", stderr(&o));
+    assert_eq!(
+        f.run_clean(&["--", "/etc/hostname"]).status.code(),
+        Some(126)
+    );
+    let o = f.run_clean(&["--rootfs", "/nonexistent", "--", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert_eq!(
+        f.run_clean(&["-m", "12x", "--", "true"]).status.code(),
+        Some(125)
+    );
+    assert_eq!(
+        f.run_clean(&["--no-such-option", "--", "true"])
+            .status
+            .code(),
+        Some(125)
+    );
+    assert_eq!(
+        f.run_clean(&["--", "/bin/sh", "-c", "kill -9 $$"])
+            .status
+            .code(),
+        Some(0),
+        "pid 1 cannot SIGKILL itself"
+    );
+}
+
+#[test]
+fn rootfs_with_options() {
+    require_root!();
+    let f = Front::new("rootfs");
+    let rootfs = rootfs().to_string_lossy().into_owned();
+    let env_file = std::env::temp_dir().join(format!("husk-envfile-{}", std::process::id()));
+    std::fs::write(&env_file, "# comment\nFROMFILE=1\nB=file\n").unwrap();
+    let vol = std::env::temp_dir().join(format!("husk-vol-{}", std::process::id()));
+    std::fs::create_dir_all(&vol).unwrap();
+    std::fs::write(vol.join("f"), "data").unwrap();
+    let o = f.run_clean(&[
+        "--rootfs",
+        &rootfs,
+        "--read-only",
+        "-e",
+        "A=1",
+        "-e",
+        "B=flag",
+        "--env-file",
+        &env_file.to_string_lossy(),
+        "-w",
+        "/work/dir",
+        "-u",
+        "nobody",
+        "-h",
+        "box",
+        "-v",
+        &format!("{}:/vol:ro", vol.display()),
+        "--tmpfs",
+        "/scratch:size=1m",
+        "--ulimit",
+        "nofile=100:200",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "NET_ADMIN",
+        "--security-opt",
+        "no-new-privileges",
+        "--network",
+        "host",
+        "--",
+        "/bin/probe",
+    ]);
+    let p = probe(&o);
+    assert_eq!(p["env.A"], "1");
+    assert_eq!(p["env.B"], "flag", "-e wins over --env-file");
+    assert_eq!(p["env.FROMFILE"], "1");
+    assert_eq!(p["cwd"], "/work/dir");
+    assert_eq!((p["uid"].as_str(), p["gid"].as_str()), ("65534", "65534"));
+    assert_eq!(p["hostname"], "box");
+    assert_eq!(p["rlimit.nofile"], "100:200");
+    assert_eq!(p["CapBnd"], "0000000000001000");
+    assert_eq!(p["nnp"], "1");
+    assert_eq!(
+        p["ns.net"],
+        host_ns("net"),
+        "--network host shares the host's network namespace"
+    );
+    assert_ne!(p["ns.pid"], host_ns("pid"));
+    let o = f.run_clean(&["--rootfs", &rootfs, "-v", &format!("{}:/vol:ro", vol.display()), "--tmpfs", "/scratch", "-u", "1:2",
+        "--", "/bin/sh", "-c", "cat /vol/f; echo; touch /vol/g 2>/dev/null || echo vol-ro; touch /scratch/s && echo scratch-rw; id -u; id -g"]);
+    assert_eq!(out(&o), "data\nvol-ro\nscratch-rw\n1\n2\n");
+    let o = f.run_clean(&[
+        "--rootfs",
+        &rootfs,
+        "--",
+        "/bin/sh",
+        "-c",
+        "touch /rootfs-was-writable && echo rw",
+    ]);
+    assert_eq!(out(&o), "rw\n");
+    std::fs::remove_file(rootfs_path_join(&rootfs, "rootfs-was-writable")).unwrap();
+    let _ = std::fs::remove_dir_all(&vol);
+    let _ = std::fs::remove_file(&env_file);
+}
+
+fn rootfs_path_join(root: &str, rel: &str) -> std::path::PathBuf {
+    std::path::Path::new(root).join(rel)
+}
+
+#[test]
+fn privileged_and_interactive() {
+    require_root!();
+    let f = Front::new("priv");
+    let rootfs = rootfs().to_string_lossy().into_owned();
+    let p = probe(&f.run_clean(&["--rootfs", &rootfs, "--privileged", "--", "/bin/probe"]));
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let ours = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapPrm:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(
+        p["CapEff"], ours,
+        "--privileged grants every capability husk holds"
+    );
+    let p = probe(&f.run_clean(&["--rootfs", &rootfs, "--", "/bin/probe"]));
+    assert_eq!(
+        p["CapEff"], "00000000a80425fb",
+        "docker's default capabilities"
+    );
+
+    let mut child = f
+        .cmd(&["-i", "--rootfs", &rootfs, "--", "/bin/cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"through stdin\n")
+        .unwrap();
+    assert_eq!(out(&child.wait_with_output().unwrap()), "through stdin\n");
+    let o = f
+        .cmd(&["--rootfs", &rootfs, "--", "/bin/cat"])
+        .stdin(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out(&o), "", "without -i stdin is /dev/null");
+}
+
+#[test]
+fn user_names_come_from_the_roots_passwd() {
+    require_root!();
+    let f = Front::new("user");
+    let rootfs = rootfs().to_string_lossy().into_owned();
+    let o = f.run_clean(&["--rootfs", &rootfs, "-u", "no-such-user", "--", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("unable to find user no-such-user"));
+    let p = probe(&f.run_clean(&["--rootfs", &rootfs, "-u", "nobody:root", "--", "/bin/probe"]));
+    assert_eq!((p["uid"].as_str(), p["gid"].as_str()), ("65534", "0"));
+}
