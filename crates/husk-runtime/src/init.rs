@@ -54,19 +54,41 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
     if a.chan.send(&Msg::Ready).is_err() {
         sp::exit_now(1);
     }
-    let go = match &a.fifo {
-        Some(fifo) => wait_fifo(fifo),
-        None => matches!(a.chan.recv(), Ok(Some(Msg::Start))),
+    // Wait for start: `create` blocks in opening exec.fifo for writing until `husk start` opens
+    // it; `run` waits for `Msg::Start`.
+    let mut fifo_w = match &a.fifo {
+        Some(fifo) => match open_fifo(fifo) {
+            Some(f) => Some(f),
+            None => sp::exit_now(1),
+        },
+        None => {
+            if !matches!(a.chan.recv(), Ok(Some(Msg::Start))) {
+                sp::exit_now(1);
+            }
+            None
+        }
     };
-    if !go {
-        sp::exit_now(1);
-    }
     if let Err(e) = crate::hooks::run_all(
         "startContainer",
         &a.plan.hooks.start_container,
         state_json.as_bytes(),
     ) {
+        // `run` reports it through its parent; after `create` nobody else can.
+        if a.fifo.is_none() {
+            let _ = a.chan.send(&Msg::Error(e.to_string()));
+            sp::exit_now(1);
+        }
         exit_with(&format!("{e}"), 1);
+    }
+    // The fifo byte is written only after the startContainer hooks, and the fifo (like the
+    // channel) stays open, close-on-exec, until execve: its EOF tells `start` (the channel's EOF
+    // tells `run`) that the process was executed, so poststart hooks run after the exec as the
+    // spec orders them. Before, the byte was written and the fifo closed first, and poststart
+    // raced with (and usually ran before) the startContainer hooks.
+    if let Some(f) = &mut fifo_w
+        && f.write_all(b"0").is_err()
+    {
+        sp::exit_now(1);
     }
     if let Some(cpus) = &a.plan.process.cpu_affinity_final {
         let _ = sec::set_affinity(Some(cpus));
@@ -92,15 +114,12 @@ fn exit_with(msg: &str, code: i32) -> ! {
 }
 
 /// Blocks until `husk start` opens the fifo. Opened through /proc/self/fd because the fifo's
-/// path is on the host, outside the container's root.
-fn wait_fifo(fifo: &OwnedFd) -> bool {
-    match std::fs::OpenOptions::new()
+/// path is on the host, outside the container's root; close-on-exec (std's default).
+fn open_fifo(fifo: &OwnedFd) -> Option<std::fs::File> {
+    std::fs::OpenOptions::new()
         .write(true)
         .open(format!("/proc/self/fd/{}", fifo.as_raw_fd()))
-    {
-        Ok(mut f) => f.write_all(b"0").is_ok(),
-        Err(_) => false,
-    }
+        .ok()
 }
 
 fn setup(a: &InitArgs<'_>, state_json: &str) -> Step<()> {

@@ -367,6 +367,15 @@ impl Launched {
         self.chan
             .send(&Msg::Start)
             .map_err(Error::io("sync", "start"))?;
+        // Init's end of the channel is close-on-exec: its EOF means the process was executed
+        // (or init died), so poststart hooks run after the exec, not during startContainer.
+        loop {
+            match self.chan.recv().map_err(Error::io("sync", "recv"))? {
+                None => break,
+                Some(Msg::Error(m)) => return Err(Error::Msg(m)),
+                Some(_) => {}
+            }
+        }
         let st = serde_json::to_string(&self.state.oci_state(Status::Running)).unwrap_or_default();
         hooks::run_all("poststart", &self.state.hooks.poststart, st.as_bytes())
     }

@@ -33,14 +33,33 @@ pub fn start(root: &Path, id: &str) -> Result<(), Error> {
     // Wait for init's byte, or for init to die: a dead init is an error, never a hang.
     let ready = husk_sys::fs::poll_in(&[fifo.as_fd(), pidfd.as_fd()], -1)
         .map_err(Error::io("poll", &fifo_path))?;
+    // Init writes its byte after the startContainer hooks: a failing one makes init exit
+    // without it.
+    let died = || {
+        Error::Msg(
+            "container init exited before start (a startContainer hook failed, or it was killed)"
+                .into(),
+        )
+    };
     if ready[0] & libc::POLLIN == 0 {
-        return Err(Error::Msg("container init exited before start".into()));
+        return Err(died());
     }
     let mut b = [0u8; 1];
     let n =
         husk_sys::fs::recv_or_read(fifo.as_fd(), &mut b).map_err(Error::io("read", &fifo_path))?;
     if n != 1 {
-        return Err(Error::Msg("container init exited before start".into()));
+        return Err(died());
+    }
+    // Init holds the fifo open (close-on-exec) until execve: wait for its EOF, so poststart
+    // hooks run after the process was executed, as the spec orders them.
+    loop {
+        husk_sys::fs::poll_in(&[fifo.as_fd()], -1).map_err(Error::io("poll", &fifo_path))?;
+        match husk_sys::fs::recv_or_read(fifo.as_fd(), &mut b) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {}
+            Err(e) => return Err(Error::io("read", &fifo_path)(e)),
+        }
     }
     std::fs::remove_file(&fifo_path).map_err(Error::io("remove", &fifo_path))?;
     let st = serde_json::to_string(&state.oci_state(Status::Running)).unwrap_or_default();
@@ -131,9 +150,12 @@ pub fn destroy(
         cg.remove()?;
     }
     let st = serde_json::to_string(&state.oci_state(Status::Stopped)).unwrap_or_default();
-    if let Err(e) = hooks::run_all("poststop", &state.hooks.poststop, st.as_bytes()) {
-        // Spec 1.3: a failing poststop hook is logged and the deletion goes on.
-        log::warn(&e.to_string());
+    // Spec 1.3: a failing poststop hook is logged and the remaining hooks and the deletion go
+    // on (run_all stopped at the first failure, skipping the later poststop hooks).
+    for h in &state.hooks.poststop {
+        if let Err(e) = hooks::run("poststop", h, st.as_bytes()) {
+            log::warn(&e.to_string());
+        }
     }
     dir.remove()
 }
