@@ -6,6 +6,9 @@
 //! temp dir with a synthetic mountinfo.
 #![forbid(unsafe_code)]
 
+mod apply;
+pub mod resources;
+
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -15,13 +18,25 @@ pub enum CgroupError {
     #[error("cgroup: no cgroup filesystem is mounted")]
     NoCgroupFs,
     #[error("cgroup: {step} {path}: {source}")]
-    Io { step: &'static str, path: PathBuf, source: io::Error },
-    #[error("cgroup: cgroupsPath \"{0}\" is in systemd's slice:prefix:name form, which needs --systemd-cgroup (not supported yet)")]
+    Io {
+        step: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error(
+        "cgroup: cgroupsPath \"{0}\" is in systemd's slice:prefix:name form, which needs --systemd-cgroup (not supported yet)"
+    )]
     SystemdPath(String),
+    #[error("cgroup: {0}")]
+    Unsupported(String),
 }
 
 fn io_err<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> CgroupError + 'a {
-    move |source| CgroupError::Io { step, path: path.to_path_buf(), source }
+    move |source| CgroupError::Io {
+        step,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// One mounted hierarchy.
@@ -53,7 +68,10 @@ fn unescape_mountinfo(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -69,7 +87,9 @@ impl Hierarchies {
     pub fn from_mountinfo(text: &str) -> Hierarchies {
         let mut list = Vec::new();
         for line in text.lines() {
-            let Some((pre, post)) = line.split_once(" - ") else { continue };
+            let Some((pre, post)) = line.split_once(" - ") else {
+                continue;
+            };
             let pre: Vec<&str> = pre.split(' ').collect();
             let post: Vec<&str> = post.split(' ').collect();
             if pre.len() < 5 || post.len() < 3 {
@@ -80,20 +100,35 @@ impl Hierarchies {
             // /sys/fs/cgroup/unified): it is no longer reachable there.
             list.retain(|h: &Hierarchy| h.mountpoint != Path::new(&mountpoint));
             let hierarchy = match post[0] {
-                "cgroup2" => Hierarchy { controllers: vec![], mountpoint: mountpoint.into(), root: root.into(), v2: true },
+                "cgroup2" => Hierarchy {
+                    controllers: vec![],
+                    mountpoint: mountpoint.into(),
+                    root: root.into(),
+                    v2: true,
+                },
                 "cgroup" => {
                     let controllers = post[2]
                         .split(',')
-                        .filter(|o| !matches!(*o, "rw" | "ro") && !o.contains('=') || o.starts_with("name="))
+                        .filter(|o| {
+                            !matches!(*o, "rw" | "ro") && !o.contains('=') || o.starts_with("name=")
+                        })
                         .filter(|o| KNOWN_V1.contains(o) || o.starts_with("name="))
                         .map(String::from)
                         .collect();
-                    Hierarchy { controllers, mountpoint: mountpoint.into(), root: root.into(), v2: false }
+                    Hierarchy {
+                        controllers,
+                        mountpoint: mountpoint.into(),
+                        root: root.into(),
+                        v2: false,
+                    }
                 }
                 _ => continue,
             };
             // A hierarchy mounted twice (bind mounts) is joined once.
-            if !list.iter().any(|h: &Hierarchy| h.v2 == hierarchy.v2 && h.controllers == hierarchy.controllers) {
+            if !list
+                .iter()
+                .any(|h: &Hierarchy| h.v2 == hierarchy.v2 && h.controllers == hierarchy.controllers)
+            {
                 list.push(hierarchy);
             }
         }
@@ -104,7 +139,11 @@ impl Hierarchies {
         let p = Path::new("/proc/self/mountinfo");
         let text = fs::read_to_string(p).map_err(io_err("read", p))?;
         let h = Hierarchies::from_mountinfo(&text);
-        if h.list.is_empty() { Err(CgroupError::NoCgroupFs) } else { Ok(h) }
+        if h.list.is_empty() {
+            Err(CgroupError::NoCgroupFs)
+        } else {
+            Ok(h)
+        }
     }
 
     pub fn layout(&self) -> Layout {
@@ -119,7 +158,20 @@ impl Hierarchies {
 }
 
 const KNOWN_V1: &[&str] = &[
-    "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls", "net_prio", "blkio", "perf_event", "hugetlb", "pids", "rdma", "misc",
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "memory",
+    "devices",
+    "freezer",
+    "net_cls",
+    "net_prio",
+    "blkio",
+    "perf_event",
+    "hugetlb",
+    "pids",
+    "rdma",
+    "misc",
 ];
 
 /// The caller's own cgroup in each hierarchy, from /proc/self/cgroup text:
@@ -149,11 +201,15 @@ fn init_cpuset(dir: &Path) -> Result<(), CgroupError> {
     if dir.join("cgroup.controllers").exists() {
         return Ok(());
     }
-    let Ok(current) = fs::read_to_string(&cpus) else { return Ok(()) };
+    let Ok(current) = fs::read_to_string(&cpus) else {
+        return Ok(());
+    };
     if !current.trim().is_empty() {
         return Ok(());
     }
-    let Some(parent) = dir.parent() else { return Ok(()) };
+    let Some(parent) = dir.parent() else {
+        return Ok(());
+    };
     init_cpuset(parent)?;
     for file in ["cpuset.cpus", "cpuset.mems"] {
         let from = parent.join(file);
@@ -191,7 +247,11 @@ fn join_under(base: &Path, rel: &str) -> PathBuf {
 impl Cgroup {
     /// Where a container with `cgroups_path` lives. An absolute path is taken from each
     /// hierarchy's root; a relative one from the caller's own cgroup there (runc's rule).
-    pub fn locate(h: &Hierarchies, own: &[(String, String)], cgroups_path: &str) -> Result<Cgroup, CgroupError> {
+    pub fn locate(
+        h: &Hierarchies,
+        own: &[(String, String)],
+        cgroups_path: &str,
+    ) -> Result<Cgroup, CgroupError> {
         if !cgroups_path.starts_with('/') && cgroups_path.split(':').count() == 3 {
             return Err(CgroupError::SystemdPath(cgroups_path.into()));
         }
@@ -202,10 +262,17 @@ impl Cgroup {
             let full = if cgroups_path.starts_with('/') {
                 cgroups_path.to_string()
             } else {
-                format!("{}/{}", own_path(hier, own).trim_end_matches('/'), cgroups_path)
+                format!(
+                    "{}/{}",
+                    own_path(hier, own).trim_end_matches('/'),
+                    cgroups_path
+                )
             };
             let root = hier.root.to_string_lossy();
-            let rel = full.strip_prefix(root.as_ref()).filter(|_| root != "/").unwrap_or(&full);
+            let rel = full
+                .strip_prefix(root.as_ref())
+                .filter(|_| root != "/")
+                .unwrap_or(&full);
             let dir = join_under(&hier.mountpoint, rel);
             if hier.v2 {
                 cg.unified = Some(dir.clone());
@@ -232,7 +299,10 @@ impl Cgroup {
                 continue;
             }
             let p = d.join("cgroup.procs");
-            let mut f = fs::OpenOptions::new().write(true).open(&p).map_err(io_err("open", &p))?;
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .open(&p)
+                .map_err(io_err("open", &p))?;
             f.write_all(pid.as_bytes()).map_err(io_err("write", &p))?;
         }
         Ok(())
@@ -255,7 +325,10 @@ impl Cgroup {
                 return s.trim() == "FROZEN";
             }
         }
-        self.unified.as_ref().and_then(|u| fs::read_to_string(u.join("cgroup.freeze")).ok()).is_some_and(|s| s.trim() == "1")
+        self.unified
+            .as_ref()
+            .and_then(|u| fs::read_to_string(u.join("cgroup.freeze")).ok())
+            .is_some_and(|s| s.trim() == "1")
     }
 
     /// Removes every directory. A cgroup whose last process just died may still read as busy
@@ -274,7 +347,11 @@ impl Cgroup {
                         std::thread::sleep(std::time::Duration::from_millis(5));
                     }
                     Err(e) => {
-                        first_err.get_or_insert(CgroupError::Io { step: "rmdir", path: d.clone(), source: e });
+                        first_err.get_or_insert(CgroupError::Io {
+                            step: "rmdir",
+                            path: d.clone(),
+                            source: e,
+                        });
                         break;
                     }
                 }
@@ -306,9 +383,17 @@ mod tests {
         assert_eq!(h.list.len(), 6);
         assert_eq!(h.list[4].controllers, vec!["name=systemd"]);
         assert_eq!(Hierarchies::from_mountinfo(V2).layout(), Layout::V2);
-        let v1: String = HYBRID.lines().filter(|l| !l.contains("cgroup2")).map(|l| format!("{l}\n")).collect();
+        let v1: String = HYBRID
+            .lines()
+            .filter(|l| !l.contains("cgroup2"))
+            .map(|l| format!("{l}\n"))
+            .collect();
         assert_eq!(Hierarchies::from_mountinfo(&v1).layout(), Layout::V1);
-        assert!(Hierarchies::from_mountinfo("1 2 0:1 / / rw - ext4 /dev/vda rw\n").list.is_empty());
+        assert!(
+            Hierarchies::from_mountinfo("1 2 0:1 / / rw - ext4 /dev/vda rw\n")
+                .list
+                .is_empty()
+        );
     }
 
     #[test]
@@ -324,16 +409,27 @@ mod tests {
         let own = parse_proc_cgroup("4:memory:/job/7\n1:cpu:/\n0::/\n");
         let cg = Cgroup::locate(&h, &own, "/husk/c1").unwrap();
         assert_eq!(cg.dirs[2], PathBuf::from("/sys/fs/cgroup/memory/husk/c1"));
-        assert_eq!(cg.unified, Some(PathBuf::from("/sys/fs/cgroup/unified/husk/c1")));
+        assert_eq!(
+            cg.unified,
+            Some(PathBuf::from("/sys/fs/cgroup/unified/husk/c1"))
+        );
         let cg = Cgroup::locate(&h, &own, "sub/c1").unwrap();
-        assert_eq!(cg.dirs[2], PathBuf::from("/sys/fs/cgroup/memory/job/7/sub/c1"));
+        assert_eq!(
+            cg.dirs[2],
+            PathBuf::from("/sys/fs/cgroup/memory/job/7/sub/c1")
+        );
         assert_eq!(cg.dirs[0], PathBuf::from("/sys/fs/cgroup/cpu/sub/c1"));
-        assert!(matches!(Cgroup::locate(&h, &own, "system.slice:husk:c1"), Err(CgroupError::SystemdPath(_))));
+        assert!(matches!(
+            Cgroup::locate(&h, &own, "system.slice:husk:c1"),
+            Err(CgroupError::SystemdPath(_))
+        ));
     }
 
     #[test]
     fn mount_root_is_stripped() {
-        let h = Hierarchies::from_mountinfo("30 23 0:26 /outer /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
+        let h = Hierarchies::from_mountinfo(
+            "30 23 0:26 /outer /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+        );
         let own = parse_proc_cgroup("0::/outer/me\n");
         let cg = Cgroup::locate(&h, &own, "c").unwrap();
         assert_eq!(cg.dirs, vec![PathBuf::from("/sys/fs/cgroup/me/c")]);
@@ -342,14 +438,21 @@ mod tests {
     #[test]
     fn create_join_remove_on_a_temp_tree() {
         let tmp = std::env::temp_dir().join(format!("husk-cg-test-{}", std::process::id()));
-        let mi = format!("1 0 0:1 / {}/a rw - cgroup cgroup rw,pids\n2 0 0:2 / {}/u rw - cgroup2 cgroup2 rw\n", tmp.display(), tmp.display());
+        let mi = format!(
+            "1 0 0:1 / {}/a rw - cgroup cgroup rw,pids\n2 0 0:2 / {}/u rw - cgroup2 cgroup2 rw\n",
+            tmp.display(),
+            tmp.display()
+        );
         let h = Hierarchies::from_mountinfo(&mi);
         let cg = Cgroup::locate(&h, &[], "/x/y").unwrap();
         cg.create().unwrap();
         // cgroupfs provides cgroup.procs in every new directory; a temp dir needs it made.
         fs::write(tmp.join("a/x/y/cgroup.procs"), "").unwrap();
         cg.join(42, true).unwrap();
-        assert_eq!(fs::read_to_string(tmp.join("a/x/y/cgroup.procs")).unwrap(), "42");
+        assert_eq!(
+            fs::read_to_string(tmp.join("a/x/y/cgroup.procs")).unwrap(),
+            "42"
+        );
         assert!(!tmp.join("u/x/y/cgroup.procs").exists());
         assert_eq!(cg.pids(), vec![42]);
         fs::remove_file(tmp.join("a/x/y/cgroup.procs")).unwrap();

@@ -140,6 +140,9 @@ fn setup(a: &InitArgs<'_>, state_json: &str) -> Step<()> {
         sec::setresgid(0).map_err(|e| fail("setresgid", "0", e))?;
         sec::setresuid(0).map_err(|e| fail("setresuid", "0", e))?;
     }
+    if plan.creates(NsKind::Cgroup) {
+        sp::unshare(libc::CLONE_NEWCGROUP).map_err(|e| fail("unshare", "cgroup namespace", e))?;
+    }
     if let Some(fd) = &a.join_mount {
         sp::setns(fd.as_fd(), libc::CLONE_NEWNS).map_err(|e| fail("join", "mount namespace", e))?;
     }

@@ -181,6 +181,23 @@ pub fn launch_plan(
     };
     undo.cgroup = Some(cgroup.clone());
     cgroup.create()?;
+    // Limits are in place before the clone, so the container never runs unlimited.
+    if let Some(res) = spec.linux.as_ref().and_then(|l| l.resources.as_ref()) {
+        let res: husk_cgroup::resources::Resources = serde_json::from_value(res.clone())
+            .map_err(|e| Error::Msg(format!("linux.resources: {e}")))?;
+        let devices: Vec<(char, i64, i64)> = plan
+            .devices
+            .iter()
+            .filter_map(|d| match d.kind {
+                husk_spec::plan::DevKind::Char => Some(('c', d.major as i64, d.minor as i64)),
+                husk_spec::plan::DevKind::Block => Some(('b', d.major as i64, d.minor as i64)),
+                husk_spec::plan::DevKind::Fifo => None,
+            })
+            .collect();
+        for w in cgroup.apply(&hier, &res, &devices)? {
+            log::warn(&w);
+        }
+    }
     let cg_fd = match &cgroup.unified {
         Some(u) => Some(
             husk_sys::fs::openat(None, u, libc::O_RDONLY | libc::O_DIRECTORY, 0)
@@ -205,7 +222,9 @@ pub fn launch_plan(
                 .map_err(Error::io("join namespace", path))?,
         }
     }
-    let mut clone_flags = plan.clone_flags();
+    // The cgroup namespace is made by init itself after `Go`: its root is the cgroup of the
+    // process at the time it is created, which must be the container's, joined after the clone.
+    let mut clone_flags = plan.clone_flags() & !NsKind::Cgroup.clone_flag();
     if plan.creates(NsKind::Time) {
         // Offsets can only be set before a process enters the namespace, so it is made for our
         // children (unshare affects only them), given its offsets, and then the clone enters it.

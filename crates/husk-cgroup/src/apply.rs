@@ -1,0 +1,220 @@
+//! Applying planned resource writes to a container's cgroup directories on this host's layout.
+
+use crate::resources::{self, Resources, Version, Write};
+use crate::{Cgroup, CgroupError, Hierarchies, Layout};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+fn write_file(path: &Path, value: &str) -> Result<(), CgroupError> {
+    fs::write(path, value).map_err(|source| CgroupError::Io {
+        step: "write",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+impl Cgroup {
+    /// The directory for a v1 controller (`""`: the cgroup2 directory).
+    fn dir_for(&self, h: &Hierarchies, controller: &str) -> Option<&PathBuf> {
+        if controller.is_empty() {
+            return self.unified.as_ref();
+        }
+        let hier = h
+            .list
+            .iter()
+            .find(|x| !x.v2 && x.controllers.iter().any(|c| c == controller))?;
+        self.dirs.iter().find(|d| d.starts_with(&hier.mountpoint))
+    }
+
+    /// Enables every controller the parents offer along the cgroup2 path, so the leaf gets the
+    /// interface files (cgroup v2 delegation through cgroup.subtree_control).
+    pub fn enable_controllers(&self, h: &Hierarchies) -> Result<(), CgroupError> {
+        let (Some(leaf), Some(hier)) = (&self.unified, h.list.iter().find(|x| x.v2)) else {
+            return Ok(());
+        };
+        let mut ancestors: Vec<&Path> = leaf
+            .ancestors()
+            .skip(1)
+            .take_while(|a| a.starts_with(&hier.mountpoint))
+            .collect();
+        ancestors.reverse();
+        for dir in ancestors {
+            let Ok(available) = fs::read_to_string(dir.join("cgroup.controllers")) else {
+                continue;
+            };
+            let enabled =
+                fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
+            for c in available
+                .split_whitespace()
+                .filter(|c| !enabled.split_whitespace().any(|e| e == *c))
+            {
+                // One at a time: a controller the kernel refuses here must not block the others.
+                let _ = fs::write(dir.join("cgroup.subtree_control"), format!("+{c}"));
+            }
+        }
+        Ok(())
+    }
+
+    fn write_one(&self, h: &Hierarchies, w: &Write) -> Result<(), CgroupError> {
+        let layout = h.layout();
+        let dir = match self.dir_for(h, w.controller) {
+            Some(d) => d.clone(),
+            // Hybrid hosts: hugetlb may live only in the cgroup2 tree (as on this project's CI).
+            None if w.controller == "hugetlb"
+                && layout == Layout::Hybrid
+                && self.unified.is_some() =>
+            {
+                let file = w.file.replace(".limit_in_bytes", ".max");
+                let u = self.unified.clone().expect("checked");
+                return self.write_checked(&u, &file, &w.value);
+            }
+            None => {
+                return Err(CgroupError::Unsupported(format!(
+                    "{}: the {} controller is not mounted on this host",
+                    w.file, w.controller
+                )));
+            }
+        };
+        match self.write_checked(&dir, &w.file, &w.value) {
+            // io.bfq.weight exists only with the BFQ scheduler; io.weight takes the v2 range.
+            Err(CgroupError::Unsupported(_)) if w.file == "io.bfq.weight" => {
+                let value = match w.value.split_once(' ') {
+                    Some((dev, v)) => format!(
+                        "{dev} {}",
+                        resources::blkio_weight_to_io(v.parse().unwrap_or(0))
+                    ),
+                    None => resources::blkio_weight_to_io(w.value.parse().unwrap_or(0)).to_string(),
+                };
+                self.write_checked(&dir, "io.weight", &value)
+            }
+            r => r,
+        }
+    }
+
+    fn write_checked(&self, dir: &Path, file: &str, value: &str) -> Result<(), CgroupError> {
+        let path = dir.join(file);
+        if !path.exists() {
+            return Err(CgroupError::Unsupported(format!(
+                "{file}: not supported by this host's kernel ({} is missing)",
+                path.display()
+            )));
+        }
+        write_file(&path, value)
+    }
+
+    /// Applies `res`. Returns warnings (fields the kernel dropped) for the caller to log.
+    pub fn apply(
+        &self,
+        h: &Hierarchies,
+        res: &Resources,
+        extra_devices: &[(char, i64, i64)],
+    ) -> Result<Vec<String>, CgroupError> {
+        let layout = h.layout();
+        let mut res = res.clone();
+        // On hybrid hosts `unified` goes to the cgroup2 tree, beside the v1 controllers.
+        let unified = if layout == Layout::Hybrid {
+            std::mem::take(&mut res.unified)
+        } else {
+            Default::default()
+        };
+        let version = if layout == Layout::V2 {
+            Version::V2
+        } else {
+            Version::V1
+        };
+        let planned =
+            resources::plan(&res, version, extra_devices).map_err(CgroupError::Unsupported)?;
+        if version == Version::V2 || !unified.is_empty() {
+            self.enable_controllers(h)?;
+        }
+        let mut done_memsw = false;
+        for w in &planned.writes {
+            if w.file == "memory.memsw.limit_in_bytes" && done_memsw {
+                continue;
+            }
+            match self.write_one(h, w) {
+                // v1 keeps limit <= memsw: when raising both, memsw must go first.
+                Err(CgroupError::Io { source, .. })
+                    if planned.memory_pair
+                        && w.file == "memory.limit_in_bytes"
+                        && source.raw_os_error() == Some(22) =>
+                {
+                    let memsw = planned
+                        .writes
+                        .iter()
+                        .find(|x| x.file == "memory.memsw.limit_in_bytes")
+                        .expect("memory_pair");
+                    self.write_one(h, memsw)?;
+                    self.write_one(h, w)?;
+                    done_memsw = true;
+                }
+                r => r?,
+            }
+        }
+        if let Some(u) = &self.unified {
+            for (k, v) in &unified {
+                self.write_checked(u, k, v)?;
+            }
+        } else if !unified.is_empty() {
+            return Err(CgroupError::Unsupported(
+                "unified: this host has no cgroup2 hierarchy".into(),
+            ));
+        }
+        Ok(planned.warnings)
+    }
+
+    /// Freezes or thaws every process (v1 freezer, or v2 cgroup.freeze), waiting until done.
+    pub fn freeze(&self, h: &Hierarchies, frozen: bool) -> Result<(), CgroupError> {
+        if let Some(dir) = self.dir_for(h, "freezer") {
+            let path = dir.join("freezer.state");
+            let want = if frozen { "FROZEN" } else { "THAWED" };
+            for _ in 0..1000 {
+                write_file(&path, want)?;
+                if fs::read_to_string(&path)
+                    .map_err(|source| CgroupError::Io {
+                        step: "read",
+                        path: path.clone(),
+                        source,
+                    })?
+                    .trim()
+                    == want
+                {
+                    return Ok(());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            return Err(CgroupError::Io {
+                step: "freeze",
+                path,
+                source: io::Error::from_raw_os_error(16),
+            });
+        }
+        let Some(dir) = self
+            .unified
+            .as_ref()
+            .filter(|d| d.join("cgroup.freeze").exists())
+        else {
+            return Err(CgroupError::Unsupported(
+                "pause: no freezer on this host".into(),
+            ));
+        };
+        write_file(&dir.join("cgroup.freeze"), if frozen { "1" } else { "0" })?;
+        let events = dir.join("cgroup.events");
+        for _ in 0..1000 {
+            let text = fs::read_to_string(&events).unwrap_or_default();
+            if text
+                .lines()
+                .any(|l| l == if frozen { "frozen 1" } else { "frozen 0" })
+            {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Err(CgroupError::Io {
+            step: "freeze",
+            path: events,
+            source: io::Error::from_raw_os_error(16),
+        })
+    }
+}

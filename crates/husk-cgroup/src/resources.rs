@@ -1,0 +1,667 @@
+//! `linux.resources` → the list of (controller, file, value) writes for v1 or v2, with runc's
+//! conversions where the two differ. Pure, so every layout is tested without a cgroup fs; a
+//! resource this host cannot apply is an error, never a silent success.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Resources {
+    pub devices: Vec<DeviceRule>,
+    pub memory: Option<Memory>,
+    pub cpu: Option<Cpu>,
+    pub pids: Option<Pids>,
+    #[serde(rename = "blockIO")]
+    pub block_io: Option<BlockIo>,
+    pub hugepage_limits: Vec<HugepageLimit>,
+    pub network: Option<Network>,
+    pub rdma: BTreeMap<String, Rdma>,
+    pub unified: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct DeviceRule {
+    pub allow: bool,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub major: Option<i64>,
+    pub minor: Option<i64>,
+    pub access: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Memory {
+    pub limit: Option<i64>,
+    pub reservation: Option<i64>,
+    pub swap: Option<i64>,
+    pub kernel: Option<i64>,
+    #[serde(rename = "kernelTCP")]
+    pub kernel_tcp: Option<i64>,
+    pub swappiness: Option<u64>,
+    #[serde(rename = "disableOOMKiller")]
+    pub disable_oom_killer: Option<bool>,
+    pub use_hierarchy: Option<bool>,
+    pub check_before_update: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Cpu {
+    pub shares: Option<u64>,
+    pub quota: Option<i64>,
+    pub burst: Option<u64>,
+    pub period: Option<u64>,
+    pub realtime_runtime: Option<i64>,
+    pub realtime_period: Option<u64>,
+    pub cpus: Option<String>,
+    pub mems: Option<String>,
+    pub idle: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Pids {
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BlockIo {
+    pub weight: Option<u16>,
+    pub leaf_weight: Option<u16>,
+    pub weight_device: Vec<WeightDevice>,
+    pub throttle_read_bps_device: Vec<ThrottleDevice>,
+    pub throttle_write_bps_device: Vec<ThrottleDevice>,
+    #[serde(rename = "throttleReadIOPSDevice")]
+    pub throttle_read_iops_device: Vec<ThrottleDevice>,
+    #[serde(rename = "throttleWriteIOPSDevice")]
+    pub throttle_write_iops_device: Vec<ThrottleDevice>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct WeightDevice {
+    pub major: i64,
+    pub minor: i64,
+    pub weight: Option<u16>,
+    pub leaf_weight: Option<u16>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ThrottleDevice {
+    pub major: i64,
+    pub minor: i64,
+    pub rate: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HugepageLimit {
+    pub page_size: String,
+    pub limit: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Network {
+    #[serde(rename = "classID")]
+    pub class_id: Option<u32>,
+    pub priorities: Vec<NetPriority>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct NetPriority {
+    pub name: String,
+    pub priority: u32,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Rdma {
+    pub hca_handles: Option<u32>,
+    pub hca_objects: Option<u32>,
+}
+
+/// One file write. `controller` names the v1 hierarchy (`memory`, `cpu`, ...), or `""` for the
+/// cgroup2 directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write {
+    pub controller: &'static str,
+    pub file: String,
+    pub value: String,
+}
+
+fn w(controller: &'static str, file: impl Into<String>, value: impl ToString) -> Write {
+    Write {
+        controller,
+        file: file.into(),
+        value: value.to_string(),
+    }
+}
+
+/// What `plan` produces: writes in order, and warnings for fields the kernel dropped.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Writes {
+    pub writes: Vec<Write>,
+    pub warnings: Vec<String>,
+    /// v1 memory: limit and memsw must be written in the order that keeps limit <= memsw;
+    /// when unknown (update), the applier retries the other order.
+    pub memory_pair: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V1,
+    V2,
+}
+
+/// runc's shares → weight conversion (cgroup v1 [2, 262144] → v2 [1, 10000]).
+pub fn shares_to_weight(shares: u64) -> u64 {
+    if shares == 0 {
+        return 0;
+    }
+    1 + (shares.clamp(2, 262_144) - 2) * 9999 / 262_142
+}
+
+/// runc's blkio weight → io.weight conversion ([10, 1000] → [1, 10000]).
+pub fn blkio_weight_to_io(weight: u16) -> u64 {
+    if weight == 0 {
+        return 0;
+    }
+    1 + (u64::from(weight).clamp(10, 1000) - 10) * 9999 / 990
+}
+
+fn limit_str(v: i64) -> String {
+    if v < 0 { "max".into() } else { v.to_string() }
+}
+
+fn device_rule_v1(r: &DeviceRule) -> String {
+    let kind = r.kind.as_deref().unwrap_or("a");
+    let num = |n: Option<i64>| {
+        n.filter(|n| *n >= 0)
+            .map_or("*".to_string(), |n| n.to_string())
+    };
+    let access = r
+        .access
+        .as_deref()
+        .filter(|a| !a.is_empty())
+        .unwrap_or("rwm");
+    if kind == "a" && r.major.is_none() && r.minor.is_none() {
+        return format!("a *:* {access}");
+    }
+    format!("{kind} {}:{} {access}", num(r.major), num(r.minor))
+}
+
+/// Plans the writes. `extra_devices` are `linux.devices` entries (type, major, minor), which
+/// the container may always use (runc allows them after the rules).
+pub fn plan(
+    res: &Resources,
+    v: Version,
+    extra_devices: &[(char, i64, i64)],
+) -> Result<Writes, String> {
+    let mut out = Writes::default();
+    let ws = &mut out.writes;
+    if let Some(m) = &res.memory {
+        if m.kernel.is_some() || m.kernel_tcp.is_some() {
+            out.warnings.push("memory.kernel and memory.kernelTCP are ignored: the kernel no longer supports them".into());
+        }
+        match v {
+            Version::V1 => {
+                if let Some(l) = m.limit {
+                    ws.push(w("memory", "memory.limit_in_bytes", l));
+                }
+                if let Some(s) = m.swap {
+                    ws.push(w("memory", "memory.memsw.limit_in_bytes", s));
+                    out.memory_pair = m.limit.is_some();
+                }
+                if let Some(r) = m.reservation {
+                    ws.push(w("memory", "memory.soft_limit_in_bytes", r));
+                }
+                if let Some(s) = m.swappiness {
+                    if s > 100 {
+                        return Err(format!("memory.swappiness: {s} is above 100"));
+                    }
+                    ws.push(w("memory", "memory.swappiness", s));
+                }
+                if let Some(d) = m.disable_oom_killer {
+                    ws.push(w("memory", "memory.oom_control", u8::from(d)));
+                }
+                if let Some(h) = m.use_hierarchy {
+                    ws.push(w("memory", "memory.use_hierarchy", u8::from(h)));
+                }
+            }
+            Version::V2 => {
+                if let Some(l) = m.limit {
+                    ws.push(w("", "memory.max", limit_str(l)));
+                }
+                // v1's swap is memory+swap; v2's swap.max is swap alone (runc's conversion).
+                if let Some(s) = m.swap {
+                    let value = match (s, m.limit) {
+                        (s, _) if s < 0 => "max".to_string(),
+                        (s, Some(l)) if l >= 0 => {
+                            if s < l {
+                                return Err(format!(
+                                    "memory.swap ({s}) is below memory.limit ({l}): swap includes memory"
+                                ));
+                            }
+                            (s - l).to_string()
+                        }
+                        (_, _) => return Err("memory.swap needs memory.limit on cgroup v2".into()),
+                    };
+                    ws.push(w("", "memory.swap.max", value));
+                }
+                if let Some(r) = m.reservation {
+                    ws.push(w("", "memory.low", limit_str(r)));
+                }
+                if matches!(m.swappiness, Some(s) if s != 60) {
+                    return Err("memory.swappiness: cgroup v2 has no per-cgroup swappiness".into());
+                }
+                if m.disable_oom_killer == Some(true) {
+                    return Err(
+                        "memory.disableOOMKiller: cgroup v2 cannot disable the OOM killer".into(),
+                    );
+                }
+            }
+        }
+    }
+    if let Some(c) = &res.cpu {
+        match v {
+            Version::V1 => {
+                if let Some(s) = c.shares.filter(|s| *s > 0) {
+                    ws.push(w("cpu", "cpu.shares", s));
+                }
+                // Period before quota: the kernel checks quota against the current period.
+                if let Some(p) = c.period.filter(|p| *p > 0) {
+                    ws.push(w("cpu", "cpu.cfs_period_us", p));
+                }
+                if let Some(q) = c.quota.filter(|q| *q != 0) {
+                    ws.push(w("cpu", "cpu.cfs_quota_us", q));
+                }
+                if let Some(b) = c.burst {
+                    ws.push(w("cpu", "cpu.cfs_burst_us", b));
+                }
+                if let Some(p) = c.realtime_period.filter(|p| *p > 0) {
+                    ws.push(w("cpu", "cpu.rt_period_us", p));
+                }
+                if let Some(r) = c.realtime_runtime.filter(|r| *r != 0) {
+                    ws.push(w("cpu", "cpu.rt_runtime_us", r));
+                }
+                if let Some(i) = c.idle {
+                    ws.push(w("cpu", "cpu.idle", i));
+                }
+                if let Some(s) = c.cpus.as_ref().filter(|s| !s.is_empty()) {
+                    ws.push(w("cpuset", "cpuset.cpus", s));
+                }
+                if let Some(s) = c.mems.as_ref().filter(|s| !s.is_empty()) {
+                    ws.push(w("cpuset", "cpuset.mems", s));
+                }
+            }
+            Version::V2 => {
+                if let Some(s) = c.shares.filter(|s| *s > 0) {
+                    ws.push(w("", "cpu.weight", shares_to_weight(s)));
+                }
+                if c.quota.is_some() || c.period.is_some() {
+                    let period = c.period.filter(|p| *p > 0).unwrap_or(100_000);
+                    let quota = c
+                        .quota
+                        .filter(|q| *q > 0)
+                        .map_or("max".to_string(), |q| q.to_string());
+                    ws.push(w("", "cpu.max", format!("{quota} {period}")));
+                }
+                if let Some(b) = c.burst {
+                    ws.push(w("", "cpu.max.burst", b));
+                }
+                if c.realtime_runtime.is_some_and(|r| r != 0)
+                    || c.realtime_period.is_some_and(|p| p != 0)
+                {
+                    return Err("cpu.realtimeRuntime/realtimePeriod: cgroup v2 has no realtime group scheduling".into());
+                }
+                if let Some(i) = c.idle {
+                    ws.push(w("", "cpu.idle", i));
+                }
+                if let Some(s) = c.cpus.as_ref().filter(|s| !s.is_empty()) {
+                    ws.push(w("", "cpuset.cpus", s));
+                }
+                if let Some(s) = c.mems.as_ref().filter(|s| !s.is_empty()) {
+                    ws.push(w("", "cpuset.mems", s));
+                }
+            }
+        }
+    }
+    if let Some(p) = &res.pids {
+        // Negative is unlimited; 0 is taken literally (runtime-spec 1.3: the field is explicit).
+        let value = limit_str(p.limit);
+        ws.push(match v {
+            Version::V1 => w("pids", "pids.max", value),
+            Version::V2 => w("", "pids.max", value),
+        });
+    }
+    if let Some(b) = &res.block_io {
+        match v {
+            Version::V1 => {
+                if let Some(x) = b.weight.filter(|x| *x > 0) {
+                    ws.push(w("blkio", "blkio.weight", x));
+                }
+                if let Some(x) = b.leaf_weight.filter(|x| *x > 0) {
+                    ws.push(w("blkio", "blkio.leaf_weight", x));
+                }
+                for d in &b.weight_device {
+                    if let Some(x) = d.weight {
+                        ws.push(w(
+                            "blkio",
+                            "blkio.weight_device",
+                            format!("{}:{} {x}", d.major, d.minor),
+                        ));
+                    }
+                    if let Some(x) = d.leaf_weight {
+                        ws.push(w(
+                            "blkio",
+                            "blkio.leaf_weight_device",
+                            format!("{}:{} {x}", d.major, d.minor),
+                        ));
+                    }
+                }
+                for (list, file) in [
+                    (
+                        &b.throttle_read_bps_device,
+                        "blkio.throttle.read_bps_device",
+                    ),
+                    (
+                        &b.throttle_write_bps_device,
+                        "blkio.throttle.write_bps_device",
+                    ),
+                    (
+                        &b.throttle_read_iops_device,
+                        "blkio.throttle.read_iops_device",
+                    ),
+                    (
+                        &b.throttle_write_iops_device,
+                        "blkio.throttle.write_iops_device",
+                    ),
+                ] {
+                    for d in list {
+                        ws.push(w(
+                            "blkio",
+                            file,
+                            format!("{}:{} {}", d.major, d.minor, d.rate),
+                        ));
+                    }
+                }
+            }
+            Version::V2 => {
+                if let Some(x) = b.weight.filter(|x| *x > 0) {
+                    // io.bfq.weight takes the blkio range as is; the applier falls back to
+                    // io.weight (converted) when BFQ is not in use.
+                    ws.push(w("", "io.bfq.weight", x));
+                }
+                if b.leaf_weight.is_some_and(|x| x > 0) {
+                    return Err("blockIO.leafWeight: cgroup v2 has no leaf weight".into());
+                }
+                for d in &b.weight_device {
+                    if let Some(x) = d.weight {
+                        ws.push(w(
+                            "",
+                            "io.bfq.weight",
+                            format!("{}:{} {x}", d.major, d.minor),
+                        ));
+                    }
+                }
+                for (list, key) in [
+                    (&b.throttle_read_bps_device, "rbps"),
+                    (&b.throttle_write_bps_device, "wbps"),
+                    (&b.throttle_read_iops_device, "riops"),
+                    (&b.throttle_write_iops_device, "wiops"),
+                ] {
+                    for d in list {
+                        ws.push(w(
+                            "",
+                            "io.max",
+                            format!("{}:{} {key}={}", d.major, d.minor, d.rate),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for h in &res.hugepage_limits {
+        match v {
+            Version::V1 => ws.push(w(
+                "hugetlb",
+                format!("hugetlb.{}.limit_in_bytes", h.page_size),
+                h.limit,
+            )),
+            Version::V2 => ws.push(w("", format!("hugetlb.{}.max", h.page_size), h.limit)),
+        }
+    }
+    if let Some(n) = &res.network {
+        if v == Version::V2 && (n.class_id.is_some() || !n.priorities.is_empty()) {
+            return Err("network.classID/priorities: cgroup v2 has no net_cls or net_prio".into());
+        }
+        if let Some(c) = n.class_id {
+            ws.push(w("net_cls", "net_cls.classid", c));
+        }
+        for p in &n.priorities {
+            ws.push(w(
+                "net_prio",
+                "net_prio.ifpriomap",
+                format!("{} {}", p.name, p.priority),
+            ));
+        }
+    }
+    for (dev, r) in &res.rdma {
+        let mut parts = vec![dev.clone()];
+        if let Some(h) = r.hca_handles {
+            parts.push(format!("hca_handle={h}"));
+        }
+        if let Some(o) = r.hca_objects {
+            parts.push(format!("hca_object={o}"));
+        }
+        ws.push(w(
+            if v == Version::V1 { "rdma" } else { "" },
+            "rdma.max",
+            parts.join(" "),
+        ));
+    }
+    if !res.unified.is_empty() {
+        if v == Version::V1 {
+            return Err("unified: needs cgroup v2 (this host has v1 controllers)".into());
+        }
+        for (k, val) in &res.unified {
+            if k.contains('/') || k.starts_with('.') {
+                return Err(format!("unified: \"{k}\" is not a cgroup file name"));
+            }
+            ws.push(w("", k.clone(), val));
+        }
+    }
+    if v == Version::V1 && !res.devices.is_empty() {
+        for r in &res.devices {
+            ws.push(w(
+                "devices",
+                if r.allow {
+                    "devices.allow"
+                } else {
+                    "devices.deny"
+                },
+                device_rule_v1(r),
+            ));
+        }
+        for (kind, major, minor) in extra_devices {
+            ws.push(w(
+                "devices",
+                "devices.allow",
+                format!("{kind} {major}:{minor} rwm"),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Resources {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn files(ws: &Writes) -> Vec<(&str, &str, &str)> {
+        ws.writes
+            .iter()
+            .map(|w| (w.controller, w.file.as_str(), w.value.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn memory_v1_and_v2() {
+        let r = parse(
+            r#"{"memory":{"limit":104857600,"swap":209715200,"reservation":52428800,"swappiness":10,"kernel":1}}"#,
+        );
+        let v1 = plan(&r, Version::V1, &[]).unwrap();
+        assert_eq!(
+            files(&v1),
+            vec![
+                ("memory", "memory.limit_in_bytes", "104857600"),
+                ("memory", "memory.memsw.limit_in_bytes", "209715200"),
+                ("memory", "memory.soft_limit_in_bytes", "52428800"),
+                ("memory", "memory.swappiness", "10"),
+            ]
+        );
+        assert!(v1.memory_pair);
+        assert_eq!(v1.warnings.len(), 1);
+        let r2 = parse(r#"{"memory":{"limit":104857600,"swap":209715200,"reservation":52428800}}"#);
+        assert_eq!(
+            files(&plan(&r2, Version::V2, &[]).unwrap()),
+            vec![
+                ("", "memory.max", "104857600"),
+                ("", "memory.swap.max", "104857600"),
+                ("", "memory.low", "52428800")
+            ]
+        );
+        assert!(
+            plan(&r, Version::V2, &[]).is_err(),
+            "swappiness has no v2 file"
+        );
+        let unlimited = parse(r#"{"memory":{"limit":-1,"swap":-1}}"#);
+        assert_eq!(
+            files(&plan(&unlimited, Version::V2, &[]).unwrap()),
+            vec![("", "memory.max", "max"), ("", "memory.swap.max", "max")]
+        );
+    }
+
+    #[test]
+    fn cpu_v1_and_v2() {
+        let r =
+            parse(r#"{"cpu":{"shares":1024,"quota":50000,"period":100000,"cpus":"0","mems":"0"}}"#);
+        assert_eq!(
+            files(&plan(&r, Version::V1, &[]).unwrap()),
+            vec![
+                ("cpu", "cpu.shares", "1024"),
+                ("cpu", "cpu.cfs_period_us", "100000"),
+                ("cpu", "cpu.cfs_quota_us", "50000"),
+                ("cpuset", "cpuset.cpus", "0"),
+                ("cpuset", "cpuset.mems", "0"),
+            ]
+        );
+        assert_eq!(
+            files(&plan(&r, Version::V2, &[]).unwrap()),
+            vec![
+                ("", "cpu.weight", "39"),
+                ("", "cpu.max", "50000 100000"),
+                ("", "cpuset.cpus", "0"),
+                ("", "cpuset.mems", "0")
+            ]
+        );
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(262_144), 10_000);
+        let rt = parse(r#"{"cpu":{"realtimeRuntime":1000,"realtimePeriod":10000}}"#);
+        assert!(plan(&rt, Version::V2, &[]).is_err());
+        assert_eq!(
+            files(&plan(&rt, Version::V1, &[]).unwrap()),
+            vec![
+                ("cpu", "cpu.rt_period_us", "10000"),
+                ("cpu", "cpu.rt_runtime_us", "1000")
+            ]
+        );
+    }
+
+    #[test]
+    fn pids_meanings() {
+        for (limit, want) in [(20, "20"), (-1, "max"), (0, "0")] {
+            let r = parse(&format!(r#"{{"pids":{{"limit":{limit}}}}}"#));
+            assert_eq!(
+                files(&plan(&r, Version::V1, &[]).unwrap()),
+                vec![("pids", "pids.max", want)]
+            );
+            assert_eq!(
+                files(&plan(&r, Version::V2, &[]).unwrap()),
+                vec![("", "pids.max", want)]
+            );
+        }
+    }
+
+    #[test]
+    fn blkio_hugetlb_network_rdma_unified() {
+        let r = parse(
+            r#"{"blockIO":{"weight":500,"throttleReadBpsDevice":[{"major":8,"minor":0,"rate":1048576}]},
+                "hugepageLimits":[{"pageSize":"2MB","limit":4194304}],"rdma":{"mlx5_1":{"hcaHandles":3}}}"#,
+        );
+        assert_eq!(
+            files(&plan(&r, Version::V1, &[]).unwrap()),
+            vec![
+                ("blkio", "blkio.weight", "500"),
+                ("blkio", "blkio.throttle.read_bps_device", "8:0 1048576"),
+                ("hugetlb", "hugetlb.2MB.limit_in_bytes", "4194304"),
+                ("rdma", "rdma.max", "mlx5_1 hca_handle=3"),
+            ]
+        );
+        assert_eq!(
+            files(&plan(&r, Version::V2, &[]).unwrap()),
+            vec![
+                ("", "io.bfq.weight", "500"),
+                ("", "io.max", "8:0 rbps=1048576"),
+                ("", "hugetlb.2MB.max", "4194304"),
+                ("", "rdma.max", "mlx5_1 hca_handle=3")
+            ]
+        );
+        assert_eq!(blkio_weight_to_io(10), 1);
+        assert_eq!(blkio_weight_to_io(1000), 10_000);
+        let net =
+            parse(r#"{"network":{"classID":1048577,"priorities":[{"name":"eth0","priority":5}]}}"#);
+        assert_eq!(
+            files(&plan(&net, Version::V1, &[]).unwrap()),
+            vec![
+                ("net_cls", "net_cls.classid", "1048577"),
+                ("net_prio", "net_prio.ifpriomap", "eth0 5")
+            ]
+        );
+        assert!(plan(&net, Version::V2, &[]).is_err());
+        let uni = parse(r#"{"unified":{"memory.high":"1000000"}}"#);
+        assert!(plan(&uni, Version::V1, &[]).is_err());
+        assert_eq!(
+            files(&plan(&uni, Version::V2, &[]).unwrap()),
+            vec![("", "memory.high", "1000000")]
+        );
+        assert!(plan(&parse(r#"{"unified":{"../x":"1"}}"#), Version::V2, &[]).is_err());
+    }
+
+    #[test]
+    fn devices_v1() {
+        let r = parse(
+            r#"{"devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":1,"minor":3,"access":"rw"},{"allow":true,"type":"c","major":136,"access":"rwm"}]}"#,
+        );
+        assert_eq!(
+            files(&plan(&r, Version::V1, &[('c', 10, 200)]).unwrap()),
+            vec![
+                ("devices", "devices.deny", "a *:* rwm"),
+                ("devices", "devices.allow", "c 1:3 rw"),
+                ("devices", "devices.allow", "c 136:* rwm"),
+                ("devices", "devices.allow", "c 10:200 rwm"),
+            ]
+        );
+    }
+}
