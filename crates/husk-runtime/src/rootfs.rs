@@ -34,6 +34,13 @@ pub(crate) fn open_in_root(root: BorrowedFd<'_>, rel: &Path, flags: i32) -> io::
 
 /// `mkdir -p` inside the root; returns an O_PATH fd of the directory.
 pub(crate) fn mkdir_all(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {
+    mkdir_all_depth(root, rel, 0)
+}
+
+/// Symlinks followed while creating one path, as the kernel's MAXSYMLINKS.
+const MAX_LINKS: u32 = 40;
+
+fn mkdir_all_depth(root: BorrowedFd<'_>, rel: &Path, links: u32) -> io::Result<OwnedFd> {
     match open_in_root(root, rel, libc::O_DIRECTORY) {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
         r => return r,
@@ -41,7 +48,7 @@ pub(crate) fn mkdir_all(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd>
     let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
         return Err(io::Error::from_raw_os_error(libc::ENOENT));
     };
-    let pfd = mkdir_all(root, parent)?;
+    let pfd = mkdir_all_depth(root, parent, links)?;
     // mkdirat never follows a symlink in its last component, and pfd is already inside.
     let dir = sfs::openat2(
         pfd.as_fd(),
@@ -55,12 +62,53 @@ pub(crate) fn mkdir_all(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd>
         Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
         Err(e) => return Err(e),
     }
-    // A dangling symlink in the image makes this ENOENT again; that is an error, not a loop.
-    open_in_root(root, rel, libc::O_DIRECTORY)
+    match open_in_root(root, rel, libc::O_DIRECTORY) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            // `name` is a dangling symlink: create what it points to, resolved inside the root
+            // (as runc's MkdirAllInRoot does). Before, this was an error, so an image with
+            // `dir -> /../../host/path` could not take a mount at `dir` although the mount
+            // would land inside the rootfs anyway.
+            let target = follow_in_root(root, dir.as_fd(), parent, Path::new(name), links)?;
+            mkdir_all_depth(root, &target, links + 1)
+        }
+        r => r,
+    }
+}
+
+/// The root-relative path a symlink `dir/name` points to (lexically cleaned, so it cannot climb
+/// above the root; the result is still only ever opened with RESOLVE_IN_ROOT).
+fn follow_in_root(
+    root: BorrowedFd<'_>,
+    dir: BorrowedFd<'_>,
+    dir_rel: &Path,
+    name: &Path,
+    links: u32,
+) -> io::Result<PathBuf> {
+    if links >= MAX_LINKS {
+        return Err(io::Error::from_raw_os_error(libc::ELOOP));
+    }
+    // Not a symlink (EINVAL): the ENOENT stands.
+    let target =
+        sfs::readlinkat(Some(dir), name).map_err(|_| io::Error::from_raw_os_error(libc::ENOENT))?;
+    if target.is_absolute() {
+        return Ok(husk_spec::plan::clean_in_root(&target.to_string_lossy()));
+    }
+    // Relative: from the directory holding the link, by its real path inside the root (the
+    // path as asked if that directory is in a bind mount from elsewhere).
+    let real = |fd: BorrowedFd<'_>| std::fs::read_link(sfs::fd_path(fd));
+    let (dir_real, root_real) = (real(dir)?, real(root)?);
+    let base = dir_real.strip_prefix(&root_real).unwrap_or(dir_rel);
+    Ok(husk_spec::plan::clean_in_root(
+        &base.join(target).to_string_lossy(),
+    ))
 }
 
 /// Makes sure a file exists at `rel` (for binding a file source onto it).
 fn create_file(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {
+    create_file_depth(root, rel, 0)
+}
+
+fn create_file_depth(root: BorrowedFd<'_>, rel: &Path, links: u32) -> io::Result<OwnedFd> {
     match open_in_root(root, rel, 0) {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
         r => return r,
@@ -77,7 +125,14 @@ fn create_file(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {
         0o644,
         sfs::RESOLVE_BENEATH | sfs::RESOLVE_NO_SYMLINKS,
     );
-    open_in_root(root, rel, 0)
+    match open_in_root(root, rel, 0) {
+        // A dangling symlink: create its target inside the root, as for directories.
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            let target = follow_in_root(root, pfd.as_fd(), parent, Path::new(name), links)?;
+            create_file_depth(root, &target, links + 1)
+        }
+        r => r,
+    }
 }
 
 /// The cgroup facts the child needs to build /sys/fs/cgroup.
