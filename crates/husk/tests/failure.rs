@@ -1,0 +1,197 @@
+//! Failures: each one exits 1 with one stderr line naming the problem and leaves no state dir, no
+//! cgroup and no process; `delete --force` cleans up after a create that was SIGKILLed midway.
+
+mod common;
+use common::*;
+use serde_json::json;
+use std::time::Duration;
+
+/// Processes whose command line mentions `id` (a husk that never exec'd keeps husk's argv).
+fn procs_naming(id: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(c) = std::fs::read(e.path().join("cmdline"))
+            && String::from_utf8_lossy(&c).contains(id)
+            && alive(&name)
+        {
+            v.push(name);
+        }
+    }
+    v
+}
+
+/// Running (not gone, not a zombie).
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).is_ok_and(|s| {
+        let state = s
+            .rsplit_once(')')
+            .map(|(_, r)| r.trim_start().chars().next());
+        !matches!(state, Some(Some('Z' | 'X')))
+    })
+}
+
+/// Runs `create` and checks the failure contract; returns stderr.
+fn create_fails(env: &Env, id: &str, want: &str) -> String {
+    let b = env.bundle.to_string_lossy().into_owned();
+    let o = env.husk(&["create", "-b", &b, id]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains(want), "{want:?} not in {err}");
+    assert_no_state(env, id);
+    assert_no_cgroup(id);
+    assert!(
+        procs_naming(id).is_empty(),
+        "left running: {:?}",
+        procs_naming(id)
+    );
+    err
+}
+
+#[test]
+fn missing_rootfs() {
+    require_root!();
+    let mut env = Env::new("f-rootfs");
+    let missing = env.dir.join("no-such-rootfs");
+    env.config["root"]["path"] = json!(missing);
+    let err = create_fails(&env, &env.id("rootfs"), &missing.to_string_lossy());
+    assert!(err.contains("ENOENT"), "{err}");
+}
+
+#[test]
+fn bad_config() {
+    require_root!();
+    let mut env = Env::new("f-config");
+    let mut ns = env.config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .clone();
+    ns.push(json!({"type": "bogus"}));
+    env.config["linux"]["namespaces"] = json!(ns);
+    let err = create_fails(&env, &env.id("ns"), "unknown namespace \"bogus\"");
+    assert!(err.contains("linux.namespaces[6].type"), "{err}");
+
+    // Not JSON at all (husk is called directly: env.husk rewrites config.json).
+    let id = env.id("json");
+    std::fs::write(env.bundle.join("config.json"), "{ not json").unwrap();
+    let o = std::process::Command::new(HUSK)
+        .arg("--root")
+        .arg(&env.root)
+        .args(["create", "-b"])
+        .arg(&env.bundle)
+        .arg(&id)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("config.json"), "{}", stderr(&o));
+    assert_no_state(&env, &id);
+}
+
+#[test]
+fn missing_executable() {
+    require_root!();
+    let mut env = Env::new("f-exec");
+    env.args(&["no-such-command"]);
+    create_fails(&env, &env.id("path"), "executable file not found");
+    env.args(&["/bin/no-such-command"]);
+    create_fails(&env, &env.id("abs"), "/bin/no-such-command");
+    // `run` fails the same way.
+    env.args(&["no-such-command"]);
+    let id = env.id("run");
+    let o = env.run(&id);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("executable file not found"),
+        "{}",
+        stderr(&o)
+    );
+    assert_no_state(&env, &id);
+    assert_no_cgroup(&id);
+}
+
+#[test]
+fn failing_mount() {
+    require_root!();
+    let mut env = Env::new("f-mount");
+    let missing = env.dir.join("no-such-source");
+    env.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/mnt", "source": missing, "options": ["bind"]}));
+    let err = create_fails(&env, &env.id("mount"), &missing.to_string_lossy());
+    assert!(err.contains("/mnt"), "{err}");
+}
+
+#[test]
+fn delete_force_after_create_was_killed_midway() {
+    require_root!();
+    let mut env = Env::new("f-killed");
+    let started = env.dir.join("hook-started");
+    let pidlog = env.dir.join("init-pid");
+    let hookpid = env.dir.join("hook-pid");
+    // The hook records init's pid and its own, then keeps create stuck for 3 s.
+    env.config["hooks"] = json!({"createRuntime": [{
+        "path": "/bin/sh",
+        "args": ["sh", "-c", format!(
+            "sed -n 's/.*\"pid\":\\([0-9]*\\).*/\\1/p' > {p}; echo $$ > {h}; touch {s}; exec sleep 3",
+            p = pidlog.display(), h = hookpid.display(), s = started.display()
+        )],
+        "env": ["PATH=/usr/bin:/bin"]
+    }]});
+    env.write_config();
+    let id = env.id("killed");
+    let (out, err) = (env.dir.join("create.out"), env.dir.join("create.err"));
+    let mut create = std::process::Command::new(HUSK)
+        .arg("--root")
+        .arg(&env.root)
+        .args(["create", "-b"])
+        .arg(&env.bundle)
+        .arg(&id)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    for _ in 0..500 {
+        if started.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(started.exists(), "the hook never ran");
+    std::thread::sleep(Duration::from_millis(300));
+    create.kill().unwrap();
+    create.wait().unwrap();
+    let init = std::fs::read_to_string(&pidlog).unwrap();
+    assert!(!init.trim().is_empty());
+    assert!(
+        env.root.join(&id).exists(),
+        "create left its state for delete"
+    );
+
+    let o = env.husk(&["delete", "--force", &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_no_state(&env, &id);
+    assert_no_cgroup(&id);
+    // Init is gone (reaped by whoever inherited it, so allow a moment for that).
+    let mut gone = false;
+    for _ in 0..200 {
+        if !alive(&init) {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(gone, "init {init} survived delete --force");
+    assert!(procs_naming(&id).is_empty(), "{:?}", procs_naming(&id));
+    if let Ok(h) = std::fs::read_to_string(&hookpid) {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", h.trim()])
+            .status();
+    }
+}
