@@ -15,6 +15,11 @@ fn write_file(path: &Path, value: &str) -> Result<(), CgroupError> {
 }
 
 impl Cgroup {
+    /// The directory of a v1 controller's hierarchy, if this host mounts one.
+    pub fn dir_for_controller(&self, h: &Hierarchies, controller: &str) -> Option<PathBuf> {
+        self.dir_for(h, controller).cloned()
+    }
+
     /// The directory for a v1 controller (`""`: the cgroup2 directory).
     fn dir_for(&self, h: &Hierarchies, controller: &str) -> Option<&PathBuf> {
         if controller.is_empty() {

@@ -8,6 +8,7 @@
 
 mod apply;
 pub mod resources;
+pub mod stats;
 
 use std::fs;
 use std::io::{self, Write};

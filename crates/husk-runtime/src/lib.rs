@@ -2,8 +2,10 @@
 //! `init`), start, kill, delete, and the hooks. See docs/architecture.md for the data flow.
 #![forbid(unsafe_code)]
 
+mod cgroup_ops;
 pub mod hooks;
 mod init;
+pub use cgroup_ops::{events, pause, pids, resume, update};
 pub mod launch;
 pub mod log;
 pub mod ops;

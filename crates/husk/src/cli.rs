@@ -74,6 +74,31 @@ pub enum Cmd {
         #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
         format: String,
     },
+    /// Freeze every process of a container
+    Pause { id: String },
+    /// Thaw a paused container
+    Resume { id: String },
+    /// List a container's processes (table: `ps` output filtered to them; json: their pids)
+    Ps {
+        #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+        id: String,
+        /// Arguments for ps(1) (default -ef)
+        #[arg(last = true)]
+        ps_args: Vec<String>,
+    },
+    /// Change a running container's resource limits
+    Update(Box<crate::update::UpdateArgs>),
+    /// Print a container's stats and OOM events as JSON lines
+    Events {
+        /// Print one stats object and exit
+        #[arg(long)]
+        stats: bool,
+        /// Time between stats, e.g. 5s or 500ms
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
+    },
     /// Run a container. With -b/--bundle or another runc-only flag (--pid-file, --console-socket,
     /// --detach, --keep, --preserve-fds, --no-pivot, --no-new-keyring) this is runc's `run ID`;
     /// otherwise it is the daemonless front end: `husk run [OPTIONS] [--rootfs DIR] [-- CMD...]`.
@@ -183,8 +208,87 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         Cmd::Delete { force, id } => ops::delete(root, &id, force)?,
         Cmd::List { quiet, format } => print_list(root, quiet, &format)?,
         Cmd::Run(r) => return crate::frontend::run(root, *r),
+        Cmd::Pause { id } => husk_runtime::pause(root, &id)?,
+        Cmd::Resume { id } => husk_runtime::resume(root, &id)?,
+        Cmd::Ps {
+            format,
+            id,
+            ps_args,
+        } => print_ps(root, &id, &format, &ps_args)?,
+        Cmd::Update(u) => crate::update::run(root, &u)?,
+        Cmd::Events {
+            stats,
+            interval,
+            id,
+        } => {
+            let every = parse_interval(&interval).ok_or_else(|| {
+                Error::Msg(format!(
+                    "--interval {interval}: want a duration like 5s or 500ms"
+                ))
+            })?;
+            husk_runtime::events(root, &id, every, stats, &mut std::io::stdout().lock())?;
+        }
     }
     Ok(0)
+}
+
+fn parse_interval(s: &str) -> Option<std::time::Duration> {
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (n, unit) = s.split_at(split);
+    let n: f64 = n.parse().ok()?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return None,
+    };
+    (secs > 0.0).then(|| std::time::Duration::from_secs_f64(secs))
+}
+
+/// runc's `ps`: run ps(1) and keep the header and the lines of the container's pids.
+fn print_ps(root: &std::path::Path, id: &str, format: &str, args: &[String]) -> Result<(), Error> {
+    let pids = husk_runtime::pids(root, id)?;
+    if format == "json" {
+        println!(
+            "{}",
+            serde_json::to_string(&pids).map_err(|e| Error::Msg(e.to_string()))?
+        );
+        return Ok(());
+    }
+    let args: Vec<String> = if args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        args.to_vec()
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .map_err(Error::io("run", "ps"))?;
+    if !out.status.success() {
+        return Err(Error::Msg(format!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let col = header
+        .split_whitespace()
+        .position(|c| c == "PID")
+        .ok_or_else(|| Error::Msg("ps output has no PID column".into()))?;
+    println!("{header}");
+    for l in lines {
+        if l.split_whitespace()
+            .nth(col)
+            .and_then(|p| p.parse::<i32>().ok())
+            .is_some_and(|p| pids.contains(&p))
+        {
+            println!("{l}");
+        }
+    }
+    Ok(())
 }
 
 fn print_list(root: &std::path::Path, quiet: bool, format: &str) -> Result<(), Error> {

@@ -3,6 +3,7 @@
 
 mod cli;
 mod frontend;
+mod update;
 
 use clap::Parser;
 use husk_runtime::log;

@@ -190,6 +190,64 @@ fn tmpfs(t: &str) -> Result<Mount, Error> {
     Ok(mount(dst, "tmpfs", "tmpfs", &o))
 }
 
+/// docker's resource flags → `linux.resources` (docker's units and conversions).
+fn resources(a: &RunArgs) -> Result<Option<serde_json::Value>, Error> {
+    use serde_json::json;
+    let mut r = serde_json::Map::new();
+    let size = |flag: &str, v: &str| super::size::parse(v).map_err(|e| bad(format!("{flag}: {e}")));
+    let mut memory = serde_json::Map::new();
+    if let Some(m) = &a.memory {
+        let limit = size("--memory", m)?;
+        if limit < 6 << 20 {
+            return Err(bad(format!("--memory {m}: the minimum is 6m, as docker's")));
+        }
+        memory.insert("limit".into(), json!(limit));
+    }
+    if let Some(s) = &a.memory_swap {
+        if a.memory.is_none() {
+            return Err(bad("--memory-swap needs --memory"));
+        }
+        let swap = if s == "-1" {
+            -1
+        } else {
+            size("--memory-swap", s)?
+        };
+        memory.insert("swap".into(), json!(swap));
+    }
+    if !memory.is_empty() {
+        r.insert("memory".into(), memory.into());
+    }
+    let mut cpu = serde_json::Map::new();
+    if let Some(c) = &a.cpus {
+        let n: f64 = c
+            .parse()
+            .ok()
+            .filter(|n: &f64| *n > 0.0)
+            .ok_or_else(|| bad(format!("--cpus {c}: want a positive number")))?;
+        cpu.insert("period".into(), json!(100_000));
+        cpu.insert("quota".into(), json!((n * 100_000.0) as i64));
+    }
+    if let Some(s) = a.cpu_shares {
+        cpu.insert("shares".into(), json!(s));
+    }
+    if let Some(c) = &a.cpuset_cpus {
+        husk_spec::plan::parse_cpu_list(c)
+            .ok_or_else(|| bad(format!("--cpuset-cpus {c}: want a list like 0-2,4")))?;
+        cpu.insert("cpus".into(), json!(c));
+    }
+    if !cpu.is_empty() {
+        r.insert("cpu".into(), cpu.into());
+    }
+    if let Some(p) = a.pids_limit {
+        // docker: zero or negative means unlimited.
+        r.insert(
+            "pids".into(),
+            json!({ "limit": if p <= 0 { -1 } else { p } }),
+        );
+    }
+    Ok((!r.is_empty()).then(|| r.into()))
+}
+
 /// Builds the spec and the plan for one front-end run.
 pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<(Spec, Plan), Error> {
     husk_spec::validate_id(id).map_err(Error::Msg)?;
@@ -198,23 +256,7 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<(Spec, Plan), Error> 
             "-t/--tty: terminals are not supported by the front end yet",
         ));
     }
-    for (flag, set) in [
-        ("--memory", a.memory.is_some()),
-        ("--memory-swap", a.memory_swap.is_some()),
-        ("--cpus", a.cpus.is_some()),
-        ("--cpu-shares", a.cpu_shares.is_some()),
-        ("--cpuset-cpus", a.cpuset_cpus.is_some()),
-        ("--pids-limit", a.pids_limit.is_some()),
-    ] {
-        if set {
-            return Err(bad(format!(
-                "{flag}: resource limits are not applied by husk yet; refusing rather than running unlimited"
-            )));
-        }
-    }
-    if let Some(m) = &a.memory {
-        super::size::parse(m).map_err(bad)?;
-    }
+    let resources = resources(a)?;
     let mut nnp = false;
     for o in &a.security_opt {
         match o.as_str() {
@@ -403,6 +445,7 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<(Spec, Plan), Error> 
         mounts,
         linux: Some(Linux {
             namespaces,
+            resources,
             masked_paths: if a.privileged {
                 vec![]
             } else {
@@ -525,12 +568,39 @@ mod tests {
             |a| a.cap_add = vec!["CAP_NOPE".into()],
             |a| a.network = "bridge".into(),
             |a| a.memory = Some("12x".into()),
+            |a| a.memory = Some("1m".into()),
+            |a| a.memory_swap = Some("1g".into()),
+            |a| a.cpus = Some("0".into()),
+            |a| a.cpuset_cpus = Some("x".into()),
             |a| a.security_opt = vec!["seccomp=/p.json".into()],
             |a| a.workdir = Some("rel".into()),
             |a| a.tty = true,
         ] {
             assert!(build(&args(f), "x", &host()).is_err());
         }
+    }
+
+    #[test]
+    fn resource_flags() {
+        let a = args(|a| {
+            a.memory = Some("64m".into());
+            a.memory_swap = Some("128m".into());
+            a.cpus = Some("1.5".into());
+            a.cpu_shares = Some(512);
+            a.cpuset_cpus = Some("0".into());
+            a.pids_limit = Some(0);
+        });
+        let (spec, _) = build(&a, "x", &host()).unwrap();
+        let r = spec.linux.unwrap().resources.unwrap();
+        assert_eq!(r["memory"]["limit"], 64 << 20);
+        assert_eq!(r["memory"]["swap"], 128 << 20);
+        assert_eq!(r["cpu"]["quota"], 150_000);
+        assert_eq!(r["cpu"]["period"], 100_000);
+        assert_eq!(r["cpu"]["shares"], 512);
+        assert_eq!(r["cpu"]["cpus"], "0");
+        assert_eq!(r["pids"]["limit"], -1);
+        let (spec, _) = build(&args(|_| {}), "x", &host()).unwrap();
+        assert!(spec.linux.unwrap().resources.is_none());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! which builds a spec in memory (see `build`) and runs it on the same engine.
 
 mod build;
-mod size;
+pub(crate) mod size;
 mod user;
 
 use husk_runtime::Error;

@@ -1,0 +1,101 @@
+//! Commands that act through the container's cgroup: pause, resume, ps, update, events.
+
+use crate::Error;
+use crate::state::{ContainerDir, Status};
+use husk_cgroup::Hierarchies;
+use husk_cgroup::resources::Resources;
+use std::io::Write;
+use std::path::Path;
+
+fn open_running(
+    root: &Path,
+    id: &str,
+) -> Result<(ContainerDir, crate::state::State, Status), Error> {
+    let dir = ContainerDir::open(root, id)?;
+    let state = dir.load()?;
+    let status = dir.status(&state);
+    Ok((dir, state, status))
+}
+
+pub fn pause(root: &Path, id: &str) -> Result<(), Error> {
+    let (_dir, state, status) = open_running(root, id)?;
+    if status != Status::Running {
+        return Err(Error::Msg(format!(
+            "cannot pause a container that is {}",
+            status.as_str()
+        )));
+    }
+    Ok(state.cgroup().freeze(&Hierarchies::detect()?, true)?)
+}
+
+pub fn resume(root: &Path, id: &str) -> Result<(), Error> {
+    let (_dir, state, status) = open_running(root, id)?;
+    if status != Status::Paused {
+        return Err(Error::Msg(format!(
+            "cannot resume a container that is {}",
+            status.as_str()
+        )));
+    }
+    Ok(state.cgroup().freeze(&Hierarchies::detect()?, false)?)
+}
+
+/// The pids of every process in the container.
+pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>, Error> {
+    let (_dir, state, status) = open_running(root, id)?;
+    if status == Status::Stopped {
+        return Err(Error::Msg("container is not running".into()));
+    }
+    Ok(state.cgroup().pids())
+}
+
+/// Applies new limits to a live container.
+pub fn update(root: &Path, id: &str, res: &Resources) -> Result<(), Error> {
+    let (_dir, state, status) = open_running(root, id)?;
+    if status == Status::Stopped {
+        return Err(Error::Msg("cannot update a stopped container".into()));
+    }
+    for w in state.cgroup().apply(&Hierarchies::detect()?, res, &[])? {
+        crate::log::warn(&w);
+    }
+    Ok(())
+}
+
+/// `events`: one stats object with `stats_once`, else stats every `interval` and an `oom` event
+/// whenever the OOM-kill counter grows, until the container stops.
+pub fn events(
+    root: &Path,
+    id: &str,
+    interval: std::time::Duration,
+    stats_once: bool,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let h = Hierarchies::detect()?;
+    let (dir, state, status) = open_running(root, id)?;
+    if status == Status::Stopped {
+        return Err(Error::Msg("container is not running".into()));
+    }
+    let cg = state.cgroup();
+    let emit = |out: &mut dyn Write, kind: &str, data: serde_json::Value| -> Result<(), Error> {
+        let line = serde_json::json!({"type": kind, "id": id, "data": data});
+        writeln!(out, "{line}")
+            .and_then(|_| out.flush())
+            .map_err(Error::io("write", "stdout"))
+    };
+    if stats_once {
+        return emit(out, "stats", husk_cgroup::stats::stats(&cg, &h));
+    }
+    drop(dir);
+    let mut ooms = husk_cgroup::stats::oom_kills(&cg, &h);
+    loop {
+        let now = husk_cgroup::stats::oom_kills(&cg, &h);
+        if now > ooms {
+            emit(out, "oom", serde_json::Value::Null)?;
+            ooms = now;
+        }
+        emit(out, "stats", husk_cgroup::stats::stats(&cg, &h))?;
+        if !state.init_alive() {
+            return Ok(());
+        }
+        std::thread::sleep(interval);
+    }
+}
