@@ -64,9 +64,9 @@ pub fn clone3(ns_flags: u64, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Forke
     };
     match cvt(r)? {
         0 => Ok(Forked::Child),
-        // SAFETY: CLONE_PIDFD stored a fresh descriptor in `pidfd`.
         pid => Ok(Forked::Parent {
             pid: pid as i32,
+            // SAFETY: CLONE_PIDFD stored a fresh descriptor in `pidfd`.
             pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
         }),
     }

@@ -20,8 +20,7 @@ fn sh(env: &mut Env, id: &str, script: &str) -> Output {
 fn mountinfo<'a>(out: &'a str, target: &str) -> Vec<&'a str> {
     out.lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .filter(|f| f.len() > 5 && f[4] == target)
-        .last()
+        .rfind(|f| f.len() > 5 && f[4] == target)
         .unwrap_or_else(|| panic!("no mount at {target} in:\n{out}"))
 }
 
