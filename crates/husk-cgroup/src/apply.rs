@@ -130,7 +130,9 @@ impl Cgroup {
         };
         let planned =
             resources::plan(&res, version, extra_devices).map_err(CgroupError::Unsupported)?;
-        if version == Version::V2 || !unified.is_empty() {
+        // v2 leaves get interface files only for controllers their parents enable; on hybrid
+        // hosts the cgroup2 tree may carry some limits (hugetlb, `unified`).
+        if layout != Layout::V1 && (!planned.writes.is_empty() || !unified.is_empty()) {
             self.enable_controllers(h)?;
         }
         let mut done_memsw = false;

@@ -1,0 +1,221 @@
+//! Resource limits that really hold, on this host's layout (v1 hybrid here; pure v2 in the guest
+//! run by scripts/test-cgroup2.sh): files, OOM, pids, update, pause/resume, ps, events.
+
+mod common;
+use common::*;
+use serde_json::{Value, json};
+
+fn v2() -> bool {
+    std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// Reads a limit file of the container's cgroup: the v1 file under its controller, or the v2 file.
+fn cg_read(id: &str, v1: (&str, &str), v2_file: &str) -> String {
+    let path = if v2() {
+        format!("/sys/fs/cgroup/husk/{id}/{v2_file}")
+    } else {
+        format!("/sys/fs/cgroup/{}/husk/{id}/{}", v1.0, v1.1)
+    };
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .trim()
+        .to_string()
+}
+
+fn status(env: &Env, id: &str) -> String {
+    let st: Value = serde_json::from_slice(&env.husk(&["state", id]).stdout).unwrap_or(Value::Null);
+    st["status"].as_str().unwrap_or("").to_string()
+}
+
+#[test]
+fn limits_land_in_their_files() {
+    require_root!();
+    let mut env = Env::new("cglimits");
+    let id = env.id("lim");
+    env.args(&["/bin/sleep", "30"]);
+    env.config["linux"]["resources"] = json!({
+        "memory": {"limit": 67108864, "swap": 67108864, "reservation": 33554432},
+        "cpu": {"shares": 512, "quota": 50000, "period": 100000},
+        "pids": {"limit": 42},
+    });
+    let b = env.bundle.to_string_lossy().into_owned();
+    let o = env.husk(&["create", &id, "-b", &b]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        cg_read(&id, ("memory", "memory.limit_in_bytes"), "memory.max"),
+        "67108864"
+    );
+    assert_eq!(cg_read(&id, ("pids", "pids.max"), "pids.max"), "42");
+    if v2() {
+        assert_eq!(cg_read(&id, ("", ""), "cpu.max"), "50000 100000");
+        assert_eq!(cg_read(&id, ("", ""), "cpu.weight"), "20");
+        assert_eq!(cg_read(&id, ("", ""), "memory.swap.max"), "0");
+        assert_eq!(cg_read(&id, ("", ""), "memory.low"), "33554432");
+    } else {
+        assert_eq!(cg_read(&id, ("cpu", "cpu.cfs_quota_us"), ""), "50000");
+        assert_eq!(cg_read(&id, ("cpu", "cpu.shares"), ""), "512");
+        assert_eq!(
+            cg_read(&id, ("memory", "memory.soft_limit_in_bytes"), ""),
+            "33554432"
+        );
+        assert_eq!(
+            cg_read(&id, ("memory", "memory.memsw.limit_in_bytes"), ""),
+            "67108864"
+        );
+    }
+    assert!(env.husk(&["delete", "--force", &id]).status.success());
+    assert_no_cgroup(&id);
+}
+
+#[test]
+fn memory_hog_is_oom_killed_with_an_event() {
+    require_root!();
+    let mut env = Env::new("cgoom");
+    env.config["linux"]["resources"] = json!({"memory": {"limit": 16777216, "swap": 16777216}});
+    // As init it is killed outright: the run returns 128 + SIGKILL.
+    env.args(&[
+        "/bin/dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=64M",
+        "count=1",
+    ]);
+    let id = env.id("oom");
+    assert_eq!(env.run(&id).status.code(), Some(137));
+    assert_no_cgroup(&id);
+
+    // Not as init: `events` reports the kill.
+    env.args(&[
+        "/bin/sh",
+        "-c",
+        "sleep 0.3; dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 30",
+    ]);
+    let id = env.id("oomev");
+    let b = env.bundle.to_string_lossy().into_owned();
+    assert!(env.husk(&["run", "-d", "-b", &b, &id]).status.success());
+    let mut child = std::process::Command::new(HUSK)
+        .arg("--root")
+        .arg(&env.root)
+        .args(["events", "--interval", "100ms", &id])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut saw_oom = false;
+    for line in reader.lines().take(100) {
+        let v: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        assert_eq!(v["id"], json!(id));
+        if v["type"] == "oom" {
+            saw_oom = true;
+            break;
+        }
+        assert_eq!(v["type"], "stats");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(saw_oom, "no oom event");
+    assert!(env.husk(&["delete", "-f", &id]).status.success());
+    assert_no_cgroup(&id);
+}
+
+#[test]
+fn pids_limit_stops_forks() {
+    require_root!();
+    let mut env = Env::new("cgpids");
+    env.config["linux"]["resources"] = json!({"pids": {"limit": 4}});
+    env.args(&[
+        "/bin/sh",
+        "-c",
+        "for i in 1 2 3 4 5 6 7 8; do sleep 5 & done 2>&1; echo spawned",
+    ]);
+    let id = env.id("pids");
+    let o = env.run(&id);
+    let text = stdout(&o) + &stderr(&o);
+    assert!(
+        text.contains("can't fork") || text.contains("Resource temporarily unavailable"),
+        "{text}"
+    );
+    assert_no_cgroup(&id);
+}
+
+#[test]
+fn update_pause_resume_ps_events() {
+    require_root!();
+    let mut env = Env::new("cgverbs");
+    env.args(&["/bin/sh", "-c", "sleep 30 & sleep 30"]);
+    let id = env.id("verbs");
+    let b = env.bundle.to_string_lossy().into_owned();
+    assert!(env.husk(&["run", "-d", "-b", &b, &id]).status.success());
+
+    let o = env.husk(&["update", "--memory", "64m", "--pids-limit", "30", &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        cg_read(&id, ("memory", "memory.limit_in_bytes"), "memory.max"),
+        "67108864"
+    );
+    assert_eq!(cg_read(&id, ("pids", "pids.max"), "pids.max"), "30");
+    let rfile = env.dir.join("res.json");
+    std::fs::write(&rfile, r#"{"pids":{"limit":-1}}"#).unwrap();
+    assert!(
+        env.husk(&["update", "-r", &rfile.to_string_lossy(), &id])
+            .status
+            .success()
+    );
+    assert_eq!(cg_read(&id, ("pids", "pids.max"), "pids.max"), "max");
+    let bad = env.husk(&["update", "--memory", "12x", &id]);
+    assert_eq!(bad.status.code(), Some(1));
+
+    let pids: Vec<i32> =
+        serde_json::from_slice(&env.husk(&["ps", "--format", "json", &id]).stdout).unwrap();
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    let table = stdout(&env.husk(&["ps", &id]));
+    assert!(
+        table.starts_with("UID") && table.lines().count() == 3,
+        "{table}"
+    );
+
+    assert!(env.husk(&["pause", &id]).status.success());
+    assert_eq!(status(&env, &id), "paused");
+    assert!(
+        !env.husk(&["pause", &id]).status.success(),
+        "pausing twice is an error"
+    );
+    assert!(env.husk(&["resume", &id]).status.success());
+    assert_eq!(status(&env, &id), "running");
+
+    let ev: Value = serde_json::from_slice(&env.husk(&["events", "--stats", &id]).stdout).unwrap();
+    assert_eq!(ev["type"], "stats");
+    assert!(ev["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0);
+    assert_eq!(ev["data"]["pids"]["current"], 2);
+
+    assert!(env.husk(&["kill", "--all", &id, "KILL"]).status.success());
+    assert!(env.husk(&["delete", "-f", &id]).status.success());
+    assert_no_cgroup(&id);
+}
+
+#[test]
+fn resources_this_host_cannot_apply_are_errors() {
+    require_root!();
+    let mut env = Env::new("cgunsup");
+    let cases = if v2() {
+        vec![
+            json!({"network": {"classID": 1}}),
+            json!({"memory": {"limit": 67108864, "swappiness": 10}}),
+        ]
+    } else {
+        vec![
+            json!({"unified": {"memory.high": "1000000"}}),
+            json!({"network": {"classID": 1}}),
+        ]
+    };
+    for (i, res) in cases.into_iter().enumerate() {
+        env.config["linux"]["resources"] = res.clone();
+        let id = env.id(&format!("u{i}"));
+        let o = env.run(&id);
+        assert_eq!(o.status.code(), Some(1), "{res}");
+        assert!(stderr(&o).contains("cgroup"), "{res}: {}", stderr(&o));
+        assert_no_state(&env, &id);
+        assert_no_cgroup(&id);
+    }
+}
