@@ -22,13 +22,14 @@ for l in sys.stdin:
 husk=$PWD/target/debug/husk
 guest=$PWD/$stage/guest.sh
 {
-  echo 'set -e'
+  echo 'fail=0'
   echo 'echo "cgroup mounts in the guest: $(grep -c " - cgroup" /proc/self/mountinfo), cgroup2 only: $(grep -c " - cgroup2 " /proc/self/mountinfo)"'
   for b in "${bins[@]}"; do
     echo "echo '== $(basename "$b")'"
-    echo "$b --test-threads=2"
+    echo "$b --test-threads=2 || fail=1"
   done
-  echo 'n=$(find /sys/fs/cgroup -path "*/husk/it-*" -type d | wc -l); echo "leftover cgroups: $n"; test "$n" = 0'
+  echo 'n=$(find /sys/fs/cgroup -path "*/husk/it-*" -type d | wc -l); echo "leftover cgroups: $n"; test "$n" = 0 || fail=1'
+  echo 'exit $fail'
 } > "$guest"
 chmod +x "$guest"
 args=(--bin "$husk" --share "$PWD/$stage" --env HUSK_PROBE="$PWD/$stage/probe" --timeout 900)

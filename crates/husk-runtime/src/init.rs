@@ -68,10 +68,12 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
             None
         }
     };
+    // The state is `created` by now (runc sends that too); the parent wrote it as creating.
+    let created = state_json.replacen("\"status\":\"creating\"", "\"status\":\"created\"", 1);
     if let Err(e) = crate::hooks::run_all(
         "startContainer",
         &a.plan.hooks.start_container,
-        state_json.as_bytes(),
+        created.as_bytes(),
     ) {
         // `run` reports it through its parent; after `create` nobody else can.
         if a.fifo.is_none() {

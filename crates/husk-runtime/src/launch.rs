@@ -127,6 +127,21 @@ pub fn launch_plan(
 ) -> Result<Launched, Error> {
     let bundle = bundle.to_path_buf();
     check_host(plan, opts)?;
+    // --preserve-fds N promises fds 3..3+N; any of them the caller left closed would be taken by
+    // husk's own descriptors and leak into the container, so they are filled with /dev/null.
+    for fd in 3..3 + opts.preserve_fds as i32 {
+        if !Path::new(&format!("/proc/self/fd/{fd}")).exists() {
+            use std::os::fd::{AsRawFd, IntoRawFd};
+            let null = fs::File::open("/dev/null").map_err(Error::io("open", "/dev/null"))?;
+            if null.as_raw_fd() == fd {
+                // open took exactly this slot: keep it (dropping would close it again).
+                husk_sys::fs::clear_cloexec(null.into_raw_fd())
+                    .map_err(Error::io("fcntl", "/dev/null"))?;
+            } else {
+                husk_sys::fs::dup2(null.as_raw_fd(), fd).map_err(Error::io("dup2", "/dev/null"))?;
+            }
+        }
+    }
     let hier = Hierarchies::detect()?;
     let own = husk_cgroup::parse_proc_cgroup(
         &fs::read_to_string("/proc/self/cgroup").map_err(Error::io("read", "/proc/self/cgroup"))?,

@@ -178,7 +178,7 @@ fn only_stdio_and_preserved_fds_reach_the_container() {
     // An fd open in husk's caller does not leak in...
     let o = husk_via_sh(
         &env,
-        "exec 3</etc/hostname 4</etc/hostname",
+        "exec 3</etc/passwd 4</etc/passwd",
         &[],
         &["run", "-b", &b, &id],
     );
@@ -186,7 +186,7 @@ fn only_stdio_and_preserved_fds_reach_the_container() {
     // ...unless it is passed with --preserve-fds.
     let o = husk_via_sh(
         &env,
-        "exec 3</etc/hostname 4</etc/hostname",
+        "exec 3</etc/passwd 4</etc/passwd",
         &[],
         &["run", "-b", &b, "--preserve-fds", "1", &id],
     );

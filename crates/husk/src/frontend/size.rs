@@ -18,7 +18,7 @@ pub fn parse(s: &str) -> Result<i64, String> {
     let n: f64 = num
         .parse()
         .map_err(|_| format!("invalid size \"{s}\" (use a number with b, k, m or g)"))?;
-    if !(n >= 0.0) || !n.is_finite() {
+    if n.is_nan() || n < 0.0 || !n.is_finite() {
         return Err(format!("invalid size \"{s}\""));
     }
     Ok((n * mult as f64) as i64)
