@@ -171,6 +171,44 @@ impl Cgroup {
         Ok(planned.warnings)
     }
 
+    /// Kills every process in the cgroup and waits until it is empty, so removing it never
+    /// meets EBUSY: cgroup.kill where the kernel has it (v2, also the cgroup2 tree of hybrid
+    /// hosts), else freeze, signal each pid, thaw (a frozen cgroup cannot fork away from us).
+    pub fn kill_all(&self, h: &Hierarchies, signal: impl Fn(i32)) -> Result<(), CgroupError> {
+        let killfile = self
+            .unified
+            .as_ref()
+            .map(|u| u.join("cgroup.kill"))
+            .filter(|k| k.exists());
+        if let Some(k) = &killfile {
+            write_file(k, "1")?;
+        } else {
+            let frozen = self.dir_for(h, "freezer").is_some() && self.freeze(h, true).is_ok();
+            for pid in self.pids() {
+                signal(pid);
+            }
+            if frozen {
+                self.freeze(h, false)?;
+            }
+        }
+        for i in 0..2000 {
+            let pids = self.pids();
+            if pids.is_empty() {
+                return Ok(());
+            }
+            // A process that was forking while we signalled: signal again.
+            if killfile.is_none() && i % 50 == 49 {
+                pids.iter().for_each(|p| signal(*p));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Err(CgroupError::Io {
+            step: "kill processes in",
+            path: self.dirs.first().cloned().unwrap_or_default(),
+            source: io::Error::from_raw_os_error(16),
+        })
+    }
+
     /// Freezes or thaws every process (v1 freezer, or v2 cgroup.freeze), waiting until done.
     pub fn freeze(&self, h: &Hierarchies, frozen: bool) -> Result<(), CgroupError> {
         if let Some(dir) = self.dir_for(h, "freezer") {

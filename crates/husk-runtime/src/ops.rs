@@ -137,15 +137,11 @@ pub fn destroy(
     }
     if let Some(cg) = cgroup {
         // Without its own pid namespace a container's other processes outlive init.
-        for _ in 0..100 {
-            let pids = cg.pids();
-            if pids.is_empty() {
-                break;
-            }
-            for pid in pids {
+        if !cg.pids().is_empty() {
+            let h = husk_cgroup::Hierarchies::detect()?;
+            cg.kill_all(&h, |pid| {
                 let _ = sp::kill(pid, libc::SIGKILL);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(2));
+            })?;
         }
         cg.remove()?;
     }
