@@ -2,10 +2,11 @@
 //! ends in execve. Errors go to the parent as data (`Msg::Error`); the child then exits.
 //! The order is the checklist in `setup`; each step says why it sits where it does.
 
-use crate::rootfs::{CgroupView, Rootfs, Step, fail, open_in_root};
+use crate::process::{find_executable, set_cwd, set_user};
+use crate::rootfs::{CgroupView, Rootfs, Step, fail};
 use crate::sync::{Channel, Msg};
 use husk_spec::names::NsKind;
-use husk_spec::plan::{Plan, ProcessPlan};
+use husk_spec::plan::Plan;
 use husk_sys::{fs as sfs, process as sp, security as sec};
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -30,6 +31,7 @@ pub(crate) struct InitArgs<'a> {
 
 pub(crate) fn run(a: InitArgs<'_>) -> ! {
     sp::set_name("husk:[INIT]");
+    crate::explain::in_init();
     let state_json = match a.chan.recv() {
         Ok(Some(Msg::Go(s))) => s,
         // The parent died or failed before telling us to go: nothing to report to.
@@ -51,6 +53,7 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
             sp::exit_now(1);
         }
     };
+    crate::explain::step(|| format!("found {}; ready, waiting for start", exe.display()));
     if a.chan.send(&Msg::Ready).is_err() {
         sp::exit_now(1);
     }
@@ -99,6 +102,7 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
     // with what an ordinary exec would give it.
     sp::reset_signal_dispositions();
     let _ = sp::set_signal_mask(&a.old_sigmask);
+    crate::explain::step(|| format!("execve {}", exe.display()));
     let err = sp::execve(&exe, &a.plan.process.args, &a.plan.process.env);
     exit_with(
         &format!("exec {}: {}", exe.display(), crate::errno_text(&err)),
@@ -162,7 +166,9 @@ fn setup(a: &InitArgs<'_>, state_json: &str) -> Step<()> {
 
     let has_mount_ns = plan.has(NsKind::Mount);
     let rootfs = if plan.creates(NsKind::Mount) {
+        crate::explain::step(|| "joined namespaces, hostname, affinity".into());
         let root = Rootfs::prepare(plan, a.staging.as_deref())?;
+        crate::explain::step(|| format!("bound rootfs {}", plan.rootfs.display()));
         let r = Rootfs {
             plan,
             in_userns,
@@ -170,6 +176,17 @@ fn setup(a: &InitArgs<'_>, state_json: &str) -> Step<()> {
             root,
         };
         r.mount_all()?;
+        crate::explain::step(|| {
+            format!(
+                "mounted {} filesystems{}",
+                plan.mounts.len(),
+                if plan.setup_dev {
+                    format!(", made {} device nodes", plan.devices.len())
+                } else {
+                    String::new()
+                }
+            )
+        });
         Some(r)
     } else {
         None
@@ -191,6 +208,13 @@ fn setup(a: &InitArgs<'_>, state_json: &str) -> Step<()> {
     .map_err(|e| e.to_string())?;
     if let Some(r) = &rootfs {
         r.pivot(a.no_pivot)?;
+        crate::explain::step(|| {
+            if a.no_pivot {
+                "MS_MOVE + chroot".into()
+            } else {
+                "pivot_root, old root detached".into()
+            }
+        });
         // A missing cwd is created here, before `Rootfs::finish` can make / read-only: created
         // later (in `set_cwd`), a missing cwd under the default `root.readonly` failed with
         // EROFS, where runc creates it during rootfs setup.
@@ -204,6 +228,14 @@ fn setup(a: &InitArgs<'_>, state_json: &str) -> Step<()> {
     }
     if rootfs.is_some() {
         Rootfs::finish(plan, || write_sysctls(plan))?;
+        crate::explain::step(|| {
+            format!(
+                "{} sysctls, masked {} paths, {} read-only paths",
+                plan.sysctl.len(),
+                plan.masked_paths.len(),
+                plan.readonly_paths.len()
+            )
+        });
     } else {
         write_sysctls(plan)?;
     }
@@ -234,6 +266,16 @@ fn setup(a: &InitArgs<'_>, state_json: &str) -> Step<()> {
         .map_err(|e| fail("open", "/", e))?;
     set_cwd(cwd_root.as_fd(), &p.cwd)?;
     set_user(p)?;
+    crate::explain::step(|| {
+        format!(
+            "cwd {}, uid {} gid {}, capabilities {}",
+            p.cwd,
+            p.uid,
+            p.gid,
+            p.caps
+                .map_or("kept".to_string(), |c| format!("{:#x}", c.effective))
+        )
+    });
     sp::umask(p.umask.unwrap_or(0o022));
     if p.no_new_privileges {
         sec::set_no_new_privs().map_err(|e| fail("prctl", "PR_SET_NO_NEW_PRIVS", e))?;
@@ -280,94 +322,4 @@ fn write_sysctls(plan: &Plan) -> Step<()> {
         write_proc(&format!("sys/{}", k.replace('.', "/")), v)?;
     }
     Ok(())
-}
-
-/// cwd is resolved inside the root and created if missing (runc does too); chdir through the
-/// resolved fd means it cannot point outside the rootfs.
-fn set_cwd(root: std::os::fd::BorrowedFd<'_>, cwd: &str) -> Step<()> {
-    let rel = husk_spec::plan::clean_in_root(cwd);
-    let fd = match open_in_root(root, &rel, libc::O_DIRECTORY) {
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => crate::rootfs::mkdir_all(root, &rel),
-        r => r,
-    }
-    .map_err(|e| fail("chdir", cwd, e))?;
-    sfs::fchdir(fd.as_fd()).map_err(|e| fail("chdir", cwd, e))
-}
-
-fn set_user(p: &ProcessPlan) -> Step<()> {
-    if let Some(caps) = &p.caps {
-        // The bounding set needs CAP_SETPCAP to shrink: before we change uid.
-        for cap in 0..=sec::last_cap() {
-            if caps.bounding & (1 << cap) == 0 {
-                sec::drop_bounding(cap).map_err(|e| {
-                    fail(
-                        "drop bounding capability",
-                        husk_spec::names::CAPABILITIES
-                            .get(cap as usize)
-                            .unwrap_or(&"?"),
-                        e,
-                    )
-                })?;
-            }
-        }
-    }
-    sec::setgroups(&p.additional_gids)
-        .map_err(|e| fail("setgroups", format!("{:?}", p.additional_gids), e))?;
-    sec::setresgid(p.gid).map_err(|e| fail("setresgid", p.gid.to_string(), e))?;
-    if let Some(caps) = &p.caps {
-        // Keep the permitted set across setuid so capset below can grant what was asked.
-        sec::set_keepcaps(true).map_err(|e| fail("prctl", "PR_SET_KEEPCAPS", e))?;
-        sec::setresuid(p.uid).map_err(|e| fail("setresuid", p.uid.to_string(), e))?;
-        sec::set_keepcaps(false).map_err(|e| fail("prctl", "PR_SET_KEEPCAPS", e))?;
-        sec::capset(caps.effective, caps.permitted, caps.inheritable)
-            .map_err(|e| fail("capset", "process.capabilities", e))?;
-        sec::clear_ambient().map_err(|e| fail("prctl", "PR_CAP_AMBIENT_CLEAR_ALL", e))?;
-        for cap in 0..64u8 {
-            if caps.ambient & (1 << cap) != 0 {
-                sec::raise_ambient(cap).map_err(|e| {
-                    fail(
-                        "raise ambient capability",
-                        husk_spec::names::CAPABILITIES
-                            .get(cap as usize)
-                            .unwrap_or(&"?"),
-                        e,
-                    )
-                })?;
-            }
-        }
-    } else {
-        sec::setresuid(p.uid).map_err(|e| fail("setresuid", p.uid.to_string(), e))?;
-    }
-    Ok(())
-}
-
-/// Looks the command up in the container's PATH before `Ready`, so a missing executable fails
-/// `create` (as runc does) instead of a container that dies at start.
-fn find_executable(p: &ProcessPlan) -> Step<PathBuf> {
-    let arg0 = &p.args[0];
-    let check = |path: &Path| -> bool {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    if arg0.contains('/') {
-        let path = PathBuf::from(arg0);
-        return match std::fs::metadata(&path) {
-            Err(_) => Err(format!("exec: \"{arg0}\": file not found")),
-            Ok(_) if !check(&path) => Err(format!(
-                "exec: \"{arg0}\": permission denied (not an executable file)"
-            )),
-            Ok(_) => Ok(path),
-        };
-    }
-    let path_var = p
-        .env
-        .iter()
-        .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    path_var
-        .split(':')
-        .filter(|d| !d.is_empty())
-        .map(|d| Path::new(d).join(arg0))
-        .find(|c| check(c))
-        .ok_or_else(|| format!("exec: \"{arg0}\": executable file not found in $PATH"))
 }

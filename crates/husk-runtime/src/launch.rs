@@ -114,6 +114,14 @@ pub fn launch(opts: &CreateOpts, mode: Mode) -> Result<Launched, Error> {
     let bundle =
         std::path::absolute(&opts.bundle).map_err(Error::io("resolve bundle", &opts.bundle))?;
     let (spec, plan) = load_plan(&bundle)?;
+    crate::explain::step(|| {
+        format!(
+            "read and lowered {}/config.json: {} mounts, {} namespaces",
+            bundle.display(),
+            plan.mounts.len(),
+            plan.namespaces.len()
+        )
+    });
     launch_plan(opts, &bundle, &spec, &plan, mode)
 }
 
@@ -127,21 +135,7 @@ pub fn launch_plan(
 ) -> Result<Launched, Error> {
     let bundle = bundle.to_path_buf();
     check_host(plan, opts)?;
-    // --preserve-fds N promises fds 3..3+N; any of them the caller left closed would be taken by
-    // husk's own descriptors and leak into the container, so they are filled with /dev/null.
-    for fd in 3..3 + opts.preserve_fds as i32 {
-        if !Path::new(&format!("/proc/self/fd/{fd}")).exists() {
-            use std::os::fd::{AsRawFd, IntoRawFd};
-            let null = fs::File::open("/dev/null").map_err(Error::io("open", "/dev/null"))?;
-            if null.as_raw_fd() == fd {
-                // open took exactly this slot: keep it (dropping would close it again).
-                husk_sys::fs::clear_cloexec(null.into_raw_fd())
-                    .map_err(Error::io("fcntl", "/dev/null"))?;
-            } else {
-                husk_sys::fs::dup2(null.as_raw_fd(), fd).map_err(Error::io("dup2", "/dev/null"))?;
-            }
-        }
-    }
+    crate::process::fill_preserved_fds(opts.preserve_fds)?;
     let hier = Hierarchies::detect()?;
     let own = husk_cgroup::parse_proc_cgroup(
         &fs::read_to_string("/proc/self/cgroup").map_err(Error::io("read", "/proc/self/cgroup"))?,
@@ -153,6 +147,7 @@ pub fn launch_plan(
     let cgroup = Cgroup::locate(&hier, &own, &cg_path)?;
 
     let dir = ContainerDir::create(&opts.root, &opts.id)?;
+    crate::explain::step(|| format!("created and locked state dir {}", dir.path.display()));
     let mut undo = Undo {
         dir: None,
         cgroup: None,
@@ -171,6 +166,7 @@ pub fn launch_plan(
         own_pid_ns: plan.creates(NsKind::Pid),
         hooks: plan.hooks.clone(),
         owner: String::new(),
+        process: spec.process.clone(),
     };
     // The state names the cgroup before it exists, so `delete --force` finds a container whose
     // creator was killed at any point after this.
@@ -196,6 +192,13 @@ pub fn launch_plan(
     };
     undo.cgroup = Some(cgroup.clone());
     cgroup.create()?;
+    crate::explain::step(|| {
+        format!(
+            "created cgroup {} ({} hierarchies)",
+            cg_path,
+            cgroup.dirs.len()
+        )
+    });
     // Limits are in place before the clone, so the container never runs unlimited.
     if let Some(res) = spec.linux.as_ref().and_then(|l| l.resources.as_ref()) {
         let res: husk_cgroup::resources::Resources = serde_json::from_value(res.clone())
@@ -212,6 +215,7 @@ pub fn launch_plan(
         for w in cgroup.apply(&hier, &res, &devices)? {
             log::warn(&w);
         }
+        crate::explain::step(|| "wrote linux.resources limits".into());
     }
     let cg_fd = match &cgroup.unified {
         Some(u) => Some(
@@ -315,8 +319,20 @@ pub fn launch_plan(
     if plan.creates(NsKind::User) {
         write_id_map(pid, "uid_map", &plan.uid_mappings)?;
         write_id_map(pid, "gid_map", &plan.gid_mappings)?;
+        crate::explain::step(|| format!("wrote uid_map and gid_map of {pid}"));
     }
     cgroup.join(pid, cg_fd.is_some())?;
+    crate::explain::step(|| {
+        format!(
+            "clone3 flags={clone_flags:#x}{} → pid {pid}; joined {} v1 hierarchies",
+            if cg_fd.is_some() {
+                " + CLONE_INTO_CGROUP"
+            } else {
+                ""
+            },
+            cgroup.dirs.len() - usize::from(cg_fd.is_some())
+        )
+    });
     state.pid = pid;
     let hook_state = serde_json::to_string(&state.oci_state(Status::Creating)).unwrap_or_default();
     chan.send(&Msg::Go(hook_state.clone()))
@@ -336,7 +352,10 @@ pub fn launch_plan(
                 chan.send(&Msg::HooksDone)
                     .map_err(Error::io("sync", "hooks done"))?;
             }
-            Some(Msg::Ready) => break,
+            Some(Msg::Ready) => {
+                crate::explain::step(|| "init is ready".into());
+                break;
+            }
             Some(Msg::Error(m)) => return Err(Error::Msg(m)),
             Some(Msg::NoExec(m)) => {
                 let not_found = m.contains("not found");
@@ -428,26 +447,10 @@ impl Launched {
     /// Foreground `run`: forwards signals until init exits; returns its status. The pidfd was
     /// taken before the clone returned, so an init that exits at once is never missed.
     pub fn wait(mut self, keep: bool) -> Result<i32, Error> {
-        let sigfd =
-            sp::signalfd(&sp::SigSet::forwardable()).map_err(Error::io("signalfd", "run"))?;
-        let exit = loop {
-            let ready = husk_sys::fs::poll_in(&[self.pidfd.as_fd(), sigfd.as_fd()], -1)
-                .map_err(Error::io("poll", "init"))?;
-            if ready[0] != 0 {
-                break sp::waitid_pidfd(self.pidfd.as_fd(), false)
-                    .map_err(Error::io("wait", "init"))?;
-            }
-            if ready[1] != 0 {
-                let sig =
-                    sp::read_signalfd(sigfd.as_fd()).map_err(Error::io("read", "signalfd"))?;
-                if sig != libc::SIGCHLD {
-                    let _ = sp::pidfd_send_signal(self.pidfd.as_fd(), sig);
-                }
-            }
-        };
+        let exit = crate::process::wait_forwarding(self.pidfd.as_fd(), "init");
         let _ = sp::set_signal_mask(&self.old_sigmask);
         self.undo.child = None;
-        let status = exit.map_or(255, |e| e.status());
+        let status = exit?.status();
         let cgroup = self.undo.cgroup.take();
         if keep {
             return Ok(status);

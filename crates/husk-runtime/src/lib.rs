@@ -3,12 +3,14 @@
 #![forbid(unsafe_code)]
 
 mod cgroup_ops;
+pub mod explain;
 pub mod hooks;
 mod init;
 pub use cgroup_ops::{events, pause, pids, resume, update};
 pub mod launch;
 pub mod log;
 pub mod ops;
+mod process;
 mod rootfs;
 pub mod state;
 mod sync;

@@ -26,6 +26,9 @@ pub struct Cli {
     /// Log debug lines
     #[arg(long, global = true)]
     pub debug: bool,
+    /// Narrate each kernel step of create/run on stderr with its cost in µs
+    #[arg(long, global = true)]
+    pub explain: bool,
     /// Use systemd to manage cgroups (not supported yet: a clear error)
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
@@ -182,6 +185,9 @@ pub fn looks_like_frontend_run() -> bool {
 pub fn dispatch(cli: Cli) -> Result<i32, Error> {
     if cli.systemd_cgroup {
         return Err(Error::Msg("--systemd-cgroup: the systemd cgroup driver is not supported yet; use the cgroupfs driver".into()));
+    }
+    if cli.explain {
+        husk_runtime::explain::enable();
     }
     let root = &cli.root;
     match cli.cmd {

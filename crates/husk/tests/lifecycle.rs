@@ -275,3 +275,30 @@ fn systemd_cgroup_is_a_clear_error() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("not supported"));
 }
+
+#[test]
+fn explain_narrates_each_step_only_when_asked() {
+    require_root!();
+    let mut env = Env::new("explain");
+    env.args(&["/bin/true"]);
+    let b = env.bundle.to_string_lossy().into_owned();
+    let o = env.husk(&["--explain", "run", "-b", &b, &env.id("x")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stderr(&o);
+    for step in [
+        "config.json",
+        "state dir",
+        "cgroup",
+        "clone3",
+        "pivot_root",
+        "capabilities",
+        "execve",
+    ] {
+        assert!(
+            text.lines().any(|l| l.contains(" µs") && l.contains(step)),
+            "no '{step}' step in:\n{text}"
+        );
+    }
+    let quiet = env.husk(&["run", "-b", &b, &env.id("y")]);
+    assert_eq!(stderr(&quiet), "", "nothing is printed without --explain");
+}
