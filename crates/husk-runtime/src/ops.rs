@@ -26,10 +26,11 @@ pub fn start(root: &Path, id: &str) -> Result<(), Error> {
             status.as_str()
         )));
     }
+    // The pidfd first: opening the fifo releases init, which may exec and exit at once.
+    let pidfd = init_pidfd(&state).ok_or_else(|| Error::Msg("container init is gone".into()))?;
     let fifo_path = dir.fifo();
     let fifo = husk_sys::fs::openat(None, &fifo_path, libc::O_RDONLY | libc::O_NONBLOCK, 0)
         .map_err(Error::io("open", &fifo_path))?;
-    let pidfd = init_pidfd(&state).ok_or_else(|| Error::Msg("container init is gone".into()))?;
     // Wait for init's byte, or for init to die: a dead init is an error, never a hang.
     let ready = husk_sys::fs::poll_in(&[fifo.as_fd(), pidfd.as_fd()], -1)
         .map_err(Error::io("poll", &fifo_path))?;
