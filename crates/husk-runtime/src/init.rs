@@ -27,6 +27,8 @@ pub(crate) struct InitArgs<'a> {
     pub runtime_hooks: bool,
     /// Where to attach the root when it is `/` itself (see `Rootfs::prepare`).
     pub staging: Option<PathBuf>,
+    /// User namespaces for id-mapped mounts, aligned with `plan.mounts`.
+    pub idmaps: Vec<Option<OwnedFd>>,
 }
 
 pub(crate) fn run(a: InitArgs<'_>) -> ! {
@@ -37,7 +39,16 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
         // The parent died or failed before telling us to go: nothing to report to.
         _ => sp::exit_now(1),
     };
-    match setup(&a, &state_json) {
+    // seccomp notify: `listenerPath` is a host path, so connect now, before setup enters the
+    // container's user namespace and root (see `seccomp::connect_listener`).
+    let mut listener = match crate::seccomp::connect_listener(a.plan.seccomp.as_ref()) {
+        Ok(l) => l,
+        Err(msg) => {
+            let _ = a.chan.send(&Msg::Error(msg));
+            sp::exit_now(1);
+        }
+    };
+    match setup(&a, &state_json, &mut listener) {
         Ok(()) => {}
         Err(msg) => {
             let _ = a.chan.send(&Msg::Error(msg));
@@ -54,6 +65,15 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
         }
     };
     crate::explain::step(|| format!("found {}; ready, waiting for start", exe.display()));
+    // seccomp with no_new_privs: as late as possible, so a profile need not allow husk's own
+    // setup syscalls, yet before `Ready` so a failure still fails `create` (runc's order).
+    if a.plan.process.no_new_privileges
+        && let Some(sc) = &a.plan.seccomp
+        && let Err(msg) = crate::seccomp::install(sc, listener.take(), &state_json)
+    {
+        let _ = a.chan.send(&Msg::Error(msg));
+        sp::exit_now(1);
+    }
     if a.chan.send(&Msg::Ready).is_err() {
         sp::exit_now(1);
     }
@@ -128,7 +148,11 @@ fn open_fifo(fifo: &OwnedFd) -> Option<std::fs::File> {
         .ok()
 }
 
-fn setup(a: &InitArgs<'_>, state_json: &str) -> Step<()> {
+fn setup(
+    a: &InitArgs<'_>,
+    state_json: &str,
+    listener: &mut Option<std::os::unix::net::UnixStream>,
+) -> Step<()> {
     let plan = a.plan;
     let p = &plan.process;
     // Non-dumpable until execve: nothing in the container may ptrace or read /proc/1/mem of a
@@ -170,6 +194,7 @@ fn setup(a: &InitArgs<'_>, state_json: &str) -> Step<()> {
         let root = Rootfs::prepare(plan, a.staging.as_deref())?;
         crate::explain::step(|| format!("bound rootfs {}", plan.rootfs.display()));
         let r = Rootfs {
+            idmaps: &a.idmaps,
             plan,
             in_userns,
             cgroups: &a.cgroups,
@@ -265,6 +290,13 @@ fn setup(a: &InitArgs<'_>, state_json: &str) -> Step<()> {
     let cwd_root = sfs::openat(None, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0)
         .map_err(|e| fail("open", "/", e))?;
     set_cwd(cwd_root.as_fd(), &p.cwd)?;
+    // seccomp without no_new_privs needs CAP_SYS_ADMIN: load it while we still have it, before
+    // the capabilities change (runc's order); with no_new_privs, `run` loads it later.
+    if !p.no_new_privileges
+        && let Some(sc) = &plan.seccomp
+    {
+        crate::seccomp::install(sc, listener.take(), state_json)?;
+    }
     set_user(p)?;
     crate::explain::step(|| {
         format!(

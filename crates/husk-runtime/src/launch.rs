@@ -260,6 +260,7 @@ pub fn launch_plan(
         clone_flags &= !NsKind::Time.clone_flag();
     }
 
+    let idmaps = crate::idmap::user_namespaces(plan)?;
     let threads = sp::thread_count().map_err(Error::io("read", "/proc/self/task"))?;
     if threads != 1 {
         return Err(Error::Msg(format!(
@@ -307,6 +308,7 @@ pub fn launch_plan(
                 join_mount,
                 runtime_hooks,
                 staging,
+                idmaps,
             })
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
@@ -402,7 +404,7 @@ fn write_id_map(pid: i32, file: &str, maps: &[husk_spec::config::IdMapping]) -> 
 }
 
 /// Written atomically: callers poll for the file and read it at once.
-fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
     let tmp = path.with_extension("husk-tmp");
     fs::write(&tmp, pid.to_string()).map_err(Error::io("write pid file", &tmp))?;
     fs::rename(&tmp, path).map_err(Error::io("write pid file", path))

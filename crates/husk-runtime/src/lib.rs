@@ -3,8 +3,10 @@
 #![forbid(unsafe_code)]
 
 mod cgroup_ops;
+pub mod exec;
 pub mod explain;
 pub mod hooks;
+mod idmap;
 mod init;
 pub use cgroup_ops::{events, pause, pids, resume, update};
 pub mod launch;
@@ -12,6 +14,7 @@ pub mod log;
 pub mod ops;
 mod process;
 mod rootfs;
+pub mod seccomp;
 pub mod state;
 mod sync;
 

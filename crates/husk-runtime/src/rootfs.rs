@@ -145,6 +145,8 @@ pub(crate) struct CgroupView {
 
 pub(crate) struct Rootfs<'a> {
     pub plan: &'a Plan,
+    /// User namespaces for id-mapped mounts, aligned with `plan.mounts` (see `idmap`).
+    pub idmaps: &'a [Option<OwnedFd>],
     pub in_userns: bool,
     pub cgroups: &'a CgroupView,
     pub root: OwnedFd,
@@ -229,7 +231,34 @@ impl Rootfs<'_> {
         }
         let target = self.target(m)?;
         let tpath = sfs::fd_path(target.as_fd());
-        if m.opts.is_bind() {
+        let idmap = self
+            .plan
+            .mounts
+            .iter()
+            .position(|x| std::ptr::eq(x, m))
+            .and_then(|i| self.idmaps.get(i))
+            .and_then(Option::as_ref);
+        if let (Some(userns), Some(src)) = (idmap, &m.source) {
+            // A detached copy of the source, id-mapped, then attached on the resolved target.
+            const AT_RECURSIVE: u32 = 0x8000;
+            let flags = sfs::OPEN_TREE_CLONE
+                | if m.opts.flags & ms::REC != 0 {
+                    AT_RECURSIVE
+                } else {
+                    0
+                };
+            let tree = sfs::open_tree(None, src, flags).map_err(|e| fail("open_tree", src, e))?;
+            sfs::mount_setattr(
+                tree.as_fd(),
+                m.opts.idmap == Some(true),
+                sfs::MOUNT_ATTR_IDMAP,
+                0,
+                Some(userns.as_fd()),
+            )
+            .map_err(|e| fail("id-map", src, e))?;
+            sfs::move_mount_to_fd(tree.as_fd(), target.as_fd())
+                .map_err(|e| fail("move_mount", src, e))?;
+        } else if m.opts.is_bind() {
             let src = m
                 .source
                 .as_ref()

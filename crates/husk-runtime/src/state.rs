@@ -61,6 +61,9 @@ pub struct State {
     pub hooks: Hooks,
     #[serde(default)]
     pub owner: String,
+    /// The container's process as created: `exec` starts from it (env, user, capabilities...).
+    #[serde(default)]
+    pub process: Option<husk_spec::config::Process>,
 }
 
 /// The OCI state document (`husk state`, and hooks' stdin).
@@ -290,6 +293,7 @@ mod tests {
             own_pid_ns: true,
             hooks: Hooks::default(),
             owner: String::new(),
+            process: None,
         };
         d.save(&st).unwrap();
         assert_eq!(d.status(&d.load().unwrap()), Status::Creating);

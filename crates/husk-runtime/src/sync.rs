@@ -43,7 +43,7 @@ impl Msg {
         v
     }
 
-    fn decode(b: &[u8]) -> io::Result<Msg> {
+    pub(crate) fn decode(b: &[u8]) -> io::Result<Msg> {
         Ok(match b.first() {
             Some(b'G') => Msg::Go(String::from_utf8_lossy(&b[1..]).into_owned()),
             Some(b'M') => Msg::Mounted,

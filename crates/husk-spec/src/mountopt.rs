@@ -161,6 +161,70 @@ fn propagation_option(opt: &str) -> Option<u64> {
     })
 }
 
+/// Every option name `parse` gives a meaning to (not filesystem data), for `husk features`.
+/// A unit test checks each one against the tables above, so the list cannot claim more.
+pub const KNOWN_OPTIONS: &[&str] = &[
+    "async",
+    "atime",
+    "bind",
+    "defaults",
+    "dev",
+    "diratime",
+    "dirsync",
+    "exec",
+    "iversion",
+    "lazytime",
+    "loud",
+    "mand",
+    "noatime",
+    "nodev",
+    "nodiratime",
+    "noexec",
+    "noiversion",
+    "nolazytime",
+    "nomand",
+    "norelatime",
+    "nostrictatime",
+    "nosuid",
+    "nosymfollow",
+    "private",
+    "ratime",
+    "rbind",
+    "rdev",
+    "rdiratime",
+    "relatime",
+    "remount",
+    "rexec",
+    "rnoatime",
+    "rnodev",
+    "rnodiratime",
+    "rnoexec",
+    "rnorelatime",
+    "rnostrictatime",
+    "rnosuid",
+    "rnosymfollow",
+    "ro",
+    "rprivate",
+    "rrelatime",
+    "rro",
+    "rrw",
+    "rshared",
+    "rslave",
+    "rstrictatime",
+    "rsuid",
+    "rsymfollow",
+    "runbindable",
+    "rw",
+    "shared",
+    "silent",
+    "slave",
+    "strictatime",
+    "suid",
+    "symfollow",
+    "sync",
+    "unbindable",
+];
+
 /// Parses a mount's `options` (and its `type`: `bind` implies MS_BIND as runc does).
 pub fn parse(kind: Option<&str>, options: &[String]) -> MountOptions {
     let mut out = MountOptions::default();
@@ -255,6 +319,19 @@ mod tests {
         let o = parse(None, &opts(&["bind", "noatime"]));
         assert_eq!(o.attrs.set, attr::NOATIME);
         assert_eq!(o.attrs.clear, attr::ATIME_MASK);
+    }
+
+    #[test]
+    fn known_options_are_all_understood() {
+        for o in KNOWN_OPTIONS {
+            assert!(
+                flag_option(o).is_some()
+                    || recursive_option(o).is_some()
+                    || propagation_option(o).is_some(),
+                "{o}"
+            );
+            assert!(parse(None, &opts(&[o])).data.is_empty(), "{o}");
+        }
     }
 
     #[test]

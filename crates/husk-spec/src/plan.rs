@@ -107,6 +107,8 @@ pub struct ProcessPlan {
     pub additional_gids: Vec<u32>,
     pub umask: Option<u32>,
     pub terminal: bool,
+    /// (height, width) for TIOCSWINSZ on the pty.
+    pub console_size: Option<(u16, u16)>,
     pub rlimits: Vec<RlimitOp>,
     /// `None`: leave the capability sets as they are (root keeps everything).
     pub caps: Option<CapSets>,
@@ -446,19 +448,11 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
     } else {
         bundle.join(&root.path)
     };
-    let process = spec
-        .process
-        .as_ref()
-        .ok_or_else(|| err("process", "missing"))?;
-    if process.args.is_empty() {
-        return Err(err("process.args", "empty: nothing to run"));
-    }
-    if !process.cwd.starts_with('/') {
-        return Err(err(
-            "process.cwd",
-            format!("\"{}\" is not absolute", process.cwd),
-        ));
-    }
+    let process = lower_process(
+        spec.process
+            .as_ref()
+            .ok_or_else(|| err("process", "missing"))?,
+    )?;
     let linux = spec.linux.clone().unwrap_or_default();
 
     let mut namespaces: Vec<NsOp> = Vec::new();
@@ -641,6 +635,61 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
         }
     };
 
+    if let Some(h) = &spec.hooks {
+        lower_hooks(h)?;
+    }
+    if let Some(cp) = &linux.cgroups_path
+        && cp.split('/').any(|c| c == "..")
+    {
+        return Err(err("linux.cgroupsPath", "must not contain \"..\""));
+    }
+
+    Ok(Plan {
+        rootfs,
+        rootfs_readonly: root.readonly,
+        rootfs_readonly_recursive: false,
+        loopback_up: false,
+        rootfs_propagation,
+        uid_mappings: linux.uid_mappings.clone(),
+        gid_mappings: linux.gid_mappings.clone(),
+        namespaces,
+        mounts,
+        setup_dev,
+        devices,
+        masked_paths: linux.masked_paths.clone(),
+        readonly_paths: linux.readonly_paths.clone(),
+        hostname: spec.hostname.clone(),
+        domainname: spec.domainname.clone(),
+        sysctl,
+        time_offsets,
+        personality: linux
+            .personality
+            .as_ref()
+            .map(lower_personality)
+            .transpose()?,
+        mem_policy: linux
+            .memory_policy
+            .as_ref()
+            .map(lower_mem_policy)
+            .transpose()?,
+        process,
+        hooks: spec.hooks.clone().unwrap_or_default(),
+        cgroups_path: linux.cgroups_path.clone().filter(|s| !s.is_empty()),
+    })
+}
+
+/// Lowers `process` alone: `create` takes it from config.json, `exec` from `--process` or from the
+/// container's recorded process with the command line's changes.
+pub fn lower_process(process: &crate::config::Process) -> Result<ProcessPlan, ConfigError> {
+    if process.args.is_empty() {
+        return Err(err("process.args", "empty: nothing to run"));
+    }
+    if !process.cwd.starts_with('/') {
+        return Err(err(
+            "process.cwd",
+            format!("\"{}\" is not absolute", process.cwd),
+        ));
+    }
     let caps = match &process.capabilities {
         None => None,
         Some(c) => Some(CapSets {
@@ -721,64 +770,25 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
     let cpu_affinity_initial = cpus("process.execCPUAffinity.initial", &aff.initial)?;
     let cpu_affinity_final = cpus("process.execCPUAffinity.final", &aff.final_)?;
 
-    if let Some(h) = &spec.hooks {
-        lower_hooks(h)?;
-    }
-    if let Some(cp) = &linux.cgroups_path
-        && cp.split('/').any(|c| c == "..")
-    {
-        return Err(err("linux.cgroupsPath", "must not contain \"..\""));
-    }
-
-    Ok(Plan {
-        rootfs,
-        rootfs_readonly: root.readonly,
-        rootfs_readonly_recursive: false,
-        loopback_up: false,
-        rootfs_propagation,
-        uid_mappings: linux.uid_mappings.clone(),
-        gid_mappings: linux.gid_mappings.clone(),
-        namespaces,
-        mounts,
-        setup_dev,
-        devices,
-        masked_paths: linux.masked_paths.clone(),
-        readonly_paths: linux.readonly_paths.clone(),
-        hostname: spec.hostname.clone(),
-        domainname: spec.domainname.clone(),
-        sysctl,
-        time_offsets,
-        personality: linux
-            .personality
-            .as_ref()
-            .map(lower_personality)
-            .transpose()?,
-        mem_policy: linux
-            .memory_policy
-            .as_ref()
-            .map(lower_mem_policy)
-            .transpose()?,
-        process: ProcessPlan {
-            args: process.args.clone(),
-            env: process.env.clone(),
-            cwd: process.cwd.clone(),
-            uid: process.user.uid,
-            gid: process.user.gid,
-            additional_gids: process.user.additional_gids.clone(),
-            umask: process.user.umask,
-            terminal: process.terminal,
-            rlimits,
-            caps,
-            no_new_privileges: process.no_new_privileges,
-            oom_score_adj: process.oom_score_adj,
-            scheduler,
-            io_priority,
-            cpu_affinity_initial,
-            cpu_affinity_final,
-            apparmor_profile: process.apparmor_profile.clone().filter(|s| !s.is_empty()),
-            selinux_label: process.selinux_label.clone().filter(|s| !s.is_empty()),
-        },
-        hooks: spec.hooks.clone().unwrap_or_default(),
-        cgroups_path: linux.cgroups_path.clone().filter(|s| !s.is_empty()),
+    Ok(ProcessPlan {
+        args: process.args.clone(),
+        env: process.env.clone(),
+        cwd: process.cwd.clone(),
+        uid: process.user.uid,
+        gid: process.user.gid,
+        additional_gids: process.user.additional_gids.clone(),
+        umask: process.user.umask,
+        terminal: process.terminal,
+        console_size: process.console_size.map(|c| (c.height, c.width)),
+        rlimits,
+        caps,
+        no_new_privileges: process.no_new_privileges,
+        oom_score_adj: process.oom_score_adj,
+        scheduler,
+        io_priority,
+        cpu_affinity_initial,
+        cpu_affinity_final,
+        apparmor_profile: process.apparmor_profile.clone().filter(|s| !s.is_empty()),
+        selinux_label: process.selinux_label.clone().filter(|s| !s.is_empty()),
     })
 }

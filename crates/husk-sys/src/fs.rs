@@ -409,6 +409,57 @@ pub fn send_fd(sock: BorrowedFd<'_>, payload: &[u8], fd: BorrowedFd<'_>) -> io::
         .map(drop)
 }
 
+/// Receives one datagram and the fd sent with it by `send_fd`, if any (close-on-exec).
+/// Returns the payload length and the fd; any extra fds in the message are closed.
+pub fn recv_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // Room for a few fds, so a peer sending more cannot make us lose track of the ones we got.
+    const MAX: usize = 4;
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    let space = unsafe { libc::CMSG_SPACE((MAX * std::mem::size_of::<RawFd>()) as u32) } as usize;
+    let mut cbuf = vec![0u64; space.div_ceil(8)];
+    // SAFETY: msghdr is plain data; zeroed is a valid starting value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
+    msg.msg_controllen = space;
+    let n = loop {
+        // SAFETY: msg points at live, writable buffers of the sizes it states.
+        let r = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        match cvt(r as libc::c_long) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => break r? as usize,
+        }
+    };
+    let mut fds = Vec::new();
+    // SAFETY: the kernel filled msg_control/msg_controllen; CMSG_FIRSTHDR/NXTHDR stay within
+    // them, and SCM_RIGHTS data is an array of ints whose count follows from cmsg_len.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(c);
+                let len = (*c).cmsg_len as usize - (data as usize - c as usize);
+                for i in 0..len / std::mem::size_of::<RawFd>() {
+                    let fd = std::ptr::read_unaligned((data as *const RawFd).add(i));
+                    fds.push(OwnedFd::from_raw_fd(fd));
+                }
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    let first = if fds.is_empty() {
+        None
+    } else {
+        Some(fds.remove(0))
+    };
+    Ok((n, first))
+}
+
 /// poll(2) over fds for POLLIN; returns the revents per fd. `timeout_ms` < 0 waits forever.
 pub fn poll_in(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<Vec<i16>> {
     let mut p: Vec<libc::pollfd> = fds
@@ -445,4 +496,14 @@ pub fn recv_or_read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
             r => return r.map(|n| n as usize),
         }
     }
+}
+
+/// A close-on-exec copy of a descriptor someone else owns (a C library's, such as libseccomp's
+/// notify fd), so Rust code can own and pass the copy; EBADF when `fd` is not open.
+pub fn dup_cloexec(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC on an integer fd touches no memory; the new descriptor is fresh,
+    // so nothing else owns it.
+    let new = cvt_i(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) })?;
+    // SAFETY: `new` was just returned by the kernel and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }

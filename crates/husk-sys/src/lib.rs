@@ -6,6 +6,7 @@ pub mod fs;
 pub mod net;
 pub mod process;
 pub mod security;
+pub mod tty;
 
 use std::ffi::CString;
 use std::io;

@@ -46,7 +46,12 @@ pub fn clone3(ns_flags: u64, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Forke
                 0
             },
         pidfd: &mut pidfd as *mut RawFd as u64,
-        exit_signal: libc::SIGCHLD as u64,
+        // clone3 refuses an exit signal with CLONE_PARENT: the child takes the caller's.
+        exit_signal: if ns_flags & libc::CLONE_PARENT as u64 != 0 {
+            0
+        } else {
+            libc::SIGCHLD as u64
+        },
         ..Default::default()
     };
     if let Some(cg) = cgroup {

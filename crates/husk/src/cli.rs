@@ -106,6 +106,8 @@ pub enum Cmd {
     /// --detach, --keep, --preserve-fds, --no-pivot, --no-new-keyring) this is runc's `run ID`;
     /// otherwise it is the daemonless front end: `husk run [OPTIONS] [--rootfs DIR] [-- CMD...]`.
     Run(Box<crate::frontend::RunArgs>),
+    /// Run a new process in a running container: `husk exec [OPTIONS] ID CMD...`
+    Exec(Box<crate::exec::ExecArgs>),
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -214,6 +216,7 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         Cmd::Delete { force, id } => ops::delete(root, &id, force)?,
         Cmd::List { quiet, format } => print_list(root, quiet, &format)?,
         Cmd::Run(r) => return crate::frontend::run(root, *r),
+        Cmd::Exec(e) => return husk_runtime::exec::exec(&e.opts(root)),
         Cmd::Pause { id } => husk_runtime::pause(root, &id)?,
         Cmd::Resume { id } => husk_runtime::resume(root, &id)?,
         Cmd::Ps {

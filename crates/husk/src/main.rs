@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod exec;
 mod frontend;
 mod update;
 

@@ -353,3 +353,27 @@ fn sysctl_in_a_new_network_namespace() {
     assert!(stderr(&o).contains("vm.swappiness"), "{}", stderr(&o));
     assert_no_state(&env, &id);
 }
+
+#[test]
+fn idmapped_bind_mount_maps_owners() {
+    require_root!();
+    let mut env = Env::new("idmap");
+    let src = env.dir.join("idsrc");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("root-owned"), "").unwrap();
+    let maps = serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+    env.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "destination": "/idm", "type": "bind", "source": src, "options": ["rbind", "idmap"],
+            "uidMappings": maps, "gidMappings": maps,
+        }));
+    env.args(&["/bin/stat", "-c", "%u:%g", "/idm/root-owned"]);
+    let id = env.id("idm");
+    let o = env.run(&id);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // runc's semantics: the mount's mapping sends on-disk 0 (containerID) to 1000 (hostID).
+    assert_eq!(stdout(&o).trim(), "1000:1000");
+    assert_no_cgroup(&id);
+}

@@ -1,0 +1,567 @@
+//! `husk exec`: a new process in a running container. The parent (this process) reads the
+//! container's state, opens init's namespaces, root and a pidfd, and clones a child into the
+//! container's cgroup. The child joins the namespaces (user first), enters init's root, and
+//! clones the process itself with CLONE_PARENT: a pid namespace only applies to children, and
+//! CLONE_PARENT makes that process our child, so we wait for it and forward signals directly.
+//! The child hands us its pidfd (taken by clone3, so even an instant exit is never missed) and
+//! exits. The process then applies the process spec and execs.
+//!
+//! | step | direction        | message                          |
+//! |------|------------------|----------------------------------|
+//! | 1    | parent → child   | `Go`: cgroups joined             |
+//! | 2    | child → parent   | `P<pid>` with the process' pidfd (SCM_RIGHTS), or `Error(m)` |
+//! | 3    | process → parent | `Error(m)` / `NoExec(m)`, or EOF when execve closed the channel |
+
+use crate::process::{fill_preserved_fds, find_executable, set_cwd, set_user, setup_console};
+use crate::rootfs::{Step, fail};
+use crate::state::{ContainerDir, State, Status};
+use crate::sync::{Channel, Msg};
+use crate::{Error, log};
+use husk_spec::config::{Capabilities, Process};
+use husk_spec::names::NsKind;
+use husk_spec::plan::ProcessPlan;
+use husk_sys::process::{self as sp, Forked};
+use husk_sys::{fs as sfs, security as sec};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Default)]
+pub struct ExecOpts {
+    pub root: PathBuf,
+    pub id: String,
+    /// A runtime-spec process JSON; when given, the flags that shape the process are ignored
+    /// (runc does the same).
+    pub process: Option<PathBuf>,
+    pub args: Vec<String>,
+    pub tty: bool,
+    pub console_socket: Option<PathBuf>,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub env: Vec<String>,
+    pub cwd: Option<String>,
+    /// `UID[:GID]`, numbers only.
+    pub user: Option<String>,
+    pub additional_gids: Vec<u32>,
+    pub caps: Vec<String>,
+    pub no_new_privs: bool,
+    pub preserve_fds: u32,
+    pub ignore_paused: bool,
+}
+
+/// Builds the process spec: `--process FILE`, or the container's process with the flags applied.
+pub fn build_process(o: &ExecOpts, state: &State) -> Result<Process, Error> {
+    if let Some(path) = &o.process {
+        let text = std::fs::read_to_string(path).map_err(Error::io("read", path))?;
+        return serde_json::from_str(&text)
+            .map_err(|e| Error::Msg(format!("--process {}: {e}", path.display())));
+    }
+    let mut p = match &state.process {
+        Some(p) => p.clone(),
+        // State written by an older husk: the bundle's config.json.
+        None => {
+            let cfg = state.bundle.join("config.json");
+            let text = std::fs::read_to_string(&cfg).map_err(Error::io("read", &cfg))?;
+            husk_spec::parse_config(&text)?.process.unwrap_or_default()
+        }
+    };
+    if o.args.is_empty() {
+        return Err(Error::Msg(
+            "exec: no command given (pass CMD... or --process FILE)".into(),
+        ));
+    }
+    p.args = o.args.clone();
+    p.terminal = o.tty;
+    for kv in &o.env {
+        if !kv.contains('=') {
+            return Err(Error::Msg(format!("--env {kv}: want KEY=VALUE")));
+        }
+    }
+    p.env = merge_env(&p.env, &o.env);
+    if let Some(cwd) = &o.cwd {
+        p.cwd = cwd.clone();
+    }
+    if let Some(u) = &o.user {
+        // Numbers only: a name would have to be looked up in the container's /etc/passwd, and
+        // `-u 1` must mean uid 1, never a user named "1" (crun CVE-2026-30892).
+        let bad = || Error::Msg(format!("--user {u}: want UID[:GID] (numbers)"));
+        let (uid, gid) = match u.split_once(':') {
+            Some((a, b)) => (a, Some(b)),
+            None => (u.as_str(), None),
+        };
+        p.user.uid = uid.parse().map_err(|_| bad())?;
+        if let Some(g) = gid {
+            p.user.gid = g.parse().map_err(|_| bad())?;
+        }
+    }
+    p.user.additional_gids.extend(&o.additional_gids);
+    if o.no_new_privs {
+        p.no_new_privileges = true;
+    }
+    if !o.caps.is_empty() {
+        for c in &o.caps {
+            if husk_spec::names::capability(c).is_none() {
+                return Err(Error::Msg(format!("--cap {c}: unknown capability")));
+            }
+        }
+        let caps = p.capabilities.get_or_insert_with(Capabilities::default);
+        for c in &o.caps {
+            for set in [&mut caps.bounding, &mut caps.effective, &mut caps.permitted] {
+                if !set.contains(c) {
+                    set.push(c.clone());
+                }
+            }
+            // Never inheritable (CVE-2022-29162); ambient needs the inheritable bit, so only
+            // when the container's spec already grants inheritable capabilities.
+            if !caps.inheritable.is_empty() && !caps.ambient.contains(c) {
+                caps.ambient.push(c.clone());
+            }
+        }
+    }
+    Ok(p)
+}
+
+/// The container's env with `extra` laid over it: a key given again replaces the old value in
+/// place, so the process never sees two values for one name.
+fn merge_env(base: &[String], extra: &[String]) -> Vec<String> {
+    let key = |s: &str| s.split('=').next().unwrap_or("").to_string();
+    let mut out: Vec<String> = Vec::new();
+    for kv in base.iter().chain(extra) {
+        match out.iter_mut().find(|e| key(e) == key(kv)) {
+            Some(slot) => *slot = kv.clone(),
+            None => out.push(kv.clone()),
+        }
+    }
+    out
+}
+
+/// The namespaces of init we are not in already, user first (owning the others, it must be
+/// joined before them), as (kind, fd).
+fn open_namespaces(pid: i32) -> Result<Vec<(NsKind, OwnedFd)>, Error> {
+    let mut out = Vec::new();
+    for kind in NsKind::ALL {
+        let path = format!("/proc/{pid}/ns/{}", kind.proc_name());
+        let mine = format!("/proc/self/ns/{}", kind.proc_name());
+        let (Ok(theirs), Ok(ours)) = (std::fs::metadata(&path), std::fs::metadata(&mine)) else {
+            // The kernel lacks this namespace type (time before 5.6): nothing to join.
+            continue;
+        };
+        // Joining one's own user namespace is EINVAL; the others would be no-ops.
+        if (theirs.dev(), theirs.ino()) == (ours.dev(), ours.ino()) {
+            continue;
+        }
+        let fd = sfs::openat(None, Path::new(&path), libc::O_RDONLY, 0)
+            .map_err(Error::io("open namespace", &path))?;
+        out.push((kind, fd));
+    }
+    Ok(out)
+}
+
+pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
+    // Before anything else is opened, so the preserved slots are not taken by our own fds.
+    fill_preserved_fds(o.preserve_fds)?;
+    let dir = ContainerDir::open(&o.root, &o.id)?;
+    let state = dir.load()?;
+    match dir.status(&state) {
+        Status::Stopped => return Err(Error::Msg("cannot exec in a stopped container".into())),
+        Status::Creating => {
+            return Err(Error::Msg(
+                "cannot exec in a container that is still being created".into(),
+            ));
+        }
+        Status::Paused if !o.ignore_paused => {
+            return Err(Error::Msg(
+                "cannot exec in a paused container (resume it, or pass --ignore-paused)".into(),
+            ));
+        }
+        _ => {}
+    }
+    let spec = build_process(o, &state)?;
+    let plan = husk_spec::plan::lower_process(&spec)?;
+    if plan.apparmor_profile.is_some() && !Path::new("/sys/kernel/security/apparmor").exists() {
+        return Err(Error::Msg(
+            "process.apparmorProfile: AppArmor is not enabled on this host".into(),
+        ));
+    }
+    if plan.selinux_label.is_some() && !Path::new("/sys/fs/selinux/enforce").exists() {
+        return Err(Error::Msg(
+            "process.selinuxLabel: SELinux is not enabled on this host".into(),
+        ));
+    }
+    let console = match (&o.console_socket, plan.terminal) {
+        (Some(s), true) => Some(connect_console(s)?),
+        (Some(_), false) => {
+            return Err(Error::Msg(
+                "--console-socket given but the process has no terminal (pass --tty)".into(),
+            ));
+        }
+        (None, true) => {
+            return Err(Error::Msg(
+                "--tty needs --console-socket (husk does not copy a pty through itself yet)".into(),
+            ));
+        }
+        (None, false) => None,
+    };
+
+    // Everything about init is read through paths naming its pid; the pidfd and the start time
+    // checked after opening them prove they were init's and not a recycled pid's.
+    let stopped = || Error::Msg("cannot exec in a stopped container".into());
+    let opened = (|| {
+        let init = sp::pidfd_open(state.pid).map_err(Error::io("pidfd_open", "init"))?;
+        let namespaces = open_namespaces(state.pid)?;
+        let root_path = format!("/proc/{}/root", state.pid);
+        let root = sfs::openat(
+            None,
+            Path::new(&root_path),
+            libc::O_PATH | libc::O_DIRECTORY,
+            0,
+        )
+        .map_err(Error::io("open", &root_path))?;
+        Ok((init, namespaces, root))
+    })();
+    let (init, namespaces, root) = match opened {
+        // A dying init (its pid namespace being torn down) has no root or namespaces left.
+        Err(Error::Io { source, .. })
+            if matches!(source.raw_os_error(), Some(libc::ENOENT | libc::ESRCH)) =>
+        {
+            return Err(stopped());
+        }
+        r => r?,
+    };
+    if !state.init_alive() {
+        return Err(stopped());
+    }
+    drop(init);
+    // The lock serializes commands, not a process' whole life: `kill` and `delete` must work
+    // while an exec runs.
+    drop(dir);
+
+    let cgroup = state.cgroup();
+    let cg_fd = match &cgroup.unified {
+        Some(u) => Some(
+            sfs::openat(None, u, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+                .map_err(Error::io("open cgroup", u))?,
+        ),
+        None => None,
+    };
+    let threads = sp::thread_count().map_err(Error::io("read", "/proc/self/task"))?;
+    if threads != 1 {
+        return Err(Error::Msg(format!(
+            "internal: {threads} threads at clone; husk must be single-threaded here"
+        )));
+    }
+    let old_sigmask = sp::block_signals(&sp::SigSet::forwardable())
+        .map_err(Error::io("block signals", "sigprocmask"))?;
+    let (parent_end, child_end) = sfs::seqpacket_pair().map_err(Error::io("socketpair", "sync"))?;
+    let child = Child {
+        plan: &plan,
+        chan: Channel(child_end),
+        namespaces,
+        root,
+        console,
+        preserve_fds: o.preserve_fds,
+        old_sigmask,
+    };
+    let (cpid, cpidfd) = match sp::clone3(0, cg_fd.as_ref().map(|f| f.as_fd()))
+        .map_err(Error::io("clone3", "exec"))?
+    {
+        Forked::Child => {
+            drop(parent_end);
+            child.run()
+        }
+        Forked::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    let old_sigmask = child.old_sigmask;
+    drop(child.chan);
+    drop(child.console);
+    let chan = Channel(parent_end);
+    let reap_child = || {
+        let _ = sp::pidfd_send_signal(cpidfd.as_fd(), libc::SIGKILL);
+        let _ = sp::waitid_pidfd(cpidfd.as_fd(), false);
+    };
+    // v1 hierarchies (v2 was joined by CLONE_INTO_CGROUP) before the child goes on, so the
+    // process it makes starts inside every one of them.
+    if let Err(e) = cgroup
+        .join(cpid, cg_fd.is_some())
+        .map_err(Error::from)
+        .and_then(|_| {
+            chan.send(&Msg::Go(String::new()))
+                .map_err(Error::io("sync", "go"))
+        })
+    {
+        reap_child();
+        return Err(e);
+    }
+    let mut buf = [0u8; 8192];
+    let got = sfs::recv_fd(chan.0.as_fd(), &mut buf);
+    let setup_result = match got {
+        Ok((n, Some(fd))) if buf[..n].starts_with(b"P") => {
+            let pid: i32 = std::str::from_utf8(&buf[1..n])
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            Ok((pid, fd))
+        }
+        Ok((0, _)) => Err(Error::Msg("exec: the joining child died".into())),
+        Ok((n, _)) => Err(match Msg::decode(&buf[..n]).ok() {
+            Some(Msg::Error(m)) => Error::Msg(m),
+            other => Error::Msg(format!("internal: unexpected {other:?} from exec child")),
+        }),
+        Err(e) => Err(Error::io("sync", "recv")(e)),
+    };
+    // The child exits right after handing over the pidfd (or failing).
+    let _ = sp::waitid_pidfd(cpidfd.as_fd(), false);
+    let (pid, pidfd) = setup_result?;
+    let kill_process = || {
+        let _ = sp::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+        let _ = sp::waitid_pidfd(pidfd.as_fd(), false);
+    };
+    match chan.recv() {
+        // EOF: the process' copy of the channel was closed by execve (or it died, which the
+        // wait below reports as its exit status).
+        Ok(None) => {}
+        Ok(Some(Msg::Error(m))) => {
+            kill_process();
+            return Err(Error::Msg(m));
+        }
+        Ok(Some(Msg::NoExec(m))) => {
+            kill_process();
+            let not_found = m.contains("not found");
+            return Err(Error::Exec { msg: m, not_found });
+        }
+        Ok(Some(other)) => {
+            kill_process();
+            return Err(Error::Msg(format!(
+                "internal: unexpected {other:?} from exec process"
+            )));
+        }
+        Err(e) => {
+            kill_process();
+            return Err(Error::io("sync", "recv")(e));
+        }
+    }
+    if let Some(pf) = &o.pid_file {
+        crate::launch::write_pid_file(pf, pid)?;
+    }
+    if o.detach {
+        return Ok(0);
+    }
+    let exit = crate::process::wait_forwarding(pidfd.as_fd(), "exec process");
+    let _ = sp::set_signal_mask(&old_sigmask);
+    log::debug(|| format!("exec process {pid} ended: {exit:?}"));
+    Ok(exit?.status())
+}
+
+/// Connects to the console socket on the host, before the clone: inside the container its path
+/// would resolve in the container's mount namespace.
+pub(crate) fn connect_console(path: &Path) -> Result<OwnedFd, Error> {
+    std::os::unix::net::UnixStream::connect(path)
+        .map(OwnedFd::from)
+        .map_err(Error::io("connect console socket", path))
+}
+
+/// What the child of the clone needs; it runs `Child::run` and never returns.
+struct Child<'a> {
+    plan: &'a ProcessPlan,
+    chan: Channel,
+    namespaces: Vec<(NsKind, OwnedFd)>,
+    root: OwnedFd,
+    console: Option<OwnedFd>,
+    preserve_fds: u32,
+    old_sigmask: sp::SigSet,
+}
+
+impl Child<'_> {
+    fn run(self) -> ! {
+        sp::set_name("husk:[EXEC]");
+        if !matches!(self.chan.recv(), Ok(Some(Msg::Go(_)))) {
+            sp::exit_now(1);
+        }
+        let pid = match self.join() {
+            Ok(p) => p,
+            Err(m) => {
+                let _ = self.chan.send(&Msg::Error(m));
+                sp::exit_now(1);
+            }
+        };
+        let Some((pid, pidfd)) = pid else {
+            // The process: set up and exec, reporting failures to the parent.
+            let exe = match self.setup() {
+                Ok(exe) => exe,
+                Err(Failure::Setup(m)) => {
+                    let _ = self.chan.send(&Msg::Error(m));
+                    sp::exit_now(1);
+                }
+                Err(Failure::NoExec(m)) => {
+                    let _ = self.chan.send(&Msg::NoExec(m));
+                    sp::exit_now(1);
+                }
+            };
+            sp::reset_signal_dispositions();
+            let _ = sp::set_signal_mask(&self.old_sigmask);
+            let err = sp::execve(&exe, &self.plan.args, &self.plan.env);
+            let _ = self.chan.send(&Msg::Error(format!(
+                "exec {}: {}",
+                exe.display(),
+                crate::errno_text(&err)
+            )));
+            sp::exit_now(if err.raw_os_error() == Some(libc::ENOENT) {
+                127
+            } else {
+                126
+            });
+        };
+        let msg = format!("P{pid}");
+        if let Err(e) = sfs::send_fd(self.chan.0.as_fd(), msg.as_bytes(), pidfd.as_fd()) {
+            let _ = self.chan.send(&Msg::Error(fail("sync", "send pidfd", e)));
+            let _ = sp::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+            sp::exit_now(1);
+        }
+        sp::exit_now(0);
+    }
+
+    /// Joins init's namespaces and root, then clones the process. `None` in the process itself.
+    fn join(&self) -> Step<Option<(i32, OwnedFd)>> {
+        // Nothing in the container may ptrace us while we hold host fds (CVE-2016-9962); the
+        // process stays non-dumpable until execve.
+        sp::set_dumpable(false).map_err(|e| fail("prctl", "PR_SET_DUMPABLE", e))?;
+        for (kind, fd) in &self.namespaces {
+            sp::setns(fd.as_fd(), kind.clone_flag() as i32)
+                .map_err(|e| fail("join", format!("{} namespace", kind.oci_name()), e))?;
+        }
+        // Init's root, whether it got there by pivot_root or by MS_MOVE + chroot.
+        sfs::fchdir(self.root.as_fd()).map_err(|e| fail("chdir", "container root", e))?;
+        sfs::chroot(".").map_err(|e| fail("chroot", "container root", e))?;
+        // CLONE_PARENT: the process is our parent's child, so it waits for it directly.
+        match sp::clone3(libc::CLONE_PARENT as u64, None)
+            .map_err(|e| fail("clone3", "exec process", e))?
+        {
+            Forked::Child => Ok(None),
+            Forked::Parent { pid, pidfd } => Ok(Some((pid, pidfd))),
+        }
+    }
+
+    fn setup(&self) -> Result<PathBuf, Failure> {
+        let p = self.plan;
+        if let Some(sock) = &self.console {
+            setup_console(sock.as_fd(), p.console_size).map_err(Failure::Setup)?;
+        }
+        for r in &p.rlimits {
+            sec::setrlimit(r.resource, r.soft, r.hard)
+                .map_err(|e| fail("setrlimit", husk_spec::names::rlimit_name(r.resource), e))
+                .map_err(Failure::Setup)?;
+        }
+        if let Some(adj) = p.oom_score_adj {
+            std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+                .map_err(|e| fail("write", "/proc/self/oom_score_adj", e))
+                .map_err(Failure::Setup)?;
+        }
+        let root = sfs::openat(None, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0)
+            .map_err(|e| Failure::Setup(fail("open", "/", e)))?;
+        set_cwd(root.as_fd(), &p.cwd).map_err(Failure::Setup)?;
+        set_user(p).map_err(Failure::Setup)?;
+        sp::umask(p.umask.unwrap_or(0o022));
+        if p.no_new_privileges {
+            sec::set_no_new_privs()
+                .map_err(|e| Failure::Setup(fail("prctl", "PR_SET_NO_NEW_PRIVS", e)))?;
+        }
+        for fd in 3..3 + self.preserve_fds {
+            sfs::clear_cloexec(fd as i32)
+                .map_err(|e| Failure::Setup(fail("keep preserved fd", fd.to_string(), e)))?;
+        }
+        sfs::close_range_cloexec(3 + self.preserve_fds)
+            .map_err(|e| Failure::Setup(fail("close_range", "fds", e)))?;
+        find_executable(p).map_err(Failure::NoExec)
+    }
+}
+
+enum Failure {
+    Setup(String),
+    NoExec(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(process: Process) -> State {
+        State {
+            id: "c".into(),
+            pid: 1,
+            pid_start: 0,
+            bundle: "/nonexistent".into(),
+            rootfs: "/r".into(),
+            created: String::new(),
+            annotations: Default::default(),
+            cgroup_dirs: vec![],
+            cgroup_unified: None,
+            own_pid_ns: true,
+            hooks: Default::default(),
+            owner: String::new(),
+            process: Some(process),
+        }
+    }
+
+    fn base() -> Process {
+        Process {
+            args: vec!["init".into()],
+            env: vec!["PATH=/bin".into(), "A=1".into()],
+            cwd: "/".into(),
+            capabilities: Some(Capabilities {
+                bounding: vec!["CAP_CHOWN".into()],
+                effective: vec!["CAP_CHOWN".into()],
+                permitted: vec!["CAP_CHOWN".into()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn flags_shape_the_process() {
+        let o = ExecOpts {
+            args: vec!["sh".into()],
+            env: vec!["A=2".into(), "B=3".into()],
+            user: Some("1".into()),
+            cwd: Some("/tmp".into()),
+            caps: vec!["CAP_KILL".into()],
+            additional_gids: vec![7],
+            ..Default::default()
+        };
+        let p = build_process(&o, &state(base())).unwrap();
+        assert_eq!(p.args, vec!["sh"]);
+        assert_eq!(p.env, vec!["PATH=/bin", "A=2", "B=3"]);
+        // `-u 1` is uid 1 and leaves the gid alone.
+        assert_eq!((p.user.uid, p.user.gid), (1, 0));
+        assert_eq!(p.user.additional_gids, vec![7]);
+        assert_eq!(p.cwd, "/tmp");
+        let c = p.capabilities.unwrap();
+        assert!(c.effective.contains(&"CAP_KILL".to_string()));
+        assert!(c.bounding.contains(&"CAP_KILL".to_string()));
+        assert!(c.inheritable.is_empty() && c.ambient.is_empty());
+    }
+
+    #[test]
+    fn user_must_be_numeric() {
+        for u in ["root", "1:x", ":1", ""] {
+            let o = ExecOpts {
+                args: vec!["sh".into()],
+                user: Some(u.into()),
+                ..Default::default()
+            };
+            assert!(build_process(&o, &state(base())).is_err(), "{u}");
+        }
+        let o = ExecOpts {
+            args: vec!["sh".into()],
+            user: Some("5:6".into()),
+            ..Default::default()
+        };
+        let p = build_process(&o, &state(base())).unwrap();
+        assert_eq!((p.user.uid, p.user.gid), (5, 6));
+    }
+
+    #[test]
+    fn no_command_is_an_error() {
+        assert!(build_process(&ExecOpts::default(), &state(base())).is_err());
+    }
+}
