@@ -7,6 +7,7 @@ pub mod defaults;
 pub mod mountopt;
 pub mod names;
 pub mod plan;
+pub mod seccomp;
 
 pub use config::Spec;
 pub use plan::{ConfigError, Plan, lower};

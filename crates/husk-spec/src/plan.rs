@@ -150,6 +150,8 @@ pub struct Plan {
     pub time_offsets: Vec<(String, i64, u32)>,
     pub personality: Option<u64>,
     pub mem_policy: Option<MemPolicyOp>,
+    /// `linux.seccomp`, validated; loaded by init just before execve (see `husk_runtime::seccomp`).
+    pub seccomp: Option<crate::seccomp::SeccompPlan>,
     pub process: ProcessPlan,
     pub hooks: Hooks,
     pub cgroups_path: Option<String>,
@@ -672,6 +674,7 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
             .as_ref()
             .map(lower_mem_policy)
             .transpose()?,
+        seccomp: crate::seccomp::lower(linux.seccomp.as_ref())?,
         process,
         hooks: spec.hooks.clone().unwrap_or_default(),
         cgroups_path: linux.cgroups_path.clone().filter(|s| !s.is_empty()),
