@@ -29,6 +29,8 @@ pub(crate) struct InitArgs<'a> {
     pub staging: Option<PathBuf>,
     /// User namespaces for id-mapped mounts, aligned with `plan.mounts`.
     pub idmaps: Vec<Option<OwnedFd>>,
+    /// The connected console socket, when process.terminal: the pty master goes there.
+    pub console: Option<OwnedFd>,
 }
 
 pub(crate) fn run(a: InitArgs<'_>) -> ! {
@@ -250,6 +252,10 @@ fn setup(
     } else if !has_mount_ns {
         // No mount namespace: run in the host's tree at the rootfs, as runc does with chroot.
         std::env::set_current_dir(&plan.rootfs).map_err(|e| fail("chdir", &plan.rootfs, e))?;
+    }
+    // After pivot_root, so the pty comes from the container's devpts.
+    if let Some(sock) = &a.console {
+        crate::process::setup_console(sock.as_fd(), p.console_size)?;
     }
     if rootfs.is_some() {
         Rootfs::finish(plan, || write_sysctls(plan))?;

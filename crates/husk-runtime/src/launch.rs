@@ -84,11 +84,8 @@ fn check_host(plan: &Plan, opts: &CreateOpts) -> Result<(), Error> {
             "process.selinuxLabel: SELinux is not enabled on this host".into(),
         ));
     }
-    if plan.process.terminal {
-        return Err(Error::Msg(match &opts.console_socket {
-            None => "process.terminal is true but no --console-socket was given (set \"terminal\": false to use the caller's stdio)".into(),
-            Some(_) => "process.terminal with --console-socket: not supported yet (set \"terminal\": false)".into(),
-        }));
+    if plan.process.terminal && opts.console_socket.is_none() {
+        return Err(Error::Msg("process.terminal is true but no --console-socket was given (set \"terminal\": false to use the caller's stdio)".into()));
     }
     Ok(())
 }
@@ -136,6 +133,11 @@ pub fn launch_plan(
     let bundle = bundle.to_path_buf();
     check_host(plan, opts)?;
     crate::process::fill_preserved_fds(opts.preserve_fds)?;
+    // Connected here: the socket's path is on the host, and init only sees the container's root.
+    let console = match &opts.console_socket {
+        Some(sock) if plan.process.terminal => Some(crate::exec::connect_console(sock)?),
+        _ => None,
+    };
     let hier = Hierarchies::detect()?;
     let own = husk_cgroup::parse_proc_cgroup(
         &fs::read_to_string("/proc/self/cgroup").map_err(Error::io("read", "/proc/self/cgroup"))?,
@@ -308,6 +310,7 @@ pub fn launch_plan(
                 join_mount,
                 runtime_hooks,
                 staging,
+                console,
                 idmaps,
             })
         }

@@ -59,10 +59,12 @@ pub(crate) fn setup_console(sock: BorrowedFd<'_>, size: Option<(u16, u16)>) -> S
     let ptmx = Path::new("/dev/pts/ptmx");
     let root = sfs::openat(None, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0)
         .map_err(|e| fail("open", "/", e))?;
-    let master = open_in_root(
+    let master = sfs::openat2(
         root.as_fd(),
         Path::new("dev/pts/ptmx"),
         libc::O_RDWR | libc::O_NOCTTY,
+        0,
+        sfs::RESOLVE_IN_ROOT | sfs::RESOLVE_NO_MAGICLINKS,
     )
     .map_err(|e| fail("open", ptmx, e))?;
     let st = sfs::fstat(master.as_fd()).map_err(|e| fail("stat", ptmx, e))?;
