@@ -108,6 +108,8 @@ pub enum Cmd {
     Run(Box<crate::frontend::RunArgs>),
     /// Run a new process in a running container: `husk exec [OPTIONS] ID CMD...`
     Exec(Box<crate::exec::ExecArgs>),
+    /// Print what this husk and this host support, as the OCI features JSON
+    Features,
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -217,6 +219,11 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         Cmd::List { quiet, format } => print_list(root, quiet, &format)?,
         Cmd::Run(r) => return crate::frontend::run(root, *r),
         Cmd::Exec(e) => return husk_runtime::exec::exec(&e.opts(root)),
+        Cmd::Features => println!(
+            "{}",
+            serde_json::to_string_pretty(&crate::features::features())
+                .map_err(|e| Error::Msg(e.to_string()))?
+        ),
         Cmd::Pause { id } => husk_runtime::pause(root, &id)?,
         Cmd::Resume { id } => husk_runtime::resume(root, &id)?,
         Cmd::Ps {

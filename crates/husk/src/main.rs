@@ -3,6 +3,7 @@
 
 mod cli;
 mod exec;
+mod features;
 mod frontend;
 mod update;
 
