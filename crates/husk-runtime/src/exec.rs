@@ -253,7 +253,16 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
     let old_sigmask = sp::block_signals(&sp::SigSet::forwardable())
         .map_err(Error::io("block signals", "sigprocmask"))?;
     let (parent_end, child_end) = sfs::seqpacket_pair().map_err(Error::io("socketpair", "sync"))?;
+    // The container's filter applies to every process in it. The notify listener's path is on
+    // the host, so it is connected here, before the child enters the container.
+    let seccomp = husk_spec::seccomp::lower(state.seccomp.as_ref())?;
+    let listener = crate::seccomp::connect_listener(seccomp.as_ref()).map_err(Error::Msg)?;
+    let seccomp_state =
+        serde_json::to_string(&state.oci_state(crate::state::Status::Running)).unwrap_or_default();
     let child = Child {
+        seccomp: seccomp.as_ref(),
+        listener: std::cell::RefCell::new(listener),
+        seccomp_state,
         plan: &plan,
         chan: Channel(child_end),
         namespaces,
@@ -362,6 +371,9 @@ pub(crate) fn connect_console(path: &Path) -> Result<OwnedFd, Error> {
 
 /// What the child of the clone needs; it runs `Child::run` and never returns.
 struct Child<'a> {
+    seccomp: Option<&'a husk_spec::seccomp::SeccompPlan>,
+    listener: std::cell::RefCell<Option<std::os::unix::net::UnixStream>>,
+    seccomp_state: String,
     plan: &'a ProcessPlan,
     chan: Channel,
     namespaces: Vec<(NsKind, OwnedFd)>,
@@ -459,11 +471,24 @@ impl Child<'_> {
         let root = sfs::openat(None, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0)
             .map_err(|e| Failure::Setup(fail("open", "/", e)))?;
         set_cwd(root.as_fd(), &p.cwd).map_err(Failure::Setup)?;
+        // Same order as init: without no_new_privs the filter needs CAP_SYS_ADMIN, so it goes
+        // in before the user and capabilities change; with it, as late as possible.
+        let install = || match self.seccomp {
+            Some(sc) => {
+                crate::seccomp::install(sc, self.listener.borrow_mut().take(), &self.seccomp_state)
+                    .map_err(Failure::Setup)
+            }
+            None => Ok(()),
+        };
+        if !p.no_new_privileges {
+            install()?;
+        }
         set_user(p).map_err(Failure::Setup)?;
         sp::umask(p.umask.unwrap_or(0o022));
         if p.no_new_privileges {
             sec::set_no_new_privs()
                 .map_err(|e| Failure::Setup(fail("prctl", "PR_SET_NO_NEW_PRIVS", e)))?;
+            install()?;
         }
         for fd in 3..3 + self.preserve_fds {
             sfs::clear_cloexec(fd as i32)
@@ -499,6 +524,7 @@ mod tests {
             hooks: Default::default(),
             owner: String::new(),
             process: Some(process),
+            seccomp: None,
         }
     }
 

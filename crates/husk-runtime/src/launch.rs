@@ -169,6 +169,7 @@ pub fn launch_plan(
         hooks: plan.hooks.clone(),
         owner: String::new(),
         process: spec.process.clone(),
+        seccomp: spec.linux.as_ref().and_then(|l| l.seccomp.clone()),
     };
     // The state names the cgroup before it exists, so `delete --force` finds a container whose
     // creator was killed at any point after this.

@@ -64,6 +64,9 @@ pub struct State {
     /// The container's process as created: `exec` starts from it (env, user, capabilities...).
     #[serde(default)]
     pub process: Option<husk_spec::config::Process>,
+    /// The container's `linux.seccomp`: processes `exec` adds get the same filter.
+    #[serde(default)]
+    pub seccomp: Option<serde_json::Value>,
 }
 
 /// The OCI state document (`husk state`, and hooks' stdin).
@@ -294,6 +297,7 @@ mod tests {
             hooks: Hooks::default(),
             owner: String::new(),
             process: None,
+            seccomp: None,
         };
         d.save(&st).unwrap();
         assert_eq!(d.status(&d.load().unwrap()), Status::Creating);

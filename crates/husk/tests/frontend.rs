@@ -258,3 +258,37 @@ fn user_names_come_from_the_roots_passwd() {
     let p = probe(&f.run_clean(&["--rootfs", &rootfs, "-u", "nobody:root", "--", "/bin/probe"]));
     assert_eq!((p["uid"].as_str(), p["gid"].as_str()), ("65534", "0"));
 }
+
+#[test]
+fn default_seccomp_profile_and_security_opts() {
+    require_root!();
+    let f = Front::new("seccomp");
+    let rootfs = rootfs().to_string_lossy().into_owned();
+    let o = f.run_clean(&["--rootfs", &rootfs, "--", "/bin/sh", "-c", "grep Seccomp: /proc/self/status; unshare -n true 2>/dev/null && echo unshared || echo denied; mount -t tmpfs t /tmp 2>/dev/null && echo mounted || echo denied"]);
+    assert_eq!(out(&o), "Seccomp:\t2\ndenied\ndenied\n");
+    let o = f.run_clean(&[
+        "--rootfs",
+        &rootfs,
+        "--security-opt",
+        "seccomp=unconfined",
+        "--",
+        "/bin/grep",
+        "Seccomp:",
+        "/proc/self/status",
+    ]);
+    assert_eq!(out(&o), "Seccomp:\t0\n");
+    let profile = std::env::temp_dir().join(format!("husk-fe-seccomp-{}.json", std::process::id()));
+    std::fs::write(&profile, r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}"#).unwrap();
+    let o = f.run_clean(&[
+        "--rootfs",
+        &rootfs,
+        "--security-opt",
+        &format!("seccomp={}", profile.display()),
+        "--",
+        "/bin/sh",
+        "-c",
+        "mkdir /tmp/x 2>/dev/null && echo made || echo denied",
+    ]);
+    assert_eq!(out(&o), "denied\n");
+    let _ = std::fs::remove_file(&profile);
+}

@@ -288,3 +288,30 @@ fn notify_sends_fd_and_state_to_the_listener() {
     assert_eq!(st["pid"], st["state"]["pid"]);
     assert_no_state(&env, &id);
 }
+
+#[test]
+fn exec_gets_the_containers_filter() {
+    require_root!();
+    let mut env = Env::new("sc-exec");
+    let id = env.id("exec");
+    env.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    });
+    env.args(&["/bin/sleep", "30"]);
+    let b = env.bundle.to_string_lossy().into_owned();
+    assert!(env.husk(&["run", "-d", "-b", &b, &id]).status.success());
+    let o = env.husk(&["exec", &id, "/bin/sh", "-c", "mkdir /dev/shm/y; echo rc=$?"]);
+    assert!(
+        stdout(&o).contains("rc=1"),
+        "{}\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("Operation not permitted"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(env.husk(&["delete", "-f", &id]).status.success());
+}

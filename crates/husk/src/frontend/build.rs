@@ -258,15 +258,20 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<(Spec, Plan), Error> 
     }
     let resources = resources(a)?;
     let mut nnp = false;
+    // None: docker's default profile (built below, once the capabilities are known).
+    let mut seccomp: Option<Option<serde_json::Value>> = None;
     for o in &a.security_opt {
         match o.as_str() {
             "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true" => nnp = true,
             "no-new-privileges=false" | "no-new-privileges:false" => nnp = false,
-            "seccomp=unconfined" | "seccomp:unconfined" => {}
-            o if o.starts_with("seccomp") => {
-                return Err(bad(format!(
-                    "--security-opt {o}: seccomp profiles are not supported yet"
-                )));
+            "seccomp=unconfined" | "seccomp:unconfined" => seccomp = Some(None),
+            o if o.starts_with("seccomp=") || o.starts_with("seccomp:") => {
+                let file = &o["seccomp=".len()..];
+                let text = std::fs::read_to_string(file)
+                    .map_err(Error::io("read seccomp profile", file))?;
+                let v: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| bad(format!("--security-opt {o}: {e}")))?;
+                seccomp = Some(Some(v));
             }
             o => return Err(bad(format!("--security-opt {o}: unknown option"))),
         }
@@ -281,6 +286,7 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<(Spec, Plan), Error> 
         .clone()
         .unwrap_or_else(|| id.chars().take(12).collect());
     let caps = caps(a)?;
+    let caps_for_seccomp = caps.clone();
 
     let mut mounts = vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
@@ -446,6 +452,12 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<(Spec, Plan), Error> 
         linux: Some(Linux {
             namespaces,
             resources,
+            seccomp: match seccomp {
+                Some(explicit) => explicit,
+                // --privileged runs unconfined, as docker's does.
+                None if a.privileged => None,
+                None => Some(super::seccomp_default::profile(&caps_for_seccomp)),
+            },
             masked_paths: if a.privileged {
                 vec![]
             } else {
@@ -572,7 +584,7 @@ mod tests {
             |a| a.memory_swap = Some("1g".into()),
             |a| a.cpus = Some("0".into()),
             |a| a.cpuset_cpus = Some("x".into()),
-            |a| a.security_opt = vec!["seccomp=/p.json".into()],
+            |a| a.security_opt = vec!["seccomp=/nonexistent/p.json".into()],
             |a| a.workdir = Some("rel".into()),
             |a| a.tty = true,
         ] {

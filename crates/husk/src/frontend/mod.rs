@@ -2,6 +2,7 @@
 //! which builds a spec in memory (see `build`) and runs it on the same engine.
 
 mod build;
+mod seccomp_default;
 pub(crate) mod size;
 mod user;
 
