@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -59,6 +60,8 @@ int main(int argc, char **argv) {
     printf("hostname=%s\ndomainname=%s\n", u.nodename, u.domainname);
     struct rlimit rl; getrlimit(RLIMIT_NOFILE, &rl);
     printf("rlimit.nofile=%llu:%llu\n", (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+    /* KEYCTL_GET_KEYRING_ID (0) of KEY_SPEC_SESSION_KEYRING (-3), without creating one. */
+    printf("session_keyring=%ld\n", syscall(SYS_keyctl, 0, -3, 0));
     printf("nnp=%d\n", prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
     printf("dumpable=%d\n", prctl(PR_GET_DUMPABLE, 0, 0, 0, 0));
     mode_t m = umask(0); printf("umask=%04o\n", m);

@@ -29,6 +29,8 @@ pub(crate) struct InitArgs<'a> {
     pub staging: Option<PathBuf>,
     /// User namespaces for id-mapped mounts, aligned with `plan.mounts`.
     pub idmaps: Vec<Option<OwnedFd>>,
+    /// Name of the new session keyring (`_ses.ID`), or None with --no-new-keyring.
+    pub session_keyring: Option<String>,
     /// The connected console socket, when process.terminal: the pty master goes there.
     pub console: Option<OwnedFd>,
 }
@@ -171,6 +173,15 @@ fn setup(
         // Become root of the new user namespace (the maps were written before `Go`).
         sec::setresgid(0).map_err(|e| fail("setresgid", "0", e))?;
         sec::setresuid(0).map_err(|e| fail("setresuid", "0", e))?;
+    }
+    if let Some(name) = &a.session_keyring {
+        // A kernel without keyrings has nothing to share: ENOSYS is fine (runc agrees).
+        match sec::join_session_keyring(name) {
+            Err(e) if e.raw_os_error() != Some(libc::ENOSYS) => {
+                return Err(fail("join session keyring", name, e));
+            }
+            _ => {}
+        }
     }
     if plan.creates(NsKind::Cgroup) {
         sp::unshare(libc::CLONE_NEWCGROUP).map_err(|e| fail("unshare", "cgroup namespace", e))?;

@@ -313,6 +313,7 @@ pub fn launch_plan(
                 staging,
                 console,
                 idmaps,
+                session_keyring: (!opts.no_new_keyring).then(|| format!("_ses.{}", opts.id)),
             })
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),

@@ -237,3 +237,13 @@ pub fn set_mempolicy(mode: i32, nodes: &[u32]) -> io::Result<()> {
     // SAFETY: `mask` holds 1024 bits, matching maxnode.
     cvt(unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, ptr, maxnode) }).map(drop)
 }
+
+/// Joins a new session keyring named `name` (keyctl KEYCTL_JOIN_SESSION_KEYRING), so the
+/// container does not share the caller's session keys.
+pub fn join_session_keyring(name: &str) -> io::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    let n = std::ffi::CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: keyctl reads the NUL-terminated name only.
+    cvt(unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, n.as_ptr()) })
+        .map(drop)
+}

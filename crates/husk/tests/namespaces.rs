@@ -206,3 +206,22 @@ fn time_namespace_offsets_boottime() {
     let p = probe(&env.run(&id));
     assert_ne!(p["ns.time"], host_ns("time"));
 }
+
+#[test]
+fn a_new_session_keyring_unless_no_new_keyring() {
+    require_root!();
+    let mut env = Env::new("keyring");
+    env.args(&["/bin/probe"]);
+    let host = std::process::Command::new(rootfs().join("bin/probe"))
+        .output()
+        .unwrap();
+    let host_ring = probe(&host)["session_keyring"].clone();
+    let b = env.bundle.to_string_lossy().into_owned();
+    let own = probe(&env.husk(&["run", "-b", &b, &env.id("own")]))["session_keyring"].clone();
+    let shared = probe(&env.husk(&["run", "--no-new-keyring", "-b", &b, &env.id("shared")]))["session_keyring"].clone();
+    assert_ne!(own, host_ring, "the container joined a keyring of its own");
+    assert_eq!(
+        shared, host_ring,
+        "--no-new-keyring keeps the caller's session keyring"
+    );
+}
