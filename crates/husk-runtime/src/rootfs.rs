@@ -255,7 +255,14 @@ impl Rootfs<'_> {
                 0,
                 Some(userns.as_fd()),
             )
-            .map_err(|e| fail("id-map", src, e))?;
+            .map_err(|e| {
+                let hint = if e.raw_os_error() == Some(libc::EINVAL) {
+                    " (the source's filesystem or this kernel cannot id-map mounts)"
+                } else {
+                    ""
+                };
+                format!("{}{hint}", fail("id-map", src, e))
+            })?;
             sfs::move_mount_to_fd(tree.as_fd(), target.as_fd())
                 .map_err(|e| fail("move_mount", src, e))?;
         } else if m.opts.is_bind() {
