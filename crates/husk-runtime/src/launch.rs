@@ -22,6 +22,9 @@ pub struct CreateOpts {
     pub bundle: PathBuf,
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
+    /// A foreground `run` that waits for the container: with `process.terminal` and no console
+    /// socket, husk makes the pty itself and copies between it and its own stdio (as runc).
+    pub foreground: bool,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
@@ -84,7 +87,7 @@ fn check_host(plan: &Plan, opts: &CreateOpts) -> Result<(), Error> {
             "process.selinuxLabel: SELinux is not enabled on this host".into(),
         ));
     }
-    if plan.process.terminal && opts.console_socket.is_none() {
+    if plan.process.terminal && opts.console_socket.is_none() && !opts.foreground {
         return Err(Error::Msg("process.terminal is true but no --console-socket was given (set \"terminal\": false to use the caller's stdio)".into()));
     }
     Ok(())
@@ -98,6 +101,8 @@ pub struct Launched {
     chan: Channel,
     undo: Undo,
     old_sigmask: sp::SigSet,
+    /// Our end of the console pair when husk copies the terminal itself.
+    tty: Option<OwnedFd>,
 }
 
 pub enum Mode {
@@ -134,8 +139,16 @@ pub fn launch_plan(
     check_host(plan, opts)?;
     crate::process::fill_preserved_fds(opts.preserve_fds)?;
     // Connected here: the socket's path is on the host, and init only sees the container's root.
+    // Foreground with a terminal: init sends the master over our own socket pair.
+    let mut own_tty = None;
     let console = match &opts.console_socket {
         Some(sock) if plan.process.terminal => Some(crate::exec::connect_console(sock)?),
+        None if plan.process.terminal => {
+            let (ours, theirs) = std::os::unix::net::UnixStream::pair()
+                .map_err(Error::io("socketpair", "console"))?;
+            own_tty = Some(OwnedFd::from(ours));
+            Some(OwnedFd::from(theirs))
+        }
         _ => None,
     };
     let hier = Hierarchies::detect()?;
@@ -396,6 +409,7 @@ pub fn launch_plan(
         chan,
         undo,
         old_sigmask,
+        tty: own_tty,
     })
 }
 
@@ -454,7 +468,10 @@ impl Launched {
     /// Foreground `run`: forwards signals until init exits; returns its status. The pidfd was
     /// taken before the clone returned, so an init that exits at once is never missed.
     pub fn wait(mut self, keep: bool) -> Result<i32, Error> {
-        let exit = crate::process::wait_forwarding(self.pidfd.as_fd(), "init");
+        let exit = match self.tty.take() {
+            Some(sock) => crate::tty::wait_with_terminal(self.pidfd.as_fd(), sock.as_fd()),
+            None => crate::process::wait_forwarding(self.pidfd.as_fd(), "init"),
+        };
         let _ = sp::set_signal_mask(&self.old_sigmask);
         self.undo.child = None;
         let status = exit?.status();

@@ -17,6 +17,7 @@ mod rootfs;
 pub mod seccomp;
 pub mod state;
 mod sync;
+mod tty;
 
 use std::io;
 use std::path::{Path, PathBuf};

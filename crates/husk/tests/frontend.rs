@@ -292,3 +292,59 @@ fn default_seccomp_profile_and_security_opts() {
     assert_eq!(out(&o), "denied\n");
     let _ = std::fs::remove_file(&profile);
 }
+
+#[test]
+fn tty_in_the_foreground_through_script() {
+    require_root!();
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!(
+            "SKIP tty_in_the_foreground_through_script: no script(1) (util-linux) to provide a pty"
+        );
+        return;
+    }
+    let f = Front::new("tty");
+    let rootfs = rootfs().to_string_lossy().into_owned();
+    let inner = format!(
+        "{HUSK} --root {} run -t --rootfs {rootfs} -- /bin/sh -c 'tty; test -t 0 && echo stdin-is-a-tty; exit 3'",
+        f.root.display()
+    );
+    let o = Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = stdout(&o);
+    assert!(
+        text.contains("/dev/pts/0") && text.contains("stdin-is-a-tty"),
+        "{text}\n{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "the exit code comes through the terminal session"
+    );
+    // And runc's `run` without a console socket, in the foreground, does the same.
+    let mut env = Env::new("tty-oci");
+    env.config["process"]["terminal"] = serde_json::json!(true);
+    env.args(&["/bin/sh", "-c", "tty; exit 4"]);
+    env.write_config();
+    let inner = format!(
+        "{HUSK} --root {} run -b {} {}",
+        env.root.display(),
+        env.bundle.display(),
+        env.id("t")
+    );
+    let o = Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&o).contains("/dev/pts/0"),
+        "{}\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    assert_eq!(o.status.code(), Some(4));
+}

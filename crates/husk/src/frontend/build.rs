@@ -251,11 +251,6 @@ fn resources(a: &RunArgs) -> Result<Option<serde_json::Value>, Error> {
 /// Builds the spec and the plan for one front-end run.
 pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<(Spec, Plan), Error> {
     husk_spec::validate_id(id).map_err(Error::Msg)?;
-    if a.tty {
-        return Err(bad(
-            "-t/--tty: terminals are not supported by the front end yet",
-        ));
-    }
     let resources = resources(a)?;
     let mut nnp = false;
     // None: docker's default profile (built below, once the capabilities are known).
@@ -419,6 +414,7 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<(Spec, Plan), Error> 
     let spec = Spec {
         oci_version: husk_spec::OCI_VERSION.into(),
         process: Some(Process {
+            terminal: a.tty,
             user: User {
                 uid,
                 gid,
@@ -586,7 +582,6 @@ mod tests {
             |a| a.cpuset_cpus = Some("x".into()),
             |a| a.security_opt = vec!["seccomp=/nonexistent/p.json".into()],
             |a| a.workdir = Some("rel".into()),
-            |a| a.tty = true,
         ] {
             assert!(build(&args(f), "x", &host()).is_err());
         }

@@ -163,6 +163,7 @@ pub fn run(root: &Path, a: RunArgs) -> Result<i32, Error> {
         bundle: a.bundle.clone().unwrap_or_else(|| PathBuf::from(".")),
         pid_file: a.pid_file.clone(),
         console_socket: a.console_socket.clone(),
+        foreground: !a.detach,
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds.unwrap_or(0),
@@ -194,6 +195,7 @@ fn run_frontend(root: &Path, a: RunArgs) -> Result<i32, Error> {
         root: root.to_path_buf(),
         id,
         bundle: plan.rootfs.clone(),
+        foreground: true,
         ..Default::default()
     };
     if !a.interactive {

@@ -1,0 +1,101 @@
+//! A foreground container with a terminal and no console socket: husk receives the pty master
+//! from init and copies between it and its own stdio, with the caller's terminal in raw mode
+//! and window-size changes passed on (what runc does for `run -t` without a socket).
+
+use crate::Error;
+use husk_sys::process::{self as sp, Exit};
+use husk_sys::{fs as sfs, tty};
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd};
+
+fn copy_once(from: BorrowedFd<'_>, to: &mut dyn Write) -> std::io::Result<usize> {
+    let mut buf = [0u8; 8192];
+    let n = sfs::recv_or_read(from, &mut buf)?;
+    if n > 0 {
+        to.write_all(&buf[..n])?;
+        to.flush()?;
+    }
+    Ok(n)
+}
+
+pub(crate) fn wait_with_terminal(
+    pidfd: BorrowedFd<'_>,
+    sock: BorrowedFd<'_>,
+) -> Result<Exit, Error> {
+    // Init sent the master before `Ready`, so it is already queued on the socket.
+    let mut tag = [0u8; 64];
+    let (_, master) =
+        sfs::recv_fd(sock, &mut tag).map_err(Error::io("receive pty master", "console"))?;
+    let master = master.ok_or_else(|| Error::Msg("console: init sent no pty master".into()))?;
+    let stdin = std::io::stdin();
+    let stdin_fd = stdin.as_fd();
+    let saved = if tty::is_tty(stdin_fd) {
+        if let Ok((rows, cols)) = tty::get_winsize(stdin_fd) {
+            let _ = tty::set_winsize(master.as_fd(), rows, cols);
+        }
+        tty::make_raw(stdin_fd).ok()
+    } else {
+        None
+    };
+    let result = copy_loop(pidfd, master.as_fd(), stdin_fd);
+    if let Some(t) = &saved {
+        let _ = tty::restore(stdin_fd, t);
+    }
+    result
+}
+
+fn copy_loop(
+    pidfd: BorrowedFd<'_>,
+    master: BorrowedFd<'_>,
+    stdin: BorrowedFd<'_>,
+) -> Result<Exit, Error> {
+    let sigfd =
+        sp::signalfd(&sp::SigSet::forwardable()).map_err(Error::io("signalfd", "terminal"))?;
+    // Input goes to the master through a second handle on the same open file.
+    let mut to_master = std::fs::File::from(
+        master
+            .try_clone_to_owned()
+            .map_err(Error::io("dup", "pty master"))?,
+    );
+    let mut stdout = std::io::stdout();
+    let (mut stdin_open, mut master_open) = (true, true);
+    loop {
+        // Fixed slots: 0 pidfd, 1 signals, 2 master, 3 stdin (closed ones are polled as pidfd
+        // again, which only repeats slot 0's answer).
+        let fds = [
+            pidfd,
+            sigfd.as_fd(),
+            if master_open { master } else { pidfd },
+            if stdin_open { stdin } else { pidfd },
+        ];
+        let ready = sfs::poll_in(&fds, -1).map_err(Error::io("poll", "terminal"))?;
+        if ready[1] != 0 {
+            match sp::read_signalfd(sigfd.as_fd()).map_err(Error::io("read", "signalfd"))? {
+                libc::SIGWINCH => {
+                    if let Ok((rows, cols)) = tty::get_winsize(stdin) {
+                        let _ = tty::set_winsize(master, rows, cols);
+                    }
+                }
+                libc::SIGCHLD => {}
+                sig => {
+                    let _ = sp::pidfd_send_signal(pidfd, sig);
+                }
+            }
+        }
+        if master_open && ready[2] != 0 {
+            // 0 or EIO: every holder of the peer has closed it.
+            master_open = matches!(copy_once(master, &mut stdout), Ok(n) if n > 0);
+        }
+        if stdin_open && ready[3] != 0 {
+            stdin_open = matches!(copy_once(stdin, &mut to_master), Ok(n) if n > 0);
+        }
+        if ready[0] != 0 {
+            // Drain what the process wrote before it exited.
+            while master_open && sfs::poll_in(&[master], 0).is_ok_and(|r| r[0] != 0) {
+                master_open = matches!(copy_once(master, &mut stdout), Ok(n) if n > 0);
+            }
+            let exit = sp::waitid_pidfd(pidfd, false).map_err(Error::io("wait", "init"))?;
+            return Ok(exit.unwrap_or(Exit::Code(255)));
+        }
+    }
+}
