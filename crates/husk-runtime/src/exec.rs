@@ -335,7 +335,7 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
         }
         Ok(Some(Msg::NoExec(m))) => {
             kill_process();
-            let not_found = m.contains("not found");
+            let not_found = crate::process::is_not_found(&m);
             return Err(Error::Exec { msg: m, not_found });
         }
         Ok(Some(other)) => {

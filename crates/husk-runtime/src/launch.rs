@@ -378,7 +378,7 @@ pub fn launch_plan(
             }
             Some(Msg::Error(m)) => return Err(Error::Msg(m)),
             Some(Msg::NoExec(m)) => {
-                let not_found = m.contains("not found");
+                let not_found = crate::process::is_not_found(&m);
                 return Err(Error::Exec { msg: m, not_found });
             }
             Some(other) => {

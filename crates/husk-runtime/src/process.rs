@@ -147,6 +147,21 @@ pub(crate) fn set_user(p: &ProcessPlan) -> Step<()> {
     Ok(())
 }
 
+/// Whether a `NoExec` message means "not found" (127) rather than "cannot execute" (126).
+pub(crate) fn is_not_found(msg: &str) -> bool {
+    msg.contains("executable file not found") || msg.contains("no such file or directory")
+}
+
+/// An errno as Go prints it (`no such file or directory`), which clients match on.
+fn go_errno_text(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    let mut c = text.chars();
+    c.next()
+        .map(|f| f.to_lowercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
 /// Looks the command up in the container's PATH before `Ready`, so a missing executable fails
 /// `create` (as runc does) instead of a container that dies at start.
 pub(crate) fn find_executable(p: &ProcessPlan) -> Step<PathBuf> {
@@ -158,7 +173,11 @@ pub(crate) fn find_executable(p: &ProcessPlan) -> Step<PathBuf> {
     if arg0.contains('/') {
         let path = PathBuf::from(arg0);
         return match std::fs::metadata(&path) {
-            Err(_) => Err(format!("exec: \"{arg0}\": file not found")),
+            // runc's words: docker (127) and podman (ErrOCIRuntimeNotFound) match on them.
+            Err(e) => Err(format!(
+                "exec: \"{arg0}\": stat {arg0}: {}",
+                go_errno_text(&e)
+            )),
             Ok(_) if !check(&path) => Err(format!(
                 "exec: \"{arg0}\": permission denied (not an executable file)"
             )),

@@ -99,7 +99,12 @@ fn missing_executable() {
     env.args(&["no-such-command"]);
     create_fails(&env, &env.id("path"), "executable file not found");
     env.args(&["/bin/no-such-command"]);
-    create_fails(&env, &env.id("abs"), "/bin/no-such-command");
+    // runc's words, which docker (exit 127) and podman (ErrOCIRuntimeNotFound) match on.
+    create_fails(
+        &env,
+        &env.id("abs"),
+        "exec: \"/bin/no-such-command\": stat /bin/no-such-command: no such file or directory",
+    );
     // `run` fails the same way.
     env.args(&["no-such-command"]);
     let id = env.id("run");
