@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -p husk 2>&1 | tail -n 1
-exec target/release/husk run -- sh -c 'echo "hello from $(hostname), pid $$ of its own pid namespace"; id; echo "cwd: $(pwd)"; ls -A /tmp | wc -l | sed "s/^/files in the fresh \/tmp: /"; touch /usr/x 2>&1 | sed "s/^/expected: /"; ps -o pid,comm 2>/dev/null || ls /proc | grep -c "^[0-9]"'
+exec target/x86_64-unknown-linux-gnu/release/husk run -- sh -c 'echo "hello from $(hostname), pid $$ of its own pid namespace"; id; echo "cwd: $(pwd)"; ls -A /tmp | wc -l | sed "s/^/files in the fresh \/tmp: /"; touch /usr/x 2>&1 | sed "s/^/expected: /"; ps -o pid,comm 2>/dev/null || ls /proc | grep -c "^[0-9]"'

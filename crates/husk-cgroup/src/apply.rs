@@ -1,9 +1,11 @@
 //! Applying planned resource writes to a container's cgroup directories on this host's layout.
 
 use crate::resources::{self, Resources, Version, Write};
-use crate::{Cgroup, CgroupError, Hierarchies, Layout};
+use crate::{Cgroup, CgroupError, Hierarchies, Layout, devices_bpf};
+use husk_sys::bpf;
 use std::fs;
 use std::io;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 fn write_file(path: &Path, value: &str) -> Result<(), CgroupError> {
@@ -13,6 +15,53 @@ fn write_file(path: &Path, value: &str) -> Result<(), CgroupError> {
         source,
     })
 }
+
+/// Attaches the device program to the cgroup2 directory, then detaches the ones attached there
+/// before (`update`), so there is never a moment without a filter. Each failure names its step.
+fn install_device_filter(dir: &Path, insns: &[devices_bpf::Insn]) -> Result<(), CgroupError> {
+    let err = |step: &'static str| {
+        move |source| CgroupError::Io {
+            step,
+            path: dir.to_path_buf(),
+            source,
+        }
+    };
+    let cg = fs::File::open(dir).map_err(err("open"))?;
+    let old = bpf::prog_query_cgroup_device(cg.as_fd()).map_err(err(
+        "devices: list the attached device programs (bpf BPF_PROG_QUERY) of",
+    ))?;
+    let raw: Vec<bpf::Insn> = insns
+        .iter()
+        .map(|i| bpf::Insn::new(i.code, i.dst, i.src, i.off, i.imm))
+        .collect();
+    let prog = bpf::prog_load_cgroup_device(&raw).map_err(err(
+        "devices: load the device program (bpf BPF_PROG_LOAD, BPF_PROG_TYPE_CGROUP_DEVICE) for",
+    ))?;
+    bpf::prog_attach_cgroup_device(prog.as_fd(), cg.as_fd()).map_err(err(
+        "devices: attach the device program (bpf BPF_PROG_ATTACH, BPF_CGROUP_DEVICE) to",
+    ))?;
+    for id in old {
+        let old_prog = match bpf::prog_fd_by_id(id) {
+            Ok(fd) => fd,
+            // Gone meanwhile (or replaced by a kernel without multi-attach).
+            Err(e) if e.raw_os_error() == Some(ENOENT) => continue,
+            Err(e) => {
+                return Err(err(
+                    "devices: open the old device program (bpf BPF_PROG_GET_FD_BY_ID) of",
+                )(e));
+            }
+        };
+        match bpf::prog_detach_cgroup_device(old_prog.as_fd(), cg.as_fd()) {
+            Err(e) if e.raw_os_error() == Some(ENOENT) => {}
+            r => r.map_err(err(
+                "devices: detach the old device program (bpf BPF_PROG_DETACH) from",
+            ))?,
+        }
+    }
+    Ok(())
+}
+
+const ENOENT: i32 = 2;
 
 impl Cgroup {
     /// The directory of a v1 controller's hierarchy, if this host mounts one.
@@ -167,6 +216,15 @@ impl Cgroup {
             return Err(CgroupError::Unsupported(
                 "unified: this host has no cgroup2 hierarchy".into(),
             ));
+        }
+        // cgroup v2 has no devices files: the rules become a BPF program on the directory.
+        if layout == Layout::V2 && !res.devices.is_empty() {
+            let insns = devices_bpf::compile(&res.devices, extra_devices)
+                .map_err(CgroupError::Unsupported)?;
+            let dir = self.unified.as_ref().ok_or_else(|| {
+                CgroupError::Unsupported("devices: this host has no cgroup2 directory".into())
+            })?;
+            install_device_filter(dir, &insns)?;
         }
         Ok(planned.warnings)
     }

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod apply;
+pub mod devices_bpf;
 pub mod resources;
 pub mod stats;
 

@@ -54,7 +54,12 @@ pub fn update(root: &Path, id: &str, res: &Resources) -> Result<(), Error> {
     if status == Status::Stopped {
         return Err(Error::Msg("cannot update a stopped container".into()));
     }
-    for w in state.cgroup().apply(&Hierarchies::detect()?, res, &[])? {
+    // New device rules replace the old ones (v2: a new program; v1: appended to the files);
+    // the container's own device nodes stay allowed.
+    for w in state
+        .cgroup()
+        .apply(&Hierarchies::detect()?, res, &state.devices)?
+    {
         crate::log::warn(&w);
     }
     Ok(())

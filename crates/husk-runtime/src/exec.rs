@@ -525,6 +525,7 @@ mod tests {
             owner: String::new(),
             process: Some(process),
             seccomp: None,
+            devices: vec![],
         }
     }
 

@@ -168,6 +168,16 @@ pub fn launch_plan(
         cgroup: None,
         child: None,
     };
+    // The container's device nodes, which its device rules always allow.
+    let devices: Vec<(char, i64, i64)> = plan
+        .devices
+        .iter()
+        .filter_map(|d| match d.kind {
+            husk_spec::plan::DevKind::Char => Some(('c', d.major as i64, d.minor as i64)),
+            husk_spec::plan::DevKind::Block => Some(('b', d.major as i64, d.minor as i64)),
+            husk_spec::plan::DevKind::Fifo => None,
+        })
+        .collect();
     let mut state = State {
         id: opts.id.clone(),
         pid: 0,
@@ -183,6 +193,7 @@ pub fn launch_plan(
         owner: String::new(),
         process: spec.process.clone(),
         seccomp: spec.linux.as_ref().and_then(|l| l.seccomp.clone()),
+        devices,
     };
     // The state names the cgroup before it exists, so `delete --force` finds a container whose
     // creator was killed at any point after this.
@@ -219,16 +230,7 @@ pub fn launch_plan(
     if let Some(res) = spec.linux.as_ref().and_then(|l| l.resources.as_ref()) {
         let res: husk_cgroup::resources::Resources = serde_json::from_value(res.clone())
             .map_err(|e| Error::Msg(format!("linux.resources: {e}")))?;
-        let devices: Vec<(char, i64, i64)> = plan
-            .devices
-            .iter()
-            .filter_map(|d| match d.kind {
-                husk_spec::plan::DevKind::Char => Some(('c', d.major as i64, d.minor as i64)),
-                husk_spec::plan::DevKind::Block => Some(('b', d.major as i64, d.minor as i64)),
-                husk_spec::plan::DevKind::Fifo => None,
-            })
-            .collect();
-        for w in cgroup.apply(&hier, &res, &devices)? {
+        for w in cgroup.apply(&hier, &res, &state.devices)? {
             log::warn(&w);
         }
         crate::explain::step(|| "wrote linux.resources limits".into());

@@ -205,6 +205,9 @@ impl Rootfs<'_> {
                 )
             })?;
         }
+        if self.plan.install_init {
+            self.install_init()?;
+        }
         if self.plan.setup_dev {
             refuse_symlinked_top(self.root.as_fd(), Path::new("dev"))?;
             self.setup_dev()?;
@@ -407,6 +410,35 @@ impl Rootfs<'_> {
         if set != 0 || clear != 0 {
             self.set_attrs(&m.dest, true, set, clear)?;
         }
+        Ok(())
+    }
+
+    /// `--init`: a copy of husk (read through /proc/self/exe while the host's /proc is still
+    /// visible) as /dev/init on the container's own /dev tmpfs. A copy, never a bind: whatever
+    /// the container does to it cannot reach the host's binary (CVE-2019-5736).
+    fn install_init(&self) -> Step<()> {
+        let dev =
+            mkdir_all(self.root.as_fd(), Path::new("dev")).map_err(|e| fail("open", "/dev", e))?;
+        let dev = sfs::openat2(
+            dev.as_fd(),
+            Path::new("."),
+            libc::O_RDONLY | libc::O_DIRECTORY,
+            0,
+            0,
+        )
+        .map_err(|e| fail("open", "/dev", e))?;
+        let dst = sfs::openat2(
+            dev.as_fd(),
+            Path::new("init"),
+            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY,
+            0o555,
+            sfs::RESOLVE_BENEATH | sfs::RESOLVE_NO_SYMLINKS,
+        )
+        .map_err(|e| fail("create", "/dev/init", e))?;
+        let mut src =
+            std::fs::File::open("/proc/self/exe").map_err(|e| fail("open", "/proc/self/exe", e))?;
+        std::io::copy(&mut src, &mut std::fs::File::from(dst))
+            .map_err(|e| fail("copy husk to", "/dev/init", e))?;
         Ok(())
     }
 

@@ -67,6 +67,10 @@ pub struct State {
     /// The container's `linux.seccomp`: processes `exec` adds get the same filter.
     #[serde(default)]
     pub seccomp: Option<serde_json::Value>,
+    /// The container's device nodes (type, major, minor): always allowed by the device rules,
+    /// also when `update` replaces them.
+    #[serde(default)]
+    pub devices: Vec<(char, i64, i64)>,
 }
 
 /// The OCI state document (`husk state`, and hooks' stdin).
@@ -298,6 +302,7 @@ mod tests {
             owner: String::new(),
             process: None,
             seccomp: None,
+            devices: vec![],
         };
         d.save(&st).unwrap();
         assert_eq!(d.status(&d.load().unwrap()), Status::Creating);

@@ -133,6 +133,8 @@ pub struct Plan {
     pub rootfs_readonly_recursive: bool,
     /// Bring `lo` up in a new network namespace (the front end; runc leaves that to CNI).
     pub loopback_up: bool,
+    /// Copy husk itself to /dev/init in the container's own /dev (the front end's `--init`).
+    pub install_init: bool,
     /// MS_* propagation applied to / before the mounts (rslave unless asked otherwise).
     pub rootfs_propagation: u64,
     pub namespaces: Vec<NsOp>,
@@ -651,6 +653,7 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
         rootfs_readonly: root.readonly,
         rootfs_readonly_recursive: false,
         loopback_up: false,
+        install_init: false,
         rootfs_propagation,
         uid_mappings: linux.uid_mappings.clone(),
         gid_mappings: linux.gid_mappings.clone(),

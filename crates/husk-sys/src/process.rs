@@ -358,3 +358,60 @@ pub fn set_controlling_tty(fd: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: TIOCSCTTY takes an int argument.
     cvt_i(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) }).map(drop)
 }
+
+/// waitpid(-1, WNOHANG): reaps any one exited child. None when none has exited (or none left).
+pub fn reap_any() -> Option<(i32, Exit)> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: `status` is writable; WNOHANG never blocks.
+    let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+    if pid <= 0 {
+        return None;
+    }
+    let exit = if libc::WIFEXITED(status) {
+        Exit::Code(libc::WEXITSTATUS(status))
+    } else {
+        Exit::Signal(libc::WTERMSIG(status))
+    };
+    Some((pid, exit))
+}
+
+extern "C" fn noop_handler(_: libc::c_int) {}
+
+/// Installs a handler that does nothing for every forwardable signal. A pid namespace's init
+/// never receives a signal whose disposition is the default (the kernel drops it at send time,
+/// even when blocked), so the `--init` reaper needs a handler to get them through its signalfd.
+pub fn install_noop_handlers() {
+    for sig in 1..=64 {
+        if [
+            libc::SIGKILL,
+            libc::SIGSTOP,
+            libc::SIGSEGV,
+            libc::SIGBUS,
+            libc::SIGILL,
+            libc::SIGFPE,
+            libc::SIGTRAP,
+            32,
+            33,
+        ]
+        .contains(&sig)
+        {
+            continue;
+        }
+        // SAFETY: sigaction with a zeroed struct plus a valid extern "C" handler; the handler
+        // touches nothing, so it is async-signal-safe.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = noop_handler as *const () as usize;
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// fork(2) (the classic syscall, which seccomp profiles that refuse clone3 still allow).
+/// `None` in the child. The caller must be single-threaded.
+pub fn fork() -> io::Result<Option<i32>> {
+    // SAFETY: the caller is single-threaded (documented), so the child's copy of the address
+    // space has no lock held by another thread.
+    let pid = cvt_i(unsafe { libc::fork() })?;
+    Ok((pid != 0).then_some(pid))
+}

@@ -5,6 +5,7 @@ mod cli;
 mod exec;
 mod features;
 mod frontend;
+mod reaper;
 mod update;
 
 use clap::Parser;
@@ -12,6 +13,10 @@ use husk_runtime::log;
 use std::io::Write;
 
 fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.first().map(String::as_str) == Some(reaper::PATH) {
+        std::process::exit(reaper::main(&argv));
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

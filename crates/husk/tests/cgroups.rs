@@ -248,3 +248,76 @@ fn delete_kills_every_process_without_a_pid_namespace() {
         assert!(!alive, "process {pid} survived delete --force");
     }
 }
+
+/// `linux.resources.devices` [deny all, allow c 1:3] holds inside the container: /dev/null opens
+/// (the rule), so does /dev/zero (c 1:5 is one of the container's own /dev nodes, which the
+/// rules always allow, as in runc), while /dev/ptmx (c 5:2: devpts, openable by anyone, but
+/// neither in the rules nor a node husk creates) is refused with EPERM by the device filter.
+/// `update` with an allow-all rule then lets it open: the old rules are replaced, not kept.
+fn device_rules_hold(name: &str) {
+    let mut env = Env::new(name);
+    env.config["linux"]["resources"] = json!({"devices": [
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+    ]});
+    env.args(&["/bin/sleep", "30"]);
+    let id = env.id("dev");
+    let b = env.bundle.to_string_lossy().into_owned();
+    let o = env.husk(&["run", "-d", "-b", &b, &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let check = "cat /dev/null && echo null-ok; head -c 1 /dev/zero >/dev/null && echo zero-ok; \
+                 true </dev/ptmx && echo ptmx-ok";
+    let o = env.husk(&["exec", &id, "/bin/sh", "-c", check]);
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(out.contains("null-ok"), "{out} {err}");
+    assert!(
+        out.contains("zero-ok"),
+        "the container's /dev nodes are always allowed: {out} {err}"
+    );
+    assert!(!out.contains("ptmx-ok"), "{out} {err}");
+    assert!(
+        err.contains("/dev/ptmx") && err.contains("Operation not permitted"),
+        "{out} {err}"
+    );
+
+    let rfile = env.dir.join("devices.json");
+    std::fs::write(&rfile, r#"{"devices":[{"allow":true,"access":"rwm"}]}"#).unwrap();
+    let o = env.husk(&["update", "-r", &rfile.to_string_lossy(), &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = env.husk(&[
+        "exec",
+        &id,
+        "/bin/sh",
+        "-c",
+        "true </dev/ptmx && echo ptmx-ok",
+    ]);
+    assert!(
+        stdout(&o).contains("ptmx-ok"),
+        "after update: {} {}",
+        stdout(&o),
+        stderr(&o)
+    );
+
+    assert!(env.husk(&["delete", "-f", &id]).status.success());
+    assert_no_cgroup(&id);
+}
+
+#[test]
+fn device_rules_v2_bpf_program() {
+    require_root!();
+    if !v2() {
+        eprintln!("SKIP device_rules_v2_bpf_program: this host's devices controller is cgroup v1");
+        return;
+    }
+    device_rules_hold("cgdevbpf");
+}
+
+#[test]
+fn device_rules_v1_devices_files() {
+    require_root!();
+    if v2() {
+        eprintln!("SKIP device_rules_v1_devices_files: this host is cgroup v2 only");
+        return;
+    }
+    device_rules_hold("cgdevv1");
+}

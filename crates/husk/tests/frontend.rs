@@ -348,3 +348,34 @@ fn tty_in_the_foreground_through_script() {
     );
     assert_eq!(o.status.code(), Some(4));
 }
+
+#[test]
+fn init_reaps_orphans_and_forwards_signals() {
+    require_root!();
+    let f = Front::new("init");
+    let rootfs = rootfs().to_string_lossy().into_owned();
+    let o = f.run_clean(&["--init", "--rootfs", &rootfs, "--", "/bin/sh", "-c",
+        "echo pid=$$; cat /proc/1/cmdline | tr '\\0' ' '; echo; (sleep 0.1 &); sleep 0.4; echo zombies=$(grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | wc -l); exit 5"]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("pid=2\n") && text.contains("/dev/init -- /bin/sh"),
+        "{text}"
+    );
+    assert!(text.contains("zombies=0"), "{text}");
+    // SIGTERM to husk reaches the command through the reaper.
+    let mut child = f
+        .cmd(&["--init", "--rootfs", &rootfs, "--", "/bin/sleep", "30"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143), "128 + SIGTERM");
+}

@@ -410,6 +410,12 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<(Spec, Plan), Error> 
     } else {
         a.args.clone()
     };
+    // --init: husk's reaper (copied to /dev/init by init) runs the command as its child.
+    let args = if a.init {
+        [vec!["/dev/init".to_string(), "--".to_string()], args].concat()
+    } else {
+        args
+    };
 
     let spec = Spec {
         oci_version: husk_spec::OCI_VERSION.into(),
@@ -471,6 +477,7 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<(Spec, Plan), Error> 
     let mut plan = husk_spec::lower(&spec, &rootfs)?;
     plan.rootfs_readonly_recursive = embedded;
     plan.loopback_up = a.network == "none";
+    plan.install_init = a.init;
     Ok((spec, plan))
 }
 

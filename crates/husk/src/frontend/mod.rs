@@ -94,6 +94,9 @@ pub struct RunArgs {
     /// Allocate a terminal
     #[arg(short = 't', long)]
     pub tty: bool,
+    /// Run a tiny init as pid 1 that forwards signals and reaps zombies
+    #[arg(long)]
+    pub init: bool,
     /// Memory limit (b, k, m, g: bytes, KiB, MiB, GiB)
     #[arg(short = 'm', long)]
     pub memory: Option<String>,

@@ -1,0 +1,80 @@
+//! `husk run --init`: a tiny pid 1. husk's own binary, from a sealed memfd bound read-only at
+//! /dev/init, runs the command as its child, forwards signals to it, reaps every orphan, and
+//! exits with the command's status.
+
+use husk_sys::process::{self as sp, Exit};
+use std::os::fd::AsFd;
+
+pub const PATH: &str = "/dev/init";
+
+/// The command's path: as given when it has a `/`, else the first match in $PATH.
+fn lookup(prog: &str) -> Option<std::path::PathBuf> {
+    if prog.contains('/') {
+        return Some(prog.into());
+    }
+    let path = std::env::var("PATH")
+        .unwrap_or_else(|_| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    path.split(':')
+        .map(|d| std::path::Path::new(d).join(prog))
+        .find(|p| p.is_file())
+}
+
+pub fn main(args: &[String]) -> i32 {
+    let cmd = match args.iter().position(|a| a == "--") {
+        Some(i) => &args[i + 1..],
+        None => &args[1..],
+    };
+    let Some(prog) = cmd.first() else {
+        eprintln!("husk-init: no command");
+        return 127;
+    };
+    // Signals are taken through a signalfd; the child gets the original mask back before exec.
+    let all = sp::SigSet::forwardable();
+    sp::install_noop_handlers();
+    let Ok(old_mask) = sp::block_signals(&all) else {
+        return 125;
+    };
+    let Ok(sigfd) = sp::signalfd(&all) else {
+        return 125;
+    };
+    let Some(path) = lookup(prog) else {
+        eprintln!("husk-init: {prog}: not found");
+        return 127;
+    };
+    let env: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
+    // fork, not clone3: the default seccomp profile answers clone3 with ENOSYS, as docker's does.
+    let pid = match sp::fork() {
+        Ok(None) => {
+            let _ = sp::set_signal_mask(&old_mask);
+            let err = sp::execve(&path, cmd, &env);
+            eprintln!("husk-init: {prog}: {err}");
+            sp::exit_now(if err.kind() == std::io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            });
+        }
+        Ok(Some(pid)) => pid,
+        Err(e) => {
+            eprintln!("husk-init: clone: {e}");
+            return 125;
+        }
+    };
+    loop {
+        while let Some((reaped, exit)) = sp::reap_any() {
+            if reaped == pid {
+                // Orphans still running die with the namespace when pid 1 exits.
+                return match exit {
+                    Exit::Code(c) => c,
+                    Exit::Signal(s) => 128 + s,
+                };
+            }
+        }
+        let Ok(sig) = sp::read_signalfd(sigfd.as_fd()) else {
+            return 125;
+        };
+        if sig != libc::SIGCHLD {
+            let _ = sp::kill(pid, sig);
+        }
+    }
+}
