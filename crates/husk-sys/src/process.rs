@@ -163,6 +163,24 @@ pub fn getpid() -> i32 {
     unsafe { libc::getpid() }
 }
 
+/// Signals that cannot be caught or blocked (KILL, STOP), the synchronous faults, and the two
+/// glibc keeps for itself: never forwarded, never blocked.
+const UNFORWARDABLE: [i32; 9] = [
+    libc::SIGKILL,
+    libc::SIGSTOP,
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGILL,
+    libc::SIGFPE,
+    libc::SIGTRAP,
+    32,
+    33,
+];
+
+fn forwardable_signals() -> impl Iterator<Item = i32> {
+    (1..=64).filter(|s| !UNFORWARDABLE.contains(s))
+}
+
 /// A set of signals (sigset_t).
 pub struct SigSet(libc::sigset_t);
 
@@ -180,23 +198,7 @@ impl SigSet {
     /// blocked anyway, and the synchronous fault signals).
     pub fn forwardable() -> SigSet {
         let mut s = SigSet::empty();
-        for sig in 1..=64 {
-            if ![
-                libc::SIGKILL,
-                libc::SIGSTOP,
-                libc::SIGSEGV,
-                libc::SIGBUS,
-                libc::SIGILL,
-                libc::SIGFPE,
-                libc::SIGTRAP,
-                32,
-                33,
-            ]
-            .contains(&sig)
-            {
-                s.add(sig);
-            }
-        }
+        forwardable_signals().for_each(|sig| s.add(sig));
         s
     }
 
@@ -381,22 +383,7 @@ extern "C" fn noop_handler(_: libc::c_int) {}
 /// never receives a signal whose disposition is the default (the kernel drops it at send time,
 /// even when blocked), so the `--init` reaper needs a handler to get them through its signalfd.
 pub fn install_noop_handlers() {
-    for sig in 1..=64 {
-        if [
-            libc::SIGKILL,
-            libc::SIGSTOP,
-            libc::SIGSEGV,
-            libc::SIGBUS,
-            libc::SIGILL,
-            libc::SIGFPE,
-            libc::SIGTRAP,
-            32,
-            33,
-        ]
-        .contains(&sig)
-        {
-            continue;
-        }
+    for sig in forwardable_signals() {
         // SAFETY: sigaction with a zeroed struct plus a valid extern "C" handler; the handler
         // touches nothing, so it is async-signal-safe.
         unsafe {

@@ -283,63 +283,17 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<(Spec, Plan), Error> 
     let caps = caps(a)?;
     let caps_for_seccomp = caps.clone();
 
-    let mut mounts = vec![
-        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
-        mount(
-            "/dev",
-            "tmpfs",
-            "tmpfs",
-            &["nosuid", "strictatime", "mode=755", "size=65536k"],
-        ),
-        mount(
-            "/dev/pts",
-            "devpts",
-            "devpts",
-            &[
-                "nosuid",
-                "noexec",
-                "newinstance",
-                "ptmxmode=0666",
-                "mode=0620",
-                "gid=5",
-            ],
-        ),
-        mount(
-            "/dev/shm",
-            "tmpfs",
-            "shm",
-            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
-        ),
-        mount(
-            "/dev/mqueue",
-            "mqueue",
-            "mqueue",
-            &["nosuid", "noexec", "nodev"],
-        ),
-        mount(
-            "/sys",
-            "sysfs",
-            "sysfs",
-            &[
-                "nosuid",
-                "noexec",
-                "nodev",
-                if a.privileged { "rw" } else { "ro" },
-            ],
-        ),
-        mount(
-            "/sys/fs/cgroup",
-            "cgroup",
-            "cgroup",
-            &[
-                "nosuid",
-                "noexec",
-                "nodev",
-                "relatime",
-                if a.privileged { "rw" } else { "ro" },
-            ],
-        ),
-    ];
+    // runc's default /proc, /dev, /sys mounts, with docker's proc options; --privileged gets a
+    // writable /sys and cgroupfs, as docker's does.
+    let mut mounts = husk_spec::defaults::default_mounts();
+    for m in &mut mounts {
+        if m.destination == "/proc" {
+            m.options = ["nosuid", "noexec", "nodev"].map(String::from).to_vec();
+        }
+        if a.privileged {
+            m.options.retain(|o| o != "ro");
+        }
+    }
     if embedded {
         mounts.push(mount(
             "/tmp",
