@@ -46,8 +46,7 @@ pub fn start(root: &Path, id: &str) -> Result<(), Error> {
         return Err(died());
     }
     let mut b = [0u8; 1];
-    let n =
-        husk_sys::fs::recv_or_read(fifo.as_fd(), &mut b).map_err(Error::io("read", &fifo_path))?;
+    let n = husk_sys::fs::read(fifo.as_fd(), &mut b).map_err(Error::io("read", &fifo_path))?;
     if n != 1 {
         return Err(died());
     }
@@ -55,7 +54,7 @@ pub fn start(root: &Path, id: &str) -> Result<(), Error> {
     // hooks run after the process was executed, as the spec orders them.
     loop {
         husk_sys::fs::poll_in(&[fifo.as_fd()], -1).map_err(Error::io("poll", &fifo_path))?;
-        match husk_sys::fs::recv_or_read(fifo.as_fd(), &mut b) {
+        match husk_sys::fs::read(fifo.as_fd(), &mut b) {
             Ok(0) => break,
             Ok(_) => {}
             Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {}

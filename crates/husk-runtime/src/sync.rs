@@ -73,7 +73,7 @@ impl Channel {
     /// `Ok(None)` is EOF: the peer is gone.
     pub fn recv(&self) -> io::Result<Option<Msg>> {
         let mut buf = vec![0u8; 8192];
-        let n = husk_sys::fs::recv(self.0.as_fd(), &mut buf)?;
+        let n = husk_sys::fs::read(self.0.as_fd(), &mut buf)?;
         if n == 0 {
             return Ok(None);
         }

@@ -10,7 +10,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 fn copy_once(from: BorrowedFd<'_>, to: &mut dyn Write) -> std::io::Result<usize> {
     let mut buf = [0u8; 8192];
-    let n = sfs::recv_or_read(from, &mut buf)?;
+    let n = sfs::read(from, &mut buf)?;
     if n > 0 {
         to.write_all(&buf[..n])?;
         to.flush()?;

@@ -362,24 +362,6 @@ pub fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     cvt(n as libc::c_long).map(|n| n as usize)
 }
 
-pub fn recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        // SAFETY: buf is valid for writes of its length.
-        let n = unsafe {
-            libc::recv(
-                fd.as_raw_fd(),
-                buf.as_mut_ptr() as *mut libc::c_void,
-                buf.len(),
-                0,
-            )
-        };
-        match cvt(n as libc::c_long) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            r => return r.map(|n| n as usize),
-        }
-    }
-}
-
 /// Sends one fd with SCM_RIGHTS along with `payload` (the console socket protocol).
 pub fn send_fd(sock: BorrowedFd<'_>, payload: &[u8], fd: BorrowedFd<'_>) -> io::Result<()> {
     let mut iov = libc::iovec {
@@ -480,8 +462,8 @@ pub fn poll_in(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<Vec<i16>> 
     }
 }
 
-/// read(2) into `buf`.
-pub fn recv_or_read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+/// read(2) into `buf` (also one datagram of a SOCK_SEQPACKET socket), retrying EINTR.
+pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         // SAFETY: buf is valid for writes of its length.
         let n = unsafe {
@@ -506,4 +488,126 @@ pub fn dup_cloexec(fd: RawFd) -> io::Result<OwnedFd> {
     let new = cvt_i(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) })?;
     // SAFETY: `new` was just returned by the kernel and is owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// renameat2(2) with RENAME_EXCHANGE: atomically swaps the entries `a` and `b` in `dir` (both
+/// must exist; either may be a directory or a symlink). The race tests use it the way the
+/// CVE-2021-30465 exploit did.
+pub fn renameat2_exchange(dir: BorrowedFd<'_>, a: &Path, b: &Path) -> io::Result<()> {
+    const RENAME_EXCHANGE: libc::c_uint = 1 << 1;
+    let (a, b) = (cstr(a)?, cstr(b)?);
+    // SAFETY: two valid NUL-terminated strings and a valid fd; the kernel only reads them.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            dir.as_raw_fd(),
+            a.as_ptr(),
+            dir.as_raw_fd(),
+            b.as_ptr(),
+            RENAME_EXCHANGE,
+        )
+    };
+    cvt(r).map(drop)
+}
+
+/// CVE-2019-5736: every process husk makes for a container is a fork of husk, so until its
+/// execve its /proc/self/exe is the husk binary, and an image whose entrypoint is
+/// `#!/proc/self/exe` has the kernel run that binary as a dumpable process of the container,
+/// which can then hold a handle on it and reopen it for writing once no husk process runs.
+/// This re-executes husk from a detached, read-only bind mount of its own binary (open_tree +
+/// mount_setattr; no copy, nothing attached anywhere), so every handle the container can get is
+/// on a read-only mount (EROFS). Where that is impossible (no CAP_SYS_ADMIN), from a sealed
+/// memfd copy (runc's way). Returns Ok without doing anything when the binary already is on a
+/// read-only mount or this process was already re-executed; on success it does not return.
+pub fn reexec_from_readonly_binary() -> io::Result<()> {
+    use std::os::fd::AsFd;
+    const MOUNT_ATTR_RDONLY: u64 = 0x1;
+    // SAFETY: getauxval only reads the auxiliary vector the kernel gave this process.
+    let execfn = unsafe { libc::getauxval(libc::AT_EXECFN) };
+    if execfn != 0 {
+        // SAFETY: AT_EXECFN points to the NUL-terminated file name the kernel copied onto the
+        // initial stack, which lives as long as the process.
+        let name = unsafe { std::ffi::CStr::from_ptr(execfn as *const libc::c_char) };
+        // execveat(fd, "", AT_EMPTY_PATH) names the program "/dev/fd/N": done already.
+        if name.to_bytes().starts_with(b"/dev/fd/") {
+            return Ok(());
+        }
+    }
+    let exe = Path::new("/proc/self/exe");
+    if statvfs_readonly(exe)? {
+        return Ok(());
+    }
+    let fd = match open_tree(None, exe, OPEN_TREE_CLONE).and_then(|t| {
+        mount_setattr(t.as_fd(), false, MOUNT_ATTR_RDONLY, 0, None)?;
+        Ok(t)
+    }) {
+        Ok(t) => t,
+        Err(_) => sealed_copy(exe)?,
+    };
+    let conv = |v: Vec<std::ffi::OsString>| {
+        use std::os::unix::ffi::OsStrExt;
+        v.iter()
+            .map(|s| CString::new(s.as_bytes()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+    };
+    let args = conv(std::env::args_os().collect())?;
+    let env = conv(
+        std::env::vars_os()
+            .map(|(k, v)| {
+                let mut kv = k;
+                kv.push("=");
+                kv.push(v);
+                kv
+            })
+            .collect(),
+    )?;
+    let mut ap: Vec<*const libc::c_char> = args.iter().map(|c| c.as_ptr()).collect();
+    ap.push(std::ptr::null());
+    let mut ep: Vec<*const libc::c_char> = env.iter().map(|c| c.as_ptr()).collect();
+    ep.push(std::ptr::null());
+    // SAFETY: an empty path with AT_EMPTY_PATH executes `fd` itself; argv/envp are
+    // NUL-terminated arrays of valid C strings that outlive the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            ap.as_ptr(),
+            ep.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    cvt(r).map(drop)
+}
+
+/// Whether the mount `path` is on is read-only (ST_RDONLY).
+fn statvfs_readonly(path: &Path) -> io::Result<bool> {
+    let p = cstr(path)?;
+    let mut sv = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: valid C string; the kernel fills `sv` on success, which is checked first.
+    cvt_i(unsafe { libc::statvfs(p.as_ptr(), sv.as_mut_ptr()) })?;
+    // SAFETY: initialized by the successful statvfs above.
+    Ok(unsafe { sv.assume_init() }.f_flag & libc::ST_RDONLY != 0)
+}
+
+/// A sealed (no write, shrink or grow, no more seals) memfd copy of `path`, executable.
+fn sealed_copy(path: &Path) -> io::Result<OwnedFd> {
+    const MFD_EXEC: libc::c_uint = 0x10;
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    // SAFETY: a valid C string name; the result is checked before being owned.
+    let mut r = unsafe { libc::memfd_create(c"husk".as_ptr(), flags | MFD_EXEC) };
+    if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+        // Before 6.3 there is no MFD_EXEC; memfds are executable anyway.
+        // SAFETY: as above.
+        r = unsafe { libc::memfd_create(c"husk".as_ptr(), flags) };
+    }
+    // SAFETY: a fresh descriptor from memfd_create.
+    let memfd = unsafe { OwnedFd::from_raw_fd(cvt_i(r)?) };
+    let mut file = std::fs::File::from(memfd);
+    std::io::copy(&mut std::fs::File::open(path)?, &mut file)?;
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: F_ADD_SEALS with an integer argument on a valid memfd.
+    cvt_i(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) })?;
+    Ok(file.into())
 }

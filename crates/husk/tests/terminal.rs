@@ -32,7 +32,7 @@ fn read_until(master: &OwnedFd, want: &str) -> String {
             continue;
         }
         let mut buf = [0u8; 4096];
-        match husk_sys::fs::recv_or_read(master.as_fd(), &mut buf) {
+        match husk_sys::fs::read(master.as_fd(), &mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => out.extend_from_slice(&buf[..n]),
         }
