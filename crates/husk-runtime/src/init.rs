@@ -112,8 +112,7 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
     // The fifo byte is written only after the startContainer hooks, and the fifo (like the
     // channel) stays open, close-on-exec, until execve: its EOF tells `start` (the channel's EOF
     // tells `run`) that the process was executed, so poststart hooks run after the exec as the
-    // spec orders them. Before, the byte was written and the fifo closed first, and poststart
-    // raced with (and usually ran before) the startContainer hooks.
+    // spec orders them.
     if let Some(f) = &mut fifo_w
         && f.write_all(b"0").is_err()
     {
