@@ -4,10 +4,18 @@
  *   probe exit N       exit with N
  *   probe kill SIG     kill itself with SIG
  *   probe sleep S      sleep S seconds (then print everything)
+ *   probe exe-attack DEV INO GO OUT
+ *                      CVE-2019-5736 from inside: until GO exists (at most 30 s), open
+ *                      /proc/PID/exe of every other process for writing, and by O_PATH; keep the
+ *                      O_PATH handles of the file DEV:INO (the husk binary) and reopen them for
+ *                      writing through /proc/self/fd, then once more after GO appears. Writes
+ *                      nothing to the file; the counts go to OUT.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <time.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +24,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -35,7 +44,67 @@ static void status_line(const char *key) {
     fclose(f);
 }
 
+static long rw_ok, rw_erofs, rw_etxtbsy, rw_other;
+
+/* Reopens an O_PATH handle for writing the way the CVE-2019-5736 exploits do; closes at once. */
+static void try_rw(int fd) {
+    char p[64];
+    snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+    int w = open(p, O_RDWR | O_CLOEXEC);
+    if (w >= 0) { rw_ok++; close(w); return; }
+    if (errno == EROFS) rw_erofs++;
+    else if (errno == ETXTBSY) rw_etxtbsy++;
+    else rw_other++;
+}
+
+static int exe_attack(char **argv) {
+    dev_t dev = strtoull(argv[2], 0, 10);
+    ino_t ino = strtoull(argv[3], 0, 10);
+    const char *go = argv[4], *out = argv[5];
+    int held[64], nheld = 0;
+    long direct_rw = 0, grabbed = 0, grabbed_on_rw_mount = 0, scans = 0;
+    pid_t self = getpid();
+    time_t end = time(0) + 30;
+    while (access(go, F_OK) != 0 && time(0) < end) {
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+            int pid = atoi(de->d_name);
+            if (pid <= 0 || pid == self) continue;
+            char p[64];
+            snprintf(p, sizeof p, "/proc/%d/exe", pid);
+            int fd = open(p, O_RDWR | O_CLOEXEC);
+            if (fd >= 0) { direct_rw++; close(fd); }
+            fd = open(p, O_PATH | O_CLOEXEC);
+            if (fd < 0) continue;
+            struct stat st;
+            if (fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino && nheld < 64) {
+                grabbed++;
+                /* A handle on a writable mount is the vulnerability, whether or not the binary
+                 * happens to be busy (ETXTBSY) at the moment of the reopen. */
+                struct statvfs sv;
+                if (fstatvfs(fd, &sv) != 0 || !(sv.f_flag & ST_RDONLY)) grabbed_on_rw_mount++;
+                try_rw(fd);
+                held[nheld++] = fd;
+            } else {
+                close(fd);
+            }
+        }
+        if (d) closedir(d);
+        scans++;
+    }
+    /* No husk process runs now (the test says so by creating GO): ETXTBSY no longer protects. */
+    for (int i = 0; i < nheld; i++) try_rw(held[i]);
+    FILE *f = fopen(out, "w");
+    if (!f) return 1;
+    fprintf(f, "scans=%ld\ngrabbed=%ld\ngrabbed_on_rw_mount=%ld\ndirect_rw=%ld\nrw_ok=%ld\nrw_erofs=%ld\nrw_etxtbsy=%ld\nrw_other=%ld\n",
+            scans, grabbed, grabbed_on_rw_mount, direct_rw, rw_ok, rw_erofs, rw_etxtbsy, rw_other);
+    fclose(f);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc > 5 && strcmp(argv[1], "exe-attack") == 0) return exe_attack(argv);
     if (argc > 2 && strcmp(argv[1], "exit") == 0) return atoi(argv[2]);
     if (argc > 2 && strcmp(argv[1], "kill") == 0) { kill(getpid(), atoi(argv[2])); pause(); }
     if (argc > 2 && strcmp(argv[1], "sleep") == 0) sleep(atoi(argv[2]));

@@ -565,6 +565,9 @@ impl Rootfs<'_> {
             .map_err(|e| fail("open", "/", e))?;
         // sysctls go through /proc/sys, which readonlyPaths usually makes read-only: first.
         sysctl_first()?;
+        if !plan.masked_paths.is_empty() || !plan.readonly_paths.is_empty() {
+            check_proc_fd(root.as_fd())?;
+        }
         for p in &plan.masked_paths {
             mask_path(root.as_fd(), p)?;
         }
@@ -586,6 +589,25 @@ impl Rootfs<'_> {
                 .map_err(|e| fail("make read-only", "/", e))?;
         }
         Ok(())
+    }
+}
+
+/// From here on mounts target `/proc/self/fd/N` in the container's own /proc. Should that not be
+/// procfs (a config with no proc mount, or one binding the image's own tree there), those paths
+/// would be whatever the image planted, symlinks included, and a mask or read-only bind could be
+/// sent elsewhere in the container, leaving the real path open: refuse instead.
+fn check_proc_fd(root: BorrowedFd<'_>) -> Step<()> {
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    let magic = open_in_root(root, Path::new("proc/self/fd"), libc::O_DIRECTORY)
+        .and_then(|fd| sfs::fstatfs_magic(fd.as_fd()));
+    match magic {
+        Ok(PROC_SUPER_MAGIC) => Ok(()),
+        r => Err(format!(
+            "masked and read-only paths: /proc/self/fd in the container is not on procfs{}",
+            r.err()
+                .map(|e| format!(" ({})", crate::errno_text(&e)))
+                .unwrap_or_default()
+        )),
     }
 }
 
