@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test husk has: unit tests, live integration tests as root on this host's cgroup
-# layout, the same live tests in a pure cgroup v2 guest, and a leftover check.
+# layout, a leftover check, podman/ctr/docker driving husk, and the live tests again in a pure
+# cgroup v2 guest.
 # Installs what it needs (Debian/Ubuntu, as root). Usage: scripts/test.sh [--no-v2]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,9 @@ grep -q 'error\[' target/test-host.log && { grep -A20 'error\[' target/test-host
 
 say "leftovers after the suite"
 scripts/check-leftovers.sh
+
+say "real clients: podman, containerd (ctr) and docker drive husk (scripts/test-clients.sh)"
+scripts/test-clients.sh
 
 if [[ "${1:-}" != "--no-v2" ]]; then
   say "the live tests again, in a pure cgroup v2 guest"
