@@ -464,8 +464,8 @@ impl Child<'_> {
                 .map_err(Failure::Setup)?;
         }
         if let Some(adj) = p.oom_score_adj {
-            std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-                .map_err(|e| fail("write", "/proc/self/oom_score_adj", e))
+            let procfs = crate::init::procfs_handle().map_err(Failure::Setup)?;
+            crate::init::write_proc(procfs.as_fd(), "self/oom_score_adj", &adj.to_string())
                 .map_err(Failure::Setup)?;
         }
         let root = sfs::openat(None, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0)

@@ -281,7 +281,11 @@ fn setup(
         write_sysctls(plan)?;
     }
     if let Some(adj) = p.oom_score_adj {
-        write_proc("self/oom_score_adj", &adj.to_string())?;
+        write_proc(
+            procfs_handle()?.as_fd(),
+            "self/oom_score_adj",
+            &adj.to_string(),
+        )?;
     }
     for r in &p.rlimits {
         sec::setrlimit(r.resource, r.soft, r.hard)
@@ -339,17 +343,13 @@ fn setup(
 
 /// Writes under the container's /proc, after checking it really is procfs (a hostile image
 /// cannot have us write through something it planted; CVE-2019-16884 class).
-fn write_proc(rel: &str, value: &str) -> Step<()> {
+/// Writes a file of the container's procfs through a private procfs instance (`procfs`: see
+/// `husk_sys::fs::private_procfs`), never through the /proc the image or a shared mount could
+/// have replaced; the target must still be on procfs.
+pub(crate) fn write_proc(procfs: std::os::fd::BorrowedFd<'_>, rel: &str, value: &str) -> Step<()> {
     let path = Path::new("/proc").join(rel);
     let fd = sfs::openat2(
-        sfs::openat(
-            None,
-            Path::new("/proc"),
-            libc::O_PATH | libc::O_DIRECTORY,
-            0,
-        )
-        .map_err(|e| fail("open", "/proc", e))?
-        .as_fd(),
+        procfs,
         Path::new(rel),
         libc::O_WRONLY,
         0,
@@ -365,9 +365,18 @@ fn write_proc(rel: &str, value: &str) -> Step<()> {
         .map_err(|e| fail("write", &path, e))
 }
 
+/// The private procfs, made only when something must be written there.
+pub(crate) fn procfs_handle() -> Step<OwnedFd> {
+    sfs::private_procfs().map_err(|e| fail("mount a private procfs", "proc", e))
+}
+
 fn write_sysctls(plan: &Plan) -> Step<()> {
+    if plan.sysctl.is_empty() {
+        return Ok(());
+    }
+    let procfs = procfs_handle()?;
     for (k, v) in &plan.sysctl {
-        write_proc(&format!("sys/{}", k.replace('.', "/")), v)?;
+        write_proc(procfs.as_fd(), &format!("sys/{}", k.replace('.', "/")), v)?;
     }
     Ok(())
 }
