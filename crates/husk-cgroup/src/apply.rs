@@ -158,6 +158,34 @@ impl Cgroup {
     }
 
     /// Applies `res`. Returns warnings (fields the kernel dropped) for the caller to log.
+    /// memory.checkBeforeUpdate: refuse a memory limit below what the cgroup already uses
+    /// (the kernel would reclaim or OOM-kill to get there).
+    fn check_before_update(&self, h: &Hierarchies, res: &Resources) -> Result<(), CgroupError> {
+        let Some(m) = res
+            .memory
+            .as_ref()
+            .filter(|m| m.check_before_update == Some(true))
+        else {
+            return Ok(());
+        };
+        let Some(limit) = m.limit.filter(|l| *l > 0) else {
+            return Ok(());
+        };
+        let usage = match self.dir_for(h, "memory") {
+            Some(d) => fs::read_to_string(d.join("memory.usage_in_bytes")),
+            None => self.unified.as_ref().map_or(Ok(String::new()), |u| {
+                fs::read_to_string(u.join("memory.current"))
+            }),
+        };
+        let usage: i64 = usage.ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+        if limit < usage {
+            return Err(CgroupError::Unsupported(format!(
+                "memory.checkBeforeUpdate: the new limit {limit} is below the current usage {usage}"
+            )));
+        }
+        Ok(())
+    }
+
     pub fn apply(
         &self,
         h: &Hierarchies,
@@ -165,6 +193,7 @@ impl Cgroup {
         extra_devices: &[(char, i64, i64)],
     ) -> Result<Vec<String>, CgroupError> {
         let layout = h.layout();
+        self.check_before_update(h, res)?;
         let mut res = res.clone();
         // On hybrid hosts `unified` goes to the cgroup2 tree, beside the v1 controllers.
         let unified = if layout == Layout::Hybrid {
