@@ -203,6 +203,28 @@ if (( HF_RUNS > 0 )); then
     --command-name floor "$WORK/floor $B/rootfs" >/dev/null 2>"$WORK/hyperfine-floor.err" || true
 fi
 
+# The front end's overhead over the OCI path: `husk run --rootfs` (spec built in memory, lo up,
+# hostname) against `husk run -b` on the same rootfs, both without seccomp (the OCI bundle has
+# none), interleaved by hyperfine's alternation over the same runs.
+FE_MD=$WORK/frontend.md
+: >"$FE_MD"
+if [[ $HF_RUNS -gt 0 ]]; then
+  log "front end vs OCI path (hyperfine, $HF_RUNS runs each)"
+  timeout 600 hyperfine -N -w 3 -r "$HF_RUNS" --style none --export-json "$WORK/hyperfine-frontend.json" \
+    --command-name oci "$HUSK_BIN --root $WORK/state/husk run -b $B hf-oci" \
+    --command-name frontend "$HUSK_BIN --root $WORK/state/husk run --rootfs $B/rootfs --security-opt seccomp=unconfined -- /bin/true" \
+    >/dev/null 2>"$WORK/hyperfine-frontend.err" || true
+  /usr/bin/python3 - "$WORK/hyperfine-frontend.json" >"$FE_MD" <<'PY' || true
+import json, statistics, sys
+r = {x["command"]: sorted(x["times"]) for x in json.load(open(sys.argv[1]))["results"]}
+med = {k: statistics.median(v) * 1000 for k, v in r.items()}
+print("\n## Front end overhead\n")
+print("`husk run --rootfs R --security-opt seccomp=unconfined -- /bin/true` against `husk run -b B ID` on the same rootfs")
+print(f"(hyperfine, {len(r['oci'])} runs each): OCI path {med['oci']:.2f} ms, front end {med['frontend']:.2f} ms median,")
+print(f"overhead {med['frontend'] - med['oci']:+.2f} ms (the goal: within 1 ms).")
+PY
+fi
+
 # Leftovers: containers still listed by a runtime after everything (should be none).
 for name in husk runc crun; do
   bin=$HUSK_BIN; [[ $name == runc ]] && bin=$RUNC; [[ $name == crun ]] && bin=$CRUN
@@ -214,4 +236,5 @@ meta loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 log "report"
 /usr/bin/python3 "$BENCH_DIR/report.py" --raw "$RAW" --work "$WORK" \
   --json "$BENCH_DIR/results.json" --md "$REPO/docs/benchmarks.md"
+cat "$FE_MD" >>"$REPO/docs/benchmarks.md"
 log "done: $REPO/docs/benchmarks.md, $BENCH_DIR/results.json"

@@ -443,6 +443,7 @@ impl Launched {
         self.chan
             .send(&Msg::Start)
             .map_err(Error::io("sync", "start"))?;
+        self.dir.unlock();
         // Init's end of the channel is close-on-exec: its EOF means the process was executed
         // (or init died), so poststart hooks run after the exec, not during startContainer.
         loop {
@@ -481,6 +482,7 @@ impl Launched {
         if keep {
             return Ok(status);
         }
+        self.dir.relock()?;
         crate::ops::destroy(self.dir, &self.state, cgroup)?;
         Ok(status)
     }

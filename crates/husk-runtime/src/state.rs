@@ -124,7 +124,8 @@ impl State {
 /// A locked container directory. The lock is released when this is dropped.
 pub struct ContainerDir {
     pub path: PathBuf,
-    _lock: OwnedFd,
+    /// The flock; `None` after `unlock` (a foreground `run` while its container runs).
+    lock: Option<OwnedFd>,
 }
 
 fn lock_dir(path: &Path) -> Result<OwnedFd, Error> {
@@ -152,7 +153,10 @@ impl ContainerDir {
             Err(e) => return Err(Error::io("create state dir", &path)(e)),
         }
         match lock_dir(&path) {
-            Ok(lock) => Ok(ContainerDir { path, _lock: lock }),
+            Ok(lock) => Ok(ContainerDir {
+                path,
+                lock: Some(lock),
+            }),
             Err(e) => {
                 let _ = fs::remove_dir(&path);
                 Err(e)
@@ -165,12 +169,29 @@ impl ContainerDir {
         husk_spec::validate_id(id).map_err(Error::Msg)?;
         let path = root.join(id);
         match lock_dir(&path) {
-            Ok(lock) => Ok(ContainerDir { path, _lock: lock }),
+            Ok(lock) => Ok(ContainerDir {
+                path,
+                lock: Some(lock),
+            }),
             Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
                 Err(Error::NotExist(id.to_string()))
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Releases the lock while keeping the directory (a foreground `run` must not block
+    /// `state`, `kill` or `exec` from other shells while its container runs).
+    pub fn unlock(&mut self) {
+        self.lock = None;
+    }
+
+    /// Takes the lock again (before the foreground `run` tears its container down).
+    pub fn relock(&mut self) -> Result<(), Error> {
+        if self.lock.is_none() {
+            self.lock = Some(lock_dir(&self.path)?);
+        }
+        Ok(())
     }
 
     pub fn fifo(&self) -> PathBuf {

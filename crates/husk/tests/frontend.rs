@@ -363,12 +363,32 @@ fn init_reaps_orphans_and_forwards_signals() {
         "{text}"
     );
     assert!(text.contains("zombies=0"), "{text}");
-    // SIGTERM to husk reaches the command through the reaper.
+    // SIGTERM to husk reaches the command through the reaper. Sent once the container runs
+    // (before that husk has not blocked signals yet, and a slow machine takes a while).
     let mut child = f
-        .cmd(&["--init", "--rootfs", &rootfs, "--", "/bin/sleep", "30"])
+        .cmd(&[
+            "--init",
+            "--name",
+            "it-fe-init-sig",
+            "--rootfs",
+            &rootfs,
+            "--",
+            "/bin/sleep",
+            "30",
+        ])
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    let running = (0..1000).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let o = Command::new(HUSK)
+            .arg("--root")
+            .arg(&f.root)
+            .args(["state", "it-fe-init-sig"])
+            .output()
+            .unwrap();
+        stdout(&o).contains("\"running\"")
+    });
+    assert!(running, "the container never ran");
     assert!(
         Command::new("kill")
             .args(["-TERM", &child.id().to_string()])

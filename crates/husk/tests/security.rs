@@ -338,7 +338,7 @@ fn cve_2024_45310_mkdir_of_mount_targets_under_a_racing_symlink_stays_inside() {
         );
         // A file bind target too: its parent directories and the file itself are created.
         m.push(
-            json!({"destination": format!("/race/f{i}/file"), "source": "/etc/hostname",
+            json!({"destination": format!("/race/f{i}/file"), "source": "/etc/passwd",
             "options": ["bind", "ro"]}),
         );
         env.config["mounts"] = json!(m);
