@@ -124,7 +124,12 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
     // Restore the caller's signal mask and SIGPIPE (Rust ignores it) so the container starts
     // with what an ordinary exec would give it.
     sp::reset_signal_dispositions();
-    let _ = sp::set_signal_mask(&a.old_sigmask);
+    // The `--init` reaper keeps them blocked through execve: a pid namespace's init drops a
+    // signal whose disposition is the default, but never a blocked one, so a signal forwarded
+    // before the reaper has set up its signalfd waits for it instead of being lost.
+    if !a.plan.install_init {
+        let _ = sp::set_signal_mask(&a.old_sigmask);
+    }
     crate::explain::step(|| format!("execve {}", exe.display()));
     let err = sp::execve(&exe, &a.plan.process.args, &a.plan.process.env);
     exit_with(

@@ -28,12 +28,13 @@ pub fn main(args: &[String]) -> i32 {
         eprintln!("husk-init: no command");
         return 127;
     };
-    // Signals are taken through a signalfd; the child gets the original mask back before exec.
+    // Signals are taken through a signalfd; the command gets an empty mask before its exec.
     let all = sp::SigSet::forwardable();
     sp::install_noop_handlers();
-    let Ok(old_mask) = sp::block_signals(&all) else {
+    // Already blocked by husk's init across the execve (see init.rs); blocking again is a no-op.
+    if sp::block_signals(&all).is_err() {
         return 125;
-    };
+    }
     let Ok(sigfd) = sp::signalfd(&all) else {
         return 125;
     };
@@ -45,7 +46,8 @@ pub fn main(args: &[String]) -> i32 {
     // fork, not clone3: the default seccomp profile answers clone3 with ENOSYS, as docker's does.
     let pid = match sp::fork() {
         Ok(None) => {
-            let _ = sp::set_signal_mask(&old_mask);
+            // The command starts with no signal blocked, as after a plain exec.
+            let _ = sp::set_signal_mask(&sp::SigSet::empty());
             let err = sp::execve(&path, cmd, &env);
             eprintln!("husk-init: {prog}: {err}");
             sp::exit_now(if err.kind() == std::io::ErrorKind::NotFound {
