@@ -399,3 +399,25 @@ fn init_reaps_orphans_and_forwards_signals() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(143), "128 + SIGTERM");
 }
+
+#[test]
+fn resource_flags_are_applied() {
+    require_root!();
+    let f = Front::new("res");
+    let rootfs = rootfs().to_string_lossy().into_owned();
+    // The container's own cgroup is the root of its cgroup namespace: read the files there.
+    let script = "if [ -f /sys/fs/cgroup/cgroup.controllers ]; then cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max /sys/fs/cgroup/cpu.max; \
+                  else cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.cfs_quota_us; fi";
+    for root in [None, Some(rootfs.as_str())] {
+        let mut args = vec!["-m", "64m", "--pids-limit", "20", "--cpus", "0.5"];
+        if let Some(r) = root {
+            args.extend(["--rootfs", r]);
+        }
+        args.extend(["--", "/bin/sh", "-c", script]);
+        let text = out(&f.run_clean(&args));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "67108864", "{text}");
+        assert_eq!(lines[1], "20", "{text}");
+        assert!(lines[2] == "50000" || lines[2] == "50000 100000", "{text}");
+    }
+}
