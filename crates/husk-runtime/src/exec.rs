@@ -244,15 +244,7 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
         ),
         None => None,
     };
-    let threads = sp::thread_count().map_err(Error::io("read", "/proc/self/task"))?;
-    if threads != 1 {
-        return Err(Error::Msg(format!(
-            "internal: {threads} threads at clone; husk must be single-threaded here"
-        )));
-    }
-    let old_sigmask = sp::block_signals(&sp::SigSet::forwardable())
-        .map_err(Error::io("block signals", "sigprocmask"))?;
-    let (parent_end, child_end) = sfs::seqpacket_pair().map_err(Error::io("socketpair", "sync"))?;
+    let (old_sigmask, parent_end, child_end) = crate::process::prepare_clone()?;
     // The container's filter applies to every process in it. The notify listener's path is on
     // the host, so it is connected here, before the child enters the container.
     let seccomp = husk_spec::seccomp::lower(state.seccomp.as_ref())?;

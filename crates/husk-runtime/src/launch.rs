@@ -279,18 +279,7 @@ pub fn launch_plan(
     }
 
     let idmaps = crate::idmap::user_namespaces(plan)?;
-    let threads = sp::thread_count().map_err(Error::io("read", "/proc/self/task"))?;
-    if threads != 1 {
-        return Err(Error::Msg(format!(
-            "internal: {threads} threads at clone; husk must be single-threaded here"
-        )));
-    }
-    // Signals are blocked before the clone: `run` forwards them through a signalfd, and the
-    // child restores this mask just before exec.
-    let old_sigmask = sp::block_signals(&sp::SigSet::forwardable())
-        .map_err(Error::io("block signals", "sigprocmask"))?;
-    let (parent_end, child_end) =
-        husk_sys::fs::seqpacket_pair().map_err(Error::io("socketpair", "sync"))?;
+    let (old_sigmask, parent_end, child_end) = crate::process::prepare_clone()?;
     let view = CgroupView {
         hierarchies: hier.list.clone(),
         dirs: cgroup.dirs.clone(),

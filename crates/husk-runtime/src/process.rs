@@ -196,3 +196,21 @@ pub(crate) fn find_executable(p: &ProcessPlan) -> Step<PathBuf> {
         .find(|c| check(c))
         .ok_or_else(|| format!("exec: \"{arg0}\": executable file not found in $PATH"))
 }
+
+/// Everything a clone needs first, for init and for exec: the process must be single-threaded
+/// (the child continues with a copy of this one thread), the forwardable signals are blocked
+/// (the parent reads them from a signalfd; the child restores the returned mask before exec),
+/// and a SOCK_SEQPACKET pair carries the sync protocol: (old mask, parent end, child end).
+pub(crate) fn prepare_clone()
+-> Result<(sp::SigSet, std::os::fd::OwnedFd, std::os::fd::OwnedFd), Error> {
+    let threads = sp::thread_count().map_err(Error::io("read", "/proc/self/task"))?;
+    if threads != 1 {
+        return Err(Error::Msg(format!(
+            "internal: {threads} threads at clone; husk must be single-threaded here"
+        )));
+    }
+    let old_sigmask = sp::block_signals(&sp::SigSet::forwardable())
+        .map_err(Error::io("block signals", "sigprocmask"))?;
+    let (parent_end, child_end) = sfs::seqpacket_pair().map_err(Error::io("socketpair", "sync"))?;
+    Ok((old_sigmask, parent_end, child_end))
+}

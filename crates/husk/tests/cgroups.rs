@@ -224,14 +224,7 @@ fn resources_this_host_cannot_apply_are_errors() {
 fn delete_kills_every_process_without_a_pid_namespace() {
     require_root!();
     let mut env = Env::new("cgkillall");
-    let ns = env.config["linux"]["namespaces"].clone();
-    env.config["linux"]["namespaces"] = json!(
-        ns.as_array()
-            .unwrap()
-            .iter()
-            .filter(|n| n["type"] != "pid")
-            .collect::<Vec<_>>()
-    );
+    env.without_namespace("pid");
     env.args(&["/bin/sh", "-c", "sleep 60 & sleep 60 & sleep 60"]);
     let id = env.id("ka");
     let b = env.bundle.to_string_lossy().into_owned();

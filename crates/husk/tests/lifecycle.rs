@@ -13,13 +13,7 @@ fn run_returns_exit_codes() {
     assert_eq!(env.run(&id).status.code(), Some(7));
     // pid 1 of a pid namespace cannot SIGKILL itself, so this case runs without one.
     let ns = env.config["linux"]["namespaces"].clone();
-    env.config["linux"]["namespaces"] = json!(
-        ns.as_array()
-            .unwrap()
-            .iter()
-            .filter(|n| n["type"] != "pid")
-            .collect::<Vec<_>>()
-    );
+    env.without_namespace("pid");
     env.args(&["/bin/probe", "kill", "9"]);
     assert_eq!(env.run(&id).status.code(), Some(137));
     env.config["linux"]["namespaces"] = ns;

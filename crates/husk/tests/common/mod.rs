@@ -199,6 +199,19 @@ impl Env {
         self.husk(&["run", "-b", &b, id])
     }
 
+    /// Drops a namespace kind (e.g. "pid") from the config.
+    pub fn without_namespace(&mut self, kind: &str) -> &mut Env {
+        let ns = self.config["linux"]["namespaces"].clone();
+        let kept: Vec<&Value> = ns
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["type"] != kind)
+            .collect();
+        self.config["linux"]["namespaces"] = json!(kept);
+        self
+    }
+
     pub fn args(&mut self, args: &[&str]) -> &mut Env {
         self.config["process"]["args"] = json!(args);
         self
