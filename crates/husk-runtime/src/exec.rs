@@ -188,8 +188,17 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
             "process.selinuxLabel: SELinux is not enabled on this host".into(),
         ));
     }
+    // Foreground with a terminal and no socket: the process sends the master to us, and we
+    // copy between it and our stdio (as `run` does, and runc).
+    let mut own_tty = None;
     let console = match (&o.console_socket, plan.terminal) {
         (Some(s), true) => Some(connect_console(s)?),
+        (None, true) if !o.detach => {
+            let (ours, theirs) = std::os::unix::net::UnixStream::pair()
+                .map_err(Error::io("socketpair", "console"))?;
+            own_tty = Some(OwnedFd::from(ours));
+            Some(OwnedFd::from(theirs))
+        }
         (Some(_), false) => {
             return Err(Error::Msg(
                 "--console-socket given but the process has no terminal (pass --tty)".into(),
@@ -197,7 +206,8 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
         }
         (None, true) => {
             return Err(Error::Msg(
-                "--tty needs --console-socket (husk does not copy a pty through itself yet)".into(),
+                "--tty with --detach needs --console-socket (nobody would hold the terminal)"
+                    .into(),
             ));
         }
         (None, false) => None,
@@ -347,7 +357,10 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
     if o.detach {
         return Ok(0);
     }
-    let exit = crate::process::wait_forwarding(pidfd.as_fd(), "exec process");
+    let exit = match &own_tty {
+        Some(sock) => crate::tty::wait_with_terminal(pidfd.as_fd(), sock.as_fd()),
+        None => crate::process::wait_forwarding(pidfd.as_fd(), "exec process"),
+    };
     let _ = sp::set_signal_mask(&old_sigmask);
     log::debug(|| format!("exec process {pid} ended: {exit:?}"));
     Ok(exit?.status())

@@ -153,6 +153,11 @@ fn exec_tty_gets_its_own_pty() {
         "{}",
         std::fs::read_to_string(env.dir.join("exec.err")).unwrap_or_default()
     );
-    let o = env.husk(&["exec", "-t", &id, "/bin/true"]);
+    // Without a socket, a foreground exec gets a pty that husk copies through itself...
+    let o = env.husk(&["exec", "-t", &id, "/bin/sh", "-c", "tty; exit 5"]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(stdout(&o).contains("/dev/pts/"), "{}", stdout(&o));
+    // ...but a detached one would leave nobody holding the terminal.
+    let o = env.husk(&["exec", "-t", "-d", &id, "/bin/true"]);
     assert!(stderr(&o).contains("--console-socket"), "{}", stderr(&o));
 }
