@@ -46,7 +46,10 @@ pub fn main(args: &[String]) -> i32 {
     // fork, not clone3: the default seccomp profile answers clone3 with ENOSYS, as docker's does.
     let pid = match sp::fork() {
         Ok(None) => {
-            // The command starts with no signal blocked, as after a plain exec.
+            // Default dispositions first: a signal forwarded between fork and execve must not
+            // land in the reaper's no-op handler this copy still has. Then no signal blocked,
+            // as after a plain exec.
+            sp::reset_signal_dispositions();
             let _ = sp::set_signal_mask(&sp::SigSet::empty());
             let err = sp::execve(&path, cmd, &env);
             eprintln!("husk-init: {prog}: {err}");
