@@ -90,6 +90,20 @@ pub struct Capabilities {
     pub ambient: Vec<String>,
 }
 
+impl Capabilities {
+    /// `caps` in the bounding, effective and permitted sets; inheritable and ambient empty
+    /// (what runc's and docker's configs hold).
+    pub fn granting(caps: Vec<String>) -> Capabilities {
+        Capabilities {
+            bounding: caps.clone(),
+            effective: caps.clone(),
+            inheritable: vec![],
+            permitted: caps,
+            ambient: vec![],
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct Rlimit {

@@ -124,13 +124,7 @@ pub fn default_spec() -> Spec {
                 "TERM=xterm",
             ]),
             cwd: "/".into(),
-            capabilities: Some(Capabilities {
-                bounding: caps.clone(),
-                effective: caps.clone(),
-                inheritable: vec![],
-                permitted: caps,
-                ambient: vec![],
-            }),
+            capabilities: Some(Capabilities::granting(caps)),
             rlimits: vec![Rlimit {
                 kind: "RLIMIT_NOFILE".into(),
                 hard: 1024,

@@ -150,6 +150,15 @@ struct AttachAttr {
     replace_bpf_fd: u32,
 }
 
+fn device_attach_attr(prog: BorrowedFd<'_>, cgroup_dir_fd: BorrowedFd<'_>) -> AttachAttr {
+    AttachAttr {
+        target_fd: cgroup_dir_fd.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type: BPF_CGROUP_DEVICE,
+        ..AttachAttr::default()
+    }
+}
+
 /// BPF_PROG_ATTACH (BPF_CGROUP_DEVICE) of `prog` to the cgroup2 directory `cgroup_dir_fd`, with
 /// BPF_F_ALLOW_MULTI so it runs beside (not instead of) programs attached above; kernels without
 /// multi-attach (EINVAL) get a plain attach.
@@ -157,13 +166,8 @@ pub fn prog_attach_cgroup_device(
     prog: BorrowedFd<'_>,
     cgroup_dir_fd: BorrowedFd<'_>,
 ) -> io::Result<()> {
-    let mut attr = AttachAttr {
-        target_fd: cgroup_dir_fd.as_raw_fd() as u32,
-        attach_bpf_fd: prog.as_raw_fd() as u32,
-        attach_type: BPF_CGROUP_DEVICE,
-        attach_flags: BPF_F_ALLOW_MULTI,
-        ..AttachAttr::default()
-    };
+    let mut attr = device_attach_attr(prog, cgroup_dir_fd);
+    attr.attach_flags = BPF_F_ALLOW_MULTI;
     match bpf(BPF_PROG_ATTACH, &mut attr) {
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
             attr.attach_flags = 0;
@@ -178,12 +182,7 @@ pub fn prog_detach_cgroup_device(
     prog: BorrowedFd<'_>,
     cgroup_dir_fd: BorrowedFd<'_>,
 ) -> io::Result<()> {
-    let mut attr = AttachAttr {
-        target_fd: cgroup_dir_fd.as_raw_fd() as u32,
-        attach_bpf_fd: prog.as_raw_fd() as u32,
-        attach_type: BPF_CGROUP_DEVICE,
-        ..AttachAttr::default()
-    };
+    let mut attr = device_attach_attr(prog, cgroup_dir_fd);
     bpf(BPF_PROG_DETACH, &mut attr).map(drop)
 }
 

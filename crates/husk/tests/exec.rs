@@ -198,17 +198,7 @@ fn paused_is_refused_unless_ignore_paused() {
     std::thread::sleep(Duration::from_millis(400));
     assert!(child.try_wait().unwrap().is_none(), "ran while paused");
     assert!(env.husk(&["resume", &id]).status.success());
-    let mut code = None;
-    for _ in 0..500 {
-        if let Some(st) = child.try_wait().unwrap() {
-            code = st.code();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    if code.is_none() {
-        let _ = child.kill();
-    }
+    let code = wait_code(&mut child);
     assert_eq!(
         code,
         Some(3),

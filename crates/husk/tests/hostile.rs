@@ -35,15 +35,6 @@ impl Bait {
     }
 }
 
-fn assert_not_mounted(p: &Path) {
-    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let p = p.to_string_lossy();
-    assert!(
-        !mi.lines().any(|l| l.split_whitespace().nth(4) == Some(&*p)),
-        "something was mounted on the host at {p}"
-    );
-}
-
 #[test]
 fn proc_as_a_symlink_is_refused() {
     require_root!();

@@ -11,9 +11,9 @@ use std::hash::{DefaultHasher, Hasher};
 use std::os::fd::AsFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The husk binary's content hash, taken at the start of a test and compared at the end.
@@ -65,15 +65,6 @@ impl Bait {
     }
 }
 
-fn assert_not_mounted(p: &Path) {
-    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let p = p.to_string_lossy();
-    assert!(
-        !mi.lines().any(|l| l.split_whitespace().nth(4) == Some(&*p)),
-        "something was mounted on the host at {p}"
-    );
-}
-
 fn mounts(env: &mut Env) -> &mut Vec<Value> {
     env.config["mounts"].as_array_mut().unwrap()
 }
@@ -81,30 +72,15 @@ fn mounts(env: &mut Env) -> &mut Vec<Value> {
 /// Runs `husk --root R ARGS...` through `sh -c PRELUDE; exec husk ...`, so fds the shell opened
 /// (not close-on-exec) are open in husk as a careless caller would leave them.
 fn husk_via_sh(env: &Env, prelude: &str, args: &[&str]) -> Output {
-    env.write_config();
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let (out, err) = (
-        env.dir.join(format!("via.{n}.out")),
-        env.dir.join(format!("via.{n}.err")),
-    );
-    let root = env.root.to_string_lossy().into_owned();
-    let status = Command::new("sh")
-        .arg("-c")
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
         .arg(format!("{prelude}\nexec \"$@\""))
         .arg("sh")
-        .args([HUSK, "--root", &root])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .status()
-        .unwrap();
-    Output {
-        status,
-        stdout: std::fs::read(&out).unwrap(),
-        stderr: std::fs::read(&err).unwrap(),
-    }
+        .arg(HUSK)
+        .arg("--root")
+        .arg(&env.root)
+        .args(args);
+    env.capture(cmd)
 }
 
 /// `run -d` of the current config; returns the id.

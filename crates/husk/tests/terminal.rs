@@ -136,17 +136,7 @@ fn exec_tty_gets_its_own_pty() {
         "not in the container: {out}"
     );
     write_all(&master, "exit 6\n");
-    let mut code = None;
-    for _ in 0..500 {
-        if let Some(st) = child.try_wait().unwrap() {
-            code = st.code();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    if code.is_none() {
-        let _ = child.kill();
-    }
+    let code = wait_code(&mut child);
     assert_eq!(
         code,
         Some(6),

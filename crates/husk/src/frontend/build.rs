@@ -384,13 +384,7 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<(Spec, Plan), Error> 
             args,
             env: env(a, host, &hostname)?,
             cwd,
-            capabilities: Some(Capabilities {
-                bounding: caps.clone(),
-                effective: caps.clone(),
-                inheritable: vec![],
-                permitted: caps,
-                ambient: vec![],
-            }),
+            capabilities: Some(Capabilities::granting(caps)),
             rlimits: a
                 .ulimit
                 .iter()

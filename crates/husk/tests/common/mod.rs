@@ -170,6 +170,14 @@ impl Env {
     /// Runs husk with stdout/stderr in files, not pipes: a created container inherits them and
     /// would hold a pipe open long after husk exits.
     pub fn husk(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(HUSK);
+        cmd.arg("--root").arg(&self.root).args(args);
+        self.capture(cmd)
+    }
+
+    /// Writes the config, then runs `cmd` with stdin from /dev/null and stdout/stderr in files
+    /// of this test's dir (see `husk`).
+    pub fn capture(&self, mut cmd: Command) -> Output {
         self.write_config();
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -177,10 +185,7 @@ impl Env {
             self.dir.join(format!("out.{n}")),
             self.dir.join(format!("err.{n}")),
         );
-        let status = Command::new(HUSK)
-            .arg("--root")
-            .arg(&self.root)
-            .args(args)
+        let status = cmd
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&out).unwrap())
             .stderr(std::fs::File::create(&err).unwrap())
@@ -293,4 +298,28 @@ pub fn assert_no_state(env: &Env, id: &str) {
         !env.root.join(id).exists(),
         "state dir left behind for {id}"
     );
+}
+
+/// Asserts nothing is mounted on the host at `p`.
+pub fn assert_not_mounted(p: &Path) {
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let p = p.to_string_lossy();
+    assert!(
+        !mi.lines().any(|l| l.split_whitespace().nth(4) == Some(&*p)),
+        "something was mounted on the host at {p}"
+    );
+}
+
+/// Waits up to 5 s for `child` to exit and returns its exit code (None if it did not; then it
+/// is killed so the test does not leak it).
+pub fn wait_code(child: &mut std::process::Child) -> Option<i32> {
+    for _ in 0..500 {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st.code();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
 }
