@@ -33,6 +33,9 @@ pub(crate) struct InitArgs<'a> {
     pub session_keyring: Option<String>,
     /// The connected console socket, when process.terminal: the pty master goes there.
     pub console: Option<OwnedFd>,
+    /// The sealed memfd of the exec trampoline, or None to execute the program directly
+    /// (see `trampoline::choose`).
+    pub trampoline: Option<OwnedFd>,
 }
 
 pub(crate) fn run(a: InitArgs<'_>) -> ! {
@@ -130,8 +133,19 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
     if !a.plan.install_init {
         let _ = sp::set_signal_mask(&a.old_sigmask);
     }
-    crate::explain::step(|| format!("execve {}", exe.display()));
-    let err = sp::execve(&exe, &a.plan.process.args, &a.plan.process.env);
+    let (args, env) = (&a.plan.process.args, &a.plan.process.env);
+    let err = match &a.trampoline {
+        Some(memfd) => {
+            crate::explain::step(|| format!("execve husk-exec (sealed memfd) → {}", exe.display()));
+            let mut signal_fds = vec![a.chan.0.as_raw_fd()];
+            signal_fds.extend(fifo_w.as_ref().map(|f| f.as_raw_fd()));
+            crate::trampoline::exec(memfd.as_fd(), &signal_fds, &exe, args, env)
+        }
+        None => {
+            crate::explain::step(|| format!("execve {}", exe.display()));
+            sp::execve(&exe, args, env)
+        }
+    };
     exit_with(
         &format!("exec {}: {}", exe.display(), crate::errno_text(&err)),
         if err.raw_os_error() == Some(libc::ENOENT) {

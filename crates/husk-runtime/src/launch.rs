@@ -136,6 +136,8 @@ pub fn launch_plan(
     mode: Mode,
 ) -> Result<Launched, Error> {
     let bundle = bundle.to_path_buf();
+    // First, as it may re-execute husk: nothing exists yet that a re-execution would leak.
+    let trampoline = crate::trampoline::choose(plan)?;
     check_host(plan, opts)?;
     crate::process::fill_preserved_fds(opts.preserve_fds)?;
     // Connected here: the socket's path is on the host, and init only sees the container's root.
@@ -318,12 +320,14 @@ pub fn launch_plan(
                 console,
                 idmaps,
                 session_keyring: (!opts.no_new_keyring).then(|| format!("_ses.{}", opts.id)),
+                trampoline,
             })
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
     drop(child_end);
     drop(fifo);
+    drop(trampoline);
     undo.child = Some(pidfd.try_clone().map_err(Error::io("dup", "pidfd"))?);
     let chan = Channel(parent_end);
 

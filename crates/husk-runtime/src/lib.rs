@@ -17,6 +17,7 @@ mod rootfs;
 pub mod seccomp;
 pub mod state;
 mod sync;
+mod trampoline;
 mod tty;
 
 use std::io;

@@ -522,21 +522,10 @@ pub fn renameat2_exchange(dir: BorrowedFd<'_>, a: &Path, b: &Path) -> io::Result
 pub fn reexec_from_readonly_binary() -> io::Result<()> {
     use std::os::fd::AsFd;
     const MOUNT_ATTR_RDONLY: u64 = 0x1;
-    // SAFETY: getauxval only reads the auxiliary vector the kernel gave this process.
-    let execfn = unsafe { libc::getauxval(libc::AT_EXECFN) };
-    if execfn != 0 {
-        // SAFETY: AT_EXECFN points to the NUL-terminated file name the kernel copied onto the
-        // initial stack, which lives as long as the process.
-        let name = unsafe { std::ffi::CStr::from_ptr(execfn as *const libc::c_char) };
-        // execveat(fd, "", AT_EMPTY_PATH) names the program "/dev/fd/N": done already.
-        if name.to_bytes().starts_with(b"/dev/fd/") {
-            return Ok(());
-        }
-    }
-    let exe = Path::new("/proc/self/exe");
-    if statvfs_readonly(exe)? {
+    if running_from_readonly_binary()? {
         return Ok(());
     }
+    let exe = Path::new("/proc/self/exe");
     let fd = match open_tree(None, exe, OPEN_TREE_CLONE).and_then(|t| {
         mount_setattr(t.as_fd(), false, MOUNT_ATTR_RDONLY, 0, None)?;
         Ok(t)
@@ -581,6 +570,24 @@ pub fn reexec_from_readonly_binary() -> io::Result<()> {
     cvt(r).map(drop)
 }
 
+/// Whether this process runs from a binary nobody can write through /proc/self/exe: re-executed
+/// already (from a memfd or a detached read-only mount, named "/dev/fd/N"), or on a read-only
+/// mount.
+pub fn running_from_readonly_binary() -> io::Result<bool> {
+    // SAFETY: getauxval only reads the auxiliary vector the kernel gave this process.
+    let execfn = unsafe { libc::getauxval(libc::AT_EXECFN) };
+    if execfn != 0 {
+        // SAFETY: AT_EXECFN points to the NUL-terminated file name the kernel copied onto the
+        // initial stack, which lives as long as the process.
+        let name = unsafe { std::ffi::CStr::from_ptr(execfn as *const libc::c_char) };
+        // execveat(fd, "", AT_EMPTY_PATH) names the program "/dev/fd/N".
+        if name.to_bytes().starts_with(b"/dev/fd/") {
+            return Ok(true);
+        }
+    }
+    statvfs_readonly(Path::new("/proc/self/exe"))
+}
+
 /// Whether the mount `path` is on is read-only (ST_RDONLY).
 fn statvfs_readonly(path: &Path) -> io::Result<bool> {
     let p = cstr(path)?;
@@ -593,19 +600,27 @@ fn statvfs_readonly(path: &Path) -> io::Result<bool> {
 
 /// A sealed (no write, shrink or grow, no more seals) memfd copy of `path`, executable.
 fn sealed_copy(path: &Path) -> io::Result<OwnedFd> {
+    sealed_memfd(c"husk", &std::fs::read(path)?)
+}
+
+/// An executable, close-on-exec memfd holding `contents`, sealed against writes, resizing and
+/// further seals, so whoever reaches it later (e.g. through /proc/PID/exe) cannot change it.
+/// Fails with EACCES where vm.memfd_noexec forbids executable memfds.
+pub fn sealed_memfd(name: &std::ffi::CStr, contents: &[u8]) -> io::Result<OwnedFd> {
+    use std::io::Write;
     const MFD_EXEC: libc::c_uint = 0x10;
     let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
     // SAFETY: a valid C string name; the result is checked before being owned.
-    let mut r = unsafe { libc::memfd_create(c"husk".as_ptr(), flags | MFD_EXEC) };
+    let mut r = unsafe { libc::memfd_create(name.as_ptr(), flags | MFD_EXEC) };
     if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
         // Before 6.3 there is no MFD_EXEC; memfds are executable anyway.
         // SAFETY: as above.
-        r = unsafe { libc::memfd_create(c"husk".as_ptr(), flags) };
+        r = unsafe { libc::memfd_create(name.as_ptr(), flags) };
     }
     // SAFETY: a fresh descriptor from memfd_create.
     let memfd = unsafe { OwnedFd::from_raw_fd(cvt_i(r)?) };
     let mut file = std::fs::File::from(memfd);
-    std::io::copy(&mut std::fs::File::open(path)?, &mut file)?;
+    file.write_all(contents)?;
     let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
     // SAFETY: F_ADD_SEALS with an integer argument on a valid memfd.
     cvt_i(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) })?;

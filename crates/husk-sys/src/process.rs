@@ -270,20 +270,56 @@ pub fn unshare(flags: i32) -> io::Result<()> {
 
 /// execve: only returns on error.
 pub fn execve(path: &std::path::Path, args: &[String], env: &[String]) -> io::Error {
-    let conv = |v: &[String]| {
-        v.iter()
-            .map(|s| CString::new(s.as_bytes()))
-            .collect::<Result<Vec<_>, _>>()
-    };
-    let (Ok(p), Ok(a), Ok(e)) = (cstr(path), conv(args), conv(env)) else {
+    let (Ok(p), Some((a, e))) = (cstr(path), CArgs::new(args, env)) else {
         return io::Error::from_raw_os_error(libc::EINVAL);
     };
-    let mut ap: Vec<*const libc::c_char> = a.iter().map(|c| c.as_ptr()).collect();
-    ap.push(std::ptr::null());
-    let mut ep: Vec<*const libc::c_char> = e.iter().map(|c| c.as_ptr()).collect();
-    ep.push(std::ptr::null());
+    let (ap, ep) = (a.ptrs(), e.ptrs());
     // SAFETY: argv/envp are NUL-terminated arrays of valid C strings that live across the call.
     unsafe { libc::execve(p.as_ptr(), ap.as_ptr(), ep.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// argv or envp as C strings, for the exec calls.
+struct CArgs(Vec<CString>);
+
+impl CArgs {
+    /// None when a string holds a NUL byte.
+    fn new(args: &[String], env: &[String]) -> Option<(CArgs, CArgs)> {
+        let conv = |v: &[String]| {
+            v.iter()
+                .map(|s| CString::new(s.as_bytes()).ok())
+                .collect::<Option<Vec<_>>>()
+                .map(CArgs)
+        };
+        Some((conv(args)?, conv(env)?))
+    }
+
+    /// The NULL-terminated pointer array; borrows `self`, which must outlive its use.
+    fn ptrs(&self) -> Vec<*const libc::c_char> {
+        let mut v: Vec<_> = self.0.iter().map(|c| c.as_ptr()).collect();
+        v.push(std::ptr::null());
+        v
+    }
+}
+
+/// execveat(fd, "", AT_EMPTY_PATH): executes the file `fd` refers to. Returns only on failure.
+pub fn execveat_fd(fd: BorrowedFd<'_>, args: &[String], env: &[String]) -> io::Error {
+    let Some((a, e)) = CArgs::new(args, env) else {
+        return io::Error::from_raw_os_error(libc::EINVAL);
+    };
+    let (ap, ep) = (a.ptrs(), e.ptrs());
+    // SAFETY: an empty path with AT_EMPTY_PATH executes `fd` itself; argv/envp are
+    // NUL-terminated arrays of valid C strings that live across the call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            ap.as_ptr(),
+            ep.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
     io::Error::last_os_error()
 }
 

@@ -191,10 +191,11 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
     if cli.systemd_cgroup {
         return Err(Error::Msg("--systemd-cgroup: the systemd cgroup driver is not supported yet; use the cgroupfs driver".into()));
     }
-    // Commands that make processes in a container first move husk onto a read-only copy of its
-    // binary, so nothing in the container can ever get a writable handle on it (CVE-2019-5736;
-    // see `reexec_from_readonly_binary`). Does not return when it re-executes.
-    if matches!(cli.cmd, Cmd::Create { .. } | Cmd::Run(_) | Cmd::Exec(_)) {
+    // `exec` first moves husk onto a read-only copy of its binary, so nothing in the container
+    // can ever get a writable handle on it (CVE-2019-5736; see `reexec_from_readonly_binary`).
+    // Does not return when it re-executes. create and run decide once the config is read
+    // (husk-runtime's trampoline.rs): usually a cheaper way to the same guarantee.
+    if matches!(cli.cmd, Cmd::Exec(_)) {
         husk_sys::fs::reexec_from_readonly_binary().map_err(|e| {
             Error::Msg(format!(
                 "re-execute husk from a read-only copy of its binary (CVE-2019-5736): {}",

@@ -92,6 +92,81 @@ fn run_detached(env: &Env, suffix: &str) -> String {
     id
 }
 
+/// CVE-2019-5736 scaffolding: a rootfs whose `/bin/evil` is `#!/proc/self/exe`, a shared dir
+/// for the attacker's go/out files, and the husk binary's identity for the attacker to look for.
+struct ExeAttack {
+    env: Env,
+    rootfs: PathBuf,
+    share: PathBuf,
+    guard: BinaryGuard,
+}
+
+impl ExeAttack {
+    fn new(name: &str) -> ExeAttack {
+        let guard = BinaryGuard::new();
+        let mut env = Env::new(name);
+        let rootfs = private_rootfs(name);
+        let evil = rootfs.join("bin/evil");
+        std::fs::write(&evil, "#!/proc/self/exe\n").unwrap();
+        std::fs::set_permissions(&evil, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let share = env.dir.join("share");
+        std::fs::create_dir_all(&share).unwrap();
+        env.config["root"]["path"] = json!(rootfs);
+        mounts(&mut env)
+            .push(json!({"destination": "/share", "source": share, "options": ["bind"]}));
+        ExeAttack {
+            env,
+            rootfs,
+            share,
+            guard,
+        }
+    }
+
+    /// The attacker's command: `probe exe-attack` hunting the husk binary (see probe.c).
+    fn attacker(&self) -> Vec<String> {
+        let md = std::fs::metadata(HUSK).unwrap();
+        ["/bin/probe", "exe-attack"]
+            .into_iter()
+            .map(String::from)
+            .chain([md.dev().to_string(), md.ino().to_string()])
+            .chain(["/share/go", "/share/out"].map(String::from))
+            .collect()
+    }
+
+    /// Tells the attacker to stop (no husk process runs now) and reads its counts.
+    fn report(&self) -> BTreeMap<String, i64> {
+        std::fs::write(self.share.join("go"), "").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.share.join("out").exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let out: BTreeMap<String, i64> = std::fs::read_to_string(self.share.join("out"))
+            .expect("the attacker reports")
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.parse().unwrap()))
+            .collect();
+        eprintln!("exe-attack: {out:?}");
+        assert!(out["scans"] > 0, "{out:?}");
+        assert_eq!(out["direct_rw"], 0, "{out:?}");
+        assert_eq!(
+            out["rw_ok"], 0,
+            "the husk binary was opened for writing: {out:?}"
+        );
+        out
+    }
+}
+
+impl Drop for ExeAttack {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.rootfs);
+        if !std::thread::panicking() {
+            self.guard.check();
+        }
+    }
+}
+
 /// CVE-2019-5736. The image's `/bin/evil` is `#!/proc/self/exe`: when `husk exec` runs it, the
 /// kernel executes whatever /proc/self/exe of the exec'ing process is, as a process of the
 /// container, dumpable. Meanwhile the container's init scans /proc/PID/exe of everything it can
@@ -101,48 +176,19 @@ fn run_detached(env: &Env, suffix: &str) -> String {
 #[test]
 fn cve_2019_5736_the_husk_binary_cannot_be_reopened_for_writing() {
     require_root!();
-    let guard = BinaryGuard::new();
-    let mut env = Env::new("s-exe");
-    let rootfs = private_rootfs("s-exe");
-    let evil = rootfs.join("bin/evil");
-    std::fs::write(&evil, "#!/proc/self/exe\n").unwrap();
-    std::fs::set_permissions(&evil, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let share = env.dir.join("share");
-    std::fs::create_dir_all(&share).unwrap();
-    env.config["root"]["path"] = json!(rootfs);
-    mounts(&mut env).push(json!({"destination": "/share", "source": share, "options": ["bind"]}));
-    let md = std::fs::metadata(HUSK).unwrap();
-    let (dev, ino) = (md.dev().to_string(), md.ino().to_string());
-    env.args(&[
-        "/bin/probe",
-        "exe-attack",
-        &dev,
-        &ino,
-        "/share/go",
-        "/share/out",
-    ]);
-    let id = run_detached(&env, "exe");
+    let mut a = ExeAttack::new("s-exe");
+    let attacker = a.attacker();
+    a.env
+        .args(&attacker.iter().map(String::as_str).collect::<Vec<_>>());
+    let id = run_detached(&a.env, "exe");
     for _ in 0..8 {
         // The husk binary runs inside for a moment (it refuses "/bin/evil" as a command).
-        let o = env.husk(&["exec", &id, "/bin/evil"]);
+        let o = a.env.husk(&["exec", &id, "/bin/evil"]);
         assert!(!o.status.success());
-        let o = env.husk(&["exec", &id, "/bin/true"]);
+        let o = a.env.husk(&["exec", &id, "/bin/true"]);
         assert!(o.status.success(), "{}", stderr(&o));
     }
-    std::fs::write(share.join("go"), "").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !share.join("out").exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(50));
-    let out: BTreeMap<String, i64> = std::fs::read_to_string(share.join("out"))
-        .expect("the attacker reports")
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.parse().unwrap()))
-        .collect();
-    eprintln!("exe-attack: {out:?}");
-    assert_eq!(out["direct_rw"], 0, "{out:?}");
+    let out = a.report();
     // The container may well get a handle on the binary (it is what the kernel ran), but only
     // through a read-only mount: otherwise the reopen below succeeds as soon as no husk process
     // happens to be running.
@@ -150,16 +196,71 @@ fn cve_2019_5736_the_husk_binary_cannot_be_reopened_for_writing() {
         out["grabbed_on_rw_mount"], 0,
         "the container holds the husk binary on a writable mount: {out:?}"
     );
-    assert_eq!(
-        out["rw_ok"], 0,
-        "the husk binary was opened for writing: {out:?}"
-    );
     // Every handle the container got on the binary is on a read-only mount (EROFS), or the
     // binary was busy at that moment (ETXTBSY); nothing else.
     assert_eq!(out["rw_other"], 0, "{out:?}");
-    let _ = env.husk(&["delete", "--force", &id]);
-    guard.check();
-    let _ = std::fs::remove_dir_all(&rootfs);
+    let _ = a.env.husk(&["delete", "--force", &id]);
+}
+
+/// CVE-2019-5736 on the way from create to the program: init runs the host's husk binary until
+/// it executes the program, non-dumpable, so a process exec'd into the created container finds
+/// no handle on it; and the program is executed through the sealed husk-exec trampoline, so an
+/// image whose command is `#!/proc/self/exe` runs that trampoline (which refuses), not husk.
+#[test]
+fn cve_2019_5736_init_reaches_the_program_without_exposing_husk() {
+    require_root!();
+    let mut a = ExeAttack::new("s-init");
+    a.env.args(&["/bin/evil"]);
+    let b = a.env.bundle.to_string_lossy().into_owned();
+    let id = a.env.id("created");
+    let o = a.env.husk(&["create", "-b", &b, &id]);
+    assert!(o.status.success(), "create: {}", stderr(&o));
+    let mut exec = vec!["exec", "-d", &id];
+    let attacker = a.attacker();
+    exec.extend(attacker.iter().map(String::as_str));
+    let o = a.env.husk(&exec);
+    assert!(o.status.success(), "exec -d: {}", stderr(&o));
+    std::thread::sleep(Duration::from_millis(300));
+    let out = a.report();
+    assert_eq!(
+        out["grabbed"], 0,
+        "init's husk binary was reachable: {out:?}"
+    );
+    let _ = a.env.husk(&["delete", "--force", &id]);
+
+    let o = a
+        .env
+        .husk(&["run", "--explain", "-b", &b, &a.env.id("run")]);
+    assert_eq!(o.status.code(), Some(126), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("execve husk-exec (sealed memfd)"),
+        "{}",
+        stderr(&o)
+    );
+    // The kernel ran /proc/self/exe = the trampoline, which refuses its interpreter argv.
+    assert!(
+        stderr(&o).contains("husk-exec: usage"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Where the trampoline is not safe (CAP_SYS_PTRACE could reach a non-dumpable init), husk
+    // re-executes from a read-only copy first, as the exec path always does.
+    a.env.config["process"]["capabilities"]["bounding"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("CAP_SYS_PTRACE"));
+    let o = a
+        .env
+        .husk(&["run", "--explain", "-b", &b, &a.env.id("ptrace")]);
+    assert!(
+        stderr(&o).contains(
+            "re-executing from a read-only copy of husk: the container may hold CAP_SYS_PTRACE"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("husk-exec"), "{}", stderr(&o));
 }
 
 /// CVE-2024-21626: fds the caller leaked (a directory on the host, not close-on-exec, on every
