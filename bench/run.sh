@@ -67,8 +67,9 @@ if [[ "${1:-}" != --inner ]]; then
   mkdir -p "$WORK"
   if [[ -z "${HUSK:-}" ]]; then
     log "cargo build --release -p husk (may wait for the cargo lock)"
+    "$REPO/scripts/musl-target.sh" >&2
     (cd "$REPO" && timeout 1800 cargo build --release -p husk 2>&1 | tail -n 3) >&2
-    HUSK=$REPO/target/x86_64-unknown-linux-gnu/release/husk
+    HUSK=$REPO/target/x86_64-unknown-linux-musl/release/husk
   fi
   [[ -x $HUSK ]] || { echo "no husk binary at $HUSK" >&2; exit 1; }
   HUSK=$(readlink -f "$HUSK")

@@ -19,7 +19,7 @@ for l in sys.stdin:
     m=json.loads(l)
     if m.get("reason")=="compiler-artifact" and m["target"]["kind"]==["test"] and m.get("executable"):
         print(m["executable"])')
-husk=$PWD/target/x86_64-unknown-linux-gnu/debug/husk
+husk=$PWD/target/x86_64-unknown-linux-musl/debug/husk
 guest=$PWD/$stage/guest.sh
 {
   echo 'fail=0'

@@ -53,7 +53,7 @@ else
   say "build husk (release)"
   timeout 900 cargo build --release --locked -p husk >"${TMPDIR:-/tmp}/husk-clients-build.log" 2>&1 ||
     { tail -n 20 "${TMPDIR:-/tmp}/husk-clients-build.log"; echo "0 passed, 1 failed"; exit 1; }
-  HUSK=$REPO/target/x86_64-unknown-linux-gnu/release/husk
+  HUSK=$REPO/target/x86_64-unknown-linux-musl/release/husk
 fi
 [[ -x $HUSK ]] || { echo "no husk binary at $HUSK"; echo "0 passed, 1 failed"; exit 1; }
 

@@ -21,6 +21,7 @@ if [[ ${#need[@]} -gt 0 ]]; then
   fi
 fi
 command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup)"; exit 1; }
+scripts/musl-target.sh
 
 say "build"
 cargo build --workspace --all-targets --locked 2>&1 | tail -n 3

@@ -196,6 +196,28 @@ pub struct Cgroup {
     pub unified: Option<PathBuf>,
 }
 
+/// Open `tasks` files through which a process moves itself into its cgroup (see
+/// `Cgroup::open_for_self_join`).
+pub struct SelfJoin(Vec<(PathBuf, fs::File)>);
+
+impl SelfJoin {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// In the new, single-threaded process: moves it into every hierarchy, then closes the files.
+    pub fn join(self) -> Result<(), CgroupError> {
+        for (p, mut f) in self.0 {
+            f.write_all(b"0").map_err(io_err("write", &p))?;
+        }
+        Ok(())
+    }
+}
+
 /// A new v1 cpuset cgroup starts with empty cpus and mems and accepts no process until they
 /// are set: copy them down from the nearest ancestor (as runc does).
 fn init_cpuset(dir: &Path) -> Result<(), CgroupError> {
@@ -292,22 +314,35 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Moves `pid` into every hierarchy (the cgroup2 dir is skipped when the process was
-    /// already cloned into it).
-    pub fn join(&self, pid: i32, skip_unified: bool) -> Result<(), CgroupError> {
-        let pid = pid.to_string();
+    /// Opens the `tasks` file of every v1 hierarchy (the cgroup2 dir is skipped when the process
+    /// is cloned into it) for a new process to move itself in with `SelfJoin::join`.
+    ///
+    /// Why not the parent writing the pid to cgroup.procs (`join`): moving a whole process takes
+    /// the kernel's global cgroup_threadgroup_rwsem for writing, and its first writer after an
+    /// idle moment waits out an RCU grace period (10-20 ms measured on the dev VM, every
+    /// container run on a quiet host). A thread moving only itself ("0" into `tasks`) skips that
+    /// lock; a process fresh from clone has one thread, so it is the whole process. Permission is
+    /// checked against the opener's credentials, so this works from a new user namespace too.
+    pub fn open_for_self_join(&self, skip_unified: bool) -> Result<SelfJoin, CgroupError> {
+        let mut files = Vec::with_capacity(self.dirs.len());
         for d in &self.dirs {
             if skip_unified && Some(d) == self.unified.as_ref() {
                 continue;
             }
-            let p = d.join("cgroup.procs");
-            let mut f = fs::OpenOptions::new()
+            // cgroup2 has no `tasks`; only a hybrid host without CLONE_INTO_CGROUP gets here.
+            let name = if Some(d) == self.unified.as_ref() {
+                "cgroup.procs"
+            } else {
+                "tasks"
+            };
+            let p = d.join(name);
+            let f = fs::OpenOptions::new()
                 .write(true)
                 .open(&p)
                 .map_err(io_err("open", &p))?;
-            f.write_all(pid.as_bytes()).map_err(io_err("write", &p))?;
+            files.push((p, f));
         }
-        Ok(())
+        Ok(SelfJoin(files))
     }
 
     /// Pids in the cgroup (read from the first hierarchy that answers).
@@ -448,15 +483,18 @@ mod tests {
         let h = Hierarchies::from_mountinfo(&mi);
         let cg = Cgroup::locate(&h, &[], "/x/y").unwrap();
         cg.create().unwrap();
-        // cgroupfs provides cgroup.procs in every new directory; a temp dir needs it made.
-        fs::write(tmp.join("a/x/y/cgroup.procs"), "").unwrap();
-        cg.join(42, true).unwrap();
-        assert_eq!(
-            fs::read_to_string(tmp.join("a/x/y/cgroup.procs")).unwrap(),
-            "42"
-        );
-        assert!(!tmp.join("u/x/y/cgroup.procs").exists());
+        // cgroupfs provides tasks and cgroup.procs in every new directory; a temp dir needs
+        // them made. The process moves itself: "0" into the v1 tasks file, cgroup2 skipped
+        // (CLONE_INTO_CGROUP).
+        fs::write(tmp.join("a/x/y/tasks"), "").unwrap();
+        fs::write(tmp.join("a/x/y/cgroup.procs"), "42\n").unwrap();
+        let join = cg.open_for_self_join(true).unwrap();
+        assert_eq!(join.len(), 1);
+        join.join().unwrap();
+        assert_eq!(fs::read_to_string(tmp.join("a/x/y/tasks")).unwrap(), "0");
+        assert!(!tmp.join("u/x/y/tasks").exists());
         assert_eq!(cg.pids(), vec![42]);
+        fs::remove_file(tmp.join("a/x/y/tasks")).unwrap();
         fs::remove_file(tmp.join("a/x/y/cgroup.procs")).unwrap();
         cg.remove().unwrap();
         assert!(!tmp.join("a/x/y").exists() && !tmp.join("u/x/y").exists());

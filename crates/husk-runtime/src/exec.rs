@@ -1,6 +1,7 @@
 //! `husk exec`: a new process in a running container. The parent (this process) reads the
 //! container's state, opens init's namespaces, root and a pidfd, and clones a child into the
-//! container's cgroup. The child joins the namespaces (user first), enters init's root, and
+//! container's cgroup (CLONE_INTO_CGROUP for cgroup2; the child moves itself into each v1
+//! hierarchy first). The child joins the namespaces (user first), enters init's root, and
 //! clones the process itself with CLONE_PARENT: a pid namespace only applies to children, and
 //! CLONE_PARENT makes that process our child, so we wait for it and forward signals directly.
 //! The child hands us its pidfd (taken by clone3, so even an instant exit is never missed) and
@@ -8,7 +9,7 @@
 //!
 //! | step | direction        | message                          |
 //! |------|------------------|----------------------------------|
-//! | 1    | parent → child   | `Go`: cgroups joined             |
+//! | 1    | parent → child   | `Go`                             |
 //! | 2    | child → parent   | `P<pid>` with the process' pidfd (SCM_RIGHTS), or `Error(m)` |
 //! | 3    | process → parent | `Error(m)` / `NoExec(m)`, or EOF when execve closed the channel |
 
@@ -254,6 +255,7 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
         ),
         None => None,
     };
+    let cgroup_join = Some(cgroup.open_for_self_join(cg_fd.is_some())?);
     let (old_sigmask, parent_end, child_end) = crate::process::prepare_clone()?;
     // The container's filter applies to every process in it. The notify listener's path is on
     // the host, so it is connected here, before the child enters the container.
@@ -272,8 +274,9 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
         console,
         preserve_fds: o.preserve_fds,
         old_sigmask,
+        cgroup_join,
     };
-    let (cpid, cpidfd) = match sp::clone3(0, cg_fd.as_ref().map(|f| f.as_fd()))
+    let (_, cpidfd) = match sp::clone3(0, cg_fd.as_ref().map(|f| f.as_fd()))
         .map_err(Error::io("clone3", "exec"))?
     {
         Forked::Child => {
@@ -290,15 +293,10 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
         let _ = sp::pidfd_send_signal(cpidfd.as_fd(), libc::SIGKILL);
         let _ = sp::waitid_pidfd(cpidfd.as_fd(), false);
     };
-    // v1 hierarchies (v2 was joined by CLONE_INTO_CGROUP) before the child goes on, so the
-    // process it makes starts inside every one of them.
-    if let Err(e) = cgroup
-        .join(cpid, cg_fd.is_some())
-        .map_err(Error::from)
-        .and_then(|_| {
-            chan.send(&Msg::Go(String::new()))
-                .map_err(Error::io("sync", "go"))
-        })
+    drop(child.cgroup_join);
+    if let Err(e) = chan
+        .send(&Msg::Go(String::new()))
+        .map_err(Error::io("sync", "go"))
     {
         reap_child();
         return Err(e);
@@ -386,11 +384,20 @@ struct Child<'a> {
     console: Option<OwnedFd>,
     preserve_fds: u32,
     old_sigmask: sp::SigSet,
+    /// v1 hierarchies (v2 is joined by CLONE_INTO_CGROUP), taken first, so the process the
+    /// child makes starts inside every one of them (see `Cgroup::open_for_self_join`).
+    cgroup_join: Option<husk_cgroup::SelfJoin>,
 }
 
 impl Child<'_> {
-    fn run(self) -> ! {
+    fn run(mut self) -> ! {
         sp::set_name("husk:[EXEC]");
+        if let Some(join) = self.cgroup_join.take()
+            && let Err(e) = join.join()
+        {
+            let _ = self.chan.send(&Msg::Error(e.to_string()));
+            sp::exit_now(1);
+        }
         if !matches!(self.chan.recv(), Ok(Some(Msg::Go(_)))) {
             sp::exit_now(1);
         }

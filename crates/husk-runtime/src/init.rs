@@ -36,11 +36,24 @@ pub(crate) struct InitArgs<'a> {
     /// The sealed memfd of the exec trampoline, or None to execute the program directly
     /// (see `trampoline::choose`).
     pub trampoline: Option<OwnedFd>,
+    /// This process' way into its v1 cgroups, taken first (see `Cgroup::open_for_self_join`).
+    pub cgroup_join: Option<husk_cgroup::SelfJoin>,
 }
 
-pub(crate) fn run(a: InitArgs<'_>) -> ! {
+pub(crate) fn run(mut a: InitArgs<'_>) -> ! {
     sp::set_name("husk:[INIT]");
     crate::explain::in_init();
+    // Into the cgroups before anything else, while the parent still works: everything init
+    // does is accounted to the container, and the cgroup namespace made after `Go` is rooted
+    // there.
+    if let Some(join) = a.cgroup_join.take() {
+        let n = join.len();
+        if let Err(e) = join.join() {
+            let _ = a.chan.send(&Msg::Error(e.to_string()));
+            sp::exit_now(1);
+        }
+        crate::explain::step(|| format!("joined {n} v1 cgroup hierarchies (tasks ← 0)"));
+    }
     let state_json = match a.chan.recv() {
         Ok(Some(Msg::Go(s))) => s,
         // The parent died or failed before telling us to go: nothing to report to.

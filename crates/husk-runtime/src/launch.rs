@@ -280,6 +280,7 @@ pub fn launch_plan(
         clone_flags &= !NsKind::Time.clone_flag();
     }
 
+    let cgroup_join = cgroup.open_for_self_join(cg_fd.is_some())?;
     let idmaps = crate::idmap::user_namespaces(plan)?;
     let (old_sigmask, parent_end, child_end) = crate::process::prepare_clone()?;
     let view = CgroupView {
@@ -321,6 +322,7 @@ pub fn launch_plan(
                 idmaps,
                 session_keyring: (!opts.no_new_keyring).then(|| format!("_ses.{}", opts.id)),
                 trampoline,
+                cgroup_join: Some(cgroup_join),
             })
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
@@ -328,6 +330,7 @@ pub fn launch_plan(
     drop(child_end);
     drop(fifo);
     drop(trampoline);
+    drop(cgroup_join);
     undo.child = Some(pidfd.try_clone().map_err(Error::io("dup", "pidfd"))?);
     let chan = Channel(parent_end);
 
@@ -336,16 +339,14 @@ pub fn launch_plan(
         write_id_map(pid, "gid_map", &plan.gid_mappings)?;
         crate::explain::step(|| format!("wrote uid_map and gid_map of {pid}"));
     }
-    cgroup.join(pid, cg_fd.is_some())?;
     crate::explain::step(|| {
         format!(
-            "clone3 flags={clone_flags:#x}{} → pid {pid}; joined {} v1 hierarchies",
+            "clone3 flags={clone_flags:#x}{} → pid {pid}",
             if cg_fd.is_some() {
                 " + CLONE_INTO_CGROUP"
             } else {
                 ""
             },
-            cgroup.dirs.len() - usize::from(cg_fd.is_some())
         )
     });
     state.pid = pid;
@@ -471,12 +472,14 @@ impl Launched {
         let _ = sp::set_signal_mask(&self.old_sigmask);
         self.undo.child = None;
         let status = exit?.status();
+        crate::explain::step(|| format!("init exited with status {status}"));
         let cgroup = self.undo.cgroup.take();
         if keep {
             return Ok(status);
         }
         self.dir.relock()?;
         crate::ops::destroy(self.dir, &self.state, cgroup)?;
+        crate::explain::step(|| "removed the cgroup and the state dir".into());
         Ok(status)
     }
 }

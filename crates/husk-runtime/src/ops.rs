@@ -144,6 +144,7 @@ pub fn destroy(
             })?;
         }
         cg.remove()?;
+        crate::explain::step(|| format!("removed cgroup ({} hierarchies)", cg.dirs.len()));
     }
     let st = serde_json::to_string(&state.oci_state(Status::Stopped)).unwrap_or_default();
     // Spec 1.3: a failing poststop hook is logged and the remaining hooks and the deletion go

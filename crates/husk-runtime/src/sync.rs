@@ -3,7 +3,8 @@
 //!
 //! | step | direction      | message    | meaning                                                  |
 //! |------|----------------|------------|----------------------------------------------------------|
-//! | 1    | parent → child | `Go(state)`| id maps written, cgroups joined: set up the container;   |
+//! | 0    | child          |            | moves itself into its v1 cgroups (`SelfJoin`)            |
+//! | 1    | parent → child | `Go(state)`| id maps written: set up the container;                   |
 //! |      |                |            | `state` is the OCI state JSON hooks get on stdin         |
 //! | 2    | child → parent | `Mounted`  | mounts done, before pivot_root: run createRuntime hooks  |
 //! | 3    | parent → child | `HooksDone`| (only when there are prestart/createRuntime hooks)       |

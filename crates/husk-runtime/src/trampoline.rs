@@ -1,6 +1,6 @@
 //! How init executes the container's program without exposing the husk binary
 //! (CVE-2019-5736): through `husk-exec`, a 2 KB program without libc executed from a sealed
-//! memfd (trampoline/husk-exec.c says why and how), or directly when husk itself already runs
+//! memfd (csrc/husk-exec.c says why and how), or directly when husk itself already runs
 //! from a read-only copy of its binary. Where the trampoline would not be equivalent to a
 //! direct execve, or not safe, husk re-executes itself from a read-only copy first (the older,
 //! ~1 ms dearer protection) and then executes directly.

@@ -3,6 +3,8 @@
 
 mod common;
 use common::*;
+// Linked for the glibc symbol Debian's libseccomp.a needs in a musl build (its build.rs).
+use husk_runtime as _;
 use libseccomp::{ScmpArch, ScmpNotifReq, ScmpNotifResp, ScmpNotifRespFlags, ScmpSyscall};
 use serde_json::{Value, json};
 use std::io::Read;

@@ -238,11 +238,7 @@ fn cve_2019_5736_init_reaches_the_program_without_exposing_husk() {
         stderr(&o)
     );
     // The kernel ran /proc/self/exe = the trampoline, which refuses its interpreter argv.
-    assert!(
-        stderr(&o).contains("husk-exec: usage"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("husk-exec: usage"), "{}", stderr(&o));
 
     // Where the trampoline is not safe (CAP_SYS_PTRACE could reach a non-dumpable init), husk
     // re-executes from a read-only copy first, as the exec path always does.
