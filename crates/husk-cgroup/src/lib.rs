@@ -201,6 +201,21 @@ pub struct Cgroup {
 pub struct SelfJoin(Vec<(PathBuf, fs::File)>);
 
 impl SelfJoin {
+    /// Received elsewhere (the fds passed over a socket), with the paths for error messages.
+    pub fn from_parts(paths: Vec<PathBuf>, fds: Vec<std::os::fd::OwnedFd>) -> SelfJoin {
+        SelfJoin(
+            paths
+                .into_iter()
+                .zip(fds.into_iter().map(fs::File::from))
+                .collect(),
+        )
+    }
+
+    /// The open files, to pass to the process that joins.
+    pub fn files(&self) -> impl Iterator<Item = &fs::File> {
+        self.0.iter().map(|(_, f)| f)
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }
@@ -307,7 +322,17 @@ impl Cgroup {
     }
 
     pub fn create(&self) -> Result<(), CgroupError> {
+        self.create_part(true)?;
+        self.create_part(false)
+    }
+
+    /// Makes the cgroup2 directory (`unified`), which must exist before a clone into it, or the
+    /// v1 ones, which a new process joins by itself and so can follow the clone.
+    pub fn create_part(&self, unified: bool) -> Result<(), CgroupError> {
         for d in &self.dirs {
+            if (Some(d) == self.unified.as_ref()) != unified {
+                continue;
+            }
             fs::create_dir_all(d).map_err(io_err("mkdir", d))?;
             init_cpuset(d)?;
         }
@@ -324,18 +349,8 @@ impl Cgroup {
     /// lock; a process fresh from clone has one thread, so it is the whole process. Permission is
     /// checked against the opener's credentials, so this works from a new user namespace too.
     pub fn open_for_self_join(&self, skip_unified: bool) -> Result<SelfJoin, CgroupError> {
-        let mut files = Vec::with_capacity(self.dirs.len());
-        for d in &self.dirs {
-            if skip_unified && Some(d) == self.unified.as_ref() {
-                continue;
-            }
-            // cgroup2 has no `tasks`; only a hybrid host without CLONE_INTO_CGROUP gets here.
-            let name = if Some(d) == self.unified.as_ref() {
-                "cgroup.procs"
-            } else {
-                "tasks"
-            };
-            let p = d.join(name);
+        let mut files = Vec::new();
+        for p in self.self_join_files(skip_unified) {
             let f = fs::OpenOptions::new()
                 .write(true)
                 .open(&p)
@@ -343,6 +358,19 @@ impl Cgroup {
             files.push((p, f));
         }
         Ok(SelfJoin(files))
+    }
+
+    /// The files `open_for_self_join` opens, in order.
+    pub fn self_join_files(&self, skip_unified: bool) -> Vec<PathBuf> {
+        self.dirs
+            .iter()
+            .filter(|d| !(skip_unified && Some(*d) == self.unified.as_ref()))
+            // cgroup2 has no `tasks`; only a hybrid host without CLONE_INTO_CGROUP gets there.
+            .map(|d| match Some(d) == self.unified.as_ref() {
+                true => d.join("cgroup.procs"),
+                false => d.join("tasks"),
+            })
+            .collect()
     }
 
     /// Pids in the cgroup (read from the first hierarchy that answers).

@@ -36,24 +36,13 @@ pub(crate) struct InitArgs<'a> {
     /// The sealed memfd of the exec trampoline, or None to execute the program directly
     /// (see `trampoline::choose`).
     pub trampoline: Option<OwnedFd>,
-    /// This process' way into its v1 cgroups, taken first (see `Cgroup::open_for_self_join`).
-    pub cgroup_join: Option<husk_cgroup::SelfJoin>,
+    /// The v1 `tasks` files whose open fds come with `Msg::Cgroups` (see `CgroupEntry`).
+    pub cgroup_join_files: Vec<PathBuf>,
 }
 
-pub(crate) fn run(mut a: InitArgs<'_>) -> ! {
+pub(crate) fn run(a: InitArgs<'_>) -> ! {
     sp::set_name("husk:[INIT]");
     crate::explain::in_init();
-    // Into the cgroups before anything else, while the parent still works: everything init
-    // does is accounted to the container, and the cgroup namespace made after `Go` is rooted
-    // there.
-    if let Some(join) = a.cgroup_join.take() {
-        let n = join.len();
-        if let Err(e) = join.join() {
-            let _ = a.chan.send(&Msg::Error(e.to_string()));
-            sp::exit_now(1);
-        }
-        crate::explain::step(|| format!("joined {n} v1 cgroup hierarchies (tasks ← 0)"));
-    }
     let state_json = match a.chan.recv() {
         Ok(Some(Msg::Go(s))) => s,
         // The parent died or failed before telling us to go: nothing to report to.
@@ -169,6 +158,52 @@ pub(crate) fn run(mut a: InitArgs<'_>) -> ! {
     );
 }
 
+/// Init's way into its cgroup, once, as late as the config allows: the parent makes the
+/// cgroup while init mounts, then sends `Msg::Cgroups` with the open v1 `tasks` files
+/// (cgroup2 was joined by CLONE_INTO_CGROUP). Init moves itself in (see
+/// `Cgroup::open_for_self_join`) and only then makes its cgroup namespace, whose root is the
+/// cgroup it is in; so this runs before the first cgroup mount.
+struct CgroupEntry<'a> {
+    done: std::cell::Cell<bool>,
+    chan: &'a Channel,
+    files: &'a [PathBuf],
+    new_ns: bool,
+}
+
+impl CgroupEntry<'_> {
+    fn enter(&self) -> Step<()> {
+        if self.done.replace(true) {
+            return Ok(());
+        }
+        let fds = match self.chan.recv_with_fds(self.files.len() + 1) {
+            Ok(Some((Msg::Cgroups, fds))) if fds.len() == self.files.len() => fds,
+            Ok(Some((m, fds))) => {
+                return Err(format!(
+                    "internal: expected the cgroup's {} files, got {m:?} with {}",
+                    self.files.len(),
+                    fds.len()
+                ));
+            }
+            // The parent failed or died: it reports (or there is nobody to report to).
+            _ => sp::exit_now(1),
+        };
+        husk_cgroup::SelfJoin::from_parts(self.files.to_vec(), fds)
+            .join()
+            .map_err(|e| e.to_string())?;
+        crate::explain::step(|| {
+            format!(
+                "joined {} v1 cgroup hierarchies (tasks ← 0)",
+                self.files.len()
+            )
+        });
+        if self.new_ns {
+            sp::unshare(libc::CLONE_NEWCGROUP)
+                .map_err(|e| fail("unshare", "cgroup namespace", e))?;
+        }
+        Ok(())
+    }
+}
+
 fn exit_with(msg: &str, code: i32) -> ! {
     let _ = writeln!(std::io::stderr(), "husk: {msg}");
     sp::exit_now(code);
@@ -214,9 +249,6 @@ fn setup(
             _ => {}
         }
     }
-    if plan.creates(NsKind::Cgroup) {
-        sp::unshare(libc::CLONE_NEWCGROUP).map_err(|e| fail("unshare", "cgroup namespace", e))?;
-    }
     if let Some(fd) = &a.join_mount {
         sp::setns(fd.as_fd(), libc::CLONE_NEWNS).map_err(|e| fail("join", "mount namespace", e))?;
     }
@@ -232,6 +264,13 @@ fn setup(
     let affinity = p.cpu_affinity_initial.as_deref();
     sec::set_affinity(affinity).map_err(|e| fail("sched_setaffinity", "initial", e))?;
 
+    let cgroup = CgroupEntry {
+        done: std::cell::Cell::new(false),
+        chan: &a.chan,
+        files: &a.cgroup_join_files,
+        new_ns: plan.creates(NsKind::Cgroup),
+    };
+    let enter_cgroup = || cgroup.enter();
     let has_mount_ns = plan.has(NsKind::Mount);
     let rootfs = if plan.creates(NsKind::Mount) {
         crate::explain::step(|| "joined namespaces, hostname, affinity".into());
@@ -242,6 +281,7 @@ fn setup(
             plan,
             in_userns,
             cgroups: &a.cgroups,
+            enter_cgroup: &enter_cgroup,
             root,
         };
         r.mount_all()?;
@@ -260,6 +300,8 @@ fn setup(
     } else {
         None
     };
+    // Without a cgroup mount (or a mount namespace of its own) init enters the cgroup here.
+    cgroup.enter()?;
     if a.runtime_hooks {
         a.chan
             .send(&Msg::Mounted)

@@ -166,10 +166,11 @@ pub fn launch_plan(
     let dir = ContainerDir::create(&opts.root, &opts.id)?;
     crate::explain::step(|| format!("created and locked state dir {}", dir.path.display()));
     let mut undo = Undo {
-        dir: None,
+        dir: Some(dir),
         cgroup: None,
         child: None,
     };
+    let dir = undo.dir.as_ref().expect("set above");
     // The container's device nodes, which its device rules always allow.
     let devices: Vec<(char, i64, i64)> = plan
         .devices
@@ -197,12 +198,6 @@ pub fn launch_plan(
         seccomp: spec.linux.as_ref().and_then(|l| l.seccomp.clone()),
         devices,
     };
-    // The state names the cgroup before it exists, so `delete --force` finds a container whose
-    // creator was killed at any point after this.
-    let saved = dir.save(&state);
-    undo.dir = Some(dir);
-    saved?;
-    let dir = undo.dir.as_ref().expect("set above");
 
     let fifo = match mode {
         Mode::Create => {
@@ -219,23 +214,15 @@ pub fn launch_plan(
     } else {
         None
     };
-    undo.cgroup = Some(cgroup.clone());
-    cgroup.create()?;
-    crate::explain::step(|| {
-        format!(
-            "created cgroup {} ({} hierarchies)",
-            cg_path,
-            cgroup.dirs.len()
-        )
-    });
-    // Limits are in place before the clone, so the container never runs unlimited.
-    if let Some(res) = spec.linux.as_ref().and_then(|l| l.resources.as_ref()) {
-        let res: husk_cgroup::resources::Resources = serde_json::from_value(res.clone())
-            .map_err(|e| Error::Msg(format!("linux.resources: {e}")))?;
-        for w in cgroup.apply(&hier, &res, &state.devices)? {
-            log::warn(&w);
-        }
-        crate::explain::step(|| "wrote linux.resources limits".into());
+    // The cgroup2 directory must exist before the clone into it. The v1 ones are made after the
+    // clone, while init sets up its mounts (it joins them by itself, before the cgroup
+    // namespace and mounts: see `Msg::Cgroups`). Either way the state names the cgroup before
+    // any of it exists, so `delete --force` finds a container whose creator was killed at any
+    // point after that.
+    if cgroup.unified.is_some() {
+        dir.save(&state)?;
+        undo.cgroup = Some(cgroup.clone());
+        cgroup.create_part(true)?;
     }
     let cg_fd = match &cgroup.unified {
         Some(u) => Some(
@@ -280,7 +267,7 @@ pub fn launch_plan(
         clone_flags &= !NsKind::Time.clone_flag();
     }
 
-    let cgroup_join = cgroup.open_for_self_join(cg_fd.is_some())?;
+    let cgroup_join_files = cgroup.self_join_files(cg_fd.is_some());
     let idmaps = crate::idmap::user_namespaces(plan)?;
     let (old_sigmask, parent_end, child_end) = crate::process::prepare_clone()?;
     let view = CgroupView {
@@ -322,7 +309,7 @@ pub fn launch_plan(
                 idmaps,
                 session_keyring: (!opts.no_new_keyring).then(|| format!("_ses.{}", opts.id)),
                 trampoline,
-                cgroup_join: Some(cgroup_join),
+                cgroup_join_files,
             })
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
@@ -330,7 +317,6 @@ pub fn launch_plan(
     drop(child_end);
     drop(fifo);
     drop(trampoline);
-    drop(cgroup_join);
     undo.child = Some(pidfd.try_clone().map_err(Error::io("dup", "pidfd"))?);
     let chan = Channel(parent_end);
 
@@ -353,6 +339,34 @@ pub fn launch_plan(
     let hook_state = serde_json::to_string(&state.oci_state(Status::Creating)).unwrap_or_default();
     chan.send(&Msg::Go(hook_state.clone()))
         .map_err(Error::io("sync", "go"))?;
+    // Init mounts meanwhile; it waits for the cgroup before its cgroup namespace and mounts.
+    if cgroup.unified.is_none() {
+        dir.save(&state)?;
+    }
+    undo.cgroup = Some(cgroup.clone());
+    cgroup.create_part(false)?;
+    crate::explain::step(|| {
+        format!(
+            "created cgroup {} ({} hierarchies)",
+            cg_path,
+            cgroup.dirs.len()
+        )
+    });
+    // Limits are in place before init lets anything of the container run.
+    if let Some(res) = spec.linux.as_ref().and_then(|l| l.resources.as_ref()) {
+        let res: husk_cgroup::resources::Resources = serde_json::from_value(res.clone())
+            .map_err(|e| Error::Msg(format!("linux.resources: {e}")))?;
+        for w in cgroup.apply(&hier, &res, &state.devices)? {
+            log::warn(&w);
+        }
+        crate::explain::step(|| "wrote linux.resources limits".into());
+    }
+    let join = cgroup.open_for_self_join(cg_fd.is_some())?;
+    let fds: Vec<_> = join.files().map(|f| f.as_fd()).collect();
+    chan.send_with_fds(&Msg::Cgroups, &fds)
+        .map_err(Error::io("sync", "cgroups"))?;
+    drop(fds);
+    drop(join);
     loop {
         match chan.recv().map_err(Error::io("sync", "recv"))? {
             Some(Msg::Mounted) => {

@@ -149,6 +149,9 @@ pub(crate) struct Rootfs<'a> {
     pub idmaps: &'a [Option<OwnedFd>],
     pub in_userns: bool,
     pub cgroups: &'a CgroupView,
+    /// Called before the first cgroup mount: init joins its cgroup and makes its cgroup
+    /// namespace there (see init's `CgroupEntry`).
+    pub enter_cgroup: &'a dyn Fn() -> Step<()>,
     pub root: OwnedFd,
 }
 
@@ -230,6 +233,7 @@ impl Rootfs<'_> {
 
     fn mount_one(&self, m: &MountOp) -> Step<()> {
         if m.fstype == "cgroup" || m.fstype == "cgroup2" {
+            (self.enter_cgroup)()?;
             return self.mount_cgroup(m);
         }
         let target = self.target(m)?;

@@ -3,8 +3,11 @@
 //!
 //! | step | direction      | message    | meaning                                                  |
 //! |------|----------------|------------|----------------------------------------------------------|
-//! | 0    | child          |            | moves itself into its v1 cgroups (`SelfJoin`)            |
-//! | 1    | parent → child | `Go(state)`| id maps written: set up the container;                   |
+//! | 1    | parent → child | `Go(state)`| id maps written: set up the container; meanwhile the     |
+//! |      |                |            | parent saves the state and makes the cgroup              |
+//! | 1'   | parent → child | `Cgroups`  | the cgroup is ready, limits set; with it the open `tasks` |
+//! |      |                |            | files of the v1 hierarchies (SCM_RIGHTS): the child moves |
+//! |      |                |            | itself in before the cgroup namespace and cgroup mounts   |
 //! |      |                |            | `state` is the OCI state JSON hooks get on stdin         |
 //! | 2    | child → parent | `Mounted`  | mounts done, before pivot_root: run createRuntime hooks  |
 //! | 3    | parent → child | `HooksDone`| (only when there are prestart/createRuntime hooks)       |
@@ -19,6 +22,7 @@ use std::os::fd::{AsFd, OwnedFd};
 #[derive(Debug, PartialEq, Eq)]
 pub enum Msg {
     Go(String),
+    Cgroups,
     Mounted,
     HooksDone,
     Ready,
@@ -31,6 +35,7 @@ impl Msg {
     fn encode(&self) -> Vec<u8> {
         let (tag, payload): (u8, &[u8]) = match self {
             Msg::Go(s) => (b'G', s.as_bytes()),
+            Msg::Cgroups => (b'C', b""),
             Msg::Mounted => (b'M', b""),
             Msg::HooksDone => (b'H', b""),
             Msg::Ready => (b'R', b""),
@@ -47,6 +52,7 @@ impl Msg {
     pub(crate) fn decode(b: &[u8]) -> io::Result<Msg> {
         Ok(match b.first() {
             Some(b'G') => Msg::Go(String::from_utf8_lossy(&b[1..]).into_owned()),
+            Some(b'C') => Msg::Cgroups,
             Some(b'M') => Msg::Mounted,
             Some(b'H') => Msg::HooksDone,
             Some(b'R') => Msg::Ready,
@@ -71,6 +77,24 @@ impl Channel {
         husk_sys::fs::send(self.0.as_fd(), &m.encode()).map(drop)
     }
 
+    /// `m` with `fds` attached (SCM_RIGHTS); a plain `send` when there are none.
+    pub fn send_with_fds(&self, m: &Msg, fds: &[std::os::fd::BorrowedFd<'_>]) -> io::Result<()> {
+        if fds.is_empty() {
+            return self.send(m);
+        }
+        husk_sys::fs::send_fds(self.0.as_fd(), &m.encode(), fds)
+    }
+
+    /// A message and up to `max` fds sent with it; `Ok(None)` is EOF.
+    pub fn recv_with_fds(&self, max: usize) -> io::Result<Option<(Msg, Vec<OwnedFd>)>> {
+        let mut buf = vec![0u8; 8192];
+        let (n, fds) = husk_sys::fs::recv_fds(self.0.as_fd(), &mut buf, max)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        Ok(Some((Msg::decode(&buf[..n])?, fds)))
+    }
+
     /// `Ok(None)` is EOF: the peer is gone.
     pub fn recv(&self) -> io::Result<Option<Msg>> {
         let mut buf = vec![0u8; 8192];
@@ -92,6 +116,7 @@ mod tests {
         let (a, b) = (Channel(a), Channel(b));
         for m in [
             Msg::Go("{}".into()),
+            Msg::Cgroups,
             Msg::Mounted,
             Msg::HooksDone,
             Msg::Ready,
@@ -101,6 +126,14 @@ mod tests {
             a.send(&m).unwrap();
             assert_eq!(b.recv().unwrap(), Some(m));
         }
+        let (r, w) = std::io::pipe().unwrap();
+        let (r, w) = (OwnedFd::from(r), OwnedFd::from(w));
+        a.send_with_fds(&Msg::Cgroups, &[r.as_fd(), w.as_fd()])
+            .unwrap();
+        let (m, fds) = b.recv_with_fds(16).unwrap().unwrap();
+        assert_eq!((m, fds.len()), (Msg::Cgroups, 2));
+        a.send_with_fds(&Msg::Cgroups, &[]).unwrap();
+        assert_eq!(b.recv_with_fds(16).unwrap().unwrap().1.len(), 0);
         drop(a);
         assert_eq!(b.recv().unwrap(), None);
     }

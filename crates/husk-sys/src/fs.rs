@@ -362,29 +362,38 @@ pub fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     cvt(n as libc::c_long).map(|n| n as usize)
 }
 
-/// Sends one fd with SCM_RIGHTS along with `payload` (the console socket protocol).
+/// Sends `payload` as one datagram with `fd` attached (SCM_RIGHTS).
 pub fn send_fd(sock: BorrowedFd<'_>, payload: &[u8], fd: BorrowedFd<'_>) -> io::Result<()> {
+    send_fds(sock, payload, &[fd])
+}
+
+/// Sends `payload` as one datagram with `fds` attached (SCM_RIGHTS; at least one).
+pub fn send_fds(sock: BorrowedFd<'_>, payload: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
     let mut iov = libc::iovec {
         iov_base: payload.as_ptr() as *mut libc::c_void,
         iov_len: payload.len(),
     };
+    let data_len = (fds.len() * std::mem::size_of::<RawFd>()) as u32;
     // SAFETY: CMSG_SPACE is a pure size computation.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut cbuf = vec![0u8; space];
+    let space = unsafe { libc::CMSG_SPACE(data_len) } as usize;
+    let mut cbuf = vec![0u64; space.div_ceil(8)];
     // SAFETY: msghdr is plain data; zeroed is a valid starting value.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
     msg.msg_controllen = space as _;
-    // SAFETY: the control buffer is CMSG_SPACE(sizeof fd) bytes, so the first header and its data
-    // fit; we write exactly one fd into it.
+    // SAFETY: the control buffer is CMSG_SPACE(data_len) bytes, so the first header and its
+    // data fit; we write exactly fds.len() ints into it.
     unsafe {
         let c = libc::CMSG_FIRSTHDR(&msg);
         (*c).cmsg_level = libc::SOL_SOCKET;
         (*c).cmsg_type = libc::SCM_RIGHTS;
-        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
-        std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut RawFd, fd.as_raw_fd());
+        (*c).cmsg_len = libc::CMSG_LEN(data_len) as _;
+        let data = libc::CMSG_DATA(c) as *mut RawFd;
+        for (i, fd) in fds.iter().enumerate() {
+            std::ptr::write_unaligned(data.add(i), fd.as_raw_fd());
+        }
     }
     // SAFETY: msg points at live buffers for the duration of the call.
     cvt(unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) } as libc::c_long)
@@ -394,14 +403,24 @@ pub fn send_fd(sock: BorrowedFd<'_>, payload: &[u8], fd: BorrowedFd<'_>) -> io::
 /// Receives one datagram and the fd sent with it by `send_fd`, if any (close-on-exec).
 /// Returns the payload length and the fd; any extra fds in the message are closed.
 pub fn recv_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
+    let (n, fds) = recv_fds(sock, buf, 4)?;
+    Ok((n, fds.into_iter().next()))
+}
+
+/// Receives one datagram and up to `max` fds sent with it (close-on-exec): the payload length
+/// and the fds. Room is made for `max`, so a peer sending more cannot make us lose track of the
+/// ones we got; fds beyond what the buffer holds are closed by the kernel.
+pub fn recv_fds(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+    max: usize,
+) -> io::Result<(usize, Vec<OwnedFd>)> {
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr() as *mut libc::c_void,
         iov_len: buf.len(),
     };
-    // Room for a few fds, so a peer sending more cannot make us lose track of the ones we got.
-    const MAX: usize = 4;
     // SAFETY: CMSG_SPACE is a pure size computation.
-    let space = unsafe { libc::CMSG_SPACE((MAX * std::mem::size_of::<RawFd>()) as u32) } as usize;
+    let space = unsafe { libc::CMSG_SPACE((max * std::mem::size_of::<RawFd>()) as u32) } as usize;
     let mut cbuf = vec![0u64; space.div_ceil(8)];
     // SAFETY: msghdr is plain data; zeroed is a valid starting value.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -434,12 +453,7 @@ pub fn recv_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, Optio
             c = libc::CMSG_NXTHDR(&msg, c);
         }
     }
-    let first = if fds.is_empty() {
-        None
-    } else {
-        Some(fds.remove(0))
-    };
-    Ok((n, first))
+    Ok((n, fds))
 }
 
 /// poll(2) over fds for POLLIN; returns the revents per fd. `timeout_ms` < 0 waits forever.

@@ -2,6 +2,7 @@
 //! every block says why it is sound. Functions return `io::Result` and take/return `OwnedFd`
 //! / `BorrowedFd` so ownership of descriptors is checked by the compiler.
 
+pub mod alloc;
 pub mod bpf;
 pub mod fs;
 pub mod net;

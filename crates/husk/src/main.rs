@@ -12,6 +12,10 @@ use clap::Parser;
 use husk_runtime::log;
 use std::io::Write;
 
+/// A bump arena for the life of a command (husk_sys::alloc says why).
+#[global_allocator]
+static ALLOC: husk_sys::alloc::Arena = husk_sys::alloc::Arena::new();
+
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
     if argv.first().map(String::as_str) == Some(reaper::PATH) {
