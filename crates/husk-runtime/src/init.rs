@@ -73,7 +73,7 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
             sp::exit_now(1);
         }
     };
-    crate::explain::step(|| format!("found {}; ready, waiting for start", exe.display()));
+    crate::explain::step(|| format!("found {}; ready", exe.display()));
     // seccomp with no_new_privs: as late as possible, so a profile need not allow husk's own
     // setup syscalls, yet before `Ready` so a failure still fails `create` (runc's order).
     if a.plan.process.no_new_privileges
@@ -87,18 +87,14 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
         sp::exit_now(1);
     }
     // Wait for start: `create` blocks in opening exec.fifo for writing until `husk start` opens
-    // it; `run` waits for `Msg::Start`.
+    // it. `run` goes on at once: its parent starts the container as soon as it is ready anyway,
+    // and records the state meanwhile.
     let mut fifo_w = match &a.fifo {
         Some(fifo) => match open_fifo(fifo) {
             Some(f) => Some(f),
             None => sp::exit_now(1),
         },
-        None => {
-            if !matches!(a.chan.recv(), Ok(Some(Msg::Start))) {
-                sp::exit_now(1);
-            }
-            None
-        }
+        None => None,
     };
     // The state is `created` by now (runc sends that too); the parent wrote it as creating.
     let created = state_json.replacen("\"status\":\"creating\"", "\"status\":\"created\"", 1);

@@ -108,7 +108,7 @@ pub struct Launched {
 pub enum Mode {
     /// `create`: init waits on exec.fifo for `start`.
     Create,
-    /// `run`: init waits for `Msg::Start` from us.
+    /// `run`: init executes the process as soon as it is ready.
     Run,
 }
 
@@ -363,10 +363,20 @@ pub fn launch_plan(
     }
     let join = cgroup.open_for_self_join(cg_fd.is_some())?;
     let fds: Vec<_> = join.files().map(|f| f.as_fd()).collect();
-    chan.send_with_fds(&Msg::Cgroups, &fds)
-        .map_err(Error::io("sync", "cgroups"))?;
+    // Init may have failed meanwhile (and closed its end): its error is waiting to be read.
+    let sent = chan.send_with_fds(&Msg::Cgroups, &fds);
     drop(fds);
     drop(join);
+    if let Err(e) = sent {
+        return Err(match chan.recv() {
+            Ok(Some(Msg::Error(m))) => Error::Msg(m),
+            Ok(Some(Msg::NoExec(m))) => Error::Exec {
+                not_found: crate::process::is_not_found(&m),
+                msg: m,
+            },
+            _ => Error::io("sync", "cgroups")(e),
+        });
+    }
     loop {
         match chan.recv().map_err(Error::io("sync", "recv"))? {
             Some(Msg::Mounted) => {
@@ -446,11 +456,8 @@ impl Launched {
         self.undo.cgroup = None;
     }
 
-    /// Lets init exec and runs poststart hooks (`run`).
+    /// `run`: init goes on to exec once ready; this waits for the exec and runs poststart hooks.
     pub fn start(&mut self) -> Result<(), Error> {
-        self.chan
-            .send(&Msg::Start)
-            .map_err(Error::io("sync", "start"))?;
         self.dir.unlock();
         // Init's end of the channel is close-on-exec: its EOF means the process was executed
         // (or init died), so poststart hooks run after the exec, not during startContainer.

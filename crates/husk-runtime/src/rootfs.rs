@@ -48,19 +48,23 @@ fn mkdir_all_depth(root: BorrowedFd<'_>, rel: &Path, links: u32) -> io::Result<O
     let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
         return Err(io::Error::from_raw_os_error(libc::ENOENT));
     };
-    let pfd = mkdir_all_depth(root, parent, links)?;
-    // mkdirat never follows a symlink in its last component, and pfd is already inside.
-    let dir = sfs::openat2(
-        pfd.as_fd(),
-        Path::new("."),
-        libc::O_PATH | libc::O_DIRECTORY,
-        0,
-        0,
-    )?;
+    let dir = mkdir_all_depth(root, parent, links)?;
+    // mkdirat never follows a symlink in its last component, and `dir` is already inside.
     match sfs::mkdirat(dir.as_fd(), Path::new(name), 0o755) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
         Err(e) => return Err(e),
+    }
+    // Usually the directory just made: opened right below `dir`, following nothing. Anything
+    // else there (a symlink the image or a racing process put) is resolved in the root below.
+    if let Ok(fd) = sfs::openat2(
+        dir.as_fd(),
+        Path::new(name),
+        libc::O_PATH | libc::O_DIRECTORY,
+        0,
+        sfs::RESOLVE_BENEATH | sfs::RESOLVE_NO_SYMLINKS,
+    ) {
+        return Ok(fd);
     }
     match open_in_root(root, rel, libc::O_DIRECTORY) {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
@@ -374,6 +378,10 @@ impl Rootfs<'_> {
                 Some("mode=755"),
             )
             .map_err(|e| fail("mount", "tmpfs", e))?;
+            // The tmpfs just mounted holds nothing the image made: its directories are made
+            // and opened right below its root, following nothing.
+            let top = open_in_root(self.root.as_fd(), &m.dest, libc::O_DIRECTORY)
+                .map_err(|e| fail("open", &m.dest_display, e))?;
             for (h, dir) in self.cgroups.hierarchies.iter().zip(&self.cgroups.dirs) {
                 let name = if h.v2 {
                     "unified".to_string()
@@ -381,7 +389,17 @@ impl Rootfs<'_> {
                     h.controllers.join(",").replace("name=", "")
                 };
                 let sub = m.dest.join(&name);
-                let fd = mkdir_all(self.root.as_fd(), &sub).map_err(|e| fail("create", &sub, e))?;
+                let fd = sfs::mkdirat(top.as_fd(), Path::new(&name), 0o755)
+                    .and_then(|()| {
+                        sfs::openat2(
+                            top.as_fd(),
+                            Path::new(&name),
+                            libc::O_PATH | libc::O_DIRECTORY,
+                            0,
+                            sfs::RESOLVE_BENEATH | sfs::RESOLVE_NO_SYMLINKS,
+                        )
+                    })
+                    .map_err(|e| fail("create", Path::new("/").join(&sub), e))?;
                 let p = sfs::fd_path(fd.as_fd());
                 let r = if self.cgroups.own_cgroup_ns {
                     if h.v2 {
@@ -447,8 +465,10 @@ impl Rootfs<'_> {
     }
 
     fn setup_dev(&self) -> Step<()> {
+        let dev =
+            mkdir_all(self.root.as_fd(), Path::new("dev")).map_err(|e| fail("open", "/dev", e))?;
         for d in &self.plan.devices {
-            self.make_device(d)
+            self.make_device(d, dev.as_fd())
                 .map_err(|e| format!("create device /{}: {e}", d.path.display()))?;
         }
         let links = [
@@ -458,16 +478,6 @@ impl Rootfs<'_> {
             ("stderr", "/proc/self/fd/2"),
             ("ptmx", "pts/ptmx"),
         ];
-        let dev =
-            mkdir_all(self.root.as_fd(), Path::new("dev")).map_err(|e| fail("open", "/dev", e))?;
-        let dev = sfs::openat2(
-            dev.as_fd(),
-            Path::new("."),
-            libc::O_PATH | libc::O_DIRECTORY,
-            0,
-            0,
-        )
-        .map_err(|e| fail("open", "/dev", e))?;
         for (name, target) in links {
             match sfs::symlinkat(Path::new(target), dev.as_fd(), Path::new(name)) {
                 Err(e) if e.raw_os_error() != Some(libc::EEXIST) => {
@@ -479,20 +489,19 @@ impl Rootfs<'_> {
         Ok(())
     }
 
-    fn make_device(&self, d: &DeviceOp) -> Step<()> {
+    /// One node; `dev` is the container's /dev, where most of them go.
+    fn make_device(&self, d: &DeviceOp, dev: BorrowedFd<'_>) -> Step<()> {
         let (Some(parent), Some(name)) = (d.path.parent(), d.path.file_name()) else {
             return Ok(());
         };
-        let pfd = mkdir_all(self.root.as_fd(), parent)
-            .map_err(|e| fail("mkdir", Path::new("/").join(parent), e))?;
-        let pfd = sfs::openat2(
-            pfd.as_fd(),
-            Path::new("."),
-            libc::O_PATH | libc::O_DIRECTORY,
-            0,
-            0,
-        )
-        .map_err(|e| fail("open", parent, e))?;
+        let own;
+        let pfd = if parent == Path::new("dev") {
+            dev
+        } else {
+            own = mkdir_all(self.root.as_fd(), parent)
+                .map_err(|e| fail("mkdir", Path::new("/").join(parent), e))?;
+            own.as_fd()
+        };
         let name = Path::new(name);
         if self.in_userns {
             // mknod is not allowed in a user namespace: bind the host's node instead (runc too).
@@ -572,8 +581,9 @@ impl Rootfs<'_> {
         if !plan.masked_paths.is_empty() || !plan.readonly_paths.is_empty() {
             check_proc_fd(root.as_fd())?;
         }
+        let null = std::cell::OnceCell::new();
         for p in &plan.masked_paths {
-            mask_path(root.as_fd(), p)?;
+            mask_path(root.as_fd(), p, &null)?;
         }
         for p in &plan.readonly_paths {
             let rel = husk_spec::plan::clean_in_root(p);
@@ -617,8 +627,9 @@ fn check_proc_fd(root: BorrowedFd<'_>) -> Step<()> {
 
 /// Masks with /dev/null for files and an empty read-only tmpfs for directories. /dev/null is
 /// checked to be the real 1:3 character device first, so an image that planted something else
-/// there cannot have it bound over /proc files (CVE-2025-31133).
-fn mask_path(root: BorrowedFd<'_>, p: &str) -> Step<()> {
+/// there cannot have it bound over /proc files (CVE-2025-31133). It is opened and checked once,
+/// into `null`.
+fn mask_path(root: BorrowedFd<'_>, p: &str, null: &std::cell::OnceCell<OwnedFd>) -> Step<()> {
     let rel = husk_spec::plan::clean_in_root(p);
     let fd = match open_in_root(root, &rel, 0) {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
@@ -636,14 +647,20 @@ fn mask_path(root: BorrowedFd<'_>, p: &str) -> Step<()> {
         )
         .map_err(|e| fail("mask", p, e));
     }
-    let null =
-        open_in_root(root, Path::new("dev/null"), 0).map_err(|e| fail("open", "/dev/null", e))?;
-    let nst = sfs::fstat(null.as_fd()).map_err(|e| fail("stat", "/dev/null", e))?;
-    if nst.st_mode & libc::S_IFMT != libc::S_IFCHR || nst.st_rdev != libc::makedev(1, 3) {
-        return Err(format!(
-            "mask {p}: /dev/null in the container is not the null device"
-        ));
-    }
+    let null = match null.get() {
+        Some(fd) => fd,
+        None => {
+            let fd = open_in_root(root, Path::new("dev/null"), 0)
+                .map_err(|e| fail("open", "/dev/null", e))?;
+            let nst = sfs::fstat(fd.as_fd()).map_err(|e| fail("stat", "/dev/null", e))?;
+            if nst.st_mode & libc::S_IFMT != libc::S_IFCHR || nst.st_rdev != libc::makedev(1, 3) {
+                return Err(format!(
+                    "mask {p}: /dev/null in the container is not the null device"
+                ));
+            }
+            null.get_or_init(|| fd)
+        }
+    };
     sfs::mount(
         Some(&sfs::fd_path(null.as_fd())),
         &target,

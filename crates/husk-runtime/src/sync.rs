@@ -12,7 +12,7 @@
 //! | 2    | child → parent | `Mounted`  | mounts done, before pivot_root: run createRuntime hooks  |
 //! | 3    | parent → child | `HooksDone`| (only when there are prestart/createRuntime hooks)       |
 //! | 4    | child → parent | `Ready`    | everything but exec is done                              |
-//! | 5    | parent → child | `Start`    | `run` only: exec now (create waits on exec.fifo instead) |
+//! | 5    | child          |            | `create`: wait on exec.fifo for `start`; `run`: go on    |
 //! | any  | child → parent | `Error(m)` | setup failed; `m` names the step, path and errno         |
 //! | 4'   | child → parent | `NoExec(m)`| the command cannot be found or executed (instead of 4)   |
 
@@ -26,7 +26,6 @@ pub enum Msg {
     Mounted,
     HooksDone,
     Ready,
-    Start,
     Error(String),
     NoExec(String),
 }
@@ -39,7 +38,6 @@ impl Msg {
             Msg::Mounted => (b'M', b""),
             Msg::HooksDone => (b'H', b""),
             Msg::Ready => (b'R', b""),
-            Msg::Start => (b'S', b""),
             Msg::Error(m) => (b'E', m.as_bytes()),
             Msg::NoExec(m) => (b'X', m.as_bytes()),
         };
@@ -56,7 +54,6 @@ impl Msg {
             Some(b'M') => Msg::Mounted,
             Some(b'H') => Msg::HooksDone,
             Some(b'R') => Msg::Ready,
-            Some(b'S') => Msg::Start,
             Some(b'E') => Msg::Error(String::from_utf8_lossy(&b[1..]).into_owned()),
             Some(b'X') => Msg::NoExec(String::from_utf8_lossy(&b[1..]).into_owned()),
             _ => {
@@ -87,7 +84,7 @@ impl Channel {
 
     /// A message and up to `max` fds sent with it; `Ok(None)` is EOF.
     pub fn recv_with_fds(&self, max: usize) -> io::Result<Option<(Msg, Vec<OwnedFd>)>> {
-        let mut buf = vec![0u8; 8192];
+        let mut buf = [0u8; 8192];
         let (n, fds) = husk_sys::fs::recv_fds(self.0.as_fd(), &mut buf, max)?;
         if n == 0 {
             return Ok(None);
@@ -97,8 +94,15 @@ impl Channel {
 
     /// `Ok(None)` is EOF: the peer is gone.
     pub fn recv(&self) -> io::Result<Option<Msg>> {
-        let mut buf = vec![0u8; 8192];
-        let n = husk_sys::fs::read(self.0.as_fd(), &mut buf)?;
+        let mut buf = [0u8; 8192];
+        // A peer that exits with a message of ours unread leaves ECONNRESET, reported once,
+        // ahead of what it sent before: read on (its error report, then EOF).
+        let n = match husk_sys::fs::read(self.0.as_fd(), &mut buf) {
+            Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => {
+                husk_sys::fs::read(self.0.as_fd(), &mut buf)?
+            }
+            r => r?,
+        };
         if n == 0 {
             return Ok(None);
         }
@@ -120,7 +124,6 @@ mod tests {
             Msg::Mounted,
             Msg::HooksDone,
             Msg::Ready,
-            Msg::Start,
             Msg::Error("mount /proc: EPERM".into()),
         ] {
             a.send(&m).unwrap();
