@@ -49,6 +49,8 @@ fn build_trampoline(out: &Path) {
                 "-Wl,--build-id=none",
                 "-Wl,-z,noexecstack",
                 "-Wl,-z,norelro",
+                // One page: headers, code and strings in one segment (2 KB instead of 10 KB).
+                "-Wl,-z,noseparate-code",
                 "-s",
                 "-o",
             ])
