@@ -547,41 +547,22 @@ pub fn reexec_from_readonly_binary() -> io::Result<()> {
         Ok(t) => t,
         Err(_) => sealed_copy(exe)?,
     };
-    let conv = |v: Vec<std::ffi::OsString>| {
-        use std::os::unix::ffi::OsStrExt;
-        v.iter()
-            .map(|s| CString::new(s.as_bytes()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
-    };
-    let args = conv(std::env::args_os().collect())?;
-    let env = conv(
-        std::env::vars_os()
-            .map(|(k, v)| {
-                let mut kv = k;
-                kv.push("=");
-                kv.push(v);
-                kv
-            })
-            .collect(),
-    )?;
-    let mut ap: Vec<*const libc::c_char> = args.iter().map(|c| c.as_ptr()).collect();
-    ap.push(std::ptr::null());
-    let mut ep: Vec<*const libc::c_char> = env.iter().map(|c| c.as_ptr()).collect();
-    ep.push(std::ptr::null());
-    // SAFETY: an empty path with AT_EMPTY_PATH executes `fd` itself; argv/envp are
-    // NUL-terminated arrays of valid C strings that outlive the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_execveat,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            ap.as_ptr(),
-            ep.as_ptr(),
-            libc::AT_EMPTY_PATH,
-        )
-    };
-    cvt(r).map(drop)
+    use std::os::unix::ffi::OsStrExt;
+    let einval = || io::Error::from_raw_os_error(libc::EINVAL);
+    let args: Vec<_> = std::env::args_os().collect();
+    let args =
+        crate::process::CArgs::from_bytes(args.iter().map(|a| a.as_bytes())).ok_or_else(einval)?;
+    let env: Vec<std::ffi::OsString> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut kv = k;
+            kv.push("=");
+            kv.push(v);
+            kv
+        })
+        .collect();
+    let env =
+        crate::process::CArgs::from_bytes(env.iter().map(|e| e.as_bytes())).ok_or_else(einval)?;
+    Err(crate::process::execveat_c(fd.as_fd(), &args, &env))
 }
 
 /// Whether this process runs from a binary nobody can write through /proc/self/exe: re-executed

@@ -280,18 +280,20 @@ pub fn execve(path: &std::path::Path, args: &[String], env: &[String]) -> io::Er
 }
 
 /// argv or envp as C strings, for the exec calls.
-struct CArgs(Vec<CString>);
+pub(crate) struct CArgs(Vec<CString>);
 
 impl CArgs {
     /// None when a string holds a NUL byte.
     fn new(args: &[String], env: &[String]) -> Option<(CArgs, CArgs)> {
-        let conv = |v: &[String]| {
-            v.iter()
-                .map(|s| CString::new(s.as_bytes()).ok())
-                .collect::<Option<Vec<_>>>()
-                .map(CArgs)
-        };
+        let conv = |v: &[String]| CArgs::from_bytes(v.iter().map(|s| s.as_bytes()));
         Some((conv(args)?, conv(env)?))
+    }
+
+    /// None when a string holds a NUL byte.
+    pub(crate) fn from_bytes<'a>(v: impl Iterator<Item = &'a [u8]>) -> Option<CArgs> {
+        v.map(|s| CString::new(s).ok())
+            .collect::<Option<Vec<_>>>()
+            .map(CArgs)
     }
 
     /// The NULL-terminated pointer array; borrows `self`, which must outlive its use.
@@ -304,9 +306,14 @@ impl CArgs {
 
 /// execveat(fd, "", AT_EMPTY_PATH): executes the file `fd` refers to. Returns only on failure.
 pub fn execveat_fd(fd: BorrowedFd<'_>, args: &[String], env: &[String]) -> io::Error {
-    let Some((a, e)) = CArgs::new(args, env) else {
-        return io::Error::from_raw_os_error(libc::EINVAL);
-    };
+    match CArgs::new(args, env) {
+        Some((a, e)) => execveat_c(fd, &a, &e),
+        None => io::Error::from_raw_os_error(libc::EINVAL),
+    }
+}
+
+/// `execveat_fd` with the strings converted already.
+pub(crate) fn execveat_c(fd: BorrowedFd<'_>, a: &CArgs, e: &CArgs) -> io::Error {
     let (ap, ep) = (a.ptrs(), e.ptrs());
     // SAFETY: an empty path with AT_EMPTY_PATH executes `fd` itself; argv/envp are
     // NUL-terminated arrays of valid C strings that live across the call.
