@@ -1,39 +1,12 @@
 //! Hostile images: symlinks planted in the rootfs must never lead a mount, a device, the cwd or a
-//! file out of it. After each case the host paths the image pointed at are checked untouched.
+//! file out of it. After each case the host directory the image pointed at (`Bait`) is checked
+//! untouched.
 
 mod common;
 use common::*;
 use serde_json::json;
 use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
-
-/// A host directory an image points its symlinks at; it must stay empty and unmounted.
-struct Bait {
-    dir: PathBuf,
-}
-
-impl Bait {
-    fn new(env: &Env) -> Bait {
-        let dir = env.dir.join("bait");
-        std::fs::create_dir_all(&dir).unwrap();
-        Bait { dir }
-    }
-
-    /// `/../../..<dir>`: an absolute link climbing above / before naming the host dir.
-    fn escape_link(&self) -> String {
-        format!("/../../../..{}", self.dir.display())
-    }
-
-    fn assert_untouched(&self) {
-        let entries: Vec<_> = std::fs::read_dir(&self.dir)
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name())
-            .collect();
-        assert!(entries.is_empty(), "host dir written: {entries:?}");
-        assert_not_mounted(&self.dir);
-    }
-}
+use std::path::Path;
 
 #[test]
 fn proc_as_a_symlink_is_refused() {

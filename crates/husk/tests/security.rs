@@ -35,36 +35,6 @@ impl BinaryGuard {
     }
 }
 
-/// A host directory an image points its symlinks at. It holds one marker file (named like a
-/// device, so a /dev setup that deletes or replaces it would show); it must end as it began and
-/// never be a mount point.
-struct Bait {
-    dir: PathBuf,
-}
-
-impl Bait {
-    fn new(env: &Env) -> Bait {
-        let dir = env.dir.join("bait");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("ptmx"), "host marker\n").unwrap();
-        Bait { dir }
-    }
-
-    fn assert_untouched(&self) {
-        let entries: Vec<_> = std::fs::read_dir(&self.dir)
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name())
-            .collect();
-        assert_eq!(entries, ["ptmx"], "host dir written");
-        assert_eq!(
-            std::fs::read_to_string(self.dir.join("ptmx")).unwrap(),
-            "host marker\n"
-        );
-        assert_not_mounted(&self.dir);
-    }
-}
-
 fn mounts(env: &mut Env) -> &mut Vec<Value> {
     env.config["mounts"].as_array_mut().unwrap()
 }
