@@ -229,8 +229,16 @@ fn delete_kills_every_process_without_a_pid_namespace() {
     let id = env.id("ka");
     let b = env.bundle.to_string_lossy().into_owned();
     assert!(env.husk(&["run", "-d", "-b", &b, &id]).status.success());
-    let pids: Vec<i32> =
-        serde_json::from_slice(&env.husk(&["ps", "--format", "json", &id]).stdout).unwrap();
+    // `run -d` returns once sh is executed; its three sleeps follow within moments.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let pids = loop {
+        let pids: Vec<i32> =
+            serde_json::from_slice(&env.husk(&["ps", "--format", "json", &id]).stdout).unwrap();
+        if pids.len() >= 3 || std::time::Instant::now() > deadline {
+            break pids;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
     assert_eq!(pids.len(), 3, "{pids:?}");
     assert!(env.husk(&["delete", "--force", &id]).status.success());
     assert_no_cgroup(&id);
