@@ -216,14 +216,6 @@ impl SelfJoin {
         self.0.iter().map(|(_, f)| f)
     }
 
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// In the new, single-threaded process: moves it into every hierarchy, then closes the files.
     pub fn join(self) -> Result<(), CgroupError> {
         for (p, mut f) in self.0 {
@@ -319,11 +311,6 @@ impl Cgroup {
             cg.dirs.push(dir);
         }
         Ok(cg)
-    }
-
-    pub fn create(&self) -> Result<(), CgroupError> {
-        self.create_part(true)?;
-        self.create_part(false)
     }
 
     /// Makes the cgroup2 directory (`unified`), which must exist before a clone into it, or the
@@ -510,14 +497,15 @@ mod tests {
         );
         let h = Hierarchies::from_mountinfo(&mi);
         let cg = Cgroup::locate(&h, &[], "/x/y").unwrap();
-        cg.create().unwrap();
+        cg.create_part(true).unwrap();
+        cg.create_part(false).unwrap();
         // cgroupfs provides tasks and cgroup.procs in every new directory; a temp dir needs
         // them made. The process moves itself: "0" into the v1 tasks file, cgroup2 skipped
         // (CLONE_INTO_CGROUP).
         fs::write(tmp.join("a/x/y/tasks"), "").unwrap();
         fs::write(tmp.join("a/x/y/cgroup.procs"), "42\n").unwrap();
         let join = cg.open_for_self_join(true).unwrap();
-        assert_eq!(join.len(), 1);
+        assert_eq!(join.files().count(), 1);
         join.join().unwrap();
         assert_eq!(fs::read_to_string(tmp.join("a/x/y/tasks")).unwrap(), "0");
         assert!(!tmp.join("u/x/y/tasks").exists());

@@ -82,10 +82,16 @@ impl Channel {
         husk_sys::fs::send_fds(self.0.as_fd(), &m.encode(), fds)
     }
 
-    /// A message and up to `max` fds sent with it; `Ok(None)` is EOF.
+    /// A message and up to `max` fds sent with it; `Ok(None)` is EOF: the peer is gone.
     pub fn recv_with_fds(&self, max: usize) -> io::Result<Option<(Msg, Vec<OwnedFd>)>> {
         let mut buf = [0u8; 8192];
-        let (n, fds) = husk_sys::fs::recv_fds(self.0.as_fd(), &mut buf, max)?;
+        let recv = |buf: &mut [u8]| husk_sys::fs::recv_fds(self.0.as_fd(), buf, max);
+        // A peer that exits with a message of ours unread leaves ECONNRESET, reported once,
+        // ahead of what it sent before: read on (its error report, then EOF).
+        let (n, fds) = match recv(&mut buf) {
+            Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => recv(&mut buf)?,
+            r => r?,
+        };
         if n == 0 {
             return Ok(None);
         }
@@ -94,19 +100,7 @@ impl Channel {
 
     /// `Ok(None)` is EOF: the peer is gone.
     pub fn recv(&self) -> io::Result<Option<Msg>> {
-        let mut buf = [0u8; 8192];
-        // A peer that exits with a message of ours unread leaves ECONNRESET, reported once,
-        // ahead of what it sent before: read on (its error report, then EOF).
-        let n = match husk_sys::fs::read(self.0.as_fd(), &mut buf) {
-            Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => {
-                husk_sys::fs::read(self.0.as_fd(), &mut buf)?
-            }
-            r => r?,
-        };
-        if n == 0 {
-            return Ok(None);
-        }
-        Msg::decode(&buf[..n]).map(Some)
+        Ok(self.recv_with_fds(0)?.map(|(m, _)| m))
     }
 }
 

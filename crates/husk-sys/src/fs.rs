@@ -362,6 +362,21 @@ pub fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     cvt(n as libc::c_long).map(|n| n as usize)
 }
 
+/// A msghdr over `iov` and a control buffer (`cbuf`, sized here) with room for `nfds`
+/// descriptors. Both stay the caller's and must outlive every use of the result.
+fn fd_msghdr(iov: &mut libc::iovec, nfds: usize, cbuf: &mut Vec<u64>) -> libc::msghdr {
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    let space = unsafe { libc::CMSG_SPACE((nfds * std::mem::size_of::<RawFd>()) as u32) } as usize;
+    cbuf.resize(space.div_ceil(8), 0);
+    // SAFETY: msghdr is plain data; zeroed is a valid starting value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
+    msg.msg_controllen = space as _;
+    msg
+}
+
 /// Sends `payload` as one datagram with `fd` attached (SCM_RIGHTS).
 pub fn send_fd(sock: BorrowedFd<'_>, payload: &[u8], fd: BorrowedFd<'_>) -> io::Result<()> {
     send_fds(sock, payload, &[fd])
@@ -374,15 +389,8 @@ pub fn send_fds(sock: BorrowedFd<'_>, payload: &[u8], fds: &[BorrowedFd<'_>]) ->
         iov_len: payload.len(),
     };
     let data_len = (fds.len() * std::mem::size_of::<RawFd>()) as u32;
-    // SAFETY: CMSG_SPACE is a pure size computation.
-    let space = unsafe { libc::CMSG_SPACE(data_len) } as usize;
-    let mut cbuf = vec![0u64; space.div_ceil(8)];
-    // SAFETY: msghdr is plain data; zeroed is a valid starting value.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
-    msg.msg_controllen = space as _;
+    let mut cbuf = Vec::new();
+    let msg = fd_msghdr(&mut iov, fds.len(), &mut cbuf);
     // SAFETY: the control buffer is CMSG_SPACE(data_len) bytes, so the first header and its
     // data fit; we write exactly fds.len() ints into it.
     unsafe {
@@ -419,15 +427,8 @@ pub fn recv_fds(
         iov_base: buf.as_mut_ptr() as *mut libc::c_void,
         iov_len: buf.len(),
     };
-    // SAFETY: CMSG_SPACE is a pure size computation.
-    let space = unsafe { libc::CMSG_SPACE((max * std::mem::size_of::<RawFd>()) as u32) } as usize;
-    let mut cbuf = vec![0u64; space.div_ceil(8)];
-    // SAFETY: msghdr is plain data; zeroed is a valid starting value.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
-    msg.msg_controllen = space as _;
+    let mut cbuf = Vec::new();
+    let mut msg = fd_msghdr(&mut iov, max, &mut cbuf);
     let n = loop {
         // SAFETY: msg points at live, writable buffers of the sizes it states.
         let r = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
