@@ -4,18 +4,19 @@
  *   probe exit N       exit with N
  *   probe kill SIG     kill itself with SIG
  *   probe sleep S      sleep S seconds (then print everything)
- *   probe exe-attack DEV INO GO OUT
- *                      CVE-2019-5736 from inside: until GO exists (at most 30 s), open
- *                      /proc/PID/exe of every other process for writing, and by O_PATH; keep the
- *                      O_PATH handles of the file DEV:INO (the husk binary) and reopen them for
- *                      writing through /proc/self/fd, then once more after GO appears. Writes
- *                      nothing to the file; the counts go to OUT.
+ *   probe exe-attack DEV INO READY GO OUT
+ *                      CVE-2019-5736 from inside: until GO exists (no time limit: the test says
+ *                      when), open /proc/PID/exe of every other process for writing, and by
+ *                      O_PATH; keep the O_PATH handles of the file DEV:INO (the husk binary) and
+ *                      reopen them for writing through /proc/self/fd, then once more after GO
+ *                      appears. Creates READY after the first scan. Writes nothing to the file;
+ *                      the counts go to OUT, written whole (OUT.tmp renamed) so a reader never
+ *                      sees half a report.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <time.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -60,12 +61,11 @@ static void try_rw(int fd) {
 static int exe_attack(char **argv) {
     dev_t dev = strtoull(argv[2], 0, 10);
     ino_t ino = strtoull(argv[3], 0, 10);
-    const char *go = argv[4], *out = argv[5];
+    const char *ready = argv[4], *go = argv[5], *out = argv[6];
     int held[64], nheld = 0;
     long direct_rw = 0, grabbed = 0, grabbed_on_rw_mount = 0, scans = 0;
     pid_t self = getpid();
-    time_t end = time(0) + 30;
-    while (access(go, F_OK) != 0 && time(0) < end) {
+    while (access(go, F_OK) != 0) {
         DIR *d = opendir("/proc");
         struct dirent *de;
         while (d && (de = readdir(d))) {
@@ -91,20 +91,22 @@ static int exe_attack(char **argv) {
             }
         }
         if (d) closedir(d);
-        scans++;
+        if (scans++ == 0) close(open(ready, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
     }
     /* No husk process runs now (the test says so by creating GO): ETXTBSY no longer protects. */
     for (int i = 0; i < nheld; i++) try_rw(held[i]);
-    FILE *f = fopen(out, "w");
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", out);
+    FILE *f = fopen(tmp, "w");
     if (!f) return 1;
     fprintf(f, "scans=%ld\ngrabbed=%ld\ngrabbed_on_rw_mount=%ld\ndirect_rw=%ld\nrw_ok=%ld\nrw_erofs=%ld\nrw_etxtbsy=%ld\nrw_other=%ld\n",
             scans, grabbed, grabbed_on_rw_mount, direct_rw, rw_ok, rw_erofs, rw_etxtbsy, rw_other);
-    fclose(f);
+    if (fclose(f) != 0 || rename(tmp, out) != 0) return 1;
     return 0;
 }
 
 int main(int argc, char **argv) {
-    if (argc > 5 && strcmp(argv[1], "exe-attack") == 0) return exe_attack(argv);
+    if (argc > 6 && strcmp(argv[1], "exe-attack") == 0) return exe_attack(argv);
     if (argc > 2 && strcmp(argv[1], "exit") == 0) return atoi(argv[2]);
     if (argc > 2 && strcmp(argv[1], "kill") == 0) { kill(getpid(), atoi(argv[2])); pause(); }
     if (argc > 2 && strcmp(argv[1], "sleep") == 0) sleep(atoi(argv[2]));

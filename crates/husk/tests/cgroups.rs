@@ -306,20 +306,14 @@ fn device_rules_hold(name: &str) {
 #[test]
 fn device_rules_v2_bpf_program() {
     require_root!();
-    if !v2() {
-        eprintln!("SKIP device_rules_v2_bpf_program: this host's devices controller is cgroup v1");
-        return;
-    }
+    skip_unless!(v2(), "this host's devices controller is cgroup v1");
     device_rules_hold("cgdevbpf");
 }
 
 #[test]
 fn device_rules_v1_devices_files() {
     require_root!();
-    if v2() {
-        eprintln!("SKIP device_rules_v1_devices_files: this host is cgroup v2 only");
-        return;
-    }
+    skip_unless!(!v2(), "this host is cgroup v2 only");
     device_rules_hold("cgdevv1");
 }
 
@@ -380,7 +374,10 @@ fn more_limits_land_in_their_files() {
             "{file}"
         );
     } else {
-        eprintln!("SKIP throttle part of more_limits_land_in_their_files: no whole disk under /");
+        skip(
+            Skip::HostFeature,
+            "the throttle part: no whole disk under /",
+        );
     }
     // checkBeforeUpdate refuses a limit below the current usage.
     let rfile = env.dir.join("tiny.json");
@@ -408,12 +405,7 @@ fn hugetlb_in_the_cgroup2_tree_and_blkio_weight() {
     let hybrid = !layout_v2
         && std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers")
             .is_ok_and(|c| c.contains("hugetlb"));
-    if !layout_v2 && !hybrid {
-        eprintln!(
-            "SKIP hugetlb_in_the_cgroup2_tree_and_blkio_weight: no hugetlb controller on this layout"
-        );
-        return;
-    }
+    skip_unless!(layout_v2 || hybrid, "no hugetlb controller on this layout");
     let mut env = Env::new("cghuge");
     let id = env.id("huge");
     env.args(&["/bin/true"]);

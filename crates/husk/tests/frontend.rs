@@ -296,12 +296,10 @@ fn default_seccomp_profile_and_security_opts() {
 #[test]
 fn tty_in_the_foreground_through_script() {
     require_root!();
-    if Command::new("script").arg("--version").output().is_err() {
-        eprintln!(
-            "SKIP tty_in_the_foreground_through_script: no script(1) (util-linux) to provide a pty"
-        );
-        return;
-    }
+    require!(
+        Command::new("script").arg("--version").output().is_ok(),
+        "no script(1) (util-linux) to provide a pty"
+    );
     let f = Front::new("tty");
     let rootfs = rootfs().to_string_lossy().into_owned();
     let inner = format!(

@@ -218,10 +218,10 @@ fn cpu_affinity_is_reset_to_all_cpus() {
 #[test]
 fn apparmor_profile_without_apparmor_is_a_clear_error() {
     require_root!();
-    if std::path::Path::new("/sys/kernel/security/apparmor").exists() {
-        eprintln!("SKIP: AppArmor is enabled on this host");
-        return;
-    }
+    skip_unless!(
+        !std::path::Path::new("/sys/kernel/security/apparmor").exists(),
+        "AppArmor is enabled on this host"
+    );
     let mut env = Env::new("p-aa");
     env.config["process"]["apparmorProfile"] = json!("husk-test-profile");
     let id = env.id("aa");

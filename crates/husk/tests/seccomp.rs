@@ -181,10 +181,12 @@ fn config_errors_fail_before_side_effects() {
 fn wait_killable_recv_needs_libseccomp_2_6() {
     require_root!();
     let v = libseccomp::ScmpVersion::current().unwrap();
-    if (v.major, v.minor) >= (2, 6) {
-        eprintln!("SKIP: libseccomp {}.{} supports the flag", v.major, v.minor);
-        return;
-    }
+    skip_unless!(
+        (v.major, v.minor) < (2, 6),
+        "libseccomp {}.{} supports the flag",
+        v.major,
+        v.minor
+    );
     let mut env = Env::new("sc-waitkill");
     let id = env.id("waitkill");
     env.config["linux"]["seccomp"] = json!({

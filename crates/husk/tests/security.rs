@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
 
 /// The husk binary's content hash, taken at the start of a test and compared at the end.
 struct BinaryGuard(u64);
@@ -63,7 +62,7 @@ fn run_detached(env: &Env, suffix: &str) -> String {
 }
 
 /// CVE-2019-5736 scaffolding: a rootfs whose `/bin/evil` is `#!/proc/self/exe`, a shared dir
-/// for the attacker's go/out files, and the husk binary's identity for the attacker to look for.
+/// for the attacker's ready/go/out files, and the husk binary's identity for the attacker to look for.
 struct ExeAttack {
     env: Env,
     rootfs: PathBuf,
@@ -99,19 +98,25 @@ impl ExeAttack {
             .into_iter()
             .map(String::from)
             .chain([md.dev().to_string(), md.ino().to_string()])
-            .chain(["/share/go", "/share/out"].map(String::from))
+            .chain(["/share/ready", "/share/go", "/share/out"].map(String::from))
             .collect()
     }
 
-    /// Tells the attacker to stop (no husk process runs now) and reads its counts.
+    /// Waits until the attacker has scanned /proc once: from then on it is watching.
+    fn wait_ready(&self) {
+        let ready = self.share.join("ready");
+        wait_until(PATIENCE, "the attacker has scanned /proc", || {
+            ready.exists()
+        });
+    }
+
+    /// Tells the attacker to stop (no husk process runs now) and reads its counts (the file
+    /// appears whole: the probe renames it into place).
     fn report(&self) -> BTreeMap<String, i64> {
         std::fs::write(self.share.join("go"), "").unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.share.join("out").exists() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-        let out: BTreeMap<String, i64> = std::fs::read_to_string(self.share.join("out"))
+        let out = self.share.join("out");
+        wait_until(PATIENCE, "the attacker reports", || out.exists());
+        let out: BTreeMap<String, i64> = std::fs::read_to_string(out)
             .expect("the attacker reports")
             .lines()
             .filter_map(|l| l.split_once('='))
@@ -151,6 +156,8 @@ fn cve_2019_5736_the_husk_binary_cannot_be_reopened_for_writing() {
     a.env
         .args(&attacker.iter().map(String::as_str).collect::<Vec<_>>());
     let id = run_detached(&a.env, "exe");
+    // The attacker runs until report() says stop, however long the rounds take.
+    a.wait_ready();
     for _ in 0..8 {
         // The husk binary runs inside for a moment (it refuses "/bin/evil" as a command).
         let o = a.env.husk(&["exec", &id, "/bin/evil"]);
@@ -190,7 +197,8 @@ fn cve_2019_5736_init_reaches_the_program_without_exposing_husk() {
     exec.extend(attacker.iter().map(String::as_str));
     let o = a.env.husk(&exec);
     assert!(o.status.success(), "exec -d: {}", stderr(&o));
-    std::thread::sleep(Duration::from_millis(300));
+    // One whole scan of /proc while init (still the husk binary until start) is there.
+    a.wait_ready();
     let out = a.report();
     assert_eq!(
         out["grabbed"], 0,

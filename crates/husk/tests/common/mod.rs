@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 pub const HUSK: &str = env!("CARGO_BIN_EXE_husk");
 
@@ -48,16 +49,104 @@ pub fn skip_reason() -> Option<String> {
         .clone()
 }
 
-/// Skips the calling test with a printed reason when live tests cannot run here.
+/// Skips the calling test when the live tests cannot run here at all (not root, no busybox, no C
+/// compiler for the probe). Under `HUSK_REQUIRE_ALL=1` (scripts/test.sh as root, and the cgroup
+/// v2 guest) a missing prerequisite fails the test instead: there, every live test must run.
 #[macro_export]
 macro_rules! require_root {
     () => {
         if let Some(r) = common::skip_reason() {
-            eprintln!("SKIP {}: {r}", module_path!());
+            common::skip(common::Skip::Prerequisite, &r);
             return;
         }
     };
 }
+
+/// Skips the calling test unless `cond` holds, where `cond` is a prerequisite every CI host
+/// provides (a tool scripts/test.sh installs): a failure under `HUSK_REQUIRE_ALL=1`, like
+/// `require_root!`. The reason takes `format!` arguments.
+#[macro_export]
+macro_rules! require {
+    ($cond:expr, $($reason:tt)+) => {
+        if !$cond {
+            common::skip(common::Skip::Prerequisite, &format!($($reason)+));
+            return;
+        }
+    };
+}
+
+/// Skips the calling test unless `cond` holds, for a legitimate host reason: a feature this host
+/// or kernel does not have (cgroup layout, an LSM, a library version). Such skips are allowed
+/// everywhere, even under `HUSK_REQUIRE_ALL=1`; they are printed and listed in the summary of
+/// scripts/test.sh. The reason takes `format!` arguments.
+#[macro_export]
+macro_rules! skip_unless {
+    ($cond:expr, $($reason:tt)+) => {
+        if !$cond {
+            common::skip(common::Skip::HostFeature, &format!($($reason)+));
+            return;
+        }
+    };
+}
+
+/// Why a test (or part of one) did not run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// Something every CI host provides is missing: a failure under `HUSK_REQUIRE_ALL=1`.
+    Prerequisite,
+    /// This host lacks a feature the test needs; allowed, counted.
+    HostFeature,
+}
+
+/// Reports a skip of the calling test (named after its libtest thread): panics for a missing
+/// prerequisite under `HUSK_REQUIRE_ALL=1`; otherwise prints `SKIP <kind> <test>: <reason>` to
+/// the real stderr (libtest swallows a passing test's `eprintln!`) and appends the line to
+/// `$HUSK_SKIP_LOG` when set, for the summary. A test that skips only a part calls this directly
+/// with `Skip::HostFeature` and goes on.
+pub fn skip(kind: Skip, reason: &str) {
+    use std::io::Write;
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("<unnamed test>")
+        .to_string();
+    if kind == Skip::Prerequisite && std::env::var_os("HUSK_REQUIRE_ALL").is_some_and(|v| v == "1")
+    {
+        panic!("{test} cannot run: {reason} (HUSK_REQUIRE_ALL=1: every live test must run here)");
+    }
+    let kind = match kind {
+        Skip::Prerequisite => "prerequisite",
+        Skip::HostFeature => "host-feature",
+    };
+    let line = format!("SKIP {kind} {test}: {reason}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    if let Some(log) = std::env::var_os("HUSK_SKIP_LOG") {
+        // One O_APPEND write per line: test threads and binaries share the file.
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap_or_else(|e| panic!("open HUSK_SKIP_LOG {}: {e}", log.to_string_lossy()));
+        f.write_all(line.as_bytes()).unwrap();
+    }
+}
+
+/// Polls `cond` every 10 ms until it holds. `deadline` is a backstop against a hang, never a
+/// guess at how long the wait takes: pick it generous (see `PATIENCE`). Past it, the test fails
+/// naming `what` it waited for.
+pub fn wait_until(deadline: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + deadline;
+    while !cond() {
+        assert!(
+            Instant::now() < end,
+            "gave up after {deadline:?} waiting until {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The deadline for conditions that hold within moments on a quiet machine: long enough for a
+/// 2-core host running several suites, or an emulated guest, at once.
+pub const PATIENCE: Duration = Duration::from_secs(60);
 
 fn busybox() -> Option<PathBuf> {
     ["/bin/busybox", "/usr/bin/busybox"]
@@ -310,18 +399,30 @@ pub fn assert_not_mounted(p: &Path) {
     );
 }
 
-/// Waits up to 5 s for `child` to exit and returns its exit code (None if it did not; then it
-/// is killed so the test does not leak it).
+/// Waits for `child` to exit and returns its exit code (None if a signal ended it). Kills it
+/// first if it outlives `PATIENCE`, so a failing test does not leak it.
 pub fn wait_code(child: &mut std::process::Child) -> Option<i32> {
-    for _ in 0..500 {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st.code();
+    struct KillOnPanic<'a>(&'a mut std::process::Child);
+    impl Drop for KillOnPanic<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
         }
-        std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    None
+    let guard = KillOnPanic(child);
+    let mut code = None;
+    wait_until(PATIENCE, "the child exits", || {
+        match guard.0.try_wait().unwrap() {
+            Some(st) => {
+                code = st.code();
+                true
+            }
+            None => false,
+        }
+    });
+    code
 }
 
 /// A host directory an image points its symlinks at. It holds one marker file (named like a
