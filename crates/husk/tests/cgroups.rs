@@ -22,6 +22,11 @@ fn cg_read(id: &str, v1: (&str, &str), v2_file: &str) -> String {
         .to_string()
 }
 
+/// `husk ps --format json`: the container's pids.
+fn ps(env: &Env, id: &str) -> Vec<i32> {
+    serde_json::from_slice(&env.husk(&["ps", "--format", "json", id]).stdout).unwrap()
+}
+
 fn status(env: &Env, id: &str) -> String {
     let st: Value = serde_json::from_slice(&env.husk(&["state", id]).stdout).unwrap_or(Value::Null);
     st["status"].as_str().unwrap_or("").to_string()
@@ -84,12 +89,9 @@ fn memory_hog_is_oom_killed_with_an_event() {
     assert_eq!(env.run(&id).status.code(), Some(137));
     assert_no_cgroup(&id);
 
-    // Not as init: `events` reports the kill.
-    env.args(&[
-        "/bin/sh",
-        "-c",
-        "sleep 0.3; dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 30",
-    ]);
+    // Not as init: `events` reports the kill. The hog is exec'd once `events` streams, so the
+    // kill cannot happen before `events` looks.
+    env.args(&["/bin/sleep", "inf"]);
     let id = env.id("oomev");
     let b = env.bundle.to_string_lossy().into_owned();
     assert!(env.husk(&["run", "-d", "-b", &b, &id]).status.success());
@@ -102,8 +104,9 @@ fn memory_hog_is_oom_killed_with_an_event() {
         .unwrap();
     use std::io::BufRead;
     let reader = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut saw_oom = false;
-    for line in reader.lines().take(100) {
+    let (mut saw_oom, mut hogged) = (false, false);
+    // At most ~60 s of stats lines (PATIENCE) before the oom event.
+    for line in reader.lines().take(600) {
         let v: Value = serde_json::from_str(&line.unwrap()).unwrap();
         assert_eq!(v["id"], json!(id));
         if v["type"] == "oom" {
@@ -111,6 +114,19 @@ fn memory_hog_is_oom_killed_with_an_event() {
             break;
         }
         assert_eq!(v["type"], "stats");
+        if !hogged {
+            hogged = true;
+            let o = env.husk(&[
+                "exec",
+                &id,
+                "/bin/dd",
+                "if=/dev/zero",
+                "of=/dev/null",
+                "bs=64M",
+                "count=1",
+            ]);
+            assert!(!o.status.success(), "the hog survived: {}", stderr(&o));
+        }
     }
     let _ = child.kill();
     let _ = child.wait();
@@ -127,7 +143,7 @@ fn pids_limit_stops_forks() {
     env.args(&[
         "/bin/sh",
         "-c",
-        "for i in 1 2 3 4 5 6 7 8; do sleep 5 & done 2>&1; echo spawned",
+        "for i in 1 2 3 4 5 6 7 8; do sleep inf & done 2>&1; echo spawned",
     ]);
     let id = env.id("pids");
     let o = env.run(&id);
@@ -143,10 +159,12 @@ fn pids_limit_stops_forks() {
 fn update_pause_resume_ps_events() {
     require_root!();
     let mut env = Env::new("cgverbs");
-    env.args(&["/bin/sh", "-c", "sleep 30 & sleep 30"]);
+    env.args(&["/bin/sh", "-c", "sleep inf & sleep inf"]);
     let id = env.id("verbs");
     let b = env.bundle.to_string_lossy().into_owned();
     assert!(env.husk(&["run", "-d", "-b", &b, &id]).status.success());
+    // `run -d` returns once sh is executed; its two sleeps follow.
+    wait_until(PATIENCE, "sh's two sleeps run", || ps(&env, &id).len() == 2);
 
     let o = env.husk(&["update", "--memory", "64m", "--pids-limit", "30", &id]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -166,8 +184,7 @@ fn update_pause_resume_ps_events() {
     let bad = env.husk(&["update", "--memory", "12x", &id]);
     assert_eq!(bad.status.code(), Some(1));
 
-    let pids: Vec<i32> =
-        serde_json::from_slice(&env.husk(&["ps", "--format", "json", &id]).stdout).unwrap();
+    let pids = ps(&env, &id);
     assert_eq!(pids.len(), 2, "{pids:?}");
     let table = stdout(&env.husk(&["ps", &id]));
     assert!(
@@ -225,20 +242,15 @@ fn delete_kills_every_process_without_a_pid_namespace() {
     require_root!();
     let mut env = Env::new("cgkillall");
     env.without_namespace("pid");
-    env.args(&["/bin/sh", "-c", "sleep 60 & sleep 60 & sleep 60"]);
+    env.args(&["/bin/sh", "-c", "sleep inf & sleep inf & sleep inf"]);
     let id = env.id("ka");
     let b = env.bundle.to_string_lossy().into_owned();
     assert!(env.husk(&["run", "-d", "-b", &b, &id]).status.success());
-    // `run -d` returns once sh is executed; its three sleeps follow within moments.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let pids = loop {
-        let pids: Vec<i32> =
-            serde_json::from_slice(&env.husk(&["ps", "--format", "json", &id]).stdout).unwrap();
-        if pids.len() >= 3 || std::time::Instant::now() > deadline {
-            break pids;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    };
+    // `run -d` returns once sh is executed; its three sleeps follow.
+    wait_until(PATIENCE, "sh's three sleeps run", || {
+        ps(&env, &id).len() >= 3
+    });
+    let pids = ps(&env, &id);
     assert_eq!(pids.len(), 3, "{pids:?}");
     assert!(env.husk(&["delete", "--force", &id]).status.success());
     assert_no_cgroup(&id);
@@ -261,7 +273,7 @@ fn device_rules_hold(name: &str) {
         {"allow": false, "access": "rwm"},
         {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
     ]});
-    env.args(&["/bin/sleep", "30"]);
+    env.args(&["/bin/sleep", "inf"]);
     let id = env.id("dev");
     let b = env.bundle.to_string_lossy().into_owned();
     let o = env.husk(&["run", "-d", "-b", &b, &id]);
