@@ -6,11 +6,10 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 /// A running container whose init sleeps; returns its id and init's pid.
 fn running(env: &mut Env, suffix: &str) -> (String, String) {
-    env.args(&["/bin/sleep", "60"]);
+    env.args(&["/bin/sleep", "inf"]);
     let id = env.id(suffix);
     let b = env.bundle.to_string_lossy().into_owned();
     let pf = env.dir.join(format!("init-{suffix}.pid"));
@@ -23,6 +22,17 @@ fn running(env: &mut Env, suffix: &str) -> (String, String) {
 fn status(env: &Env, id: &str) -> String {
     let st: Value = serde_json::from_slice(&env.husk(&["state", id]).stdout).unwrap();
     st["status"].as_str().unwrap_or_default().to_string()
+}
+
+/// Whether every process of the container is frozen: v1 `freezer.state` reads FROZEN (FREEZING
+/// while a newcomer is not yet), v2 `cgroup.events` says `frozen 1` (the effective state, not
+/// the `cgroup.freeze` request).
+fn fully_frozen(id: &str) -> bool {
+    cgroup_dirs(id).iter().any(|d| {
+        std::fs::read_to_string(d.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
+            || std::fs::read_to_string(d.join("cgroup.events"))
+                .is_ok_and(|s| s.lines().any(|l| l == "frozen 1"))
+    })
 }
 
 fn ns_of(pid: &str, kind: &str) -> String {
@@ -158,13 +168,27 @@ fn detach_with_pid_file_joins_the_cgroup() {
     let (id, _) = running(&mut env, "d");
     let pf = env.dir.join("exec.pid");
     let pfs = pf.to_string_lossy().into_owned();
-    let t = std::time::Instant::now();
-    let o = env.husk(&["exec", "-d", "--pid-file", &pfs, &id, "/bin/sleep", "30"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(t.elapsed() < Duration::from_secs(10), "-d waited");
+    // The process never ends by itself: exec -d returning at all shows it did not wait.
+    env.write_config();
+    let err = env.dir.join("exec-d.err");
+    let mut exec = Command::new(HUSK)
+        .arg("--root")
+        .arg(&env.root)
+        .args(["exec", "-d", "--pid-file", &pfs, &id, "/bin/sleep", "inf"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    assert_eq!(
+        wait_code(&mut exec),
+        Some(0),
+        "{}",
+        std::fs::read_to_string(&err).unwrap_or_default()
+    );
     let pid = std::fs::read_to_string(&pf).unwrap();
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
-    assert!(cmdline.starts_with(b"/bin/sleep\x0030"), "{cmdline:?}");
+    assert!(cmdline.starts_with(b"/bin/sleep\x00inf"), "{cmdline:?}");
     assert!(
         cgroup_procs(&id).lines().any(|l| l.trim() == pid),
         "{pid} not in {}",
@@ -194,8 +218,13 @@ fn paused_is_refused_unless_ignore_paused() {
         .stderr(std::fs::File::create(env.dir.join("ip.err")).unwrap())
         .spawn()
         .unwrap();
-    // Frozen with the rest of the container until resume.
-    std::thread::sleep(Duration::from_millis(400));
+    // Frozen with the rest of the container until resume: once it is in the cgroup and the
+    // whole cgroup reads frozen again, it cannot have run.
+    wait_until(
+        PATIENCE,
+        "the exec'd process is in the frozen cgroup",
+        || cgroup_procs(&id).lines().count() >= 2 && fully_frozen(&id),
+    );
     assert!(child.try_wait().unwrap().is_none(), "ran while paused");
     assert!(env.husk(&["resume", &id]).status.success());
     let code = wait_code(&mut child);
@@ -213,13 +242,9 @@ fn stopped_container_is_an_error() {
     let mut env = Env::new("x-stopped");
     let (id, _) = running(&mut env, "s");
     assert!(env.husk(&["kill", &id, "KILL"]).status.success());
-    for _ in 0..300 {
-        if status(&env, &id) == "stopped" {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert_eq!(status(&env, &id), "stopped");
+    wait_until(PATIENCE, "the container is stopped", || {
+        status(&env, &id) == "stopped"
+    });
     let o = env.husk(&["exec", &id, "/bin/true"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("stopped"), "{}", stderr(&o));
