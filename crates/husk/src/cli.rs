@@ -108,7 +108,7 @@ pub enum Cmd {
     /// Run a container. With -b/--bundle or another runc-only flag (--pid-file, --console-socket,
     /// --detach, --keep, --preserve-fds, --no-pivot, --no-new-keyring) this is runc's `run ID`;
     /// otherwise it is the daemonless front end: `husk run [OPTIONS] [--rootfs DIR] [-- CMD...]`.
-    Run(Box<crate::frontend::RunArgs>),
+    Run(Box<husk_frontend::RunArgs>),
     /// Run a new process in a running container: `husk exec [OPTIONS] ID CMD...`
     Exec(Box<crate::exec::ExecArgs>),
     /// Print what this husk and this host support, as the OCI features JSON

@@ -46,7 +46,7 @@ fn bytes(flag: &str, v: &str) -> Result<i64, Error> {
     if v == "-1" {
         return Ok(-1);
     }
-    crate::frontend::size::parse(v).map_err(|e| Error::Msg(format!("--{flag}: {e}")))
+    husk_frontend::size::parse(v).map_err(|e| Error::Msg(format!("--{flag}: {e}")))
 }
 
 pub fn resources(a: &UpdateArgs) -> Result<Resources, Error> {

@@ -1,0 +1,81 @@
+//! `husk run`: runc's `run ID` when a runc-only flag is given, else the daemonless front end,
+//! which builds a spec in memory (crate husk-frontend) and runs it on the same engine.
+
+use husk_frontend::{RunArgs, build};
+use husk_runtime::Error;
+use husk_runtime::launch::{self, CreateOpts, Mode};
+use std::path::{Path, PathBuf};
+
+/// docker's exit codes for the front end's own failures: 126 when the command cannot be
+/// executed, 127 when it is not found, 125 for everything else husk could not do.
+pub fn error_code(e: &Error) -> i32 {
+    match e {
+        Error::Exec {
+            not_found: true, ..
+        } => 127,
+        Error::Exec {
+            not_found: false, ..
+        } => 126,
+        _ => 125,
+    }
+}
+
+pub fn run(root: &Path, a: RunArgs) -> Result<i32, Error> {
+    if !a.is_oci() {
+        return run_frontend(root, a);
+    }
+    let [id] = a.args.as_slice() else {
+        return Err(Error::Msg(
+            "runc mode: husk run [-b BUNDLE] ID takes exactly one container id".into(),
+        ));
+    };
+    let opts = CreateOpts {
+        root: root.to_path_buf(),
+        id: id.clone(),
+        bundle: a.bundle.clone().unwrap_or_else(|| PathBuf::from(".")),
+        pid_file: a.pid_file.clone(),
+        console_socket: a.console_socket.clone(),
+        foreground: !a.detach,
+        no_pivot: a.no_pivot,
+        no_new_keyring: a.no_new_keyring,
+        preserve_fds: a.preserve_fds.unwrap_or(0),
+    };
+    start_and_wait(launch::launch(&opts, Mode::Run)?, a.detach, a.keep)
+}
+
+fn start_and_wait(mut c: launch::Launched, detach: bool, keep: bool) -> Result<i32, Error> {
+    if let Err(e) = c.start() {
+        // A failed poststart fails the run; the container is torn down with its state.
+        let _ = c.wait_after_kill();
+        return Err(e);
+    }
+    if detach {
+        c.detach();
+        return Ok(0);
+    }
+    c.wait(keep)
+}
+
+fn run_frontend(root: &Path, a: RunArgs) -> Result<i32, Error> {
+    let host = build::Host::current();
+    let id = match &a.name {
+        Some(n) => n.clone(),
+        None => build::generated_id(),
+    };
+    let (spec, plan) = build::build(&a, &id, &host)?;
+    let opts = CreateOpts {
+        root: root.to_path_buf(),
+        id,
+        bundle: plan.rootfs.clone(),
+        foreground: true,
+        ..Default::default()
+    };
+    if !a.interactive {
+        // docker's default: without -i the container's stdin is /dev/null, not the terminal.
+        let null = std::fs::File::open("/dev/null").map_err(Error::io("open", "/dev/null"))?;
+        husk_sys::fs::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 0)
+            .map_err(Error::io("dup2", "/dev/null"))?;
+    }
+    let c = launch::launch_plan(&opts, &plan.rootfs, &spec, &plan, Mode::Run)?;
+    start_and_wait(c, false, false)
+}
