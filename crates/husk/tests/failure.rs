@@ -4,7 +4,6 @@
 mod common;
 use common::*;
 use serde_json::json;
-use std::time::Duration;
 
 /// Processes whose command line mentions `id` (a husk that never exec'd keeps husk's argv).
 fn procs_naming(id: &str) -> Vec<String> {
@@ -139,11 +138,11 @@ fn delete_force_after_create_was_killed_midway() {
     let started = env.dir.join("hook-started");
     let pidlog = env.dir.join("init-pid");
     let hookpid = env.dir.join("hook-pid");
-    // The hook records init's pid and its own, then keeps create stuck for 3 s.
+    // The hook records init's pid and its own, then keeps create stuck until the test kills it.
     env.config["hooks"] = json!({"createRuntime": [{
         "path": "/bin/sh",
         "args": ["sh", "-c", format!(
-            "sed -n 's/.*\"pid\":\\([0-9]*\\).*/\\1/p' > {p}; echo $$ > {h}; touch {s}; exec sleep 3",
+            "sed -n 's/.*\"pid\":\\([0-9]*\\).*/\\1/p' > {p}; echo $$ > {h}; touch {s}; exec sleep inf",
             p = pidlog.display(), h = hookpid.display(), s = started.display()
         )],
         "env": ["PATH=/usr/bin:/bin"]
@@ -162,14 +161,8 @@ fn delete_force_after_create_was_killed_midway() {
         .stderr(std::fs::File::create(&err).unwrap())
         .spawn()
         .unwrap();
-    for _ in 0..500 {
-        if started.exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(started.exists(), "the hook never ran");
-    std::thread::sleep(Duration::from_millis(300));
+    let _hook = KillHook(hookpid.clone());
+    wait_until(PATIENCE, "the hook runs", || started.exists());
     create.kill().unwrap();
     create.wait().unwrap();
     let init = std::fs::read_to_string(&pidlog).unwrap();
@@ -183,20 +176,22 @@ fn delete_force_after_create_was_killed_midway() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_no_state(&env, &id);
     assert_no_cgroup(&id);
-    // Init is gone (reaped by whoever inherited it, so allow a moment for that).
-    let mut gone = false;
-    for _ in 0..200 {
-        if !alive(&init) {
-            gone = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert!(gone, "init {init} survived delete --force");
+    // SIGKILL takes effect asynchronously: init is dead (or a zombie) once the kernel is done.
+    wait_until(PATIENCE, "init is gone after delete --force", || {
+        !alive(&init)
+    });
     assert!(procs_naming(&id).is_empty(), "{:?}", procs_naming(&id));
-    if let Ok(h) = std::fs::read_to_string(&hookpid) {
-        let _ = std::process::Command::new("kill")
-            .args(["-9", h.trim()])
-            .status();
+}
+
+/// Kills the hook (by the pid it recorded) when the test ends, however it ends.
+struct KillHook(std::path::PathBuf);
+
+impl Drop for KillHook {
+    fn drop(&mut self) {
+        if let Ok(h) = std::fs::read_to_string(&self.0) {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", h.trim()])
+                .status();
+        }
     }
 }
