@@ -352,8 +352,12 @@ fn init_reaps_orphans_and_forwards_signals() {
     require_root!();
     let f = Front::new("init");
     let rootfs = rootfs().to_string_lossy().into_owned();
+    // The orphan's pid comes back from a subshell that exits at once; sh then waits (at most
+    // 60 s) until the reaper has reaped it: its /proc entry is gone.
     let o = f.run_clean(&["--init", "--rootfs", &rootfs, "--", "/bin/sh", "-c",
-        "echo pid=$$; cat /proc/1/cmdline | tr '\\0' ' '; echo; (sleep 0.1 &); sleep 0.4; echo zombies=$(grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | wc -l); exit 5"]);
+        "echo pid=$$; cat /proc/1/cmdline | tr '\\0' ' '; echo; o=$( (sleep 0.1 >/dev/null & echo $!) ); \
+         n=0; while [ -e /proc/$o ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done; \
+         echo zombies=$(grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | wc -l); exit 5"]);
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(
@@ -372,12 +376,11 @@ fn init_reaps_orphans_and_forwards_signals() {
             &rootfs,
             "--",
             "/bin/sleep",
-            "30",
+            "inf",
         ])
         .spawn()
         .unwrap();
-    let running = (0..1000).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    wait_until(PATIENCE, "the container runs", || {
         let o = Command::new(HUSK)
             .arg("--root")
             .arg(&f.root)
@@ -386,7 +389,6 @@ fn init_reaps_orphans_and_forwards_signals() {
             .unwrap();
         stdout(&o).contains("\"running\"")
     });
-    assert!(running, "the container never ran");
     assert!(
         Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
