@@ -4,6 +4,22 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
+fn status(env: &Env, id: &str) -> String {
+    let st: Value = serde_json::from_slice(&env.husk(&["state", id]).stdout).unwrap();
+    st["status"].as_str().unwrap_or_default().to_string()
+}
+
+/// Whether process `pid` has a handler for SIGTERM (bit 15 of SigCgt).
+fn catches_term(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{}/status", pid.trim()))
+        .ok()
+        .and_then(|s| {
+            let mask = s.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
+            u64::from_str_radix(mask.trim(), 16).ok()
+        })
+        .is_some_and(|m| m & (1 << (15 - 1)) != 0)
+}
+
 #[test]
 fn run_returns_exit_codes() {
     require_root!();
@@ -28,7 +44,7 @@ fn create_start_state_kill_delete_with_options_after_the_id() {
     require_root!();
     let mut env = Env::new("lifecycle");
     let id = env.id("lc");
-    env.args(&["/bin/sleep", "60"]);
+    env.args(&["/bin/sleep", "inf"]);
     let b = env.bundle.to_string_lossy().into_owned();
     let pidfile = env.dir.join("pid");
     let pf = pidfile.to_string_lossy().into_owned();
@@ -63,16 +79,9 @@ fn create_start_state_kill_delete_with_options_after_the_id() {
     assert_eq!(stdout(&env.husk(&["list", "-q"])).trim(), id);
 
     assert!(env.husk(&["kill", &id, "KILL"]).status.success());
-    let mut status = String::new();
-    for _ in 0..200 {
-        let st: Value = serde_json::from_slice(&env.husk(&["state", &id]).stdout).unwrap();
-        status = st["status"].as_str().unwrap().to_string();
-        if status == "stopped" {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    assert_eq!(status, "stopped");
+    wait_until(PATIENCE, "the killed container is stopped", || {
+        status(&env, &id) == "stopped"
+    });
     let k = env.husk(&["kill", &id, "9"]);
     assert!(
         !k.status.success(),
@@ -111,21 +120,19 @@ fn kill_signal_forms_and_default_term() {
             "trap 'exit 0' TERM; while true; do sleep 0.05; done",
         ]);
         let id = env.id(n);
-        assert!(env.husk(&["create", &id, "-b", &b]).status.success());
+        let pf = env.dir.join(format!("pid-{n}"));
+        let o = env.husk(&["create", &id, "-b", &b, "--pid-file", &pf.to_string_lossy()]);
+        assert!(o.status.success(), "{}", stderr(&o));
         assert!(env.husk(&["start", &id]).status.success());
+        // start returns at sh's exec, maybe before its trap: a TERM then would be ignored.
+        let pid = std::fs::read_to_string(&pf).unwrap();
+        wait_until(PATIENCE, "sh has its TERM trap", || catches_term(&pid));
         let mut args = vec!["kill", id.as_str()];
         args.extend(sig);
         assert!(env.husk(&args).status.success());
-        let mut stopped = false;
-        for _ in 0..300 {
-            let st: Value = serde_json::from_slice(&env.husk(&["state", &id]).stdout).unwrap();
-            if st["status"] == "stopped" {
-                stopped = true;
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        assert!(stopped, "signal {sig:?} did not stop {id}");
+        wait_until(PATIENCE, &format!("signal {sig:?} stops {id}"), || {
+            status(&env, &id) == "stopped"
+        });
         assert!(env.husk(&["delete", &id]).status.success());
     }
     let bad = env.husk(&["kill", "nope", "SIGNOPE"]);
@@ -153,7 +160,12 @@ fn start_reports_a_dead_init_instead_of_hanging() {
             .unwrap()
             .success()
     );
-    std::thread::sleep(std::time::Duration::from_millis(50));
+    // SIGKILL lands asynchronously; nobody reaps init here, so dead reads as a zombie.
+    wait_until(PATIENCE, "init is dead", || {
+        std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).map_or(true, |s| {
+            s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z'))
+        })
+    });
     let o = env.husk(&["start", &id]);
     assert!(!o.status.success());
     assert!(
@@ -171,7 +183,7 @@ fn detached_run_and_keep() {
     require_root!();
     let mut env = Env::new("detach");
     let id = env.id("d");
-    env.args(&["/bin/sleep", "60"]);
+    env.args(&["/bin/sleep", "inf"]);
     let b = env.bundle.to_string_lossy().into_owned();
     let o = env.husk(&["run", "-d", "-b", &b, &id]);
     assert!(o.status.success(), "{}", stderr(&o));
