@@ -34,17 +34,13 @@ struct NsHolder(std::process::Child);
 impl NsHolder {
     fn new() -> NsHolder {
         let c = std::process::Command::new("unshare")
-            .args(["--net", "sleep", "30"])
+            .args(["--net", "sleep", "inf"])
             .spawn()
             .unwrap();
         let h = NsHolder(c);
-        // Wait until unshare has exec'd sleep in its new namespace.
-        for _ in 0..200 {
-            if ns_ino(&h.path("net")) != host_ns("net") {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
+        wait_until(PATIENCE, "unshare is in its new network namespace", || {
+            ns_ino(&h.path("net")) != host_ns("net")
+        });
         h
     }
     fn path(&self, kind: &str) -> String {

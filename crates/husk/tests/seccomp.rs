@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixListener;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn sh(env: &mut Env, script: &str) {
     env.args(&["/bin/sh", "-c", script]);
@@ -212,22 +212,22 @@ struct AgentLog {
 
 /// A seccomp agent: takes one connection, the notify fd and state from it, and lets every
 /// notified syscall go on (SECCOMP_USER_NOTIF_FLAG_CONTINUE) until the container is gone.
-/// Bounded by deadlines so a broken runtime fails the test instead of hanging it.
+/// Bounded by PATIENCE so a broken runtime fails the test instead of hanging it.
 fn agent(listener: UnixListener) -> AgentLog {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + PATIENCE;
     listener.set_nonblocking(true).unwrap();
-    let conn = loop {
+    let mut conn = None;
+    wait_until(PATIENCE, "husk connects to the agent", || {
         match listener.accept() {
-            Ok((c, _)) => break c,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(10))
-            }
+            Ok((c, _)) => conn = Some(c),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) => panic!("agent accept: {e}"),
         }
-    };
+        conn.is_some()
+    });
+    let conn = conn.unwrap();
     conn.set_nonblocking(false).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
+    conn.set_read_timeout(Some(PATIENCE)).unwrap();
     let mut buf = vec![0u8; 1 << 16];
     let (n, fd) = husk_sys::fs::recv_fd(conn.as_fd(), &mut buf).unwrap();
     let mut payload = buf[..n].to_vec();
@@ -302,7 +302,7 @@ fn exec_gets_the_containers_filter() {
         "defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
     });
-    env.args(&["/bin/sleep", "30"]);
+    env.args(&["/bin/sleep", "inf"]);
     let b = env.bundle.to_string_lossy().into_owned();
     assert!(env.husk(&["run", "-d", "-b", &b, &id]).status.success());
     let o = env.husk(&["exec", &id, "/bin/sh", "-c", "mkdir /dev/shm/y; echo rc=$?"]);

@@ -273,7 +273,7 @@ fn cve_2024_21626_leaked_fds_and_a_proc_self_fd_cwd_stay_inside() {
     }
     // exec: the same leak into a running container, and the cwd through the exec'd process' fds.
     env.config["process"]["cwd"] = json!("/");
-    env.args(&["/bin/sleep", "60"]);
+    env.args(&["/bin/sleep", "inf"]);
     let id = run_detached(&env, "leakexec");
     for n in 0..=9 {
         let cwd = format!("/proc/self/fd/{n}");

@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Accepts one connection on `sock` in a thread and returns the fd it carries.
 fn receive_master(sock: &Path) -> std::thread::JoinHandle<OwnedFd> {
@@ -22,10 +22,10 @@ fn receive_master(sock: &Path) -> std::thread::JoinHandle<OwnedFd> {
     })
 }
 
-/// Reads from the master until `want` shows up (or 10 s pass); returns what was read.
+/// Reads from the master until `want` shows up (or PATIENCE runs out); returns what was read.
 fn read_until(master: &OwnedFd, want: &str) -> String {
     let mut out = Vec::new();
-    let end = Instant::now() + Duration::from_secs(10);
+    let end = Instant::now() + PATIENCE;
     while Instant::now() < end && !String::from_utf8_lossy(&out).contains(want) {
         let ready = husk_sys::fs::poll_in(&[master.as_fd()], 200).unwrap();
         if ready[0] == 0 {
@@ -70,14 +70,11 @@ fn create_sends_the_pty_master() {
     assert!(out.contains("/dev/pts/0"), "not the container's pts: {out}");
     assert!(out.contains("end-42"), "{out}");
     write_all(&master, "exit 5\n");
-    for _ in 0..500 {
+    wait_until(PATIENCE, "the shell has exited", || {
         let st: serde_json::Value =
             serde_json::from_slice(&env.husk(&["state", &id]).stdout).unwrap();
-        if st["status"] == "stopped" {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+        st["status"] == "stopped"
+    });
     assert!(env.husk(&["delete", &id]).status.success());
     assert_no_cgroup(&id);
 }
@@ -108,7 +105,7 @@ fn terminal_without_a_socket_is_a_clear_error() {
 fn exec_tty_gets_its_own_pty() {
     require_root!();
     let mut env = Env::new("t-exec");
-    env.args(&["/bin/sleep", "60"]);
+    env.args(&["/bin/sleep", "inf"]);
     let id = env.id("te");
     let b = env.bundle.to_string_lossy().into_owned();
     assert!(env.husk(&["run", "-d", "-b", &b, &id]).status.success());
