@@ -179,6 +179,7 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
     }
     let spec = build_process(o, &state)?;
     let plan = husk_spec::plan::lower_process(&spec)?;
+    crate::process::log_ignored_ambient(&plan);
     if plan.apparmor_profile.is_some() && !Path::new("/sys/kernel/security/apparmor").exists() {
         return Err(Error::Msg(
             "process.apparmorProfile: AppArmor is not enabled on this host".into(),

@@ -116,6 +116,7 @@ pub fn launch(opts: &CreateOpts, mode: Mode) -> Result<Launched, Error> {
     let bundle =
         std::path::absolute(&opts.bundle).map_err(Error::io("resolve bundle", &opts.bundle))?;
     let (spec, plan) = load_plan(&bundle)?;
+    crate::process::log_ignored_ambient(&plan.process);
     crate::explain::step(|| {
         format!(
             "read and lowered {}/config.json: {} mounts, {} namespaces",

@@ -147,6 +147,19 @@ pub(crate) fn set_user(p: &ProcessPlan) -> Step<()> {
     Ok(())
 }
 
+/// Says which ambient capabilities are skipped (`CapSets::ambient_ignored`): at debug level,
+/// because `runc spec` writes such a config for every tutorial bundle.
+pub(crate) fn log_ignored_ambient(p: &ProcessPlan) {
+    if let Some(c) = p.caps.filter(|c| c.ambient_ignored != 0) {
+        crate::log::debug(|| {
+            format!(
+                "process.capabilities.ambient: ignoring {}: not in both the inheritable and permitted sets, so the kernel would refuse to raise them (runc ignores them too)",
+                husk_spec::names::capability_list(c.ambient_ignored)
+            )
+        });
+    }
+}
+
 /// Whether a `NoExec` message means "not found" (127) rather than "cannot execute" (126).
 pub(crate) fn is_not_found(msg: &str) -> bool {
     msg.contains("executable file not found") || msg.contains("no such file or directory")

@@ -148,6 +148,7 @@ mod tests {
             inheritable: 0,
             permitted: 0,
             ambient: 0,
+            ambient_ignored: 0,
         });
         assert!(unsuitable(&p).unwrap().contains("CAP_SYS_PTRACE"));
         p.process.caps = None;

@@ -60,6 +60,19 @@ pub fn capability(name: &str) -> Option<u8> {
         .map(|i| i as u8)
 }
 
+/// The names of the capabilities in `mask`, comma-separated, in kernel order.
+pub fn capability_list(mask: u64) -> String {
+    (0..64)
+        .filter(|bit| mask & (1 << bit) != 0)
+        .map(|bit| {
+            CAPABILITIES
+                .get(bit)
+                .map_or(format!("cap {bit}"), |n| n.to_string())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 const SIGNALS: &[(&str, i32)] = &[
     ("HUP", 1),
     ("INT", 2),
@@ -245,6 +258,11 @@ mod tests {
         assert_eq!(capability("sys_admin"), Some(21));
         assert_eq!(capability("CAP_CHECKPOINT_RESTORE"), Some(40));
         assert_eq!(capability("CAP_NOPE"), None);
+        assert_eq!(
+            capability_list(1 << 5 | 1 << 10 | 1 << 29),
+            "CAP_KILL, CAP_NET_BIND_SERVICE, CAP_AUDIT_WRITE"
+        );
+        assert_eq!(capability_list(1 << 63), "cap 63");
     }
 
     #[test]

@@ -67,7 +67,12 @@ pub struct CapSets {
     pub effective: u64,
     pub inheritable: u64,
     pub permitted: u64,
+    /// What will be raised: the asked ambient set within inheritable and permitted.
     pub ambient: u64,
+    /// Asked as ambient but missing from inheritable or permitted, where the kernel refuses
+    /// to raise them (EPERM). runc skips them with a warning, and `runc spec` writes such a
+    /// config (ambient = permitted, no inheritable): husk skips them too and logs it.
+    pub ambient_ignored: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -698,13 +703,19 @@ pub fn lower_process(process: &crate::config::Process) -> Result<ProcessPlan, Co
     }
     let caps = match &process.capabilities {
         None => None,
-        Some(c) => Some(CapSets {
-            bounding: cap_mask("process.capabilities.bounding", &c.bounding)?,
-            effective: cap_mask("process.capabilities.effective", &c.effective)?,
-            inheritable: cap_mask("process.capabilities.inheritable", &c.inheritable)?,
-            permitted: cap_mask("process.capabilities.permitted", &c.permitted)?,
-            ambient: cap_mask("process.capabilities.ambient", &c.ambient)?,
-        }),
+        Some(c) => {
+            let inheritable = cap_mask("process.capabilities.inheritable", &c.inheritable)?;
+            let permitted = cap_mask("process.capabilities.permitted", &c.permitted)?;
+            let asked = cap_mask("process.capabilities.ambient", &c.ambient)?;
+            Some(CapSets {
+                bounding: cap_mask("process.capabilities.bounding", &c.bounding)?,
+                effective: cap_mask("process.capabilities.effective", &c.effective)?,
+                inheritable,
+                permitted,
+                ambient: asked & inheritable & permitted,
+                ambient_ignored: asked & !(inheritable & permitted),
+            })
+        }
     };
 
     let mut rlimits = Vec::new();

@@ -199,3 +199,26 @@ fn cpu_lists() {
     assert_eq!(parse_cpu_list("3-1"), None);
     assert_eq!(parse_cpu_list("x"), None);
 }
+
+#[test]
+fn ambient_outside_inheritable_is_ignored_as_runc_does() {
+    // `runc spec`'s capabilities: ambient = permitted, no inheritable set at all.
+    let three = r#"["CAP_AUDIT_WRITE","CAP_KILL","CAP_NET_BIND_SERVICE"]"#;
+    let p = lower_json(&format!(
+        r#"{{"root":{{"path":"r"}},"process":{{"args":["x"],"cwd":"/","capabilities":{{
+            "bounding":{three},"effective":{three},"permitted":{three},"ambient":{three}}}}}}}"#
+    ))
+    .unwrap();
+    let caps = p.process.caps.unwrap();
+    assert_eq!(caps.ambient, 0);
+    assert_eq!(caps.ambient_ignored, 1 << 5 | 1 << 10 | 1 << 29);
+    // Within inheritable and permitted it is raised; outside permitted it is ignored too.
+    let p = lower_json(
+        r#"{"root":{"path":"r"},"process":{"args":["x"],"cwd":"/","capabilities":{
+            "permitted":["CAP_KILL"],"inheritable":["CAP_KILL","CAP_CHOWN"],
+            "ambient":["CAP_KILL","CAP_CHOWN"]}}}"#,
+    )
+    .unwrap();
+    let caps = p.process.caps.unwrap();
+    assert_eq!((caps.ambient, caps.ambient_ignored), (1 << 5, 1 << 0));
+}

@@ -232,3 +232,65 @@ fn apparmor_profile_without_apparmor_is_a_clear_error() {
     assert_no_state(&env, &id);
     assert_no_cgroup(&id);
 }
+
+/// Replaces the test's config with the one `runc spec` writes, pointed at the test rootfs and
+/// running the probe; false (after a SKIP line) when runc is not installed.
+fn runc_spec(env: &mut Env, test: &str) -> bool {
+    std::fs::remove_file(env.bundle.join("config.json")).unwrap();
+    let out = match Command::new("runc")
+        .arg("spec")
+        .current_dir(&env.bundle)
+        .output()
+    {
+        Ok(o) if o.status.success() => o,
+        Ok(o) => panic!("runc spec: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(e) => {
+            eprintln!("SKIP {test}: no runc to write the bundle ({e})");
+            return false;
+        }
+    };
+    drop(out);
+    env.config =
+        serde_json::from_slice(&std::fs::read(env.bundle.join("config.json")).unwrap()).unwrap();
+    env.config["root"]["path"] = json!(rootfs());
+    env.config["process"]["terminal"] = json!(false);
+    env.config["process"]["args"] = json!(["/bin/probe"]);
+    true
+}
+
+#[test]
+fn runc_spec_ambient_capabilities_without_inheritable_are_ignored() {
+    require_root!();
+    let mut env = Env::new("p-runcspec");
+    if !runc_spec(
+        &mut env,
+        "runc_spec_ambient_capabilities_without_inheritable_are_ignored",
+    ) {
+        return;
+    }
+    let caps = &env.config["process"]["capabilities"];
+    assert!(caps["inheritable"].is_null() && !caps["ambient"].as_array().unwrap().is_empty());
+    let id = env.id("runcspec");
+    let b = env.bundle.to_string_lossy().into_owned();
+    let log = env.dir.join("debug.log");
+    let log_s = log.to_string_lossy().into_owned();
+    let o = env.husk(&["--debug", "--log", &log_s, "run", "-b", &b, &id]);
+    let husk = probe(&o);
+    // The same bundle under runc: the five sets must match.
+    let runc_root = env.dir.join("runc-state");
+    let mut cmd = Command::new("runc");
+    cmd.arg("--root")
+        .arg(&runc_root)
+        .args(["run", "-b", &b, &id]);
+    let runc = probe(&env.capture(cmd));
+    for k in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(husk[k], runc[k], "{k}");
+    }
+    assert_eq!(husk["CapAmb"], "0000000000000000");
+    assert_eq!(husk["CapEff"], "0000000020000420");
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.contains("ignoring CAP_KILL, CAP_NET_BIND_SERVICE, CAP_AUDIT_WRITE"),
+        "{log}"
+    );
+}
