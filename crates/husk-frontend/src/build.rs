@@ -322,7 +322,8 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<(Spec, Plan), Error> 
             path: None,
         })
         .collect();
-    match a.network.as_str() {
+    let network = a.network.as_deref().unwrap_or("none");
+    match network {
         "none" => namespaces.push(Namespace {
             kind: "network".into(),
             path: None,
@@ -424,7 +425,7 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<(Spec, Plan), Error> 
     };
     let mut plan = husk_spec::lower(&spec, &rootfs)?;
     plan.rootfs_readonly_recursive = embedded;
-    plan.loopback_up = a.network == "none";
+    plan.loopback_up = network == "none";
     plan.install_init = a.init;
     Ok((spec, plan))
 }
@@ -446,10 +447,7 @@ mod tests {
     }
 
     fn args(f: impl FnOnce(&mut RunArgs)) -> RunArgs {
-        let mut a = RunArgs {
-            network: "none".into(),
-            ..Default::default()
-        };
+        let mut a = RunArgs::default();
         f(&mut a);
         a
     }
@@ -489,7 +487,7 @@ mod tests {
             a.ulimit = vec!["nofile=100:200".into()];
             a.tmpfs = vec!["/scratch:size=1m".into()];
             a.volume = vec!["/etc:/hostetc:ro".into()];
-            a.network = "host".into();
+            a.network = Some("host".into());
             a.workdir = Some("/w".into());
             a.hostname = Some("h1".into());
             a.security_opt = vec!["no-new-privileges".into()];
@@ -529,7 +527,7 @@ mod tests {
             (|a: &mut RunArgs| a.volume = vec!["rel:/x".into()]) as fn(&mut RunArgs),
             |a| a.ulimit = vec!["bogus=1".into()],
             |a| a.cap_add = vec!["CAP_NOPE".into()],
-            |a| a.network = "bridge".into(),
+            |a| a.network = Some("bridge".into()),
             |a| a.memory = Some("12x".into()),
             |a| a.memory = Some("1m".into()),
             |a| a.memory_swap = Some("1g".into()),

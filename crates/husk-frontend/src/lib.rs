@@ -11,34 +11,56 @@ use std::path::PathBuf;
 
 pub use build::{Host, build, generated_id};
 
+/// `husk run --help` ends with the grammar's rules.
+const RULES: &str = "\
+The first positional argument decides:
+  husk run [OPTIONS] IMAGE [COMMAND [ARG...]]         an image (not supported yet)
+  husk run [OPTIONS] --rootfs DIR [COMMAND [ARG...]]  DIR is the root, writable unless --read-only
+  husk run [OPTIONS] [-- COMMAND [ARG...]]            the embedded default: the host's root, read-only
+As in docker, everything after the first positional argument is the command, options included
+(`husk run --rootfs r ls -la` runs `ls -la`). Without an image or --rootfs, write `--` before the
+command: a command before `--` would be read as an image. Without a command: the image's, or
+$SHELL on the embedded default, or /bin/sh.
+
+runc's `run` (what engines call) is selected by -b/--bundle only:
+  husk run -b BUNDLE [-d] [--keep] [--pid-file F] [--console-socket S] [--preserve-fds N] ID
+Its options cannot be mixed with the front end's.";
+
+/// Run a container: docker's `run` (the daemonless front end), or with -b/--bundle runc's `run ID`
 #[derive(clap::Args, Debug, Clone, Default)]
-#[command(disable_help_flag = true)]
+// No group: `front_end_flags` lists what was given by argument id.
+#[group(skip)]
+#[command(
+    disable_help_flag = true,
+    allow_negative_numbers = true,
+    override_usage = "husk run [OPTIONS] [IMAGE | --rootfs DIR] [COMMAND [ARG...]]\n       husk run [OPTIONS] [--] [COMMAND [ARG...]]\n       husk run -b BUNDLE [runc's run options] ID",
+    after_help = RULES
+)]
 pub struct RunArgs {
-    // --- runc's `run` (any of these selects it) ---
-    /// runc mode: bundle directory
-    #[arg(short, long)]
+    /// runc's `run ID` on this bundle directory (engines' form); none of the front end's options
+    #[arg(short, long, help_heading = RUNC)]
     pub bundle: Option<PathBuf>,
-    /// runc mode: write init's pid to this file
-    #[arg(long = "pid-file")]
+    /// Write init's pid to this file
+    #[arg(long = "pid-file", help_heading = RUNC)]
     pub pid_file: Option<PathBuf>,
-    /// runc mode: unix socket to send the pty master to
-    #[arg(long = "console-socket")]
+    /// Unix socket to send the pty master to
+    #[arg(long = "console-socket", help_heading = RUNC)]
     pub console_socket: Option<PathBuf>,
-    /// runc mode: return once the container runs
+    /// Keep the container's state after it exits
+    #[arg(long, help_heading = RUNC)]
+    pub keep: bool,
+    /// Pass this many extra fds (from 3 on)
+    #[arg(long = "preserve-fds", help_heading = RUNC)]
+    pub preserve_fds: Option<u32>,
+    /// MS_MOVE + chroot instead of pivot_root
+    #[arg(long = "no-pivot", help_heading = RUNC)]
+    pub no_pivot: bool,
+    /// Do not create a session keyring
+    #[arg(long = "no-new-keyring", help_heading = RUNC)]
+    pub no_new_keyring: bool,
+    /// Return once the container runs (with -b; the front end: not yet)
     #[arg(short, long)]
     pub detach: bool,
-    /// runc mode: keep the container's state after it exits
-    #[arg(long)]
-    pub keep: bool,
-    /// runc mode: pass this many extra fds (from 3 on)
-    #[arg(long = "preserve-fds")]
-    pub preserve_fds: Option<u32>,
-    /// runc mode: MS_MOVE + chroot instead of pivot_root
-    #[arg(long = "no-pivot")]
-    pub no_pivot: bool,
-    /// runc mode: do not create a session keyring
-    #[arg(long = "no-new-keyring")]
-    pub no_new_keyring: bool,
 
     // --- the front end (docker's names) ---
     /// Root directory (default: the host's filesystem, read-only)
@@ -86,9 +108,12 @@ pub struct RunArgs {
     /// no-new-privileges | seccomp=unconfined | seccomp=FILE
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,
-    /// none (own network namespace with loopback) or host
-    #[arg(long, default_value = "none")]
-    pub network: String,
+    /// none (own network namespace with loopback; the default) or host
+    #[arg(long)]
+    pub network: Option<String>,
+    /// Remove the container when it exits (a foreground container always is)
+    #[arg(long)]
+    pub rm: bool,
     /// Keep stdin attached (without it the container reads /dev/null)
     #[arg(short = 'i', long)]
     pub interactive: bool,
@@ -120,20 +145,141 @@ pub struct RunArgs {
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
 
-    /// runc mode: the container id. Front end: the command, after `--`
+    /// IMAGE (or with --rootfs or after `--`, the command) and the command's arguments; with -b,
+    /// the container id
+    #[arg(trailing_var_arg = true, value_name = "IMAGE | COMMAND")]
+    pub positional: Vec<String>,
+    /// Whether `--` came right before the positionals (see `note_dashes`)
+    #[arg(skip)]
+    pub dashes_first: bool,
+
+    /// The command to run (from the positionals, see `take_positionals`); empty: the default
+    #[arg(skip)]
     pub args: Vec<String>,
+    /// The front-end options given on the command line, as written (`--rootfs`), filled in by the
+    /// CLI from clap's matches: runc's `run -b` refuses them by name
+    #[arg(skip)]
+    pub front_end_flags: Vec<String>,
+}
+
+const RUNC: &str = "runc's run (with -b/--bundle only)";
+
+/// The run's root, named by the first positional argument (see `RULES`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// No image, no --rootfs: the host's root, read-only.
+    Embedded,
+    Rootfs(PathBuf),
+    Image(String),
 }
 
 impl RunArgs {
-    /// Any runc-only flag selects runc's `run ID`.
+    /// Splits the positionals into the root and the command (`args`), by docker's rule: the first
+    /// positional is the image unless --rootfs names the root; everything after it is the command.
+    pub fn take_positionals(&mut self) -> Target {
+        let mut words = std::mem::take(&mut self.positional);
+        let target = match &self.rootfs {
+            Some(r) => Target::Rootfs(r.clone()),
+            None if words.is_empty() || self.dashes_first => Target::Embedded,
+            None => Target::Image(words.remove(0)),
+        };
+        self.args = words;
+        target
+    }
+
+    /// clap drops the `--` that ends the options, and then `husk run -- ls` and `husk run ls`
+    /// parse the same: tell them apart on the raw command line. The positionals are its tail
+    /// (everything after the first one is taken as is), so `--` is the word just before them.
+    pub fn note_dashes(&mut self, argv: &[String]) {
+        let n = self.positional.len();
+        self.dashes_first = n > 0
+            && argv.len() > n
+            && argv[argv.len() - n..] == self.positional[..]
+            && argv[argv.len() - n - 1] == "--";
+    }
+
+    /// runc's flags that mean nothing without -b (`-d` is the front end's too).
+    pub fn runc_only_flags(&self) -> Vec<&'static str> {
+        let mut v = vec![];
+        for (set, name) in [
+            (self.pid_file.is_some(), "--pid-file"),
+            (self.console_socket.is_some(), "--console-socket"),
+            (self.keep, "--keep"),
+            (self.preserve_fds.is_some(), "--preserve-fds"),
+            (self.no_pivot, "--no-pivot"),
+            (self.no_new_keyring, "--no-new-keyring"),
+        ] {
+            if set {
+                v.push(name);
+            }
+        }
+        v
+    }
+}
+
+/// The ids of `RunArgs`' arguments that are runc's or shared: every other one given on the
+/// command line is a front-end option, which -b refuses.
+pub const NOT_FRONT_END: &[&str] = &[
+    "bundle",
+    "pid_file",
+    "console_socket",
+    "keep",
+    "preserve_fds",
+    "no_pivot",
+    "no_new_keyring",
+    "detach",
+    "help",
+    "positional",
+];
+
+impl RunArgs {
+    /// -b/--bundle, and only it, selects runc's `run ID`.
     pub fn is_oci(&self) -> bool {
         self.bundle.is_some()
-            || self.pid_file.is_some()
-            || self.console_socket.is_some()
-            || self.detach
-            || self.keep
-            || self.preserve_fds.is_some()
-            || self.no_pivot
-            || self.no_new_keyring
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n`: how many words at the end clap took as positionals.
+    fn parsed(argv: &[&str], n: usize) -> (Target, Vec<String>) {
+        let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+        let mut a = RunArgs {
+            positional: argv[argv.len() - n..].to_vec(),
+            rootfs: argv.contains(&"--rootfs".to_string()).then(|| "r".into()),
+            ..Default::default()
+        };
+        a.note_dashes(&argv);
+        let t = a.take_positionals();
+        (t, a.args)
+    }
+
+    #[test]
+    fn the_first_positional_decides() {
+        let v = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            parsed(&["husk", "run", "--", "ls", "-la"], 2),
+            (Target::Embedded, v(&["ls", "-la"]))
+        );
+        assert_eq!(
+            parsed(&["husk", "run", "alpine", "ls"], 2),
+            (Target::Image("alpine".into()), v(&["ls"]))
+        );
+        assert_eq!(
+            parsed(&["husk", "run", "--rootfs", "r", "--", "ls", "-la"], 2),
+            (Target::Rootfs("r".into()), v(&["ls", "-la"]))
+        );
+        assert_eq!(
+            parsed(&["husk", "run", "--rootfs", "r", "ls", "-la"], 2),
+            (Target::Rootfs("r".into()), v(&["ls", "-la"]))
+        );
+        assert_eq!(parsed(&["husk", "run"], 0), (Target::Embedded, vec![]));
+        // Only the first `--` ends the options; a second one is the command's.
+        assert_eq!(
+            parsed(&["husk", "run", "--", "--", "ls"], 2),
+            (Target::Embedded, v(&["--", "ls"]))
+        );
     }
 }

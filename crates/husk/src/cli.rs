@@ -10,8 +10,7 @@ use std::path::PathBuf;
 #[command(
     name = "husk",
     version,
-    about = "A fast OCI container runtime (runc's CLI) with a daemonless front end",
-    disable_help_subcommand = true
+    about = "A fast OCI container runtime (runc's CLI) with a daemonless front end"
 )]
 pub struct Cli {
     /// Directory for container state (tmpfs recommended)
@@ -59,7 +58,9 @@ pub enum Cmd {
     Start { id: String },
     /// Print a container's OCI state as JSON
     State { id: String },
-    /// Send a signal (default TERM) to a container's init, or with --all to all its processes
+    /// Send a signal (default TERM; a name, a number, or -9 as kill(1)) to a container's init, or
+    /// with --all to all its processes
+    #[command(allow_negative_numbers = true)]
     Kill {
         #[arg(short, long)]
         all: bool,
@@ -105,14 +106,23 @@ pub enum Cmd {
         interval: String,
         id: String,
     },
-    /// Run a container. With -b/--bundle or another runc-only flag (--pid-file, --console-socket,
-    /// --detach, --keep, --preserve-fds, --no-pivot, --no-new-keyring) this is runc's `run ID`;
-    /// otherwise it is the daemonless front end: `husk run [OPTIONS] [--rootfs DIR] [-- CMD...]`.
+    /// Run a container: docker's `run` (the daemonless front end), or with -b/--bundle runc's
+    /// `run ID`
     Run(Box<husk_frontend::RunArgs>),
     /// Run a new process in a running container: `husk exec [OPTIONS] ID CMD...`
     Exec(Box<crate::exec::ExecArgs>),
     /// Print what this husk and this host support, as the OCI features JSON
     Features,
+    /// Print a shell completion script: `husk completion bash > /etc/bash_completion.d/husk`
+    Completion {
+        #[arg(value_parser = ["bash", "zsh", "fish"])]
+        shell: String,
+    },
+    /// Print a man page in roff, built from these same definitions: `husk man run | man -l -`
+    Man {
+        /// A subcommand's page (husk-run(1)); without one, husk(1)
+        command: Option<String>,
+    },
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -159,7 +169,7 @@ impl Cli {
     }
 }
 
-/// For a command line clap rejected: was it `husk run` without any runc-only flag?
+/// For a command line clap rejected: was it `husk run` without -b/--bundle?
 pub fn looks_like_frontend_run() -> bool {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -168,26 +178,35 @@ pub fn looks_like_frontend_run() -> bool {
             "--root" | "--log" | "--log-format" => i += 2,
             a if a.starts_with('-') => i += 1,
             "run" => {
-                let runc = [
-                    "-b",
-                    "--bundle",
-                    "--pid-file",
-                    "--console-socket",
-                    "-d",
-                    "--detach",
-                    "--keep",
-                    "--preserve-fds",
-                    "--no-pivot",
-                    "--no-new-keyring",
-                ];
                 return !args[i..]
                     .iter()
-                    .any(|a| runc.contains(&a.split('=').next().unwrap_or(a)));
+                    .take_while(|a| *a != "--")
+                    .any(|a| a == "-b" || a == "--bundle" || a.starts_with("--bundle="));
             }
             _ => return false,
         }
     }
     false
+}
+
+/// The front-end options given to `husk run` on the command line, as written (`--rootfs`).
+pub fn front_end_flags(top: &clap::ArgMatches) -> Vec<String> {
+    let Some(("run", m)) = top.subcommand() else {
+        return vec![];
+    };
+    // Global options (--root, --explain, ...) show up in the subcommand's matches too.
+    let global = |id: &str| top.ids().any(|g| g.as_str() == id);
+    m.ids()
+        .map(|id| id.as_str())
+        .filter(|id| {
+            !husk_frontend::NOT_FRONT_END.contains(id)
+                && !global(id)
+                && m.try_get_raw(id).is_ok_and(|v| v.is_some())
+                && m.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+        })
+        // RunArgs' field names are its long options with `_` for `-`.
+        .map(|id| format!("--{}", id.replace('_', "-")))
+        .collect()
 }
 
 pub fn dispatch(cli: Cli) -> Result<i32, Error> {
@@ -227,7 +246,9 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         Cmd::Start { id } => ops::start(root, &id)?,
         Cmd::State { id } => println!("{}", ops::state_json(root, &id)?),
         Cmd::Kill { all, id, signal } => {
-            let sig = husk_spec::names::signal(&signal)
+            // kill(1)'s `-9` and `-KILL`
+            let name = signal.strip_prefix('-').unwrap_or(&signal);
+            let sig = husk_spec::names::signal(name)
                 .ok_or_else(|| Error::Msg(format!("unknown signal \"{signal}\"")))?;
             ops::kill(root, &id, sig, all)?;
         }
@@ -235,6 +256,8 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         Cmd::List { quiet, format } => print_list(root, quiet, &format)?,
         Cmd::Run(r) => return crate::frontend::run(root, *r),
         Cmd::Exec(e) => return husk_runtime::exec::exec(&e.opts(root)),
+        Cmd::Completion { shell } => print_completion(&shell),
+        Cmd::Man { command } => print_man(command.as_deref())?,
         Cmd::Features => println!(
             "{}",
             serde_json::to_string_pretty(&crate::features::features())
@@ -262,6 +285,37 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         }
     }
     Ok(0)
+}
+
+fn print_completion(shell: &str) {
+    use clap_complete::Shell;
+    let shell = match shell {
+        "zsh" => Shell::Zsh,
+        "fish" => Shell::Fish,
+        _ => Shell::Bash,
+    };
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut cmd, "husk", &mut std::io::stdout());
+}
+
+fn print_man(command: Option<&str>) -> Result<(), Error> {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    // Subcommands are deferred: build them all, so each page lists its own options.
+    cmd.build();
+    let page = match command {
+        None => cmd,
+        Some(name) => cmd
+            .find_subcommand(name)
+            .cloned()
+            .ok_or_else(|| Error::Msg(format!("man {name}: no such command")))?
+            // Names are &'static without clap's "string" feature; the process ends right after.
+            .name(&*format!("husk-{name}").leak()),
+    };
+    let mut out = Vec::new();
+    clap_mangen::Man::new(page)
+        .render(&mut out)
+        .map_err(Error::io("render man page", "stdout"))?;
+    std::io::Write::write_all(&mut std::io::stdout(), &out).map_err(Error::io("write", "stdout"))
 }
 
 fn parse_interval(s: &str) -> Option<std::time::Duration> {

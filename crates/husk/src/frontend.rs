@@ -1,10 +1,10 @@
-//! `husk run`: runc's `run ID` when a runc-only flag is given, else the daemonless front end,
+//! `husk run`: runc's `run ID` with -b/--bundle, else the daemonless front end,
 //! which builds a spec in memory (crate husk-frontend) and runs it on the same engine.
 
-use husk_frontend::{RunArgs, build};
+use husk_frontend::{RunArgs, Target, build};
 use husk_runtime::Error;
 use husk_runtime::launch::{self, CreateOpts, Mode};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// docker's exit codes for the front end's own failures: 126 when the command cannot be
 /// executed, 127 when it is not found, 125 for everything else husk could not do.
@@ -20,19 +20,40 @@ pub fn error_code(e: &Error) -> i32 {
     }
 }
 
-pub fn run(root: &Path, a: RunArgs) -> Result<i32, Error> {
-    if !a.is_oci() {
-        return run_frontend(root, a);
+/// `husk run`: runc's `run ID` with -b/--bundle, else the front end (husk_frontend's RULES).
+pub fn run(root: &Path, mut a: RunArgs) -> Result<i32, Error> {
+    let Some(bundle) = a.bundle.clone() else {
+        if let Some(flag) = a.runc_only_flags().first() {
+            return Err(Error::Msg(format!(
+                "{flag} is an option of runc's `run`, which needs -b/--bundle: husk run -b BUNDLE {flag} ... ID"
+            )));
+        }
+        if a.detach {
+            return Err(Error::Msg(
+                "-d/--detach: detached containers are not supported by the front end yet; run in the foreground (runc's `husk run -d -b BUNDLE ID` detaches)".into(),
+            ));
+        }
+        return match a.take_positionals() {
+            Target::Image(image) => Err(Error::Msg(format!(
+                "{image}: images are not supported yet. To run {image} on the host's root, read-only: husk run [OPTIONS] -- {image} ...; on a directory: husk run [OPTIONS] --rootfs DIR {image} ..."
+            ))),
+            _ => run_frontend(root, a),
+        };
+    };
+    if let Some(flag) = a.front_end_flags.first() {
+        return Err(Error::Msg(format!(
+            "-b/--bundle selects runc's `run`, which takes no front-end option such as {flag}: drop one of them"
+        )));
     }
-    let [id] = a.args.as_slice() else {
+    let [id] = a.positional.as_slice() else {
         return Err(Error::Msg(
-            "runc mode: husk run [-b BUNDLE] ID takes exactly one container id".into(),
+            "husk run -b BUNDLE ID takes exactly one container id".into(),
         ));
     };
     let opts = CreateOpts {
         root: root.to_path_buf(),
         id: id.clone(),
-        bundle: a.bundle.clone().unwrap_or_else(|| PathBuf::from(".")),
+        bundle,
         pid_file: a.pid_file.clone(),
         console_socket: a.console_socket.clone(),
         foreground: !a.detach,

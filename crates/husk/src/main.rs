@@ -8,7 +8,6 @@ mod frontend;
 mod reaper;
 mod update;
 
-use clap::Parser;
 use husk_runtime::log;
 use std::io::Write;
 
@@ -21,8 +20,18 @@ fn main() {
     if argv.first().map(String::as_str) == Some(reaper::PATH) {
         std::process::exit(reaper::main(&argv));
     }
-    let cli = match cli::Cli::try_parse() {
-        Ok(c) => c,
+    use clap::{CommandFactory, FromArgMatches};
+    let parsed = cli::Cli::command()
+        .try_get_matches()
+        .and_then(|m| cli::Cli::from_arg_matches(&m).map(|c| (c, m)));
+    let cli = match parsed {
+        Ok((mut c, m)) => {
+            if let cli::Cmd::Run(r) = &mut c.cmd {
+                r.front_end_flags = cli::front_end_flags(&m);
+                r.note_dashes(&argv);
+            }
+            c
+        }
         Err(e) => {
             use clap::error::ErrorKind;
             let code = match e.kind() {

@@ -6,6 +6,7 @@ use std::io::Read;
 use std::path::Path;
 
 #[derive(clap::Args, Debug, Default)]
+#[command(allow_negative_numbers = true)]
 pub struct UpdateArgs {
     /// JSON file with a linux.resources object (- for stdin); other flags override it
     #[arg(short = 'r', long)]

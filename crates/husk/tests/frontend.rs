@@ -421,3 +421,177 @@ fn resource_flags_are_applied() {
         assert!(lines[2] == "50000" || lines[2] == "50000 100000", "{text}");
     }
 }
+
+#[test]
+fn everything_after_the_first_positional_is_the_command() {
+    require_root!();
+    let f = Front::new("grammar");
+    let rootfs = rootfs().to_string_lossy().into_owned();
+    let echo = |args: &[&str]| out(&f.run_clean(args));
+    // Options after the command's name are the command's (docker's rule), with or without `--`.
+    let script = "echo $#:$*:$(hostname)";
+    for dashes in [&[][..], &["--"][..]] {
+        let mut a = vec!["--rootfs", &rootfs, "-h", "box"];
+        a.extend(dashes);
+        a.extend(["/bin/sh", "-c", script, "sh", "-e", "hi", "-h", "x", "-la"]);
+        assert_eq!(echo(&a), "5:-e hi -h x -la:box\n", "{a:?}");
+    }
+    assert_eq!(
+        echo(&[
+            "--rootfs",
+            &rootfs,
+            "/bin/sh",
+            "-c",
+            "echo \"$@\"",
+            "sh",
+            "--",
+            "-x"
+        ]),
+        "-- -x\n",
+        "a `--` after the command is the command's"
+    );
+    assert!(
+        f.run_clean(&["--rootfs", &rootfs, "ls", "-la", "/"])
+            .status
+            .success()
+    );
+    // The embedded default: `--` says there is no image.
+    assert_eq!(
+        echo(&["-h", "box", "--", "/bin/sh", "-c", script, "sh", "-e", "hi"]),
+        "2:-e hi:box\n"
+    );
+    // Without `--` the first word would be an image: not yet, and husk says how to write it.
+    let o = f.run_clean(&["ls", "-la"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("ls: images are not supported yet")
+            && stderr(&o).contains("husk run [OPTIONS] -- ls"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn runc_run_only_with_bundle() {
+    require_root!();
+    let f = Front::new("runcmode");
+    let rootfs = rootfs().to_string_lossy().into_owned();
+    // -d belongs to the front end, which cannot detach yet: a clear error, not runc's run.
+    let o = f.run_clean(&["-d", "--rootfs", &rootfs, "--", "sleep", "2"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("detached containers are not supported by the front end yet"));
+    // From a directory holding a config.json, front-end options are not ignored for that bundle.
+    let env = Env::new("fe-runcmode");
+    env.write_config();
+    let o = f
+        .cmd(&["-d", "--rootfs", &rootfs, "-e", "FOO=bar", "--", "x"])
+        .current_dir(&env.bundle)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    for flag in [
+        &["--pid-file", "/tmp/p"][..],
+        &["--console-socket", "/tmp/s"],
+        &["--keep"],
+        &["--preserve-fds", "1"],
+        &["--no-pivot"],
+        &["--no-new-keyring"],
+    ] {
+        let mut a = flag.to_vec();
+        a.extend(["--rootfs", &rootfs, "--", "true"]);
+        let o = f.run_clean(&a);
+        assert_eq!(o.status.code(), Some(125), "{a:?}");
+        assert!(
+            stderr(&o).contains(&format!(
+                "{} is an option of runc's `run`, which needs -b/--bundle",
+                flag[0]
+            )),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // -b with a front-end option: an error naming both, and nothing created.
+    let b = env.bundle.to_string_lossy().into_owned();
+    for (opt, name) in [
+        (&["-e", "A=1"][..], "--env"),
+        (&["--rootfs", &rootfs], "--rootfs"),
+        (&["--memory-swap", "-1"], "--memory-swap"),
+        (&["--rm"], "--rm"),
+    ] {
+        let mut a = vec!["-b", &b];
+        a.extend(opt);
+        a.push("it-fe-runcmode");
+        let o = f.run_clean(&a);
+        assert_eq!(o.status.code(), Some(1), "{a:?}");
+        assert!(
+            stderr(&o).contains("-b/--bundle selects runc's `run`") && stderr(&o).contains(name),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // And runc's form itself, as engines and lifecycle.rs use it.
+    let o = f.run_clean(&["-b", &b, "it-fe-runcmode"]);
+    assert!(probe(&o).contains_key("uid"), "{}", stderr(&o));
+}
+
+#[test]
+fn negative_numbers_are_values() {
+    require_root!();
+    let f = Front::new("negative");
+    let script = "if [ -f /sys/fs/cgroup/cgroup.controllers ]; then cat /sys/fs/cgroup/pids.max; else cat /sys/fs/cgroup/pids/pids.max; fi";
+    let o = f.run_clean(&[
+        "-m",
+        "64m",
+        "--memory-swap",
+        "-1",
+        "--pids-limit",
+        "-1",
+        "--",
+        "/bin/sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(out(&o), "max\n");
+    // kill(1)'s `-9`.
+    let mut env = Env::new("fe-kill9");
+    env.args(&["/bin/sleep", "600"]);
+    env.write_config();
+    let id = env.id("k9");
+    let b = env.bundle.to_string_lossy().into_owned();
+    assert!(env.husk(&["run", "-d", "-b", &b, &id]).status.success());
+    let o = env.husk(&["kill", &id, "-9"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    wait_until(PATIENCE, "the container is stopped", || {
+        stdout(&env.husk(&["state", &id])).contains("\"stopped\"")
+    });
+    assert!(env.husk(&["delete", &id]).status.success());
+}
+
+#[test]
+fn help_completions_and_man_pages() {
+    let husk = |args: &[&str]| {
+        let o = Command::new(HUSK).args(args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let rules = "everything after the first positional argument is the command";
+    assert!(husk(&["run", "--help"]).contains(rules));
+    assert!(husk(&["help", "run"]).contains(rules));
+    assert!(husk(&["help"]).contains("completion"));
+    assert!(husk(&["kill", "--help"]).contains("-9 as kill(1)"));
+    for shell in ["bash", "zsh", "fish"] {
+        let script = husk(&["completion", shell]);
+        assert!(
+            script.contains("rootfs") && script.contains("cap-add") && script.contains("exec"),
+            "{shell}"
+        );
+    }
+    let page = husk(&["man", "run"]);
+    assert!(
+        page.contains(".TH husk-run 1") && page.contains("rootfs"),
+        "{page}"
+    );
+    assert!(husk(&["man"]).contains(".TH husk 1"));
+    let o = Command::new(HUSK).args(["man", "nope"]).output().unwrap();
+    assert!(!o.status.success() && stderr(&o).contains("man nope: no such command"));
+}
