@@ -4,6 +4,8 @@
  *   probe exit N       exit with N
  *   probe kill SIG     kill itself with SIG
  *   probe sleep S      sleep S seconds (then print everything)
+ *   probe pty          open /dev/ptmx, unlock it and open its slave; prints ptmx= and pts=
+ *                      (`ok /dev/pts/N` or the errno's name)
  *   probe exe-attack DEV INO READY GO OUT
  *                      CVE-2019-5736 from inside: until GO exists (no time limit: the test says
  *                      when), open /proc/PID/exe of every other process for writing, and by
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -105,7 +108,28 @@ static int exe_attack(char **argv) {
     return 0;
 }
 
+/* What a terminal-using process does first (podman's conmon, `script`, sshd): the master from
+ * /dev/ptmx (c 5:2), then the slave /dev/pts/N (c 136:N). */
+static int pty(void) {
+    int m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0) { printf("ptmx=%s\npts=untried\n", strerrorname_np(errno)); return 1; }
+    printf("ptmx=ok\n");
+    int unlock = 0;
+    unsigned n;
+    if (ioctl(m, TIOCSPTLCK, &unlock) != 0 || ioctl(m, TIOCGPTN, &n) != 0) {
+        printf("pts=%s\n", strerrorname_np(errno));
+        return 1;
+    }
+    char p[64];
+    snprintf(p, sizeof p, "/dev/pts/%u", n);
+    int s = open(p, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (s < 0) { printf("pts=%s\n", strerrorname_np(errno)); return 1; }
+    printf("pts=ok %s\n", p);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "pty") == 0) return pty();
     if (argc > 6 && strcmp(argv[1], "exe-attack") == 0) return exe_attack(argv);
     if (argc > 2 && strcmp(argv[1], "exit") == 0) return atoi(argv[2]);
     if (argc > 2 && strcmp(argv[1], "kill") == 0) { kill(getpid(), atoi(argv[2])); pause(); }

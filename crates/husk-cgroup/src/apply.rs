@@ -195,6 +195,11 @@ impl Cgroup {
         let layout = h.layout();
         self.check_before_update(h, res)?;
         let mut res = res.clone();
+        // A config without device rules leaves the devices alone (the update path sends only
+        // what changes); one with rules gets runc's defaults after them.
+        if !res.devices.is_empty() {
+            res.devices.extend(resources::runc_default_rules());
+        }
         // On hybrid hosts `unified` goes to the cgroup2 tree, beside the v1 controllers.
         let unified = if layout == Layout::Hybrid {
             std::mem::take(&mut res.unified)

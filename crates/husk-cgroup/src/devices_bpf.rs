@@ -444,6 +444,35 @@ mod tests {
     }
 
     #[test]
+    fn runc_defaults_after_podmans_deny_all() {
+        // podman: deny all, then its own allows; husk appends runc's defaults (apply.rs).
+        let mut rs = rules(r#"[{"allow":false,"access":"rwm"}]"#);
+        rs.extend(crate::resources::runc_default_rules());
+        let p = compile(&rs, &[]).unwrap();
+        assert_eq!(run(&p, DEV_CHAR, R | W, 5, 2), 1, "ptmx");
+        assert_eq!(run(&p, DEV_CHAR, R | W, 136, 7), 1, "a pts");
+        assert_eq!(run(&p, DEV_CHAR, R | W, 10, 200), 1, "tun");
+        assert_eq!(run(&p, DEV_CHAR, R | W, 5, 0), 1, "tty");
+        for minor in [3, 5, 7, 8, 9] {
+            assert_eq!(run(&p, DEV_CHAR, R | W, 1, minor), 1, "c 1:{minor}");
+        }
+        assert_eq!(run(&p, DEV_CHAR, M, 62, 7), 1, "mknod of anything");
+        assert_eq!(run(&p, DEV_BLOCK, M, 8, 0), 1, "mknod of anything");
+        assert_eq!(run(&p, DEV_CHAR, R, 62, 7), 0);
+        assert_eq!(run(&p, DEV_CHAR, R | M, 62, 7), 0);
+        assert_eq!(run(&p, DEV_BLOCK, R, 8, 0), 0);
+        assert_eq!(
+            run(&p, DEV_CHAR, R, 5, 1),
+            0,
+            "runc 1.1 has no /dev/console rule"
+        );
+        // Appended last, they outlive a config that denies them.
+        let mut rs = rules(r#"[{"allow":true},{"allow":false,"type":"c","major":5,"minor":2}]"#);
+        rs.extend(crate::resources::runc_default_rules());
+        assert_eq!(run(&compile(&rs, &[]).unwrap(), DEV_CHAR, R | W, 5, 2), 1);
+    }
+
+    #[test]
     fn bad_rules_are_errors_naming_the_field() {
         let e = compile(&rules(r#"[{"allow":true,"type":"x"}]"#), &[]).unwrap_err();
         assert!(e.contains("devices[0].type"), "{e}");

@@ -197,8 +197,43 @@ fn device_rule_v1(r: &DeviceRule) -> String {
     format!("{kind} {}:{} {access}", num(r.major), num(r.minor))
 }
 
-/// Plans the writes. `extra_devices` are `linux.devices` entries (type, major, minor), which
-/// the container may always use (runc allows them after the rules).
+/// The rules runc 1.1 appends after every container's own device rules (its
+/// `specconv.AllowedDevices`; observed in `devices.list` of a runc container whose config denies
+/// everything): mknod of any node, the nodes runc creates in /dev, the pty master and its slaves,
+/// and /dev/net/tun. Clients count on them without saying so: podman's config denies all devices
+/// and then allows only what its flags name, so without c 5:2 and c 136:* `podman run -it`
+/// cannot open its pty. Appended last, they cannot be taken away by the config, as in runc.
+/// (runc leaves out a node's rule when `linux.devices` redefines that path; husk keeps it, and
+/// allows every `linux.devices` node besides, which runc leaves to the config's rules.)
+pub fn runc_default_rules() -> Vec<DeviceRule> {
+    const RULES: [(&str, Option<i64>, Option<i64>, &str); 11] = [
+        ("c", None, None, "m"),
+        ("b", None, None, "m"),
+        ("c", Some(1), Some(3), "rwm"),    // /dev/null
+        ("c", Some(1), Some(8), "rwm"),    // /dev/random
+        ("c", Some(1), Some(7), "rwm"),    // /dev/full
+        ("c", Some(5), Some(0), "rwm"),    // /dev/tty
+        ("c", Some(1), Some(5), "rwm"),    // /dev/zero
+        ("c", Some(1), Some(9), "rwm"),    // /dev/urandom
+        ("c", Some(136), None, "rwm"),     // /dev/pts/*
+        ("c", Some(5), Some(2), "rwm"),    // /dev/ptmx
+        ("c", Some(10), Some(200), "rwm"), // /dev/net/tun
+    ];
+    RULES
+        .iter()
+        .map(|&(kind, major, minor, access)| DeviceRule {
+            allow: true,
+            kind: Some(kind.into()),
+            major,
+            minor,
+            access: Some(access.into()),
+        })
+        .collect()
+}
+
+/// Plans the writes. `extra_devices` are the container's device nodes (type, major, minor),
+/// which it may always use: allowed after the rules (runc 1.1 leaves `linux.devices` to the
+/// config's rules; docker and podman write one for each `--device`).
 pub fn plan(
     res: &Resources,
     v: Version,
@@ -514,6 +549,37 @@ mod tests {
             .iter()
             .map(|w| (w.controller, w.file.as_str(), w.value.as_str()))
             .collect()
+    }
+
+    #[test]
+    fn runc_default_rules_as_v1_lines() {
+        let mut res = Resources {
+            devices: serde_json::from_str(r#"[{"allow":false,"access":"rwm"}]"#).unwrap(),
+            ..Default::default()
+        };
+        res.devices.extend(runc_default_rules());
+        let ws = plan(&res, Version::V1, &[]).unwrap();
+        let lines: Vec<String> = files(&ws)
+            .iter()
+            .map(|(_, f, v)| format!("{f} {v}"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "devices.deny a *:* rwm",
+                "devices.allow c *:* m",
+                "devices.allow b *:* m",
+                "devices.allow c 1:3 rwm",
+                "devices.allow c 1:8 rwm",
+                "devices.allow c 1:7 rwm",
+                "devices.allow c 5:0 rwm",
+                "devices.allow c 1:5 rwm",
+                "devices.allow c 1:9 rwm",
+                "devices.allow c 136:* rwm",
+                "devices.allow c 5:2 rwm",
+                "devices.allow c 10:200 rwm",
+            ]
+        );
     }
 
     #[test]

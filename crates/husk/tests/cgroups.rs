@@ -262,34 +262,60 @@ fn delete_kills_every_process_without_a_pid_namespace() {
     }
 }
 
-/// `linux.resources.devices` [deny all, allow c 1:3] holds inside the container: /dev/null opens
-/// (the rule), so does /dev/zero (c 1:5 is one of the container's own /dev nodes, which the
-/// rules always allow, as in runc), while /dev/ptmx (c 5:2: devpts, openable by anyone, but
-/// neither in the rules nor a node husk creates) is refused with EPERM by the device filter.
-/// `update` with an allow-all rule then lets it open: the old rules are replaced, not kept.
+/// `linux.resources.devices` as podman writes it (deny all, then allow what its flags name: here
+/// c 1:3) holds inside the container, with runc's default rules after it, which every client
+/// relies on: /dev/ptmx (c 5:2) and the pts it hands out (c 136:N) open (the first thing a
+/// terminal needs: `podman run -it` failed with `open /dev/pts/ptmx: EPERM` without them), so do
+/// /dev/null (the rule) and /dev/zero (a default node), while a node with a number no rule names
+/// is refused with EPERM by the device filter. The number (c 62:7, local/experimental, never
+/// handed out dynamically) has no driver, so past the filter the kernel says ENXIO instead:
+/// `update` with an allow-all rule then shows ENXIO (the old rules are replaced, not kept).
 fn device_rules_hold(name: &str) {
     let mut env = Env::new(name);
     env.config["linux"]["resources"] = json!({"devices": [
         {"allow": false, "access": "rwm"},
         {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
     ]});
+    let odd = env.dir.join("odd");
+    let st = std::process::Command::new("mknod")
+        .arg(&odd)
+        .args(["c", "62", "7"])
+        .status()
+        .unwrap();
+    assert!(st.success(), "mknod {}", odd.display());
+    env.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/dev/odd", "type": "bind",
+                     "source": odd, "options": ["bind"]}));
     env.args(&["/bin/sleep", "inf"]);
     let id = env.id("dev");
     let b = env.bundle.to_string_lossy().into_owned();
     let o = env.husk(&["run", "-d", "-b", &b, &id]);
     assert!(o.status.success(), "{}", stderr(&o));
+
+    let o = env.husk(&["exec", &id, "/bin/probe", "pty"]);
+    let p = probe(&o);
+    assert_eq!(
+        p.get("ptmx").map(String::as_str),
+        Some("ok"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        p.get("pts").is_some_and(|v| v.starts_with("ok /dev/pts/")),
+        "{p:?} {}",
+        stderr(&o)
+    );
     let check = "cat /dev/null && echo null-ok; head -c 1 /dev/zero >/dev/null && echo zero-ok; \
-                 true </dev/ptmx && echo ptmx-ok";
+                 true </dev/odd && echo odd-ok";
     let o = env.husk(&["exec", &id, "/bin/sh", "-c", check]);
     let (out, err) = (stdout(&o), stderr(&o));
     assert!(out.contains("null-ok"), "{out} {err}");
+    assert!(out.contains("zero-ok"), "{out} {err}");
+    assert!(!out.contains("odd-ok"), "{out} {err}");
     assert!(
-        out.contains("zero-ok"),
-        "the container's /dev nodes are always allowed: {out} {err}"
-    );
-    assert!(!out.contains("ptmx-ok"), "{out} {err}");
-    assert!(
-        err.contains("/dev/ptmx") && err.contains("Operation not permitted"),
+        err.contains("/dev/odd") && err.contains("Operation not permitted"),
         "{out} {err}"
     );
 
@@ -297,16 +323,10 @@ fn device_rules_hold(name: &str) {
     std::fs::write(&rfile, r#"{"devices":[{"allow":true,"access":"rwm"}]}"#).unwrap();
     let o = env.husk(&["update", "-r", &rfile.to_string_lossy(), &id]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = env.husk(&[
-        "exec",
-        &id,
-        "/bin/sh",
-        "-c",
-        "true </dev/ptmx && echo ptmx-ok",
-    ]);
+    let o = env.husk(&["exec", &id, "/bin/sh", "-c", "true </dev/odd"]);
     assert!(
-        stdout(&o).contains("ptmx-ok"),
-        "after update: {} {}",
+        stderr(&o).contains("No such device or address"),
+        "after update the filter lets it through to the kernel: {} {}",
         stdout(&o),
         stderr(&o)
     );
