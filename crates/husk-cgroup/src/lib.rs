@@ -31,6 +31,12 @@ pub enum CgroupError {
     SystemdPath(String),
     #[error("cgroup: {0}")]
     Unsupported(String),
+    #[error(
+        "cgroup {path}: not empty ({count} process(es) already there): a container needs a cgroup of its own (runc refuses this too)"
+    )]
+    NotEmpty { path: PathBuf, count: usize },
+    #[error("cgroup {0}: frozen before the container exists (runc refuses this too)")]
+    Frozen(PathBuf),
 }
 
 fn io_err<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> CgroupError + 'a {
@@ -251,6 +257,31 @@ fn init_cpuset(dir: &Path) -> Result<(), CgroupError> {
     Ok(())
 }
 
+/// Processes in `dir` and every cgroup below it. A directory removed while we read (a
+/// container going away) counts as empty, as runc counts it.
+fn count_procs(dir: &Path) -> Result<usize, CgroupError> {
+    const ENODEV: i32 = 19;
+    let gone =
+        |e: &io::Error| e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(ENODEV);
+    let procs = dir.join("cgroup.procs");
+    let mut count = match fs::read_to_string(&procs) {
+        Ok(s) => s.lines().filter(|l| !l.trim().is_empty()).count(),
+        Err(e) if gone(&e) => return Ok(0),
+        Err(e) => return Err(io_err("read", &procs)(e)),
+    };
+    let entries = match fs::read_dir(dir) {
+        Ok(it) => it,
+        Err(e) if gone(&e) => return Ok(count),
+        Err(e) => return Err(io_err("read", dir)(e)),
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            count += count_procs(&entry.path())?;
+        }
+    }
+    Ok(count)
+}
+
 fn own_path<'a>(h: &Hierarchy, own: &'a [(String, String)]) -> &'a str {
     own.iter()
         .find(|(ctrl, _)| {
@@ -358,6 +389,35 @@ impl Cgroup {
                 false => d.join("tasks"),
             })
             .collect()
+    }
+
+    /// Before a container is made here: refuses a cgroup that already holds processes (in any
+    /// hierarchy, sub-cgroups included) or is frozen. Joined, such a cgroup would be this
+    /// container's, and `delete` would kill processes it never started. A directory that does
+    /// not exist (the usual case) costs one failed stat.
+    pub fn check_unused(&self) -> Result<(), CgroupError> {
+        let existing: Vec<&PathBuf> = self.dirs.iter().filter(|d| d.is_dir()).collect();
+        for d in &existing {
+            let count = count_procs(d)?;
+            if count > 0 {
+                return Err(CgroupError::NotEmpty {
+                    path: d.to_path_buf(),
+                    count,
+                });
+            }
+        }
+        for d in existing {
+            let frozen = match fs::read_to_string(d.join("freezer.state")) {
+                Ok(s) => s.trim() == "FROZEN",
+                Err(_) => {
+                    fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
+                }
+            };
+            if frozen {
+                return Err(CgroupError::Frozen(d.to_path_buf()));
+            }
+        }
+        Ok(())
     }
 
     /// Pids in the cgroup (read from the first hierarchy that answers).
@@ -515,6 +575,42 @@ mod tests {
         cg.remove().unwrap();
         assert!(!tmp.join("a/x/y").exists() && !tmp.join("u/x/y").exists());
         cg.remove().unwrap();
+        fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    #[test]
+    fn a_cgroup_with_processes_or_frozen_is_refused() {
+        let tmp = std::env::temp_dir().join(format!("husk-cg-used-{}", std::process::id()));
+        let mi = format!(
+            "1 0 0:1 / {}/a rw - cgroup cgroup rw,pids\n2 0 0:2 / {}/b rw - cgroup cgroup rw,freezer\n",
+            tmp.display(),
+            tmp.display()
+        );
+        let h = Hierarchies::from_mountinfo(&mi);
+        let cg = Cgroup::locate(&h, &[], "/c").unwrap();
+        // Nothing there yet: the usual case.
+        cg.check_unused().unwrap();
+        // An empty cgroup of that name is fine (runc reuses it too).
+        fs::create_dir_all(tmp.join("a/c/inner")).unwrap();
+        fs::create_dir_all(tmp.join("b/c")).unwrap();
+        fs::write(tmp.join("a/c/cgroup.procs"), "").unwrap();
+        fs::write(tmp.join("a/c/inner/cgroup.procs"), "").unwrap();
+        fs::write(tmp.join("b/c/cgroup.procs"), "").unwrap();
+        fs::write(tmp.join("b/c/freezer.state"), "THAWED\n").unwrap();
+        cg.check_unused().unwrap();
+        // A process in a sub-cgroup of the second hierarchy counts.
+        fs::write(tmp.join("a/c/inner/cgroup.procs"), "7\n9\n").unwrap();
+        match cg.check_unused() {
+            Err(e @ CgroupError::NotEmpty { .. }) => {
+                let text = e.to_string();
+                assert!(text.contains(&format!("{}/a/c:", tmp.display())), "{text}");
+                assert!(text.contains("2 process(es)"), "{text}");
+            }
+            r => panic!("{r:?}"),
+        }
+        fs::write(tmp.join("a/c/inner/cgroup.procs"), "").unwrap();
+        fs::write(tmp.join("b/c/freezer.state"), "FROZEN\n").unwrap();
+        assert!(matches!(cg.check_unused(), Err(CgroupError::Frozen(p)) if p == tmp.join("b/c")));
         fs::remove_dir_all(&tmp).unwrap();
     }
 }

@@ -171,6 +171,10 @@ pub fn launch_plan(
         cgroup: None,
         child: None,
     };
+    // After the id is taken (a second `create` of an id says so, as runc does), before any
+    // cgroup is touched: a cgroup already holding processes would become this container's,
+    // and `delete` would kill them. Refused, only the state dir is undone.
+    cgroup.check_unused()?;
     let dir = undo.dir.as_ref().expect("set above");
     // The container's device nodes, which its device rules always allow.
     let devices: Vec<(char, i64, i64)> = plan

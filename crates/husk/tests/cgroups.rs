@@ -475,3 +475,62 @@ fn hugetlb_in_the_cgroup2_tree_and_blkio_weight() {
     assert_no_state(&env, &id);
     assert_no_cgroup(&id);
 }
+
+/// A cgroup that already holds processes is refused before anything is made, naming its path
+/// (runc 1.2 refuses it too; 1.1 only warned), so `delete` can never kill processes husk did not
+/// start. The process sits in a sub-cgroup, and on v1 in the pids hierarchy, which is not the
+/// first one husk looks at: every hierarchy and every level counts. Nothing of the cgroup or
+/// the process is touched.
+#[test]
+fn a_cgroup_already_holding_processes_is_refused() {
+    require_root!();
+    let env = Env::new("cgbusy");
+    let id = env.id("busy");
+    let base = if v2() {
+        "/sys/fs/cgroup"
+    } else {
+        "/sys/fs/cgroup/pids"
+    };
+    let dir = std::path::PathBuf::from(format!("{base}/husk/{id}"));
+    let inner = dir.join("inner");
+    std::fs::create_dir_all(&inner).unwrap();
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    let pid = sleeper.id().to_string();
+    std::fs::write(inner.join("cgroup.procs"), &pid).unwrap();
+    let b = env.bundle.to_string_lossy().into_owned();
+    let create = env.husk(&["create", &id, "-b", &b]);
+    let run = env.husk(&["run", "-b", &b, &id]);
+    let alive = sleeper.try_wait().unwrap().is_none();
+    let procs = std::fs::read_to_string(inner.join("cgroup.procs")).unwrap_or_default();
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    // The sleeper's cgroup empties as it is reaped; rmdir waits for that, not for a guess.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    for d in [&inner, &dir] {
+        while std::fs::remove_dir(d).is_err() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+    for (what, o) in [("create", &create), ("run", &run)] {
+        assert!(!o.status.success(), "{what} joined a busy cgroup");
+        let err = stderr(o);
+        assert!(
+            err.contains(&format!(
+                "cgroup {}: not empty (1 process(es) already there)",
+                dir.display()
+            )),
+            "{what}: {err}"
+        );
+    }
+    assert_no_state(&env, &id);
+    assert!(alive, "husk killed a process it did not start");
+    assert_eq!(procs.trim(), pid, "the process was moved");
+    assert!(
+        !dir.exists(),
+        "could not remove the test's cgroup {}",
+        dir.display()
+    );
+}
