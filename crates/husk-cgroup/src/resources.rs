@@ -64,7 +64,9 @@ pub struct Cpu {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct Pids {
-    pub limit: i64,
+    /// runtime-spec 1.3: negative is unlimited, 0 is a real limit (no new task), absent leaves
+    /// pids.max alone.
+    pub limit: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -368,9 +370,10 @@ pub fn plan(
             }
         }
     }
-    if let Some(p) = &res.pids {
-        // Negative is unlimited; 0 is taken literally (runtime-spec 1.3: the field is explicit).
-        let value = limit_str(p.limit);
+    if let Some(limit) = res.pids.as_ref().and_then(|p| p.limit) {
+        // Negative is unlimited; 0 is taken literally (runtime-spec 1.3 and runc 1.4; runc 1.1
+        // skipped 0 and crun writes max for it).
+        let value = limit_str(limit);
         ws.push(match v {
             Version::V1 => w("pids", "pids.max", value),
             Version::V2 => w("", "pids.max", value),
@@ -668,6 +671,10 @@ mod tests {
                 vec![("", "pids.max", want)]
             );
         }
+        // An object without a limit touches nothing (it used to write 0: no fork at all).
+        let r = parse(r#"{"pids":{}}"#);
+        assert!(files(&plan(&r, Version::V1, &[]).unwrap()).is_empty());
+        assert!(files(&plan(&r, Version::V2, &[]).unwrap()).is_empty());
     }
 
     #[test]

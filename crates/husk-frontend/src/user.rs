@@ -80,6 +80,12 @@ pub fn resolve(root: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>), Error> {
         };
     }
     let extra = name.map(|n| groups_of(&group, n)).unwrap_or_default();
+    // A number past runc's range, typed or in the image's files, is refused: 4294967295 would
+    // reach setresuid as -1, "unchanged", and leave the process root.
+    let ids = [("uid", uid), ("gid", gid)].into_iter();
+    for (what, id) in ids.chain(extra.iter().map(|&g| ("supplementary gid", g))) {
+        husk_spec::plan::check_id(&format!("--user {spec}: {what}"), id)?;
+    }
     Ok((uid, gid, extra))
 }
 
@@ -95,5 +101,19 @@ mod tests {
         let group = "www:x:34:\nadm:x:4:www,root\nstaff:x:50:root\n";
         assert_eq!(groups_of(group, "www"), vec![4]);
         assert_eq!(groups_of(group, "root"), vec![4, 50]);
+    }
+
+    #[test]
+    fn ids_past_runcs_range_are_refused() {
+        let nowhere = Path::new("/nonexistent-root");
+        for u in ["4294967295", "0:4294967295", "2147483648"] {
+            let e = resolve(nowhere, u).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("--user {u}: ")), "{e}");
+            assert!(e.contains("is outside 0..=2147483647"), "{e}");
+        }
+        assert_eq!(
+            resolve(nowhere, "2147483647:7").unwrap(),
+            (2147483647, 7, vec![])
+        );
     }
 }

@@ -90,10 +90,19 @@ pub fn build_process(o: &ExecOpts, state: &State) -> Result<Process, Error> {
             Some((a, b)) => (a, Some(b)),
             None => (u.as_str(), None),
         };
-        p.user.uid = uid.parse().map_err(|_| bad())?;
+        // Parsed wide, so an id past u32 is named as out of range rather than not a number.
+        let id = |s: &str| -> Result<u32, Error> {
+            let n: u64 = s.parse().map_err(|_| bad())?;
+            let n = u32::try_from(n).unwrap_or(u32::MAX);
+            Ok(husk_spec::plan::check_id(&format!("--user {u}"), n)?)
+        };
+        p.user.uid = id(uid)?;
         if let Some(g) = gid {
-            p.user.gid = g.parse().map_err(|_| bad())?;
+            p.user.gid = id(g)?;
         }
+    }
+    for &g in &o.additional_gids {
+        husk_spec::plan::check_id("--additional-gids", g)?;
     }
     p.user.additional_gids.extend(&o.additional_gids);
     if o.no_new_privs {
@@ -598,6 +607,31 @@ mod tests {
         };
         let p = build_process(&o, &state(base())).unwrap();
         assert_eq!((p.user.uid, p.user.gid), (5, 6));
+    }
+
+    #[test]
+    fn ids_past_runcs_range_are_refused() {
+        for u in ["4294967295", "2147483648", "0:4294967295", "99999999999"] {
+            let o = ExecOpts {
+                args: vec!["sh".into()],
+                user: Some(u.into()),
+                ..Default::default()
+            };
+            let e = build_process(&o, &state(base())).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("--user {u}: ")), "{e}");
+            assert!(e.contains("outside 0..=2147483647"), "{e}");
+        }
+        let o = ExecOpts {
+            args: vec!["sh".into()],
+            user: Some("2147483647:2147483647".into()),
+            additional_gids: vec![4294967295],
+            ..Default::default()
+        };
+        let e = build_process(&o, &state(base())).unwrap_err().to_string();
+        assert!(
+            e.starts_with("--additional-gids: 4294967295 is outside"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -22,6 +22,43 @@ fn err(field: impl Into<String>, msg: impl Into<String>) -> ConfigError {
     }
 }
 
+/// The largest uid or gid husk takes, runc's (and docker's) limit. The kernel takes up to
+/// 4294967294, but reads 4294967295 as "leave unchanged": `setresuid(4294967295)` kept init
+/// as root.
+pub const MAX_ID: u32 = 2_147_483_647;
+
+/// Refuses an id outside 0..=MAX_ID, naming `field` and the value.
+pub fn check_id(field: &str, id: u32) -> Result<u32, ConfigError> {
+    if id > MAX_ID {
+        return Err(err(
+            field,
+            format!("{id} is outside 0..={MAX_ID}, the ids runc and husk take"),
+        ));
+    }
+    Ok(id)
+}
+
+/// Checks user namespace mappings as the kernel will: a size of at least 1, and neither range
+/// reaching 4294967295 (an invalid id), so the error names the field before anything is made.
+fn id_maps(field: &str, maps: &[IdMapping]) -> Result<Vec<IdMapping>, ConfigError> {
+    for (i, m) in maps.iter().enumerate() {
+        let end = |first: u32| u64::from(first) + u64::from(m.size);
+        if m.size == 0
+            || end(m.container_id) > u64::from(u32::MAX)
+            || end(m.host_id) > u64::from(u32::MAX)
+        {
+            return Err(err(
+                format!("{field}[{i}]"),
+                format!(
+                    "containerID {} hostID {} size {}: the size must be at least 1 and both ranges end below 4294967295",
+                    m.container_id, m.host_id, m.size
+                ),
+            ));
+        }
+    }
+    Ok(maps.to_vec())
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct NsOp {
     pub kind: NsKind,
@@ -580,8 +617,8 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
             source,
             fstype,
             opts,
-            uid_mappings: m.uid_mappings.clone(),
-            gid_mappings: m.gid_mappings.clone(),
+            uid_mappings: id_maps(&format!("{field}.uidMappings"), &m.uid_mappings)?,
+            gid_mappings: id_maps(&format!("{field}.gidMappings"), &m.gid_mappings)?,
         });
     }
     let dev = Path::new("dev");
@@ -618,8 +655,8 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
             major,
             minor,
             mode: d.file_mode.unwrap_or(0o666) & 0o7777,
-            uid: d.uid.unwrap_or(0),
-            gid: d.gid.unwrap_or(0),
+            uid: check_id(&format!("{field}.uid"), d.uid.unwrap_or(0))?,
+            gid: check_id(&format!("{field}.gid"), d.gid.unwrap_or(0))?,
         };
         // A config device replaces a default one with the same path.
         devices.retain(|x| x.path != op.path);
@@ -660,8 +697,8 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
         loopback_up: false,
         install_init: false,
         rootfs_propagation,
-        uid_mappings: linux.uid_mappings.clone(),
-        gid_mappings: linux.gid_mappings.clone(),
+        uid_mappings: id_maps("linux.uidMappings", &linux.uid_mappings)?,
+        gid_mappings: id_maps("linux.gidMappings", &linux.gid_mappings)?,
         namespaces,
         mounts,
         setup_dev,
@@ -687,6 +724,21 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
         hooks: spec.hooks.clone().unwrap_or_default(),
         cgroups_path: linux.cgroups_path.clone().filter(|s| !s.is_empty()),
     })
+}
+
+/// Duplicates are dropped, the first one kept. setgroups takes them, but the spec does not
+/// say; runc up to 1.2 passed each group once (runc 1.3 passes duplicates through, an open
+/// runc issue), and the groups a process holds are a set either way.
+fn additional_gids(gids: &[u32]) -> Result<Vec<u32>, ConfigError> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::with_capacity(gids.len());
+    for (i, &g) in gids.iter().enumerate() {
+        check_id(&format!("process.user.additionalGids[{i}]"), g)?;
+        if seen.insert(g) {
+            out.push(g);
+        }
+    }
+    Ok(out)
 }
 
 /// Lowers `process` alone: `create` takes it from config.json, `exec` from `--process` or from the
@@ -791,9 +843,9 @@ pub fn lower_process(process: &crate::config::Process) -> Result<ProcessPlan, Co
         args: process.args.clone(),
         env: process.env.clone(),
         cwd: process.cwd.clone(),
-        uid: process.user.uid,
-        gid: process.user.gid,
-        additional_gids: process.user.additional_gids.clone(),
+        uid: check_id("process.user.uid", process.user.uid)?,
+        gid: check_id("process.user.gid", process.user.gid)?,
+        additional_gids: additional_gids(&process.user.additional_gids)?,
         umask: process.user.umask,
         terminal: process.terminal,
         console_size: process.console_size.map(|c| (c.height, c.width)),

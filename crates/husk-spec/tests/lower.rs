@@ -222,3 +222,51 @@ fn ambient_outside_inheritable_is_ignored_as_runc_does() {
     let caps = p.process.caps.unwrap();
     assert_eq!((caps.ambient, caps.ambient_ignored), (1 << 5, 1 << 0));
 }
+
+#[test]
+fn ids_past_runcs_range_name_their_field() {
+    let user = |u: &str| {
+        lower_json(&format!(
+            r#"{{"root":{{"path":"r"}},"process":{{"args":["x"],"cwd":"/","user":{u}}}}}"#
+        ))
+    };
+    for (u, want) in [
+        (
+            r#"{"uid":4294967295,"gid":0}"#,
+            "process.user.uid: 4294967295 is outside 0..=2147483647",
+        ),
+        (
+            r#"{"uid":0,"gid":2147483648}"#,
+            "process.user.gid: 2147483648",
+        ),
+        (
+            r#"{"uid":0,"gid":0,"additionalGids":[1,4294967295]}"#,
+            "process.user.additionalGids[1]: 4294967295",
+        ),
+    ] {
+        let e = user(u).unwrap_err();
+        assert!(e.starts_with(want), "{e}");
+    }
+    let p = user(r#"{"uid":2147483647,"gid":0,"additionalGids":[7,5,5,7]}"#).unwrap();
+    assert_eq!(p.process.uid, 2147483647);
+    assert_eq!(p.process.additional_gids, vec![7, 5]);
+    let e = lower_json(&base(
+        r#","linux":{"devices":[{"type":"c","path":"/dev/x","major":1,"minor":3,"uid":4294967295}]}"#,
+    ))
+    .unwrap_err();
+    assert!(e.starts_with("linux.devices[0].uid: 4294967295"), "{e}");
+    let userns = |maps: &str| {
+        lower_json(&base(&format!(
+            r#","linux":{{"namespaces":[{{"type":"user"}}],"uidMappings":{maps},"gidMappings":[{{"containerID":0,"hostID":1000,"size":1}}]}}"#
+        )))
+    };
+    userns(r#"[{"containerID":0,"hostID":0,"size":4294967295}]"#).unwrap();
+    for maps in [
+        r#"[{"containerID":0,"hostID":1000,"size":0}]"#,
+        r#"[{"containerID":1,"hostID":0,"size":4294967295}]"#,
+        r#"[{"containerID":0,"hostID":4294967295,"size":1}]"#,
+    ] {
+        let e = userns(maps).unwrap_err();
+        assert!(e.starts_with("linux.uidMappings[0]: containerID"), "{e}");
+    }
+}

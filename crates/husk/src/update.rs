@@ -98,7 +98,7 @@ pub fn resources(a: &UpdateArgs) -> Result<Resources, Error> {
         c.mems = a.cpuset_mems.clone().or(c.mems.take());
     }
     if let Some(p) = a.pids_limit {
-        r.pids = Some(Pids { limit: p });
+        r.pids = Some(Pids { limit: Some(p) });
     }
     if let Some(w) = a.blkio_weight {
         r.block_io.get_or_insert_with(BlockIo::default).weight = Some(w);
@@ -129,7 +129,7 @@ mod tests {
         let m = r.memory.unwrap();
         assert_eq!((m.limit, m.swap), (Some(256 << 20), Some(-1)));
         assert_eq!(r.cpu.unwrap().quota, Some(5000));
-        assert_eq!(r.pids.unwrap().limit, -1);
+        assert_eq!(r.pids.unwrap().limit, Some(-1));
         assert_eq!(r.block_io.unwrap().weight, Some(300));
         assert!(
             resources(&UpdateArgs {

@@ -155,6 +155,37 @@ fn pids_limit_stops_forks() {
     assert_no_cgroup(&id);
 }
 
+/// runtime-spec 1.3 (and runc 1.4): `limit: 0` is pids.max 0, no new task at all; a `pids`
+/// object without a limit leaves pids.max alone.
+#[test]
+fn pids_limit_zero_is_a_limit_and_no_limit_touches_nothing() {
+    require_root!();
+    let mut env = Env::new("cgpids0");
+    env.config["linux"]["resources"] = json!({"pids": {"limit": 0}});
+    env.args(&["/bin/sh", "-c", "/bin/echo forked; exit 0"]);
+    let id = env.id("pids0");
+    let o = env.run(&id);
+    let text = stdout(&o) + &stderr(&o);
+    assert!(
+        text.contains("can't fork") && !text.contains("forked"),
+        "{text}"
+    );
+    env.args(&["/bin/sleep", "30"]);
+    let b = env.bundle.to_string_lossy().into_owned();
+    for (pids, want) in [(json!({"limit": 0}), "0"), (json!({}), "max")] {
+        env.config["linux"]["resources"] = json!({ "pids": pids });
+        let o = env.husk(&["create", &id, "-b", &b]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(
+            cg_read(&id, ("pids", "pids.max"), "pids.max"),
+            want,
+            "{pids}"
+        );
+        assert!(env.husk(&["delete", "--force", &id]).status.success());
+    }
+    assert_no_cgroup(&id);
+}
+
 #[test]
 fn update_pause_resume_ps_events() {
     require_root!();

@@ -352,3 +352,78 @@ fn features_match_the_host() {
     assert!(linux["mountExtensions"]["idmap"]["enabled"].is_boolean());
     assert!(f["annotations"]["io.github.husk.version"].is_string());
 }
+
+/// runc's range, 0..=2147483647, wherever an id comes in: 4294967295 reached setresuid as -1
+/// ("unchanged") and the process ran as root. Duplicate additional gids are passed once.
+#[test]
+fn ids_outside_runcs_range_are_refused_everywhere() {
+    require_root!();
+    let mut env = Env::new("x-ids");
+    for (user, field) in [
+        (json!({"uid": 4294967295u32, "gid": 0}), "process.user.uid"),
+        (json!({"uid": 0, "gid": 2147483648u32}), "process.user.gid"),
+        (
+            json!({"uid": 0, "gid": 0, "additionalGids": [1, 4294967295u32]}),
+            "process.user.additionalGids[1]",
+        ),
+    ] {
+        env.config["process"]["user"] = user;
+        let id = env.id("ids");
+        let o = env.run(&id);
+        assert_eq!(o.status.code(), Some(1), "{field}: {}", stdout(&o));
+        assert!(
+            stderr(&o).contains(&format!("{field}: "))
+                && stderr(&o).contains("outside 0..=2147483647"),
+            "{}",
+            stderr(&o)
+        );
+        assert_no_state(&env, &id);
+        assert_no_cgroup(&id);
+    }
+    env.config["process"]["user"] = json!({"uid": 0, "gid": 0, "additionalGids": [7, 5, 5, 7]});
+    let (id, _) = running(&mut env, "ids");
+    let p = probe(&env.husk(&["exec", &id, "/bin/probe"]));
+    assert_eq!(p["groups"], "5,7");
+    let p = probe(&env.husk(&["exec", "-g", "6,6", &id, "/bin/probe"]));
+    assert_eq!(p["groups"], "5,6,7");
+    for u in ["4294967295", "0:4294967295"] {
+        let o = env.husk(&["exec", "-u", u, &id, "/bin/probe"]);
+        assert_eq!(o.status.code(), Some(1), "-u {u}: {}", stdout(&o));
+        assert!(
+            stderr(&o).contains(&format!("--user {u}: ")),
+            "{}",
+            stderr(&o)
+        );
+    }
+    let file = env.dir.join("process.json");
+    std::fs::write(
+        &file,
+        json!({"args": ["/bin/probe"], "cwd": "/", "user": {"uid": 4294967295u32, "gid": 0}})
+            .to_string(),
+    )
+    .unwrap();
+    let o = env.husk(&["exec", "--process", &file.to_string_lossy(), &id]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("process.user.uid: 4294967295"),
+        "{}",
+        stderr(&o)
+    );
+    // The front end's -u, as docker refuses it.
+    let root = rootfs().to_string_lossy().into_owned();
+    let o = env.husk(&[
+        "run",
+        "--rootfs",
+        &root,
+        "-u",
+        "4294967295",
+        "--",
+        "/bin/probe",
+    ]);
+    assert_eq!(o.status.code(), Some(125), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("--user 4294967295: uid: 4294967295 is outside"),
+        "{}",
+        stderr(&o)
+    );
+}
