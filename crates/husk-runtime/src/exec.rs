@@ -304,10 +304,7 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
         let _ = sp::waitid_pidfd(cpidfd.as_fd(), false);
     };
     drop(child.cgroup_join);
-    if let Err(e) = chan
-        .send(&Msg::Go(String::new()))
-        .map_err(Error::io("sync", "go"))
-    {
+    if let Err(e) = chan.send(&Msg::Go(0)).map_err(Error::io("sync", "go")) {
         reap_child();
         return Err(e);
     }

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 
 pub(crate) struct InitArgs<'a> {
     pub plan: &'a Plan,
+    /// The container's state as the parent made it before the clone (pid 0: `Go` brings it).
+    pub state: &'a crate::state::State,
     pub chan: Channel,
     /// O_PATH fd of exec.fifo (create); `None` for `run`, which is told to start over the channel.
     pub fifo: Option<OwnedFd>,
@@ -43,11 +45,18 @@ pub(crate) struct InitArgs<'a> {
 pub(crate) fn run(a: InitArgs<'_>) -> ! {
     sp::set_name("husk:[INIT]");
     crate::explain::in_init();
-    let state_json = match a.chan.recv() {
-        Ok(Some(Msg::Go(s))) => s,
+    let pid = match a.chan.recv() {
+        Ok(Some(Msg::Go(pid))) => pid,
         // The parent died or failed before telling us to go: nothing to report to.
         _ => sp::exit_now(1),
     };
+    // The state hooks get, made here from our copy of the parent's: it may be megabytes, too
+    // big for the channel (see `sync`).
+    let state_json = serde_json::to_string(&crate::state::OciState {
+        pid,
+        ..a.state.oci_state(crate::state::Status::Creating)
+    })
+    .unwrap_or_default();
     // seccomp notify: `listenerPath` is a host path, so connect now, before setup enters the
     // container's user namespace and root (see `seccomp::connect_listener`).
     let mut listener = match crate::seccomp::connect_listener(a.plan.seccomp.as_ref()) {

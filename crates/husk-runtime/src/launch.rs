@@ -300,6 +300,7 @@ pub fn launch_plan(
             std::mem::forget(undo);
             init::run(InitArgs {
                 plan,
+                state: &state,
                 chan: Channel(child_end),
                 fifo,
                 preserve_fds: opts.preserve_fds,
@@ -342,8 +343,7 @@ pub fn launch_plan(
     });
     state.pid = pid;
     let hook_state = serde_json::to_string(&state.oci_state(Status::Creating)).unwrap_or_default();
-    chan.send(&Msg::Go(hook_state.clone()))
-        .map_err(Error::io("sync", "go"))?;
+    chan.send(&Msg::Go(pid)).map_err(Error::io("sync", "go"))?;
     // Init mounts meanwhile; it waits for the cgroup before its cgroup namespace and mounts.
     if cgroup.unified.is_none() {
         dir.save(&state)?;

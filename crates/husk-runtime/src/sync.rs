@@ -1,14 +1,20 @@
 //! The parent/child protocol over one SOCK_SEQPACKET pair: one datagram per message, a tag byte
 //! then an optional UTF-8 payload. EOF on either end means the peer died.
 //!
+//! Every message is small: a datagram must fit the socket's send buffer (`wmem_max`, ~208 KiB)
+//! and the receiver's buffer (`MAX_MSG`), while a config and so the state may be megabytes
+//! (Kubernetes allows 256 KiB of annotations). So nothing from the config travels here: init is
+//! a clone of the parent and already holds the state; `Go` brings only the one thing it lacks,
+//! its own host pid. Error texts are cut to `MAX_TEXT`.
+//!
 //! | step | direction      | message    | meaning                                                  |
 //! |------|----------------|------------|----------------------------------------------------------|
-//! | 1    | parent → child | `Go(state)`| id maps written: set up the container; meanwhile the     |
-//! |      |                |            | parent saves the state and makes the cgroup              |
+//! | 1    | parent → child | `Go(pid)`  | id maps written: set up the container; `pid` is init's   |
+//! |      |                |            | host pid, for the state hooks get; meanwhile the parent   |
+//! |      |                |            | saves the state and makes the cgroup                     |
 //! | 1'   | parent → child | `Cgroups`  | the cgroup is ready, limits set; with it the open `tasks` |
 //! |      |                |            | files of the v1 hierarchies (SCM_RIGHTS): the child moves |
 //! |      |                |            | itself in before the cgroup namespace and cgroup mounts   |
-//! |      |                |            | `state` is the OCI state JSON hooks get on stdin         |
 //! | 2    | child → parent | `Mounted`  | mounts done, before pivot_root: run createRuntime hooks  |
 //! | 3    | parent → child | `HooksDone`| (only when there are prestart/createRuntime hooks)       |
 //! | 4    | child → parent | `Ready`    | everything but exec is done                              |
@@ -19,9 +25,14 @@
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 
+/// The receive buffer: larger than any message `encode` makes.
+const MAX_MSG: usize = 8192;
+/// Error texts longer than this are cut (a message naming a huge value must still arrive).
+const MAX_TEXT: usize = 4096;
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Msg {
-    Go(String),
+    Go(i32),
     Cgroups,
     Mounted,
     HooksDone,
@@ -32,24 +43,36 @@ pub enum Msg {
 
 impl Msg {
     fn encode(&self) -> Vec<u8> {
-        let (tag, payload): (u8, &[u8]) = match self {
-            Msg::Go(s) => (b'G', s.as_bytes()),
-            Msg::Cgroups => (b'C', b""),
-            Msg::Mounted => (b'M', b""),
-            Msg::HooksDone => (b'H', b""),
-            Msg::Ready => (b'R', b""),
-            Msg::Error(m) => (b'E', m.as_bytes()),
-            Msg::NoExec(m) => (b'X', m.as_bytes()),
+        let pid;
+        let (tag, payload): (u8, &str) = match self {
+            Msg::Go(p) => {
+                pid = p.to_string();
+                (b'G', &pid)
+            }
+            Msg::Cgroups => (b'C', ""),
+            Msg::Mounted => (b'M', ""),
+            Msg::HooksDone => (b'H', ""),
+            Msg::Ready => (b'R', ""),
+            Msg::Error(m) => (b'E', m),
+            Msg::NoExec(m) => (b'X', m),
         };
+        let payload = cut(payload);
         let mut v = Vec::with_capacity(1 + payload.len());
         v.push(tag);
-        v.extend_from_slice(payload);
+        v.extend_from_slice(payload.as_bytes());
         v
     }
 
     pub(crate) fn decode(b: &[u8]) -> io::Result<Msg> {
         Ok(match b.first() {
-            Some(b'G') => Msg::Go(String::from_utf8_lossy(&b[1..]).into_owned()),
+            Some(b'G') => Msg::Go(
+                std::str::from_utf8(&b[1..])
+                    .ok()
+                    .and_then(|p| p.parse().ok())
+                    .ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::InvalidData, "bad sync message")
+                    })?,
+            ),
             Some(b'C') => Msg::Cgroups,
             Some(b'M') => Msg::Mounted,
             Some(b'H') => Msg::HooksDone,
@@ -64,6 +87,18 @@ impl Msg {
             }
         })
     }
+}
+
+/// `text`, or its first `MAX_TEXT` bytes (on a char boundary) and how much was left out.
+fn cut(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_TEXT {
+        return text.into();
+    }
+    let mut end = MAX_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} more bytes)", &text[..end], text.len() - end).into()
 }
 
 /// One end of the channel.
@@ -84,7 +119,7 @@ impl Channel {
 
     /// A message and up to `max` fds sent with it; `Ok(None)` is EOF: the peer is gone.
     pub fn recv_with_fds(&self, max: usize) -> io::Result<Option<(Msg, Vec<OwnedFd>)>> {
-        let mut buf = [0u8; 8192];
+        let mut buf = [0u8; MAX_MSG];
         let recv = |buf: &mut [u8]| husk_sys::fs::recv_fds(self.0.as_fd(), buf, max);
         // A peer that exits with a message of ours unread leaves ECONNRESET, reported once,
         // ahead of what it sent before: read on (its error report, then EOF).
@@ -113,7 +148,7 @@ mod tests {
         let (a, b) = husk_sys::fs::seqpacket_pair().unwrap();
         let (a, b) = (Channel(a), Channel(b));
         for m in [
-            Msg::Go("{}".into()),
+            Msg::Go(4242),
             Msg::Cgroups,
             Msg::Mounted,
             Msg::HooksDone,
@@ -133,5 +168,27 @@ mod tests {
         assert_eq!(b.recv_with_fds(16).unwrap().unwrap().1.len(), 0);
         drop(a);
         assert_eq!(b.recv().unwrap(), None);
+    }
+
+    /// A huge error text (e.g. one naming 65536 gids) arrives cut, not as EMSGSIZE or a
+    /// silently truncated datagram.
+    #[test]
+    fn huge_texts_are_cut() {
+        let (a, b) = husk_sys::fs::seqpacket_pair().unwrap();
+        let (a, b) = (Channel(a), Channel(b));
+        let long = format!("setgroups {}: EINVAL", "é1234,".repeat(100_000));
+        a.send(&Msg::Error(long.clone())).unwrap();
+        let Some(Msg::Error(got)) = b.recv().unwrap() else {
+            panic!("no error message");
+        };
+        assert!(
+            got.len() < MAX_MSG && got.starts_with("setgroups é1234,"),
+            "{got}"
+        );
+        assert!(got.ends_with(" more bytes)"), "{got}");
+        // A datagram larger than the receive buffer is an error, never a cut message.
+        husk_sys::fs::send(a.0.as_fd(), &[b'E'; MAX_MSG + 1]).unwrap();
+        let e = b.recv().unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EMSGSIZE));
     }
 }

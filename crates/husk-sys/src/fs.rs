@@ -417,7 +417,8 @@ pub fn recv_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, Optio
 
 /// Receives one datagram and up to `max` fds sent with it (close-on-exec): the payload length
 /// and the fds. Room is made for `max`, so a peer sending more cannot make us lose track of the
-/// ones we got; fds beyond what the buffer holds are closed by the kernel.
+/// ones we got; fds beyond what the buffer holds are closed by the kernel. A datagram longer
+/// than `buf` is EMSGSIZE (its fds are closed).
 pub fn recv_fds(
     sock: BorrowedFd<'_>,
     buf: &mut [u8],
@@ -453,6 +454,10 @@ pub fn recv_fds(
             }
             c = libc::CMSG_NXTHDR(&msg, c);
         }
+    }
+    // A datagram longer than `buf` loses its tail: an error, never a silently cut message.
+    if msg.msg_flags & libc::MSG_TRUNC != 0 {
+        return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
     }
     Ok((n, fds))
 }

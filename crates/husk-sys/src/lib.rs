@@ -4,6 +4,7 @@
 
 pub mod alloc;
 pub mod bpf;
+pub mod errno;
 pub mod fs;
 pub mod net;
 pub mod process;

@@ -308,3 +308,98 @@ fn explain_narrates_each_step_only_when_asked() {
     let quiet = env.husk(&["run", "-b", &b, &env.id("y")]);
     assert_eq!(stderr(&quiet), "", "nothing is printed without --explain");
 }
+
+/// husk with the config as written (`Env::husk` rewrites it first, which for a 34 MB config
+/// costs more than husk itself).
+fn husk_as_is(env: &Env, args: &[&str]) -> std::process::Output {
+    let (out, err) = (env.dir.join("as-is.out"), env.dir.join("as-is.err"));
+    let status = std::process::Command::new(HUSK)
+        .arg("--root")
+        .arg(&env.root)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .status()
+        .unwrap();
+    std::process::Output {
+        status,
+        stdout: std::fs::read(&out).unwrap(),
+        stderr: std::fs::read(&err).unwrap(),
+    }
+}
+
+/// `count` annotations of `size` bytes through create, start, state, exec and delete; the hooks
+/// init runs (createContainer, startContainer) get the whole state on stdin.
+fn big_config_lifecycle(name: &str, count: usize, size: usize) {
+    let mut env = Env::new(name);
+    let logdir = env.dir.join("hooklog");
+    std::fs::create_dir_all(&logdir).unwrap();
+    env.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/hooklog", "source": logdir, "options": ["bind", "rw"]}));
+    let cat_to =
+        |f: String| json!([{"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {f}")]}]);
+    env.config["hooks"] = json!({
+        "createContainer": cat_to(logdir.join("cc.json").display().to_string()),
+        "startContainer": cat_to("/hooklog/sc.json".into()),
+    });
+    let annotations: serde_json::Map<String, Value> = (0..count)
+        .map(|i| (format!("io.husk.test/k{i:05}"), json!("x".repeat(size))))
+        .collect();
+    env.config["annotations"] = Value::Object(annotations.clone());
+    env.args(&["/bin/sleep", "60"]);
+    env.write_config();
+    let config_len = std::fs::metadata(env.bundle.join("config.json"))
+        .unwrap()
+        .len();
+    assert!(config_len as usize > count * size, "{config_len}");
+    let id = env.id("big");
+    let b = env.bundle.to_string_lossy().into_owned();
+    let o = husk_as_is(&env, &["create", "-b", &b, &id]);
+    assert!(o.status.success(), "create: {}", stderr(&o));
+    let o = husk_as_is(&env, &["start", &id]);
+    assert!(o.status.success(), "start: {}", stderr(&o));
+    let o = husk_as_is(&env, &["state", &id]);
+    assert!(o.status.success(), "state: {}", stderr(&o));
+    let st: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(st["status"], "running");
+    assert!(
+        st["annotations"] == Value::Object(annotations.clone()),
+        "state: annotations differ"
+    );
+    for (hook, file) in [
+        ("createContainer", "cc.json"),
+        ("startContainer", "sc.json"),
+    ] {
+        let got: Value = serde_json::from_slice(&std::fs::read(logdir.join(file)).unwrap())
+            .unwrap_or_else(|e| panic!("{hook} got no whole state: {e}"));
+        assert!(
+            got["annotations"] == Value::Object(annotations.clone()),
+            "{hook}: annotations differ"
+        );
+        assert_eq!(got["id"], id.as_str(), "{hook}");
+    }
+    let o = husk_as_is(&env, &["exec", &id, "/bin/probe", "exit", "3"]);
+    assert_eq!(o.status.code(), Some(3), "exec: {}", stderr(&o));
+    let o = husk_as_is(&env, &["delete", "--force", &id]);
+    assert!(o.status.success(), "delete: {}", stderr(&o));
+    assert_no_state(&env, &id);
+    assert_no_cgroup(&id);
+}
+
+/// Kubernetes allows 256 KiB of annotations: more than one sync datagram could carry
+/// (`wmem_max`, ~208 KiB), so nothing from the config travels over the channel.
+#[test]
+fn annotations_of_300_kib_go_through_the_lifecycle() {
+    require_root!();
+    big_config_lifecycle("big-300k", 300, 1000);
+}
+
+/// runc runs a 34 MB config: no size limit below it.
+#[test]
+fn a_34_mb_config_goes_through_the_lifecycle() {
+    require_root!();
+    big_config_lifecycle("big-34m", 34, 1_000_000);
+}
