@@ -348,6 +348,9 @@ fn setup(
     }
     if rootfs.is_some() {
         Rootfs::finish(plan, || write_sysctls(plan))?;
+        // Last, once the masks and read-only paths (binds inside the root) are made: an
+        // unbindable root would refuse them.
+        crate::propagation::after_pivot(plan)?;
         crate::explain::step(|| {
             format!(
                 "{} sysctls, masked {} paths, {} read-only paths",

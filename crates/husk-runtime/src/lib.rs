@@ -13,6 +13,7 @@ pub mod launch;
 pub mod log;
 pub mod ops;
 mod process;
+mod propagation;
 mod rootfs;
 pub mod seccomp;
 pub mod state;

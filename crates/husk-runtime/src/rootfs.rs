@@ -184,9 +184,11 @@ impl Rootfs<'_> {
     /// is bound onto `staging` instead: bound onto itself, it could not be reached (a lookup of
     /// `/` never crosses the mount stacked on it) and pivot_root would see the old root.
     pub fn prepare(plan: &Plan, staging: Option<&Path>) -> Step<OwnedFd> {
-        sfs::mount(None, "/", None, plan.rootfs_propagation, None)
+        let applied = crate::propagation::before_bind(plan.rootfs_propagation);
+        sfs::mount(None, "/", None, applied, None)
             .map_err(|e| fail("set propagation of", "/", e))?;
         let target = staging.unwrap_or(&plan.rootfs);
+        crate::propagation::make_parent_private(applied, target)?;
         let (r, t) = (plan.rootfs.to_string_lossy(), target.to_string_lossy());
         sfs::mount(Some(&r), &t, None, ms::BIND | ms::REC, None)
             .map_err(|e| fail("bind rootfs", &plan.rootfs, e))?;

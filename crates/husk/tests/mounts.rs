@@ -383,3 +383,148 @@ fn idmapped_bind_mount_maps_owners() {
     assert_eq!(stdout(&o).trim(), "1000:1000");
     assert_no_cgroup(&id);
 }
+
+/// Replaces the config with the one `runc spec` writes (as tutorials make bundles), keeping
+/// the root and the command; false where runc is not installed (the cgroup v2 guest), and the
+/// `husk spec` config stays.
+fn use_runc_spec(env: &mut Env) -> bool {
+    let dir = env.dir.join("runc-spec");
+    std::fs::create_dir_all(&dir).unwrap();
+    let Ok(st) = std::process::Command::new("runc")
+        .args(["spec", "--bundle"])
+        .arg(&dir)
+        .status()
+    else {
+        return false;
+    };
+    assert!(st.success(), "runc spec failed");
+    let mut config: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    config["root"] = env.config["root"].clone();
+    config["process"]["args"] = env.config["process"]["args"].clone();
+    config["process"]["terminal"] = json!(false);
+    env.config = config;
+    true
+}
+
+/// The rootfs bound onto itself and made shared on the host, as an image's overlay mount is
+/// on a systemd host (here / is private, which would hide the difference between slave and
+/// private); unmounted on drop.
+struct SharedRoot(std::path::PathBuf);
+
+impl SharedRoot {
+    fn new(dir: &Path) -> SharedRoot {
+        let run = |args: &[&str]| {
+            let st = std::process::Command::new("mount")
+                .args(args)
+                .arg(dir)
+                .arg(dir)
+                .status()
+                .unwrap();
+            assert!(st.success(), "mount {args:?}");
+        };
+        run(&["--bind"]);
+        let guard = SharedRoot(dir.to_path_buf());
+        let st = std::process::Command::new("mount")
+            .arg("--make-shared")
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount --make-shared");
+        guard
+    }
+}
+
+impl Drop for SharedRoot {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// `linux.rootfsPropagation`, every value, on a rootfs that is a shared mount: before, `shared`
+/// and `rshared` failed with `pivot_root: EINVAL` (the bind of the root joined the shared peer
+/// group) and `unbindable` with `bind rootfs: EINVAL` (runc 1.1 fails that one too, and leaves
+/// a `shared` root private). Now the container's root carries what was asked, read from its
+/// own mountinfo; the recursive values reach /proc as well, and a mount's own propagation
+/// option still wins over the recursive root change.
+#[test]
+fn rootfs_propagation_every_value_on_a_shared_mount() {
+    require_root!();
+    let mut env = Env::new("m-rootprop");
+    let private = private_rootfs("m-rootprop");
+    env.config["root"]["path"] = json!(private);
+    env.args(&["/bin/cat", "/proc/self/mountinfo"]);
+    let runc = use_runc_spec(&mut env);
+    eprintln!(
+        "config from {}",
+        if runc { "runc spec" } else { "husk spec" }
+    );
+    add_mount(
+        &mut env,
+        json!({"destination": "/own", "type": "tmpfs", "source": "tmpfs",
+               "options": ["size=64k", "private"]}),
+    );
+    let _shared = SharedRoot::new(&private);
+    // (value, root's tag, /proc's tag): "master" = a slave, "" = private.
+    let cases = [
+        (None, "master:", ""),
+        (Some("slave"), "master:", ""),
+        (Some("rslave"), "master:", ""),
+        (Some("shared"), "shared:", ""),
+        (Some("rshared"), "shared:", "shared:"),
+        (Some("private"), "", ""),
+        (Some("rprivate"), "", ""),
+        (Some("unbindable"), "unbindable", ""),
+        (Some("runbindable"), "unbindable", "unbindable"),
+    ];
+    let tag = |f: &[&str]| -> String {
+        let t = f[6];
+        if t == "-" {
+            String::new()
+        } else {
+            t.to_string()
+        }
+    };
+    for (i, (value, root_tag, proc_tag)) in cases.into_iter().enumerate() {
+        match value {
+            Some(v) => env.config["linux"]["rootfsPropagation"] = json!(v),
+            None => {
+                env.config["linux"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("rootfsPropagation");
+            }
+        }
+        let o = env.run(&env.id(&format!("rp{i}")));
+        let what = value.unwrap_or("(default)");
+        assert!(o.status.success(), "{what}: {}", stderr(&o));
+        let out = stdout(&o);
+        let (root, proc, own) = (
+            tag(&mountinfo(&out, "/")),
+            tag(&mountinfo(&out, "/proc")),
+            tag(&mountinfo(&out, "/own")),
+        );
+        let ok = |got: &str, want: &str| {
+            if want.is_empty() {
+                got.is_empty()
+            } else {
+                got.starts_with(want)
+            }
+        };
+        assert!(
+            ok(&root, root_tag),
+            "{what}: root is {root:?}, want {root_tag:?}\n{out}"
+        );
+        assert!(
+            ok(&proc, proc_tag),
+            "{what}: /proc is {proc:?}, want {proc_tag:?}\n{out}"
+        );
+        assert!(own.is_empty(), "{what}: /own asked for private, is {own:?}");
+    }
+    assert_not_mounted(&private.join("proc"));
+    drop(_shared);
+    let _ = std::fs::remove_dir_all(&private);
+}
