@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,6 +163,13 @@ int main(int argc, char **argv) {
     mode_t m = umask(0); printf("umask=%04o\n", m);
     status_line("CapInh"); status_line("CapPrm"); status_line("CapEff"); status_line("CapBnd"); status_line("CapAmb");
     status_line("Cpus_allowed_list");
+    struct sched_param sp;
+    printf("sched.policy=%d\n", sched_getscheduler(0));
+    if (sched_getparam(0, &sp) == 0) printf("sched.priority=%d\n", sp.sched_priority);
+    printf("nice=%d\n", getpriority(PRIO_PROCESS, 0));
+    /* IOPRIO_WHO_PROCESS (1), self: class in the top bits, level in the low 13. */
+    long io = syscall(SYS_ioprio_get, 1, 0);
+    if (io >= 0) printf("ioprio=%ld:%ld\n", io >> 13, io & 0x1fff);
     DIR *d = opendir("/proc/self/fd");
     printf("fds=");
     int first = 1, dfd = d ? dirfd(d) : -1;

@@ -286,13 +286,33 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
         old_sigmask,
         cgroup_join,
     };
-    let (_, cpidfd) = match sp::clone3(0, cg_fd.as_ref().map(|f| f.as_fd()))
-        .map_err(Error::io("clone3", "exec"))?
-    {
-        Forked::Child => {
-            drop(parent_end);
-            child.run()
+    // execCPUAffinity.initial: the CPUs until the process is in the container's cgroup. The
+    // cgroup2 move is the clone itself, so this process holds them around it and the child
+    // inherits them; its v1 joins come first thing in the child.
+    let own_cpus = match &plan.cpu_affinity_initial {
+        Some(cpus) => {
+            let own = sec::get_affinity().map_err(Error::io("sched_getaffinity", "husk"))?;
+            sec::set_affinity(Some(cpus)).map_err(Error::io(
+                "sched_setaffinity",
+                "process.execCPUAffinity.initial",
+            ))?;
+            log::debug(|| {
+                format!("exec: CPUs {cpus:?} until the cgroup is joined (execCPUAffinity.initial)")
+            });
+            Some(own)
         }
+        None => None,
+    };
+    let forked = sp::clone3(0, cg_fd.as_ref().map(|f| f.as_fd()));
+    if let Ok(Forked::Child) = forked {
+        drop(parent_end);
+        child.run()
+    }
+    if let Some(own) = &own_cpus {
+        let _ = sec::set_affinity(Some(own));
+    }
+    let (_, cpidfd) = match forked.map_err(Error::io("clone3", "exec"))? {
+        Forked::Child => unreachable!("the child ran above"),
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
     let old_sigmask = child.old_sigmask;
@@ -482,6 +502,16 @@ impl Child<'_> {
                 .map_err(|e| fail("setrlimit", husk_spec::names::rlimit_name(r.resource), e))
                 .map_err(Failure::Setup)?;
         }
+        crate::process::set_scheduling(p).map_err(Failure::Setup)?;
+        // execCPUAffinity.final, now that the process is in the container's cgroup; without it
+        // every CPU the cgroup's cpuset allows (runtime-spec), never the caller's affinity.
+        sec::set_affinity(p.cpu_affinity_final.as_deref()).map_err(|e| {
+            Failure::Setup(fail(
+                "sched_setaffinity",
+                "process.execCPUAffinity.final",
+                e,
+            ))
+        })?;
         if let Some(adj) = p.oom_score_adj {
             let procfs = crate::init::procfs_handle().map_err(Failure::Setup)?;
             crate::init::write_proc(procfs.as_fd(), "self/oom_score_adj", &adj.to_string())

@@ -128,9 +128,6 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
     {
         sp::exit_now(1);
     }
-    if let Some(cpus) = &a.plan.process.cpu_affinity_final {
-        let _ = sec::set_affinity(Some(cpus));
-    }
     // Restore the caller's signal mask and SIGPIPE (Rust ignores it) so the container starts
     // with what an ordinary exec would give it.
     sp::reset_signal_dispositions();
@@ -266,8 +263,9 @@ fn setup(
     if let Some(d) = &plan.domainname {
         sp::setdomainname(d).map_err(|e| fail("setdomainname", d, e))?;
     }
-    let affinity = p.cpu_affinity_initial.as_deref();
-    sec::set_affinity(affinity).map_err(|e| fail("sched_setaffinity", "initial", e))?;
+    // Every CPU (the cgroup's cpuset narrows it), never the caller's affinity. execCPUAffinity
+    // is for exec only: runtime-spec 1.3 says it does not apply to init (runc agrees).
+    sec::set_affinity(None).map_err(|e| fail("sched_setaffinity", "all CPUs", e))?;
 
     let cgroup = CgroupEntry {
         done: std::cell::Cell::new(false),
@@ -376,15 +374,7 @@ fn setup(
     if let Some(pers) = plan.personality {
         sec::personality(pers).map_err(|e| fail("personality", format!("{pers:#x}"), e))?;
     }
-    if let Some(s) = &p.scheduler {
-        sec::sched_setattr(
-            s.policy, s.flags, s.nice, s.priority, s.runtime, s.deadline, s.period,
-        )
-        .map_err(|e| fail("sched_setattr", "process.scheduler", e))?;
-    }
-    if let Some((class, level)) = p.io_priority {
-        sec::ioprio_set(class, level).map_err(|e| fail("ioprio_set", "process.ioPriority", e))?;
-    }
+    crate::process::set_scheduling(p)?;
     if let Some(mp) = &plan.mem_policy {
         sec::set_mempolicy(mp.mode | mp.flags, &mp.nodes)
             .map_err(|e| fail("set_mempolicy", "linux.memoryPolicy", e))?;

@@ -117,6 +117,12 @@ pub fn launch(opts: &CreateOpts, mode: Mode) -> Result<Launched, Error> {
         std::path::absolute(&opts.bundle).map_err(Error::io("resolve bundle", &opts.bundle))?;
     let (spec, plan) = load_plan(&bundle)?;
     crate::process::log_ignored_ambient(&plan.process);
+    if plan.process.cpu_affinity_initial.is_some() || plan.process.cpu_affinity_final.is_some() {
+        log::debug(|| {
+            "process.execCPUAffinity: kept for exec; runtime-spec 1.3 does not apply it to init"
+                .into()
+        });
+    }
     crate::explain::step(|| {
         format!(
             "read and lowered {}/config.json: {} mounts, {} namespaces",

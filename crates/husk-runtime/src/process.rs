@@ -100,6 +100,22 @@ pub(crate) fn set_cwd(root: BorrowedFd<'_>, cwd: &str) -> Step<()> {
     sfs::fchdir(fd.as_fd()).map_err(|e| fail("chdir", cwd, e))
 }
 
+/// process.scheduler and process.ioPriority, for init and exec alike. Before the user and
+/// capabilities change: a real-time policy or a raised priority needs CAP_SYS_NICE, which the
+/// process' own user rarely has (runc's order too).
+pub(crate) fn set_scheduling(p: &ProcessPlan) -> Step<()> {
+    if let Some(s) = &p.scheduler {
+        sec::sched_setattr(
+            s.policy, s.flags, s.nice, s.priority, s.runtime, s.deadline, s.period,
+        )
+        .map_err(|e| fail("sched_setattr", "process.scheduler", e))?;
+    }
+    if let Some((class, level)) = p.io_priority {
+        sec::ioprio_set(class, level).map_err(|e| fail("ioprio_set", "process.ioPriority", e))?;
+    }
+    Ok(())
+}
+
 pub(crate) fn set_user(p: &ProcessPlan) -> Step<()> {
     if let Some(caps) = &p.caps {
         // The bounding set needs CAP_SETPCAP to shrink: before we change uid.

@@ -221,6 +221,25 @@ pub fn set_affinity(cpus: Option<&[u32]>) -> io::Result<()> {
     }
 }
 
+/// The CPUs this process may run on, to put them back after a temporary `set_affinity`.
+pub fn get_affinity() -> io::Result<Vec<u32>> {
+    // SAFETY: cpu_set_t is plain data, filled by the kernel up to its size; CPU_ISSET reads
+    // within it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        cvt_i(libc::sched_getaffinity(
+            0,
+            std::mem::size_of::<libc::cpu_set_t>(),
+            &mut set,
+        ))?;
+        let max = 8 * std::mem::size_of::<libc::cpu_set_t>();
+        Ok((0..max)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .map(|c| c as u32)
+            .collect())
+    }
+}
+
 pub fn set_mempolicy(mode: i32, nodes: &[u32]) -> io::Result<()> {
     let mut mask = [0u64; 16];
     for n in nodes {

@@ -427,3 +427,95 @@ fn ids_outside_runcs_range_are_refused_everywhere() {
         stderr(&o)
     );
 }
+
+fn cpus_allowed(status: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// exec applies process.scheduler, ioPriority and execCPUAffinity, from --process or from the
+/// container's process. runtime-spec 1.3: `initial` holds until the cgroup is joined, `final`
+/// after; without `final`, every CPU the cgroup allows (never the caller's affinity); and
+/// execCPUAffinity does not apply to init.
+#[test]
+fn exec_applies_scheduler_io_priority_and_cpu_affinity() {
+    require_root!();
+    let all = cpus_allowed(&std::fs::read_to_string("/proc/self/status").unwrap());
+    if !all.starts_with("0-") {
+        eprintln!(
+            "SKIP exec_applies_scheduler_io_priority_and_cpu_affinity: CPUs {all}, want 0 and 1"
+        );
+        return;
+    }
+    let mut env = Env::new("x-sched");
+    env.config["process"]["execCPUAffinity"] = json!({"final": "1"});
+    let (id, init_pid) = running(&mut env, "sched");
+    let init = std::fs::read_to_string(format!("/proc/{}/status", init_pid.trim())).unwrap();
+    assert_eq!(cpus_allowed(&init), all, "init takes no execCPUAffinity");
+    // Without --process, exec takes the container's process, execCPUAffinity included.
+    let p = probe(&env.husk(&["exec", &id, "/bin/probe"]));
+    assert_eq!(p["Cpus_allowed_list"], "1");
+    assert_eq!(
+        (p["sched.policy"].as_str(), p["ioprio"].as_str()),
+        ("0", "0:0")
+    );
+    let file = env.dir.join("process.json");
+    std::fs::write(
+        &file,
+        json!({
+            "args": ["/bin/probe"], "cwd": "/",
+            "scheduler": {"policy": "SCHED_BATCH", "nice": 5},
+            "ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 6},
+            "execCPUAffinity": {"initial": "0", "final": "1"},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let log = env.dir.join("debug.log");
+    let (f, l) = (file.to_string_lossy(), log.to_string_lossy());
+    let p = probe(&env.husk(&["--debug", "--log", &l, "exec", "--process", &f, &id]));
+    // SCHED_BATCH is 3; IOPRIO_CLASS_BE is 2.
+    assert_eq!(p["sched.policy"], "3");
+    assert_eq!(p["nice"], "5");
+    assert_eq!(p["ioprio"], "2:6");
+    assert_eq!(p["Cpus_allowed_list"], "1");
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("CPUs [0] until the cgroup is joined"), "{log}");
+    // No execCPUAffinity: every CPU, not the affinity of whoever ran husk.
+    std::fs::write(
+        &file,
+        json!({"args": ["/bin/probe"], "cwd": "/"}).to_string(),
+    )
+    .unwrap();
+    let root = env.root.to_string_lossy().into_owned();
+    let mut cmd = Command::new("taskset");
+    cmd.args([
+        "-c",
+        "0",
+        HUSK,
+        "--root",
+        &root,
+        "exec",
+        "--process",
+        &f,
+        &id,
+    ]);
+    assert_eq!(probe(&env.capture(cmd))["Cpus_allowed_list"], all);
+    // A CPU the host lacks names the field.
+    std::fs::write(
+        &file,
+        json!({"args": ["/bin/probe"], "cwd": "/", "execCPUAffinity": {"final": "1000"}})
+            .to_string(),
+    )
+    .unwrap();
+    let o = env.husk(&["exec", "--process", &f, &id]);
+    assert!(
+        stderr(&o).contains("sched_setaffinity process.execCPUAffinity.final: EINVAL"),
+        "{}",
+        stderr(&o)
+    );
+}
