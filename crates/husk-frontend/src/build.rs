@@ -2,8 +2,9 @@
 //! caller's environment (`Host`) and the root's passwd/group files for `-u NAME`.
 
 use super::RunArgs;
+use super::mounts::{self, mount};
 use husk_runtime::Error;
-use husk_spec::config::{Capabilities, Linux, Mount, Namespace, Process, Rlimit, Root, User};
+use husk_spec::config::{Capabilities, Linux, Namespace, Process, Rlimit, Root, User};
 use husk_spec::defaults::{DEFAULT_CAPS, MASKED_PATHS, READONLY_PATHS};
 use husk_spec::{Plan, Spec};
 use std::path::{Path, PathBuf};
@@ -13,14 +14,25 @@ pub struct Host {
     pub cwd: Option<PathBuf>,
     pub shell: Option<String>,
     pub env: Vec<(String, String)>,
+    /// Whether the host can limit swap (docker gives `-m` alone a swap limit only then).
+    pub swap_limit: bool,
+    /// The container's state dir-to-be (`--root`/ID): launch writes `Built::files` there.
+    pub state_dir: PathBuf,
 }
 
 impl Host {
-    pub fn current() -> Host {
+    pub fn current(state_dir: PathBuf) -> Host {
+        let cg = Path::new("/sys/fs/cgroup");
         Host {
+            state_dir,
             cwd: std::env::current_dir().ok(),
             shell: std::env::var("SHELL").ok().filter(|s| s.starts_with('/')),
             env: std::env::vars().collect(),
+            // v1: swap accounting on (memsw files); v2: the memory controller has swap files.
+            swap_limit: cg.join("memory/memory.memsw.limit_in_bytes").exists()
+                || std::fs::read_to_string(cg.join("cgroup.controllers"))
+                    .is_ok_and(|c| c.split_whitespace().any(|c| c == "memory"))
+                    && Path::new("/proc/swaps").exists(),
         }
     }
 }
@@ -32,16 +44,6 @@ pub fn generated_id() -> String {
         .unwrap_or_default();
     let mix = (t.as_nanos() as u64) ^ ((std::process::id() as u64) << 40) ^ 0x9e37_79b9_7f4a_7c15;
     format!("{:012x}", mix.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 16)
-}
-
-fn mount(dest: &str, kind: &str, source: &str, options: &[&str]) -> Mount {
-    Mount {
-        destination: dest.into(),
-        kind: Some(kind.into()),
-        source: Some(source.into()),
-        options: options.iter().map(|s| s.to_string()).collect(),
-        ..Default::default()
-    }
 }
 
 fn bad(msg: impl Into<String>) -> Error {
@@ -73,48 +75,72 @@ fn caps(a: &RunArgs) -> Result<Vec<String>, Error> {
             .ok_or_else(|| bad(format!("unknown capability \"{c}\"")))?;
         Ok(husk_spec::names::CAPABILITIES[n as usize].to_string())
     };
-    let mut set: Vec<String> = DEFAULT_CAPS.iter().map(|s| s.to_string()).collect();
-    for d in &a.cap_drop {
-        match norm(d)?.as_str() {
-            "ALL" => set.clear(),
-            c => set.retain(|x| x != c),
-        }
+    let drops = a
+        .cap_drop
+        .iter()
+        .map(|c| norm(c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let adds = a
+        .cap_add
+        .iter()
+        .map(|c| norm(c))
+        .collect::<Result<Vec<_>, _>>()?;
+    // docker's and podman's rules: a capability both added and dropped is a mistake; ALL on one
+    // side is the starting set, and the named ones on the other side are then taken from it or
+    // added to it (`--cap-add ALL --cap-drop NET_RAW` is everything but NET_RAW).
+    if let Some(c) = adds.iter().find(|c| *c != "ALL" && drops.contains(c)) {
+        return Err(bad(format!(
+            "capability \"{c}\" cannot be dropped and added"
+        )));
     }
-    for add in &a.cap_add {
-        match norm(add)?.as_str() {
-            "ALL" => set = all(),
-            c if !set.iter().any(|x| x == c) => set.push(c.to_string()),
-            _ => {}
+    let has_all = |v: &[String]| v.iter().any(|c| c == "ALL");
+    let mut set: Vec<String> = if has_all(&adds) {
+        all()
+    } else if has_all(&drops) {
+        vec![]
+    } else {
+        DEFAULT_CAPS.iter().map(|s| s.to_string()).collect()
+    };
+    if !has_all(&adds) || !has_all(&drops) {
+        set.retain(|x| !drops.contains(x));
+    }
+    for c in adds.iter().filter(|c| *c != "ALL") {
+        if !set.contains(c) {
+            set.push(c.clone());
         }
     }
     Ok(set)
 }
 
-fn env(a: &RunArgs, host: &Host, hostname: &str) -> Result<Vec<String>, Error> {
+fn env(a: &RunArgs, host: &Host, hostname: &str, home: &str) -> Result<Vec<String>, Error> {
     let mut env: Vec<(String, String)> = vec![
         (
             "PATH".into(),
             "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
         ),
         ("HOSTNAME".into(), hostname.into()),
-        ("HOME".into(), "/root".into()),
+        ("HOME".into(), home.into()),
     ];
     if a.tty
         && let Some((_, t)) = host.env.iter().find(|(k, _)| k == "TERM")
     {
         env.push(("TERM".into(), t.clone()));
     }
-    let mut set = |kv: &str| {
+    let mut set = |kv: &str| -> Result<(), Error> {
+        if kv.is_empty() || kv.starts_with('=') {
+            return Err(bad(format!("invalid environment variable: \"{kv}\"")));
+        }
         let (k, v) = match kv.split_once('=') {
             Some((k, v)) => (k.to_string(), v.to_string()),
             // `-e NAME` copies NAME from here, or drops it when unset (docker).
             None => match host.env.iter().find(|(k, _)| k == kv) {
                 Some((k, v)) => (k.clone(), v.clone()),
-                None => return,
+                None => return Ok(()),
             },
         };
         env.retain(|(x, _)| *x != k);
         env.push((k, v));
+        Ok(())
     };
     for f in &a.env_file {
         let text = std::fs::read_to_string(f).map_err(Error::io("read env file", f))?;
@@ -123,11 +149,11 @@ fn env(a: &RunArgs, host: &Host, hostname: &str) -> Result<Vec<String>, Error> {
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
         {
-            set(line);
+            set(line)?;
         }
     }
     for e in &a.env {
-        set(e);
+        set(e)?;
     }
     Ok(env.into_iter().map(|(k, v)| format!("{k}={v}")).collect())
 }
@@ -154,65 +180,59 @@ fn ulimit(u: &str) -> Result<Rlimit, Error> {
     Ok(Rlimit { kind, soft, hard })
 }
 
-fn volume(v: &str) -> Result<Mount, Error> {
-    let parts: Vec<&str> = v.split(':').collect();
-    let (src, dst, mode) = match parts.as_slice() {
-        [s, d] => (*s, *d, "rw"),
-        [s, d, m] => (*s, *d, *m),
-        _ => return Err(bad(format!("invalid volume \"{v}\": want SRC:DST[:ro|rw]"))),
-    };
-    if !src.starts_with('/') || !dst.starts_with('/') {
-        return Err(bad(format!(
-            "invalid volume \"{v}\": both paths must be absolute"
-        )));
-    }
-    if !Path::new(src).exists() {
-        return Err(bad(format!("invalid volume \"{v}\": {src} does not exist")));
-    }
-    let mut opts = vec!["rbind"];
-    match mode {
-        "ro" => opts.push("ro"),
-        "rw" => {}
-        m => return Err(bad(format!("invalid volume \"{v}\": unknown mode \"{m}\""))),
-    }
-    Ok(mount(dst, "bind", src, &opts))
-}
-
-fn tmpfs(t: &str) -> Result<Mount, Error> {
-    let (dst, opts) = t.split_once(':').unwrap_or((t, ""));
-    if !dst.starts_with('/') {
-        return Err(bad(format!(
-            "invalid tmpfs \"{t}\": the destination must be absolute"
-        )));
-    }
-    let mut o = vec!["nosuid", "nodev"];
-    o.extend(opts.split(',').filter(|s| !s.is_empty()));
-    Ok(mount(dst, "tmpfs", "tmpfs", &o))
-}
-
 /// docker's resource flags → `linux.resources` (docker's units and conversions).
-fn resources(a: &RunArgs) -> Result<Option<serde_json::Value>, Error> {
+fn resources(a: &RunArgs, host: &Host) -> Result<Option<serde_json::Value>, Error> {
     use serde_json::json;
     let mut r = serde_json::Map::new();
     let size = |flag: &str, v: &str| super::size::parse(v).map_err(|e| bad(format!("{flag}: {e}")));
     let mut memory = serde_json::Map::new();
-    if let Some(m) = &a.memory {
-        let limit = size("--memory", m)?;
-        if limit < 6 << 20 {
-            return Err(bad(format!("--memory {m}: the minimum is 6m, as docker's")));
-        }
-        memory.insert("limit".into(), json!(limit));
+    // docker: 0 is no limit; without --memory-swap the swap limit is twice the memory (as much
+    // swap as memory), where the host can limit swap at all.
+    let limit = match &a.memory {
+        Some(m) => match size("--memory", m)? {
+            0 => None,
+            l if l < 6 << 20 => {
+                return Err(bad(format!("--memory {m}: the minimum is 6m, as docker's")));
+            }
+            l => Some(l),
+        },
+        None => None,
+    };
+    if let Some(l) = limit {
+        memory.insert("limit".into(), json!(l));
     }
-    if let Some(s) = &a.memory_swap {
-        if a.memory.is_none() {
-            return Err(bad("--memory-swap needs --memory"));
+    match (a.memory_swap.as_deref(), limit) {
+        (Some(_), None) if a.memory.is_none() => return Err(bad("--memory-swap needs --memory")),
+        (Some("-1"), Some(_)) => {
+            memory.insert("swap".into(), json!(-1));
         }
-        let swap = if s == "-1" {
-            -1
-        } else {
-            size("--memory-swap", s)?
-        };
-        memory.insert("swap".into(), json!(swap));
+        (Some(s), Some(l)) => match size("--memory-swap", s)? {
+            0 if host.swap_limit => {
+                memory.insert("swap".into(), json!(2 * l));
+            }
+            0 => {}
+            sw if sw < l => {
+                return Err(bad(format!(
+                    "--memory-swap {s}: must be at least --memory (it counts memory plus swap)"
+                )));
+            }
+            sw => {
+                memory.insert("swap".into(), json!(sw));
+            }
+        },
+        (None, Some(l)) if host.swap_limit => {
+            memory.insert("swap".into(), json!(2 * l));
+        }
+        _ => {}
+    }
+    if let Some(r) = &a.memory_reservation {
+        memory.insert(
+            "reservation".into(),
+            json!(size("--memory-reservation", r)?),
+        );
+    }
+    if a.oom_kill_disable {
+        memory.insert("disableOOMKiller".into(), json!(true));
     }
     if !memory.is_empty() {
         r.insert("memory".into(), memory.into());
@@ -226,6 +246,28 @@ fn resources(a: &RunArgs) -> Result<Option<serde_json::Value>, Error> {
             .ok_or_else(|| bad(format!("--cpus {c}: want a positive number")))?;
         cpu.insert("period".into(), json!(100_000));
         cpu.insert("quota".into(), json!((n * 100_000.0) as i64));
+    }
+    if a.cpus.is_some() && (a.cpu_quota.is_some() || a.cpu_period.is_some()) {
+        return Err(bad(
+            "--cpus cannot be given with --cpu-quota or --cpu-period (docker's rule: --cpus sets both)",
+        ));
+    }
+    if let Some(q) = a.cpu_quota {
+        // docker: 0 or -1 is no quota; the kernel's minimum is 1000 µs.
+        if q > 0 && q < 1000 {
+            return Err(bad(format!("--cpu-quota {q}: the minimum is 1000 (µs)")));
+        }
+        if q > 0 {
+            cpu.insert("quota".into(), json!(q));
+        }
+    }
+    if let Some(p) = a.cpu_period {
+        if !(1000..=1_000_000).contains(&p) {
+            return Err(bad(format!(
+                "--cpu-period {p}: must be between 1000 and 1000000 (µs)"
+            )));
+        }
+        cpu.insert("period".into(), json!(p));
     }
     if let Some(s) = a.cpu_shares {
         cpu.insert("shares".into(), json!(s));
@@ -248,10 +290,18 @@ fn resources(a: &RunArgs) -> Result<Option<serde_json::Value>, Error> {
     Ok((!r.is_empty()).then(|| r.into()))
 }
 
+/// What one front-end run needs: its spec, its plan, and the files (name, contents) launch
+/// writes into the container's state dir, which the spec's mounts bind.
+pub struct Built {
+    pub spec: Spec,
+    pub plan: Plan,
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
 /// Builds the spec and the plan for one front-end run.
-pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<(Spec, Plan), Error> {
+pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
     husk_spec::validate_id(id).map_err(Error::Msg)?;
-    let resources = resources(a)?;
+    let resources = resources(a, host)?;
     let mut nnp = false;
     // None: docker's default profile (built below, once the capabilities are known).
     let mut seccomp: Option<Option<serde_json::Value>> = None;
@@ -276,12 +326,55 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<(Spec, Plan), Error> 
         Some(r) => std::path::absolute(r).map_err(Error::io("resolve", r))?,
         None => PathBuf::from("/"),
     };
-    let hostname = a
-        .hostname
-        .clone()
-        .unwrap_or_else(|| id.chars().take(12).collect());
+    // docker's and podman's default host name is the container's short id, never its --name.
+    let hostname = match (&a.hostname, &a.name) {
+        (Some(h), _) => h.clone(),
+        (None, Some(_)) => generated_id(),
+        (None, None) => id.chars().take(12).collect(),
+    };
     let caps = caps(a)?;
     let caps_for_seccomp = caps.clone();
+
+    let network = a.network.as_deref().unwrap_or("none");
+    let own = |flag: &str, v: &Option<String>, private: &[&str]| -> Result<bool, Error> {
+        match v.as_deref() {
+            None => Ok(true),
+            Some("host") => Ok(false),
+            Some(p) if private.contains(&p) => Ok(true),
+            Some(p) => Err(bad(format!(
+                "--{flag} {p}: only host{} is supported",
+                private
+                    .iter()
+                    .map(|p| format!(" and {p}"))
+                    .collect::<String>()
+            ))),
+        }
+    };
+    let own_net = match network {
+        "none" => true,
+        "host" => false,
+        n => {
+            return Err(bad(format!(
+                "--network {n}: only none and host are supported"
+            )));
+        }
+    };
+    let own_pid = own("pid", &a.pid, &[])?;
+    let own_ipc = own("ipc", &a.ipc, &["private", "shareable"])?;
+    let own_uts = own("uts", &a.uts, &[])?;
+    let own_cgroup = own("cgroupns", &a.cgroupns, &["private"])?;
+    if let Some(u) = a
+        .userns
+        .as_deref()
+        .filter(|u| !u.is_empty() && *u != "host")
+    {
+        return Err(bad(format!(
+            "--userns {u}: only host is supported (user namespaces come with rootless containers, not yet)"
+        )));
+    }
+    if !own_uts && a.hostname.is_some() {
+        return Err(bad("-h/--hostname cannot be set with --uts host"));
+    }
 
     // runc's default /proc, /dev, /sys mounts, with docker's proc options; --privileged gets a
     // writable /sys and cgroupfs, as docker's does.
@@ -290,11 +383,34 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<(Spec, Plan), Error> 
         if m.destination == "/proc" {
             m.options = ["nosuid", "noexec", "nodev"].map(String::from).to_vec();
         }
+        if m.destination == "/dev/shm"
+            && let Some(sz) = &a.shm_size
+        {
+            let bytes = super::size::parse(sz)
+                .ok()
+                .filter(|b| *b > 0)
+                .ok_or_else(|| bad(format!("--shm-size {sz}: want a positive size like 64m")))?;
+            m.options.retain(|o| !o.starts_with("size="));
+            m.options.push(format!("size={bytes}"));
+        }
+        // A new sysfs shows the network namespace it is mounted in: in the host's, on the
+        // embedded default (whose /sys is the host's sysfs mount), a second one with other flags
+        // is EBUSY; runc binds the host's there too.
+        if m.destination == "/sys" && !own_net && embedded {
+            *m = mount(
+                "/sys",
+                "bind",
+                "/sys",
+                &["rbind", "nosuid", "noexec", "nodev", "rro"],
+            );
+        }
         if a.privileged {
-            m.options.retain(|o| o != "ro");
+            m.options.retain(|o| o != "ro" && o != "rro");
         }
     }
-    if embedded {
+    // Writable /tmp and /run where the root is not: always on the embedded default, and with
+    // --read-only as podman's --read-only-tmpfs (its default) gives them.
+    if embedded || a.read_only {
         mounts.push(mount(
             "/tmp",
             "tmpfs",
@@ -308,38 +424,91 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<(Spec, Plan), Error> 
             &["nosuid", "nodev", "mode=755"],
         ));
     }
+    if !embedded && a.read_only && rootfs.join("var/tmp").is_dir() {
+        mounts.push(mount(
+            "/var/tmp",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "nodev", "mode=1777"],
+        ));
+    }
+    // The caller's directory under /tmp or /run would be hidden by those fresh tmpfs: bind it
+    // there, read-only like the rest of the host's root.
+    let caller_dir = host
+        .cwd
+        .as_ref()
+        .filter(|c| embedded && a.workdir.is_none() && c.is_dir())
+        .filter(|c| c.starts_with("/tmp") || c.starts_with("/run"))
+        .filter(|c| c.components().count() > 2);
+    if let Some(c) = caller_dir {
+        let c = c.to_string_lossy();
+        mounts.push(mount(&c, "bind", &c, &["rbind", "rro"]));
+    }
     for v in &a.volume {
-        mounts.push(volume(v)?);
+        mounts.push(mounts::volume(v)?);
     }
     for t in &a.tmpfs {
-        mounts.push(tmpfs(t)?);
+        mounts.push(mounts::tmpfs(t)?);
+    }
+    for m in &a.mount {
+        mounts.push(mounts::mount_flag(m)?);
+    }
+    // docker's /etc/hosts, /etc/hostname and /etc/resolv.conf, written by launch into the state
+    // dir (`etc_files`) and bound from there; the embedded default keeps the host's own.
+    let mut etc_files = vec![];
+    let extra_hosts = a
+        .add_host
+        .iter()
+        .map(|h| mounts::add_host(h))
+        .collect::<Result<Vec<_>, _>>()?;
+    if embedded && !extra_hosts.is_empty() {
+        return Err(bad(
+            "--add-host needs --rootfs: the embedded default shows the host's own /etc/hosts",
+        ));
+    }
+    if !embedded {
+        let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        for (name, text) in mounts::etc_files(&hostname, &extra_hosts, &resolv, own_net) {
+            let src = host.state_dir.join(name);
+            mounts.push(mount(
+                &format!("/etc/{name}"),
+                "bind",
+                &src.to_string_lossy(),
+                &["rbind", "nosuid", "nodev", "noexec"],
+            ));
+            etc_files.push((name.to_string(), text.into_bytes()));
+        }
     }
 
-    let mut namespaces: Vec<Namespace> = ["pid", "mount", "uts", "ipc", "cgroup"]
-        .iter()
+    let mut namespaces = vec!["mount"];
+    for (own, kind) in [
+        (own_pid, "pid"),
+        (own_uts, "uts"),
+        (own_ipc, "ipc"),
+        (own_cgroup, "cgroup"),
+        (own_net, "network"),
+    ] {
+        if own {
+            namespaces.push(kind);
+        }
+    }
+    let namespaces: Vec<Namespace> = namespaces
+        .into_iter()
         .map(|k| Namespace {
             kind: k.to_string(),
             path: None,
         })
         .collect();
-    let network = a.network.as_deref().unwrap_or("none");
-    match network {
-        "none" => namespaces.push(Namespace {
-            kind: "network".into(),
-            path: None,
-        }),
-        "host" => {}
-        n => {
-            return Err(bad(format!(
-                "--network {n}: only none and host are supported"
-            )));
-        }
+    let mut sysctl = std::collections::BTreeMap::new();
+    for s in &a.sysctl {
+        let (k, v) = s
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| bad(format!("--sysctl {s}: want NAME=VALUE")))?;
+        sysctl.insert(k.to_string(), v.to_string());
     }
 
-    let (uid, gid, additional_gids) = match &a.user {
-        Some(u) => super::user::resolve(&rootfs, u)?,
-        None => (0, 0, vec![]),
-    };
+    let user = super::user::resolve(&rootfs, a.user.as_deref(), &a.group_add)?;
     let cwd = match &a.workdir {
         Some(w) if w.starts_with('/') => w.clone(),
         Some(w) => {
@@ -355,7 +524,16 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<(Spec, Plan), Error> 
             .map_or("/".into(), |c| c.to_string_lossy().into_owned()),
         None => "/".into(),
     };
-    let args = if a.args.is_empty() {
+    // Without an image, --entrypoint is the program and the command its arguments; "" is none.
+    let entry: Vec<String> = a
+        .entrypoint
+        .iter()
+        .filter(|e| !e.is_empty())
+        .cloned()
+        .collect();
+    let args = if !entry.is_empty() {
+        [entry, a.args.clone()].concat()
+    } else if a.args.is_empty() {
         vec![
             host.shell
                 .clone()
@@ -376,14 +554,14 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<(Spec, Plan), Error> 
         oci_version: husk_spec::OCI_VERSION.into(),
         process: Some(Process {
             terminal: a.tty,
+            env: env(a, host, &hostname, &user.home)?,
             user: User {
-                uid,
-                gid,
+                uid: user.uid,
+                gid: user.gid,
                 umask: None,
-                additional_gids,
+                additional_gids: user.additional_gids,
             },
             args,
-            env: env(a, host, &hostname)?,
             cwd,
             capabilities: Some(Capabilities::granting(caps)),
             rlimits: a
@@ -398,11 +576,13 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<(Spec, Plan), Error> 
             path: rootfs.to_string_lossy().into_owned(),
             readonly: embedded || a.read_only,
         }),
-        hostname: Some(hostname),
+        hostname: own_uts.then_some(hostname),
         mounts,
+        annotations: super::labels::annotations(a)?,
         linux: Some(Linux {
             namespaces,
             resources,
+            sysctl,
             seccomp: match seccomp {
                 Some(explicit) => explicit,
                 // --privileged runs unconfined, as docker's does.
@@ -427,7 +607,11 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<(Spec, Plan), Error> 
     plan.rootfs_readonly_recursive = embedded;
     plan.loopback_up = network == "none";
     plan.install_init = a.init;
-    Ok((spec, plan))
+    Ok(Built {
+        spec,
+        plan,
+        files: etc_files,
+    })
 }
 
 #[cfg(test)]
@@ -437,6 +621,8 @@ mod tests {
 
     fn host() -> Host {
         Host {
+            swap_limit: true,
+            state_dir: "/run/husk/x".into(),
             cwd: Some("/".into()),
             shell: Some("/bin/bash".into()),
             env: vec![
@@ -454,7 +640,7 @@ mod tests {
 
     #[test]
     fn embedded_default() {
-        let (spec, plan) = build(&args(|_| {}), "abc", &host()).unwrap();
+        let Built { spec, plan, .. } = build(&args(|_| {}), "abc", &host()).unwrap();
         assert_eq!(plan.rootfs, PathBuf::from("/"));
         assert!(plan.rootfs_readonly_recursive && plan.loopback_up);
         for k in [
@@ -493,7 +679,7 @@ mod tests {
             a.security_opt = vec!["no-new-privileges".into()];
             a.args = vec!["echo".into(), "hi".into()];
         });
-        let (spec, plan) = build(&a, "x", &host()).unwrap();
+        let Built { spec, plan, .. } = build(&a, "x", &host()).unwrap();
         let env = &plan.process.env;
         assert!(
             env.contains(&"A=1".into())
@@ -550,7 +736,7 @@ mod tests {
             a.cpuset_cpus = Some("0".into());
             a.pids_limit = Some(0);
         });
-        let (spec, _) = build(&a, "x", &host()).unwrap();
+        let Built { spec, .. } = build(&a, "x", &host()).unwrap();
         let r = spec.linux.unwrap().resources.unwrap();
         assert_eq!(r["memory"]["limit"], 64 << 20);
         assert_eq!(r["memory"]["swap"], 128 << 20);
@@ -559,13 +745,13 @@ mod tests {
         assert_eq!(r["cpu"]["shares"], 512);
         assert_eq!(r["cpu"]["cpus"], "0");
         assert_eq!(r["pids"]["limit"], -1);
-        let (spec, _) = build(&args(|_| {}), "x", &host()).unwrap();
+        let Built { spec, .. } = build(&args(|_| {}), "x", &host()).unwrap();
         assert!(spec.linux.unwrap().resources.is_none());
     }
 
     #[test]
     fn privileged_has_every_capability_and_no_masks() {
-        let (_, plan) = build(&args(|a| a.privileged = true), "x", &host()).unwrap();
+        let Built { plan, .. } = build(&args(|a| a.privileged = true), "x", &host()).unwrap();
         let held = husk_sys::security::capget().unwrap().1;
         assert_eq!(
             plan.process.caps.unwrap().bounding,

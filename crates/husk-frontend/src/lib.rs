@@ -3,13 +3,16 @@
 #![forbid(unsafe_code)]
 
 pub mod build;
+mod labels;
+mod mounts;
 mod seccomp_default;
 pub mod size;
 mod user;
 
 use std::path::PathBuf;
 
-pub use build::{Host, build, generated_id};
+pub use build::{Built, Host, build, generated_id};
+pub use labels::{STOP_SIGNAL, STOP_TIMEOUT};
 
 /// `husk run --help` ends with the grammar's rules.
 const RULES: &str = "\
@@ -141,6 +144,66 @@ pub struct RunArgs {
     /// Maximum number of processes (-1: unlimited)
     #[arg(long = "pids-limit")]
     pub pids_limit: Option<i64>,
+    /// Memory soft limit (reclaimed first under pressure)
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Do not OOM-kill the container's processes at the memory limit (cgroup v1 only)
+    #[arg(long = "oom-kill-disable")]
+    pub oom_kill_disable: bool,
+    /// CPU CFS quota in µs per period
+    #[arg(long = "cpu-quota")]
+    pub cpu_quota: Option<i64>,
+    /// CPU CFS period in µs (default 100000)
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<u64>,
+    /// Run this program instead of the default; the command becomes its arguments
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// pid namespace: host shares the host's (default: a new one)
+    #[arg(long)]
+    pub pid: Option<String>,
+    /// IPC namespace: host or private (default: a new one)
+    #[arg(long)]
+    pub ipc: Option<String>,
+    /// UTS namespace: host shares the host's hostname (default: a new one)
+    #[arg(long)]
+    pub uts: Option<String>,
+    /// cgroup namespace: host or private (default: private)
+    #[arg(long)]
+    pub cgroupns: Option<String>,
+    /// User namespace: host only (rootless user namespaces are not supported yet)
+    #[arg(long)]
+    pub userns: Option<String>,
+    /// Namespaced kernel parameter, e.g. net.ipv4.ip_forward=1
+    #[arg(long)]
+    pub sysctl: Vec<String>,
+    /// Size of /dev/shm (default 64m)
+    #[arg(long = "shm-size")]
+    pub shm_size: Option<String>,
+    /// Supplementary group (number, or name from the root's /etc/group)
+    #[arg(long = "group-add")]
+    pub group_add: Vec<String>,
+    /// Write the container's id to this file (which must not exist)
+    #[arg(long)]
+    pub cidfile: Option<PathBuf>,
+    /// Signal that stops the container (default SIGTERM), recorded in its annotations
+    #[arg(long = "stop-signal")]
+    pub stop_signal: Option<String>,
+    /// Seconds between the stop signal and SIGKILL, recorded in its annotations
+    #[arg(long = "stop-timeout")]
+    pub stop_timeout: Option<i64>,
+    /// Metadata KEY=VALUE, kept in the container's annotations
+    #[arg(short = 'l', long)]
+    pub label: Vec<String>,
+    /// Read KEY=VALUE labels from a file
+    #[arg(long = "label-file")]
+    pub label_file: Vec<PathBuf>,
+    /// Add a line to /etc/hosts: HOST:IP (--rootfs)
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    /// type=bind|tmpfs,source=...,target=...[,readonly][,bind-propagation=...][,tmpfs-size=...]
+    #[arg(long)]
+    pub mount: Vec<String>,
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,

@@ -24,15 +24,30 @@ fn read_in_root(root: &Path, rel: &str) -> Option<String> {
     Some(s)
 }
 
-/// Finds `name` in a passwd or group file: (its id, and for passwd the primary gid).
-fn lookup(text: &str, name: &str) -> Option<(u32, u32)> {
-    let fields = text
-        .lines()
+/// Finds the entry named `name` in a passwd or group file, or for a number the entry with that id
+/// (never a user whose name is that number: CVE-2016-3697): its name, its id, and for passwd the
+/// primary gid and home.
+fn lookup<'a>(text: &'a str, name: &str) -> Option<Entry<'a>> {
+    let by_id = name.parse::<u32>().ok();
+    text.lines()
         .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.len() >= 3 && f[0] == name)?;
-    let id = fields[2].parse().ok()?;
-    let gid = fields.get(3).and_then(|g| g.parse().ok()).unwrap_or(0);
-    Some((id, gid))
+        .filter(|f| f.len() >= 3)
+        .find_map(|f| {
+            let id = f[2].parse::<u32>().ok()?;
+            by_id.map_or(f[0] == name, |n| n == id).then(|| Entry {
+                name: f[0],
+                id,
+                gid: f.get(3).and_then(|g| g.parse().ok()).unwrap_or(0),
+                home: f.get(5).copied().filter(|h| h.starts_with('/')),
+            })
+        })
+}
+
+struct Entry<'a> {
+    name: &'a str,
+    id: u32,
+    gid: u32,
+    home: Option<&'a str>,
 }
 
 /// Supplementary groups of `user` from /etc/group.
@@ -45,48 +60,74 @@ fn groups_of(text: &str, user: &str) -> Vec<u32> {
         .collect()
 }
 
-/// Resolves `-u` into (uid, gid, additional gids). Numeric users are uids even when a user of
-/// that name exists (CVE-2016-3697).
-pub fn resolve(root: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>), Error> {
+/// What `-u` resolves to.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Resolved {
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    /// From passwd; `/` when the user has no entry (docker's rule).
+    pub home: String,
+}
+
+/// Resolves `-u` (None: root) as docker does: a name must be in the root's passwd; a number is a
+/// uid even when a user of that name exists (CVE-2016-3697), and when passwd has an entry for that
+/// uid, its primary group, its supplementary groups and its home come from there. `--group-add`
+/// entries (numbers or group names) are added to the supplementary groups.
+pub fn resolve(root: &Path, spec: Option<&str>, group_add: &[String]) -> Result<Resolved, Error> {
+    let spec = spec.unwrap_or("0");
     let (u, g) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
     let passwd = read_in_root(root, "etc/passwd").unwrap_or_default();
     let group = read_in_root(root, "etc/group").unwrap_or_default();
-    let (uid, mut gid, name) = match u.parse::<u32>() {
-        Ok(n) => (n, 0, None),
-        Err(_) => {
-            let (uid, gid) = lookup(&passwd, u).ok_or_else(|| {
-                Error::Msg(format!(
-                    "unable to find user {u}: no matching entries in passwd file"
-                ))
-            })?;
-            (uid, gid, Some(u))
+    let entry = lookup(&passwd, u);
+    let uid = match (u.parse::<u32>(), &entry) {
+        (Ok(n), _) => n,
+        (Err(_), Some(e)) => e.id,
+        (Err(_), None) => {
+            return Err(Error::Msg(format!(
+                "unable to find user {u}: no matching entries in passwd file"
+            )));
         }
     };
-    if let Some(g) = g {
-        gid = match g.parse::<u32>() {
-            Ok(n) => n,
-            Err(_) => {
-                lookup(&group, g)
-                    .ok_or_else(|| {
-                        Error::Msg(format!(
-                            "unable to find group {g}: no matching entries in group file"
-                        ))
-                    })?
-                    .0
-            }
-        };
+    let group_id = |g: &str| -> Result<u32, Error> {
+        match g.parse::<u32>() {
+            Ok(n) => Ok(n),
+            Err(_) => lookup(&group, g).map(|e| e.id).ok_or_else(|| {
+                Error::Msg(format!(
+                    "unable to find group {g}: no matching entries in group file"
+                ))
+            }),
+        }
+    };
+    let gid = match g {
+        Some(g) => group_id(g)?,
+        None => entry.as_ref().map_or(0, |e| e.gid),
+    };
+    let mut additional_gids = entry
+        .as_ref()
+        .map(|e| groups_of(&group, e.name))
+        .unwrap_or_default();
+    for g in group_add {
+        let id = group_id(g)?;
+        if !additional_gids.contains(&id) {
+            additional_gids.push(id);
+        }
     }
-    let extra = name.map(|n| groups_of(&group, n)).unwrap_or_default();
     // A number past runc's range, typed or in the image's files, is refused: 4294967295 would
     // reach setresuid as -1, "unchanged", and leave the process root.
     let ids = [("uid", uid), ("gid", gid)].into_iter();
-    for (what, id) in ids.chain(extra.iter().map(|&g| ("supplementary gid", g))) {
+    for (what, id) in ids.chain(additional_gids.iter().map(|&g| ("supplementary gid", g))) {
         husk_spec::plan::check_id(&format!("--user {spec}: {what}"), id)?;
     }
-    Ok((uid, gid, extra))
+    Ok(Resolved {
+        uid,
+        gid,
+        additional_gids,
+        home: entry.and_then(|e| e.home).unwrap_or("/").to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -96,8 +137,17 @@ mod tests {
     #[test]
     fn passwd_and_group_lookup() {
         let passwd = "root:x:0:0:root:/root:/bin/sh\n# c\nwww:x:33:34::/var/www:/bin/false\n";
-        assert_eq!(lookup(passwd, "www"), Some((33, 34)));
-        assert_eq!(lookup(passwd, "nobody"), None);
+        let www = lookup(passwd, "www").unwrap();
+        assert_eq!((www.id, www.gid, www.home), (33, 34, Some("/var/www")));
+        assert_eq!(
+            lookup(passwd, "33").unwrap().name,
+            "www",
+            "a number finds its uid"
+        );
+        assert!(lookup(passwd, "nobody").is_none());
+        let tricky = "500:x:500:500::/h:/bin/sh\nreal:x:33:7::/r:/bin/sh\n";
+        assert_eq!(lookup(tricky, "33").unwrap().name, "real");
+        assert_eq!(lookup(tricky, "500").unwrap().id, 500);
         let group = "www:x:34:\nadm:x:4:www,root\nstaff:x:50:root\n";
         assert_eq!(groups_of(group, "www"), vec![4]);
         assert_eq!(groups_of(group, "root"), vec![4, 50]);
@@ -107,13 +157,11 @@ mod tests {
     fn ids_past_runcs_range_are_refused() {
         let nowhere = Path::new("/nonexistent-root");
         for u in ["4294967295", "0:4294967295", "2147483648"] {
-            let e = resolve(nowhere, u).unwrap_err().to_string();
+            let e = resolve(nowhere, Some(u), &[]).unwrap_err().to_string();
             assert!(e.starts_with(&format!("--user {u}: ")), "{e}");
             assert!(e.contains("is outside 0..=2147483647"), "{e}");
         }
-        assert_eq!(
-            resolve(nowhere, "2147483647:7").unwrap(),
-            (2147483647, 7, vec![])
-        );
+        let r = resolve(nowhere, Some("2147483647:7"), &[]).unwrap();
+        assert_eq!((r.uid, r.gid, r.additional_gids), (2147483647, 7, vec![]));
     }
 }

@@ -38,10 +38,12 @@ pub fn step(what: impl FnOnce() -> String) {
     } else {
         "husk"
     };
-    let _ = writeln!(
-        std::io::stderr(),
-        "[{now:>7} µs] +{:>5} µs  {who}: {}",
+    // One write per line: husk and init narrate at once into the same stderr, and writeln! on
+    // unbuffered stderr writes each piece of the format separately, interleaving mid-line.
+    let line = format!(
+        "[{now:>7} µs] +{:>5} µs  {who}: {}\n",
         now.saturating_sub(prev),
         what()
     );
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }

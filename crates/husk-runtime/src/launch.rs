@@ -28,6 +28,9 @@ pub struct CreateOpts {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    /// Files (name, contents) written into the state dir before init runs, for mounts to bind:
+    /// the front end's /etc/hosts, hostname and resolv.conf. Removed with the state dir.
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 /// Undoes a half-made container when dropped, unless disarmed.
@@ -182,6 +185,10 @@ pub fn launch_plan(
     // and `delete` would kill them. Refused, only the state dir is undone.
     cgroup.check_unused()?;
     let dir = undo.dir.as_ref().expect("set above");
+    for (name, text) in &opts.files {
+        let path = dir.path.join(name);
+        fs::write(&path, text).map_err(Error::io("write", &path))?;
+    }
     // The container's device nodes, which its device rules always allow.
     let devices: Vec<(char, i64, i64)> = plan
         .devices

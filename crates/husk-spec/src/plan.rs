@@ -835,6 +835,14 @@ pub fn lower_process(process: &crate::config::Process) -> Result<ProcessPlan, Co
                 .ok_or_else(|| err(field, format!("bad cpu list \"{s}\""))),
         }
     };
+    // runc and podman refuse these; execve would pass them on to a program that cannot read them.
+    if let Some(e) = process
+        .env
+        .iter()
+        .find(|e| e.split_once('=').is_none_or(|(k, _)| k.is_empty()))
+    {
+        return Err(err("process.env", format!("\"{e}\" is not KEY=VALUE")));
+    }
     let aff = process.exec_cpu_affinity.clone().unwrap_or_default();
     let cpu_affinity_initial = cpus("process.execCPUAffinity.initial", &aff.initial)?;
     let cpu_affinity_final = cpus("process.execCPUAffinity.final", &aff.final_)?;

@@ -69,6 +69,14 @@ fn bad_configs_name_their_field() {
     let cases: &[(&str, &str)] = &[
         (r#"{"process":{"args":["x"],"cwd":"/"}}"#, "root: missing"),
         (
+            r#"{"root":{"path":"r"},"process":{"args":["x"],"cwd":"/","env":["A=1","NOEQUALS"]}}"#,
+            "process.env: \"NOEQUALS\" is not KEY=VALUE",
+        ),
+        (
+            r#"{"root":{"path":"r"},"process":{"args":["x"],"cwd":"/","env":["=x"]}}"#,
+            "process.env: \"=x\" is not KEY=VALUE",
+        ),
+        (
             &base(r#","linux":{"namespaces":[{"type":"bogus"}]}"#),
             "linux.namespaces[0].type: unknown namespace \"bogus\"",
         ),

@@ -159,6 +159,7 @@ impl CreateArgs {
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
+            files: vec![],
         }
     }
 }
@@ -228,7 +229,9 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
     if cli.explain {
         husk_runtime::explain::enable();
     }
-    let root = &cli.root;
+    // State paths outlive the caller's directory (start, delete and the front end's bind
+    // sources name them later), so a relative --root is made absolute here.
+    let root = &std::path::absolute(&cli.root).map_err(Error::io("resolve --root", &cli.root))?;
     match cli.cmd {
         Cmd::Spec { bundle, .. } => {
             let path = bundle.join("config.json");

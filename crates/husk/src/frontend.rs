@@ -60,6 +60,7 @@ pub fn run(root: &Path, mut a: RunArgs) -> Result<i32, Error> {
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds.unwrap_or(0),
+        files: vec![],
     };
     start_and_wait(launch::launch(&opts, Mode::Run)?, a.detach, a.keep)
 }
@@ -78,17 +79,25 @@ fn start_and_wait(mut c: launch::Launched, detach: bool, keep: bool) -> Result<i
 }
 
 fn run_frontend(root: &Path, a: RunArgs) -> Result<i32, Error> {
-    let host = build::Host::current();
+    use std::io::IsTerminal;
+    if a.tty && a.interactive && !std::io::stdin().is_terminal() {
+        // docker's check: a pty fed from a pipe would echo the input and never pass its EOF.
+        return Err(Error::Msg(
+            "-it: the input device is not a TTY (drop -t to pipe into the container)".into(),
+        ));
+    }
     let id = match &a.name {
         Some(n) => n.clone(),
         None => build::generated_id(),
     };
-    let (spec, plan) = build::build(&a, &id, &host)?;
+    let host = build::Host::current(root.join(&id));
+    let built = build::build(&a, &id, &host)?;
     let opts = CreateOpts {
         root: root.to_path_buf(),
-        id,
-        bundle: plan.rootfs.clone(),
+        id: id.clone(),
+        bundle: built.plan.rootfs.clone(),
         foreground: true,
+        files: built.files,
         ..Default::default()
     };
     if !a.interactive {
@@ -97,6 +106,31 @@ fn run_frontend(root: &Path, a: RunArgs) -> Result<i32, Error> {
         husk_sys::fs::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 0)
             .map_err(Error::io("dup2", "/dev/null"))?;
     }
-    let c = launch::launch_plan(&opts, &plan.rootfs, &spec, &plan, Mode::Run)?;
+    // docker writes the id at create and refuses an existing file; removed again if the
+    // container never runs.
+    if let Some(f) = &a.cidfile {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(f)
+            .and_then(|mut file| file.write_all(id.as_bytes()))
+            .map_err(Error::io("write --cidfile", f))?;
+    }
+    let c = match launch::launch_plan(
+        &opts,
+        &built.plan.rootfs,
+        &built.spec,
+        &built.plan,
+        Mode::Run,
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            if let Some(f) = &a.cidfile {
+                let _ = std::fs::remove_file(f);
+            }
+            return Err(e);
+        }
+    };
     start_and_wait(c, false, false)
 }

@@ -77,9 +77,10 @@ fn embedded_default_is_the_host_root_read_only_and_isolated() {
         "lo is up (operstate of lo is 'unknown' when up)"
     );
     assert_eq!(lines[6], "1", "only lo in the new network namespace");
-    assert_eq!(
-        lines[7], "it-fe-embedd",
-        "hostname from the name, 12 characters as docker"
+    assert!(
+        lines[7].len() == 12 && lines[7].bytes().all(|b| b.is_ascii_hexdigit()),
+        "hostname: a 12-digit short id as docker's and podman's, never the --name: {}",
+        lines[7]
     );
     assert!(!std::path::Path::new("/usr/husk-test").exists());
     assert_no_cgroup("it-fe-embedded");
@@ -594,4 +595,443 @@ fn help_completions_and_man_pages() {
     assert!(husk(&["man"]).contains(".TH husk 1"));
     let o = Command::new(HUSK).args(["man", "nope"]).output().unwrap();
     assert!(!o.status.success() && stderr(&o).contains("man nope: no such command"));
+}
+
+/// `husk run` with `args`, checking that it fails with docker's 125 and says `what`.
+fn refused(f: &Front, args: &[&str], what: &str) {
+    let o = f.run_clean(args);
+    assert_eq!(o.status.code(), Some(125), "{args:?}: {}", stderr(&o));
+    assert!(stderr(&o).contains(what), "{args:?}: {}", stderr(&o));
+}
+
+#[test]
+fn capabilities_follow_dockers_rules() {
+    require_root!();
+    let f = Front::new("caps");
+    let rootfs = rootfs().to_string_lossy().into_owned();
+    let eff = |extra: &[&str]| {
+        let mut a = extra.to_vec();
+        a.extend(["--rootfs", &rootfs, "/bin/probe"]);
+        u64::from_str_radix(&probe(&f.run_clean(&a))["CapEff"], 16).unwrap()
+    };
+    let net_raw = 1 << 13;
+    let all = eff(&["--cap-add", "ALL"]);
+    assert_ne!(all & net_raw, 0);
+    assert_eq!(
+        eff(&["--cap-add", "ALL", "--cap-drop", "NET_RAW"]),
+        all & !net_raw,
+        "ALL, then the dropped one taken away (podman: 000001fffeffdfff)"
+    );
+    assert_eq!(eff(&["--cap-drop", "ALL", "--cap-add", "NET_RAW"]), net_raw);
+    refused(
+        &f,
+        &[
+            "--cap-add",
+            "NET_RAW",
+            "--cap-drop",
+            "net_raw",
+            "--",
+            "true",
+        ],
+        "capability \"CAP_NET_RAW\" cannot be dropped and added",
+    );
+}
+
+#[test]
+fn numeric_users_take_group_groups_and_home_from_passwd() {
+    require_root!();
+    let f = Front::new("uidhome");
+    let root = private_rootfs("fe-uidhome");
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nu:x:1000:1001:u:/home/u:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("etc/group"),
+        "root:x:0:\ng:x:1001:\nextra:x:2000:u\nadd:x:3000:\n",
+    )
+    .unwrap();
+    let r = root.to_string_lossy().into_owned();
+    let p = probe(&f.run_clean(&["-u", "1000", "--rootfs", &r, "/bin/probe"]));
+    assert_eq!((p["uid"].as_str(), p["gid"].as_str()), ("1000", "1001"));
+    assert_eq!(p["groups"], "2000");
+    assert_eq!(p["env.HOME"], "/home/u");
+    let p = probe(&f.run_clean(&[
+        "-u",
+        "1000",
+        "--group-add",
+        "add",
+        "--group-add",
+        "7",
+        "--rootfs",
+        &r,
+        "/bin/probe",
+    ]));
+    assert_eq!(
+        p["groups"], "7,2000,3000",
+        "--group-add, by name and number (the kernel sorts them)"
+    );
+    // A uid without an entry: gid 0 and HOME=/ (docker); root's home from passwd.
+    let p = probe(&f.run_clean(&["-u", "4242", "--rootfs", &r, "/bin/probe"]));
+    assert_eq!((p["gid"].as_str(), p["env.HOME"].as_str()), ("0", "/"));
+    assert_eq!(
+        probe(&f.run_clean(&["--rootfs", &r, "/bin/probe"]))["env.HOME"],
+        "/root"
+    );
+    refused(
+        &f,
+        &["--group-add", "nogroup", "--rootfs", &r, "true"],
+        "unable to find group nogroup",
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn values_docker_refuses_are_refused() {
+    require_root!();
+    let f = Front::new("refuse");
+    let rootfs = rootfs().to_string_lossy().into_owned();
+    refused(
+        &f,
+        &["-e", "=x", "--", "true"],
+        "invalid environment variable: \"=x\"",
+    );
+    refused(
+        &f,
+        &["-v", "/etc:/", "--", "true"],
+        "the destination cannot be /",
+    );
+    refused(
+        &f,
+        &["--tmpfs", "/", "--", "true"],
+        "the destination cannot be /",
+    );
+    refused(
+        &f,
+        &["--userns", "keep-id", "--", "true"],
+        "--userns keep-id: only host is supported",
+    );
+    refused(
+        &f,
+        &["--pid", "container:x", "--", "true"],
+        "--pid container:x: only host is supported",
+    );
+    refused(
+        &f,
+        &["--cpus", "1", "--cpu-quota", "50000", "--", "true"],
+        "--cpus cannot be given with --cpu-quota",
+    );
+    refused(
+        &f,
+        &["--mount", "type=volume,target=/v", "--", "true"],
+        "volumes are not supported yet",
+    );
+    refused(
+        &f,
+        &["--add-host", "db:10.0.0.2", "--", "true"],
+        "--add-host needs --rootfs",
+    );
+    refused(
+        &f,
+        &["--stop-signal", "NOPE", "--", "true"],
+        "--stop-signal NOPE: unknown signal",
+    );
+    // -it from a pipe: docker's refusal, not a hang after EOF.
+    let o = f
+        .cmd(&["-it", "--rootfs", &rootfs, "/bin/cat"])
+        .stdin(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("the input device is not a TTY"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn memory_flags_as_docker() {
+    require_root!();
+    let f = Front::new("memory");
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let (limit, swap) = if v2 {
+        (
+            "/sys/fs/cgroup/memory.max",
+            "/sys/fs/cgroup/memory.swap.max",
+        )
+    } else {
+        (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes",
+        )
+    };
+    if !std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() && !v2 {
+        skip(
+            Skip::HostFeature,
+            "no swap accounting (memory.memsw.*) on this host",
+        );
+        return;
+    }
+    let cat = |args: &[&str]| {
+        let mut a = args.to_vec();
+        let script = format!("cat {limit} {swap}");
+        a.extend(["--", "/bin/sh", "-c", &script]);
+        out(&f.run_clean(&a))
+    };
+    // -m alone: as much swap as memory (v1 memsw = 2 × memory; v2 swap.max = memory).
+    let text = cat(&["-m", "64m"]);
+    let expect_swap = if v2 { 64 << 20 } else { 128 << 20 };
+    assert_eq!(text, format!("{}\n{expect_swap}\n", 64 << 20));
+    // -m 0 is no limit.
+    let text = cat(&["-m", "0"]);
+    let first = text.lines().next().unwrap();
+    assert!(
+        first == "max" || first.parse::<u64>().unwrap() > 1 << 50,
+        "{text}"
+    );
+    let script = "cat /sys/fs/cgroup/memory/memory.soft_limit_in_bytes; grep oom_kill_disable /sys/fs/cgroup/memory/memory.oom_control; cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us";
+    if !v2 {
+        let o = f.run_clean(&[
+            "--memory-reservation",
+            "32m",
+            "--oom-kill-disable",
+            "-m",
+            "64m",
+            "--cpu-quota",
+            "20000",
+            "--cpu-period",
+            "50000",
+            "--",
+            "/bin/sh",
+            "-c",
+            script,
+        ]);
+        assert_eq!(
+            out(&o),
+            format!("{}\noom_kill_disable 1\n20000\n50000\n", 32 << 20)
+        );
+    }
+}
+
+#[test]
+fn read_only_rootfs_gets_writable_tmp_and_run() {
+    require_root!();
+    let f = Front::new("rotmp");
+    let rootfs = rootfs().to_string_lossy().into_owned();
+    let o = f.run_clean(&[
+        "--read-only",
+        "--rootfs",
+        &rootfs,
+        "/bin/sh",
+        "-c",
+        "touch /tmp/a /run/b && echo tmp-run-rw; touch /etc/x 2>/dev/null || echo root-ro",
+    ]);
+    assert_eq!(out(&o), "tmp-run-rw\nroot-ro\n");
+}
+
+#[test]
+fn the_embedded_default_sees_the_callers_dir_and_binds_sys_with_host_network() {
+    require_root!();
+    let f = Front::new("cwdtmp");
+    let dir = std::env::temp_dir().join(format!("husk-fe-cwd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("here"), "").unwrap();
+    let o = f
+        .cmd(&["--", "/bin/sh", "-c", "pwd; ls"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out(&o), format!("{}\nhere\n", dir.display()));
+    let o = f.run_clean(&[
+        "--network",
+        "host",
+        "--",
+        "/bin/sh",
+        "-c",
+        "cat /sys/class/net/lo/operstate; touch /sys/x 2>/dev/null || echo sys-ro",
+    ]);
+    assert_eq!(out(&o), "unknown\nsys-ro\n");
+}
+
+#[test]
+fn namespaces_sysctl_shm_and_entrypoint() {
+    require_root!();
+    let f = Front::new("ns");
+    let rootfs = rootfs().to_string_lossy().into_owned();
+    let p = probe(&f.run_clean(&[
+        "--pid",
+        "host",
+        "--ipc",
+        "host",
+        "--uts",
+        "host",
+        "--cgroupns",
+        "host",
+        "--userns",
+        "host",
+        "--rootfs",
+        &rootfs,
+        "/bin/probe",
+    ]));
+    for ns in ["pid", "ipc", "uts", "cgroup", "user"] {
+        assert_eq!(p[&format!("ns.{ns}")], host_ns(ns), "{ns}");
+    }
+    assert_ne!(p["ns.net"], host_ns("net"));
+    let p = probe(&f.run_clean(&["--rootfs", &rootfs, "/bin/probe"]));
+    for ns in ["pid", "ipc", "uts", "cgroup", "net"] {
+        assert_ne!(p[&format!("ns.{ns}")], host_ns(ns), "{ns}");
+    }
+    let o = f.run_clean(&["--sysctl", "net.ipv4.ip_forward=1", "--shm-size", "1m", "--rootfs", &rootfs,
+        "/bin/sh", "-c", "cat /proc/sys/net/ipv4/ip_forward; grep ' /dev/shm ' /proc/mounts | grep -o 'size=[0-9a-z]*'"]);
+    assert_eq!(out(&o), "1\nsize=1024k\n");
+    let o = f.run_clean(&[
+        "--entrypoint",
+        "/bin/echo",
+        "--rootfs",
+        &rootfs,
+        "--",
+        "-n",
+        "from",
+        "entrypoint",
+    ]);
+    assert_eq!(out(&o), "from entrypoint");
+}
+
+#[test]
+fn etc_files_labels_cidfile_and_stop_settings() {
+    require_root!();
+    let f = Front::new("etc");
+    let rootfs = rootfs().to_string_lossy().into_owned();
+    let o = f.run_clean(&["--add-host", "db:10.0.0.2", "-h", "box", "--rootfs", &rootfs, "/bin/sh", "-c",
+        "grep -c box /etc/hosts; grep db /etc/hosts; cat /etc/hostname; test -f /etc/resolv.conf && echo resolv; echo x >> /etc/hosts && echo writable"]);
+    assert_eq!(out(&o), "1\n10.0.0.2\tdb\nbox\nresolv\nwritable\n");
+    // Bound from the state dir, not written into the rootfs: nothing of it is left there.
+    let hosts = std::fs::read_to_string(std::path::Path::new(&rootfs).join("etc/hosts"))
+        .unwrap_or_default();
+    assert!(!hosts.contains("db"), "{hosts}");
+    // A relative --root works: husk makes it absolute (the bind sources live under it).
+    let cwd = std::env::temp_dir().join(format!("husk-fe-relroot-{}", std::process::id()));
+    std::fs::create_dir_all(&cwd).unwrap();
+    let o = Command::new(HUSK)
+        .args([
+            "--root",
+            "state",
+            "run",
+            "--rootfs",
+            &rootfs,
+            "/bin/cat",
+            "/etc/hostname",
+        ])
+        .current_dir(&cwd)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let left = std::fs::read_dir(cwd.join("state"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    let _ = std::fs::remove_dir_all(&cwd);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(left, 0);
+
+    let cid = std::env::temp_dir().join(format!("husk-fe-cid-{}", std::process::id()));
+    let _ = std::fs::remove_file(&cid);
+    let labels = std::env::temp_dir().join(format!("husk-fe-labels-{}", std::process::id()));
+    std::fs::write(&labels, "from=file\n").unwrap();
+    let mut child = f
+        .cmd(&[
+            "--name",
+            "it-fe-labels",
+            "--cidfile",
+            &cid.to_string_lossy(),
+            "-l",
+            "a=1",
+            "--label-file",
+            &labels.to_string_lossy(),
+            "--stop-signal",
+            "SIGINT",
+            "--stop-timeout",
+            "5",
+            "--rootfs",
+            &rootfs,
+            "/bin/sleep",
+            "600",
+        ])
+        .spawn()
+        .unwrap();
+    let state = || {
+        let o = Command::new(HUSK)
+            .arg("--root")
+            .arg(&f.root)
+            .args(["state", "it-fe-labels"])
+            .output()
+            .unwrap();
+        stdout(&o)
+    };
+    wait_until(PATIENCE, "the container runs", || {
+        state().contains("\"running\"")
+    });
+    let st: serde_json::Value = serde_json::from_str(&state()).unwrap();
+    assert_eq!(std::fs::read_to_string(&cid).unwrap(), "it-fe-labels");
+    let o = Command::new(HUSK)
+        .arg("--root")
+        .arg(&f.root)
+        .args(["kill", "it-fe-labels", "KILL"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let _ = child.wait();
+    let ann = &st["annotations"];
+    assert_eq!(
+        (ann["a"].as_str(), ann["from"].as_str()),
+        (Some("1"), Some("file")),
+        "{st}"
+    );
+    assert_eq!(
+        (
+            ann["husk.stop-signal"].as_str(),
+            ann["husk.stop-timeout"].as_str()
+        ),
+        (Some("2"), Some("5"))
+    );
+    // An existing cidfile is refused, as docker does, and left alone.
+    refused(
+        &f,
+        &[
+            "--cidfile",
+            &cid.to_string_lossy(),
+            "--rootfs",
+            &rootfs,
+            "true",
+        ],
+        "write --cidfile",
+    );
+    assert_eq!(std::fs::read_to_string(&cid).unwrap(), "it-fe-labels");
+    let _ = std::fs::remove_file(&cid);
+    let _ = std::fs::remove_file(&labels);
+}
+
+#[test]
+fn explain_writes_whole_lines() {
+    require_root!();
+    let f = Front::new("explain");
+    let rootfs = rootfs().to_string_lossy().into_owned();
+    for _ in 0..5 {
+        let o = Command::new(HUSK)
+            .arg("--root")
+            .arg(&f.root)
+            .args(["--explain", "run", "--rootfs", &rootfs, "true"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        for l in stderr(&o).lines() {
+            let ok = l.starts_with('[')
+                && l.contains(" µs] +")
+                && (l.contains(" µs  husk: ") || l.contains(" µs  init: "));
+            assert!(ok, "a torn line: {l:?}\n{}", stderr(&o));
+        }
+    }
 }
