@@ -95,8 +95,16 @@ cleanup() {
   [[ -n ${P+x} ]] && timeout 30 "${P[@]}" rm -af -t 0 >/dev/null 2>&1
   for p in "${PIDS[@]}"; do stop_pid "$p"; done
   # shims and conmons that belong to this run (their command line names our temp dir)
-  for p in $(pgrep -f -- "$T/" 2>/dev/null); do [[ $p != $$ ]] && kill -KILL "$p" 2>/dev/null; done
-  sleep 0.2
+  local killed=()
+  for p in $(pgrep -f -- "$T/" 2>/dev/null); do [[ $p != $$ ]] && kill -KILL "$p" 2>/dev/null && killed+=("$p"); done
+  # SIGKILL lands asynchronously: unmount only once they are dead (gone, or a zombie nobody
+  # reaps), waiting at most 60 s for each.
+  for p in "${killed[@]}"; do
+    for i in $(seq 600); do
+      [[ ! -e /proc/$p ]] || [[ $(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null) == Z* ]] && break
+      sleep 0.1
+    done
+  done
   # mounts under the temp dir (overlay roots, shm, netns files), deepest first
   awk -v t="$T/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r |
     while read -r m; do umount -l "$m" 2>/dev/null; done
