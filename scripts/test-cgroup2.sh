@@ -39,9 +39,9 @@ guest=$PWD/$stage/guest.sh
   echo 'exit $fail'
 } > "$guest"
 chmod +x "$guest"
-# As root in the guest every prerequisite is there (script(1) comes from this host): a test may
-# skip only for a feature the guest lacks.
-args=(--bin "$husk" --bin script --share "$PWD/$stage" --env HUSK_PROBE="$PWD/$stage/probe"
+# As root in the guest every prerequisite is there (script(1) and runc come from this host): a
+# test may skip only for a feature the guest lacks.
+args=(--bin "$husk" --bin script --bin runc --share "$PWD/$stage" --env HUSK_PROBE="$PWD/$stage/probe"
   --env HUSK_REQUIRE_ALL=1 --env HUSK_SKIP_LOG=/tmp/husk-skips.log --timeout 900)
 for b in "${bins[@]}"; do args+=(--bin "$b"); done
 "$vm" "${args[@]}" -- sh "$guest"

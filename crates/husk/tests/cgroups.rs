@@ -539,11 +539,10 @@ fn a_cgroup_already_holding_processes_is_refused() {
     let _ = sleeper.kill();
     let _ = sleeper.wait();
     // The sleeper's cgroup empties as it is reaped; rmdir waits for that, not for a guess.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     for d in [&inner, &dir] {
-        while std::fs::remove_dir(d).is_err() && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        wait_until(PATIENCE, &format!("{} can be removed", d.display()), || {
+            std::fs::remove_dir(d).is_ok()
+        });
     }
     for (what, o) in [("create", &create), ("run", &run)] {
         assert!(!o.status.success(), "{what} joined a busy cgroup");

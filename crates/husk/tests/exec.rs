@@ -445,12 +445,7 @@ fn cpus_allowed(status: &str) -> String {
 fn exec_applies_scheduler_io_priority_and_cpu_affinity() {
     require_root!();
     let all = cpus_allowed(&std::fs::read_to_string("/proc/self/status").unwrap());
-    if !all.starts_with("0-") {
-        eprintln!(
-            "SKIP exec_applies_scheduler_io_priority_and_cpu_affinity: CPUs {all}, want 0 and 1"
-        );
-        return;
-    }
+    skip_unless!(all.starts_with("0-"), "CPUs {all}, want 0 and 1");
     let mut env = Env::new("x-sched");
     env.config["process"]["execCPUAffinity"] = json!({"final": "1"});
     let (id, init_pid) = running(&mut env, "sched");

@@ -234,8 +234,9 @@ fn apparmor_profile_without_apparmor_is_a_clear_error() {
 }
 
 /// Replaces the test's config with the one `runc spec` writes, pointed at the test rootfs and
-/// running the probe; false (after a SKIP line) when runc is not installed.
-fn runc_spec(env: &mut Env, test: &str) -> bool {
+/// running the probe; false (after a SKIP line) when runc is not installed (a prerequisite:
+/// scripts/test.sh hosts have it, and test-cgroup2.sh hands it to the guest).
+fn runc_spec(env: &mut Env) -> bool {
     std::fs::remove_file(env.bundle.join("config.json")).unwrap();
     let out = match Command::new("runc")
         .arg("spec")
@@ -245,7 +246,10 @@ fn runc_spec(env: &mut Env, test: &str) -> bool {
         Ok(o) if o.status.success() => o,
         Ok(o) => panic!("runc spec: {}", String::from_utf8_lossy(&o.stderr)),
         Err(e) => {
-            eprintln!("SKIP {test}: no runc to write the bundle ({e})");
+            skip(
+                Skip::Prerequisite,
+                &format!("no runc to write the bundle ({e})"),
+            );
             return false;
         }
     };
@@ -262,10 +266,7 @@ fn runc_spec(env: &mut Env, test: &str) -> bool {
 fn runc_spec_ambient_capabilities_without_inheritable_are_ignored() {
     require_root!();
     let mut env = Env::new("p-runcspec");
-    if !runc_spec(
-        &mut env,
-        "runc_spec_ambient_capabilities_without_inheritable_are_ignored",
-    ) {
+    if !runc_spec(&mut env) {
         return;
     }
     let caps = &env.config["process"]["capabilities"];
