@@ -234,6 +234,12 @@ fn resources(a: &RunArgs, host: &Host) -> Result<Option<serde_json::Value>, Erro
     if a.oom_kill_disable {
         memory.insert("disableOOMKiller".into(), json!(true));
     }
+    if let Some(sw) = a.memory_swappiness {
+        if sw > 100 {
+            return Err(bad(format!("--memory-swappiness {sw}: must be 0 to 100")));
+        }
+        memory.insert("swappiness".into(), json!(sw));
+    }
     if !memory.is_empty() {
         r.insert("memory".into(), memory.into());
     }
@@ -277,6 +283,11 @@ fn resources(a: &RunArgs, host: &Host) -> Result<Option<serde_json::Value>, Erro
             .ok_or_else(|| bad(format!("--cpuset-cpus {c}: want a list like 0-2,4")))?;
         cpu.insert("cpus".into(), json!(c));
     }
+    if let Some(m) = &a.cpuset_mems {
+        husk_spec::plan::parse_cpu_list(m)
+            .ok_or_else(|| bad(format!("--cpuset-mems {m}: want a list like 0-1")))?;
+        cpu.insert("mems".into(), json!(m));
+    }
     if !cpu.is_empty() {
         r.insert("cpu".into(), cpu.into());
     }
@@ -286,6 +297,23 @@ fn resources(a: &RunArgs, host: &Host) -> Result<Option<serde_json::Value>, Erro
             "pids".into(),
             json!({ "limit": if p <= 0 { -1 } else { p } }),
         );
+    }
+    if let Some(w) = a.blkio_weight {
+        if !(10..=1000).contains(&w) {
+            return Err(bad(format!("--blkio-weight {w}: must be 10 to 1000")));
+        }
+        r.insert("blockIO".into(), json!({ "weight": w }));
+    }
+    // --privileged allows every device, as docker's; --device allows its own.
+    let mut rules: Vec<serde_json::Value> = vec![];
+    if a.privileged {
+        rules.push(json!({"allow": true, "access": "rwm"}));
+    }
+    for d in &a.device {
+        rules.push(super::devices::device(d)?.1);
+    }
+    if !rules.is_empty() {
+        r.insert("devices".into(), rules.into());
     }
     Ok((!r.is_empty()).then(|| r.into()))
 }
@@ -461,14 +489,22 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
         .iter()
         .map(|h| mounts::add_host(h))
         .collect::<Result<Vec<_>, _>>()?;
-    if embedded && !extra_hosts.is_empty() {
+    let dns = mounts::Dns {
+        servers: &a.dns,
+        search: &a.dns_search,
+        options: &a.dns_option,
+    };
+    if embedded && !(extra_hosts.is_empty() && dns.is_empty()) {
         return Err(bad(
-            "--add-host needs --rootfs: the embedded default shows the host's own /etc/hosts",
+            "--add-host and --dns* need --rootfs: the embedded default shows the host's own /etc/hosts and /etc/resolv.conf",
         ));
     }
     if !embedded {
-        let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        for (name, text) in mounts::etc_files(&hostname, &extra_hosts, &resolv, own_net) {
+        let resolv = dns.resolv_conf(
+            &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            own_net,
+        )?;
+        for (name, text) in mounts::etc_files(&hostname, &extra_hosts, resolv) {
             let src = host.state_dir.join(name);
             mounts.push(mount(
                 &format!("/etc/{name}"),
@@ -570,6 +606,12 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
                 .map(|u| ulimit(u))
                 .collect::<Result<_, _>>()?,
             no_new_privileges: nnp,
+            oom_score_adj: match a.oom_score_adj {
+                Some(n) if !(-1000..=1000).contains(&n) => {
+                    return Err(bad(format!("--oom-score-adj {n}: must be -1000 to 1000")));
+                }
+                n => n,
+            },
             ..Default::default()
         }),
         root: Some(Root {
@@ -577,12 +619,28 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
             readonly: embedded || a.read_only,
         }),
         hostname: own_uts.then_some(hostname),
+        domainname: match (&a.domainname, own_uts) {
+            (Some(_), false) => return Err(bad("--domainname cannot be set with --uts host")),
+            (d, _) => d.clone(),
+        },
         mounts,
         annotations: super::labels::annotations(a)?,
         linux: Some(Linux {
             namespaces,
             resources,
             sysctl,
+            devices: if a.privileged {
+                super::devices::host_devices()
+            } else {
+                a.device
+                    .iter()
+                    .map(|d| super::devices::device(d).map(|d| d.0))
+                    .collect::<Result<_, _>>()?
+            },
+            cgroups_path: a
+                .cgroup_parent
+                .as_ref()
+                .map(|p| format!("/{}/{id}", p.trim_matches('/'))),
             seccomp: match seccomp {
                 Some(explicit) => explicit,
                 // --privileged runs unconfined, as docker's does.

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod build;
+mod devices;
 mod labels;
 mod mounts;
 mod seccomp_default;
@@ -204,6 +205,36 @@ pub struct RunArgs {
     /// type=bind|tmpfs,source=...,target=...[,readonly][,bind-propagation=...][,tmpfs-size=...]
     #[arg(long)]
     pub mount: Vec<String>,
+    /// Add a host device: HOST[:CONTAINER][:rwm]
+    #[arg(long)]
+    pub device: Vec<String>,
+    /// OOM killer preference, -1000 (never) to 1000 (first)
+    #[arg(long = "oom-score-adj")]
+    pub oom_score_adj: Option<i32>,
+    /// Swappiness of the container's memory, 0 to 100 (cgroup v1)
+    #[arg(long = "memory-swappiness")]
+    pub memory_swappiness: Option<u64>,
+    /// Memory nodes allowed, e.g. 0-1
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// Block IO weight, 10 to 1000
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+    /// The cgroup to create the container's under (default /husk)
+    #[arg(long = "cgroup-parent")]
+    pub cgroup_parent: Option<String>,
+    /// DNS server for /etc/resolv.conf (--rootfs)
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// DNS search domain for /etc/resolv.conf (--rootfs)
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// DNS option for /etc/resolv.conf (--rootfs)
+    #[arg(long = "dns-option")]
+    pub dns_option: Vec<String>,
+    /// Container NIS domain name
+    #[arg(long)]
+    pub domainname: Option<String>,
     /// Print help
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,

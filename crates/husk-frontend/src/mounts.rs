@@ -148,14 +148,67 @@ pub fn add_host(v: &str) -> Result<(String, String), Error> {
     Ok((host.to_string(), ip.to_string()))
 }
 
+/// `--dns`, `--dns-search`, `--dns-option`: each replaces that part of the host's resolv.conf.
+pub struct Dns<'a> {
+    pub servers: &'a [String],
+    pub search: &'a [String],
+    pub options: &'a [String],
+}
+
+impl Dns<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.servers.is_empty() && self.search.is_empty() && self.options.is_empty()
+    }
+
+    /// The container's resolv.conf: the host's, without loopback name servers when the container
+    /// has its own network namespace (they would not answer there), with the flags' parts instead
+    /// of the host's.
+    pub fn resolv_conf(&self, host: &str, own_netns: bool) -> Result<String, Error> {
+        for s in self.servers {
+            if s.parse::<std::net::IpAddr>().is_err() {
+                return Err(bad(format!("--dns {s}: not an IP address")));
+            }
+        }
+        let mut out = String::new();
+        for l in host.lines() {
+            let mut w = l.split_whitespace();
+            let keep = match w.next() {
+                Some("nameserver") => {
+                    self.servers.is_empty()
+                        && !(own_netns
+                            && w.next().is_some_and(|ip| {
+                                ip.parse::<std::net::IpAddr>()
+                                    .is_ok_and(|ip| ip.is_loopback())
+                            }))
+                }
+                Some("search" | "domain") => self.search.is_empty(),
+                Some("options") => self.options.is_empty(),
+                _ => true,
+            };
+            if keep {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        for s in self.servers {
+            out.push_str(&format!("nameserver {s}\n"));
+        }
+        if !self.search.is_empty() {
+            out.push_str(&format!("search {}\n", self.search.join(" ")));
+        }
+        if !self.options.is_empty() {
+            out.push_str(&format!("options {}\n", self.options.join(" ")));
+        }
+        Ok(out)
+    }
+}
+
 /// The /etc files docker writes for a container: hosts (localhost, the container's own name, and
-/// `--add-host` lines), hostname, and resolv.conf (the host's, without loopback name servers when
-/// the container has its own network namespace, where they would not answer).
+/// `--add-host` lines), hostname, and resolv.conf.
 pub fn etc_files(
     hostname: &str,
     extra_hosts: &[(String, String)],
-    host_resolv: &str,
-    own_netns: bool,
+    resolv: String,
 ) -> Vec<(&'static str, String)> {
     let mut hosts =
         String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
@@ -163,20 +216,6 @@ pub fn etc_files(
     for (h, ip) in extra_hosts {
         hosts.push_str(&format!("{ip}\t{h}\n"));
     }
-    let resolv: String = host_resolv
-        .lines()
-        .filter(|l| {
-            !own_netns || {
-                let mut w = l.split_whitespace();
-                !(w.next() == Some("nameserver")
-                    && w.next().is_some_and(|ip| {
-                        ip.parse::<std::net::IpAddr>()
-                            .is_ok_and(|ip| ip.is_loopback())
-                    }))
-            }
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
     vec![
         ("hosts", hosts),
         ("hostname", format!("{hostname}\n")),
@@ -223,14 +262,38 @@ mod tests {
         );
         assert_eq!(add_host("v6:::1").unwrap().1, "::1");
         assert!(add_host("db:notanip").is_err() && add_host("db").is_err());
-        let files = etc_files(
-            "box",
-            &[("db".into(), "10.0.0.2".into())],
-            "nameserver 127.0.0.53\nnameserver 9.9.9.9\nsearch x\n",
-            true,
-        );
+        let none = Dns {
+            servers: &[],
+            search: &[],
+            options: &[],
+        };
+        let host = "nameserver 127.0.0.53\nnameserver 9.9.9.9\nsearch x\n";
+        let resolv = none.resolv_conf(host, true).unwrap();
+        let files = etc_files("box", &[("db".into(), "10.0.0.2".into())], resolv);
         assert!(files[0].1.contains("127.0.1.1\tbox\n") && files[0].1.ends_with("10.0.0.2\tdb\n"));
         assert_eq!(files[1].1, "box\n");
+        assert_eq!(none.resolv_conf(host, false).unwrap(), host);
+        let servers = ["1.1.1.1".to_string()];
+        let search = ["a.example".to_string(), "b.example".to_string()];
+        let flags = Dns {
+            servers: &servers,
+            search: &search,
+            options: &["ndots:2".into()],
+        };
+        assert_eq!(
+            flags.resolv_conf(host, true).unwrap(),
+            "nameserver 1.1.1.1\nsearch a.example b.example\noptions ndots:2\n"
+        );
+        let bad = ["x".to_string()];
+        assert!(
+            Dns {
+                servers: &bad,
+                search: &[],
+                options: &[]
+            }
+            .resolv_conf(host, true)
+            .is_err()
+        );
         assert_eq!(files[2].1, "nameserver 9.9.9.9\nsearch x\n");
     }
 }

@@ -1035,3 +1035,70 @@ fn explain_writes_whole_lines() {
         }
     }
 }
+
+#[test]
+fn devices_privileged_and_more_docker_flags() {
+    require_root!();
+    let f = Front::new("devices");
+    let rootfs = rootfs().to_string_lossy().into_owned();
+    let o = f.run_clean(&["--device", "/dev/zero:/dev/myzero:r", "--rootfs", &rootfs, "/bin/sh", "-c",
+        "head -c 3 /dev/myzero | od -An -tx1 | tr -d ' '; test -e /dev/loop-control || echo no-loop-control"]);
+    assert_eq!(out(&o), "000000\nno-loop-control\n");
+    if std::path::Path::new("/dev/loop-control").exists() {
+        // --privileged: the host's devices are there and allowed (docker).
+        let o = f.run_clean(&[
+            "--privileged",
+            "--rootfs",
+            &rootfs,
+            "/bin/sh",
+            "-c",
+            "test -c /dev/loop-control && echo present; exec 3<>/dev/loop-control && echo opened",
+        ]);
+        assert_eq!(out(&o), "present\nopened\n");
+    }
+    let o = f.run_clean(&[
+        "--dns",
+        "192.0.2.1",
+        "--dns-search",
+        "example.org",
+        "--dns-option",
+        "ndots:2",
+        "--oom-score-adj",
+        "500",
+        "--domainname",
+        "dom.example",
+        "--rootfs",
+        &rootfs,
+        "/bin/sh",
+        "-c",
+        "cat /etc/resolv.conf; cat /proc/self/oom_score_adj; cat /proc/sys/kernel/domainname",
+    ]);
+    assert_eq!(
+        out(&o),
+        "nameserver 192.0.2.1\nsearch example.org\noptions ndots:2\n500\ndom.example\n"
+    );
+    let o = f.run_clean(&[
+        "--cgroup-parent",
+        "husk-fe-parent",
+        "--cgroupns",
+        "host",
+        "--name",
+        "it-fe-cgparent",
+        "--rootfs",
+        &rootfs,
+        "/bin/sh",
+        "-c",
+        "grep -c /husk-fe-parent/it-fe-cgparent /proc/self/cgroup",
+    ]);
+    assert_ne!(out(&o), "0\n");
+    assert_no_cgroup("it-fe-cgparent");
+    for d in cgroup_dirs("husk-fe-parent") {
+        let _ = std::fs::remove_dir(d);
+    }
+    refused(
+        &f,
+        &["--device", "/etc/passwd", "--", "true"],
+        "is not a character or block device",
+    );
+    refused(&f, &["--dns", "1.1.1.1", "--", "true"], "need --rootfs");
+}
