@@ -730,7 +730,7 @@ fn values_docker_refuses_are_refused() {
     refused(
         &f,
         &["--add-host", "db:10.0.0.2", "--", "true"],
-        "--add-host needs --rootfs",
+        "--add-host and --dns* need --rootfs",
     );
     refused(
         &f,
