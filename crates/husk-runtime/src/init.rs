@@ -66,13 +66,13 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
             sp::exit_now(1);
         }
     };
-    match setup(&a, &state_json, &mut listener) {
-        Ok(()) => {}
+    let own_fds = match setup(&a, &state_json, &mut listener) {
+        Ok(own_fds) => own_fds,
         Err(msg) => {
             let _ = a.chan.send(&Msg::Error(msg));
             sp::exit_now(1);
         }
-    }
+    };
     // Looked up as the container's user, after pivot_root, and reported apart from other
     // errors so front ends can return 126/127 as docker does.
     let exe = match find_executable(&a.plan.process) {
@@ -99,7 +99,7 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
     // it. `run` goes on at once: its parent starts the container as soon as it is ready anyway,
     // and records the state meanwhile.
     let mut fifo_w = match &a.fifo {
-        Some(fifo) => match open_fifo(fifo) {
+        Some(fifo) => match open_fifo(fifo, own_fds.as_ref()) {
             Some(f) => Some(f),
             None => sp::exit_now(1),
         },
@@ -212,19 +212,31 @@ fn exit_with(msg: &str, code: i32) -> ! {
 }
 
 /// Blocks until `husk start` opens the fifo. Opened through /proc/self/fd because the fifo's
-/// path is on the host, outside the container's root; close-on-exec (std's default).
-fn open_fifo(fifo: &OwnedFd) -> Option<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(format!("/proc/self/fd/{}", fifo.as_raw_fd()))
-        .ok()
+/// path is on the host, outside the container's root; close-on-exec (std's default). Without a
+/// mount namespace the root has no /proc of its own: `own_fds` is this process' fd directory,
+/// opened before the chroot.
+fn open_fifo(fifo: &OwnedFd, own_fds: Option<&OwnedFd>) -> Option<std::fs::File> {
+    match own_fds {
+        Some(dir) => sfs::openat(
+            Some(dir.as_fd()),
+            Path::new(&fifo.as_raw_fd().to_string()),
+            libc::O_WRONLY,
+            0,
+        )
+        .map(std::fs::File::from)
+        .ok(),
+        None => std::fs::OpenOptions::new()
+            .write(true)
+            .open(format!("/proc/self/fd/{}", fifo.as_raw_fd()))
+            .ok(),
+    }
 }
 
 fn setup(
     a: &InitArgs<'_>,
     state_json: &str,
     listener: &mut Option<std::os::unix::net::UnixStream>,
-) -> Step<()> {
+) -> Step<Option<OwnedFd>> {
     let plan = a.plan;
     let p = &plan.process;
     // Non-dumpable until execve: nothing in the container may ptrace or read /proc/1/mem of a
@@ -274,8 +286,12 @@ fn setup(
         new_ns: plan.creates(NsKind::Cgroup),
     };
     let enter_cgroup = || cgroup.enter();
+    // Where init reopens its own fds once chrooted without a mount namespace (see `open_fifo`).
+    let mut own_fds = None;
+    // A mount namespace joined by path is set up like a new one: runc binds the root, mounts
+    // and pivots there too (whatever else lives in that namespace sees it).
     let has_mount_ns = plan.has(NsKind::Mount);
-    let rootfs = if plan.creates(NsKind::Mount) {
+    let rootfs = if has_mount_ns {
         crate::explain::step(|| "joined namespaces, hostname, affinity".into());
         let root = Rootfs::prepare(plan, a.staging.as_deref())?;
         crate::explain::step(|| format!("bound rootfs {}", plan.rootfs.display()));
@@ -301,9 +317,22 @@ fn setup(
         });
         Some(r)
     } else {
+        // No mount namespace: nothing is mounted (the plan refused what would need it), but
+        // /dev gets its nodes and links in the root's own directory, as runc makes them there.
+        let root = sfs::openat(None, &plan.rootfs, libc::O_PATH | libc::O_DIRECTORY, 0)
+            .map_err(|e| fail("open rootfs", &plan.rootfs, e))?;
+        Rootfs {
+            idmaps: &a.idmaps,
+            plan,
+            in_userns,
+            cgroups: &a.cgroups,
+            enter_cgroup: &enter_cgroup,
+            root,
+        }
+        .mount_all()?;
         None
     };
-    // Without a cgroup mount (or a mount namespace of its own) init enters the cgroup here.
+    // Without a cgroup mount (or a mount namespace) init enters the cgroup here.
     cgroup.enter()?;
     if a.runtime_hooks {
         a.chan
@@ -329,17 +358,30 @@ fn setup(
                 "pivot_root, old root detached".into()
             }
         });
-        // A missing cwd is created here, before `Rootfs::finish` can make / read-only: created
-        // later (in `set_cwd`), a missing cwd under the default `root.readonly` failed with
-        // EROFS, where runc creates it during rootfs setup.
-        let root = sfs::openat(None, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0)
-            .map_err(|e| fail("open", "/", e))?;
-        crate::rootfs::mkdir_all(root.as_fd(), &husk_spec::plan::clean_in_root(&p.cwd))
-            .map_err(|e| fail("create cwd", &p.cwd, e))?;
-    } else if !has_mount_ns {
-        // No mount namespace: run in the host's tree at the rootfs, as runc does with chroot.
-        std::env::set_current_dir(&plan.rootfs).map_err(|e| fail("chdir", &plan.rootfs, e))?;
+    } else {
+        // No mount namespace: the host's mount table, entered at the root with chroot (runc's
+        // way; before, the process ran in the host's own /).
+        if a.fifo.is_some() {
+            own_fds = Some(
+                sfs::openat(
+                    None,
+                    Path::new("/proc/self/fd"),
+                    libc::O_PATH | libc::O_DIRECTORY,
+                    0,
+                )
+                .map_err(|e| fail("open", "/proc/self/fd", e))?,
+            );
+        }
+        Rootfs::chroot(plan)?;
+        crate::explain::step(|| format!("chroot {}", plan.rootfs.display()));
     }
+    // A missing cwd is created here, before `Rootfs::finish` can make / read-only: created
+    // later (in `set_cwd`), a missing cwd under the default `root.readonly` failed with
+    // EROFS, where runc creates it during rootfs setup.
+    let root = sfs::openat(None, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0)
+        .map_err(|e| fail("open", "/", e))?;
+    crate::rootfs::mkdir_all(root.as_fd(), &husk_spec::plan::clean_in_root(&p.cwd))
+        .map_err(|e| fail("create cwd", &p.cwd, e))?;
     // After pivot_root, so the pty comes from the container's devpts.
     if let Some(sock) = &a.console {
         crate::process::setup_console(sock.as_fd(), p.console_size)?;
@@ -410,7 +452,7 @@ fn setup(
         sfs::clear_cloexec(fd as i32).map_err(|e| fail("keep preserved fd", fd.to_string(), e))?;
     }
     sfs::close_range_cloexec(3 + a.preserve_fds).map_err(|e| fail("close_range", "fds", e))?;
-    Ok(())
+    Ok(own_fds)
 }
 
 /// Writes under the container's /proc, after checking it really is procfs (a hostile image

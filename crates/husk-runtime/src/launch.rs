@@ -225,7 +225,7 @@ pub fn launch_plan(
         }
         Mode::Run => None,
     };
-    let staging = if plan.rootfs == Path::new("/") && plan.creates(NsKind::Mount) {
+    let staging = if plan.rootfs == Path::new("/") && plan.has(NsKind::Mount) {
         let d = dir.path.join("root");
         fs::create_dir(&d).map_err(Error::io("mkdir", &d))?;
         Some(d)

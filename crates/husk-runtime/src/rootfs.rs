@@ -574,6 +574,16 @@ impl Rootfs<'_> {
         std::env::set_current_dir("/").map_err(|e| fail("chdir", "/", e))
     }
 
+    /// Without a mount namespace: chroot into the root, through an fd so the path is
+    /// resolved once.
+    pub fn chroot(plan: &Plan) -> Step<()> {
+        let root = sfs::openat(None, &plan.rootfs, libc::O_PATH | libc::O_DIRECTORY, 0)
+            .map_err(|e| fail("open rootfs", &plan.rootfs, e))?;
+        sfs::fchdir(root.as_fd()).map_err(|e| fail("chdir", &plan.rootfs, e))?;
+        sfs::chroot(".").map_err(|e| fail("chroot", &plan.rootfs, e))?;
+        std::env::set_current_dir("/").map_err(|e| fail("chdir", "/", e))
+    }
+
     /// After pivot: read-only root, masked and read-only paths (paths now relative to the new /).
     pub fn finish(plan: &Plan, sysctl_first: impl FnOnce() -> Step<()>) -> Step<()> {
         let root = sfs::openat(None, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0)

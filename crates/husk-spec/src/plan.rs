@@ -483,6 +483,32 @@ fn lower_hooks(hooks: &Hooks) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Without a mount namespace the container shares the caller's mount table, and only a
+/// chroot puts it in its root (runc's way). What would have to be mounted is refused: masks and
+/// read-only paths as runc refuses them; the config's mounts, which runc mounts in the host's
+/// table and leaves there after the container is gone; and a read-only root, which runc
+/// silently ignores without a mount namespace.
+fn check_without_mount_namespace(
+    mounts: &[MountOp],
+    linux: &crate::config::Linux,
+    readonly: bool,
+) -> Result<(), ConfigError> {
+    let why = "needs a mount namespace (without one it would be mounted in the host's mount table)";
+    if !linux.masked_paths.is_empty() {
+        return Err(err("linux.maskedPaths", why));
+    }
+    if !linux.readonly_paths.is_empty() {
+        return Err(err("linux.readonlyPaths", why));
+    }
+    if let Some(m) = mounts.first() {
+        return Err(err(format!("mounts[0] ({})", m.dest_display), why));
+    }
+    if readonly {
+        return Err(err("root.readonly", why));
+    }
+    Ok(())
+}
+
 /// Validates `spec` and lowers it. `bundle` resolves a relative root.path.
 pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
     let root = spec.root.as_ref().ok_or_else(|| err("root", "missing"))?;
@@ -543,14 +569,15 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
             "mappings given without a user namespace",
         ));
     }
-    if (spec.hostname.is_some() || spec.domainname.is_some()) && !creates(NsKind::Uts) {
-        // runc refuses this too: setting it would rename the host (or a shared namespace).
+    if (spec.hostname.is_some() || spec.domainname.is_some()) && !has(NsKind::Uts) {
+        // runc refuses this too: it would rename the host. A uts namespace joined by path gets
+        // the names, as runc sets them there.
         let f = if spec.hostname.is_some() {
             "hostname"
         } else {
             "domainname"
         };
-        return Err(err(f, "set without a new uts namespace"));
+        return Err(err(f, "set without a uts namespace"));
     }
     if !linux.time_offsets.is_empty() && !creates(NsKind::Time) {
         return Err(err("linux.timeOffsets", "set without a new time namespace"));
@@ -620,6 +647,9 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
             uid_mappings: id_maps(&format!("{field}.uidMappings"), &m.uid_mappings)?,
             gid_mappings: id_maps(&format!("{field}.gidMappings"), &m.gid_mappings)?,
         });
+    }
+    if !has(NsKind::Mount) {
+        check_without_mount_namespace(&mounts, &linux, root.readonly)?;
     }
     let dev = Path::new("dev");
     let setup_dev = !mounts.iter().any(|m| m.dest == dev && m.opts.is_bind());

@@ -42,7 +42,7 @@ fn default_spec_lowers() {
 #[test]
 fn absolute_root_and_relative_bind_source() {
     let p = lower_json(
-        r#"{"root":{"path":"/abs"},"process":{"args":["x"],"cwd":"/"},
+        r#"{"root":{"path":"/abs"},"process":{"args":["x"],"cwd":"/"},"linux":{"namespaces":[{"type":"mount"}]},
             "mounts":[{"destination":"/../../etc/x","type":"bind","source":"data","options":["ro"]}]}"#,
     )
     .unwrap();
@@ -90,7 +90,7 @@ fn bad_configs_name_their_field() {
         ),
         (
             &base(r#","hostname":"h""#),
-            "hostname: set without a new uts namespace",
+            "hostname: set without a uts namespace",
         ),
         (
             &base(r#","linux":{"sysctl":{"kernel.pid_max":"1"}}"#),
@@ -171,7 +171,7 @@ fn devices_override_defaults_and_bind_dev_skips_setup() {
         1
     );
     let p = lower_json(&base(
-        r#","mounts":[{"destination":"/dev","type":"bind","source":"/dev","options":["rbind"]}]"#,
+        r#","linux":{"namespaces":[{"type":"mount"}]},"mounts":[{"destination":"/dev","type":"bind","source":"/dev","options":["rbind"]}]"#,
     ))
     .unwrap();
     assert!(!p.setup_dev);
@@ -277,4 +277,46 @@ fn ids_past_runcs_range_name_their_field() {
         let e = userns(maps).unwrap_err();
         assert!(e.starts_with("linux.uidMappings[0]: containerID"), "{e}");
     }
+}
+
+#[test]
+fn without_a_mount_namespace_nothing_may_need_mounting() {
+    // The chroot case runc runs: no mounts, masks, read-only paths or read-only root.
+    let p = lower_json(&base("")).unwrap();
+    assert!(!p.has(NsKind::Mount));
+    let cases: &[(&str, &str)] = &[
+        (
+            r#","linux":{"maskedPaths":["/proc/kcore"]}"#,
+            "linux.maskedPaths: needs a mount namespace",
+        ),
+        (
+            r#","linux":{"readonlyPaths":["/proc/sys"]}"#,
+            "linux.readonlyPaths: needs a mount namespace",
+        ),
+        (
+            r#","mounts":[{"destination":"/proc","type":"proc","source":"proc"}]"#,
+            "mounts[0] (/proc): needs a mount namespace",
+        ),
+    ];
+    for (extra, want) in cases {
+        let e = lower_json(&base(extra)).unwrap_err();
+        assert!(e.contains(want), "{extra}: {e}");
+    }
+    let e =
+        lower_json(r#"{"root":{"path":"r","readonly":true},"process":{"args":["sh"],"cwd":"/"}}"#)
+            .unwrap_err();
+    assert!(e.contains("root.readonly: needs a mount namespace"), "{e}");
+    // Joined by path is a mount namespace too: the rootfs is set up there, as runc does.
+    let joined = r#","linux":{"namespaces":[{"type":"mount","path":"/proc/1/ns/mnt"}],"maskedPaths":["/proc/kcore"]},
+        "mounts":[{"destination":"/proc","type":"proc","source":"proc"}]"#;
+    assert!(lower_json(&base(joined)).is_ok());
+    // A hostname needs a uts namespace, joined or new.
+    let uts = r#","hostname":"h","domainname":"d","linux":{"namespaces":[{"type":"uts","path":"/proc/1/ns/uts"}]}"#;
+    let p = lower_json(&base(uts)).unwrap();
+    assert_eq!(
+        (p.hostname.as_deref(), p.domainname.as_deref()),
+        (Some("h"), Some("d"))
+    );
+    let e = lower_json(&base(r#","domainname":"d""#)).unwrap_err();
+    assert!(e.contains("domainname: set without a uts namespace"), "{e}");
 }

@@ -33,13 +33,17 @@ struct NsHolder(std::process::Child);
 
 impl NsHolder {
     fn new() -> NsHolder {
+        NsHolder::of("--net", "net")
+    }
+    /// Holding a fresh namespace of `kind` (`/proc/PID/ns` name), made by `unshare FLAG`.
+    fn of(flag: &str, kind: &str) -> NsHolder {
         let c = std::process::Command::new("unshare")
-            .args(["--net", "sleep", "inf"])
+            .args([flag, "sleep", "inf"])
             .spawn()
             .unwrap();
         let h = NsHolder(c);
-        wait_until(PATIENCE, "unshare is in its new network namespace", || {
-            ns_ino(&h.path("net")) != host_ns("net")
+        wait_until(PATIENCE, "unshare is in its new namespace", || {
+            ns_ino(&h.path(kind)) != host_ns(kind)
         });
         h
     }
@@ -114,7 +118,7 @@ fn hostname_and_domainname() {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     assert_ne!(host.trim(), "box-one");
 
-    // Without a new uts namespace, setting a hostname would rename the host: refused.
+    // Without a uts namespace, setting a hostname would rename the host: refused.
     let ns: Vec<_> = env.config["linux"]["namespaces"]
         .as_array()
         .unwrap()
@@ -220,4 +224,161 @@ fn a_new_session_keyring_unless_no_new_keyring() {
         shared, host_ring,
         "--no-new-keyring keeps the caller's session keyring"
     );
+}
+
+/// Replaces the config with the one `runc spec` writes (how tutorials make bundles), keeping
+/// the root and the command; the `husk spec` one stays where runc is not installed (the cgroup
+/// v2 guest).
+fn use_runc_spec(env: &mut Env) {
+    let dir = env.dir.join("runc-spec");
+    std::fs::create_dir_all(&dir).unwrap();
+    let Ok(st) = std::process::Command::new("runc")
+        .args(["spec", "--bundle"])
+        .arg(&dir)
+        .status()
+    else {
+        eprintln!("no runc: the husk spec config is used");
+        return;
+    };
+    assert!(st.success(), "runc spec failed");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    config["root"] = env.config["root"].clone();
+    config["process"]["args"] = env.config["process"]["args"].clone();
+    config["process"]["terminal"] = json!(false);
+    env.config = config;
+}
+
+/// A private rootfs with a file the host does not have, to tell whose / the process sees.
+fn marked_rootfs(env: &mut Env, name: &str) -> std::path::PathBuf {
+    let root = private_rootfs(name);
+    std::fs::write(root.join("etc/marker"), "container root\n").unwrap();
+    env.config["root"]["path"] = json!(root);
+    root
+}
+
+/// No mount namespace: before, `root.path` was ignored and the process ran in the host's /.
+/// Now it is chrooted there, as runc does; /dev gets its nodes in the root's own /dev (runc
+/// too); `create` waits for `start` there although the root has no /proc. What would have to
+/// be mounted in the host's mount table is refused by name, one
+/// field after another as a user removes them from a `runc spec` bundle: masked and
+/// read-only paths (runc refuses them too), the mounts (runc mounts them on the host and leaves
+/// them there), a read-only root (runc silently ignores it).
+#[test]
+fn without_a_mount_namespace_the_process_is_chrooted_into_the_root() {
+    require_root!();
+    let mut env = Env::new("ns-nomnt");
+    let root = marked_rootfs(&mut env, "ns-nomnt");
+    let host_dir = env.dir.to_string_lossy().into_owned();
+    env.args(&[
+        "/bin/sh",
+        "-c",
+        &format!(
+            "cat /etc/marker; pwd; test -c /dev/null && echo null-ok; test -e {host_dir} && echo host-visible; true"
+        ),
+    ]);
+    use_runc_spec(&mut env);
+    env.without_namespace("mount");
+    env.config["root"]["readonly"] = json!(true);
+    let refusals = [
+        ("maskedPaths", "linux.maskedPaths: needs a mount namespace"),
+        (
+            "readonlyPaths",
+            "linux.readonlyPaths: needs a mount namespace",
+        ),
+        ("mounts", "mounts[0] (/proc): needs a mount namespace"),
+        ("readonly", "root.readonly: needs a mount namespace"),
+    ];
+    for (i, (field, want)) in refusals.into_iter().enumerate() {
+        let id = env.id(&format!("no{i}"));
+        let o = env.run(&id);
+        assert_eq!(o.status.code(), Some(1), "{field}: {}", stdout(&o));
+        assert!(stderr(&o).contains(want), "{field}: {}", stderr(&o));
+        assert_no_state(&env, &id);
+        match field {
+            "mounts" => env.config["mounts"] = json!([]),
+            "readonly" => env.config["root"]["readonly"] = json!(false),
+            f => env.config["linux"][f] = json!([]),
+        }
+    }
+    let o = env.run(&env.id("chroot"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "container root\n/\nnull-ok\n");
+    // create waits for start without a /proc in the root, and exec lands in the root too.
+    env.args(&["/bin/sleep", "60"]);
+    let id = env.id("created");
+    let b = env.bundle.to_string_lossy().into_owned();
+    let o = env.husk(&["create", &id, "-b", &b]);
+    assert!(o.status.success(), "create: {}", stderr(&o));
+    let o = env.husk(&["start", &id]);
+    assert!(o.status.success(), "start: {}", stderr(&o));
+    let o = env.husk(&["exec", &id, "/bin/cat", "/etc/marker"]);
+    assert_eq!(stdout(&o), "container root\n", "exec: {}", stderr(&o));
+    assert!(env.husk(&["delete", "--force", &id]).status.success());
+    for d in ["proc", "dev", "sys"] {
+        assert_not_mounted(&root.join(d));
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A mount namespace joined by path is set up as runc sets it up: the root bound and pivoted
+/// into, the config's mounts and masks made there. Before, the rootfs setup was skipped and
+/// the process ran in that namespace's / (here a copy of the host's).
+#[test]
+fn a_joined_mount_namespace_gets_the_rootfs() {
+    require_root!();
+    let mut env = Env::new("ns-joinmnt");
+    let root = marked_rootfs(&mut env, "ns-joinmnt");
+    env.args(&[
+        "/bin/sh",
+        "-c",
+        "cat /etc/marker; readlink /proc/self/ns/mnt; grep -c ' /proc/keys ' /proc/self/mountinfo",
+    ]);
+    use_runc_spec(&mut env);
+    let holder = NsHolder::of("-m", "mnt");
+    env.without_namespace("mount");
+    env.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "mount", "path": holder.path("mnt")}));
+    let o = env.run(&env.id("joinmnt"));
+    assert!(
+        o.status.success(),
+        "{:?} {}{}",
+        o.status,
+        stderr(&o),
+        stdout(&o)
+    );
+    let want_ns = std::fs::read_link(holder.path("mnt")).unwrap();
+    assert_eq!(
+        stdout(&o),
+        format!("container root\n{}\n1\n", want_ns.display()),
+        "the root, the joined namespace, /proc/keys masked"
+    );
+    drop(holder);
+    assert_not_mounted(&root.join("proc"));
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A hostname and domainname with a uts namespace joined by path are set in that namespace,
+/// as runc sets them; before, husk refused them.
+#[test]
+fn hostname_in_a_joined_uts_namespace() {
+    require_root!();
+    let mut env = Env::new("ns-joinuts");
+    use_runc_spec(&mut env);
+    let holder = NsHolder::of("-u", "uts");
+    env.without_namespace("uts");
+    env.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "uts", "path": holder.path("uts")}));
+    env.config["hostname"] = json!("joined-box");
+    env.config["domainname"] = json!("joined.test");
+    let p = probe(&env.run(&env.id("joinuts")));
+    assert_eq!(p["ns.uts"], ns_ino(&holder.path("uts")));
+    assert_eq!(p["hostname"], "joined-box");
+    assert_eq!(p["domainname"], "joined.test");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_ne!(host.trim(), "joined-box");
 }
