@@ -140,6 +140,17 @@ pub fn signal(s: &str) -> Option<i32> {
     None
 }
 
+/// `SIGKILL`, `SIGRTMIN+3`, or `signal 99` for a number without a name.
+pub fn signal_name(n: i32) -> String {
+    if let Some((name, _)) = SIGNALS.iter().find(|(_, v)| *v == n) {
+        return format!("SIG{name}");
+    }
+    if (SIGRTMIN..=SIGRTMAX).contains(&n) {
+        return format!("SIGRTMIN+{}", n - SIGRTMIN);
+    }
+    format!("signal {n}")
+}
+
 const RLIMITS: &[&str] = &[
     "RLIMIT_CPU",
     "RLIMIT_FSIZE",
@@ -276,6 +287,10 @@ mod tests {
         assert_eq!(signal("0"), None);
         assert_eq!(signal("65"), None);
         assert_eq!(signal("BOGUS"), None);
+        assert_eq!(signal_name(9), "SIGKILL");
+        assert_eq!(signal_name(6), "SIGABRT");
+        assert_eq!(signal_name(36), "SIGRTMIN+2");
+        assert_eq!(signal_name(99), "signal 99");
     }
 
     #[test]

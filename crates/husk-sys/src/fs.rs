@@ -464,11 +464,17 @@ pub fn recv_fds(
 
 /// poll(2) over fds for POLLIN; returns the revents per fd. `timeout_ms` < 0 waits forever.
 pub fn poll_in(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<Vec<i16>> {
+    let with: Vec<_> = fds.iter().map(|f| (*f, libc::POLLIN)).collect();
+    poll(&with, timeout_ms)
+}
+
+/// poll(2) over (fd, events) pairs; returns the revents per fd. `timeout_ms` < 0 waits forever.
+pub fn poll(fds: &[(BorrowedFd<'_>, i16)], timeout_ms: i32) -> io::Result<Vec<i16>> {
     let mut p: Vec<libc::pollfd> = fds
         .iter()
-        .map(|f| libc::pollfd {
+        .map(|(f, events)| libc::pollfd {
             fd: f.as_raw_fd(),
-            events: libc::POLLIN,
+            events: *events,
             revents: 0,
         })
         .collect();
@@ -479,6 +485,20 @@ pub fn poll_in(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<Vec<i16>> 
             Err(e) => return Err(e),
             Ok(_) => return Ok(p.iter().map(|x| x.revents).collect()),
         }
+    }
+}
+
+/// Sets or clears O_NONBLOCK on the open file description of `fd`.
+pub fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
+    // SAFETY: fcntl F_GETFL/F_SETFL on a borrowed (so open) fd; no memory is passed.
+    unsafe {
+        let flags = cvt_i(libc::fcntl(fd.as_raw_fd(), libc::F_GETFL))?;
+        let flags = if on {
+            flags | libc::O_NONBLOCK
+        } else {
+            flags & !libc::O_NONBLOCK
+        };
+        cvt_i(libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags)).map(drop)
     }
 }
 

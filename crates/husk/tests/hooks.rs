@@ -189,6 +189,50 @@ fn a_hook_that_times_out_fails_in_time() {
     assert_no_cgroup(&id);
 }
 
+/// The timeout covers writing the state: a hook that never reads a state larger than the pipe
+/// (64 KiB) fails with the timeout instead of blocking husk in the write forever.
+#[test]
+fn a_hook_that_never_reads_a_big_state_times_out() {
+    require_root!();
+    let mut env = Env::new("h-noread");
+    let mut h = failing("exec sleep inf");
+    h["timeout"] = json!(1);
+    env.config["hooks"] = json!({"prestart": [h.clone()], "createContainer": [h]});
+    env.config["annotations"] = json!({"io.husk.test/big": "x".repeat(256 * 1024)});
+    for kind in ["prestart", "createContainer"] {
+        if kind == "createContainer" {
+            env.config["hooks"]
+                .as_object_mut()
+                .unwrap()
+                .remove("prestart");
+        }
+        env.write_config();
+        let id = env.id(kind);
+        let err = env.dir.join(format!("{kind}.err"));
+        let mut create = std::process::Command::new(HUSK)
+            .arg("--root")
+            .arg(&env.root)
+            .args(["create", "-b"])
+            .arg(&env.bundle)
+            .arg(&id)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        let code = wait_code(&mut create);
+        let err = std::fs::read_to_string(&err).unwrap();
+        assert_eq!(code, Some(1), "{kind}: {err}");
+        assert!(
+            err.contains(&format!("{kind} hook /bin/sh: timed out after 1s")),
+            "{err}"
+        );
+        assert!(err.contains("bytes of state on its stdin"), "{err}");
+        assert_no_state(&env, &id);
+        assert_no_cgroup(&id);
+    }
+}
+
 #[test]
 fn a_failing_poststop_hook_is_only_logged() {
     require_root!();
