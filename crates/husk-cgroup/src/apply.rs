@@ -213,6 +213,9 @@ impl Cgroup {
         };
         let planned =
             resources::plan(&res, version, extra_devices).map_err(CgroupError::Unsupported)?;
+        for k in unified.keys() {
+            resources::check_unified_key(k).map_err(CgroupError::Unsupported)?;
+        }
         // v2 leaves get interface files only for controllers their parents enable; on hybrid
         // hosts the cgroup2 tree may carry some limits (hugetlb, `unified`).
         if layout != Layout::V1 && (!planned.writes.is_empty() || !unified.is_empty()) {

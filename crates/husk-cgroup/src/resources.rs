@@ -236,6 +236,29 @@ pub fn runc_default_rules() -> Vec<DeviceRule> {
 /// Plans the writes. `extra_devices` are the container's device nodes (type, major, minor),
 /// which it may always use: allowed after the rules (runc 1.1 leaves `linux.devices` to the
 /// config's rules; docker and podman write one for each `--device`).
+/// A hugetlb page size as the kernel names its files (`hugetlb.2MB.max`): digits and KB, MB or
+/// GB. It becomes part of a file name, so nothing else may pass.
+fn check_page_size(size: &str) -> Result<(), &'static str> {
+    let digits = size.trim_end_matches(['K', 'M', 'G', 'B']);
+    let unit = &size[digits.len()..];
+    let number_ok = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0');
+    if number_ok && matches!(unit, "KB" | "MB" | "GB") {
+        Ok(())
+    } else {
+        Err("want a size like 64KB, 2MB or 1GB")
+    }
+}
+
+/// A `unified` key names a file in the container's cgroup2 directory, never anything beside it.
+pub fn check_unified_key(k: &str) -> Result<(), String> {
+    if k.is_empty() || k.contains('/') || k.starts_with('.') || k.contains('\0') {
+        return Err(format!("unified: \"{k}\" is not a cgroup file name"));
+    }
+    Ok(())
+}
+
 pub fn plan(
     res: &Resources,
     v: Version,
@@ -466,7 +489,9 @@ pub fn plan(
             }
         }
     }
-    for h in &res.hugepage_limits {
+    for (i, h) in res.hugepage_limits.iter().enumerate() {
+        check_page_size(&h.page_size)
+            .map_err(|why| format!("hugepageLimits[{i}].pageSize \"{}\": {why}", h.page_size))?;
         match v {
             Version::V1 => ws.push(w(
                 "hugetlb",
@@ -510,9 +535,7 @@ pub fn plan(
             return Err("unified: needs cgroup v2 (this host has v1 controllers)".into());
         }
         for (k, val) in &res.unified {
-            if k.contains('/') || k.starts_with('.') {
-                return Err(format!("unified: \"{k}\" is not a cgroup file name"));
-            }
+            check_unified_key(k)?;
             ws.push(w("", k.clone(), val));
         }
     }
@@ -720,6 +743,44 @@ mod tests {
             vec![("", "memory.high", "1000000")]
         );
         assert!(plan(&parse(r#"{"unified":{"../x":"1"}}"#), Version::V2, &[]).is_err());
+        assert!(plan(&parse(r#"{"unified":{"":"1"}}"#), Version::V2, &[]).is_err());
+    }
+
+    /// The page size becomes part of a file name: only the kernel's own spellings pass.
+    #[test]
+    fn hugepage_sizes_are_checked() {
+        for ok in ["2MB", "1GB", "64KB", "16GB", "512KB"] {
+            let r = parse(&format!(
+                r#"{{"hugepageLimits":[{{"pageSize":"{ok}","limit":1}}]}}"#
+            ));
+            assert!(plan(&r, Version::V1, &[]).is_ok(), "{ok}");
+            assert!(plan(&r, Version::V2, &[]).is_ok(), "{ok}");
+        }
+        for bad in [
+            "../../../tmp/x",
+            "2MB/../x",
+            "..",
+            "2mb",
+            "2M",
+            "MB",
+            "02MB",
+            "",
+            "2 MB",
+            "2MB.max",
+        ] {
+            let r = parse(&format!(
+                r#"{{"hugepageLimits":[{{"pageSize":"2MB","limit":1}},{{"pageSize":"{bad}","limit":1}}]}}"#
+            ));
+            for v in [Version::V1, Version::V2] {
+                let e = plan(&r, v, &[]).unwrap_err();
+                assert!(
+                    e.starts_with(&format!(
+                        "hugepageLimits[1].pageSize \"{bad}\": want a size like"
+                    )),
+                    "{e}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -6,22 +6,38 @@ use std::io::Read;
 use std::os::fd::AsFd;
 use std::path::Path;
 
-fn read_in_root(root: &Path, rel: &str) -> Option<String> {
-    let dir = husk_sys::fs::openat(None, root, libc::O_PATH | libc::O_DIRECTORY, 0).ok()?;
-    let fd = husk_sys::fs::openat2(
+/// The root's `rel` (`etc/passwd`), or "" when the root or the file does not exist. Opened
+/// without blocking and read only when it is a regular file: the image is hostile, and a FIFO
+/// or a device there must neither hang husk nor feed it.
+fn read_in_root(root: &Path, rel: &str, spec: &str) -> Result<String, Error> {
+    let Ok(dir) = husk_sys::fs::openat(None, root, libc::O_PATH | libc::O_DIRECTORY, 0) else {
+        return Ok(String::new());
+    };
+    let shown = root.join(rel);
+    let fd = match husk_sys::fs::openat2(
         dir.as_fd(),
         Path::new(rel),
-        0,
+        libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY,
         0,
         husk_sys::fs::RESOLVE_IN_ROOT | husk_sys::fs::RESOLVE_NO_MAGICLINKS,
-    )
-    .ok()?;
+    ) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(String::new()),
+        Err(e) => return Err(Error::io("open", shown)(e)),
+    };
+    let file = std::fs::File::from(fd);
+    let meta = file.metadata().map_err(Error::io("stat", &shown))?;
+    if !meta.is_file() {
+        return Err(Error::Msg(format!(
+            "--user {spec}: {}: not a regular file",
+            shown.display()
+        )));
+    }
     let mut s = String::new();
-    std::fs::File::from(fd)
-        .take(4 << 20)
+    file.take(4 << 20)
         .read_to_string(&mut s)
-        .ok()?;
-    Some(s)
+        .map_err(Error::io("read", &shown))?;
+    Ok(s)
 }
 
 /// Finds the entry named `name` in a passwd or group file, or for a number the entry with that id
@@ -80,8 +96,22 @@ pub fn resolve(root: &Path, spec: Option<&str>, group_add: &[String]) -> Result<
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
-    let passwd = read_in_root(root, "etc/passwd").unwrap_or_default();
-    let group = read_in_root(root, "etc/group").unwrap_or_default();
+    // A name must be found in its file, so a file that cannot be read is then the error; a
+    // number only takes what a readable file says (as with no entry: docker's rule).
+    let needed = |r: Result<String, Error>, needed: bool| match r {
+        Err(e) if needed => Err(e),
+        r => Ok(r.unwrap_or_default()),
+    };
+    let passwd = needed(
+        read_in_root(root, "etc/passwd", spec),
+        u.parse::<u32>().is_err(),
+    )?;
+    let group = needed(
+        read_in_root(root, "etc/group", spec),
+        g.into_iter()
+            .chain(group_add.iter().map(String::as_str))
+            .any(|g| g.parse::<u32>().is_err()),
+    )?;
     let entry = lookup(&passwd, u);
     let uid = match (u.parse::<u32>(), &entry) {
         (Ok(n), _) => n,
@@ -151,6 +181,40 @@ mod tests {
         let group = "www:x:34:\nadm:x:4:www,root\nstaff:x:50:root\n";
         assert_eq!(groups_of(group, "www"), vec![4]);
         assert_eq!(groups_of(group, "root"), vec![4, 50]);
+    }
+
+    /// A FIFO (or device) as /etc/passwd or /etc/group is opened without blocking and never
+    /// read: a name to look up in it is an error, a number goes on as with no entry.
+    #[test]
+    fn a_fifo_as_passwd_or_group_is_refused_without_hanging() {
+        let root = std::env::temp_dir().join(format!("husk-user-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        husk_sys::fs::mkfifo(&root.join("etc/passwd"), 0o644).unwrap();
+        std::fs::write(root.join("etc/group"), "staff:x:50:\n").unwrap();
+        let in_thread = |spec: &'static str| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let r = root.clone();
+            std::thread::spawn(move || {
+                let got = resolve(&r, Some(spec), &[]).map_err(|e| e.to_string());
+                tx.send(got.map(|r| (r.uid, r.gid, r.additional_gids, r.home)))
+            });
+            rx.recv_timeout(std::time::Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("-u {spec} hung on a FIFO"))
+        };
+        let e = in_thread("nobody").unwrap_err();
+        assert!(e.contains("etc/passwd: not a regular file"), "{e}");
+        assert!(e.starts_with("--user nobody: "), "{e}");
+        assert_eq!(
+            in_thread("1000:staff").unwrap(),
+            (1000, 50, vec![], "/".into())
+        );
+        std::fs::remove_file(root.join("etc/group")).unwrap();
+        husk_sys::fs::mkfifo(&root.join("etc/group"), 0o644).unwrap();
+        let e = in_thread("7:staff").unwrap_err();
+        assert!(e.contains("etc/group: not a regular file"), "{e}");
+        assert_eq!(in_thread("7:8").unwrap(), (7, 8, vec![], "/".into()));
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -171,7 +171,8 @@ pub fn list(root: &Path) -> Result<Vec<Listed>, Error> {
     let mut out = Vec::new();
     for e in entries.flatten() {
         let id = e.file_name().to_string_lossy().into_owned();
-        let Ok(dir) = ContainerDir::open(root, &id) else {
+        // Unlocked: `list` must not wait behind a command that holds a container's lock.
+        let Ok(dir) = ContainerDir::open_unlocked(root, &id) else {
             continue;
         };
         let Ok(state) = dir.load() else { continue };

@@ -180,6 +180,20 @@ impl ContainerDir {
         }
     }
 
+    /// An existing container's directory without its lock, for reading only (`list`): the
+    /// state file is replaced atomically, so a reader sees a whole state, and a command holding
+    /// the lock (a create stuck in a hook) never makes the reader wait.
+    pub fn open_unlocked(root: &Path, id: &str) -> Result<ContainerDir, Error> {
+        husk_spec::validate_id(id).map_err(Error::Msg)?;
+        let path = root.join(id);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => Ok(ContainerDir { path, lock: None }),
+            Ok(_) => Err(Error::NotExist(id.to_string())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::NotExist(id.to_string())),
+            Err(e) => Err(Error::io("stat state dir", &path)(e)),
+        }
+    }
+
     /// Releases the lock while keeping the directory (a foreground `run` must not block
     /// `state`, `kill` or `exec` from other shells while its container runs).
     pub fn unlock(&mut self) {
@@ -235,7 +249,9 @@ impl ContainerDir {
 
     /// The status as it is now, derived from init and the fifo rather than stored.
     pub fn status(&self, state: &State) -> Status {
-        if state.pid == 0 {
+        // Init's start time is recorded once it is ready: until then (or forever, when its
+        // creator was killed midway) the container is being created.
+        if state.pid == 0 || state.pid_start == 0 {
             return Status::Creating;
         }
         if !state.init_alive() {

@@ -403,3 +403,61 @@ fn a_34_mb_config_goes_through_the_lifecycle() {
     require_root!();
     big_config_lifecycle("big-34m", 34, 1_000_000);
 }
+
+/// `list` reads each state without the container's lock: a create stuck in a hook (holding the
+/// lock) shows as creating instead of making `list` wait for it.
+#[test]
+fn list_does_not_wait_behind_a_stuck_create() {
+    require_root!();
+    let mut env = Env::new("list-stuck");
+    let (started, release) = (env.dir.join("hook-started"), env.dir.join("release"));
+    env.config["hooks"] = json!({"createRuntime": [{
+        "path": "/bin/sh",
+        "args": ["sh", "-c", format!(
+            "touch {s}; while [ ! -e {r} ]; do sleep 0.05; done",
+            s = started.display(), r = release.display()
+        )],
+        "env": ["PATH=/usr/bin:/bin"]
+    }]});
+    env.args(&["/bin/true"]);
+    env.write_config();
+    let id = env.id("stuck");
+    let mut create = std::process::Command::new(HUSK)
+        .arg("--root")
+        .arg(&env.root)
+        .args(["create", "-b"])
+        .arg(&env.bundle)
+        .arg(&id)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(PATIENCE, "the createRuntime hook runs", || started.exists());
+    let out = env.dir.join("list.out");
+    let mut list = std::process::Command::new(HUSK)
+        .arg("--root")
+        .arg(&env.root)
+        .args(["list", "--format", "json"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .spawn()
+        .unwrap();
+    let code = wait_code(&mut list);
+    std::fs::write(&release, "").unwrap();
+    assert_eq!(code, Some(0), "list waited behind the stuck create");
+    let listed: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let me: Vec<&Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["id"] == id.as_str())
+        .collect();
+    assert_eq!(me.len(), 1, "{listed}");
+    assert_eq!(me[0]["status"], "creating", "{listed}");
+    assert_eq!(wait_code(&mut create), Some(0), "create after the release");
+    let st: Value = serde_json::from_slice(&env.husk(&["state", &id]).stdout).unwrap();
+    assert_eq!(st["status"], "created");
+    assert!(env.husk(&["delete", "--force", &id]).status.success());
+    assert_no_state(&env, &id);
+}
