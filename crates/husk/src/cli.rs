@@ -247,7 +247,7 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         }
         Cmd::Create { c, id } => launch::launch(&c.opts(root, &id), Mode::Create)?.finish_create(),
         Cmd::Start { id } => ops::start(root, &id)?,
-        Cmd::State { id } => println!("{}", ops::state_json(root, &id)?),
+        Cmd::State { id } => crate::out::line(ops::state_json(root, &id)?)?,
         Cmd::Kill { all, id, signal } => {
             // kill(1)'s `-9` and `-KILL`
             let name = signal.strip_prefix('-').unwrap_or(&signal);
@@ -261,11 +261,10 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         Cmd::Exec(e) => return husk_runtime::exec::exec(&e.opts(root)),
         Cmd::Completion { shell } => print_completion(&shell),
         Cmd::Man { command } => print_man(command.as_deref())?,
-        Cmd::Features => println!(
-            "{}",
+        Cmd::Features => crate::out::line(
             serde_json::to_string_pretty(&crate::features::features())
-                .map_err(|e| Error::Msg(e.to_string()))?
-        ),
+                .map_err(|e| Error::Msg(e.to_string()))?,
+        )?,
         Cmd::Pause { id } => husk_runtime::pause(root, &id)?,
         Cmd::Resume { id } => husk_runtime::resume(root, &id)?,
         Cmd::Ps {
@@ -284,7 +283,7 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
                     "--interval {interval}: want a duration like 5s or 500ms"
                 ))
             })?;
-            husk_runtime::events(root, &id, every, stats, &mut std::io::stdout().lock())?;
+            husk_runtime::events(root, &id, every, stats, &mut crate::out::stdout())?;
         }
     }
     Ok(0)
@@ -298,7 +297,7 @@ fn print_completion(shell: &str) {
         _ => Shell::Bash,
     };
     let mut cmd = <Cli as clap::CommandFactory>::command();
-    clap_complete::generate(shell, &mut cmd, "husk", &mut std::io::stdout());
+    clap_complete::generate(shell, &mut cmd, "husk", &mut crate::out::stdout());
 }
 
 fn print_man(command: Option<&str>) -> Result<(), Error> {
@@ -318,9 +317,10 @@ fn print_man(command: Option<&str>) -> Result<(), Error> {
     clap_mangen::Man::new(page)
         .render(&mut out)
         .map_err(Error::io("render man page", "stdout"))?;
-    std::io::Write::write_all(&mut std::io::stdout(), &out).map_err(Error::io("write", "stdout"))
+    std::io::Write::write_all(&mut crate::out::stdout(), &out).map_err(Error::io("write", "stdout"))
 }
 
+/// `5s`, `500ms`, `1.5m`; None for anything else, zero, or past what a Duration holds.
 fn parse_interval(s: &str) -> Option<std::time::Duration> {
     let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
     let (n, unit) = s.split_at(split);
@@ -331,17 +331,16 @@ fn parse_interval(s: &str) -> Option<std::time::Duration> {
         "m" => n * 60.0,
         _ => return None,
     };
-    (secs > 0.0).then(|| std::time::Duration::from_secs_f64(secs))
+    std::time::Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero())
 }
 
 /// runc's `ps`: run ps(1) and keep the header and the lines of the container's pids.
 fn print_ps(root: &std::path::Path, id: &str, format: &str, args: &[String]) -> Result<(), Error> {
     let pids = husk_runtime::pids(root, id)?;
     if format == "json" {
-        println!(
-            "{}",
-            serde_json::to_string(&pids).map_err(|e| Error::Msg(e.to_string()))?
-        );
+        crate::out::line(serde_json::to_string(&pids).map_err(|e| Error::Msg(e.to_string()))?)?;
         return Ok(());
     }
     let args: Vec<String> = if args.is_empty() {
@@ -367,14 +366,14 @@ fn print_ps(root: &std::path::Path, id: &str, format: &str, args: &[String]) -> 
         .split_whitespace()
         .position(|c| c == "PID")
         .ok_or_else(|| Error::Msg("ps output has no PID column".into()))?;
-    println!("{header}");
+    crate::out::line(header)?;
     for l in lines {
         if l.split_whitespace()
             .nth(col)
             .and_then(|p| p.parse::<i32>().ok())
             .is_some_and(|p| pids.contains(&p))
         {
-            println!("{l}");
+            crate::out::line(l)?;
         }
     }
     Ok(())
@@ -384,7 +383,7 @@ fn print_list(root: &std::path::Path, quiet: bool, format: &str) -> Result<(), E
     let items = ops::list(root)?;
     if quiet {
         for i in &items {
-            println!("{}", i.state.id);
+            crate::out::line(&i.state.id)?;
         }
         return Ok(());
     }
@@ -405,27 +404,47 @@ fn print_list(root: &std::path::Path, quiet: bool, format: &str) -> Result<(), E
                 })
             })
             .collect();
-        println!("{}", serde_json::Value::Array(v));
+        crate::out::line(serde_json::Value::Array(v))?;
         return Ok(());
     }
-    println!(
+    crate::out::line(format_args!(
         "{:<20} {:<8} {:<10} {:<40} {:<31} OWNER",
         "ID", "PID", "STATUS", "BUNDLE", "CREATED"
-    );
+    ))?;
     for i in &items {
         let pid = if i.status == husk_runtime::state::Status::Stopped {
             0
         } else {
             i.state.pid
         };
-        println!(
+        crate::out::line(format_args!(
             "{:<20} {:<8} {:<10} {:<40} {:<31} root",
             i.state.id,
             pid,
             i.status.as_str(),
             i.state.bundle.display(),
             i.state.created
-        );
+        ))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_interval;
+    use std::time::Duration;
+
+    #[test]
+    fn intervals() {
+        assert_eq!(parse_interval("5s"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_interval("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_interval("1.5m"), Some(Duration::from_secs(90)));
+        // Past what a Duration holds: refused, not a panic.
+        assert_eq!(parse_interval("99999999999999999999s"), None);
+        assert_eq!(parse_interval("99999999999999999999999999999s"), None);
+        assert_eq!(parse_interval("99999999999999999999m"), None);
+        for bad in ["0s", "0.0ms", "s", "5", "5h", "-1s", "1e9s", "", ".s"] {
+            assert_eq!(parse_interval(bad), None, "{bad}");
+        }
+    }
 }

@@ -52,7 +52,7 @@ pub fn main(args: &[String]) -> i32 {
             sp::reset_signal_dispositions();
             let _ = sp::set_signal_mask(&sp::SigSet::empty());
             let err = sp::execve(&path, cmd, &env);
-            eprintln!("husk-init: {prog}: {err}");
+            eprintln!("husk-init: {prog}: {}", husk_runtime::errno_text(&err));
             sp::exit_now(if err.kind() == std::io::ErrorKind::NotFound {
                 127
             } else {
@@ -61,7 +61,7 @@ pub fn main(args: &[String]) -> i32 {
         }
         Ok(Some(pid)) => pid,
         Err(e) => {
-            eprintln!("husk-init: clone: {e}");
+            eprintln!("husk-init: fork: {}", husk_runtime::errno_text(&e));
             return 125;
         }
     };

@@ -461,3 +461,53 @@ fn list_does_not_wait_behind_a_stuck_create() {
     assert!(env.husk(&["delete", "--force", &id]).status.success());
     assert_no_state(&env, &id);
 }
+
+/// Every command that prints ends quietly when its reader is gone (`husk list | head -1`), with
+/// SIGPIPE's status as runc and coreutils, never a panic about a broken pipe.
+#[test]
+fn printing_to_a_closed_pipe_ends_quietly() {
+    require_root!();
+    let mut env = Env::new("epipe");
+    env.args(&["/bin/sleep", "60"]);
+    let id = env.id("epipe");
+    let b = env.bundle.to_string_lossy().into_owned();
+    let o = env.husk(&["run", "-d", "-b", &b, &id]);
+    assert!(o.status.success(), "run -d: {}", stderr(&o));
+    let commands: [&[&str]; 9] = [
+        &["list"],
+        &["list", "-q"],
+        &["list", "--format", "json"],
+        &["state", &id],
+        &["ps", "--format", "json", &id],
+        &["events", "--stats", &id],
+        &["features"],
+        &["completion", "bash"],
+        &["man"],
+    ];
+    for args in commands {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let err = env.dir.join("epipe.err");
+        let status = std::process::Command::new(HUSK)
+            .arg("--root")
+            .arg(&env.root)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(writer)
+            .stderr(std::fs::File::create(&err).unwrap())
+            .status()
+            .unwrap();
+        let err = std::fs::read_to_string(&err).unwrap();
+        assert_eq!(err, "", "{args:?} said something");
+        assert_eq!(status.code(), Some(141), "{args:?}");
+    }
+    // A duration past what husk can hold is a usage error, not a panic.
+    let o = env.husk(&["events", "--interval", "99999999999999999999s", &id]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--interval 99999999999999999999s"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(env.husk(&["delete", "--force", &id]).status.success());
+}
