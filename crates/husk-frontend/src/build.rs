@@ -4,6 +4,7 @@
 use super::RunArgs;
 use super::mounts::{self, mount};
 use husk_runtime::Error;
+use husk_runtime::launch::StateEntry;
 use husk_spec::config::{Capabilities, Linux, Namespace, Process, Rlimit, Root, User};
 use husk_spec::defaults::{DEFAULT_CAPS, MASKED_PATHS, READONLY_PATHS};
 use husk_spec::{Plan, Spec};
@@ -323,7 +324,7 @@ fn resources(a: &RunArgs, host: &Host) -> Result<Option<serde_json::Value>, Erro
 pub struct Built {
     pub spec: Spec,
     pub plan: Plan,
-    pub files: Vec<(String, Vec<u8>)>,
+    pub files: Vec<(String, StateEntry)>,
 }
 
 /// Builds the spec and the plan for one front-end run.
@@ -512,7 +513,21 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
                 &src.to_string_lossy(),
                 &["rbind", "nosuid", "nodev", "noexec"],
             ));
-            etc_files.push((name.to_string(), text.into_bytes()));
+            etc_files.push((name.to_string(), StateEntry::File(text.into_bytes())));
+        }
+    }
+    // On the embedded default, mount points and a working directory the host lacks need a
+    // scaffold root (see `scaffold`).
+    let mut root_path = rootfs.clone();
+    if embedded {
+        let mut wanted: Vec<&str> = mounts.iter().map(|m| m.destination.as_str()).collect();
+        wanted.extend(a.workdir.as_deref());
+        let missing = super::scaffold::missing(&wanted);
+        if !missing.is_empty() {
+            let (entries, binds) = super::scaffold::build(&missing);
+            etc_files.extend(entries);
+            mounts.splice(0..0, binds);
+            root_path = host.state_dir.join(super::scaffold::DIR);
         }
     }
 
@@ -615,7 +630,7 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
             ..Default::default()
         }),
         root: Some(Root {
-            path: rootfs.to_string_lossy().into_owned(),
+            path: root_path.to_string_lossy().into_owned(),
             readonly: embedded || a.read_only,
         }),
         hostname: own_uts.then_some(hostname),
@@ -661,7 +676,7 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
         }),
         ..Default::default()
     };
-    let mut plan = husk_spec::lower(&spec, &rootfs)?;
+    let mut plan = husk_spec::lower(&spec, &root_path)?;
     plan.rootfs_readonly_recursive = embedded;
     plan.loopback_up = network == "none";
     plan.install_init = a.init;

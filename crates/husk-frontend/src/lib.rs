@@ -6,6 +6,7 @@ pub mod build;
 mod devices;
 mod labels;
 mod mounts;
+mod scaffold;
 mod seccomp_default;
 pub mod size;
 mod user;

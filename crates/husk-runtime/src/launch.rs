@@ -28,9 +28,18 @@ pub struct CreateOpts {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
-    /// Files (name, contents) written into the state dir before init runs, for mounts to bind:
-    /// the front end's /etc/hosts, hostname and resolv.conf. Removed with the state dir.
-    pub files: Vec<(String, Vec<u8>)>,
+    /// Entries made in the state dir before init runs, in order (parents first), for the
+    /// container to use: the front end's /etc/hosts, hostname and resolv.conf, which mounts bind,
+    /// and the embedded default's scaffold root. Removed with the state dir.
+    pub files: Vec<(String, StateEntry)>,
+}
+
+/// One entry `CreateOpts::files` makes in the state dir.
+#[derive(Debug, Clone)]
+pub enum StateEntry {
+    File(Vec<u8>),
+    Dir,
+    Symlink(PathBuf),
 }
 
 /// Undoes a half-made container when dropped, unless disarmed.
@@ -68,7 +77,10 @@ pub fn load_plan(bundle: &Path) -> Result<(husk_spec::Spec, Plan), Error> {
 
 /// Refuses what this host cannot do before anything is touched.
 fn check_host(plan: &Plan, opts: &CreateOpts) -> Result<(), Error> {
+    // A root inside the state dir-to-be is made from `opts.files` once that dir exists.
+    let made_here = plan.rootfs.starts_with(opts.root.join(&opts.id));
     match fs::metadata(&plan.rootfs) {
+        _ if made_here => {}
         Ok(m) if m.is_dir() => {}
         Ok(_) => {
             return Err(Error::Msg(format!(
@@ -185,9 +197,15 @@ pub fn launch_plan(
     // and `delete` would kill them. Refused, only the state dir is undone.
     cgroup.check_unused()?;
     let dir = undo.dir.as_ref().expect("set above");
-    for (name, text) in &opts.files {
+    for (name, entry) in &opts.files {
         let path = dir.path.join(name);
-        fs::write(&path, text).map_err(Error::io("write", &path))?;
+        match entry {
+            StateEntry::File(text) => fs::write(&path, text).map_err(Error::io("write", &path))?,
+            StateEntry::Dir => fs::create_dir(&path).map_err(Error::io("mkdir", &path))?,
+            StateEntry::Symlink(to) => {
+                std::os::unix::fs::symlink(to, &path).map_err(Error::io("symlink", &path))?
+            }
+        }
     }
     // The container's device nodes, which its device rules always allow.
     let devices: Vec<(char, i64, i64)> = plan

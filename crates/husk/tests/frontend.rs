@@ -1102,3 +1102,62 @@ fn devices_privileged_and_more_docker_flags() {
     );
     refused(&f, &["--dns", "1.1.1.1", "--", "true"], "need --rootfs");
 }
+
+#[test]
+fn missing_mount_points_on_the_embedded_default_get_a_scaffold() {
+    require_root!();
+    let f = Front::new("scaffold");
+    let src = std::env::temp_dir().join(format!("husk-fe-scaffold-{}", std::process::id()));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), "data").unwrap();
+    let miss = format!("/husk-fe-missing-{}", std::process::id());
+    let o = f.run_clean(&[
+        "-v", &format!("{}:{miss}/vol:ro", src.display()),
+        "--tmpfs", "/usr/husk-fe-scratch",
+        "-w", &format!("{miss}/work"),
+        "--", "/bin/sh", "-c",
+        "pwd; cat vol/f 2>/dev/null || cat ../vol/f; echo; touch /usr/husk-fe-scratch/x && echo tmpfs-rw; \
+         touch /etc/husk-x 2>/dev/null || echo etc-ro; test -x /usr/bin/env && echo usr-bin; test -d /proc/self && echo proc",
+    ]);
+    let _ = std::fs::remove_dir_all(&src);
+    assert_eq!(
+        out(&o),
+        format!("{miss}/work\ndata\ntmpfs-rw\netc-ro\nusr-bin\nproc\n")
+    );
+    assert!(
+        !std::path::Path::new(&miss).exists(),
+        "nothing made on the host"
+    );
+    assert!(!std::path::Path::new("/usr/husk-fe-scratch").exists());
+}
+
+/// The README's front-end examples, as written there (CMD and DIR filled in).
+#[test]
+fn readme_examples_run() {
+    require_root!();
+    let f = Front::new("readme");
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"),
+    )
+    .unwrap();
+    let section = &readme[readme.find("## The daemonless front end").unwrap()..];
+    let block = section.split("```").nth(1).unwrap();
+    let rootfs = rootfs().to_string_lossy().into_owned();
+    let cwd = std::env::temp_dir().join(format!("husk-fe-readme-{}", std::process::id()));
+    std::fs::create_dir_all(&cwd).unwrap();
+    let mut ran = 0;
+    for line in block.lines().filter(|l| l.starts_with("husk run")) {
+        let line = line.split(" #").next().unwrap();
+        let line = line
+            .replace("CMD [ARGS...]", "/bin/echo ok")
+            .replace("CMD", "/bin/echo ok")
+            .replace("DIR", &rootfs)
+            .replace("$PWD", &cwd.to_string_lossy());
+        let words: Vec<&str> = line.split_whitespace().skip(2).collect();
+        let o = f.cmd(&words).current_dir(&cwd).output().unwrap();
+        assert!(o.status.success(), "{line}: {}", stderr(&o));
+        ran += 1;
+    }
+    let _ = std::fs::remove_dir_all(&cwd);
+    assert_eq!(ran, 3, "{block}");
+}
