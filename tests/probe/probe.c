@@ -163,6 +163,7 @@ int main(int argc, char **argv) {
     mode_t m = umask(0); printf("umask=%04o\n", m);
     status_line("CapInh"); status_line("CapPrm"); status_line("CapEff"); status_line("CapBnd"); status_line("CapAmb");
     status_line("Cpus_allowed_list");
+    status_line("Seccomp");
     struct sched_param sp;
     printf("sched.policy=%d\n", sched_getscheduler(0));
     if (sched_getparam(0, &sp) == 0) printf("sched.priority=%d\n", sp.sched_priority);

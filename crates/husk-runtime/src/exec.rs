@@ -267,16 +267,20 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
     };
     let cgroup_join = Some(cgroup.open_for_self_join(cg_fd.is_some())?);
     let (old_sigmask, parent_end, child_end) = crate::process::prepare_clone()?;
-    // The container's filter applies to every process in it. The notify listener's path is on
-    // the host, so it is connected here, before the child enters the container.
-    let seccomp = husk_spec::seccomp::lower(state.seccomp.as_ref())?;
-    let listener = crate::seccomp::connect_listener(seccomp.as_ref()).map_err(Error::Msg)?;
-    let seccomp_state =
-        serde_json::to_string(&state.oci_state(crate::state::Status::Running)).unwrap_or_default();
+    // The container's filter applies to every process in it: compiled here, loaded by the
+    // process right before execve. The notify listener's path is on the host, so it is
+    // connected here, before the child enters the container.
+    let seccomp = match husk_spec::seccomp::lower(state.seccomp.as_ref())? {
+        Some(sc) => {
+            let listener = crate::seccomp::connect_listener(Some(&sc)).map_err(Error::Msg)?;
+            let st = serde_json::to_string(&state.oci_state(crate::state::Status::Running))
+                .unwrap_or_default();
+            Some(crate::seccomp::prepare(&sc, listener, &st).map_err(Error::Msg)?)
+        }
+        None => None,
+    };
     let child = Child {
-        seccomp: seccomp.as_ref(),
-        listener: std::cell::RefCell::new(listener),
-        seccomp_state,
+        seccomp: std::cell::RefCell::new(seccomp),
         plan: &plan,
         chan: Channel(child_end),
         namespaces,
@@ -401,9 +405,7 @@ pub(crate) fn connect_console(path: &Path) -> Result<OwnedFd, Error> {
 
 /// What the child of the clone needs; it runs `Child::run` and never returns.
 struct Child<'a> {
-    seccomp: Option<&'a husk_spec::seccomp::SeccompPlan>,
-    listener: std::cell::RefCell<Option<std::os::unix::net::UnixStream>>,
-    seccomp_state: String,
+    seccomp: std::cell::RefCell<Option<crate::seccomp::Prepared>>,
     plan: &'a ProcessPlan,
     chan: Channel,
     namespaces: Vec<(NsKind, OwnedFd)>,
@@ -450,7 +452,18 @@ impl Child<'_> {
             };
             sp::reset_signal_dispositions();
             let _ = sp::set_signal_mask(&self.old_sigmask);
-            let err = sp::execve(&exe, &self.plan.args, &self.plan.env);
+            let err = match sp::PreparedExec::path(&exe, &self.plan.args, &self.plan.env) {
+                // The filter goes in last: after it only the exec (see `seccomp`).
+                Ok(prepared) => match self.seccomp.take().map_or(Ok(()), |s| s.install()) {
+                    Ok(()) => prepared.exec(),
+                    Err(m) => {
+                        // Not loaded: reporting needs nothing a profile must allow.
+                        let _ = self.chan.send(&Msg::Error(m));
+                        sp::exit_now(1);
+                    }
+                },
+                Err(e) => e,
+            };
             let _ = self.chan.send(&Msg::Error(format!(
                 "exec {}: {}",
                 exe.display(),
@@ -520,24 +533,13 @@ impl Child<'_> {
         let root = sfs::openat(None, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0)
             .map_err(|e| Failure::Setup(fail("open", "/", e)))?;
         set_cwd(root.as_fd(), &p.cwd).map_err(Failure::Setup)?;
-        // Same order as init: without no_new_privs the filter needs CAP_SYS_ADMIN, so it goes
-        // in before the user and capabilities change; with it, as late as possible.
-        let install = || match self.seccomp {
-            Some(sc) => {
-                crate::seccomp::install(sc, self.listener.borrow_mut().take(), &self.seccomp_state)
-                    .map_err(Failure::Setup)
-            }
-            None => Ok(()),
-        };
-        if !p.no_new_privileges {
-            install()?;
-        }
-        set_user(p).map_err(Failure::Setup)?;
+        // As in init: the filter goes in right before execve; without no_new_privs
+        // `set_user` keeps CAP_SYS_ADMIN for it until then (see `seccomp`).
+        set_user(p, self.seccomp.borrow().is_some()).map_err(Failure::Setup)?;
         sp::umask(p.umask.unwrap_or(0o022));
         if p.no_new_privileges {
             sec::set_no_new_privs()
                 .map_err(|e| Failure::Setup(fail("prctl", "PR_SET_NO_NEW_PRIVS", e)))?;
-            install()?;
         }
         for fd in 3..3 + self.preserve_fds {
             sfs::clear_cloexec(fd as i32)

@@ -57,16 +57,21 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
         ..a.state.oci_state(crate::state::Status::Creating)
     })
     .unwrap_or_default();
-    // seccomp notify: `listenerPath` is a host path, so connect now, before setup enters the
-    // container's user namespace and root (see `seccomp::connect_listener`).
-    let mut listener = match crate::seccomp::connect_listener(a.plan.seccomp.as_ref()) {
-        Ok(l) => l,
+    // The filter is compiled now, so a bad one fails `create`, and loaded last (see
+    // `seccomp`). Notify: `listenerPath` is a host path, so it is connected now, before setup
+    // enters the container's user namespace and root (see `seccomp::connect_listener`).
+    let seccomp = a.plan.seccomp.as_ref().map(|sc| {
+        crate::seccomp::connect_listener(Some(sc))
+            .and_then(|listener| crate::seccomp::prepare(sc, listener, &state_json))
+    });
+    let seccomp = match seccomp.transpose() {
+        Ok(s) => s,
         Err(msg) => {
             let _ = a.chan.send(&Msg::Error(msg));
             sp::exit_now(1);
         }
     };
-    let own_fds = match setup(&a, &state_json, &mut listener) {
+    let own_fds = match setup(&a, &state_json, seccomp.is_some()) {
         Ok(own_fds) => own_fds,
         Err(msg) => {
             let _ = a.chan.send(&Msg::Error(msg));
@@ -83,15 +88,6 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
         }
     };
     crate::explain::step(|| format!("found {}; ready", exe.display()));
-    // seccomp with no_new_privs: as late as possible, so a profile need not allow husk's own
-    // setup syscalls, yet before `Ready` so a failure still fails `create` (runc's order).
-    if a.plan.process.no_new_privileges
-        && let Some(sc) = &a.plan.seccomp
-        && let Err(msg) = crate::seccomp::install(sc, listener.take(), &state_json)
-    {
-        let _ = a.chan.send(&Msg::Error(msg));
-        sp::exit_now(1);
-    }
     if a.chan.send(&Msg::Ready).is_err() {
         sp::exit_now(1);
     }
@@ -138,17 +134,33 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
         let _ = sp::set_signal_mask(&a.old_sigmask);
     }
     let (args, env) = (&a.plan.process.args, &a.plan.process.env);
-    let err = match &a.trampoline {
+    let prepared = match &a.trampoline {
         Some(memfd) => {
             crate::explain::step(|| format!("execve husk-exec (sealed memfd) → {}", exe.display()));
             let mut signal_fds = vec![a.chan.0.as_raw_fd()];
             signal_fds.extend(fifo_w.as_ref().map(|f| f.as_raw_fd()));
-            crate::trampoline::exec(memfd.as_fd(), &signal_fds, &exe, args, env)
+            crate::trampoline::prepare(memfd.as_fd(), &signal_fds, &exe, args, env)
         }
         None => {
             crate::explain::step(|| format!("execve {}", exe.display()));
-            sp::execve(&exe, args, env)
+            sp::PreparedExec::path(&exe, args, env)
         }
+    };
+    let err = match prepared {
+        // The container's filter goes in last: after it only the exec (see `seccomp`).
+        Ok(prepared) => match seccomp.map_or(Ok(()), |s| s.install()) {
+            Ok(()) => prepared.exec(),
+            Err(msg) => {
+                // Not loaded, so reporting costs nothing a profile must allow. `run` is still
+                // listening; after `create`, stderr and the exit status are all there is.
+                if a.fifo.is_none() {
+                    let _ = a.chan.send(&Msg::Error(msg));
+                    sp::exit_now(1);
+                }
+                exit_with(&msg, 1);
+            }
+        },
+        Err(e) => e,
     };
     exit_with(
         &format!("exec {}: {}", exe.display(), crate::errno_text(&err)),
@@ -232,11 +244,7 @@ fn open_fifo(fifo: &OwnedFd, own_fds: Option<&OwnedFd>) -> Option<std::fs::File>
     }
 }
 
-fn setup(
-    a: &InitArgs<'_>,
-    state_json: &str,
-    listener: &mut Option<std::os::unix::net::UnixStream>,
-) -> Step<Option<OwnedFd>> {
+fn setup(a: &InitArgs<'_>, state_json: &str, seccomp_pending: bool) -> Step<Option<OwnedFd>> {
     let plan = a.plan;
     let p = &plan.process;
     // Non-dumpable until execve: nothing in the container may ptrace or read /proc/1/mem of a
@@ -424,14 +432,9 @@ fn setup(
     let cwd_root = sfs::openat(None, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0)
         .map_err(|e| fail("open", "/", e))?;
     set_cwd(cwd_root.as_fd(), &p.cwd)?;
-    // seccomp without no_new_privs needs CAP_SYS_ADMIN: load it while we still have it, before
-    // the capabilities change (runc's order); with no_new_privs, `run` loads it later.
-    if !p.no_new_privileges
-        && let Some(sc) = &plan.seccomp
-    {
-        crate::seccomp::install(sc, listener.take(), state_json)?;
-    }
-    set_user(p)?;
+    // Without no_new_privs loading the filter needs CAP_SYS_ADMIN, which `set_user` keeps
+    // until execve (see `seccomp`).
+    set_user(p, seccomp_pending)?;
     crate::explain::step(|| {
         format!(
             "cwd {}, uid {} gid {}, capabilities {}",

@@ -116,7 +116,18 @@ pub(crate) fn set_scheduling(p: &ProcessPlan) -> Step<()> {
     Ok(())
 }
 
-pub(crate) fn set_user(p: &ProcessPlan) -> Step<()> {
+const CAP_SYS_ADMIN: u64 = 1 << 21;
+
+/// Groups, ids and capability sets. `seccomp_pending`: a filter is still to be loaded right
+/// before execve, which without no_new_privs needs CAP_SYS_ADMIN; it then stays effective and
+/// permitted until that execve, which recomputes both from inheritable, bounding, ambient and
+/// the file (root: inheritable | bounding), so the program holds no more than without it.
+pub(crate) fn set_user(p: &ProcessPlan, seccomp_pending: bool) -> Step<()> {
+    let hold = if seccomp_pending && !p.no_new_privileges {
+        CAP_SYS_ADMIN
+    } else {
+        0
+    };
     if let Some(caps) = &p.caps {
         // The bounding set needs CAP_SETPCAP to shrink: before we change uid.
         for cap in 0..=sec::last_cap() {
@@ -141,8 +152,12 @@ pub(crate) fn set_user(p: &ProcessPlan) -> Step<()> {
         sec::set_keepcaps(true).map_err(|e| fail("prctl", "PR_SET_KEEPCAPS", e))?;
         sec::setresuid(p.uid).map_err(|e| fail("setresuid", p.uid.to_string(), e))?;
         sec::set_keepcaps(false).map_err(|e| fail("prctl", "PR_SET_KEEPCAPS", e))?;
-        sec::capset(caps.effective, caps.permitted, caps.inheritable)
-            .map_err(|e| fail("capset", "process.capabilities", e))?;
+        sec::capset(
+            caps.effective | hold,
+            caps.permitted | hold,
+            caps.inheritable,
+        )
+        .map_err(|e| fail("capset", "process.capabilities", e))?;
         sec::clear_ambient().map_err(|e| fail("prctl", "PR_CAP_AMBIENT_CLEAR_ALL", e))?;
         for cap in 0..64u8 {
             if caps.ambient & (1 << cap) != 0 {
@@ -157,6 +172,15 @@ pub(crate) fn set_user(p: &ProcessPlan) -> Step<()> {
                 })?;
             }
         }
+    } else if hold != 0 && p.uid != 0 {
+        // Leaving root clears permitted and effective; keep CAP_SYS_ADMIN alone through it
+        // (inheritable as it was, ambient cleared as setresuid clears it): after execve a
+        // non-root program gets the same sets either way.
+        let (_, _, inheritable) = sec::capget().map_err(|e| fail("capget", "self", e))?;
+        sec::set_keepcaps(true).map_err(|e| fail("prctl", "PR_SET_KEEPCAPS", e))?;
+        sec::setresuid(p.uid).map_err(|e| fail("setresuid", p.uid.to_string(), e))?;
+        sec::set_keepcaps(false).map_err(|e| fail("prctl", "PR_SET_KEEPCAPS", e))?;
+        sec::capset(hold, hold, inheritable).map_err(|e| fail("capset", "CAP_SYS_ADMIN", e))?;
     } else {
         sec::setresuid(p.uid).map_err(|e| fail("setresuid", p.uid.to_string(), e))?;
     }

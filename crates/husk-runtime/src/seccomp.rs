@@ -1,17 +1,21 @@
-//! Loading `linux.seccomp` (already validated into a `SeccompPlan` by husk-spec) with
-//! libseccomp, and handing a `SCMP_ACT_NOTIFY` listener fd to the agent at `listenerPath`.
+//! `linux.seccomp` (already validated into a `SeccompPlan` by husk-spec): compiled with
+//! libseccomp before the container starts, loaded with one syscall, and a `SCMP_ACT_NOTIFY`
+//! listener fd handed to the agent at `listenerPath`.
 //!
-//! The callers decide *when* (see `init.rs`): with no_new_privs as late as possible before
-//! execve; without it before the capabilities are dropped, because loading a filter without
-//! no_new_privs needs CAP_SYS_ADMIN. These functions only do the *what*, so an `exec` path can
-//! call them too.
+//! When (init.rs, exec.rs): as the last step before execve, so that a profile need allow only
+//! the exec itself (and husk-exec's fcntl and execve, see trampoline.rs); with a notify rule
+//! also the sendmsg of the listener to the agent. Without no_new_privs the kernel loads a
+//! filter only for a holder of CAP_SYS_ADMIN: `process::set_user` keeps it until that execve,
+//! which recomputes the capability sets.
 
 use husk_spec::seccomp::{Action, ArgCmp, CmpOp, SeccompPlan};
+use husk_sys::security::{self as sec, SeccompProgram};
 use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
     ScmpVersion,
 };
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::io::{Read, Seek, SeekFrom};
+use std::os::fd::{AsFd, BorrowedFd, IntoRawFd};
 use std::os::unix::net::UnixStream;
 use std::str::FromStr;
 
@@ -132,23 +136,119 @@ pub fn build(plan: &SeccompPlan) -> Result<ScmpFilterContext, String> {
     Ok(ctx)
 }
 
-/// Builds and loads the filter into the calling thread (all threads with TSYNC). Returns the
-/// listener fd when a rule uses `SCMP_ACT_NOTIFY`; whoever gets it answers the notified
-/// syscalls, so it must reach the agent before the process makes one (see `send_to_listener`).
-pub fn load(plan: &SeccompPlan) -> Result<Option<OwnedFd>, String> {
+/// The most instructions the kernel loads in one filter (BPF_MAXINSNS).
+const MAX_INSNS: usize = 4096;
+
+/// A filter compiled ahead, to be loaded by one syscall right before execve, with what a
+/// notify agent gets (the connection, made on the host, and the process state).
+pub struct Prepared {
+    program: SeccompProgram,
+    flags: u32,
+    listener_path: Option<std::path::PathBuf>,
+    listener: Option<UnixStream>,
+    payload: String,
+}
+
+/// Compiles the filter (libseccomp's own program, exported) and works out the flags
+/// libseccomp would pass, so that everything that can fail fails here, while `create` can
+/// still report it, and loading is a single syscall that allocates nothing. `listener` is
+/// `connect_listener`'s; `state_json` the OCI state the agent is sent.
+pub fn prepare(
+    plan: &SeccompPlan,
+    listener: Option<UnixStream>,
+    state_json: &str,
+) -> Result<Prepared, String> {
     let ctx = build(plan)?;
-    ctx.load()
-        .map_err(|e| format!("seccomp: load filter: {e}"))?;
-    if !plan.uses_notify() {
-        return Ok(None);
+    let io = |what: &str, e: std::io::Error| format!("seccomp: {what}: {}", crate::errno_text(&e));
+    let memfd = husk_sys::fs::memfd(c"husk-seccomp").map_err(|e| io("memfd", e))?;
+    ctx.export_bpf(memfd.as_fd())
+        .map_err(|e| format!("seccomp: export the filter: {e}"))?;
+    let mut file = std::fs::File::from(memfd);
+    let mut bytes = Vec::new();
+    file.seek(SeekFrom::Start(0))
+        .and_then(|_| file.read_to_end(&mut bytes))
+        .map_err(|e| io("read the exported filter", e))?;
+    let program = SeccompProgram::from_bytes(&bytes)
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            format!(
+                "seccomp: libseccomp exported {} bytes, not a BPF program",
+                bytes.len()
+            )
+        })?;
+    if program.len() > MAX_INSNS {
+        return Err(format!(
+            "linux.seccomp: the filter compiles to {} BPF instructions; the kernel loads at most {MAX_INSNS}",
+            program.len()
+        ));
     }
-    let raw = ctx
-        .get_notify_fd()
-        .map_err(|e| format!("seccomp: get notify fd: {e}"))?;
-    // libseccomp keeps its own (close-on-exec) copy; ours is an owned one to send and drop.
-    husk_sys::fs::dup_cloexec(raw)
-        .map(Some)
-        .map_err(|e| format!("seccomp: dup notify fd: {}", crate::errno_text(&e)))
+    let f = &plan.flags;
+    let mut flags = 0;
+    if f.tsync {
+        flags |= sec::SECCOMP_FILTER_FLAG_TSYNC;
+    }
+    if f.log {
+        flags |= sec::SECCOMP_FILTER_FLAG_LOG;
+    }
+    // As `build` set the attribute (libseccomp checked there that the kernel has it).
+    if f.spec_allow || (f.spec_allow_if_supported && libseccomp::get_api() >= 4) {
+        flags |= sec::SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+    }
+    if plan.uses_notify() {
+        flags |= sec::SECCOMP_FILTER_FLAG_NEW_LISTENER;
+        // With a listener, TSYNC must report a thread it could not sync as ESRCH (the return
+        // value is the listener fd); libseccomp adds the same.
+        if f.tsync {
+            flags |= sec::SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
+        }
+    }
+    if f.wait_killable_recv {
+        flags |= sec::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+    }
+    Ok(Prepared {
+        program,
+        flags,
+        listener_path: plan.listener_path.clone(),
+        payload: if plan.uses_notify() {
+            process_state(plan, state_json)
+        } else {
+            String::new()
+        },
+        listener,
+    })
+}
+
+impl Prepared {
+    /// Loads the filter; with a notify rule, hands the listener to the agent at once (a
+    /// notified syscall blocks until answered). Besides the load, only the agent's sendmsg:
+    /// the listener and the socket are close-on-exec and left for execve to close, so a
+    /// profile needs nothing else.
+    pub fn install(self) -> Result<(), String> {
+        // Never dropped: freeing may unmap memory, a syscall the profile need not allow.
+        // execve takes it all back.
+        let mut this = std::mem::ManuallyDrop::new(self);
+        let notify = this
+            .program
+            .load(this.flags)
+            .map_err(|e| format!("seccomp: load filter: {}", crate::errno_text(&e)))?;
+        match (notify, this.listener.take()) {
+            (Some(fd), Some(sock)) => {
+                let r = send_to_listener(
+                    &sock,
+                    fd.as_fd(),
+                    &this.payload,
+                    this.listener_path.as_deref(),
+                );
+                let _ = (fd.into_raw_fd(), sock.into_raw_fd());
+                r
+            }
+            (Some(fd), None) => {
+                let _ = fd.into_raw_fd();
+                Err("seccomp: SCMP_ACT_NOTIFY without a listener connection".into())
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Connects to the agent's socket. Called by init before it enters the container's user
@@ -185,40 +285,21 @@ pub fn process_state(plan: &SeccompPlan, state_json: &str) -> String {
     .to_string()
 }
 
-/// Sends the notify fd with SCM_RIGHTS and the process state as payload, in one message, then
-/// lets the connection close (the agent sees EOF after the state).
-pub fn send_to_listener(
-    sock: UnixStream,
+/// Sends the notify fd with SCM_RIGHTS and the process state as payload, in one message; the
+/// connection closes with execve (the agent sees EOF after the state).
+fn send_to_listener(
+    sock: &UnixStream,
     notify: BorrowedFd<'_>,
-    plan: &SeccompPlan,
-    state_json: &str,
+    payload: &str,
+    path: Option<&std::path::Path>,
 ) -> Result<(), String> {
-    let payload = process_state(plan, state_json);
     husk_sys::fs::send_fd(sock.as_fd(), payload.as_bytes(), notify).map_err(|e| {
         format!(
             "send seccomp fd to {}: {}",
-            plan.listener_path
-                .as_deref()
-                .unwrap_or(std::path::Path::new("?"))
-                .display(),
+            path.unwrap_or(std::path::Path::new("?")).display(),
             crate::errno_text(&e)
         )
     })
-}
-
-/// `load`, then the notify fd (if any) straight to the agent: a notified syscall blocks until
-/// it is answered, and only the holder of the fd can answer.
-pub fn install(
-    plan: &SeccompPlan,
-    listener: Option<UnixStream>,
-    state_json: &str,
-) -> Result<(), String> {
-    let notify = load(plan)?;
-    match (notify, listener) {
-        (Some(fd), Some(sock)) => send_to_listener(sock, fd.as_fd(), plan, state_json),
-        (Some(_), None) => Err("seccomp: SCMP_ACT_NOTIFY without a listener connection".into()),
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]
@@ -246,6 +327,44 @@ mod tests {
             ]
         }));
         build(&p).unwrap();
+    }
+
+    // Compiling and exporting touches no process state either (a memfd, then closed).
+    #[test]
+    fn prepare_compiles_and_sets_the_flags_libseccomp_would() {
+        let p = plan(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO", "listenerPath": "/x",
+            "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_TSYNC"],
+            "syscalls": [{"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"},
+                         {"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
+        }));
+        let st = r#"{"ociVersion":"1.3.0","id":"c","status":"creating","pid":42,"bundle":"/b"}"#;
+        let pr = prepare(&p, None, st).unwrap();
+        assert!(pr.program.len() > 3);
+        assert_eq!(
+            pr.flags,
+            sec::SECCOMP_FILTER_FLAG_LOG
+                | sec::SECCOMP_FILTER_FLAG_TSYNC
+                | sec::SECCOMP_FILTER_FLAG_NEW_LISTENER
+                | sec::SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+        );
+        assert!(pr.payload.contains("\"seccompFd\""));
+        // More than the kernel loads (4096 instructions) fails here, not after `start`.
+        let rules: Vec<serde_json::Value> = (0..4200)
+            .map(|v| {
+                serde_json::json!({"names": ["personality"], "action": "SCMP_ACT_ERRNO",
+                "args": [{"index": 0, "value": v, "op": "SCMP_CMP_EQ"}]})
+            })
+            .collect();
+        let big = plan(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules}));
+        let e = match prepare(&big, None, st) {
+            Ok(p) => panic!("{} instructions", p.program.len()),
+            Err(e) => e,
+        };
+        assert!(
+            e.contains("BPF instructions; the kernel loads at most 4096"),
+            "{e}"
+        );
     }
 
     #[test]

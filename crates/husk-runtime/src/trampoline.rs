@@ -9,8 +9,9 @@ use crate::Error;
 use husk_spec::names::NsKind;
 use husk_spec::plan::Plan;
 use husk_spec::seccomp::{Action, SeccompPlan};
+use husk_sys::process::PreparedExec;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 
 static HUSK_EXEC: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/husk-exec"));
@@ -93,27 +94,26 @@ fn allows(sc: &SeccompPlan, name: &str) -> bool {
     plain_allow || sc.default_action == Action::Allow
 }
 
-/// In init: executes `exe` through the trampoline in `memfd`. `signal_fds` stay open until
-/// the container's own execve (the trampoline makes them close-on-exec), so their EOF still
-/// means "executed". Returns only on failure to execute the trampoline itself.
-pub(crate) fn exec(
-    memfd: BorrowedFd<'_>,
+/// In init: prepares executing `exe` through the trampoline in `memfd`, all but the
+/// execveat itself (so the container's filter can go in between). `signal_fds` stay open
+/// until the container's own execve (the trampoline makes them close-on-exec), so their EOF
+/// still means "executed".
+pub(crate) fn prepare<'a>(
+    memfd: BorrowedFd<'a>,
     signal_fds: &[RawFd],
     exe: &Path,
     args: &[String],
     env: &[String],
-) -> io::Error {
+) -> io::Result<PreparedExec<'a>> {
     for &fd in signal_fds {
-        if let Err(e) = husk_sys::fs::clear_cloexec(fd) {
-            return e;
-        }
+        husk_sys::fs::clear_cloexec(fd)?;
     }
     let fds: Vec<String> = signal_fds.iter().map(|fd| fd.to_string()).collect();
     let mut argv = Vec::with_capacity(args.len() + 2);
     argv.push(fds.join(","));
     argv.push(exe.to_string_lossy().into_owned());
     argv.extend_from_slice(args);
-    husk_sys::process::execveat_fd(memfd.as_fd(), &argv, env)
+    PreparedExec::fd(memfd, &argv, env)
 }
 
 #[cfg(test)]

@@ -648,6 +648,14 @@ pub fn sealed_memfd(name: &std::ffi::CStr, contents: &[u8]) -> io::Result<OwnedF
     Ok(file.into())
 }
 
+/// A plain close-on-exec memfd, a scratch file that touches no filesystem.
+pub fn memfd(name: &std::ffi::CStr) -> io::Result<OwnedFd> {
+    // SAFETY: a valid C string name; the result is checked before being owned.
+    let r = cvt_i(unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) })?;
+    // SAFETY: a fresh descriptor from memfd_create.
+    Ok(unsafe { OwnedFd::from_raw_fd(r) })
+}
+
 /// A private procfs instance of the current pid namespace, mounted nowhere (fsopen + fsmount):
 /// its root fd. Writes to /proc go through it, so nothing the container mounted over its /proc,
 /// or swapped into a shared mount, can redirect them (CVE-2019-16884, CVE-2025-52881).

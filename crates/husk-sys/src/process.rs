@@ -330,6 +330,71 @@ pub(crate) fn execveat_c(fd: BorrowedFd<'_>, a: &CArgs, e: &CArgs) -> io::Error 
     io::Error::last_os_error()
 }
 
+/// An execve or execveat with its strings converted already, so that from the moment it is
+/// made to the exec nothing is allocated and no syscall is made: the container's seccomp
+/// filter goes in between, and it need only allow the exec itself.
+pub struct PreparedExec<'a> {
+    target: ExecTarget<'a>,
+    // Kept for the pointers below (a CString's bytes do not move with it).
+    _strings: (CArgs, CArgs),
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+}
+
+enum ExecTarget<'a> {
+    Path(CString),
+    Fd(BorrowedFd<'a>),
+}
+
+impl<'a> PreparedExec<'a> {
+    /// execve(path, ...). EINVAL when a string holds a NUL byte.
+    pub fn path(path: &std::path::Path, args: &[String], env: &[String]) -> io::Result<Self> {
+        let p = cstr(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        Self::new(ExecTarget::Path(p), args, env)
+    }
+
+    /// execveat(fd, "", AT_EMPTY_PATH): the file `fd` refers to.
+    pub fn fd(fd: BorrowedFd<'a>, args: &[String], env: &[String]) -> io::Result<Self> {
+        Self::new(ExecTarget::Fd(fd), args, env)
+    }
+
+    fn new(target: ExecTarget<'a>, args: &[String], env: &[String]) -> io::Result<Self> {
+        let (a, e) =
+            CArgs::new(args, env).ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let (argv, envp) = (a.ptrs(), e.ptrs());
+        Ok(PreparedExec {
+            target,
+            _strings: (a, e),
+            argv,
+            envp,
+        })
+    }
+
+    /// Executes; returns only on failure.
+    pub fn exec(&self) -> io::Error {
+        // SAFETY: argv/envp are NUL-terminated arrays of C strings owned by `self._strings`;
+        // with AT_EMPTY_PATH an empty path executes `fd` itself.
+        unsafe {
+            match &self.target {
+                ExecTarget::Path(p) => {
+                    libc::execve(p.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr());
+                }
+                ExecTarget::Fd(fd) => {
+                    libc::syscall(
+                        libc::SYS_execveat,
+                        fd.as_raw_fd(),
+                        c"".as_ptr(),
+                        self.argv.as_ptr(),
+                        self.envp.as_ptr(),
+                        libc::AT_EMPTY_PATH,
+                    );
+                }
+            }
+        }
+        io::Error::last_os_error()
+    }
+}
+
 /// Exits without running destructors or atexit handlers (the child of a fork-like clone must not
 /// flush the parent's buffers).
 pub fn exit_now(code: i32) -> ! {

@@ -266,3 +266,69 @@ pub fn join_session_keyring(name: &str) -> io::Result<()> {
     cvt(unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, n.as_ptr()) })
         .map(drop)
 }
+
+/// A classic-BPF seccomp program (struct sock_filter array, as libseccomp exports it), loaded
+/// with one syscall and no allocation: husk loads it as the very last step before execve.
+pub struct SeccompProgram(Vec<libc::sock_filter>);
+
+pub const SECCOMP_FILTER_FLAG_TSYNC: u32 = 1;
+pub const SECCOMP_FILTER_FLAG_LOG: u32 = 2;
+pub const SECCOMP_FILTER_FLAG_SPEC_ALLOW: u32 = 4;
+pub const SECCOMP_FILTER_FLAG_NEW_LISTENER: u32 = 8;
+pub const SECCOMP_FILTER_FLAG_TSYNC_ESRCH: u32 = 16;
+pub const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: u32 = 32;
+
+impl SeccompProgram {
+    /// From the exported bytes (native byte order, 8 per instruction); None if torn.
+    pub fn from_bytes(b: &[u8]) -> Option<SeccompProgram> {
+        if !b.len().is_multiple_of(8) {
+            return None;
+        }
+        Some(SeccompProgram(
+            b.chunks_exact(8)
+                .map(|c| libc::sock_filter {
+                    code: u16::from_ne_bytes([c[0], c[1]]),
+                    jt: c[2],
+                    jf: c[3],
+                    k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+                })
+                .collect(),
+        ))
+    }
+
+    /// Instructions in the program.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// seccomp(SECCOMP_SET_MODE_FILTER, flags, program). The notify listener (close-on-exec)
+    /// when `flags` asks for one.
+    pub fn load(&self, flags: u32) -> io::Result<Option<std::os::fd::OwnedFd>> {
+        use std::os::fd::FromRawFd;
+        const SECCOMP_SET_MODE_FILTER: libc::c_long = 1;
+        let len =
+            u16::try_from(self.0.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let prog = libc::sock_fprog {
+            len,
+            filter: self.0.as_ptr() as *mut libc::sock_filter,
+        };
+        // SAFETY: `prog` describes `self.0`, which outlives the call; the kernel copies it.
+        let r = cvt(unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                SECCOMP_SET_MODE_FILTER,
+                flags as libc::c_long,
+                &prog as *const libc::sock_fprog,
+            )
+        })?;
+        if flags & SECCOMP_FILTER_FLAG_NEW_LISTENER == 0 {
+            return Ok(None);
+        }
+        // SAFETY: with NEW_LISTENER the kernel returns a fresh descriptor, ours to own.
+        Ok(Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(r as i32) }))
+    }
+}

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixListener;
+use std::process::Command;
 use std::time::Instant;
 
 fn sh(env: &mut Env, script: &str) {
@@ -117,12 +118,12 @@ fn kill_actions_deliver_sigsys() {
 }
 
 #[test]
-fn without_no_new_privs_loads_before_dropping_caps() {
+fn without_no_new_privs_a_non_root_user_gets_the_filter() {
     require_root!();
     let mut env = Env::new("sc-nonnp");
     let id = env.id("nonnp");
-    // Not root and without CAP_SYS_ADMIN afterwards: the filter can only be loaded before the
-    // user and capabilities change. A distinct errno shows the denial is seccomp's.
+    // Not root and without CAP_SYS_ADMIN afterwards: husk keeps it for the load, just before
+    // execve, which drops it. A distinct errno shows the denial is seccomp's.
     env.config["process"]["noNewPrivileges"] = json!(false);
     env.config["process"]["user"] = json!({"uid": 65534, "gid": 65534});
     env.config["linux"]["seccomp"] = json!({
@@ -132,7 +133,7 @@ fn without_no_new_privs_loads_before_dropping_caps() {
     });
     sh(
         &mut env,
-        "mkdir /dev/shm/y; echo rc=$?; grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status",
+        "mkdir /dev/shm/y; echo rc=$?; grep -E '^(NoNewPrivs|Seccomp|CapPrm|CapEff):' /proc/self/status",
     );
     let o = env.run(&id);
     let out = stdout(&o);
@@ -145,6 +146,8 @@ fn without_no_new_privs_loads_before_dropping_caps() {
     // libseccomp would set no_new_privs itself; the config said no.
     assert!(out.contains("NoNewPrivs:\t0"), "{out}");
     assert!(out.contains("Seccomp:\t2"), "{out}");
+    assert!(out.contains("CapPrm:\t0000000000000000"), "{out}");
+    assert!(out.contains("CapEff:\t0000000000000000"), "{out}");
 }
 
 #[test]
@@ -318,4 +321,174 @@ fn exec_gets_the_containers_filter() {
         stderr(&o)
     );
     assert!(env.husk(&["delete", "-f", &id]).status.success());
+}
+
+/// What the static probe makes after its execve, recorded with strace (`probe sleep 0` in a
+/// container), plus what another libc's start-up may add: a profile recorded from the program.
+const PROBE_SYSCALLS: &[&str] = &[
+    "arch_prctl",
+    "brk",
+    "clock_nanosleep",
+    "close",
+    "execve",
+    "exit",
+    "exit_group",
+    "fstat",
+    "getcwd",
+    "getdents64",
+    "getgroups",
+    "getpid",
+    "getppid",
+    "getpriority",
+    "getrandom",
+    "getresgid",
+    "getresuid",
+    "getuid",
+    "ioctl",
+    "ioprio_get",
+    "keyctl",
+    "lseek",
+    "mmap",
+    "mprotect",
+    "munmap",
+    "nanosleep",
+    "newfstatat",
+    "openat",
+    "prctl",
+    "prlimit64",
+    "read",
+    "readlink",
+    "rseq",
+    "sched_getparam",
+    "sched_getscheduler",
+    "set_robust_list",
+    "set_tid_address",
+    "statx",
+    "umask",
+    "uname",
+    "write",
+];
+
+/// What husk made after loading the filter before issue 11: none may be needed now.
+const HUSK_ONLY: &[&str] = &[
+    "close_range",
+    "sendto",
+    "sendmsg",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "fcntl",
+    "execveat",
+    "capset",
+    "capget",
+    "setresuid",
+    "setresgid",
+    "setgroups",
+    "clone",
+    "clone3",
+    "wait4",
+    "waitid",
+];
+
+fn allow_only(names: &[&str]) -> Value {
+    json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]
+    })
+}
+
+fn cap_bit(p: &std::collections::BTreeMap<String, String>, set: &str, bit: u32) -> bool {
+    u64::from_str_radix(&p[set], 16).unwrap() & (1 << bit) != 0
+}
+
+/// After the container's filter husk makes only the exec: the trampoline's execveat, fcntl
+/// and execve, or one execve (re-executing from a read-only copy of husk when the profile
+/// refuses execveat or fcntl). Without no_new_privs too: CAP_SYS_ADMIN, kept for the load,
+/// is gone after execve.
+#[test]
+fn after_the_filter_only_the_exec() {
+    require_root!();
+    for n in HUSK_ONLY {
+        assert!(!PROBE_SYSCALLS.contains(n), "{n}");
+    }
+    let mut env = Env::new("sc-minimal");
+    let id = env.id("minimal");
+    let with_trampoline: Vec<&str> = PROBE_SYSCALLS
+        .iter()
+        .copied()
+        .chain(["execveat", "fcntl"])
+        .collect();
+    const CAP_SYS_ADMIN: u32 = 21;
+    for (nnp, user, caps_set, names) in [
+        (true, 0, true, &with_trampoline[..]),
+        (true, 0, true, PROBE_SYSCALLS),
+        (false, 0, true, PROBE_SYSCALLS),
+        (false, 0, true, &with_trampoline[..]),
+        (false, 1000, true, PROBE_SYSCALLS),
+        // No capability sets and not root: setresuid alone would drop CAP_SYS_ADMIN.
+        (false, 1000, false, PROBE_SYSCALLS),
+    ] {
+        let what = format!(
+            "nnp {nnp} uid {user} capabilities {caps_set} {} syscalls",
+            names.len()
+        );
+        env.config["process"]["noNewPrivileges"] = json!(nnp);
+        env.config["process"]["user"] = json!({"uid": user, "gid": user});
+        if !caps_set {
+            env.config["process"]["capabilities"] = Value::Null;
+        }
+        env.config["linux"]["seccomp"] = allow_only(names);
+        let p = probe(&env.run(&id));
+        assert_eq!(p["Seccomp"], "2", "{what}");
+        assert_eq!(p["uid"], user.to_string(), "{what}");
+        assert!(!cap_bit(&p, "CapEff", CAP_SYS_ADMIN), "{what}");
+        assert!(!cap_bit(&p, "CapPrm", CAP_SYS_ADMIN), "{what}");
+        if user != 0 {
+            assert_eq!(p["CapPrm"], "0000000000000000", "{what}");
+        }
+        assert_no_state(&env, &id);
+    }
+    // A profile recorded without close_range (the issue's case), without no_new_privs.
+    env.config["process"]["user"] = json!({"uid": 0, "gid": 0});
+    env.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [{"names": all_syscalls_but(&["close_range"]), "action": "SCMP_ACT_ALLOW"}]
+    });
+    assert_eq!(probe(&env.run(&id))["Seccomp"], "2");
+
+    // create, then start: the fifo is opened and written before the filter goes in.
+    env.config["process"]["noNewPrivileges"] = json!(true);
+    env.config["linux"]["seccomp"] = allow_only(&with_trampoline);
+    env.write_config();
+    let out = env.dir.join("created.out");
+    let b = env.bundle.to_string_lossy().into_owned();
+    let root = env.root.to_string_lossy().into_owned();
+    let st = Command::new(HUSK)
+        .args(["--root", &root, "create", "-b", &b, &id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(env.dir.join("created.err")).unwrap())
+        .status()
+        .unwrap();
+    assert!(
+        st.success(),
+        "{}",
+        std::fs::read_to_string(env.dir.join("created.err")).unwrap()
+    );
+    let o = env.husk(&["start", &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    wait_until(PATIENCE, "the started probe reports", || {
+        std::fs::read_to_string(&out).is_ok_and(|s| s.contains("\nenv."))
+    });
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("Seccomp=2"), "{text}");
+    assert!(env.husk(&["delete", "--force", &id]).status.success());
+
+    // exec: the process makes only its execve after the filter.
+    env.args(&["/bin/probe", "sleep", "60"]);
+    env.config["linux"]["seccomp"] = allow_only(PROBE_SYSCALLS);
+    let o = env.husk(&["run", "-d", "-b", &b, &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let p = probe(&env.husk(&["exec", &id, "/bin/probe"]));
+    assert_eq!(p["Seccomp"], "2");
+    assert!(env.husk(&["delete", "--force", &id]).status.success());
 }
