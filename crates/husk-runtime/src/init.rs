@@ -223,25 +223,25 @@ fn exit_with(msg: &str, code: i32) -> ! {
     sp::exit_now(code);
 }
 
-/// Blocks until `husk start` opens the fifo. Opened through /proc/self/fd because the fifo's
-/// path is on the host, outside the container's root; close-on-exec (std's default). Without a
-/// mount namespace the root has no /proc of its own: `own_fds` is this process' fd directory,
-/// opened before the chroot.
+/// Blocks until `husk start` opens the fifo.
 fn open_fifo(fifo: &OwnedFd, own_fds: Option<&OwnedFd>) -> Option<std::fs::File> {
-    match own_fds {
-        Some(dir) => sfs::openat(
-            Some(dir.as_fd()),
-            Path::new(&fifo.as_raw_fd().to_string()),
-            libc::O_WRONLY,
-            0,
-        )
-        .map(std::fs::File::from)
-        .ok(),
-        None => std::fs::OpenOptions::new()
-            .write(true)
-            .open(format!("/proc/self/fd/{}", fifo.as_raw_fd()))
-            .ok(),
-    }
+    reopen_own_fd(fifo, own_fds, libc::O_WRONLY).ok()
+}
+
+/// Reopens one of init's own O_PATH fds (exec.fifo, whose path is on the host, outside the
+/// container's root) through /proc/self/fd, close-on-exec. Without a mount namespace the root
+/// has no /proc of its own: `own_fds` is then this process' fd directory, opened before the
+/// chroot.
+fn reopen_own_fd(
+    fd: &OwnedFd,
+    own_fds: Option<&OwnedFd>,
+    flags: i32,
+) -> std::io::Result<std::fs::File> {
+    let (dir, path) = match own_fds {
+        Some(dir) => (Some(dir.as_fd()), fd.as_raw_fd().to_string()),
+        None => (None, format!("/proc/self/fd/{}", fd.as_raw_fd())),
+    };
+    sfs::openat(dir, Path::new(&path), flags, 0).map(std::fs::File::from)
 }
 
 fn setup(a: &InitArgs<'_>, state_json: &str, seccomp_pending: bool) -> Step<Option<OwnedFd>> {
