@@ -680,6 +680,7 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
     plan.rootfs_readonly_recursive = embedded;
     plan.loopback_up = network == "none";
     plan.install_init = a.init;
+    plan.die_with_parent = true;
     Ok(Built {
         spec,
         plan,

@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 /// Where the stop signal and timeout are kept (read by a future `husk stop`).
 pub const STOP_SIGNAL: &str = "husk.stop-signal";
 pub const STOP_TIMEOUT: &str = "husk.stop-timeout";
+/// Marks a container of the front end's foreground `husk run`: one found stopped was left by a
+/// husk that was killed (its init died with it), and the next run of that name removes it.
+pub const FOREGROUND: &str = "husk.foreground";
 
 pub fn annotations(a: &RunArgs) -> Result<BTreeMap<String, String>, Error> {
     let mut out = BTreeMap::new();
@@ -42,6 +45,7 @@ pub fn annotations(a: &RunArgs) -> Result<BTreeMap<String, String>, Error> {
     if let Some(t) = a.stop_timeout {
         out.insert(STOP_TIMEOUT.into(), t.to_string());
     }
+    out.insert(FOREGROUND.into(), "true".into());
     Ok(out)
 }
 

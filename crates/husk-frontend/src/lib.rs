@@ -14,7 +14,7 @@ mod user;
 use std::path::PathBuf;
 
 pub use build::{Built, Host, build, generated_id};
-pub use labels::{STOP_SIGNAL, STOP_TIMEOUT};
+pub use labels::{FOREGROUND, STOP_SIGNAL, STOP_TIMEOUT};
 
 /// `husk run --help` ends with the grammar's rules.
 const RULES: &str = "\

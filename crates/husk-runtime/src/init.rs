@@ -133,6 +133,16 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
     if !a.plan.install_init {
         let _ = sp::set_signal_mask(&a.old_sigmask);
     }
+    // After the last credential change, which clears it. A parent already gone by now shows as
+    // a hung-up channel (it holds its end until our execve).
+    if a.plan.die_with_parent {
+        let gone = sp::set_pdeathsig(libc::SIGKILL).is_err()
+            || sfs::poll(&[(a.chan.0.as_fd(), libc::POLLRDHUP)], 0)
+                .is_ok_and(|r| r[0] & (libc::POLLHUP | libc::POLLRDHUP) != 0);
+        if gone {
+            sp::exit_now(137);
+        }
+    }
     let (args, env) = (&a.plan.process.args, &a.plan.process.env);
     let prepared = match &a.trampoline {
         Some(memfd) => {

@@ -177,6 +177,9 @@ pub struct Plan {
     pub loopback_up: bool,
     /// Copy husk itself to /dev/init in the container's own /dev (the front end's `--init`).
     pub install_init: bool,
+    /// The container's init gets SIGKILL when the husk that started it dies (the front end's
+    /// foreground run: a container must not outlive its `husk run`).
+    pub die_with_parent: bool,
     /// MS_* propagation applied to / before the mounts (rslave unless asked otherwise).
     pub rootfs_propagation: u64,
     pub namespaces: Vec<NsOp>,
@@ -726,6 +729,7 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
         rootfs_readonly_recursive: false,
         loopback_up: false,
         install_init: false,
+        die_with_parent: false,
         rootfs_propagation,
         uid_mappings: id_maps("linux.uidMappings", &linux.uid_mappings)?,
         gid_mappings: id_maps("linux.gidMappings", &linux.gid_mappings)?,

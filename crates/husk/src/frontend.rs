@@ -106,6 +106,7 @@ fn run_frontend(root: &Path, a: RunArgs) -> Result<i32, Error> {
         husk_sys::fs::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 0)
             .map_err(Error::io("dup2", "/dev/null"))?;
     }
+    remove_left_behind(root, &id)?;
     // docker writes the id at create and refuses an existing file; removed again if the
     // container never runs.
     if let Some(f) = &a.cidfile {
@@ -133,4 +134,20 @@ fn run_frontend(root: &Path, a: RunArgs) -> Result<i32, Error> {
         }
     };
     start_and_wait(c, false, false)
+}
+
+/// A stopped container of this name marked as a foreground run's was left by a husk that was
+/// killed (its init died with it, `die_with_parent`): remove it so the name can be used again.
+fn remove_left_behind(root: &Path, id: &str) -> Result<(), Error> {
+    if !root.join(id).exists() {
+        return Ok(());
+    }
+    let Ok(text) = husk_runtime::ops::state_json(root, id) else {
+        return Ok(());
+    };
+    let st: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    if st["status"] == "stopped" && st["annotations"][husk_frontend::FOREGROUND] == "true" {
+        husk_runtime::ops::delete(root, id, false)?;
+    }
+    Ok(())
 }

@@ -1161,3 +1161,37 @@ fn readme_examples_run() {
     let _ = std::fs::remove_dir_all(&cwd);
     assert_eq!(ran, 3, "{block}");
 }
+
+#[test]
+fn a_killed_husk_run_takes_its_container_along() {
+    require_root!();
+    let f = Front::new("pdeath");
+    let rootfs = rootfs().to_string_lossy().into_owned();
+    let name = "it-fe-pdeath";
+    let mut child = f
+        .cmd(&["--name", name, "--rootfs", &rootfs, "/bin/sleep", "600"])
+        .spawn()
+        .unwrap();
+    let state = || {
+        let o = Command::new(HUSK)
+            .arg("--root")
+            .arg(&f.root)
+            .args(["state", name])
+            .output()
+            .unwrap();
+        serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap_or_default()
+    };
+    wait_until(PATIENCE, "the container runs", || {
+        state()["status"] == "running"
+    });
+    let pid = state()["pid"].as_i64().unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
+    wait_until(PATIENCE, "the container's init is gone", || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    });
+    // Its name is free again: the next run removes what the killed one left.
+    let o = f.run_clean(&["--name", name, "--rootfs", &rootfs, "/bin/echo", "again"]);
+    assert_eq!(out(&o), "again\n");
+    assert_no_cgroup(name);
+}
