@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test husk has: unit tests, live integration tests as root on this host's cgroup
 # layout, a leftover check, podman/ctr/docker driving husk, and the live tests again in a pure
-# cgroup v2 guest.
+# cgroup v2 guest, and the AppArmor tests in that guest booted with AppArmor.
 # Installs what it needs (Debian/Ubuntu, as root). Usage: scripts/test.sh [--no-v2]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -88,5 +88,10 @@ scripts/test-clients.sh
 if [[ "${1:-}" != "--no-v2" ]]; then
   say "the live tests again, in a pure cgroup v2 guest"
   scripts/test-cgroup2.sh
+fi
+if [[ "${1:-}" != "--no-v2" ]]; then
+  # AppArmor applied for real: this host's kernel has none, the guest's has it built in.
+  say "AppArmor tests in the guest booted with AppArmor (scripts/test-lsm.sh)"
+  scripts/test-lsm.sh
 fi
 say "all tests passed"

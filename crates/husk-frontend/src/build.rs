@@ -334,8 +334,10 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
     let mut nnp = false;
     // None: docker's default profile (built below, once the capabilities are known).
     let mut seccomp: Option<Option<serde_json::Value>> = None;
+    let mut lsm = super::lsm::Opts::default();
     for o in &a.security_opt {
         match o.as_str() {
+            o if super::lsm::is_lsm(o) => lsm.take(o)?,
             "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true" => nnp = true,
             "no-new-privileges=false" | "no-new-privileges:false" => nnp = false,
             "seccomp=unconfined" | "seccomp:unconfined" => seccomp = Some(None),
@@ -601,7 +603,7 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
         args
     };
 
-    let spec = Spec {
+    let mut spec = Spec {
         oci_version: husk_spec::OCI_VERSION.into(),
         process: Some(Process {
             terminal: a.tty,
@@ -676,6 +678,7 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
         }),
         ..Default::default()
     };
+    lsm.apply(&mut spec)?;
     let mut plan = husk_spec::lower(&spec, &root_path)?;
     plan.rootfs_readonly_recursive = embedded;
     plan.loopback_up = network == "none";

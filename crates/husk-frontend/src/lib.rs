@@ -5,6 +5,7 @@
 pub mod build;
 mod devices;
 mod labels;
+mod lsm;
 mod mounts;
 mod scaffold;
 mod seccomp_default;

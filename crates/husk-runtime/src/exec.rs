@@ -48,6 +48,9 @@ pub struct ExecOpts {
     pub no_new_privs: bool,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
+    /// `--apparmor` and `--process-label`: replace the container's profile and label.
+    pub apparmor: Option<String>,
+    pub process_label: Option<String>,
 }
 
 /// Builds the process spec: `--process FILE`, or the container's process with the flags applied.
@@ -107,6 +110,12 @@ pub fn build_process(o: &ExecOpts, state: &State) -> Result<Process, Error> {
     p.user.additional_gids.extend(&o.additional_gids);
     if o.no_new_privs {
         p.no_new_privileges = true;
+    }
+    if let Some(a) = &o.apparmor {
+        p.apparmor_profile = Some(a.clone());
+    }
+    if let Some(l) = &o.process_label {
+        p.selinux_label = Some(l.clone());
     }
     if !o.caps.is_empty() {
         for c in &o.caps {
@@ -189,16 +198,7 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
     let spec = build_process(o, &state)?;
     let plan = husk_spec::plan::lower_process(&spec)?;
     crate::process::log_ignored_ambient(&plan);
-    if plan.apparmor_profile.is_some() && !Path::new("/sys/kernel/security/apparmor").exists() {
-        return Err(Error::Msg(
-            "process.apparmorProfile: AppArmor is not enabled on this host".into(),
-        ));
-    }
-    if plan.selinux_label.is_some() && !Path::new("/sys/fs/selinux/enforce").exists() {
-        return Err(Error::Msg(
-            "process.selinuxLabel: SELinux is not enabled on this host".into(),
-        ));
-    }
+    crate::lsm::check_host(&plan, None)?;
     // Foreground with a terminal and no socket: the process sends the master to us, and we
     // copy between it and our stdio (as `run` does, and runc).
     let mut own_tty = None;
@@ -533,6 +533,8 @@ impl Child<'_> {
         let root = sfs::openat(None, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0)
             .map_err(|e| Failure::Setup(fail("open", "/", e)))?;
         set_cwd(root.as_fd(), &p.cwd).map_err(Failure::Setup)?;
+        // The process' own execve spends them (see `lsm`); long before the filter, as in init.
+        crate::lsm::apply(&crate::lsm::exec_writes(p)).map_err(Failure::Setup)?;
         // As in init: the filter goes in right before execve; without no_new_privs
         // `set_user` keeps CAP_SYS_ADMIN for it until then (see `seccomp`).
         set_user(p, self.seccomp.borrow().is_some()).map_err(Failure::Setup)?;
@@ -617,6 +619,29 @@ mod tests {
         assert!(c.effective.contains(&"CAP_KILL".to_string()));
         assert!(c.bounding.contains(&"CAP_KILL".to_string()));
         assert!(c.inheritable.is_empty() && c.ambient.is_empty());
+    }
+
+    #[test]
+    fn lsm_flags_replace_the_containers_labels_and_default_to_them() {
+        let mut container = base();
+        container.apparmor_profile = Some("container-profile".into());
+        container.selinux_label = Some("u:r:container_t:s0".into());
+        let o = ExecOpts {
+            args: vec!["sh".into()],
+            ..Default::default()
+        };
+        let p = build_process(&o, &state(container.clone())).unwrap();
+        assert_eq!(p.apparmor_profile.as_deref(), Some("container-profile"));
+        assert_eq!(p.selinux_label.as_deref(), Some("u:r:container_t:s0"));
+        let o = ExecOpts {
+            args: vec!["sh".into()],
+            apparmor: Some("other".into()),
+            process_label: Some("u:r:other_t:s0".into()),
+            ..Default::default()
+        };
+        let p = build_process(&o, &state(container)).unwrap();
+        assert_eq!(p.apparmor_profile.as_deref(), Some("other"));
+        assert_eq!(p.selinux_label.as_deref(), Some("u:r:other_t:s0"));
     }
 
     #[test]

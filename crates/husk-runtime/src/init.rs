@@ -273,6 +273,8 @@ fn setup(a: &InitArgs<'_>, state_json: &str, seccomp_pending: bool) -> Step<Opti
         sec::setresuid(0).map_err(|e| fail("setresuid", "0", e))?;
     }
     if let Some(name) = &a.session_keyring {
+        // The keyring is labelled when it is made (SELinux keycreate, as runc does).
+        crate::lsm::apply(&crate::lsm::keyring_writes(p))?;
         // A kernel without keyrings has nothing to share: ENOSYS is fine (runc agrees).
         match sec::join_session_keyring(name) {
             Err(e) if e.raw_os_error() != Some(libc::ENOSYS) => {
@@ -442,6 +444,10 @@ fn setup(a: &InitArgs<'_>, state_json: &str, seccomp_pending: bool) -> Step<Opti
     let cwd_root = sfs::openat(None, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0)
         .map_err(|e| fail("open", "/", e))?;
     set_cwd(cwd_root.as_fd(), &p.cwd)?;
+    // AppArmor profile and SELinux label, for the next execve (the program's: see `lsm`).
+    // Long before the seccomp filter, so no profile has to allow the writes; the
+    // startContainer hooks, forked and executed later, run under them too, as with runc.
+    crate::lsm::apply(&crate::lsm::exec_writes(p))?;
     // Without no_new_privs loading the filter needs CAP_SYS_ADMIN, which `set_user` keeps
     // until execve (see `seccomp`).
     set_user(p, seccomp_pending)?;

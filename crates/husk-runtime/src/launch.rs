@@ -90,18 +90,7 @@ fn check_host(plan: &Plan, opts: &CreateOpts) -> Result<(), Error> {
         }
         Err(e) => return Err(Error::io("rootfs", &plan.rootfs)(e)),
     }
-    if plan.process.apparmor_profile.is_some()
-        && !Path::new("/sys/kernel/security/apparmor").exists()
-    {
-        return Err(Error::Msg(
-            "process.apparmorProfile: AppArmor is not enabled on this host".into(),
-        ));
-    }
-    if plan.process.selinux_label.is_some() && !Path::new("/sys/fs/selinux/enforce").exists() {
-        return Err(Error::Msg(
-            "process.selinuxLabel: SELinux is not enabled on this host".into(),
-        ));
-    }
+    crate::lsm::check_host(&plan.process, plan.mount_label.as_deref())?;
     if plan.process.terminal && opts.console_socket.is_none() && !opts.foreground {
         return Err(Error::Msg("process.terminal is true but no --console-socket was given (set \"terminal\": false to use the caller's stdio)".into()));
     }

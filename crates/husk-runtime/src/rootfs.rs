@@ -595,7 +595,7 @@ impl Rootfs<'_> {
         }
         let null = std::cell::OnceCell::new();
         for p in &plan.masked_paths {
-            mask_path(root.as_fd(), p, &null)?;
+            mask_path(root.as_fd(), p, &null, plan.mount_label.as_deref())?;
         }
         for p in &plan.readonly_paths {
             let rel = husk_spec::plan::clean_in_root(p);
@@ -641,7 +641,13 @@ fn check_proc_fd(root: BorrowedFd<'_>) -> Step<()> {
 /// checked to be the real 1:3 character device first, so an image that planted something else
 /// there cannot have it bound over /proc files (CVE-2025-31133). It is opened and checked once,
 /// into `null`.
-fn mask_path(root: BorrowedFd<'_>, p: &str, null: &std::cell::OnceCell<OwnedFd>) -> Step<()> {
+/// Masking tmpfs carry the mount label, as runc's do.
+fn mask_path(
+    root: BorrowedFd<'_>,
+    p: &str,
+    null: &std::cell::OnceCell<OwnedFd>,
+    label: Option<&str>,
+) -> Step<()> {
     let rel = husk_spec::plan::clean_in_root(p);
     let fd = match open_in_root(root, &rel, 0) {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
@@ -655,7 +661,10 @@ fn mask_path(root: BorrowedFd<'_>, p: &str, null: &std::cell::OnceCell<OwnedFd>)
             &target,
             Some("tmpfs"),
             ms::RDONLY,
-            Some("size=0k,nr_inodes=1"),
+            Some(&husk_spec::lsm::with_mount_label(
+                "size=0k,nr_inodes=1",
+                label,
+            )),
         )
         .map_err(|e| fail("mask", p, e));
     }

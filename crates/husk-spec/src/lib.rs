@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod defaults;
+pub mod lsm;
 pub mod mountopt;
 pub mod names;
 pub mod plan;

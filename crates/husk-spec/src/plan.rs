@@ -202,6 +202,9 @@ pub struct Plan {
     pub process: ProcessPlan,
     pub hooks: Hooks,
     pub cgroups_path: Option<String>,
+    /// `linux.mountLabel`: already in the data of the mounts that take it (see `lsm`); kept for
+    /// the tmpfs the runtime makes itself (masked directories).
+    pub mount_label: Option<String>,
 }
 
 impl Plan {
@@ -602,18 +605,25 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
         sysctl.push((k.clone(), v.clone()));
     }
 
+    let mount_label = linux.mount_label.clone().filter(|l| !l.is_empty());
+    if let Some(l) = &mount_label {
+        crate::lsm::check_label(l).map_err(|m| err("linux.mountLabel", m))?;
+    }
     let mut mounts = Vec::new();
     for (i, m) in spec.mounts.iter().enumerate() {
         let field = format!("mounts[{i}]");
         if m.destination.is_empty() {
             return Err(err(format!("{field}.destination"), "empty"));
         }
-        let opts = mountopt::parse(m.kind.as_deref(), &m.options);
+        let mut opts = mountopt::parse(m.kind.as_deref(), &m.options);
         let fstype = if opts.is_bind() {
             "bind".to_string()
         } else {
             m.kind.clone().unwrap_or_default()
         };
+        if crate::lsm::takes_context(&fstype) {
+            opts.data = crate::lsm::with_mount_label(&opts.data, mount_label.as_deref());
+        }
         if fstype.is_empty() {
             return Err(err(
                 format!("{field}.type"),
@@ -757,6 +767,7 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
         process,
         hooks: spec.hooks.clone().unwrap_or_default(),
         cgroups_path: linux.cgroups_path.clone().filter(|s| !s.is_empty()),
+        mount_label,
     })
 }
 
@@ -877,6 +888,16 @@ pub fn lower_process(process: &crate::config::Process) -> Result<ProcessPlan, Co
     {
         return Err(err("process.env", format!("\"{e}\" is not KEY=VALUE")));
     }
+    let label = |field: &str, v: &Option<String>| -> Result<Option<String>, ConfigError> {
+        match v.as_deref() {
+            None | Some("") => Ok(None),
+            Some(l) => crate::lsm::check_label(l)
+                .map(|()| Some(l.to_string()))
+                .map_err(|m| err(field, m)),
+        }
+    };
+    let apparmor_profile = label("process.apparmorProfile", &process.apparmor_profile)?;
+    let selinux_label = label("process.selinuxLabel", &process.selinux_label)?;
     let aff = process.exec_cpu_affinity.clone().unwrap_or_default();
     let cpu_affinity_initial = cpus("process.execCPUAffinity.initial", &aff.initial)?;
     let cpu_affinity_final = cpus("process.execCPUAffinity.final", &aff.final_)?;
@@ -899,7 +920,7 @@ pub fn lower_process(process: &crate::config::Process) -> Result<ProcessPlan, Co
         io_priority,
         cpu_affinity_initial,
         cpu_affinity_final,
-        apparmor_profile: process.apparmor_profile.clone().filter(|s| !s.is_empty()),
-        selinux_label: process.selinux_label.clone().filter(|s| !s.is_empty()),
+        apparmor_profile,
+        selinux_label,
     })
 }

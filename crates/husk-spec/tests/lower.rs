@@ -320,3 +320,75 @@ fn without_a_mount_namespace_nothing_may_need_mounting() {
     let e = lower_json(&base(r#","domainname":"d""#)).unwrap_err();
     assert!(e.contains("domainname: set without a uts namespace"), "{e}");
 }
+
+#[test]
+fn mount_label_goes_on_the_mounts_that_take_it() {
+    let mut spec = default_spec();
+    spec.mounts.push(husk_spec::config::Mount {
+        destination: "/data".into(),
+        kind: Some("bind".into()),
+        source: Some("/srv".into()),
+        options: vec!["rbind".into()],
+        ..Default::default()
+    });
+    let label = "system_u:object_r:container_file_t:s0:c1,c2";
+    spec.linux.as_mut().unwrap().mount_label = Some(label.into());
+    let plan = lower(&spec, Path::new("/bundle")).unwrap();
+    assert_eq!(plan.mount_label.as_deref(), Some(label));
+    let ctx = format!("context=\"{label}\"");
+    let data = |dest: &str| {
+        let m = plan
+            .mounts
+            .iter()
+            .find(|m| m.dest == Path::new(dest))
+            .unwrap();
+        m.opts.data.clone()
+    };
+    // runc's set: every mount but proc, sysfs, binds and cgroups.
+    assert_eq!(data("dev"), format!("mode=755,size=65536k,{ctx}"));
+    assert!(
+        data("dev/pts").ends_with(&format!(",{ctx}")),
+        "{}",
+        data("dev/pts")
+    );
+    assert!(data("dev/shm").ends_with(&ctx) && data("dev/mqueue") == ctx);
+    for plain in ["proc", "sys", "sys/fs/cgroup", "data"] {
+        assert!(
+            !data(plain).contains("context="),
+            "{plain}: {}",
+            data(plain)
+        );
+    }
+    // Without a label nothing changes.
+    let plan = lower(&default_spec(), Path::new("/bundle")).unwrap();
+    assert!(plan.mount_label.is_none());
+    assert!(
+        plan.mounts
+            .iter()
+            .all(|m| !m.opts.data.contains("context="))
+    );
+}
+
+#[test]
+fn lsm_labels_are_checked() {
+    for (extra, field) in [
+        (r#","linux":{"mountLabel":"a\"b"}"#, "linux.mountLabel"),
+        (r#","linux":{"mountLabel":"a\nb"}"#, "linux.mountLabel"),
+    ] {
+        let e = lower_json(&base(extra)).unwrap_err();
+        assert!(e.starts_with(field), "{e}");
+    }
+    let bad_process = |key: &str| {
+        format!(r#"{{"root":{{"path":"r"}},"process":{{"args":["sh"],"cwd":"/","{key}":"x\ny"}}}}"#)
+    };
+    for key in ["apparmorProfile", "selinuxLabel"] {
+        let e = lower_json(&bad_process(key)).unwrap_err();
+        assert!(e.starts_with(&format!("process.{key}")), "{e}");
+    }
+    let p = lower_json(
+        r#"{"root":{"path":"r"},"process":{"args":["sh"],"cwd":"/","apparmorProfile":"p1","selinuxLabel":""}}"#,
+    )
+    .unwrap();
+    assert_eq!(p.process.apparmor_profile.as_deref(), Some("p1"));
+    assert_eq!(p.process.selinux_label, None);
+}

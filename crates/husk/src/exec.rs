@@ -45,6 +45,12 @@ pub struct ExecArgs {
     /// Exec even into a paused container (the process stays frozen until resume)
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
+    /// AppArmor profile for the process (default: the container's)
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// SELinux label for the process (default: the container's)
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
     pub id: String,
     /// The command and its arguments
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -81,6 +87,8 @@ impl ExecArgs {
             no_new_privs: self.no_new_privs,
             preserve_fds: self.preserve_fds,
             ignore_paused: self.ignore_paused,
+            apparmor: self.apparmor.clone(),
+            process_label: self.process_label.clone(),
         }
     }
 }

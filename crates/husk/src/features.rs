@@ -1,7 +1,10 @@
-//! `husk features`: the runtime-spec features document (features.md). Everything the host can
-//! answer is probed (namespaces, capabilities, seccomp actions, LSMs, id-mapped mounts); the
-//! rest comes from husk's own tables, so the document cannot claim what husk does not do.
+//! `husk features`: the runtime-spec features document (features.md). It reports what this
+//! build does on this host: namespaces, capabilities and id-mapped mounts are probed; seccomp
+//! actions, architectures and flags are those both the kernel and the linked libseccomp accept
+//! (asked at run time, as `seccomp::build` would meet them); AppArmor and SELinux are enabled
+//! only where the host runs them, since husk applies them there (`husk_runtime::lsm`).
 
+use husk_runtime::seccomp_probe as probe;
 use husk_spec::names::{CAPABILITIES, NsKind};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -36,47 +39,54 @@ pub fn features() -> Value {
                 "rdma": true,
             },
             "seccomp": seccomp(),
-            "apparmor": { "enabled": Path::new("/sys/kernel/security/apparmor").exists() },
-            "selinux": { "enabled": Path::new("/sys/fs/selinux/enforce").exists() },
+            "apparmor": { "enabled": husk_runtime::lsm::apparmor_enabled() },
+            "selinux": { "enabled": husk_runtime::lsm::selinux_enabled() },
             "intelRdt": { "enabled": false },
             "mountExtensions": { "idmap": { "enabled": idmap } },
         },
         "annotations": {
             "io.github.husk.version": env!("CARGO_PKG_VERSION"),
+            "io.github.seccomp.libseccomp.version": probe::version(),
         },
     })
 }
 
-/// Actions are those husk knows that the kernel lists in actions_avail; with no seccomp in the
-/// kernel the whole feature is off.
+/// With no seccomp in the kernel the whole feature is off. Otherwise each list holds what a
+/// profile may use here: an action the kernel lists in actions_avail and libseccomp's API
+/// level covers, an architecture libseccomp adds to a filter, a flag it sets on one.
 fn seccomp() -> Value {
     let Ok(avail) = std::fs::read_to_string("/proc/sys/kernel/seccomp/actions_avail") else {
         return json!({ "enabled": false });
     };
     let avail: Vec<&str> = avail.split_whitespace().collect();
-    let kernel_name = |a: &str| match a {
-        "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => "kill_thread",
-        "SCMP_ACT_KILL_PROCESS" => "kill_process",
-        "SCMP_ACT_TRAP" => "trap",
-        "SCMP_ACT_ERRNO" => "errno",
-        "SCMP_ACT_TRACE" => "trace",
-        "SCMP_ACT_ALLOW" => "allow",
-        "SCMP_ACT_LOG" => "log",
-        "SCMP_ACT_NOTIFY" => "user_notif",
-        _ => "",
+    let api = probe::api_level();
+    // (kernel name, libseccomp API level that brought it).
+    let need = |a: &str| match a {
+        "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => ("kill_thread", 1),
+        "SCMP_ACT_KILL_PROCESS" => ("kill_process", 3),
+        "SCMP_ACT_TRAP" => ("trap", 1),
+        "SCMP_ACT_ERRNO" => ("errno", 1),
+        "SCMP_ACT_TRACE" => ("trace", 1),
+        "SCMP_ACT_ALLOW" => ("allow", 1),
+        "SCMP_ACT_LOG" => ("log", 3),
+        "SCMP_ACT_NOTIFY" => ("user_notif", 5),
+        _ => ("", u32::MAX),
     };
     let actions: Vec<&str> = husk_spec::seccomp::ACTIONS
         .iter()
         .copied()
-        .filter(|a| avail.contains(&kernel_name(a)))
+        .filter(|a| {
+            let (kernel, level) = need(a);
+            avail.contains(&kernel) && api >= level
+        })
         .collect();
     json!({
         "enabled": true,
         "actions": actions,
         "operators": husk_spec::seccomp::OPERATORS,
-        "archs": husk_spec::seccomp::ARCHES,
+        "archs": probe::archs(),
         "knownFlags": husk_spec::seccomp::FLAGS,
-        "supportedFlags": husk_spec::seccomp::FLAGS,
+        "supportedFlags": probe::flags(),
     })
 }
 
