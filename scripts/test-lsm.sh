@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 vm=${CGROUP2_VM:-../shared/tools/cgroup2-vm}
 if [[ ! -x $vm ]]; then
   echo "SKIP AppArmor tests: $vm not found (set CGROUP2_VM to the cgroup2-vm tool)"
+  # Where every test must run (scripts/test.sh as root), a missing guest is a failure.
+  [[ ${HUSK_REQUIRE_ALL:-} == 1 ]] && exit 1
   exit 0
 fi
 if ! command -v apparmor_parser >/dev/null; then
@@ -41,6 +43,6 @@ guest=$PWD/$stage/guest.sh
 } > "$guest"
 chmod +x "$guest"
 args=(--bin "$husk" --bin apparmor_parser --share "$PWD/$stage" --env HUSK_PROBE="$PWD/$stage/probe"
-  --env HUSK_REQUIRE_APPARMOR=1 --append "apparmor=1 security=apparmor" --timeout 600)
+  --env HUSK_REQUIRE_APPARMOR=1 --env HUSK_REQUIRE_ALL=1 --append "apparmor=1 security=apparmor" --timeout 600)
 for b in "${bins[@]}"; do args+=(--bin "$b"); done
 "$vm" "${args[@]}" -- sh "$guest"

@@ -37,12 +37,7 @@ fn lsms_are_enabled_only_where_the_host_runs_them() {
 fn seccomp_lists_what_the_linked_libseccomp_accepts() {
     let f = features();
     let sc = &f["linux"]["seccomp"];
-    if sc["enabled"] != true {
-        eprintln!(
-            "SKIP seccomp_lists_what_the_linked_libseccomp_accepts: no seccomp in this kernel"
-        );
-        return;
-    }
+    skip_unless!(sc["enabled"] == true, "no seccomp in this kernel");
     let v = libseccomp::ScmpVersion::current().unwrap();
     assert_eq!(
         f["annotations"]["io.github.seccomp.libseccomp.version"],
@@ -76,10 +71,7 @@ fn every_listed_arch_and_flag_works_and_an_unlisted_one_is_refused() {
     require_root!();
     let f = features();
     let sc = &f["linux"]["seccomp"];
-    if sc["enabled"] != true {
-        eprintln!("SKIP every_listed_arch_and_flag_works: no seccomp in this kernel");
-        return;
-    }
+    skip_unless!(sc["enabled"] == true, "no seccomp in this kernel");
     let archs = strings(&sc["archs"]);
     let supported = strings(&sc["supportedFlags"]);
     let mut env = Env::new("feat-sc");

@@ -2,7 +2,8 @@
 //! program (not spent on an exec trampoline), in processes `exec` adds, with `exec --apparmor`
 //! and `--process`, and the same file is readable without it. Runs where AppArmor is enabled
 //! and apparmor_parser can load profiles (scripts/test-lsm.sh boots the cgroup v2 guest so);
-//! elsewhere it prints SKIP, unless HUSK_REQUIRE_APPARMOR is set, which makes that a failure.
+//! elsewhere it is a host-feature skip, unless HUSK_REQUIRE_APPARMOR is set, which makes that a
+//! failure.
 //! SELinux cannot run here: its labels are refused where it is absent (tested here), and what is
 //! written where is unit-tested (husk-spec `lsm`, husk-runtime `lsm`, the front end's `lsm`).
 
@@ -14,16 +15,24 @@ use std::process::{Command, Stdio};
 
 const DENIED: &str = "husk-lsm-denied";
 
-/// Why AppArmor tests cannot run here, if they cannot.
-fn apparmor_missing() -> Option<String> {
+/// Whether the AppArmor tests can run here; reports the skip when not. A kernel without
+/// AppArmor is a host feature (allowed, except where HUSK_REQUIRE_APPARMOR says it must be
+/// there: scripts/test-lsm.sh); root, the rootfs tools and apparmor_parser are prerequisites.
+fn apparmor_here() -> bool {
     if let Some(r) = skip_reason() {
-        return Some(r);
+        skip(Skip::Prerequisite, &r);
+        return false;
     }
     let enabled = std::path::Path::new("/sys/kernel/security/apparmor").exists()
         && std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
             .is_ok_and(|s| s.starts_with('Y'));
     if !enabled {
-        return Some("AppArmor is not enabled on this host".into());
+        assert!(
+            std::env::var_os("HUSK_REQUIRE_APPARMOR").is_none(),
+            "HUSK_REQUIRE_APPARMOR is set but AppArmor is not enabled on this host"
+        );
+        skip(Skip::HostFeature, "AppArmor is not enabled on this host");
+        return false;
     }
     let parser = Command::new("apparmor_parser")
         .arg("--version")
@@ -31,18 +40,18 @@ fn apparmor_missing() -> Option<String> {
         .stderr(Stdio::null())
         .status();
     if !parser.is_ok_and(|s| s.success()) {
-        return Some("no apparmor_parser (apt-get install apparmor)".into());
+        skip(
+            Skip::Prerequisite,
+            "no apparmor_parser (apt-get install apparmor)",
+        );
+        return false;
     }
-    None
+    true
 }
 
 macro_rules! require_apparmor {
-    ($name:expr) => {
-        if let Some(r) = apparmor_missing() {
-            if std::env::var_os("HUSK_REQUIRE_APPARMOR").is_some() {
-                panic!("{}: HUSK_REQUIRE_APPARMOR is set but {r}", $name);
-            }
-            eprintln!("SKIP {}: {r}", $name);
+    () => {
+        if !apparmor_here() {
             return;
         }
     };
@@ -111,7 +120,7 @@ fn look(o: &std::process::Output) -> (String, String) {
 
 #[test]
 fn apparmor_profile_confines_the_container_and_its_execs() {
-    require_apparmor!("apparmor_profile_confines_the_container_and_its_execs");
+    require_apparmor!();
     let name = format!("husk-test-{}", std::process::id());
     let _profile = Profile::load(&name);
     let mut env = env_with_secret("lsm-aa");
@@ -172,7 +181,7 @@ fn apparmor_profile_confines_the_container_and_its_execs() {
 /// The front end: `--security-opt apparmor=PROFILE` confines, `apparmor=unconfined` does not.
 #[test]
 fn front_end_security_opt_apparmor() {
-    require_apparmor!("front_end_security_opt_apparmor");
+    require_apparmor!();
     let name = format!("husk-test-fe-{}", std::process::id());
     let _profile = Profile::load(&name);
     let env = env_with_secret("lsm-aa-fe");
@@ -210,7 +219,7 @@ fn front_end_security_opt_apparmor() {
 
 #[test]
 fn a_profile_that_is_not_loaded_fails_create_cleanly() {
-    require_apparmor!("a_profile_that_is_not_loaded_fails_create_cleanly");
+    require_apparmor!();
     let mut env = Env::new("lsm-aa-missing");
     env.config["process"]["apparmorProfile"] = json!("husk-no-such-profile");
     let id = env.id("missing");
@@ -230,10 +239,10 @@ fn a_profile_that_is_not_loaded_fails_create_cleanly() {
 #[test]
 fn selinux_labels_without_selinux_are_clear_errors() {
     require_root!();
-    if std::path::Path::new("/sys/fs/selinux/enforce").exists() {
-        eprintln!("SKIP selinux_labels_without_selinux_are_clear_errors: SELinux is enabled");
-        return;
-    }
+    skip_unless!(
+        !std::path::Path::new("/sys/fs/selinux/enforce").exists(),
+        "SELinux is enabled on this host"
+    );
     let label = "system_u:system_r:container_t:s0:c1,c2";
     for (field, set) in [
         (
