@@ -399,6 +399,7 @@ pub fn launch_plan(
                 not_found: crate::process::is_not_found(&m),
                 msg: m,
             },
+            Ok(None) => died_during_setup(pidfd.as_fd(), &cgroup, &hier, spec),
             _ => Error::io("sync", "cgroups")(e),
         });
     }
@@ -431,12 +432,7 @@ pub fn launch_plan(
                     "internal: unexpected {other:?} from init"
                 )));
             }
-            None => {
-                let how = sp::waitid_pidfd(pidfd.as_fd(), false).ok().flatten();
-                return Err(Error::Msg(format!(
-                    "container init died during setup ({how:?})"
-                )));
-            }
+            None => return Err(died_during_setup(pidfd.as_fd(), &cgroup, &hier, spec)),
         }
     }
     state.pid_start = sp::proc_stat(pid)
@@ -456,6 +452,51 @@ pub fn launch_plan(
         old_sigmask,
         tty: own_tty,
     })
+}
+
+/// Init ended without reporting an error: how, in words, and when the memory cgroup's OOM
+/// killer did it, that and where it shows (a memory limit too small for setup itself).
+fn died_during_setup(
+    pidfd: std::os::fd::BorrowedFd<'_>,
+    cgroup: &Cgroup,
+    hier: &Hierarchies,
+    spec: &husk_spec::Spec,
+) -> Error {
+    let how = sp::waitid_pidfd(pidfd, false).ok().flatten();
+    let what = match how {
+        Some(sp::Exit::Code(c)) => format!("exited with status {c}"),
+        Some(sp::Exit::Signal(n)) => {
+            format!("was killed by {}", husk_spec::names::signal_name(n))
+        }
+        None => "died".into(),
+    };
+    let mut msg = format!("container init {what} during setup, without reporting an error");
+    if matches!(how, Some(sp::Exit::Signal(libc::SIGKILL))) {
+        let events = match cgroup.dir_for_controller(hier, "memory") {
+            Some(d) => Some(d.join("memory.oom_control")),
+            None => cgroup.unified.as_ref().map(|u| u.join("memory.events")),
+        };
+        let kills = husk_cgroup::stats::oom_kills(cgroup, hier);
+        if let Some(events) = events.filter(|_| kills > 0) {
+            let limit = spec
+                .linux
+                .as_ref()
+                .and_then(|l| l.resources.as_ref())
+                .and_then(|r| r["memory"]["limit"].as_i64());
+            msg = format!(
+                "container init was killed by SIGKILL during setup: the memory cgroup's OOM killer \
+                 (oom_kill {kills} in {}){}",
+                events.display(),
+                match limit {
+                    Some(l) => format!(
+                        "; linux.resources.memory.limit {l} bytes is below what setting up the container needs"
+                    ),
+                    None => String::new(),
+                }
+            );
+        }
+    }
+    Error::Msg(msg)
 }
 
 fn write_id_map(pid: i32, file: &str, maps: &[husk_spec::config::IdMapping]) -> Result<(), Error> {

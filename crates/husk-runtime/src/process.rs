@@ -145,7 +145,7 @@ pub(crate) fn set_user(p: &ProcessPlan, seccomp_pending: bool) -> Step<()> {
         }
     }
     sec::setgroups(&p.additional_gids)
-        .map_err(|e| fail("setgroups", format!("{:?}", p.additional_gids), e))?;
+        .map_err(|e| fail("setgroups", groups_shown(&p.additional_gids), e))?;
     sec::setresgid(p.gid).map_err(|e| fail("setresgid", p.gid.to_string(), e))?;
     if let Some(caps) = &p.caps {
         // Keep the permitted set across setuid so capset below can grant what was asked.
@@ -197,6 +197,20 @@ pub(crate) fn log_ignored_ambient(p: &ProcessPlan) {
                 husk_spec::names::capability_list(c.ambient_ignored)
             )
         });
+    }
+}
+
+/// process.user.additionalGids as an error shows them: the list when short, else a count.
+fn groups_shown(gids: &[u32]) -> String {
+    let list: Vec<String> = gids.iter().map(u32::to_string).collect();
+    if gids.len() <= 16 {
+        format!("process.user.additionalGids [{}]", list.join(","))
+    } else {
+        format!(
+            "process.user.additionalGids ({} groups: {},...)",
+            gids.len(),
+            list[..16].join(",")
+        )
     }
 }
 

@@ -783,8 +783,21 @@ fn additional_gids(gids: &[u32]) -> Result<Vec<u32>, ConfigError> {
             out.push(g);
         }
     }
+    // setgroups refuses more with EINVAL, after everything else was set up.
+    if out.len() > NGROUPS_MAX {
+        return Err(err(
+            "process.user.additionalGids",
+            format!(
+                "{} groups: the kernel takes at most {NGROUPS_MAX} (NGROUPS_MAX)",
+                out.len()
+            ),
+        ));
+    }
     Ok(out)
 }
+
+/// The kernel's limit on supplementary groups (include/uapi/linux/limits.h).
+pub const NGROUPS_MAX: usize = 65536;
 
 /// Lowers `process` alone: `create` takes it from config.json, `exec` from `--process` or from the
 /// container's recorded process with the command line's changes.

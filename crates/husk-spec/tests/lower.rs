@@ -392,3 +392,22 @@ fn lsm_labels_are_checked() {
     assert_eq!(p.process.apparmor_profile.as_deref(), Some("p1"));
     assert_eq!(p.process.selinux_label, None);
 }
+
+/// More supplementary groups than the kernel takes fail here, naming the field and the limit,
+/// not as setgroups' EINVAL deep in init.
+#[test]
+fn more_additional_gids_than_ngroups_max_are_refused() {
+    let gids = |n: u32| {
+        let list: Vec<String> = (1..=n).map(|g| g.to_string()).collect();
+        lower_json(&format!(
+            r#"{{"root":{{"path":"r"}},"process":{{"args":["x"],"cwd":"/","user":{{"uid":0,"gid":0,"additionalGids":[{}]}}}}}}"#,
+            list.join(",")
+        ))
+    };
+    let e = gids(70_000).unwrap_err();
+    assert_eq!(
+        e,
+        "process.user.additionalGids: 70000 groups: the kernel takes at most 65536 (NGROUPS_MAX)"
+    );
+    assert_eq!(gids(65_536).unwrap().process.additional_gids.len(), 65_536);
+}

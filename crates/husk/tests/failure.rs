@@ -195,3 +195,39 @@ impl Drop for KillHook {
         }
     }
 }
+
+/// A memory limit too small for setup: init is OOM-killed before it can report anything, and
+/// the error says so, naming the cgroup file that counted it and the limit.
+#[test]
+fn a_memory_limit_below_what_setup_needs_names_the_oom_kill() {
+    require_root!();
+    let mut env = Env::new("f-oom");
+    env.config["linux"]["resources"] = json!({"memory": {"limit": 4096}});
+    let err = create_fails(&env, &env.id("oom"), "killed by SIGKILL during setup");
+    assert!(
+        err.contains("the memory cgroup's OOM killer (oom_kill "),
+        "{err}"
+    );
+    assert!(
+        err.contains("memory.oom_control)") || err.contains("memory.events)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("linux.resources.memory.limit 4096 bytes is below"),
+        "{err}"
+    );
+}
+
+/// More supplementary groups than NGROUPS_MAX: refused before anything is made, naming the
+/// field and the limit (it was setgroups' EINVAL in init, reported as `Some(Code(1))`).
+#[test]
+fn too_many_additional_gids_name_the_field_and_the_limit() {
+    require_root!();
+    let mut env = Env::new("f-ngroups");
+    env.config["process"]["user"]["additionalGids"] = json!((1..=70_000).collect::<Vec<u32>>());
+    create_fails(
+        &env,
+        &env.id("ngroups"),
+        "process.user.additionalGids: 70000 groups: the kernel takes at most 65536 (NGROUPS_MAX)",
+    );
+}
