@@ -319,6 +319,11 @@ impl Rootfs<'_> {
                 }
                 r => r.map_err(|e| fail("mount", &m.fstype, e))?,
             }
+            if let Some(label) = self.plan.mount_label.as_deref()
+                && husk_spec::lsm::labelled_by_xattr(&m.fstype)
+            {
+                self.label_root(m, label)?;
+            }
         }
         if m.opts.is_bind() && !m.opts.attrs.is_empty() {
             self.set_attrs(&m.dest, false, m.opts.attrs.set, m.opts.attrs.clear)?;
@@ -335,6 +340,21 @@ impl Rootfs<'_> {
             }
         }
         Ok(())
+    }
+
+    /// `linux.mountLabel` on the root of the mount just made at `m.dest`, as an xattr.
+    fn label_root(&self, m: &MountOp, label: &str) -> Step<()> {
+        let what = |step: &str| format!("{step} (linux.mountLabel)");
+        let fd = sfs::openat2(
+            self.root.as_fd(),
+            &m.dest,
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            0,
+            IN_ROOT,
+        )
+        .map_err(|e| fail(&what("open"), &m.dest_display, e))?;
+        sfs::fsetxattr(fd.as_fd(), c"security.selinux", label.as_bytes())
+            .map_err(|e| fail(&what("set security.selinux of"), &m.dest_display, e))
     }
 
     /// Applies mount attributes to the mount now at `dest` (reopened, so we hold the new mount).

@@ -4,12 +4,20 @@
 
 /// Filesystems that never take `context=`: procfs and sysfs cannot be labelled per mount (runc
 /// leaves them alone), a bind keeps its source's labels (mount(2) ignores the data of a bind),
-/// and cgroup mounts are made by the runtime's own cgroup code.
-const NO_CONTEXT: &[&str] = &["proc", "sysfs", "bind", "cgroup", "cgroup2"];
+/// cgroup mounts are made by the runtime's own cgroup code, and mqueue is labelled apart
+/// (`labelled_by_xattr`).
+const NO_CONTEXT: &[&str] = &["proc", "sysfs", "bind", "cgroup", "cgroup2", "mqueue"];
 
 /// Whether a mount of `fstype` gets `context="LABEL"` when the config has a mountLabel.
 pub fn takes_context(fstype: &str) -> bool {
     !NO_CONTEXT.contains(&fstype)
+}
+
+/// Whether the mount's root is labelled with the `security.selinux` xattr after mounting
+/// instead: an mqueue superblock belongs to the ipc namespace and exists before the mount, so
+/// SELinux refuses a `context=` that differs from its settings (runc labels it this way too).
+pub fn labelled_by_xattr(fstype: &str) -> bool {
+    fstype == "mqueue"
 }
 
 /// `data` with `context="LABEL"` appended. The quotes keep the commas of an MCS range
@@ -40,12 +48,13 @@ mod tests {
 
     #[test]
     fn which_mounts_take_the_label() {
-        for t in ["tmpfs", "devpts", "mqueue", "overlay", "securityfs"] {
-            assert!(takes_context(t), "{t}");
+        for t in ["tmpfs", "devpts", "overlay", "securityfs"] {
+            assert!(takes_context(t) && !labelled_by_xattr(t), "{t}");
         }
         for t in ["proc", "sysfs", "bind", "cgroup", "cgroup2"] {
-            assert!(!takes_context(t), "{t}");
+            assert!(!takes_context(t) && !labelled_by_xattr(t), "{t}");
         }
+        assert!(!takes_context("mqueue") && labelled_by_xattr("mqueue"));
     }
 
     #[test]

@@ -140,6 +140,21 @@ pub fn fstatfs_magic(fd: BorrowedFd<'_>) -> io::Result<i64> {
     Ok(unsafe { st.assume_init() }.f_type as i64)
 }
 
+/// Sets extended attribute `name` of the file behind `fd` (not an O_PATH fd) to `value`.
+pub fn fsetxattr(fd: BorrowedFd<'_>, name: &std::ffi::CStr, value: &[u8]) -> io::Result<()> {
+    // SAFETY: a NUL-terminated name and a buffer of the given length, both only read.
+    cvt_i(unsafe {
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    })
+    .map(drop)
+}
+
 /// Path of an fd for mount(2) targets: mount follows the magic link to exactly this inode, so
 /// nothing in the (hostile) rootfs can redirect it after we resolved it.
 pub fn fd_path(fd: BorrowedFd<'_>) -> String {
