@@ -344,6 +344,29 @@ impl Cgroup {
         Ok(cg)
     }
 
+    /// runc's rootless cgroup manager, for a caller without a `cgroupsPath` that is not root
+    /// or is root of a user namespace (rootless podman runs the runtime so): the hierarchies it
+    /// may not write in are left out instead of failing the container, which then has no
+    /// cgroup there (and no limits: rootless podman on cgroup v1 sends none). Judged at the
+    /// nearest existing ancestor of each directory.
+    pub fn drop_unwritable(&mut self) -> Result<(), CgroupError> {
+        let mut keep = Vec::new();
+        for d in self.dirs.drain(..) {
+            let mut probe = d.as_path();
+            while !probe.exists() {
+                probe = probe.parent().unwrap_or(Path::new("/"));
+            }
+            if husk_sys::fs::writable(probe).map_err(io_err("faccessat W_OK", probe))? {
+                keep.push(d);
+            }
+        }
+        if self.unified.as_ref().is_some_and(|u| !keep.contains(u)) {
+            self.unified = None;
+        }
+        self.dirs = keep;
+        Ok(())
+    }
+
     /// Makes the cgroup2 directory (`unified`), which must exist before a clone into it, or the
     /// v1 ones, which a new process joins by itself and so can follow the clone.
     pub fn create_part(&self, unified: bool) -> Result<(), CgroupError> {

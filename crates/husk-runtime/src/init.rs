@@ -318,7 +318,8 @@ fn setup(a: &InitArgs<'_>, state_json: &str, seccomp_pending: bool) -> Step<Opti
         let r = Rootfs {
             idmaps: &a.idmaps,
             plan,
-            in_userns,
+            // Also when husk itself runs in one (rootless podman): mknod and sysfs are refused.
+            in_userns: in_userns || !crate::caller::Caller::in_initial_userns(),
             cgroups: &a.cgroups,
             enter_cgroup: &enter_cgroup,
             root,

@@ -172,7 +172,10 @@ pub fn launch_plan(
         .cgroups_path
         .clone()
         .unwrap_or_else(|| format!("/husk/{}", opts.id));
-    let cgroup = Cgroup::locate(&hier, &own, &cg_path)?;
+    let mut cgroup = Cgroup::locate(&hier, &own, &cg_path)?;
+    if plan.cgroups_path.is_none() && crate::caller::Caller::current().rootless() {
+        cgroup.drop_unwritable()?;
+    }
 
     let dir = ContainerDir::create(&opts.root, &opts.id)?;
     crate::explain::step(|| format!("created and locked state dir {}", dir.path.display()));

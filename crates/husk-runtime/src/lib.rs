@@ -2,6 +2,7 @@
 //! `init`), start, kill, delete, and the hooks. See docs/architecture.md for the data flow.
 #![forbid(unsafe_code)]
 
+pub mod caller;
 mod cgroup_ops;
 pub mod exec;
 pub mod explain;

@@ -103,6 +103,27 @@ pub fn mkfifo(path: &Path, mode: u32) -> io::Result<()> {
     cvt_i(unsafe { libc::mkfifo(p.as_ptr(), mode) }).map(drop)
 }
 
+/// Whether this process may write in `path`, by its effective ids and capabilities as the
+/// kernel sees them in its user namespace (faccessat2 AT_EACCESS, so no setuid confusion).
+pub fn writable(path: &Path) -> io::Result<bool> {
+    let p = cstr(path)?;
+    // SAFETY: valid C string; the call only reads it.
+    match cvt_i(unsafe {
+        libc::faccessat(libc::AT_FDCWD, p.as_ptr(), libc::W_OK, libc::AT_EACCESS)
+    }) {
+        Ok(_) => Ok(true),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EACCES | libc::EPERM | libc::EROFS)
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// fchown on an fd (works on O_PATH fds through AT_EMPTY_PATH).
 pub fn fchown(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> io::Result<()> {
     // SAFETY: empty path with AT_EMPTY_PATH operates on `fd` itself.
