@@ -29,17 +29,24 @@ pub(crate) fn wait_with_terminal(
     let master = master.ok_or_else(|| Error::Msg("console: init sent no pty master".into()))?;
     let stdin = std::io::stdin();
     let stdin_fd = stdin.as_fd();
-    let saved = if tty::is_tty(stdin_fd) {
-        if let Ok((rows, cols)) = tty::get_winsize(stdin_fd) {
-            let _ = tty::set_winsize(master.as_fd(), rows, cols);
-        }
-        tty::make_raw(stdin_fd).ok()
+    let stdout = std::io::stdout();
+    // The caller's terminal: stdin's, or with stdin not one (`-t` without `-i` reads /dev/null)
+    // stdout's, for the window size and so that the pty's `\r\n` is not made `\r\r\n` by a
+    // second output processing there (raw mode only with input: without it ^C stays a signal).
+    let (term, saved) = if tty::is_tty(stdin_fd) {
+        (Some(stdin_fd), tty::make_raw(stdin_fd).ok())
+    } else if tty::is_tty(stdout.as_fd()) {
+        let fd = stdout.as_fd();
+        (Some(fd), tty::no_output_processing(fd).ok())
     } else {
-        None
+        (None, None)
     };
-    let result = copy_loop(pidfd, master.as_fd(), stdin_fd);
-    if let Some(t) = &saved {
-        let _ = tty::restore(stdin_fd, t);
+    if let Some(Ok((rows, cols))) = term.map(tty::get_winsize) {
+        let _ = tty::set_winsize(master.as_fd(), rows, cols);
+    }
+    let result = copy_loop(pidfd, master.as_fd(), stdin_fd, term);
+    if let (Some(fd), Some(t)) = (term, &saved) {
+        let _ = tty::restore(fd, t);
     }
     result
 }
@@ -48,6 +55,7 @@ fn copy_loop(
     pidfd: BorrowedFd<'_>,
     master: BorrowedFd<'_>,
     stdin: BorrowedFd<'_>,
+    term: Option<BorrowedFd<'_>>,
 ) -> Result<Exit, Error> {
     let sigfd =
         sp::signalfd(&sp::SigSet::forwardable()).map_err(Error::io("signalfd", "terminal"))?;
@@ -72,7 +80,7 @@ fn copy_loop(
         if ready[1] != 0 {
             match sp::read_signalfd(sigfd.as_fd()).map_err(Error::io("read", "signalfd"))? {
                 libc::SIGWINCH => {
-                    if let Ok((rows, cols)) = tty::get_winsize(stdin) {
+                    if let Some(Ok((rows, cols))) = term.map(tty::get_winsize) {
                         let _ = tty::set_winsize(master, rows, cols);
                     }
                 }

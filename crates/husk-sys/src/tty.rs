@@ -64,6 +64,20 @@ pub fn make_raw(fd: BorrowedFd<'_>) -> io::Result<Termios> {
     Ok(saved)
 }
 
+/// Turns off output processing only (OPOST: no `\n` → `\r\n`), leaving input and signals as
+/// they are; returns the settings to restore.
+pub fn no_output_processing(fd: BorrowedFd<'_>) -> io::Result<Termios> {
+    // SAFETY: termios is plain data, filled by tcgetattr before use.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: `t` is writable.
+    cvt_i(unsafe { libc::tcgetattr(fd.as_raw_fd(), &mut t) })?;
+    let saved = Termios(t);
+    t.c_oflag &= !libc::OPOST;
+    // SAFETY: `t` is a valid termios.
+    cvt_i(unsafe { libc::tcsetattr(fd.as_raw_fd(), libc::TCSANOW, &t) })?;
+    Ok(saved)
+}
+
 pub fn restore(fd: BorrowedFd<'_>, saved: &Termios) -> io::Result<()> {
     // SAFETY: a termios obtained from tcgetattr.
     cvt_i(unsafe { libc::tcsetattr(fd.as_raw_fd(), libc::TCSANOW, &saved.0) }).map(drop)

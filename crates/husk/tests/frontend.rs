@@ -1195,3 +1195,33 @@ fn a_killed_husk_run_takes_its_container_along() {
     assert_eq!(out(&o), "again\n");
     assert_no_cgroup(name);
 }
+
+#[test]
+fn tty_without_interactive_gets_the_window_size_and_single_carriage_returns() {
+    require_root!();
+    if Command::new("script").arg("--version").output().is_err() {
+        skip(
+            Skip::Prerequisite,
+            "no script(1) (util-linux) to provide a pty",
+        );
+        return;
+    }
+    let f = Front::new("ttysize");
+    let rootfs = rootfs().to_string_lossy().into_owned();
+    let inner = format!(
+        "stty rows 33 cols 77; {HUSK} --root {} run -t --rootfs {rootfs} /bin/sh -c 'stty size; echo a; echo b'",
+        f.root.display()
+    );
+    let o = Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = stdout(&o);
+    assert!(
+        text.contains("33 77\r\na\r\nb\r\n"),
+        "{text:?}\n{}",
+        stderr(&o)
+    );
+    assert!(!text.contains("\r\r"), "{text:?}");
+}
