@@ -19,13 +19,21 @@ pub struct Host {
     pub swap_limit: bool,
     /// The container's state dir-to-be (`--root`/ID): launch writes `Built::files` there.
     pub state_dir: PathBuf,
+    /// The caller's terminal size (rows, columns): stdin's, else stdout's.
+    pub term_size: Option<(u16, u16)>,
 }
 
 impl Host {
     pub fn current(state_dir: PathBuf) -> Host {
         let cg = Path::new("/sys/fs/cgroup");
+        use std::os::fd::AsFd;
+        let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
         Host {
             state_dir,
+            term_size: [stdin.as_fd(), stdout.as_fd()]
+                .into_iter()
+                .find(|fd| husk_sys::tty::is_tty(*fd))
+                .and_then(|fd| husk_sys::tty::get_winsize(fd).ok()),
             cwd: std::env::current_dir().ok(),
             shell: std::env::var("SHELL").ok().filter(|s| s.starts_with('/')),
             env: std::env::vars().collect(),
@@ -623,6 +631,12 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
                 .map(|u| ulimit(u))
                 .collect::<Result<_, _>>()?,
             no_new_privileges: nnp,
+            // Set by init on the pty before the program runs: the copy loop sets it too, but
+            // only once the program may already have asked.
+            console_size: host
+                .term_size
+                .filter(|_| a.tty)
+                .map(|(height, width)| husk_spec::config::ConsoleSize { height, width }),
             oom_score_adj: match a.oom_score_adj {
                 Some(n) if !(-1000..=1000).contains(&n) => {
                     return Err(bad(format!("--oom-score-adj {n}: must be -1000 to 1000")));
@@ -700,6 +714,7 @@ mod tests {
         Host {
             swap_limit: true,
             state_dir: "/run/husk/x".into(),
+            term_size: None,
             cwd: Some("/".into()),
             shell: Some("/bin/bash".into()),
             env: vec![
