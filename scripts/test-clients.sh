@@ -583,6 +583,7 @@ EOF
   retry 10 0 'hc2 +[0-9]+ +STOPPED' "${C[@]}" task ls
   check 0 '' "${C[@]}" task rm hc2
   check 0 '' "${C[@]}" containers rm hc2
+  ctr_engine_contract
 
   say "ctr modes, runc then husk"
   mode ctr "run --tty" ct_run_tty
@@ -622,6 +623,24 @@ ct_pause_metrics() {
     step 0 "^$n +[0-9]+ +RUNNING" ct "$1" task ls &&
     step 0 'memory\.usage_in_bytes|memory\.usage' ct "$1" task metrics "$n" || ok=1
   ct_gone "$n"; return $ok
+}
+
+# The runc v2 shim's side of the error contract (docs/clients.md, "Errors engines parse"), and
+# exec.fifo reached by a process without capabilities and by root of a user namespace.
+ctr_engine_contract() {
+  local rb=(--runc-binary "$T/bin/husk-ctr")
+  check 0 '' "${C[@]}" run -d "${rb[@]}" "$IMG" hc3 true
+  retry 10 0 'hc3 +[0-9]+ +STOPPED' "${C[@]}" task ls
+  # After the exit the shim ran `kill --all hc3 9`, which must succeed (it logs an error if not).
+  check 0 '^kill --all hc3 9$' sed -n 's/.*\(kill --all hc3 9\)$/\1/p' "$T/argv-ctr.log"
+  check 1 '' grep -q "failed to kill init's children" "$T/logs/containerd.log"
+  # husk's "container not running" is the shim's "already finished", not an unknown error.
+  check 1 'process already finished' "${C[@]}" task kill -s SIGKILL hc3
+  check 0 '' "${C[@]}" task rm hc3
+  check 0 '' "${C[@]}" containers rm hc3
+  # uid 0 with no capabilities on a read-only root, then root mapped to host uid 100000.
+  check 0 '^0 CapEff: 0+$' "${C[@]}" run --rm "${rb[@]}" --cap-drop ALL --read-only "$IMG" hc4 sh -c 'echo $(id -u) $(grep CapEff /proc/self/status)'
+  check 0 '^0 0 100000 65536$' "${C[@]}" run --rm "${rb[@]}" --uidmap 0:100000:65536 --gidmap 0:100000:65536 "$IMG" hc5 sh -c 'echo $(id -u) $(cat /proc/self/uid_map)'
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -20,10 +20,7 @@ fn open_running(
 pub fn pause(root: &Path, id: &str) -> Result<(), Error> {
     let (_dir, state, status) = open_running(root, id)?;
     if status != Status::Running {
-        return Err(Error::Msg(format!(
-            "cannot pause a container that is {}",
-            status.as_str()
-        )));
+        return Err(Error::not_running("pause", id, status));
     }
     Ok(state.cgroup().freeze(&Hierarchies::detect()?, true)?)
 }
@@ -43,7 +40,7 @@ pub fn resume(root: &Path, id: &str) -> Result<(), Error> {
 pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>, Error> {
     let (_dir, state, status) = open_running(root, id)?;
     if status == Status::Stopped {
-        return Err(Error::Msg("container is not running".into()));
+        return Err(Error::not_running("list the processes of", id, status));
     }
     Ok(state.cgroup().pids())
 }
@@ -52,7 +49,7 @@ pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>, Error> {
 pub fn update(root: &Path, id: &str, res: &Resources) -> Result<(), Error> {
     let (_dir, state, status) = open_running(root, id)?;
     if status == Status::Stopped {
-        return Err(Error::Msg("cannot update a stopped container".into()));
+        return Err(Error::not_running("update", id, status));
     }
     // New device rules replace the old ones (v2: a new program; v1: appended to the files);
     // the container's own device nodes stay allowed.
@@ -77,7 +74,7 @@ pub fn events(
     let h = Hierarchies::detect()?;
     let (dir, state, status) = open_running(root, id)?;
     if status == Status::Stopped {
-        return Err(Error::Msg("container is not running".into()));
+        return Err(Error::not_running("watch the events of", id, status));
     }
     let cg = state.cgroup();
     let emit = |out: &mut dyn Write, kind: &str, data: serde_json::Value| -> Result<(), Error> {

@@ -182,7 +182,7 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
     let dir = ContainerDir::open(&o.root, &o.id)?;
     let state = dir.load()?;
     match dir.status(&state) {
-        Status::Stopped => return Err(Error::Msg("cannot exec in a stopped container".into())),
+        s @ Status::Stopped => return Err(Error::not_running("exec in", &o.id, s)),
         Status::Creating => {
             return Err(Error::Msg(
                 "cannot exec in a container that is still being created".into(),
@@ -226,7 +226,7 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
 
     // Everything about init is read through paths naming its pid; the pidfd and the start time
     // checked after opening them prove they were init's and not a recycled pid's.
-    let stopped = || Error::Msg("cannot exec in a stopped container".into());
+    let stopped = || Error::not_running("exec in", &o.id, Status::Stopped);
     let opened = (|| {
         let init = sp::pidfd_open(state.pid).map_err(Error::io("pidfd_open", "init"))?;
         let namespaces = open_namespaces(state.pid)?;

@@ -88,6 +88,12 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
         }
     };
     crate::explain::step(|| format!("found {}; ready", exe.display()));
+    if let Some(fifo) = &a.fifo
+        && let Err(msg) = check_fifo(fifo, own_fds.as_ref(), &a.plan.process)
+    {
+        let _ = a.chan.send(&Msg::Error(msg));
+        sp::exit_now(1);
+    }
     if a.chan.send(&Msg::Ready).is_err() {
         sp::exit_now(1);
     }
@@ -95,9 +101,11 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
     // it. `run` goes on at once: its parent starts the container as soon as it is ready anyway,
     // and records the state meanwhile.
     let mut fifo_w = match &a.fifo {
+        // `check_fifo` passed: only being killed (or out of memory) fails here. Nobody waits on
+        // the channel any more; stderr is all that is left to tell.
         Some(fifo) => match open_fifo(fifo, own_fds.as_ref()) {
-            Some(f) => Some(f),
-            None => sp::exit_now(1),
+            Ok(f) => Some(f),
+            Err(e) => exit_with(&fifo_error(&a.plan.process, fifo, e), 1),
         },
         None => None,
     };
@@ -234,8 +242,25 @@ fn exit_with(msg: &str, code: i32) -> ! {
 }
 
 /// Blocks until `husk start` opens the fifo.
-fn open_fifo(fifo: &OwnedFd, own_fds: Option<&OwnedFd>) -> Option<std::fs::File> {
-    reopen_own_fd(fifo, own_fds, libc::O_WRONLY).ok()
+fn open_fifo(fifo: &OwnedFd, own_fds: Option<&OwnedFd>) -> std::io::Result<std::fs::File> {
+    reopen_own_fd(fifo, own_fds, libc::O_WRONLY)
+}
+
+/// Proves, before `Ready`, that `open_fifo` will get past everything but the wait, as the user
+/// init now is: a non-blocking open of a fifo nobody reads fails with ENXIO only after the
+/// path was resolved and the permission checked. So `create` never reports a container whose
+/// init cannot wait for `start`.
+fn check_fifo(
+    fifo: &OwnedFd,
+    own_fds: Option<&OwnedFd>,
+    p: &husk_spec::plan::ProcessPlan,
+) -> Step<()> {
+    match reopen_own_fd(fifo, own_fds, libc::O_WRONLY | libc::O_NONBLOCK) {
+        // Only `start` reads it, and it cannot before `Ready`; closing it at once is harmless.
+        Ok(_) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(()),
+        Err(e) => Err(fifo_error(p, fifo, e)),
+    }
 }
 
 /// Reopens one of init's own O_PATH fds (exec.fifo, whose path is on the host, outside the
@@ -252,6 +277,14 @@ fn reopen_own_fd(
         None => (None, format!("/proc/self/fd/{}", fd.as_raw_fd())),
     };
     sfs::openat(dir, Path::new(&path), flags, 0).map(std::fs::File::from)
+}
+
+fn fifo_error(p: &husk_spec::plan::ProcessPlan, fifo: &OwnedFd, e: std::io::Error) -> String {
+    fail(
+        &format!("open exec.fifo for writing as uid {} gid {}", p.uid, p.gid),
+        format!("/proc/self/fd/{}", fifo.as_raw_fd()),
+        e,
+    )
 }
 
 fn setup(a: &InitArgs<'_>, state_json: &str, seccomp_pending: bool) -> Step<Option<OwnedFd>> {

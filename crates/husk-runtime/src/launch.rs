@@ -228,11 +228,7 @@ pub fn launch_plan(
     };
 
     let fifo = match mode {
-        Mode::Create => {
-            let f = dir.fifo();
-            husk_sys::fs::mkfifo(&f, 0o600).map_err(Error::io("mkfifo", &f))?;
-            Some(husk_sys::fs::openat(None, &f, libc::O_PATH, 0).map_err(Error::io("open", &f))?)
-        }
+        Mode::Create => Some(make_exec_fifo(&dir.fifo(), plan)?),
         Mode::Run => None,
     };
     let staging = if plan.rootfs == Path::new("/") && plan.has(NsKind::Mount) {
@@ -500,6 +496,49 @@ fn died_during_setup(
         }
     }
     Error::Msg(msg)
+}
+
+/// exec.fifo, and the O_PATH fd init keeps of it. Init reopens it for writing at the very end,
+/// as the container's user with its final capabilities (`init::open_fifo`), so that user must
+/// be allowed to without CAP_DAC_OVERRIDE: the fifo belongs to its host uid and gid, mode 0600.
+/// runc makes it 0622, owned by the container's root, which lets any host user open it through
+/// the 0711 state dir and hold `start` up; here only root and that one host uid can. A user
+/// namespace joined by path hides the host ids (its maps are not in the config): then it is
+/// runc's 0622.
+fn make_exec_fifo(path: &Path, plan: &Plan) -> Result<OwnedFd, Error> {
+    husk_sys::fs::mkfifo(path, 0o600).map_err(Error::io("mkfifo", path))?;
+    let fd = husk_sys::fs::openat(None, path, libc::O_PATH, 0).map_err(Error::io("open", path))?;
+    match final_host_ids(plan) {
+        Some((uid, gid)) => husk_sys::fs::fchown(fd.as_fd(), uid, gid)
+            .map_err(Error::io("chown exec.fifo to the process' user", path))?,
+        None => {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(path, fs::Permissions::from_mode(0o622))
+                .map_err(Error::io("chmod 0622", path))?;
+        }
+    }
+    Ok(fd)
+}
+
+/// The host uid and gid the container's process ends up with, where the config tells.
+fn final_host_ids(plan: &Plan) -> Option<(u32, u32)> {
+    let (uid, gid) = (plan.process.uid, plan.process.gid);
+    if !plan.has(NsKind::User) {
+        return Some((uid, gid));
+    }
+    if !plan.creates(NsKind::User) {
+        return None;
+    }
+    let host = |maps: &[husk_spec::config::IdMapping], id: u32| {
+        maps.iter().find_map(|m| {
+            let off = id.checked_sub(m.container_id)?;
+            (off < m.size).then(|| m.host_id.checked_add(off)).flatten()
+        })
+    };
+    Some((
+        host(&plan.uid_mappings, uid)?,
+        host(&plan.gid_mappings, gid)?,
+    ))
 }
 
 fn write_id_map(pid: i32, file: &str, maps: &[husk_spec::config::IdMapping]) -> Result<(), Error> {

@@ -51,6 +51,16 @@ pub enum Error {
 }
 
 impl Error {
+    /// A command that needs a live container found it `status`. The words `container not
+    /// running` are what containerd's shim, CRI-O and podman look for to take the error as
+    /// "already gone" (docs/clients.md, "Errors engines parse").
+    pub fn not_running(action: &str, id: &str, status: state::Status) -> Error {
+        Error::Msg(format!(
+            "cannot {action} container \"{id}\": container not running (it is {})",
+            status.as_str()
+        ))
+    }
+
     pub fn io<'a>(
         step: &'static str,
         path: impl AsRef<Path> + 'a,

@@ -20,14 +20,25 @@ pub fn start(root: &Path, id: &str) -> Result<(), Error> {
     let dir = ContainerDir::open(root, id)?;
     let state = dir.load()?;
     let status = dir.status(&state);
-    if status != Status::Created {
-        return Err(Error::Msg(format!(
-            "cannot start a container that is {}",
-            status.as_str()
-        )));
+    // Init died after `create` (killed: `create` checked everything else it could): say so,
+    // rather than only that the container is stopped.
+    let died = || {
+        Error::Msg(format!(
+            "cannot start container \"{id}\": its init exited before start, the process never ran (container not running)"
+        ))
+    };
+    match status {
+        Status::Created => {}
+        Status::Stopped if dir.fifo().exists() => return Err(died()),
+        s => {
+            return Err(Error::Msg(format!(
+                "cannot start a container that is {}",
+                s.as_str()
+            )));
+        }
     }
     // The pidfd first: opening the fifo releases init, which may exec and exit at once.
-    let pidfd = init_pidfd(&state).ok_or_else(|| Error::Msg("container init is gone".into()))?;
+    let pidfd = init_pidfd(&state).ok_or_else(died)?;
     let fifo_path = dir.fifo();
     let fifo = husk_sys::fs::openat(None, &fifo_path, libc::O_RDONLY | libc::O_NONBLOCK, 0)
         .map_err(Error::io("open", &fifo_path))?;
@@ -78,25 +89,23 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<(), Error> {
     let state = dir.load()?;
     let status = dir.status(&state);
     if all {
-        let pids = state.cgroup().pids();
-        if pids.is_empty() && !matches!(status, Status::Created | Status::Running | Status::Paused)
-        {
-            return Err(Error::Msg("container is not running".into()));
-        }
-        for pid in pids {
+        // Whatever is left in the cgroup, also of a stopped container: containerd's shim sends
+        // `kill --all ID KILL` after every exit, and runc 1.1 answers 0.
+        for pid in state.cgroup().pids() {
             let _ = sp::kill(pid, sig);
         }
         return Ok(());
     }
+    let not_running = |status| Error::not_running("kill", id, status);
     if !matches!(status, Status::Created | Status::Running | Status::Paused) {
-        return Err(Error::Msg(format!(
-            "cannot kill a container that is {}",
-            status.as_str()
-        )));
+        return Err(not_running(status));
     }
-    let pidfd = init_pidfd(&state).ok_or_else(|| Error::Msg("container is not running".into()))?;
-    sp::pidfd_send_signal(pidfd.as_fd(), sig)
-        .map_err(Error::io("kill", format!("pid {}", state.pid)))
+    let pidfd = init_pidfd(&state).ok_or_else(|| not_running(Status::Stopped))?;
+    match sp::pidfd_send_signal(pidfd.as_fd(), sig) {
+        // Exited since the pidfd was opened.
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Err(not_running(Status::Stopped)),
+        r => r.map_err(Error::io("kill", format!("pid {}", state.pid))),
+    }
 }
 
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
@@ -114,9 +123,10 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
     match status {
         Status::Stopped | Status::Created | Status::Creating => {}
         _ if force => {}
+        // runc's words.
         s => {
             return Err(Error::Msg(format!(
-                "cannot delete a container that is {} (use --force)",
+                "cannot delete container \"{id}\" that is not stopped: {} (use --force)",
                 s.as_str()
             )));
         }
