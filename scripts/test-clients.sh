@@ -629,9 +629,9 @@ ct_pause_metrics() {
 # exec.fifo reached by a process without capabilities and by root of a user namespace.
 ctr_engine_contract() {
   local rb=(--runc-binary "$T/bin/husk-ctr") c nocaps=()
-  # Without a pid namespace of its own (here: the host's, joined by path) the shim runs
+  # Without a pid namespace of its own (here: this script's, joined by path) the shim runs
   # `kill --all hc3 9` after the exit, and logs an error if it fails.
-  check 0 '' "${C[@]}" run -d "${rb[@]}" --with-ns pid:/proc/1/ns/pid "$IMG" hc3 true
+  check 0 '' "${C[@]}" run -d "${rb[@]}" --with-ns "pid:/proc/$$/ns/pid" "$IMG" hc3 true
   retry 10 0 'hc3 +[0-9]+ +STOPPED' "${C[@]}" task ls
   check 0 '^kill --all hc3 9$' sed -n 's/.*\(kill --all hc3 9\)$/\1/p' "$T/argv-ctr.log"
   check 1 '' grep -q "failed to kill init's children" "$T/logs/containerd.log"
