@@ -280,3 +280,52 @@ fn selinux_labels_without_selinux_are_clear_errors() {
     );
     env.husk(&["delete", "--force", &id]);
 }
+
+/// CVE-2019-16884: a volume over /proc with its own `attr/exec` files. The profile is written
+/// through husk's private procfs, so the container is confined all the same, and the fake files
+/// are never written.
+#[test]
+fn a_fake_proc_cannot_take_the_profile_write() {
+    require_apparmor!();
+    let name = format!("husk-test-fp-{}", std::process::id());
+    let _profile = Profile::load(&name);
+    let mut env = env_with_secret("lsm-aa-fakeproc");
+    let fake = env.dir.join("fakeproc");
+    let planted = [
+        "self/attr/apparmor/exec",
+        "self/attr/exec",
+        "thread-self/attr/apparmor/exec",
+        "thread-self/attr/exec",
+    ];
+    for f in planted {
+        let p = fake.join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, "").unwrap();
+    }
+    let mut mounts: Vec<serde_json::Value> = env.config["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["destination"] != "/proc")
+        .cloned()
+        .collect();
+    mounts.insert(
+        0,
+        json!({"destination": "/proc", "source": fake, "options": ["rbind"]}),
+    );
+    env.config["mounts"] = json!(mounts);
+    // Masking needs the container's /proc to be procfs; this one is not.
+    env.config["linux"]["maskedPaths"] = json!([]);
+    env.config["linux"]["readonlyPaths"] = json!([]);
+    env.config["process"]["apparmorProfile"] = json!(name);
+    env.args(&[
+        "/bin/sh",
+        "-c",
+        "cat /husk-lsm-denied && echo READ || echo DENIED",
+    ]);
+    let o = env.run(&env.id("fake"));
+    assert_eq!(stdout(&o).trim(), "DENIED", "{}", stderr(&o));
+    for f in planted {
+        assert_eq!(std::fs::read_to_string(fake.join(f)).unwrap(), "", "{f}");
+    }
+}
