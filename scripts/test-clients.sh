@@ -106,6 +106,7 @@ cleanup() {
     sleep 0.2; userdel "$RL_USER" 2>/dev/null
   fi
   for p in "${PIDS[@]}"; do stop_pid "$p"; done
+  [[ -n ${REMAP_MADE:-} ]] && userdel hcremap 2>/dev/null
   # shims and conmons that belong to this run (their command line names our temp dir)
   local killed=()
   for p in $(pgrep -f -- "$T/" 2>/dev/null); do [[ $p != $$ ]] && kill -KILL "$p" 2>/dev/null && killed+=("$p"); done
@@ -691,12 +692,43 @@ docker_tests() {
   mode docker "--init" dk_init
   mode docker "--restart on-failure:2" dk_restart
   mode docker "stats --no-stream, top, update" dk_stats_top_update
+  remap_daemon && mode docker "--userns-remap (daemon mode)" dk_remap
 
   local -A rtd=([husk]=husk-bare [runc]=runc [crun]=${CRUN:+crun})
   bench "docker run --rm --network none" rtd "${D[@]}" run --rm --runtime @RT@ --network none "$IMG" true
 }
 
 dk_gone() { "${D[@]}" rm -f "$1" >/dev/null 2>&1; return 0; }
+# --userns-remap: a second dockerd whose containers all run in a user namespace mapped onto the
+# subuid/subgid ranges of the user hcremap (made here when missing, with the ranges useradd gives
+# it from login.defs; removed after)
+remap_daemon() {
+  local d=$T/dkr
+  if ! id -u hcremap >/dev/null 2>&1; then
+    useradd -M -d /nonexistent -s /usr/sbin/nologin hcremap && REMAP_MADE=1
+  fi
+  grep -q '^hcremap:' /etc/subuid || { skip_mode docker "--userns-remap (daemon mode)" "no subuid range for hcremap"; return 1; }
+  echo '{}' >"$d/daemon-remap.json"
+  dockerd --config-file "$d/daemon-remap.json" --data-root "$d/root-remap" --exec-root "$d/exec-remap" \
+    -H "unix://$d/r.sock" --pidfile "$d/r.pid" --bridge=none --iptables=false --ip-forward=false \
+    --storage-driver overlay2 --userns-remap hcremap --add-runtime husk="$T/bin/husk-docker" \
+    >"$T/logs/dockerd-remap.log" 2>&1 &
+  PIDS+=($!)
+  DR=(/usr/bin/docker -H "unix://$d/r.sock")
+  if ! wait_for 30 "${DR[@]}" version; then
+    skip_mode docker "--userns-remap (daemon mode)" "dockerd --userns-remap did not start: $(tail -n 2 "$T/logs/dockerd-remap.log" | tr '\n' ' ')"
+    return 1
+  fi
+  timeout 60 "${DR[@]}" load -q -i "$img/busybox-docker.tar" >"$OUT" 2>&1 ||
+    { fail "$(show "${DR[@]}" load -q -i "$img/busybox-docker.tar")"; return 1; }
+}
+dk_remap() {
+  # root in the container is the first subuid of hcremap, and the image's files are its own
+  local first
+  first=$(awk -F: '$1 == "hcremap" {print $2; exit}' /etc/subuid)
+  step 0 "^0 $first [0-9]+ root root" "${DR[@]}" run --rm --runtime "$1" --network none "$IMG" \
+    sh -c 'echo $(cat /proc/self/uid_map) $(stat -c "%U %G" /bin/busybox)'
+}
 dk_run_it() {
   step_pty 3 "$TTY_RE" dk "$1" run --rm -it --runtime @RT@ --network none "$IMG" sh
 }

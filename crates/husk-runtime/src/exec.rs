@@ -197,6 +197,7 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
     }
     let spec = build_process(o, &state)?;
     let plan = husk_spec::plan::lower_process(&spec)?;
+    let oom_score_adj = plan.oom_score_adj;
     crate::process::log_ignored_ambient(&plan);
     crate::lsm::check_host(&plan, None)?;
     // Foreground with a terminal and no socket: the process sends the master to us, and we
@@ -315,10 +316,16 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
     if let Some(own) = &own_cpus {
         let _ = sec::set_affinity(Some(own));
     }
-    let (_, cpidfd) = match forked.map_err(Error::io("clone3", "exec"))? {
+    let (cpid, cpidfd) = match forked.map_err(Error::io("clone3", "exec"))? {
         Forked::Child => unreachable!("the child ran above"),
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
+    // Written here, before the child joins a user namespace, for the reasons of launch's
+    // (EACCES on a non-dumpable process' /proc/self there); the process inherits it.
+    let oom = oom_score_adj.map(|adj| {
+        let p = format!("/proc/{cpid}/oom_score_adj");
+        std::fs::write(&p, adj.to_string()).map_err(Error::io("write", &p))
+    });
     let old_sigmask = child.old_sigmask;
     drop(child.chan);
     drop(child.console);
@@ -328,6 +335,10 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
         let _ = sp::waitid_pidfd(cpidfd.as_fd(), false);
     };
     drop(child.cgroup_join);
+    if let Some(Err(e)) = oom {
+        reap_child();
+        return Err(e);
+    }
     if let Err(e) = chan.send(&Msg::Go(0)).map_err(Error::io("sync", "go")) {
         reap_child();
         return Err(e);
@@ -525,11 +536,6 @@ impl Child<'_> {
                 e,
             ))
         })?;
-        if let Some(adj) = p.oom_score_adj {
-            let procfs = crate::init::procfs_handle().map_err(Failure::Setup)?;
-            crate::init::write_proc(procfs.as_fd(), "self/oom_score_adj", &adj.to_string())
-                .map_err(Failure::Setup)?;
-        }
         let root = sfs::openat(None, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0)
             .map_err(|e| Failure::Setup(fail("open", "/", e)))?;
         set_cwd(root.as_fd(), &p.cwd).map_err(Failure::Setup)?;

@@ -456,13 +456,6 @@ fn setup(a: &InitArgs<'_>, state_json: &str, seccomp_pending: bool) -> Step<Opti
     } else {
         write_sysctls(plan)?;
     }
-    if let Some(adj) = p.oom_score_adj {
-        write_proc(
-            procfs_handle()?.as_fd(),
-            "self/oom_score_adj",
-            &adj.to_string(),
-        )?;
-    }
     for r in &p.rlimits {
         sec::setrlimit(r.resource, r.soft, r.hard)
             .map_err(|e| fail("setrlimit", husk_spec::names::rlimit_name(r.resource), e))?;

@@ -350,6 +350,14 @@ pub fn launch_plan(
         write_id_map(pid, "gid_map", &plan.gid_mappings)?;
         crate::explain::step(|| format!("wrote uid_map and gid_map of {pid}"));
     }
+    // From here, as the host's root, not by init: in a user namespace init is non-dumpable, so
+    // its /proc/self files belong to the host's root (EACCES: docker's --userns-remap sets an
+    // oomScoreAdj for every container), and lowering the score needs CAP_SYS_RESOURCE of the
+    // initial namespace. runc writes it before entering the namespace too. Inherited by exec.
+    if let Some(adj) = plan.process.oom_score_adj {
+        let p = format!("/proc/{pid}/oom_score_adj");
+        fs::write(&p, adj.to_string()).map_err(Error::io("write", &p))?;
+    }
     crate::explain::step(|| {
         format!(
             "clone3 flags={clone_flags:#x}{} → pid {pid}",

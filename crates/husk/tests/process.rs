@@ -169,6 +169,42 @@ fn oom_score_adj() {
     }
 }
 
+/// oomScoreAdj with a user namespace, as docker's --userns-remap sends it for every container
+/// and exec: init and the exec process are non-dumpable there, so their /proc/self files belong
+/// to the host's root and writing the score from inside failed with EACCES. husk writes it from
+/// the parent, as the host's root, before the process enters the namespace.
+#[test]
+fn oom_score_adj_in_a_user_namespace() {
+    require_root!();
+    let mut env = Env::new("p-oomuser");
+    env.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    env.config["linux"]["uidMappings"] = map.clone();
+    env.config["linux"]["gidMappings"] = map;
+    env.config["process"]["oomScoreAdj"] = json!(500);
+    let o = env.run(&env.id("oomu"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(probe(&o)["oom_score_adj"], "500");
+
+    env.args(&["/bin/sleep", "inf"]);
+    let id = env.id("oomux");
+    let b = env.bundle.to_string_lossy().into_owned();
+    let o = env.husk(&["run", "-d", "-b", &b, &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut process = env.config["process"].clone();
+    process["args"] = json!(["/bin/probe"]);
+    process["oomScoreAdj"] = json!(600);
+    let pfile = env.dir.join("process.json");
+    std::fs::write(&pfile, process.to_string()).unwrap();
+    let o = env.husk(&["exec", "--process", &pfile.to_string_lossy(), &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(probe(&o)["oom_score_adj"], "600");
+    assert!(env.husk(&["delete", "-f", &id]).status.success());
+}
+
 #[test]
 fn only_stdio_and_preserved_fds_reach_the_container() {
     require_root!();
