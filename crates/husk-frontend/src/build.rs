@@ -139,16 +139,22 @@ fn env(a: &RunArgs, host: &Host, hostname: &str, home: &str) -> Result<Vec<Strin
         if kv.is_empty() || kv.starts_with('=') {
             return Err(bad(format!("invalid environment variable: \"{kv}\"")));
         }
-        let (k, v) = match kv.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
+        let copied: Vec<(String, String)> = match kv.split_once('=') {
+            Some((k, v)) => vec![(k.to_string(), v.to_string())],
+            // `-e PREFIX*` copies every variable of the caller that starts with PREFIX (podman).
+            None if kv.ends_with('*') => host
+                .env
+                .iter()
+                .filter(|(k, _)| k.starts_with(&kv[..kv.len() - 1]))
+                .cloned()
+                .collect(),
             // `-e NAME` copies NAME from here, or drops it when unset (docker).
-            None => match host.env.iter().find(|(k, _)| k == kv) {
-                Some((k, v)) => (k.clone(), v.clone()),
-                None => return Ok(()),
-            },
+            None => host.env.iter().filter(|(k, _)| k == kv).cloned().collect(),
         };
-        env.retain(|(x, _)| *x != k);
-        env.push((k, v));
+        for (k, v) in copied {
+            env.retain(|(x, _)| *x != k);
+            env.push((k, v));
+        }
         Ok(())
     };
     for f in &a.env_file {
@@ -759,7 +765,7 @@ mod tests {
     #[test]
     fn options() {
         let a = args(|a| {
-            a.env = vec!["A=1".into(), "FOO".into(), "MISSING".into()];
+            a.env = vec!["A=1".into(), "FOO".into(), "MISSING".into(), "TE*".into()];
             a.cap_drop = vec!["ALL".into()];
             a.cap_add = vec!["net_admin".into()];
             a.ulimit = vec!["nofile=100:200".into()];
@@ -776,6 +782,7 @@ mod tests {
         assert!(
             env.contains(&"A=1".into())
                 && env.contains(&"FOO=bar".into())
+                && env.contains(&"TERM=xterm".into())
                 && !env.iter().any(|e| e.starts_with("MISSING"))
         );
         assert_eq!(plan.process.caps.unwrap().effective, 1 << 12);

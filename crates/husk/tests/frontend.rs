@@ -1225,3 +1225,23 @@ fn tty_without_interactive_gets_the_window_size_and_single_carriage_returns() {
     );
     assert!(!text.contains("\r\r"), "{text:?}");
 }
+
+#[test]
+fn env_globs_copy_the_callers_variables() {
+    require_root!();
+    let f = Front::new("envglob");
+    let rootfs = rootfs().to_string_lossy().into_owned();
+    let o = f
+        .cmd(&["-e", "HUSK_GLOB_*", "--rootfs", &rootfs, "/bin/probe"])
+        .env("HUSK_GLOB_A", "1")
+        .env("HUSK_GLOB_B", "two")
+        .env("HUSK_OTHER", "x")
+        .output()
+        .unwrap();
+    let p = probe(&o);
+    assert_eq!(
+        (p["env.HUSK_GLOB_A"].as_str(), p["env.HUSK_GLOB_B"].as_str()),
+        ("1", "two")
+    );
+    assert!(!p.contains_key("env.HUSK_OTHER"));
+}
