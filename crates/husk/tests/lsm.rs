@@ -329,3 +329,49 @@ fn a_fake_proc_cannot_take_the_profile_write() {
         assert_eq!(std::fs::read_to_string(fake.join(f)).unwrap(), "", "{f}");
     }
 }
+
+/// In a user namespace (docker --userns-remap, podman's user namespaces) init and the exec'd
+/// process are non-dumpable and root only inside: the attribute writes still land.
+#[test]
+fn apparmor_in_a_user_namespace() {
+    require_apparmor!();
+    let name = format!("husk-test-us-{}", std::process::id());
+    let _profile = Profile::load(&name);
+    let mut env = env_with_secret("lsm-aa-userns");
+    env.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    env.config["linux"]["uidMappings"] = map.clone();
+    env.config["linux"]["gidMappings"] = map;
+    env.args(&["/bin/sh", "-c", LOOK]);
+    let o = env.run(&env.id("plain"));
+    assert_eq!(
+        look(&o),
+        ("unconfined".into(), "READ".into()),
+        "{}",
+        stderr(&o)
+    );
+    env.config["process"]["apparmorProfile"] = json!(name);
+    let o = env.run(&env.id("confined"));
+    assert_eq!(
+        look(&o),
+        (format!("{name} (enforce)"), "DENIED".into()),
+        "{}",
+        stderr(&o)
+    );
+    env.args(&["/bin/sleep", "60"]);
+    let id = env.id("running");
+    let b = env.bundle.to_string_lossy().into_owned();
+    let o = env.husk(&["run", "-d", "-b", &b, &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = env.husk(&["exec", &id, "/bin/sh", "-c", LOOK]);
+    assert_eq!(
+        look(&o),
+        (format!("{name} (enforce)"), "DENIED".into()),
+        "{}",
+        stderr(&o)
+    );
+    env.husk(&["delete", "--force", &id]);
+}
