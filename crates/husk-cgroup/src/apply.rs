@@ -3,15 +3,17 @@
 use crate::resources::{self, Resources, Version, Write};
 use crate::{Cgroup, CgroupError, Hierarchies, Layout, devices_bpf};
 use husk_sys::bpf;
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 fn write_file(path: &Path, value: &str) -> Result<(), CgroupError> {
-    fs::write(path, value).map_err(|source| CgroupError::Io {
-        step: "write",
+    fs::write(path, value).map_err(|source| CgroupError::Write {
         path: path.to_path_buf(),
+        value: value.to_string(),
+        allowed: crate::hints::allowed(path, source.raw_os_error()),
         source,
     })
 }
@@ -62,6 +64,54 @@ fn install_device_filter(dir: &Path, insns: &[devices_bpf::Insn]) -> Result<(), 
 }
 
 const ENOENT: i32 = 2;
+
+/// What `apply` writes for `res` on this layout, computed without touching anything: the
+/// resources as applied (runc's default device rules added), the `unified` entries a hybrid
+/// host writes in its cgroup2 tree, and the planned writes.
+fn prepare(
+    h: &Hierarchies,
+    res: &Resources,
+    extra_devices: &[(char, i64, i64)],
+) -> Result<(Resources, BTreeMap<String, String>, resources::Writes), CgroupError> {
+    let layout = h.layout();
+    let mut res = res.clone();
+    // A config without device rules leaves the devices alone (the update path sends only
+    // what changes); one with rules gets runc's defaults after them.
+    if !res.devices.is_empty() {
+        res.devices.extend(resources::runc_default_rules());
+    }
+    // On hybrid hosts `unified` goes to the cgroup2 tree, beside the v1 controllers.
+    let unified = if layout == Layout::Hybrid {
+        std::mem::take(&mut res.unified)
+    } else {
+        Default::default()
+    };
+    let version = if layout == Layout::V2 {
+        Version::V2
+    } else {
+        Version::V1
+    };
+    let planned =
+        resources::plan(&res, version, extra_devices).map_err(CgroupError::Unsupported)?;
+    for k in unified.keys() {
+        resources::check_unified_key(k).map_err(CgroupError::Unsupported)?;
+    }
+    if layout == Layout::V2 && !res.devices.is_empty() {
+        devices_bpf::compile(&res.devices, extra_devices).map_err(CgroupError::Unsupported)?;
+    }
+    Ok((res, unified, planned))
+}
+
+/// Every error `linux.resources` can cause by itself on this layout (a bound, a field this
+/// layout lacks), found before the caller makes anything: what is left for `apply` is what
+/// only the kernel can say.
+pub fn check(
+    h: &Hierarchies,
+    res: &Resources,
+    extra_devices: &[(char, i64, i64)],
+) -> Result<(), CgroupError> {
+    prepare(h, res, extra_devices).map(drop)
+}
 
 impl Cgroup {
     /// The directory of a v1 controller's hierarchy, if this host mounts one.
@@ -194,28 +244,7 @@ impl Cgroup {
     ) -> Result<Vec<String>, CgroupError> {
         let layout = h.layout();
         self.check_before_update(h, res)?;
-        let mut res = res.clone();
-        // A config without device rules leaves the devices alone (the update path sends only
-        // what changes); one with rules gets runc's defaults after them.
-        if !res.devices.is_empty() {
-            res.devices.extend(resources::runc_default_rules());
-        }
-        // On hybrid hosts `unified` goes to the cgroup2 tree, beside the v1 controllers.
-        let unified = if layout == Layout::Hybrid {
-            std::mem::take(&mut res.unified)
-        } else {
-            Default::default()
-        };
-        let version = if layout == Layout::V2 {
-            Version::V2
-        } else {
-            Version::V1
-        };
-        let planned =
-            resources::plan(&res, version, extra_devices).map_err(CgroupError::Unsupported)?;
-        for k in unified.keys() {
-            resources::check_unified_key(k).map_err(CgroupError::Unsupported)?;
-        }
+        let (res, unified, planned) = prepare(h, res, extra_devices)?;
         // v2 leaves get interface files only for controllers their parents enable; on hybrid
         // hosts the cgroup2 tree may carry some limits (hugetlb, `unified`).
         if layout != Layout::V1 && (!planned.writes.is_empty() || !unified.is_empty()) {
@@ -228,7 +257,7 @@ impl Cgroup {
             }
             match self.write_one(h, w) {
                 // v1 keeps limit <= memsw: when raising both, memsw must go first.
-                Err(CgroupError::Io { source, .. })
+                Err(CgroupError::Write { source, .. })
                     if planned.memory_pair
                         && w.file == "memory.limit_in_bytes"
                         && source.raw_os_error() == Some(22) =>

@@ -7,7 +7,9 @@
 #![forbid(unsafe_code)]
 
 mod apply;
+pub use apply::check as check_resources;
 pub mod devices_bpf;
+mod hints;
 pub mod resources;
 pub mod stats;
 
@@ -19,11 +21,22 @@ use std::path::{Path, PathBuf};
 pub enum CgroupError {
     #[error("cgroup: no cgroup filesystem is mounted")]
     NoCgroupFs,
-    #[error("cgroup: {step} {path}: {source}")]
+    #[error("cgroup: {step} {path}: {}", husk_sys::errno::text(source))]
     Io {
         step: &'static str,
         path: PathBuf,
         source: io::Error,
+    },
+    /// The kernel refused a value; `allowed` says what the host takes ("; ..." or "").
+    #[error(
+        "cgroup: write {value:?} to {path}: {}{allowed}",
+        husk_sys::errno::text(source)
+    )]
+    Write {
+        path: PathBuf,
+        value: String,
+        source: io::Error,
+        allowed: String,
     },
     #[error(
         "cgroup: cgroupsPath \"{0}\" is in systemd's slice:prefix:name form, which needs --systemd-cgroup (not supported yet)"

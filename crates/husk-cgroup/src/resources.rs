@@ -236,6 +236,27 @@ pub fn runc_default_rules() -> Vec<DeviceRule> {
 /// Plans the writes. `extra_devices` are the container's device nodes (type, major, minor),
 /// which it may always use: allowed after the rules (runc 1.1 leaves `linux.devices` to the
 /// config's rules; docker and podman write one for each `--device`).
+/// The kernel's bounds on CFS bandwidth (kernel/sched/core.c: a period of 1 ms to 1 s, a quota
+/// of at least 1 ms), checked by field here rather than met as EINVAL from a cgroup file.
+fn check_cfs_bandwidth(c: &Cpu) -> Result<(), String> {
+    if let Some(p) = c.period.filter(|p| *p > 0)
+        && !(1000..=1_000_000).contains(&p)
+    {
+        return Err(format!(
+            "cpu.period {p}: the kernel takes 1000 to 1000000 µs (1 ms to 1 s)"
+        ));
+    }
+    if let Some(q) = c.quota.filter(|q| (1..1000).contains(q)) {
+        let period = c.period.filter(|p| *p > 0).unwrap_or(100_000);
+        return Err(format!(
+            "cpu.quota {q}: the kernel takes at least 1000 µs (1 ms) per period; with a period of \
+             {period} µs that is {} CPUs at the least (--cpus)",
+            1000.0 / period as f64
+        ));
+    }
+    Ok(())
+}
+
 /// A hugetlb page size as the kernel names its files (`hugetlb.2MB.max`): digits and KB, MB or
 /// GB. It becomes part of a file name, so nothing else may pass.
 fn check_page_size(size: &str) -> Result<(), &'static str> {
@@ -330,6 +351,7 @@ pub fn plan(
         }
     }
     if let Some(c) = &res.cpu {
+        check_cfs_bandwidth(c)?;
         match v {
             Version::V1 => {
                 if let Some(s) = c.shares.filter(|s| *s > 0) {
@@ -744,6 +766,38 @@ mod tests {
         );
         assert!(plan(&parse(r#"{"unified":{"../x":"1"}}"#), Version::V2, &[]).is_err());
         assert!(plan(&parse(r#"{"unified":{"":"1"}}"#), Version::V2, &[]).is_err());
+    }
+
+    /// Quotas and periods the kernel would refuse with EINVAL are refused by field, with the
+    /// bounds (`--cpus 0.001` was a bare "Invalid argument (os error 22)").
+    #[test]
+    fn cfs_bandwidth_bounds() {
+        for v in [Version::V1, Version::V2] {
+            let e = plan(&parse(r#"{"cpu":{"quota":100,"period":100000}}"#), v, &[]).unwrap_err();
+            assert_eq!(
+                e,
+                "cpu.quota 100: the kernel takes at least 1000 µs (1 ms) per period; with a period \
+                 of 100000 µs that is 0.01 CPUs at the least (--cpus)"
+            );
+            for p in [999, 1_000_001] {
+                let e =
+                    plan(&parse(&format!(r#"{{"cpu":{{"period":{p}}}}}"#)), v, &[]).unwrap_err();
+                assert!(
+                    e.starts_with(&format!("cpu.period {p}: the kernel takes 1000 to 1000000")),
+                    "{e}"
+                );
+            }
+            for ok in [
+                r#"{"quota":1000,"period":1000}"#,
+                r#"{"quota":-1,"period":1000000}"#,
+                r#"{"quota":0}"#,
+            ] {
+                assert!(
+                    plan(&parse(&format!(r#"{{"cpu":{ok}}}"#)), v, &[]).is_ok(),
+                    "{ok}"
+                );
+            }
+        }
     }
 
     /// The page size becomes part of a file name: only the kernel's own spellings pass.

@@ -176,6 +176,27 @@ pub fn launch_plan(
     if plan.cgroups_path.is_none() && crate::caller::Caller::current().rootless() {
         cgroup.drop_unwritable()?;
     }
+    // The container's device nodes, which its device rules always allow.
+    let devices: Vec<(char, i64, i64)> = plan
+        .devices
+        .iter()
+        .filter_map(|d| match d.kind {
+            husk_spec::plan::DevKind::Char => Some(('c', d.major as i64, d.minor as i64)),
+            husk_spec::plan::DevKind::Block => Some(('b', d.major as i64, d.minor as i64)),
+            husk_spec::plan::DevKind::Fifo => None,
+        })
+        .collect();
+    // Checked before anything exists: what is left to fail at `apply` is what only the kernel
+    // can say.
+    let resources = match spec.linux.as_ref().and_then(|l| l.resources.as_ref()) {
+        Some(res) => {
+            let res: husk_cgroup::resources::Resources = serde_json::from_value(res.clone())
+                .map_err(|e| Error::Msg(format!("linux.resources: {e}")))?;
+            husk_cgroup::check_resources(&hier, &res, &devices)?;
+            Some(res)
+        }
+        None => None,
+    };
 
     let dir = ContainerDir::create(&opts.root, &opts.id)?;
     crate::explain::step(|| format!("created and locked state dir {}", dir.path.display()));
@@ -199,16 +220,6 @@ pub fn launch_plan(
             }
         }
     }
-    // The container's device nodes, which its device rules always allow.
-    let devices: Vec<(char, i64, i64)> = plan
-        .devices
-        .iter()
-        .filter_map(|d| match d.kind {
-            husk_spec::plan::DevKind::Char => Some(('c', d.major as i64, d.minor as i64)),
-            husk_spec::plan::DevKind::Block => Some(('b', d.major as i64, d.minor as i64)),
-            husk_spec::plan::DevKind::Fifo => None,
-        })
-        .collect();
     let mut state = State {
         id: opts.id.clone(),
         pid: 0,
@@ -385,10 +396,8 @@ pub fn launch_plan(
         )
     });
     // Limits are in place before init lets anything of the container run.
-    if let Some(res) = spec.linux.as_ref().and_then(|l| l.resources.as_ref()) {
-        let res: husk_cgroup::resources::Resources = serde_json::from_value(res.clone())
-            .map_err(|e| Error::Msg(format!("linux.resources: {e}")))?;
-        for w in cgroup.apply(&hier, &res, &state.devices)? {
+    if let Some(res) = &resources {
+        for w in cgroup.apply(&hier, res, &state.devices)? {
             log::warn(&w);
         }
         crate::explain::step(|| "wrote linux.resources limits".into());

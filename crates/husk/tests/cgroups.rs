@@ -564,3 +564,42 @@ fn a_cgroup_already_holding_processes_is_refused() {
         dir.display()
     );
 }
+
+/// Values the kernel refuses are named with the file, the value, the errno and what the host
+/// allows (they were a bare "Result not representable (os error 34)"); bounds the kernel
+/// documents are refused by field before anything is made.
+#[test]
+fn refused_values_name_file_value_errno_and_what_is_allowed() {
+    require_root!();
+    let mut env = Env::new("cgrefused");
+    env.config["linux"]["resources"] = json!({"cpu": {"cpus": "100000"}});
+    let id = env.id("cpuset");
+    let o = env.run(&id);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("husk: cgroup: write \"100000\" to /sys/fs/cgroup/"),
+        "{err}"
+    );
+    assert!(
+        err.contains("/cpuset.cpus: ERANGE (") || err.contains("/cpuset.cpus: EINVAL ("),
+        "{err}"
+    );
+    assert!(err.contains("; this cgroup may use cpus "), "{err}");
+    assert!(!err.contains("os error"), "{err}");
+    assert_no_state(&env, &id);
+    assert_no_cgroup(&id);
+
+    env.config["linux"]["resources"] = json!({"cpu": {"quota": 100, "period": 100000}});
+    let id = env.id("quota");
+    let o = env.run(&id);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cpu.quota 100: the kernel takes at least 1000 µs (1 ms) per period"),
+        "{err}"
+    );
+    assert_no_state(&env, &id);
+    assert_no_cgroup(&id);
+}
