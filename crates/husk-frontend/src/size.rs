@@ -21,7 +21,12 @@ pub fn parse(s: &str) -> Result<i64, String> {
     if n.is_nan() || n < 0.0 || !n.is_finite() {
         return Err(format!("invalid size \"{s}\""));
     }
-    Ok((n * mult as f64) as i64)
+    let bytes = n * mult as f64;
+    // `as` would saturate: 1e30 must not become a limit of i64::MAX bytes.
+    if bytes >= i64::MAX as f64 {
+        return Err(format!("invalid size \"{s}\": too large"));
+    }
+    Ok(bytes as i64)
 }
 
 #[cfg(test)]
@@ -41,5 +46,11 @@ mod tests {
         assert!(parse("12x").is_err());
         assert!(parse("").is_err());
         assert!(parse("-1m").is_err());
+        assert_eq!(
+            parse("1e30"),
+            Err("invalid size \"1e30\": too large".into())
+        );
+        assert!(parse("8192p").is_err());
+        assert_eq!(parse("8191p"), Ok(8191 << 50));
     }
 }

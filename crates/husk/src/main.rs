@@ -54,7 +54,12 @@ fn main() {
         log::Format::Text
     };
     if let Err(e) = log::init(cli.log.as_deref(), fmt, cli.debug) {
-        eprintln!("husk: open log file: {e}");
+        let path = cli.log.as_deref().unwrap_or(std::path::Path::new(""));
+        eprintln!(
+            "husk: open log file {}: {}",
+            path.display(),
+            husk_runtime::errno_text(&e)
+        );
         std::process::exit(1);
     }
     let code = match cli::dispatch(cli) {
