@@ -349,7 +349,7 @@ fn big_config_lifecycle(name: &str, count: usize, size: usize) {
         .map(|i| (format!("io.husk.test/k{i:05}"), json!("x".repeat(size))))
         .collect();
     env.config["annotations"] = Value::Object(annotations.clone());
-    env.args(&["/bin/sleep", "60"]);
+    env.args(&["/bin/sleep", "inf"]);
     env.write_config();
     let config_len = std::fs::metadata(env.bundle.join("config.json"))
         .unwrap()
