@@ -21,6 +21,8 @@ pub struct Host {
     pub state_dir: PathBuf,
     /// The caller's terminal size (rows, columns): stdin's, else stdout's.
     pub term_size: Option<(u16, u16)>,
+    /// The host's online CPUs, as the kernel lists them (e.g. `0-1`).
+    pub cpus_online: Option<String>,
 }
 
 impl Host {
@@ -29,6 +31,9 @@ impl Host {
         use std::os::fd::AsFd;
         let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
         Host {
+            cpus_online: std::fs::read_to_string("/sys/devices/system/cpu/online")
+                .ok()
+                .map(|s| s.trim().to_string()),
             state_dir,
             term_size: [stdin.as_fd(), stdout.as_fd()]
                 .into_iter()
@@ -265,8 +270,27 @@ fn resources(a: &RunArgs, host: &Host) -> Result<Option<serde_json::Value>, Erro
             .ok()
             .filter(|n: &f64| *n > 0.0)
             .ok_or_else(|| bad(format!("--cpus {c}: want a positive number")))?;
+        // The kernel's minimum quota is 1000 µs (podman: "CPU cfs quota cannot be less than
+        // 1ms"); the host's CPUs bound it from above.
+        let quota = (n * 100_000.0) as i64;
+        if quota < 1000 {
+            return Err(bad(format!(
+                "--cpus {c}: the minimum is 0.01 (the kernel's smallest quota, 1000 µs per 100000 µs period)"
+            )));
+        }
+        if let Some(max) = host
+            .cpus_online
+            .as_deref()
+            .and_then(husk_spec::plan::parse_cpu_list)
+            && n > max.len() as f64
+        {
+            let n = max.len();
+            return Err(bad(format!(
+                "--cpus {c}: the range is 0.01 to {n}.00, as this host has {n} CPUs"
+            )));
+        }
         cpu.insert("period".into(), json!(100_000));
-        cpu.insert("quota".into(), json!((n * 100_000.0) as i64));
+        cpu.insert("quota".into(), json!(quota));
     }
     if a.cpus.is_some() && (a.cpu_quota.is_some() || a.cpu_period.is_some()) {
         return Err(bad(
@@ -296,6 +320,17 @@ fn resources(a: &RunArgs, host: &Host) -> Result<Option<serde_json::Value>, Erro
     if let Some(c) = &a.cpuset_cpus {
         husk_spec::plan::parse_cpu_list(c)
             .ok_or_else(|| bad(format!("--cpuset-cpus {c}: want a list like 0-2,4")))?;
+        if let Some(online) = &host.cpus_online
+            && let Some(have) = husk_spec::plan::parse_cpu_list(online)
+            && let Some(missing) = husk_spec::plan::parse_cpu_list(c)
+                .unwrap_or_default()
+                .into_iter()
+                .find(|n| !have.contains(n))
+        {
+            return Err(bad(format!(
+                "--cpuset-cpus {c}: CPU {missing} is not available; this host has {online}"
+            )));
+        }
         cpu.insert("cpus".into(), json!(c));
     }
     if let Some(m) = &a.cpuset_mems {
@@ -721,6 +756,7 @@ mod tests {
             swap_limit: true,
             state_dir: "/run/husk/x".into(),
             term_size: None,
+            cpus_online: Some("0-1".into()),
             cwd: Some("/".into()),
             shell: Some("/bin/bash".into()),
             env: vec![
@@ -817,6 +853,9 @@ mod tests {
             |a| a.memory = Some("1m".into()),
             |a| a.memory_swap = Some("1g".into()),
             |a| a.cpus = Some("0".into()),
+            |a| a.cpus = Some("0.001".into()),
+            |a| a.cpus = Some("3".into()),
+            |a| a.cpuset_cpus = Some("0,5".into()),
             |a| a.cpuset_cpus = Some("x".into()),
             |a| a.security_opt = vec!["seccomp=/nonexistent/p.json".into()],
             |a| a.workdir = Some("rel".into()),

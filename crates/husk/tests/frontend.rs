@@ -737,6 +737,22 @@ fn values_docker_refuses_are_refused() {
         &["--stop-signal", "NOPE", "--", "true"],
         "--stop-signal NOPE: unknown signal",
     );
+    // Values the host cannot take: said before anything is made, with what it allows.
+    refused(
+        &f,
+        &["--cpus", "0.001", "--", "true"],
+        "--cpus 0.001: the minimum is 0.01",
+    );
+    refused(
+        &f,
+        &["--cpus", "4096", "--", "true"],
+        "--cpus 4096: the range is 0.01 to",
+    );
+    refused(
+        &f,
+        &["--cpuset-cpus", "4095", "--", "true"],
+        "--cpuset-cpus 4095: CPU 4095 is not available; this host has ",
+    );
     // -it from a pipe: docker's refusal, not a hang after EOF.
     let o = f
         .cmd(&["-it", "--rootfs", &rootfs, "/bin/cat"])
