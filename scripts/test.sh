@@ -84,6 +84,7 @@ scripts/check-leftovers.sh
 
 say "real clients: podman, containerd (ctr) and docker drive husk (scripts/test-clients.sh)"
 scripts/test-clients.sh
+say "Kubernetes: the kubelet's CRI calls through containerd, husk against runc (scripts/test-cri.sh)"; scripts/test-cri.sh
 
 if [[ "${1:-}" != "--no-v2" ]]; then
   say "the live tests again, in a pure cgroup v2 guest"
