@@ -293,6 +293,13 @@ def scenario(r):
         return (out, errs, exit_of(st))
 
     r.rec("Exec (websocket stream)", exec_stream)
+
+    def exec_tty():
+        url = r.call("Exec", pb.ExecRequest(container_id=c, cmd=["sh"], tty=True, stdin=True, stdout=True)).url
+        out, _, st = r.stream(url, send=b"tty; exit 3\n")
+        return (bool(re.search(r"^/dev/pts/[0-9]+\r?$", out, re.M)), exit_of(st))
+
+    r.rec("Exec with a tty (websocket stream, stdin)", exec_tty)
     r.rec("ContainerStats",
           lambda: (lambda s: (s.memory.working_set_bytes.value > 0, s.cpu.usage_core_nano_seconds.value > 0))(
               r.call("ContainerStats", pb.ContainerStatsRequest(container_id=c)).stats))
@@ -324,6 +331,19 @@ def scenario(r):
         return r.stream(url, send=b"hello\n", until=r"got hello\n")[0]
 
     r.rec("Attach (websocket stream, stdin to stdout)", attach)
+
+    def attach_tty():
+        ids["tty"] = r.create(pod, pcfg, "tty", ["sh", "-c", 'tty; while read l; do echo "got $l"; done'],
+                              stdin=True, tty=True)
+        r.call("StartContainer", pb.StartContainerRequest(container_id=ids["tty"]))
+        url = r.call("Attach", pb.AttachRequest(container_id=ids["tty"], stdin=True, stdout=True, tty=True)).url
+        out = r.stream(url, send=b"hello\n", until=r"got hello")[0]
+        seen = r.log_has(os.path.join(pcfg.log_directory, "tty.log"), r"^/dev/pts/[0-9]+\r?$")
+        return ("got hello" in out, seen)
+
+    r.rec("CreateContainer with a tty, Attach (websocket stream)", attach_tty)
+    r.rec("RemoveContainer of a running container (tty)",
+          lambda: r.call("RemoveContainer", pb.RemoveContainerRequest(container_id=ids.get("tty", ""))) and "ok")
 
     # a container that exits by itself, then the kubelet's stop and remove of it
     def quick():
@@ -446,6 +466,9 @@ EXPECT = {
     "ExecSync: exit code and both streams": (3, "out\n", "err\n"),
     "ExecSync: missing binary": ("error", True),
     "Exec (websocket stream)": ("exec-out\n", "exec-err\n", 7),
+    "Exec with a tty (websocket stream, stdin)": (True, 3),
+    "CreateContainer with a tty, Attach (websocket stream)": (True, True),
+    "RemoveContainer of a running container (tty)": "ok",
     "ContainerStats": (True, True),
     "ListContainerStats (pod)": 1,
     "oom_score_adj from CreateContainer": "500",
