@@ -78,7 +78,8 @@ pub fn start(root: &Path, id: &str) -> Result<(), Error> {
 }
 
 pub fn state_json(root: &Path, id: &str) -> Result<String, Error> {
-    let dir = ContainerDir::open(root, id)?;
+    // Unlocked, as `list`: engines poll `state`, and a create stuck in a hook holds the lock.
+    let dir = ContainerDir::open_unlocked(root, id)?;
     let state = dir.load()?;
     let status = dir.status(&state);
     serde_json::to_string_pretty(&state.oci_state(status)).map_err(|e| Error::Msg(e.to_string()))

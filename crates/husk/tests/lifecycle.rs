@@ -348,7 +348,8 @@ fn big_config_lifecycle(name: &str, count: usize, size: usize) {
     let annotations: serde_json::Map<String, Value> = (0..count)
         .map(|i| (format!("io.husk.test/k{i:05}"), json!("x".repeat(size))))
         .collect();
-    env.config["annotations"] = Value::Object(annotations.clone());
+    let annotations = Value::Object(annotations);
+    env.config["annotations"] = annotations.clone();
     env.args(&["/bin/sleep", "inf"]);
     env.write_config();
     let config_len = std::fs::metadata(env.bundle.join("config.json"))
@@ -366,7 +367,7 @@ fn big_config_lifecycle(name: &str, count: usize, size: usize) {
     let st: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(st["status"], "running");
     assert!(
-        st["annotations"] == Value::Object(annotations.clone()),
+        st["annotations"] == annotations,
         "state: annotations differ"
     );
     for (hook, file) in [
@@ -376,7 +377,7 @@ fn big_config_lifecycle(name: &str, count: usize, size: usize) {
         let got: Value = serde_json::from_slice(&std::fs::read(logdir.join(file)).unwrap())
             .unwrap_or_else(|e| panic!("{hook} got no whole state: {e}"));
         assert!(
-            got["annotations"] == Value::Object(annotations.clone()),
+            got["annotations"] == annotations,
             "{hook}: annotations differ"
         );
         assert_eq!(got["id"], id.as_str(), "{hook}");
@@ -404,8 +405,8 @@ fn a_34_mb_config_goes_through_the_lifecycle() {
     big_config_lifecycle("big-34m", 34, 1_000_000);
 }
 
-/// `list` reads each state without the container's lock: a create stuck in a hook (holding the
-/// lock) shows as creating instead of making `list` wait for it.
+/// `list` and `state` read the state without the container's lock: a create stuck in a hook
+/// (holding the lock) shows as creating instead of making them wait for it.
 #[test]
 fn list_does_not_wait_behind_a_stuck_create() {
     require_root!();
@@ -444,8 +445,21 @@ fn list_does_not_wait_behind_a_stuck_create() {
         .spawn()
         .unwrap();
     let code = wait_code(&mut list);
+    let state_out = env.dir.join("state.out");
+    let mut state = std::process::Command::new(HUSK)
+        .arg("--root")
+        .arg(&env.root)
+        .args(["state", &id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&state_out).unwrap())
+        .spawn()
+        .unwrap();
+    let state_code = wait_code(&mut state);
     std::fs::write(&release, "").unwrap();
     assert_eq!(code, Some(0), "list waited behind the stuck create");
+    assert_eq!(state_code, Some(0), "state waited behind the stuck create");
+    let st: Value = serde_json::from_slice(&std::fs::read(&state_out).unwrap()).unwrap();
+    assert_eq!(st["status"], "creating");
     let listed: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let me: Vec<&Value> = listed
         .as_array()
