@@ -398,6 +398,7 @@ EOF
   subids_add
   mode podman "--userns=auto" pm_userns_auto
   mode podman "rootless (podman as an ordinary user)" pm_rootless
+  mode podman "rootless --userns=keep-id" pm_rootless_keep_id
   subids_restore
   mode podman "--network bridge -p" pm_bridge_port
   mode podman "--read-only" pm_read_only
@@ -524,8 +525,8 @@ subids_restore() {
 # rootless podman: an ordinary user (made here when missing, removed after) with its own storage,
 # vfs, no network, its own shim (husk through a log the user can write)
 RL_USER=hcrootless
-pm_rootless() {
-  local rt=$1 home=$T/rootless uid rtpath=$RUNC
+pm_rootless() { # pm_rootless RT [keep-id]
+  local rt=$1 keep=${2:-} home=$T/rootless uid rtpath=$RUNC
   id -u "$RL_USER" >/dev/null 2>&1 || { useradd -M -d "$home" -s /bin/sh "$RL_USER" && RL_MADE=1; }
   uid=$(id -u "$RL_USER")
   mkdir -p "$home" "$T/rootless-run"; chown "$RL_USER:" "$home" "$T/rootless-run"; chmod 700 "$T/rootless-run"
@@ -539,9 +540,16 @@ pm_rootless() {
     --cgroup-manager cgroupfs --events-backend file --runtime "$rtpath")
   [[ -e $home/loaded ]] || step 0 '' "${u[@]}" load -q -i "$img/busybox-oci.tar" || return 1
   touch "$home/loaded"
+  if [[ $keep == keep-id ]]; then
+    # the user's own uid inside, mapped onto itself
+    step 0 "^uid=$uid\\b" "${u[@]}" run --rm --network none --userns=keep-id "$IMG" sh -c 'id; cat /proc/self/uid_map' &&
+      grep -Eq "^ +$uid +0 +1\$" "$T/step"
+    return
+  fi
   step 0 'uid=0\(root\).*' "${u[@]}" run --rm --network none "$IMG" sh -c 'id; cat /proc/self/uid_map' &&
     grep -Eq "^ +0 +$uid +1" "$T/step"
 }
+pm_rootless_keep_id() { pm_rootless "$1" keep-id; }
 
 # ---------------------------------------------------------------------------------------------
 ctr_tests() {
