@@ -31,6 +31,8 @@ pub(crate) struct InitArgs<'a> {
     pub staging: Option<PathBuf>,
     /// User namespaces for id-mapped mounts, aligned with `plan.mounts`.
     pub idmaps: Vec<Option<OwnedFd>>,
+    /// Bind sources the parent opened, aligned with `plan.mounts` (see `launch::open_bind_sources`).
+    pub bind_sources: Vec<Option<OwnedFd>>,
     /// Name of the new session keyring (`_ses.ID`), or None with --no-new-keyring.
     pub session_keyring: Option<String>,
     /// The connected console socket, when process.terminal: the pty master goes there.
@@ -350,6 +352,7 @@ fn setup(a: &InitArgs<'_>, state_json: &str, seccomp_pending: bool) -> Step<Opti
         crate::explain::step(|| format!("bound rootfs {}", plan.rootfs.display()));
         let r = Rootfs {
             idmaps: &a.idmaps,
+            bind_sources: &a.bind_sources,
             plan,
             // Also when husk itself runs in one (rootless podman): mknod and sysfs are refused.
             in_userns: in_userns || !crate::caller::Caller::in_initial_userns(),
@@ -377,6 +380,7 @@ fn setup(a: &InitArgs<'_>, state_json: &str, seccomp_pending: bool) -> Step<Opti
             .map_err(|e| fail("open rootfs", &plan.rootfs, e))?;
         Rootfs {
             idmaps: &a.idmaps,
+            bind_sources: &a.bind_sources,
             plan,
             in_userns,
             cgroups: &a.cgroups,

@@ -304,6 +304,7 @@ pub fn launch_plan(
 
     let cgroup_join_files = cgroup.self_join_files(cg_fd.is_some());
     let idmaps = crate::idmap::user_namespaces(plan)?;
+    let bind_sources = open_bind_sources(plan)?;
     let (old_sigmask, parent_end, child_end) = crate::process::prepare_clone()?;
     let view = CgroupView {
         hierarchies: hier.list.clone(),
@@ -343,6 +344,7 @@ pub fn launch_plan(
                 staging,
                 console,
                 idmaps,
+                bind_sources,
                 session_keyring: (!opts.no_new_keyring).then(|| format!("_ses.{}", opts.id)),
                 trampoline,
                 cgroup_join_files,
@@ -352,6 +354,7 @@ pub fn launch_plan(
     };
     drop(child_end);
     drop(fifo);
+    drop(bind_sources);
     drop(trampoline);
     undo.child = Some(pidfd.try_clone().map_err(Error::io("dup", "pidfd"))?);
     let chan = Channel(parent_end);
@@ -513,6 +516,36 @@ fn died_during_setup(
         }
     }
     Error::Msg(msg)
+}
+
+/// In a user namespace of its own init is, to the host, an unprivileged uid: a bind source under
+/// a directory only host root may search (podman's 0700 `userdata` holding /etc/hosts) is out
+/// of its reach. So each source is cloned here, before the clone, as a detached mount
+/// (`open_tree`), which init attaches on its target (`move_mount`): runc opens its mount
+/// sources from the host side too. A plain fd would not do: a bind from a mount outside the
+/// caller's mount namespace is EINVAL. Aligned with `plan.mounts`; id-mapped binds make their
+/// own detached copy.
+fn open_bind_sources(plan: &Plan) -> Result<Vec<Option<OwnedFd>>, Error> {
+    if !plan.creates(NsKind::User) {
+        return Ok(Vec::new());
+    }
+    plan.mounts
+        .iter()
+        .map(|m| match &m.source {
+            Some(src) if m.opts.is_bind() && m.opts.idmap.is_none() => {
+                const AT_RECURSIVE: u32 = 0x8000;
+                let rec = if m.opts.flags & libc::MS_REC != 0 {
+                    AT_RECURSIVE
+                } else {
+                    0
+                };
+                husk_sys::fs::open_tree(None, src, husk_sys::fs::OPEN_TREE_CLONE | rec)
+                    .map(Some)
+                    .map_err(Error::io("open_tree bind source", src))
+            }
+            _ => Ok(None),
+        })
+        .collect()
 }
 
 /// exec.fifo, and the O_PATH fd init keeps of it. Init reopens it for writing at the very end,

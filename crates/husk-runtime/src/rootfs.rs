@@ -151,6 +151,9 @@ pub(crate) struct Rootfs<'a> {
     pub plan: &'a Plan,
     /// User namespaces for id-mapped mounts, aligned with `plan.mounts` (see `idmap`).
     pub idmaps: &'a [Option<OwnedFd>],
+    /// Bind sources opened by the parent, aligned with `plan.mounts` (empty without a user
+    /// namespace of the container's own).
+    pub bind_sources: &'a [Option<OwnedFd>],
     pub in_userns: bool,
     pub cgroups: &'a CgroupView,
     /// Called before the first cgroup mount: init joins its cgroup and makes its cgroup
@@ -224,11 +227,22 @@ impl Rootfs<'_> {
         Ok(())
     }
 
+    /// The fd the parent opened for this mount's source, if it did.
+    fn bind_source(&self, m: &MountOp) -> Option<&OwnedFd> {
+        let i = self.plan.mounts.iter().position(|x| std::ptr::eq(x, m))?;
+        self.bind_sources.get(i)?.as_ref()
+    }
+
     fn target(&self, m: &MountOp) -> Step<OwnedFd> {
         let is_file = m.opts.is_bind()
-            && m.source
-                .as_ref()
-                .is_some_and(|s| std::fs::metadata(s).is_ok_and(|md| !md.is_dir()));
+            && match self.bind_source(m) {
+                Some(fd) => sfs::fstat(fd.as_fd())
+                    .is_ok_and(|st| st.st_mode & libc::S_IFMT != libc::S_IFDIR),
+                None => m
+                    .source
+                    .as_ref()
+                    .is_some_and(|s| std::fs::metadata(s).is_ok_and(|md| !md.is_dir())),
+            };
         let r = if is_file {
             create_file(self.root.as_fd(), &m.dest)
         } else {
@@ -278,6 +292,14 @@ impl Rootfs<'_> {
             })?;
             sfs::move_mount_to_fd(tree.as_fd(), target.as_fd())
                 .map_err(|e| fail("move_mount", src, e))?;
+        } else if let Some(tree) = self.bind_source(m) {
+            sfs::move_mount_to_fd(tree.as_fd(), target.as_fd()).map_err(|e| {
+                fail(
+                    "move_mount",
+                    m.source.as_deref().unwrap_or(Path::new("")),
+                    e,
+                )
+            })?;
         } else if m.opts.is_bind() {
             let src = m
                 .source

@@ -293,3 +293,49 @@ fn start_of_a_killed_init_says_it_never_ran() {
     assert!(env.husk(&["delete", &id]).status.success());
     assert_no_cgroup(&id);
 }
+
+/// podman `--uidmap`: /etc/hosts and /etc/hostname are binds of files in a 0700 directory only
+/// host root may search, while init runs as host uid 100000. The parent opens the sources; the
+/// container sees them (before: `create mount target /etc/hosts: ENOTDIR`, the source unreadable
+/// taken for a directory, and its bind would have been EACCES).
+#[test]
+fn binds_from_a_private_dir_reach_a_user_namespace() {
+    require_root!();
+    let mut env = Env::new("eng-userdata");
+    if runc_spec(&mut env, "binds_from_a_private_dir_reach_a_user_namespace").is_none() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    // The targets exist in the image, as podman's do: root of the user namespace (host 100000)
+    // may not create anything in a root-owned image.
+    let root = private_rootfs("eng-userdata");
+    std::fs::write(root.join("etc/hosts"), "").unwrap();
+    std::fs::create_dir_all(root.join("mnt/data")).unwrap();
+    env.config["root"]["path"] = json!(root);
+    let userdata = env.dir.join("userdata");
+    std::fs::create_dir_all(userdata.join("dir")).unwrap();
+    std::fs::set_permissions(&userdata, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(userdata.join("hosts"), "127.0.0.1 bound-hosts\n").unwrap();
+    std::fs::write(userdata.join("dir/inside"), "in-dir\n").unwrap();
+    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    env.config["linux"]["uidMappings"] = map.clone();
+    env.config["linux"]["gidMappings"] = map;
+    env.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    let mounts = env.config["mounts"].as_array_mut().unwrap();
+    mounts.push(json!({"destination": "/etc/hosts", "type": "bind",
+        "source": userdata.join("hosts"), "options": ["bind", "rprivate"]}));
+    mounts.push(json!({"destination": "/mnt/data", "type": "bind",
+        "source": userdata.join("dir"), "options": ["rbind", "ro"]}));
+    env.config["process"]["args"] = json!([
+        "/bin/sh",
+        "-c",
+        "id -u; cat /etc/hosts /mnt/data/inside; touch /mnt/data/x || echo ro"
+    ]);
+    env.config["process"]["user"] = json!({"uid": 0, "gid": 0});
+    let out = create_start_ids(&env, &env.id("userdata"));
+    assert_eq!(out, "0\n127.0.0.1 bound-hosts\nin-dir\nro\n");
+    let _ = std::fs::remove_dir_all(&root);
+}
