@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs husk's live integration tests inside a throw-away QEMU guest whose only cgroup hierarchy is
 # cgroup v2, using ../shared/tools/cgroup2-vm when it is there. The guest has no compiler, so the
-# probe is built here and handed in through HUSK_PROBE.
+# probe is built here and handed in through HUSK_PROBE. Usage: scripts/test-cgroup2.sh [BINARY...]
+# (test binaries by name, e.g. `lifecycle security`; default all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 vm=${CGROUP2_VM:-../shared/tools/cgroup2-vm}
@@ -23,7 +24,14 @@ for l in sys.stdin:
     m=json.loads(l)
     if m.get("reason")=="compiler-artifact" and m["target"]["kind"]==["test"] and m.get("executable"):
         print(m["executable"])' <"$stage/artifacts.json")
-[[ ${#bins[@]} -gt 0 ]] || { echo "no test binaries found"; exit 1; }
+# Arguments, if any, name the test binaries to run (e.g. `lifecycle security`); default all.
+if [[ $# -gt 0 ]]; then
+  all=("${bins[@]}") bins=()
+  for b in "${all[@]}"; do
+    for want in "$@"; do [[ $(basename "$b") == "$want"-* ]] && bins+=("$b"); done
+  done
+fi
+[[ ${#bins[@]} -gt 0 ]] || { echo "no test binaries found${*:+ named $*}"; exit 1; }
 husk=$PWD/target/x86_64-unknown-linux-musl/debug/husk
 guest=$PWD/$stage/guest.sh
 {
