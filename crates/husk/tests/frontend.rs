@@ -783,10 +783,18 @@ fn memory_flags_as_docker() {
             "/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes",
         )
     };
-    if !std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() && !v2 {
+    let swap_accounting = if v2 {
+        std::fs::read_dir("/sys/fs/cgroup")
+            .unwrap()
+            .flatten()
+            .any(|e| e.path().join("memory.swap.max").exists())
+    } else {
+        std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
+    };
+    if !swap_accounting {
         skip(
             Skip::HostFeature,
-            "no swap accounting (memory.memsw.*) on this host",
+            "no swap accounting (memory.memsw.* / memory.swap.max) on this host",
         );
         return;
     }
