@@ -475,13 +475,15 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
         }
         // A new sysfs shows the network namespace it is mounted in: in the host's, on the
         // embedded default (whose /sys is the host's sysfs mount), a second one with other flags
-        // is EBUSY; runc binds the host's there too.
+        // is EBUSY; runc binds the host's there too. Not recursively: a fresh sysfs has no
+        // submounts either, and the host's cgroup2 mount under it would make the container's
+        // own cgroup mount EBUSY.
         if m.destination == "/sys" && !own_net && embedded {
             *m = mount(
                 "/sys",
                 "bind",
                 "/sys",
-                &["rbind", "nosuid", "noexec", "nodev", "rro"],
+                &["bind", "nosuid", "noexec", "nodev", "ro"],
             );
         }
         if a.privileged {

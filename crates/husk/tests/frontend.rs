@@ -1135,18 +1135,27 @@ fn missing_mount_points_on_the_embedded_default_get_a_scaffold() {
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("f"), "data").unwrap();
     let miss = format!("/husk-fe-missing-{}", std::process::id());
+    // /usr becomes a scaffold: the host's entries (bound) and the new mount point.
+    let mut usr: Vec<String> = std::fs::read_dir("/usr")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .chain(["husk-fe-scratch".to_string()])
+        .collect();
+    usr.sort();
+    let usr: String = usr.iter().map(|n| format!("{n}\n")).collect();
     let o = f.run_clean(&[
         "-v", &format!("{}:{miss}/vol:ro", src.display()),
         "--tmpfs", "/usr/husk-fe-scratch",
         "-w", &format!("{miss}/work"),
         "--", "/bin/sh", "-c",
         "pwd; cat vol/f 2>/dev/null || cat ../vol/f; echo; touch /usr/husk-fe-scratch/x && echo tmpfs-rw; \
-         touch /etc/husk-x 2>/dev/null || echo etc-ro; test -x /usr/bin/env && echo usr-bin; test -d /proc/self && echo proc",
+         touch /etc/husk-x 2>/dev/null || echo etc-ro; test -d /proc/self && echo proc; ls /usr",
     ]);
     let _ = std::fs::remove_dir_all(&src);
     assert_eq!(
         out(&o),
-        format!("{miss}/work\ndata\ntmpfs-rw\netc-ro\nusr-bin\nproc\n")
+        format!("{miss}/work\ndata\ntmpfs-rw\netc-ro\nproc\n{usr}")
     );
     assert!(
         !std::path::Path::new(&miss).exists(),
@@ -1160,10 +1169,8 @@ fn missing_mount_points_on_the_embedded_default_get_a_scaffold() {
 fn readme_examples_run() {
     require_root!();
     let f = Front::new("readme");
-    let readme = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"),
-    )
-    .unwrap();
+    // Compiled in: the cgroup v2 guest has the test binary, not the source tree.
+    let readme = include_str!("../../../README.md");
     let section = &readme[readme.find("## The daemonless front end").unwrap()..];
     let block = section.split("```").nth(1).unwrap();
     let rootfs = rootfs().to_string_lossy().into_owned();
