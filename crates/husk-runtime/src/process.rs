@@ -14,10 +14,25 @@ use std::path::{Path, PathBuf};
 /// husk's own descriptors and leak into the container, so they are filled with /dev/null. Runs
 /// before husk opens anything else.
 pub(crate) fn fill_preserved_fds(n: u32) -> Result<(), Error> {
-    for fd in 3..3 + n as i32 {
+    let end = 3 + i64::from(n);
+    if end > i64::from(i32::MAX) {
+        return Err(Error::Msg(format!(
+            "--preserve-fds {n}: fds 3 to {} are past what any process can hold",
+            end - 1
+        )));
+    }
+    let failed = |fd: i32| {
+        move |e: std::io::Error| {
+            Error::Msg(format!(
+                "--preserve-fds {n}: fill fd {fd} with /dev/null: {}",
+                crate::errno_text(&e)
+            ))
+        }
+    };
+    for fd in 3..end as i32 {
         if !Path::new(&format!("/proc/self/fd/{fd}")).exists() {
             use std::os::fd::IntoRawFd;
-            let null = std::fs::File::open("/dev/null").map_err(Error::io("open", "/dev/null"))?;
+            let null = std::fs::File::open("/dev/null").map_err(failed(fd))?;
             if null.as_raw_fd() == fd {
                 // open took exactly this slot: keep it (dropping would close it again).
                 sfs::clear_cloexec(null.into_raw_fd()).map_err(Error::io("fcntl", "/dev/null"))?;

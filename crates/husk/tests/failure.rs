@@ -231,3 +231,22 @@ fn too_many_additional_gids_name_the_field_and_the_limit() {
         "process.user.additionalGids: 70000 groups: the kernel takes at most 65536 (NGROUPS_MAX)",
     );
 }
+
+/// A --preserve-fds past what a process can hold is an error naming the flag (it overflowed in
+/// init: a panic, or in a release build a wrapped count).
+#[test]
+fn preserve_fds_past_any_fd_table_is_refused() {
+    require_root!();
+    let env = Env::new("f-preserve");
+    let b = env.bundle.to_string_lossy().into_owned();
+    let id = env.id("pf");
+    let o = env.husk(&["create", "--preserve-fds", "4294967295", "-b", &b, &id]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err.trim(),
+        "husk: --preserve-fds 4294967295: fds 3 to 4294967297 are past what any process can hold"
+    );
+    assert_no_state(&env, &id);
+    assert_no_cgroup(&id);
+}
