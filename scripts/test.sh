@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 say() { printf '\n== %s\n' "$*"; }
 
 need=()
-for pkg in busybox-static gcc libc6-dev libseccomp-dev; do
+for pkg in busybox-static gcc libc6-dev libseccomp-dev apparmor runc; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [[ ${#need[@]} -gt 0 ]]; then

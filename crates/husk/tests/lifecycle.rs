@@ -482,7 +482,7 @@ fn list_does_not_wait_behind_a_stuck_create() {
 fn printing_to_a_closed_pipe_ends_quietly() {
     require_root!();
     let mut env = Env::new("epipe");
-    env.args(&["/bin/sleep", "60"]);
+    env.args(&["/bin/sleep", "inf"]);
     let id = env.id("epipe");
     let b = env.bundle.to_string_lossy().into_owned();
     let o = env.husk(&["run", "-d", "-b", &b, &id]);

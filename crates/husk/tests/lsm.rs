@@ -148,7 +148,7 @@ fn apparmor_profile_confines_the_container_and_its_execs() {
     assert!(stderr(&o).contains("Permission denied"), "{}", stderr(&o));
 
     // exec gets the container's profile.
-    env.args(&["/bin/sleep", "60"]);
+    env.args(&["/bin/sleep", "inf"]);
     let id = env.id("running");
     let o = env.husk(&["run", "-d", "-b", &b, &id]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -267,7 +267,7 @@ fn selinux_labels_without_selinux_are_clear_errors() {
     }
     // exec --process-label on a running container: refused the same way, nothing started.
     let mut env = Env::new("lsm-se-exec");
-    env.args(&["/bin/sleep", "60"]);
+    env.args(&["/bin/sleep", "inf"]);
     let id = env.id("exec");
     let b = env.bundle.to_string_lossy().into_owned();
     assert!(env.husk(&["run", "-d", "-b", &b, &id]).status.success());
@@ -361,7 +361,7 @@ fn apparmor_in_a_user_namespace() {
         "{}",
         stderr(&o)
     );
-    env.args(&["/bin/sleep", "60"]);
+    env.args(&["/bin/sleep", "inf"]);
     let id = env.id("running");
     let b = env.bundle.to_string_lossy().into_owned();
     let o = env.husk(&["run", "-d", "-b", &b, &id]);

@@ -311,7 +311,7 @@ fn without_a_mount_namespace_the_process_is_chrooted_into_the_root() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "container root\n/\nnull-ok\n");
     // create waits for start without a /proc in the root, and exec lands in the root too.
-    env.args(&["/bin/sleep", "60"]);
+    env.args(&["/bin/sleep", "inf"]);
     let id = env.id("created");
     let b = env.bundle.to_string_lossy().into_owned();
     let o = env.husk(&["create", &id, "-b", &b]);
