@@ -13,7 +13,7 @@ fn write_file(path: &Path, value: &str) -> Result<(), CgroupError> {
     fs::write(path, value).map_err(|source| CgroupError::Write {
         path: path.to_path_buf(),
         value: value.to_string(),
-        allowed: crate::hints::allowed(path, source.raw_os_error()),
+        allowed: crate::hints::allowed(path, value, source.raw_os_error()),
         source,
     })
 }

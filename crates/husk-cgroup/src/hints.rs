@@ -21,7 +21,7 @@ fn first(dir: &Path, files: &[&str]) -> Option<(String, String)> {
 }
 
 /// `; ...` saying what the host allows for `path`, or "" when there is nothing to add.
-pub(crate) fn allowed(path: &Path, errno: Option<i32>) -> String {
+pub(crate) fn allowed(path: &Path, value: &str, errno: Option<i32>) -> String {
     let (Some(dir), Some(file)) = (path.parent(), path.file_name().and_then(|f| f.to_str())) else {
         return String::new();
     };
@@ -65,9 +65,21 @@ pub(crate) fn allowed(path: &Path, errno: Option<i32>) -> String {
             })
         }
         ("memory.limit_in_bytes", Some(libc::EINVAL)) => {
-            first(dir, &["memory.memsw.limit_in_bytes"]).map(|(v, p)| {
-                format!("the memory limit cannot exceed the memory+swap limit ({v} bytes in {p})")
-            })
+            let above = |memsw: &str| match (value.parse::<i64>(), memsw.parse::<i64>()) {
+                (Ok(l), Ok(m)) => l > m,
+                _ => false,
+            };
+            if value.starts_with('-') && value != "-1" {
+                Some("a negative limit other than -1 (no limit) is refused".into())
+            } else {
+                first(dir, &["memory.memsw.limit_in_bytes"])
+                    .filter(|(v, _)| above(v))
+                    .map(|(v, p)| {
+                        format!(
+                            "the memory limit cannot exceed the memory+swap limit ({v} bytes in {p})"
+                        )
+                    })
+            }
         }
         ("memory.memsw.limit_in_bytes", Some(libc::EINVAL)) => {
             first(dir, &["memory.limit_in_bytes"]).map(|(v, p)| {
@@ -98,7 +110,7 @@ mod tests {
         fs::write(tmp.join("cpu.cfs_quota_us"), "50000\n").unwrap();
         fs::write(tmp.join("cpu.cfs_period_us"), "100000\n").unwrap();
         fs::write(leaf.join("memory.usage_in_bytes"), "1234\n").unwrap();
-        let h = allowed(&leaf.join("cpuset.cpus"), Some(libc::ERANGE));
+        let h = allowed(&leaf.join("cpuset.cpus"), "5", Some(libc::ERANGE));
         assert_eq!(
             h,
             format!(
@@ -106,12 +118,21 @@ mod tests {
                 tmp.display()
             )
         );
-        let h = allowed(&leaf.join("cpu.cfs_quota_us"), Some(libc::EINVAL));
+        let h = allowed(&leaf.join("cpu.cfs_quota_us"), "100", Some(libc::EINVAL));
         assert!(h.contains("at least 1000 µs"), "{h}");
         assert!(h.contains("the parent's 50000 µs per 100000 µs"), "{h}");
-        let h = allowed(&leaf.join("memory.limit_in_bytes"), Some(libc::EBUSY));
+        let h = allowed(
+            &leaf.join("memory.limit_in_bytes"),
+            "4096",
+            Some(libc::EBUSY),
+        );
         assert!(h.contains("already uses 1234 bytes"), "{h}");
-        assert_eq!(allowed(&leaf.join("pids.max"), Some(libc::EINVAL)), "");
+        assert_eq!(allowed(&leaf.join("pids.max"), "x", Some(libc::EINVAL)), "");
+        fs::write(leaf.join("memory.memsw.limit_in_bytes"), "1000\n").unwrap();
+        let limit = leaf.join("memory.limit_in_bytes");
+        assert!(allowed(&limit, "2000", Some(libc::EINVAL)).contains("(1000 bytes in "));
+        assert_eq!(allowed(&limit, "500", Some(libc::EINVAL)), "");
+        assert!(allowed(&limit, "-5", Some(libc::EINVAL)).contains("other than -1"));
         fs::remove_dir_all(&tmp).unwrap();
     }
 }

@@ -48,7 +48,8 @@ fn feed_and_wait(
     let deadline = hook
         .timeout
         .filter(|t| *t > 0)
-        .map(|t| Instant::now() + Duration::from_secs(t as u64));
+        // A timeout past what the clock can count is no timeout.
+        .and_then(|t| Instant::now().checked_add(Duration::from_secs(t as u64)));
     let pidfd = husk_sys::process::pidfd_open(child.id() as i32)
         .map_err(Error::io("pidfd_open hook", &hook.path))?;
     let mut stdin = child.stdin.take().filter(|_| !state_json.is_empty());

@@ -233,6 +233,21 @@ fn a_hook_that_never_reads_a_big_state_times_out() {
     }
 }
 
+/// A timeout past what the clock can count is no timeout (it panicked adding it to now).
+#[test]
+fn a_hook_timeout_past_the_clock_is_no_timeout() {
+    require_root!();
+    let mut env = Env::new("h-hugetimeout");
+    let mut h = failing("cat > /dev/null");
+    h["timeout"] = json!(i64::MAX);
+    env.config["hooks"] = json!({"prestart": [h]});
+    env.args(&["/bin/true"]);
+    let id = env.id("huge");
+    let o = env.run(&id);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_no_state(&env, &id);
+}
+
 #[test]
 fn a_failing_poststop_hook_is_only_logged() {
     require_root!();
