@@ -64,7 +64,7 @@ class Run:
         return getattr(self.rt, name)(req, timeout=timeout)
 
     # -- helpers ----------------------------------------------------------------------------
-    def sandbox_config(self, kind, network_mode, sec=None):
+    def sandbox_config(self, kind, network_mode, sec=None, sysctls=None):
         uid = str(uuid.uuid4())
         logdir = os.path.join(self.a.tmp, "logs", f"{self.h}-{kind}")
         os.makedirs(logdir, exist_ok=True)
@@ -79,7 +79,7 @@ class Run:
             log_directory=logdir,
             labels={"hcri": self.h},
             linux=pb.LinuxPodSandboxConfig(
-                cgroup_parent=f"/{self.a.cgroup_root}/pod{uid}", security_context=ctx
+                cgroup_parent=f"/{self.a.cgroup_root}/pod{uid}", security_context=ctx, sysctls=sysctls or {}
             ),
         )
 
@@ -385,8 +385,13 @@ def scenario(r):
         ctx.run_as_user.value = 1000
         ctx.run_as_group.value = 1000
         ctx.seccomp.profile_type = pb.SecurityProfile.RuntimeDefault
+        # shareProcessNamespace: the containers join the pause's pid namespace by path
+        ctx.namespace_options.pid = pb.POD
 
-    pcfg2 = r.sandbox_config("net", pb.POD, restricted_sandbox)
+    # a pod's safe sysctls: containerd puts them in every container's spec, so they are written
+    # again in namespaces the container joins (network: the pause's netns; ipc: the pause's)
+    pod_sysctls = {"net.ipv4.ip_unprivileged_port_start": "80", "kernel.shm_rmid_forced": "1"}
+    pcfg2 = r.sandbox_config("net", pb.POD, restricted_sandbox, pod_sysctls)
 
     def run_net():
         ids["pod2"] = r.run_pod(pcfg2)
@@ -409,6 +414,7 @@ def scenario(r):
         readonly_rootfs=True,
         no_new_privs=True,
         seccomp=pb.SecurityProfile(profile_type=pb.SecurityProfile.RuntimeDefault),
+        namespace_options=pb.NamespaceOption(network=pb.POD, pid=pb.POD, ipc=pb.POD),
     )
 
     def create_restricted():
@@ -435,6 +441,12 @@ def scenario(r):
         "ExecSync (restricted): eth0 has the pod's IP",
         lambda: (lambda o: (o[0], f"inet {ips.get('pod')}/" in o[1]))(
             r.exec_sync(rc, ["ip", "-4", "addr", "show", "eth0"])),
+    )
+    r.rec(
+        "ExecSync (restricted): shared pid namespace, hostname, pod sysctls",
+        lambda: (lambda o: (o[0], o[1].split("\n")[0], o[1].split("\n")[1] == f"net-{r.h}", o[1].split("\n")[2:]))(
+            r.exec_sync(rc, ["sh", "-c", "tr '\\0' ' ' </proc/1/cmdline; echo; hostname; "
+                                  "cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/kernel/shm_rmid_forced"])),
     )
     r.rec("ExecSync (restricted): unshare of a user namespace is refused",
           lambda: r.exec_sync(rc, ["sh", "-c", "unshare -U true 2>&1 | sed 's/.*: //'"]))
@@ -495,6 +507,7 @@ EXPECT = {
     "StartContainer (restricted)": "ok",
     "ContainerStatus (restricted) after start": "CONTAINER_RUNNING",
     "ExecSync (restricted): eth0 has the pod's IP": (0, True),
+    "ExecSync (restricted): shared pid namespace, hostname, pod sysctls": (0, "/bin/sleep 2147483647 ", True, ["80", "1", ""]),
     "ContainerStats (restricted)": True,
     "StopContainer (restricted)": "ok",
     "ContainerStatus (restricted) after stop": ("CONTAINER_EXITED", 0, "Completed"),

@@ -13,6 +13,7 @@ use husk_spec::plan::Plan;
 use husk_sys::process::{self as sp, Forked};
 use std::fs;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Default)]
@@ -276,6 +277,9 @@ pub fn launch_plan(
         let path = ns.path.as_ref().expect("filtered");
         let fd = husk_sys::fs::openat(None, path, libc::O_RDONLY, 0)
             .map_err(Error::io("open namespace", path))?;
+        if ns.kind == NsKind::Net {
+            refuse_net_sysctl_in_own_netns(&plan.sysctl, &fd, path)?;
+        }
         match ns.kind {
             NsKind::User => join_user = Some(fd),
             NsKind::Mount => join_mount = Some(fd),
@@ -661,4 +665,26 @@ impl Launched {
         crate::explain::step(|| "removed the cgroup and the state dir".into());
         Ok(status)
     }
+}
+
+/// runc's rule for `net.*` sysctls in a joined network namespace: allowed, unless that namespace
+/// is the one the runtime itself runs in (the host's), whose settings they would change.
+fn refuse_net_sysctl_in_own_netns(
+    sysctl: &[(String, String)],
+    fd: &OwnedFd,
+    path: &Path,
+) -> Result<(), Error> {
+    let Some((key, _)) = sysctl.iter().find(|(k, _)| k.starts_with("net.")) else {
+        return Ok(());
+    };
+    let theirs = husk_sys::fs::fstat(fd.as_fd()).map_err(Error::io("fstat", path))?;
+    let own = Path::new("/proc/self/ns/net");
+    let ours = fs::metadata(own).map_err(Error::io("stat", own))?;
+    if (theirs.st_dev, theirs.st_ino) == (ours.dev(), ours.ino()) {
+        return Err(Error::Msg(format!(
+            "linux.sysctl.{key}: the network namespace joined at {} is the runtime's own (the host's): its sysctls would change the host",
+            path.display()
+        )));
+    }
+    Ok(())
 }

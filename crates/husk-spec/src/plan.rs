@@ -280,7 +280,9 @@ pub fn parse_cpu_list(s: &str) -> Option<Vec<u32>> {
 }
 
 /// Sysctls a container may set: only those the kernel namespaces (runc's rule), and only when the
-/// container has its own namespace of that kind.
+/// container has a namespace of that kind, made or joined by path (a Kubernetes pod's sysctls go
+/// into every container, which joins the pause's network and ipc namespaces). A joined network
+/// namespace that is the runtime's own is refused at create, where it can be seen.
 fn check_sysctl(key: &str, has: impl Fn(NsKind) -> bool) -> Result<(), String> {
     const IPC: &[&str] = &[
         "kernel.msgmax",
@@ -601,7 +603,7 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
 
     let mut sysctl = Vec::new();
     for (k, v) in &linux.sysctl {
-        check_sysctl(k, creates).map_err(|m| err(format!("linux.sysctl.{k}"), m))?;
+        check_sysctl(k, has).map_err(|m| err(format!("linux.sysctl.{k}"), m))?;
         sysctl.push((k.clone(), v.clone()));
     }
 

@@ -64,6 +64,19 @@ fn joins_and_creates() {
     assert_eq!(p.clone_flags(), NsKind::Pid.clone_flag());
 }
 
+/// A pod's sysctls in a container that joins the pause's namespaces by path (runc's rule: a
+/// namespace of the kind, made or joined); whether a joined one is the host's is seen at create.
+#[test]
+fn sysctls_in_joined_namespaces_lower() {
+    let p = lower_json(&base(
+        r#","linux":{"namespaces":[{"type":"mount"},{"type":"network","path":"/run/netns/pod"},
+        {"type":"ipc","path":"/proc/7/ns/ipc"}],
+        "sysctl":{"net.ipv4.ip_unprivileged_port_start":"0","kernel.shm_rmid_forced":"1"}}"#,
+    ))
+    .unwrap();
+    assert_eq!(p.sysctl.len(), 2);
+}
+
 #[test]
 fn bad_configs_name_their_field() {
     let cases: &[(&str, &str)] = &[

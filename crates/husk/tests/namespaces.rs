@@ -388,3 +388,55 @@ fn hostname_in_a_joined_uts_namespace() {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     assert_ne!(host.trim(), "joined-box");
 }
+
+/// A Kubernetes pod's sysctls go into every container's config, and its containers join the
+/// pause's network and ipc namespaces by path: they are set there (as runc does), and refused
+/// only for a joined network namespace that is the runtime's own, which they would change.
+#[test]
+fn sysctls_in_joined_namespaces() {
+    require_root!();
+    let mut env = Env::new("ns-joinsysctl");
+    use_runc_spec(&mut env);
+    let (net, ipc) = (NsHolder::of("--net", "net"), NsHolder::of("--ipc", "ipc"));
+    env.without_namespace("network").without_namespace("ipc");
+    let ns = env.config["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.push(json!({"type": "network", "path": net.path("net")}));
+    ns.push(json!({"type": "ipc", "path": ipc.path("ipc")}));
+    env.config["linux"]["sysctl"] = json!({
+        "net.ipv4.ip_unprivileged_port_start": "81",
+        "kernel.shm_rmid_forced": "1",
+    });
+    let o = env.run(&env.id("sysctl"));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let read = |flag: String, file: &str| {
+        let o = std::process::Command::new("nsenter")
+            .args([flag.as_str(), "cat", file])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let port = "/proc/sys/net/ipv4/ip_unprivileged_port_start";
+    assert_eq!(read(format!("--net={}", net.path("net")), port), "81");
+    let shm = "/proc/sys/kernel/shm_rmid_forced";
+    assert_eq!(read(format!("--ipc={}", ipc.path("ipc")), shm), "1");
+    assert_ne!(std::fs::read_to_string(port).unwrap().trim(), "81");
+
+    // husk's own network namespace, the host's: refused before the container exists.
+    let ns = env.config["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.retain(|n| n["type"] != "network");
+    ns.push(json!({"type": "network", "path": "/proc/self/ns/net"}));
+    let id = env.id("sysctlhost");
+    let o = env.run(&id);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(
+            "linux.sysctl.net.ipv4.ip_unprivileged_port_start: the network namespace joined at \
+             /proc/self/ns/net is the runtime's own"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert_no_state(&env, &id);
+    assert_no_cgroup(&id);
+    assert_ne!(std::fs::read_to_string(port).unwrap().trim(), "81");
+}
