@@ -329,9 +329,22 @@ pub const NOT_FRONT_END: &[&str] = &[
 ];
 
 impl RunArgs {
-    /// -b/--bundle, and only it, selects runc's `run ID`.
+    /// -b/--bundle, and only it, selects runc's `run ID` (before or after the id).
     pub fn is_oci(&self) -> bool {
-        self.bundle.is_some()
+        self.bundle.is_some() || self.runc_after_id()
+    }
+
+    /// runc also takes its options after the id (`runc run ID --bundle B`): an id followed by
+    /// words that include -b/--bundle. (An image's command cannot start with -b: docker would
+    /// run a program named `-b`.) The binary parses the words again to be sure.
+    pub fn runc_after_id(&self) -> bool {
+        let bundle = |w: &String| w == "-b" || w == "--bundle" || w.starts_with("--bundle=");
+        self.bundle.is_none()
+            && !self.dashes_first
+            && self.rootfs.is_none()
+            && self.front_end_flags.is_empty()
+            && self.positional.get(1).is_some_and(|w| w.starts_with('-'))
+            && self.positional.iter().skip(1).any(bundle)
     }
 }
 

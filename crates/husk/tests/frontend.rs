@@ -530,9 +530,15 @@ fn runc_run_only_with_bundle() {
             stderr(&o)
         );
     }
-    // And runc's form itself, as engines and lifecycle.rs use it.
+    // And runc's form itself, as engines and lifecycle.rs use it, with its options before or
+    // after the id as runc takes them.
     let o = f.run_clean(&["-b", &b, "it-fe-runcmode"]);
     assert!(probe(&o).contains_key("uid"), "{}", stderr(&o));
+    let o = f.run_clean(&["it-fe-runcmode", "--bundle", &b, "--no-new-keyring"]);
+    assert!(probe(&o).contains_key("uid"), "{}", stderr(&o));
+    let o = f.run_clean(&["it-fe-runcmode", "-b", &b, "-e", "A=1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("such as --env"), "{}", stderr(&o));
 }
 
 #[test]
