@@ -150,13 +150,14 @@ class Run:
             cpu = f"/sys/fs/cgroup/cpu{paths['cpu']}"  # a directory or a link to cpu,cpuacct
             rd = lambda p: open(p).read().strip()  # noqa: E731
             return {
+                "cpuset": rd(f"/sys/fs/cgroup/cpuset{paths['cpuset']}/cpuset.cpus"),
                 "memory": rd(f"{mem}/memory.limit_in_bytes"),
                 "cpu": f"{rd(f'{cpu}/cpu.cfs_quota_us')} {rd(f'{cpu}/cpu.cfs_period_us')}",
                 "shares": rd(f"{cpu}/cpu.shares"),
             }
         base = f"/sys/fs/cgroup{paths['']}"
         rd = lambda n: open(f"{base}/{n}").read().strip()  # noqa: E731
-        return {"memory": rd("memory.max"), "cpu": rd("cpu.max"), "weight": rd("cpu.weight")}
+        return {"cpuset": rd("cpuset.cpus"), "memory": rd("memory.max"), "cpu": rd("cpu.max"), "weight": rd("cpu.weight")}
 
     def stream(self, url, send=None, until=None):
         """Talks to containerd's streaming server over a websocket (v4.channel.k8s.io: one channel
@@ -233,7 +234,8 @@ def scenario(r):
         run_as_user=pb.Int64Value(value=0),
     )
     res = pb.LinuxContainerResources(
-        cpu_period=100000, cpu_quota=50000, cpu_shares=512, memory_limit_in_bytes=64 << 20, oom_score_adj=500
+        cpu_period=100000, cpu_quota=50000, cpu_shares=512, memory_limit_in_bytes=64 << 20, oom_score_adj=500,
+        cpuset_cpus="0",
     )
 
     def create_main():
@@ -411,6 +413,7 @@ def scenario(r):
         capabilities=pb.Capability(drop_capabilities=["ALL"]),
         run_as_user=pb.Int64Value(value=1000),
         run_as_group=pb.Int64Value(value=1000),
+        supplemental_groups=[3000],  # what a pod's fsGroup becomes
         readonly_rootfs=True,
         no_new_privs=True,
         seccomp=pb.SecurityProfile(profile_type=pb.SecurityProfile.RuntimeDefault),
@@ -433,8 +436,8 @@ def scenario(r):
           lambda: r.call("StartContainer", pb.StartContainerRequest(container_id=rc)) and "ok")
     r.rec("ContainerStatus (restricted) after start", lambda: r.state(rc))
     r.rec(
-        "ExecSync (restricted): ids, capabilities, no_new_privs, seccomp, read-only root",
-        lambda: r.exec_sync(rc, ["sh", "-c", "id -u; id -g; grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' "
+        "ExecSync (restricted): ids, groups, capabilities, no_new_privs, seccomp, read-only root",
+        lambda: r.exec_sync(rc, ["sh", "-c", "id -u; id -g; id -G; grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' "
                                   "/proc/self/status; touch /x 2>&1 | sed 's/.*: //'"]),
     )
     r.rec(
