@@ -162,6 +162,9 @@ fn env(a: &RunArgs, host: &Host, hostname: &str, home: &str) -> Result<Vec<Strin
         }
         Ok(())
     };
+    for kv in &a.image_env {
+        set(kv)?;
+    }
     for f in &a.env_file {
         let text = std::fs::read_to_string(f).map_err(Error::io("read env file", f))?;
         for line in text

@@ -252,6 +252,9 @@ pub struct RunArgs {
     /// The command to run (from the positionals, see `take_positionals`); empty: the default
     #[arg(skip)]
     pub args: Vec<String>,
+    /// The image config's Env, under --env-file and -e (set by husk-image for `run IMAGE`)
+    #[arg(skip)]
+    pub image_env: Vec<String>,
     /// The front-end options given on the command line, as written (`--rootfs`), filled in by the
     /// CLI from clap's matches: runc's `run -b` refuses them by name
     #[arg(skip)]

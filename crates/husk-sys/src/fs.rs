@@ -727,3 +727,54 @@ pub fn private_procfs() -> io::Result<OwnedFd> {
     // SAFETY: a fresh descriptor.
     Ok(unsafe { OwnedFd::from_raw_fd(m as RawFd) })
 }
+
+/// linkat(2) without AT_SYMLINK_FOLLOW: a hard link to the entry `old` itself, never to what a
+/// symlink there points at.
+pub fn linkat(
+    old_dir: BorrowedFd<'_>,
+    old: &Path,
+    new_dir: BorrowedFd<'_>,
+    new: &Path,
+) -> io::Result<()> {
+    let (o, n) = (cstr(old)?, cstr(new)?);
+    // SAFETY: valid C strings and fds; the kernel only reads them.
+    cvt_i(unsafe {
+        libc::linkat(
+            old_dir.as_raw_fd(),
+            o.as_ptr(),
+            new_dir.as_raw_fd(),
+            n.as_ptr(),
+            0,
+        )
+    })
+    .map(drop)
+}
+
+/// unlinkat(2); `flags` 0 or AT_REMOVEDIR.
+pub fn unlinkat(dir: BorrowedFd<'_>, name: &Path, flags: i32) -> io::Result<()> {
+    let p = cstr(name)?;
+    // SAFETY: valid C string and fd.
+    cvt_i(unsafe { libc::unlinkat(dir.as_raw_fd(), p.as_ptr(), flags) }).map(drop)
+}
+
+/// Sets the access and modification times of the file behind `fd` (not an O_PATH fd).
+pub fn futimens(fd: BorrowedFd<'_>, secs: i64, nsecs: i64) -> io::Result<()> {
+    let t = libc::timespec {
+        tv_sec: secs as _,
+        tv_nsec: nsecs as _,
+    };
+    let times = [t, t];
+    // SAFETY: `times` is an array of two valid timespecs, only read.
+    cvt_i(unsafe { libc::futimens(fd.as_raw_fd(), times.as_ptr()) }).map(drop)
+}
+
+/// flock(2) LOCK_SH, retried on EINTR.
+pub fn flock_shared(fd: BorrowedFd<'_>) -> io::Result<()> {
+    loop {
+        // SAFETY: plain syscall on a valid fd.
+        match cvt_i(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_SH) }) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r.map(drop),
+        }
+    }
+}

@@ -114,6 +114,25 @@ pub enum Cmd {
     Exec(Box<crate::exec::ExecArgs>),
     /// Print what this husk and this host support, as the OCI features JSON
     Features,
+    /// Load images from a `docker save` archive or an oci-archive
+    Load(crate::images::LoadArgs),
+    /// List images
+    Images(crate::images::ImagesArgs),
+    /// Remove images (refused while a container uses one)
+    Rmi(crate::images::RmiArgs),
+    /// Give an image another name: husk tag SRC DST
+    Tag { source: String, target: String },
+    /// Manage images: inspect, prune, ls, rm
+    #[command(subcommand)]
+    Image(crate::images::ImageCmd),
+    /// Pull an image from a registry (not yet supported)
+    Pull { image: String },
+    /// Write images to an archive (not yet supported)
+    Save {
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        images: Vec<String>,
+    },
     /// Print a shell completion script: `husk completion bash > /etc/bash_completion.d/husk`
     Completion {
         #[arg(value_parser = ["bash", "zsh", "fish"])]
@@ -267,6 +286,21 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         Cmd::List { quiet, format } => print_list(root, quiet, &format)?,
         Cmd::Run(r) => return crate::frontend::run(root, *r),
         Cmd::Exec(e) => return husk_runtime::exec::exec(&e.opts(root)),
+        Cmd::Load(a) => crate::images::load(a)?,
+        Cmd::Images(a) => crate::images::images(a)?,
+        Cmd::Rmi(a) => crate::images::rmi(a)?,
+        Cmd::Tag { source, target } => crate::images::tag(&source, &target)?,
+        Cmd::Image(c) => crate::images::image(c)?,
+        Cmd::Pull { image } => {
+            return Err(Error::Msg(format!(
+                "husk pull {image}: pulling from a registry is not yet supported; load a `docker save` or OCI archive with husk load -i FILE, or run oci:DIR[:TAG]"
+            )));
+        }
+        Cmd::Save { .. } => {
+            return Err(Error::Msg(
+                "husk save: writing image archives is not yet supported".into(),
+            ));
+        }
         Cmd::Completion { shell } => print_completion(&shell),
         Cmd::Man { command } => print_man(command.as_deref())?,
         Cmd::Features => crate::out::line(

@@ -37,10 +37,11 @@ pub fn run(root: &Path, mut a: RunArgs) -> Result<i32, Error> {
             ));
         }
         return match a.take_positionals() {
-            Target::Image(image) => Err(Error::Msg(format!(
-                "{image}: images are not supported yet. To run {image} on the host's root, read-only: husk run [OPTIONS] -- {image} ...; on a directory: husk run [OPTIONS] --rootfs DIR {image} ..."
-            ))),
-            _ => run_frontend(root, a),
+            Target::Image(image) => run_image(root, a, &image),
+            _ => {
+                let id = container_id(&a);
+                run_frontend(root, a, id)
+            }
         };
     };
     if let Some(flag) = a.front_end_flags.first() {
@@ -81,7 +82,33 @@ fn start_and_wait(mut c: launch::Launched, detach: bool, keep: bool) -> Result<i
     c.wait(keep)
 }
 
-fn run_frontend(root: &Path, a: RunArgs) -> Result<i32, Error> {
+fn container_id(a: &RunArgs) -> String {
+    match &a.name {
+        Some(n) => n.clone(),
+        None => build::generated_id(),
+    }
+}
+
+/// `husk run IMAGE`: the image's overlay root (crate husk-image) is mounted first, under the
+/// container's id, and unmounted and removed however the run ends.
+fn run_image(root: &Path, mut a: RunArgs, image: &str) -> Result<i32, Error> {
+    let id = container_id(&a);
+    husk_spec::validate_id(&id).map_err(Error::Msg)?;
+    remove_left_behind(root, &id)?;
+    if root.join(&id).exists() {
+        return Err(Error::Msg(format!(
+            "container name \"{id}\" is already in use"
+        )));
+    }
+    let rootfs = crate::images::prepare_run(&mut a, image, &id)?;
+    let r = run_frontend(root, a, id);
+    let released = rootfs.release();
+    let code = r?;
+    released?;
+    Ok(code)
+}
+
+fn run_frontend(root: &Path, a: RunArgs, id: String) -> Result<i32, Error> {
     use std::io::IsTerminal;
     if a.tty && a.interactive && !std::io::stdin().is_terminal() {
         // docker's check: a pty fed from a pipe would echo the input and never pass its EOF.
@@ -89,10 +116,6 @@ fn run_frontend(root: &Path, a: RunArgs) -> Result<i32, Error> {
             "-it: the input device is not a TTY (drop -t to pipe into the container)".into(),
         ));
     }
-    let id = match &a.name {
-        Some(n) => n.clone(),
-        None => build::generated_id(),
-    };
     let host = build::Host::current(root.join(&id));
     let built = build::build(&a, &id, &host)?;
     let opts = CreateOpts {

@@ -5,6 +5,7 @@ mod cli;
 mod exec;
 mod features;
 mod frontend;
+mod images;
 mod out;
 mod reaper;
 mod update;

@@ -1,0 +1,298 @@
+//! Unpacking a layer tar into an empty directory. The tar is hostile: every path is taken apart
+//! into components (`..` and absolute paths refused), every parent is opened by fd with
+//! RESOLVE_IN_ROOT so a symlink an earlier entry made can only lead inside the layer, the last
+//! component is created with O_EXCL/O_NOFOLLOW (an existing entry is unlinked first, never
+//! followed), hard links join two entries of this layer only, and whiteouts become overlayfs'
+//! own (a 0/0 character device for `.wh.NAME`, `trusted.overlay.opaque=y` for `.wh..wh..opq`).
+
+use husk_runtime::Error;
+use husk_sys::fs::{self as sfs, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_XDEV};
+use std::io::{self, Read};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+const RESOLVE: u64 = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+const WHITEOUT: &str = ".wh.";
+const OPAQUE: &str = ".wh..wh..opq";
+
+/// What one layer held, for `husk images`' SIZE.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stats {
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+/// Unpacks the tar stream `r` into the directory `dir` (which must exist and be empty).
+pub fn unpack(r: impl Read, dir: &Path) -> Result<Stats, Error> {
+    let root = sfs::openat(None, dir, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+        .map_err(Error::io("open layer directory", dir))?;
+    let mut stats = Stats::default();
+    let mut ar = tar::Archive::new(r);
+    let entries = ar
+        .entries()
+        .map_err(|e| Error::Msg(format!("read layer tar: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| Error::Msg(format!("read layer tar entry: {e}")))?;
+        let raw = entry.path_bytes().into_owned();
+        let shown = String::from_utf8_lossy(&raw).into_owned();
+        let rel =
+            clean(&raw).map_err(|why| Error::Msg(format!("layer entry \"{shown}\": {why}")))?;
+        let io_err = |step: &'static str| {
+            let p = dir.join(&rel);
+            move |e: io::Error| Error::Io {
+                step,
+                path: p,
+                source: e,
+            }
+        };
+        stats.entries += 1;
+        let Some(name) = rel.file_name().map(PathBuf::from) else {
+            continue; // "./": the layer's root itself keeps the store's mode.
+        };
+        let parent = open_parent(root.as_fd(), rel.parent().unwrap_or(Path::new("")))
+            .map_err(io_err("open parent of layer entry"))?;
+        let name_str = name.to_string_lossy();
+        if name_str == OPAQUE {
+            sfs::fsetxattr(parent.as_fd(), c"trusted.overlay.opaque", b"y")
+                .map_err(io_err("mark opaque directory"))?;
+            continue;
+        }
+        if let Some(hidden) = name_str.strip_prefix(WHITEOUT) {
+            let hidden = Path::new(hidden);
+            if hidden.as_os_str().is_empty()
+                || hidden == Path::new("..")
+                || hidden == Path::new(".")
+            {
+                return Err(Error::Msg(format!(
+                    "layer entry \"{shown}\": whiteout of nothing"
+                )));
+            }
+            remove_existing(parent.as_fd(), hidden).map_err(io_err("replace whiteout target"))?;
+            sfs::mknodat(parent.as_fd(), hidden, libc::S_IFCHR, 0, 0)
+                .map_err(io_err("create whiteout"))?;
+            continue;
+        }
+        let h = entry.header();
+        let mode = h.mode().unwrap_or(0o644) & 0o7777;
+        let (uid, gid) = (h.uid().unwrap_or(0) as u32, h.gid().unwrap_or(0) as u32);
+        let mtime = h.mtime().unwrap_or(0) as i64;
+        let kind = h.entry_type();
+        use tar::EntryType as T;
+        let is_dir = kind == T::Directory;
+        if !is_dir || !is_dir_at(parent.as_fd(), &name) {
+            remove_existing(parent.as_fd(), &name).map_err(io_err("replace layer entry"))?;
+        }
+        match kind {
+            T::Regular | T::Continuous | T::GNUSparse => {
+                let f = sfs::openat(
+                    Some(parent.as_fd()),
+                    &name,
+                    libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+                    0o600,
+                )
+                .map_err(io_err("create file"))?;
+                let mut file = std::fs::File::from(f);
+                stats.bytes += io::copy(&mut entry, &mut file).map_err(io_err("write file"))?;
+                owner_mode(file.as_fd(), uid, gid, Some(mode))
+                    .map_err(io_err("set owner and mode"))?;
+                sfs::futimens(file.as_fd(), mtime, 0).map_err(io_err("set mtime"))?;
+            }
+            T::Directory => {
+                if let Err(e) = sfs::mkdirat(parent.as_fd(), &name, 0o700)
+                    && e.raw_os_error() != Some(libc::EEXIST)
+                {
+                    return Err(io_err("create directory")(e));
+                }
+                let d = sfs::openat(
+                    Some(parent.as_fd()),
+                    &name,
+                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                    0,
+                )
+                .map_err(io_err("open directory"))?;
+                owner_mode(d.as_fd(), uid, gid, Some(mode))
+                    .map_err(io_err("set owner and mode"))?;
+            }
+            T::Symlink => {
+                let target = entry.link_name_bytes().ok_or_else(|| {
+                    Error::Msg(format!("layer entry \"{shown}\": symlink without a target"))
+                })?;
+                use std::os::unix::ffi::OsStrExt;
+                // The target is only text: nothing here ever follows it.
+                let target = std::ffi::OsStr::from_bytes(&target).to_owned();
+                sfs::symlinkat(Path::new(&target), parent.as_fd(), &name)
+                    .map_err(io_err("create symlink"))?;
+                let l = sfs::openat(
+                    Some(parent.as_fd()),
+                    &name,
+                    libc::O_PATH | libc::O_NOFOLLOW,
+                    0,
+                )
+                .map_err(io_err("open symlink"))?;
+                owner_mode(l.as_fd(), uid, gid, None).map_err(io_err("set symlink owner"))?;
+            }
+            T::Link => {
+                let target = entry.link_name_bytes().ok_or_else(|| {
+                    Error::Msg(format!(
+                        "layer entry \"{shown}\": hard link without a target"
+                    ))
+                })?;
+                let trel = clean(&target).map_err(|why| {
+                    Error::Msg(format!(
+                        "layer entry \"{shown}\": hard link target \"{}\": {why}",
+                        String::from_utf8_lossy(&target)
+                    ))
+                })?;
+                let Some(tname) = trel.file_name() else {
+                    return Err(Error::Msg(format!(
+                        "layer entry \"{shown}\": hard link to the layer's root"
+                    )));
+                };
+                // Resolved inside this layer: a link can only join two of its own entries.
+                let tparent =
+                    open_parent_existing(root.as_fd(), trel.parent().unwrap_or(Path::new("")))
+                        .map_err(io_err("open hard link target's directory"))?;
+                sfs::linkat(tparent.as_fd(), Path::new(tname), parent.as_fd(), &name)
+                    .map_err(io_err("create hard link"))?;
+            }
+            T::Char | T::Block | T::Fifo => {
+                let t = match kind {
+                    T::Char => libc::S_IFCHR,
+                    T::Block => libc::S_IFBLK,
+                    _ => libc::S_IFIFO,
+                };
+                let (major, minor) = (
+                    h.device_major().ok().flatten().unwrap_or(0),
+                    h.device_minor().ok().flatten().unwrap_or(0),
+                );
+                sfs::mknodat(parent.as_fd(), &name, t | (mode & 0o777), major, minor)
+                    .map_err(io_err("create device node"))?;
+                let n = sfs::openat(
+                    Some(parent.as_fd()),
+                    &name,
+                    libc::O_PATH | libc::O_NOFOLLOW,
+                    0,
+                )
+                .map_err(io_err("open device node"))?;
+                owner_mode(n.as_fd(), uid, gid, None).map_err(io_err("set device node owner"))?;
+            }
+            other => {
+                return Err(Error::Msg(format!(
+                    "layer entry \"{shown}\": unsupported tar entry type {:?}",
+                    other.as_byte() as char
+                )));
+            }
+        }
+    }
+    Ok(stats)
+}
+
+/// The entry's path as components inside the layer: a leading `/` and `.` components dropped,
+/// `..` refused (a layer names its own files; docker would clamp it, husk will not guess).
+fn clean(raw: &[u8]) -> Result<PathBuf, &'static str> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = PathBuf::new();
+    for c in Path::new(std::ffi::OsStr::from_bytes(raw)).components() {
+        match c {
+            Component::RootDir | Component::CurDir => {}
+            Component::ParentDir => return Err("\"..\" leads out of the layer"),
+            Component::Normal(n) => out.push(n),
+            Component::Prefix(_) => return Err("not a Unix path"),
+        }
+    }
+    if raw.contains(&0) {
+        return Err("NUL in the path");
+    }
+    Ok(out)
+}
+
+/// The directory `rel` inside the layer, created (0755, like tar) where missing; each step
+/// resolved from the layer's root with RESOLVE_IN_ROOT.
+fn open_parent(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {
+    match open_parent_existing(root, rel) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+        r => return r,
+    }
+    let mut prefix = PathBuf::new();
+    let mut cur = sfs::openat2(
+        root,
+        Path::new("."),
+        libc::O_RDONLY | libc::O_DIRECTORY,
+        0,
+        RESOLVE,
+    )?;
+    for c in rel.components() {
+        prefix.push(c);
+        cur = match sfs::openat2(
+            root,
+            &prefix,
+            libc::O_RDONLY | libc::O_DIRECTORY,
+            0,
+            RESOLVE,
+        ) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                match sfs::mkdirat(cur.as_fd(), Path::new(c.as_os_str()), 0o755) {
+                    Err(e) if e.raw_os_error() != Some(libc::EEXIST) => return Err(e),
+                    _ => {}
+                }
+                sfs::openat2(
+                    root,
+                    &prefix,
+                    libc::O_RDONLY | libc::O_DIRECTORY,
+                    0,
+                    RESOLVE,
+                )?
+            }
+            r => r?,
+        };
+    }
+    Ok(cur)
+}
+
+fn open_parent_existing(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    sfs::openat2(root, rel, libc::O_RDONLY | libc::O_DIRECTORY, 0, RESOLVE)
+}
+
+fn is_dir_at(parent: BorrowedFd<'_>, name: &Path) -> bool {
+    sfs::openat(Some(parent), name, libc::O_PATH | libc::O_NOFOLLOW, 0)
+        .and_then(|fd| sfs::fstat(fd.as_fd()))
+        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+}
+
+/// Removes `name` in `parent` if present (a later layer entry replaces an earlier one); a
+/// directory only when empty, since a tar replacing a populated directory is not a layer.
+fn remove_existing(parent: BorrowedFd<'_>, name: &Path) -> io::Result<()> {
+    match sfs::unlinkat(parent, name, 0) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EISDIR) => {
+            sfs::unlinkat(parent, name, libc::AT_REMOVEDIR)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// chown first: it clears setuid/setgid bits, which the image may legitimately carry.
+fn owner_mode(fd: BorrowedFd<'_>, uid: u32, gid: u32, mode: Option<u32>) -> io::Result<()> {
+    sfs::fchown(fd, uid, gid)?;
+    if let Some(m) = mode {
+        sfs::fchmod(fd, m)?;
+    }
+    Ok(())
+}
+
+/// Creates the absolute directory `path` inside `root` (by fd, RESOLVE_IN_ROOT) if missing:
+/// docker creates an image's WorkingDir that no layer holds.
+pub fn ensure_dir(root: &Path, path: &str) -> Result<(), Error> {
+    let rel = clean(path.as_bytes())
+        .map_err(|why| Error::Msg(format!("WorkingDir \"{path}\": {why}")))?;
+    let r = sfs::openat(None, root, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+        .map_err(Error::io("open container root", root))?;
+    open_parent(r.as_fd(), &rel).map_err(Error::io("create working directory", root.join(&rel)))?;
+    Ok(())
+}

@@ -1,0 +1,297 @@
+//! The image verbs (`husk load`, `images`, `rmi`, `tag`, `image …`): argument parsing and output
+//! only; the store, import and unpacking are crate husk-image's.
+
+use clap::{Args, Subcommand};
+use husk_image::{Store, import, reference};
+use husk_runtime::Error;
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// The archive: `docker save` output or an oci-archive (plain, gzip or zstd)
+    #[arg(short, long)]
+    pub input: PathBuf,
+    /// Print only the loaded names
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// Print only image ids
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Show the manifest digest
+    #[arg(long)]
+    pub digests: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RmiArgs {
+    /// Remove an image by id even when it has several names
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCmd {
+    /// Print images' config and layers as JSON
+    Inspect {
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Remove images without a name (with -a: every image no container uses)
+    Prune {
+        #[arg(short, long)]
+        all: bool,
+    },
+    /// List images (as `husk images`)
+    Ls(ImagesArgs),
+    /// Remove images (as `husk rmi`)
+    Rm(RmiArgs),
+}
+
+fn store(exclusive: bool) -> Result<Store, Error> {
+    Store::open(&Store::default_root(), exclusive)
+}
+
+pub fn load(a: LoadArgs) -> Result<(), Error> {
+    let s = store(true)?;
+    for n in import::load_archive(&s, &a.input)? {
+        if a.quiet {
+            crate::out::line(n)?;
+        } else {
+            crate::out::line(format!("Loaded image: {n}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn ago(secs: u64) -> String {
+    let d = husk_image::store::now().saturating_sub(secs);
+    match d {
+        0..60 => "Less than a minute ago".into(),
+        60..3600 => format!("{} minutes ago", d / 60),
+        3600..86400 => format!("{} hours ago", d / 3600),
+        _ => format!("{} days ago", d / 86400),
+    }
+}
+
+fn human(n: u64) -> String {
+    match n {
+        0..1000 => format!("{n}B"),
+        1000..1_000_000 => format!("{:.3}kB", n as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.3}MB", n as f64 / 1e6),
+        _ => format!("{:.3}GB", n as f64 / 1e9),
+    }
+}
+
+pub fn images(a: ImagesArgs) -> Result<(), Error> {
+    let s = store(false)?;
+    let idx = s.index()?;
+    let mut imgs: Vec<_> = idx.images.values().collect();
+    imgs.sort_by(|x, y| y.loaded.cmp(&x.loaded).then(x.id.cmp(&y.id)));
+    if a.quiet {
+        for i in imgs {
+            crate::out::line(i.short_id())?;
+        }
+        return Ok(());
+    }
+    let mut rows = vec![];
+    for i in imgs {
+        let names = if i.names.is_empty() {
+            vec!["<none>:<none>".to_string()]
+        } else {
+            i.names.clone()
+        };
+        for n in names {
+            let (repo, tag) = if n == "<none>:<none>" {
+                ("<none>", "<none>")
+            } else {
+                reference::split(&n)
+            };
+            let mut r = vec![repo.to_string(), tag.to_string()];
+            if a.digests {
+                r.push(i.manifest.clone());
+            }
+            r.extend([i.short_id().to_string(), ago(i.loaded), human(i.size())]);
+            rows.push(r);
+        }
+    }
+    let mut head = vec!["REPOSITORY", "TAG"];
+    if a.digests {
+        head.push("DIGEST");
+    }
+    head.extend(["IMAGE ID", "CREATED", "SIZE"]);
+    let mut all = vec![head.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
+    all.extend(rows);
+    let widths: Vec<usize> = (0..all[0].len())
+        .map(|c| all.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
+    for r in all {
+        let mut line = String::new();
+        for (c, cell) in r.iter().enumerate() {
+            if c + 1 == r.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}   ", w = widths[c]));
+            }
+        }
+        crate::out::line(line)?;
+    }
+    Ok(())
+}
+
+pub fn rmi(a: RmiArgs) -> Result<(), Error> {
+    let s = store(true)?;
+    let mut idx = s.index()?;
+    let used = s.in_use();
+    for r in &a.images {
+        let img = s.find(&idx, r)?.clone();
+        if let Some((c, _)) = used.iter().find(|(_, id)| *id == img.id) {
+            return Err(Error::Msg(format!(
+                "{r}: image {} is in use by container {c}",
+                img.short_id()
+            )));
+        }
+        let by_name = reference::normalize(r)
+            .ok()
+            .filter(|n| img.names.contains(n));
+        let entry = idx.images.get_mut(&img.id).expect("found above");
+        if let Some(n) = &by_name
+            && img.names.len() > 1
+        {
+            entry.names.retain(|x| x != n);
+            crate::out::line(format!("Untagged: {n}"))?;
+            continue;
+        }
+        if by_name.is_none() && img.names.len() > 1 && !a.force {
+            return Err(Error::Msg(format!(
+                "{r}: image {} has several names ({}): remove them by name, or use -f",
+                img.short_id(),
+                img.names.join(", ")
+            )));
+        }
+        for n in &img.names {
+            crate::out::line(format!("Untagged: {n}"))?;
+        }
+        idx.images.remove(&img.id);
+        crate::out::line(format!("Deleted: {}", img.id))?;
+    }
+    s.write_index(&idx)?;
+    s.gc(&idx)
+}
+
+pub fn tag(src: &str, dst: &str) -> Result<(), Error> {
+    let s = store(true)?;
+    let mut idx = s.index()?;
+    let id = s.find(&idx, src)?.id.clone();
+    let name = reference::normalize(dst)?;
+    if name.contains('@') {
+        return Err(Error::Msg(format!("{dst}: a tag cannot be a digest")));
+    }
+    for i in idx.images.values_mut() {
+        i.names.retain(|n| *n != name);
+    }
+    idx.images
+        .get_mut(&id)
+        .expect("found above")
+        .names
+        .push(name);
+    s.write_index(&idx)
+}
+
+pub fn image(c: ImageCmd) -> Result<(), Error> {
+    match c {
+        ImageCmd::Inspect { images } => inspect(&images),
+        ImageCmd::Prune { all } => prune(all),
+        ImageCmd::Ls(a) => images(a),
+        ImageCmd::Rm(a) => rmi(a),
+    }
+}
+
+fn inspect(refs: &[String]) -> Result<(), Error> {
+    let s = store(false)?;
+    let idx = s.index()?;
+    let mut out = vec![];
+    for r in refs {
+        let i = s.find(&idx, r)?;
+        let cfg: serde_json::Value = s.read_json(&i.id, "image config")?;
+        let digests: Vec<String> = i
+            .names
+            .iter()
+            .map(|n| format!("{}@{}", reference::split(n).0, i.manifest))
+            .collect();
+        out.push(serde_json::json!({
+            "Id": i.id,
+            "RepoTags": i.names,
+            "RepoDigests": digests,
+            "Created": cfg["created"],
+            "Author": cfg["author"],
+            "Architecture": cfg["architecture"],
+            "Os": cfg["os"],
+            "Config": cfg["config"],
+            "Size": i.size(),
+            "RootFS": {"Type": "layers", "Layers": i.layers.iter().map(|l| &l.diff_id).collect::<Vec<_>>()},
+            "Husk": {
+                "Manifest": i.manifest,
+                "LayerDirs": i.layers.iter().map(|l| s.layer_dir(&l.chain_id).map(|d| d.join("diff"))).collect::<Result<Vec<_>, _>>()?,
+            },
+        }));
+    }
+    crate::out::line(serde_json::to_string_pretty(&out).map_err(|e| Error::Msg(e.to_string()))?)
+}
+
+fn prune(all: bool) -> Result<(), Error> {
+    let s = store(true)?;
+    let mut idx = s.index()?;
+    let used: Vec<String> = s.in_use().into_iter().map(|(_, id)| id).collect();
+    let gone: Vec<String> = idx
+        .images
+        .values()
+        .filter(|i| (all || i.names.is_empty()) && !used.contains(&i.id))
+        .map(|i| i.id.clone())
+        .collect();
+    for id in &gone {
+        idx.images.remove(id);
+        crate::out::line(format!("Deleted: {id}"))?;
+    }
+    s.write_index(&idx)?;
+    s.gc(&idx)
+}
+
+/// `husk run IMAGE`: the image (loading `oci:DIR[:TAG]` first) mounted as the container's root
+/// with its config applied to `a`. Dropping the returned root unmounts and removes it.
+pub fn prepare_run(
+    a: &mut husk_frontend::RunArgs,
+    image: &str,
+    id: &str,
+) -> Result<husk_image::overlay::Root, Error> {
+    let s = store(true)?;
+    let want = match image.strip_prefix("oci:") {
+        Some(rest) => {
+            let (dir, tag) = match rest.rsplit_once(':') {
+                Some((d, t)) if !t.contains('/') => (d, Some(t)),
+                _ => (rest, None),
+            };
+            let names = import::load_layout(&s, Path::new(dir), tag)?;
+            names.into_iter().next().unwrap_or_default()
+        }
+        None => image.to_string(),
+    };
+    let idx = s.index()?;
+    let img = s.find(&idx, &want).map_err(|e| match e {
+        Error::Msg(m) if m.contains("no such image") => Error::Msg(format!(
+            "{image}: no such image in {} (husk load -i FILE, or oci:DIR[:TAG]; husk pull is not yet supported)",
+            s.root.display()
+        )),
+        e => e,
+    })?;
+    let cfg: serde_json::Value = s.read_json(&img.id, "image config")?;
+    let root = husk_image::overlay::prepare(&s, img, id)?;
+    husk_image::apply::apply(&cfg, a, &root.merged, image)?;
+    a.rootfs = Some(root.merged.clone());
+    Ok(root)
+}

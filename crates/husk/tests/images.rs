@@ -1,0 +1,364 @@
+//! Images end to end: `husk load` of archives skopeo wrote (docker-archive, oci-archive), an OCI
+//! layout as `oci:DIR:TAG`, `husk run IMAGE` on an overlay root with the config applied,
+//! `images`/`tag`/`rmi`/`image inspect|prune`, and crafted hostile layers.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+struct Store {
+    dir: PathBuf,
+    root: PathBuf,
+}
+
+impl Store {
+    fn new(name: &str) -> Store {
+        let dir = std::env::temp_dir().join(format!("husk-img-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let root = dir.join("run");
+        Store { dir, root }
+    }
+
+    fn husk(&self, args: &[&str]) -> Output {
+        Command::new(HUSK)
+            .arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .env("HUSK_STORE", self.dir.join("store"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.husk(args);
+        assert!(o.status.success(), "husk {args:?}: {}", stderr(&o));
+        stdout(&o)
+    }
+
+    fn store(&self) -> PathBuf {
+        self.dir.join("store")
+    }
+
+    /// Nothing of a container remains: no overlay mounted, no upper dir, no tmp file.
+    fn assert_clean(&self) {
+        let c = self.store().join("containers");
+        let left: Vec<_> = std::fs::read_dir(&c).unwrap().flatten().collect();
+        assert!(left.is_empty(), "left in {}: {left:?}", c.display());
+        let t: Vec<_> = std::fs::read_dir(self.store().join("tmp"))
+            .unwrap()
+            .flatten()
+            .collect();
+        assert!(t.is_empty(), "left in tmp/: {t:?}");
+        let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(
+            !mi.contains(&*self.store().to_string_lossy()),
+            "an overlay is still mounted"
+        );
+    }
+
+    fn layer_count(&self) -> usize {
+        std::fs::read_dir(self.store().join("layers")).map_or(0, |d| d.count())
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A two-layer busybox image built with umoci (the second layer deletes /etc/gone with a
+/// whiteout, makes /opq opaque and hard-links a file), copied by skopeo into a docker-archive
+/// and an oci-archive. Returns the fixture directory, or None (after a SKIP) without the tools.
+fn fixture(s: &Store) -> Option<PathBuf> {
+    if let Some(r) = skip_reason() {
+        skip(Skip::Prerequisite, &r);
+        return None;
+    }
+    for t in ["umoci", "skopeo", "busybox"] {
+        if !have(t) {
+            skip(Skip::Prerequisite, &format!("{t} not installed"));
+            return None;
+        }
+    }
+    let d = s.dir.join("fx");
+    std::fs::create_dir_all(&d).unwrap();
+    let script = r#"set -e
+mkdir -p rootfs/bin rootfs/etc rootfs/tmp rootfs/opq l2/opq l2/etc
+cp "$(command -v busybox)" rootfs/bin/busybox
+for a in $(rootfs/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox rootfs/bin/$a; done
+printf 'root:x:0:0:root:/root:/bin/sh\nu:x:1001:1001::/tmp:/bin/sh\n' > rootfs/etc/passwd
+printf 'root:x:0:\n' > rootfs/etc/group
+echo gone > rootfs/etc/gone; echo old > rootfs/opq/old
+tar --numeric-owner --owner=0 --group=0 -C rootfs -cf l1.tar .
+echo new > l2/opq/new; ln l2/opq/new l2/opq/hard; touch l2/opq/.wh..wh..opq l2/etc/.wh.gone
+tar --numeric-owner --owner=0 --group=0 -C l2 -cf l2.tar .
+umoci init --layout oci; umoci new --image oci:t
+umoci raw add-layer --image oci:t l1.tar; umoci raw add-layer --image oci:t l2.tar
+umoci config --image oci:t --config.entrypoint /bin/env --config.cmd cat --config.cmd /etc/passwd \
+  --config.env PATH=/bin --config.env FOO=img --config.workingdir /work/dir --architecture amd64 --os linux
+umoci gc --layout oci
+skopeo copy -q oci:oci:t docker-archive:t-docker.tar:localhost/t:latest
+skopeo copy -q oci:oci:t oci-archive:t-oci.tar:localhost/t-oci:v1
+"#;
+    let o = Command::new("bash")
+        .args(["-c", script])
+        .current_dir(&d)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "fixture: {}", stderr(&o));
+    Some(d)
+}
+
+#[test]
+fn load_run_and_remove_images() {
+    let s = Store::new("run");
+    let Some(fx) = fixture(&s) else { return };
+    let docker = fx.join("t-docker.tar");
+    let oci = fx.join("t-oci.tar");
+    assert_eq!(
+        s.ok(&["load", "-i", docker.to_str().unwrap()]).trim(),
+        "Loaded image: localhost/t:latest"
+    );
+    s.ok(&["load", "-i", oci.to_str().unwrap()]);
+    // The same image from both archives: one id, its layers unpacked once.
+    let ids = s.ok(&["images", "-q"]);
+    assert_eq!(ids.lines().count(), 1, "{ids}");
+    assert_eq!(s.layer_count(), 2);
+    let table = s.ok(&["images", "--digests"]);
+    assert!(
+        table.contains("localhost/t ") && table.contains("localhost/t-oci"),
+        "{table}"
+    );
+    assert!(table.contains("sha256:"), "{table}");
+
+    // Entrypoint + Cmd as docker joins them.
+    let out = s.ok(&["run", "localhost/t"]);
+    assert!(out.starts_with("root:x:0:0"), "{out}");
+    // CMD replaces Cmd; -e overrides Env; WorkingDir made; whiteouts and opaque dir applied.
+    let out = s.ok(&[
+        "run",
+        "-e",
+        "FOO=cli",
+        "--entrypoint",
+        "/bin/sh",
+        "localhost/t:latest",
+        "-c",
+        "pwd; echo $FOO; ls /opq; ls /etc/gone 2>&1; cat /opq/hard; echo x > /etc/new",
+    ]);
+    let want = "/work/dir\ncli\nhard\nnew\nls: /etc/gone: No such file or directory\nnew\n";
+    assert_eq!(out, want);
+    // A write lands in the container's upper layer, never in the shared layers.
+    let out = s.ok(&[
+        "run",
+        "localhost/t-oci:v1",
+        "/bin/sh",
+        "-c",
+        "ls /etc/new 2>&1; echo $FOO",
+    ]);
+    assert_eq!(out, "ls: /etc/new: No such file or directory\nimg\n");
+    s.assert_clean();
+
+    // An OCI layout directory runs as oci:DIR:TAG.
+    let layout = format!("oci:{}:t", fx.join("oci").display());
+    assert_eq!(s.ok(&["run", &layout, "/bin/echo", "hi"]), "hi\n");
+
+    s.ok(&["tag", "localhost/t", "example.com/x/y:2"]);
+    let insp: serde_json::Value =
+        serde_json::from_str(&s.ok(&["image", "inspect", "example.com/x/y:2"])).unwrap();
+    assert_eq!(insp[0]["Config"]["WorkingDir"], "/work/dir");
+    assert_eq!(insp[0]["RootFS"]["Layers"].as_array().unwrap().len(), 2);
+    // By id with several names: refused without -f; by name: untagged only.
+    let id = ids.trim().to_string();
+    let o = s.husk(&["rmi", &id]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("several names"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        s.ok(&["rmi", "example.com/x/y:2"])
+            .contains("Untagged: example.com/x/y:2")
+    );
+    assert_eq!(s.layer_count(), 2);
+    let out = s.ok(&["rmi", "-f", &id]);
+    assert!(out.contains(&format!("Deleted: sha256:{id}")), "{out}");
+    assert_eq!(
+        s.layer_count(),
+        0,
+        "layers of a removed image are collected"
+    );
+    let o = s.husk(&["run", "localhost/t"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("no such image"), "{}", stderr(&o));
+    s.assert_clean();
+}
+
+#[test]
+fn rmi_is_refused_while_a_container_uses_the_image() {
+    let s = Store::new("inuse");
+    let Some(fx) = fixture(&s) else { return };
+    s.ok(&["load", "-i", fx.join("t-docker.tar").to_str().unwrap()]);
+    let mut run = Command::new(HUSK)
+        .arg("--root")
+        .arg(&s.root)
+        .args([
+            "run",
+            "--name",
+            "imgbusy",
+            "localhost/t",
+            "/bin/sleep",
+            "600",
+        ])
+        .env("HUSK_STORE", s.store())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(PATIENCE, "the container to run", || {
+        stdout(&s.husk(&["state", "imgbusy"])).contains("\"running\"")
+    });
+    let o = s.husk(&["rmi", "-f", "localhost/t"]);
+    assert!(!o.status.success(), "rmi of an image in use succeeded");
+    assert!(
+        stderr(&o).contains("in use by container imgbusy"),
+        "{}",
+        stderr(&o)
+    );
+    let o = s.husk(&["image", "prune", "-a"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(s.layer_count(), 2, "prune kept the image a container uses");
+    s.ok(&["kill", "imgbusy", "KILL"]);
+    wait_code(&mut run);
+    s.assert_clean();
+    s.ok(&["rmi", "localhost/t"]);
+}
+
+/// A docker-archive made of crafted layers (tests/images/mkarchive.py).
+fn crafted(s: &Store, name: &str, spec: serde_json::Value) -> PathBuf {
+    let out = s.dir.join(format!("{name}.tar"));
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/images/mkarchive.py");
+    let o = Command::new("python3")
+        .arg(py)
+        .arg(&out)
+        .arg(format!("localhost/{name}:latest"))
+        .arg(spec.to_string())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "mkarchive: {}", stderr(&o));
+    out
+}
+
+#[test]
+fn hostile_layers_stay_inside_the_layer() {
+    use serde_json::json;
+    let s = Store::new("hostile");
+    if let Some(r) = skip_reason() {
+        return skip(Skip::Prerequisite, &r);
+    }
+    if !have("python3") {
+        return skip(Skip::Prerequisite, "python3 not installed");
+    }
+    let bait = s.dir.join("bait");
+    std::fs::create_dir_all(&bait).unwrap();
+    std::fs::write(bait.join("secret"), "host").unwrap();
+    let b = bait.to_string_lossy().into_owned();
+    let b = b.trim_start_matches('/');
+
+    // Refused outright: `..`, a hard link to a file the layer does not hold, a wrong diffID.
+    for (name, layer, why) in [
+        (
+            "dotdot",
+            json!([{"name": "../../x", "data": "x"}]),
+            "\"..\" leads out of the layer",
+        ),
+        (
+            "hardout",
+            json!([{"name": "h", "type": "link", "target": format!("/{b}/secret")}]),
+            "hard link",
+        ),
+        (
+            "badid",
+            json!([{"name": "f", "data": "x"}]),
+            "diffID mismatch",
+        ),
+    ] {
+        let bad = name == "badid";
+        let a = crafted(&s, name, json!([{"entries": layer, "bad_diff_id": bad}]));
+        let o = s.husk(&["load", "-i", a.to_str().unwrap()]);
+        assert!(!o.status.success(), "{name}: loaded");
+        assert!(stderr(&o).contains(why), "{name}: {}", stderr(&o));
+        assert_eq!(s.layer_count(), 0, "{name}: a layer was stored");
+        s.assert_clean();
+    }
+
+    // Absolute paths and paths through symlinks (absolute or climbing) land inside the layer;
+    // whiteouts, a device node, a fifo and setuid bits are kept as overlayfs and docker want.
+    let a = crafted(
+        &s,
+        "tricks",
+        json!([{"entries": [
+            {"name": format!("/{b}/abs"), "data": "abs"},
+            {"name": "up", "type": "symlink", "target": "../../../../../../"},
+            {"name": format!("up/{b}/viaup"), "data": "up"},
+            {"name": "root", "type": "symlink", "target": "/"},
+            {"name": format!("root/{b}/secret"), "data": "overwritten?"},
+            {"name": "bin/su", "data": "#!", "mode": 0o4755},
+            {"name": "dev/null2", "type": "char", "major": 1, "minor": 3},
+            {"name": "p", "type": "fifo"},
+            {"name": "etc/.wh.hidden", "data": ""},
+            {"name": "keep/.wh..wh..opq", "data": ""},
+        ]}]),
+    );
+    s.ok(&["load", "-i", a.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(bait.join("secret")).unwrap(),
+        "host"
+    );
+    assert!(!bait.join("abs").exists() && !bait.join("viaup").exists());
+    let insp: serde_json::Value =
+        serde_json::from_str(&s.ok(&["image", "inspect", "localhost/tricks"])).unwrap();
+    let diff = PathBuf::from(insp[0]["Husk"]["LayerDirs"][0].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(diff.join(b).join("abs")).unwrap(),
+        "abs"
+    );
+    assert_eq!(
+        std::fs::read_to_string(diff.join(b).join("viaup")).unwrap(),
+        "up"
+    );
+    assert_eq!(
+        std::fs::read_to_string(diff.join(b).join("secret")).unwrap(),
+        "overwritten?"
+    );
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    assert_eq!(
+        std::fs::metadata(diff.join("bin/su")).unwrap().mode() & 0o7777,
+        0o4755
+    );
+    let dev = std::fs::symlink_metadata(diff.join("dev/null2")).unwrap();
+    assert!(dev.file_type().is_char_device() && dev.rdev() == 0x103);
+    assert!(
+        std::fs::symlink_metadata(diff.join("p"))
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    let wh = std::fs::symlink_metadata(diff.join("etc/hidden")).unwrap();
+    assert!(
+        wh.file_type().is_char_device() && wh.rdev() == 0,
+        "whiteout is a 0/0 device"
+    );
+    assert!(!diff.join("etc/.wh.hidden").exists() && !diff.join("keep/.wh..wh..opq").exists());
+    s.assert_clean();
+}
