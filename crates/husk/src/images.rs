@@ -269,7 +269,18 @@ pub fn prepare_run(
     image: &str,
     id: &str,
 ) -> Result<husk_image::overlay::Root, Error> {
-    let s = store(true)?;
+    let root = Store::default_root();
+    let missing = |root: &Path| {
+        Error::Msg(format!(
+            "{image}: no such image in {} (husk load -i FILE loads one, oci:DIR[:TAG] names an OCI layout; husk pull is not yet supported). To run {image} on the host's root, read-only: husk run [OPTIONS] -- {image} ...",
+            root.display()
+        ))
+    };
+    // A mistyped command is no reason to create the store.
+    if !image.starts_with("oci:") && !root.join("images.json").exists() {
+        return Err(missing(&root));
+    }
+    let s = Store::open(&root, true)?;
     let want = match image.strip_prefix("oci:") {
         Some(rest) => {
             let (dir, tag) = match rest.rsplit_once(':') {
@@ -283,10 +294,7 @@ pub fn prepare_run(
     };
     let idx = s.index()?;
     let img = s.find(&idx, &want).map_err(|e| match e {
-        Error::Msg(m) if m.contains("no such image") => Error::Msg(format!(
-            "{image}: no such image in {} (husk load -i FILE, or oci:DIR[:TAG]; husk pull is not yet supported)",
-            s.root.display()
-        )),
+        Error::Msg(m) if m.contains("no such image") => missing(&s.root),
         e => e,
     })?;
     let cfg: serde_json::Value = s.read_json(&img.id, "image config")?;

@@ -461,12 +461,11 @@ fn everything_after_the_first_positional_is_the_command() {
         echo(&["-h", "box", "--", "/bin/sh", "-c", script, "sh", "-e", "hi"]),
         "2:-e hi:box\n"
     );
-    // Without `--` the first word would be an image: not yet, and husk says how to write it.
+    // Without `--` the first word is an image: none by that name, and husk says how to write it.
     let o = f.run_clean(&["ls", "-la"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(
-        stderr(&o).contains("ls: images are not supported yet")
-            && stderr(&o).contains("husk run [OPTIONS] -- ls"),
+        stderr(&o).contains("ls: no such image") && stderr(&o).contains("husk run [OPTIONS] -- ls"),
         "{}",
         stderr(&o)
     );
