@@ -346,7 +346,7 @@ fn apparmor_in_a_user_namespace() {
     env.config["linux"]["uidMappings"] = map.clone();
     env.config["linux"]["gidMappings"] = map;
     env.args(&["/bin/sh", "-c", LOOK]);
-    let o = env.run(&env.id("plain"));
+    let o = env.run(&env.id("us-plain"));
     assert_eq!(
         look(&o),
         ("unconfined".into(), "READ".into()),
@@ -354,7 +354,7 @@ fn apparmor_in_a_user_namespace() {
         stderr(&o)
     );
     env.config["process"]["apparmorProfile"] = json!(name);
-    let o = env.run(&env.id("confined"));
+    let o = env.run(&env.id("us-confined"));
     assert_eq!(
         look(&o),
         (format!("{name} (enforce)"), "DENIED".into()),
@@ -362,7 +362,7 @@ fn apparmor_in_a_user_namespace() {
         stderr(&o)
     );
     env.args(&["/bin/sleep", "inf"]);
-    let id = env.id("running");
+    let id = env.id("us-running");
     let b = env.bundle.to_string_lossy().into_owned();
     let o = env.husk(&["run", "-d", "-b", &b, &id]);
     assert!(o.status.success(), "{}", stderr(&o));
