@@ -95,6 +95,16 @@ stop_pid() { # stop_pid PID: TERM, wait up to 10 s, then KILL
   kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null
 }
 
+wait_dead() { # wait_dead PID...: until each is gone or a zombie nobody reaps, at most 60 s each
+  local p i
+  for p in "$@"; do
+    for i in $(seq 600); do
+      [[ ! -e /proc/$p ]] || [[ $(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null) == Z* ]] && break
+      sleep 0.1
+    done
+  done
+}
+
 cleanup() {
   set +e
   [[ -n ${P+x} ]] && timeout 30 "${P[@]}" rm -af -t 0 >/dev/null 2>&1
@@ -102,22 +112,18 @@ cleanup() {
   # rootless podman's pause process (it holds the user's namespace), then the user if made here
   [[ -s $T/rootless-run/libpod/tmp/pause.pid ]] && kill -KILL "$(cat "$T/rootless-run/libpod/tmp/pause.pid")" 2>/dev/null
   if [[ -n ${RL_MADE:-} ]]; then
-    for p in $(pgrep -u "$RL_USER" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
-    sleep 0.2; userdel "$RL_USER" 2>/dev/null
+    local rl=()
+    for p in $(pgrep -u "$RL_USER" 2>/dev/null); do kill -KILL "$p" 2>/dev/null && rl+=("$p"); done
+    wait_dead "${rl[@]}" # userdel refuses a user with processes
+    userdel "$RL_USER" 2>/dev/null
   fi
   for p in "${PIDS[@]}"; do stop_pid "$p"; done
   [[ -n ${REMAP_MADE:-} ]] && userdel hcremap 2>/dev/null
   # shims and conmons that belong to this run (their command line names our temp dir)
   local killed=()
   for p in $(pgrep -f -- "$T/" 2>/dev/null); do [[ $p != $$ ]] && kill -KILL "$p" 2>/dev/null && killed+=("$p"); done
-  # SIGKILL lands asynchronously: unmount only once they are dead (gone, or a zombie nobody
-  # reaps), waiting at most 60 s for each.
-  for p in "${killed[@]}"; do
-    for i in $(seq 600); do
-      [[ ! -e /proc/$p ]] || [[ $(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null) == Z* ]] && break
-      sleep 0.1
-    done
-  done
+  # SIGKILL lands asynchronously: unmount only once they are dead
+  wait_dead "${killed[@]}"
   # mounts under the temp dir (overlay roots, shm, netns files), deepest first
   awk -v t="$T/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r |
     while read -r m; do umount -l "$m" 2>/dev/null; done
