@@ -434,11 +434,11 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
         }
     };
     let own_net = match network {
-        "none" => true,
+        "none" | "bridge" => true,
         "host" => false,
         n => {
             return Err(bad(format!(
-                "--network {n}: only none and host are supported"
+                "--network {n}: only none, bridge and host are supported (named networks and container:NAME: not yet)"
             )));
         }
     };
@@ -741,7 +741,7 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
     lsm.apply(&mut spec)?;
     let mut plan = husk_spec::lower(&spec, &root_path)?;
     plan.rootfs_readonly_recursive = embedded;
-    plan.loopback_up = network == "none";
+    plan.loopback_up = own_net;
     plan.install_init = a.init;
     plan.die_with_parent = true;
     Ok(Built {
@@ -853,7 +853,7 @@ mod tests {
             (|a: &mut RunArgs| a.volume = vec!["rel:/x".into()]) as fn(&mut RunArgs),
             |a| a.ulimit = vec!["bogus=1".into()],
             |a| a.cap_add = vec!["CAP_NOPE".into()],
-            |a| a.network = Some("bridge".into()),
+            |a| a.network = Some("container:other".into()),
             |a| a.memory = Some("12x".into()),
             |a| a.memory = Some("1m".into()),
             |a| a.memory_swap = Some("1g".into()),

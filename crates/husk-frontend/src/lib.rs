@@ -114,7 +114,8 @@ pub struct RunArgs {
     /// no-new-privileges | seccomp=unconfined | seccomp=FILE
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,
-    /// none (own network namespace with loopback; the default) or host
+    /// none (own network namespace with loopback; the default), bridge (a veth on the husk0
+    /// bridge with an address, a default route and NAT; needs root), or host
     #[arg(long)]
     pub network: Option<String>,
     /// Remove the container when it exits (a foreground container always is)

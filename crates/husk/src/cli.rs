@@ -110,6 +110,10 @@ pub enum Cmd {
     /// Run a container: docker's `run` (the daemonless front end), or with -b/--bundle runc's
     /// `run ID`
     Run(Box<husk_frontend::RunArgs>),
+    /// `--network bridge`'s createRuntime hook (internal): veth, address and route for the
+    /// container whose OCI state is on stdin
+    #[command(name = "net-attach", hide = true)]
+    NetAttach { args: Vec<String> },
     /// Run a new process in a running container: `husk exec [OPTIONS] ID CMD...`
     Exec(Box<crate::exec::ExecArgs>),
     /// Print what this husk and this host support, as the OCI features JSON
@@ -285,6 +289,12 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         Cmd::Delete { force, id } => ops::delete(root, &id, force)?,
         Cmd::List { quiet, format } => print_list(root, quiet, &format)?,
         Cmd::Run(r) => return crate::frontend::run(root, *r),
+        Cmd::NetAttach { args } => {
+            let mut state = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut state)
+                .map_err(Error::io("read", "stdin"))?;
+            husk_net::attach_hook(&args, &state)?
+        }
         Cmd::Exec(e) => return husk_runtime::exec::exec(&e.opts(root)),
         Cmd::Load(a) => crate::images::load(a)?,
         Cmd::Images(a) => crate::images::images(a)?,

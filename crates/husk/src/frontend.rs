@@ -117,7 +117,12 @@ fn run_frontend(root: &Path, a: RunArgs, id: String) -> Result<i32, Error> {
         ));
     }
     let host = build::Host::current(root.join(&id));
-    let built = build::build(&a, &id, &host)?;
+    let mut built = build::build(&a, &id, &host)?;
+    // Held until the container is gone: dropping it removes the veth and the lease.
+    let _net = match a.network.as_deref() {
+        Some("bridge") => Some(bridge(root, &id, &mut built)?),
+        _ => None,
+    };
     let opts = CreateOpts {
         root: root.to_path_buf(),
         id: id.clone(),
@@ -160,6 +165,53 @@ fn run_frontend(root: &Path, a: RunArgs, id: String) -> Result<i32, Error> {
         }
     };
     start_and_wait(c, false, false)
+}
+
+/// Releases a bridge attachment on every way out of `run_frontend`.
+struct NetGuard(Option<husk_net::Attachment>);
+
+impl Drop for NetGuard {
+    fn drop(&mut self) {
+        if let Some(a) = self.0.take() {
+            a.release();
+            husk_runtime::explain::step(|| "network: released the veth and the lease".into());
+        }
+    }
+}
+
+/// `--network bridge`: an address now (for /etc/hosts), the veth from a createRuntime hook
+/// once init's network namespace exists and before the command runs.
+fn bridge(root: &Path, id: &str, built: &mut build::Built) -> Result<NetGuard, Error> {
+    let att = husk_net::allocate(root, id)?;
+    husk_runtime::explain::step(|| format!("network: leased {} on {}", att.ip, husk_net::BRIDGE));
+    let hostname = built.spec.hostname.clone().unwrap_or_default();
+    for (name, entry) in &mut built.files {
+        if name == "hosts"
+            && let husk_runtime::launch::StateEntry::File(bytes) = entry
+        {
+            let text = String::from_utf8_lossy(bytes).replace(
+                &format!("127.0.1.1\t{hostname}\n"),
+                &format!("{}\t{hostname}\n", att.ip),
+            );
+            *bytes = text.into_bytes();
+        }
+    }
+    let mut args = vec!["husk".to_string(), "net-attach".to_string()];
+    args.extend(att.hook_args());
+    built
+        .plan
+        .hooks
+        .create_runtime
+        .push(husk_spec::config::Hook {
+            path: "/proc/self/exe".into(),
+            args,
+            env: vec![format!(
+                "PATH={}",
+                std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into())
+            )],
+            timeout: Some(30),
+        });
+    Ok(NetGuard(Some(att)))
 }
 
 /// A stopped container of this name marked as a foreground run's was left by a husk that was

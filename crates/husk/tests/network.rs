@@ -1,0 +1,175 @@
+//! `husk run --network bridge`. NETWORK RULE: every test runs its whole body in a network
+//! namespace of its own (`unshare -n`), with husk's bridge, NAT and any "remote" namespace inside
+//! it; the host's interfaces, routes, sysctls and firewall are never touched, and every wait is
+//! bounded (`timeout`, counted loops).
+
+mod common;
+use common::*;
+use std::process::{Command, Output, Stdio};
+
+/// Runs `script` under sh in a fresh network namespace, with $HUSK, $ROOT (a state root of its
+/// own), $RF (the busybox rootfs) and $BB (busybox) set.
+fn in_netns(name: &str, script: &str) -> Output {
+    let root = std::env::temp_dir().join(format!("husk-net-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let o = Command::new("timeout")
+        .args(["120", "unshare", "-n", "sh", "-euc", script])
+        .env("HUSK", HUSK)
+        .env("ROOT", &root)
+        .env("RF", rootfs())
+        .env("BB", rootfs().join("bin/busybox"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&root);
+    o
+}
+
+fn tools_missing() -> Option<&'static str> {
+    ["ip", "nft", "nsenter", "unshare", "timeout"]
+        .into_iter()
+        .find(|t| {
+            Command::new(t)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_err()
+        })
+}
+
+macro_rules! require_net {
+    () => {
+        require_root!();
+        if let Some(t) = tools_missing() {
+            common::skip(common::Skip::Prerequisite, &format!("no {t} binary"));
+            return;
+        }
+    };
+}
+
+/// What every test checks at its end, inside its namespace: no veth and no lease left.
+const LEFTOVERS: &str = r#"
+echo "links: $(ip -o link show | grep -c ' hk' || true)"
+echo "leases: $(ls "$ROOT/.net/leases" | wc -l)"
+"#;
+
+fn check(o: &Output) -> String {
+    let out = stdout(o);
+    assert!(
+        o.status.success(),
+        "status {:?}\nstdout:\n{out}\nstderr:\n{}",
+        o.status,
+        stderr(o)
+    );
+    assert!(
+        out.contains("links: 0\n") && out.contains("leases: 0\n"),
+        "left behind:\n{out}"
+    );
+    out
+}
+
+#[test]
+fn bridge_gives_an_address_a_route_and_hosts_and_leaves_nothing() {
+    require_net!();
+    let o = in_netns(
+        "basic",
+        &format!(
+            r#"
+$HUSK --root "$ROOT" run --network bridge --name web --hostname web --rootfs "$RF" -- sh -c '
+  ip -4 -o addr show eth0; ip route; cat /etc/hosts; cat /sys/class/net/eth0/mtu
+  ping -c 1 -W 5 10.89.0.1 >/dev/null && echo gateway-answers'
+nft list table inet husk | grep -q masquerade && echo nat-installed
+{LEFTOVERS}"#
+        ),
+    );
+    let out = check(&o);
+    assert!(out.contains("inet 10.89.0.2/16"), "{out}");
+    assert!(out.contains("default via 10.89.0.1 dev eth0"), "{out}");
+    assert!(
+        out.contains("10.89.0.2\tweb\n") && out.contains("127.0.0.1\tlocalhost"),
+        "{out}"
+    );
+    // The test's namespace has no default route: the MTU falls back to 1500.
+    assert!(out.contains("\n1500\n"), "{out}");
+    assert!(
+        out.contains("gateway-answers") && out.contains("nat-installed"),
+        "{out}"
+    );
+}
+
+#[test]
+fn outbound_traffic_is_masqueraded_to_a_remote_namespace() {
+    require_net!();
+    // The "remote" namespace has no route back to husk's subnet: a reply arrives only if the
+    // request left with the uplink's address (masquerade).
+    let o = in_netns(
+        "nat",
+        &format!(
+            r#"
+unshare -n "$BB" sleep 100 & REMOTE=$!
+HTTPD=
+trap 'kill $REMOTE $HTTPD' EXIT
+i=0; while [ "$(readlink /proc/$REMOTE/ns/net)" = "$(readlink /proc/self/ns/net)" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+ip link add up0 type veth peer name up1 netns $REMOTE
+ip addr add 192.0.2.1/24 dev up0; ip link set up0 up
+mkdir -p "$ROOT/www"; echo remote-page > "$ROOT/www/index.html"
+nsenter --net=/proc/$REMOTE/ns/net sh -c "ip addr add 192.0.2.2/24 dev up1; ip link set up1 up; ip link set lo up"
+nsenter --net=/proc/$REMOTE/ns/net "$BB" httpd -f -p 8080 -h "$ROOT/www" & HTTPD=$!
+i=0; until nsenter --net=/proc/$REMOTE/ns/net ss -Hltn | grep -q :8080 || [ $i -ge 100 ]; do sleep 0.1; i=$((i+1)); done
+# busybox's wget crashes in its static resolver; nc speaks HTTP just as well.
+$HUSK --root "$ROOT" run --network bridge --rootfs "$RF" -- sh -c 'printf "GET /index.html HTTP/1.0\r\n\r\n" | timeout 10 nc 192.0.2.2 8080'
+nsenter --net=/proc/$REMOTE/ns/net ip route | grep -c 10.89 || true
+{LEFTOVERS}"#
+        ),
+    );
+    let out = check(&o);
+    assert!(out.contains("remote-page"), "{out}");
+    assert!(
+        out.contains("\n0\n"),
+        "the remote must not have a route to the subnet: {out}"
+    );
+}
+
+#[test]
+fn parallel_starts_get_distinct_addresses() {
+    require_net!();
+    let o = in_netns(
+        "parallel",
+        &format!(
+            r#"
+mkdir -p "$ROOT/outs"
+for i in $(seq 1 20); do
+  $HUSK --root "$ROOT" run --network bridge --rootfs "$RF" -- ip -4 -o addr show eth0 > "$ROOT/outs/$i" &
+done
+wait
+echo "distinct: $(cat "$ROOT"/outs/* | awk '{{print $4}}' | sort -u | grep -c 10.89)"
+{LEFTOVERS}"#
+        ),
+    );
+    let out = check(&o);
+    assert!(out.contains("distinct: 20\n"), "{out}");
+}
+
+#[test]
+fn a_sigkilled_husks_lease_and_veth_are_reclaimed() {
+    require_net!();
+    let o = in_netns(
+        "sigkill",
+        &format!(
+            r#"
+$HUSK --root "$ROOT" run --name k --network bridge --rootfs "$RF" -- sleep 60 & H=$!
+i=0; until ip -o link show | grep -q ' hk' || [ $i -ge 300 ]; do sleep 0.1; i=$((i+1)); done
+kill -9 $H; wait $H || true
+# The container itself outlives its husk here (sleep as pid 1); it is removed as an engine would.
+$HUSK --root "$ROOT" delete -f k
+echo "after-kill: $(ls "$ROOT/.net/leases" | wc -l)"
+$HUSK --root "$ROOT" run --name k --network bridge --rootfs "$RF" -- ip -4 -o addr show eth0
+{LEFTOVERS}"#
+        ),
+    );
+    let out = check(&o);
+    assert!(out.contains("after-kill: 1\n"), "{out}");
+    // The dead husk's address was free again.
+    assert!(out.contains("inet 10.89.0.2/16"), "{out}");
+}
