@@ -509,7 +509,7 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
             &["nosuid", "nodev", "mode=755"],
         ));
     }
-    if !embedded && a.read_only && rootfs.join("var/tmp").is_dir() {
+    if !embedded && a.read_only && dir_in_root(&rootfs, "var/tmp") {
         mounts.push(mount(
             "/var/tmp",
             "tmpfs",
@@ -751,10 +751,53 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
     })
 }
 
+/// Whether the root's `rel` is a directory, resolved inside the root: the image is hostile, and a
+/// `var/tmp` linking to `/proc` must be judged there, not on the host.
+fn dir_in_root(root: &Path, rel: &str) -> bool {
+    let Ok(dir) = husk_sys::fs::openat(None, root, libc::O_PATH | libc::O_DIRECTORY, 0) else {
+        return false;
+    };
+    husk_sys::fs::openat2(
+        std::os::fd::AsFd::as_fd(&dir),
+        Path::new(rel),
+        libc::O_PATH | libc::O_DIRECTORY,
+        0,
+        husk_sys::fs::RESOLVE_IN_ROOT | husk_sys::fs::RESOLVE_NO_MAGICLINKS,
+    )
+    .is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use husk_spec::names::NsKind;
+
+    /// --read-only's /var/tmp tmpfs follows the image's var/tmp inside the root: a symlink to
+    /// `/proc` (a directory on the host, absent in this root) gets none.
+    #[test]
+    fn read_only_var_tmp_resolved_in_root() {
+        let root = std::env::temp_dir().join(format!("husk-ro-vartmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("var")).unwrap();
+        std::os::unix::fs::symlink("/proc", root.join("var/tmp")).unwrap();
+        let ro = |root: &Path| {
+            args(|a| {
+                a.rootfs = Some(root.into());
+                a.read_only = true;
+                a.args = vec!["true".into()];
+            })
+        };
+        let has_var_tmp = |a: &RunArgs| {
+            let Built { spec, .. } = build(a, "x", &host()).unwrap();
+            spec.mounts.iter().any(|m| m.destination == "/var/tmp")
+        };
+        let linked = has_var_tmp(&ro(&root));
+        std::fs::create_dir_all(root.join("proc")).unwrap();
+        let linked_to_own = has_var_tmp(&ro(&root));
+        std::fs::remove_dir_all(&root).unwrap();
+        assert!(!linked, "var/tmp -> /proc judged on the host");
+        assert!(linked_to_own, "var/tmp -> /proc with the root's own /proc");
+    }
 
     fn host() -> Host {
         Host {
