@@ -138,11 +138,18 @@ fn parallel_starts_get_distinct_addresses() {
         "parallel",
         &format!(
             r#"
-mkdir -p "$ROOT/outs"
+mkdir -p "$ROOT/outs" "$ROOT/gate"
+# Each container holds its address until all twenty have printed theirs (a released address is
+# free for the next run, so only containers alive at once must differ).
 for i in $(seq 1 20); do
-  $HUSK --root "$ROOT" run --network bridge --rootfs "$RF" -- ip -4 -o addr show eth0 > "$ROOT/outs/$i" &
+  {{ $HUSK --root "$ROOT" run --network bridge -v "$ROOT/gate:/gate" --rootfs "$RF" -- sh -c '
+      ip -4 -o addr show eth0; n=0; until [ -e /gate/open ] || [ $n -ge 600 ]; do sleep 0.1; n=$((n+1)); done' \
+    || echo "run $i: status $?"; }} > "$ROOT/outs/$i" 2>&1 &
 done
+n=0; until [ "$(cat "$ROOT"/outs/* | grep -c 10.89)" -ge 20 ] || [ $n -ge 600 ]; do sleep 0.1; n=$((n+1)); done
+touch "$ROOT/gate/open"
 wait
+cat "$ROOT"/outs/*
 echo "distinct: $(cat "$ROOT"/outs/* | awk '{{print $4}}' | sort -u | grep -c 10.89)"
 {LEFTOVERS}"#
         ),
