@@ -9,7 +9,7 @@
 use husk_runtime::launch::StateEntry;
 use husk_spec::config::Mount;
 use std::collections::BTreeSet;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// Where the scaffold lives in the state dir.
 pub const DIR: &str = "root";
@@ -29,17 +29,7 @@ pub fn missing(paths: &[&str]) -> Vec<PathBuf> {
 }
 
 fn normalize(p: &str) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for c in Path::new(p).components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    out
+    Path::new("/").join(husk_spec::plan::clean_in_root(p))
 }
 
 /// The state-dir entries and the mounts (to go first) that build the scaffold for `missing`.

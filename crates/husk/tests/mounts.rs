@@ -384,36 +384,6 @@ fn idmapped_bind_mount_maps_owners() {
     assert_no_cgroup(&id);
 }
 
-/// Replaces the config with the one `runc spec` writes (as tutorials make bundles), keeping
-/// the root and the command; false where runc is not installed, and the `husk spec` config
-/// stays (a prerequisite skip of that part: test-cgroup2.sh hands runc to the guest).
-fn use_runc_spec(env: &mut Env) -> bool {
-    let dir = env.dir.join("runc-spec");
-    std::fs::create_dir_all(&dir).unwrap();
-    let st = match std::process::Command::new("runc")
-        .args(["spec", "--bundle"])
-        .arg(&dir)
-        .status()
-    {
-        Ok(st) => st,
-        Err(e) => {
-            skip(
-                Skip::Prerequisite,
-                &format!("the runc spec part: no runc ({e})"),
-            );
-            return false;
-        }
-    };
-    assert!(st.success(), "runc spec failed");
-    let mut config: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
-    config["root"] = env.config["root"].clone();
-    config["process"]["args"] = env.config["process"]["args"].clone();
-    config["process"]["terminal"] = json!(false);
-    env.config = config;
-    true
-}
-
 /// The rootfs bound onto itself and made shared on the host, as an image's overlay mount is
 /// on a systemd host (here / is private, which would hide the difference between slave and
 /// private); unmounted on drop.

@@ -226,35 +226,6 @@ fn a_new_session_keyring_unless_no_new_keyring() {
     );
 }
 
-/// Replaces the config with the one `runc spec` writes (how tutorials make bundles), keeping
-/// the root and the command. runc is a prerequisite (scripts/test-cgroup2.sh brings it into the
-/// guest); where it is missing that part is skipped, by name, and the `husk spec` config stays.
-fn use_runc_spec(env: &mut Env) {
-    let dir = env.dir.join("runc-spec");
-    std::fs::create_dir_all(&dir).unwrap();
-    let st = match std::process::Command::new("runc")
-        .args(["spec", "--bundle"])
-        .arg(&dir)
-        .status()
-    {
-        Ok(st) => st,
-        Err(e) => {
-            skip(
-                Skip::Prerequisite,
-                &format!("the runc spec part: no runc ({e})"),
-            );
-            return;
-        }
-    };
-    assert!(st.success(), "runc spec failed");
-    let mut config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
-    config["root"] = env.config["root"].clone();
-    config["process"]["args"] = env.config["process"]["args"].clone();
-    config["process"]["terminal"] = json!(false);
-    env.config = config;
-}
-
 /// A private rootfs with a file the host does not have, to tell whose / the process sees.
 fn marked_rootfs(env: &mut Env, name: &str) -> std::path::PathBuf {
     let root = private_rootfs(name);

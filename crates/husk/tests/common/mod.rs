@@ -155,6 +155,36 @@ fn busybox() -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
+/// Replaces the config with the one `runc spec` writes (as tutorials make bundles), keeping the
+/// root and the command. runc is a prerequisite (test-cgroup2.sh hands it to the guest): where
+/// it is missing, that part is skipped by name, the `husk spec` config stays and this says false.
+pub fn use_runc_spec(env: &mut Env) -> bool {
+    let dir = env.dir.join("runc-spec");
+    std::fs::create_dir_all(&dir).unwrap();
+    let st = match Command::new("runc")
+        .args(["spec", "--bundle"])
+        .arg(&dir)
+        .status()
+    {
+        Ok(st) => st,
+        Err(e) => {
+            skip(
+                Skip::Prerequisite,
+                &format!("the runc spec part: no runc ({e})"),
+            );
+            return false;
+        }
+    };
+    assert!(st.success(), "runc spec failed");
+    let mut config: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    config["root"] = env.config["root"].clone();
+    config["process"]["args"] = env.config["process"]["args"].clone();
+    config["process"]["terminal"] = json!(false);
+    env.config = config;
+    true
+}
+
 /// The shared read-only rootfs: busybox with its applets, and /bin/probe.
 pub fn rootfs() -> PathBuf {
     static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
