@@ -5,6 +5,7 @@
 //!
 //! Nothing here is on runc's `create`/`run -b` path: only the front end's image verbs and
 //! `husk run IMAGE` reach this crate.
+#![forbid(unsafe_code)]
 
 pub mod apply;
 pub mod decompress;
