@@ -294,6 +294,15 @@ fn default_seccomp_profile_and_security_opts() {
     let _ = std::fs::remove_file(&profile);
 }
 
+/// `sh -c cmdline` with a new pty as its terminal, made by script(1); stdin is /dev/null.
+fn in_a_pty(cmdline: &str) -> Output {
+    Command::new("script")
+        .args(["-qec", cmdline, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn tty_in_the_foreground_through_script() {
     require_root!();
@@ -307,11 +316,7 @@ fn tty_in_the_foreground_through_script() {
         "{HUSK} --root {} run -t --rootfs {rootfs} -- /bin/sh -c 'tty; test -t 0 && echo stdin-is-a-tty; exit 3'",
         f.root.display()
     );
-    let o = Command::new("script")
-        .args(["-qec", &inner, "/dev/null"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let o = in_a_pty(&inner);
     let text = stdout(&o);
     assert!(
         text.contains("/dev/pts/0") && text.contains("stdin-is-a-tty"),
@@ -334,11 +339,7 @@ fn tty_in_the_foreground_through_script() {
         env.bundle.display(),
         env.id("t")
     );
-    let o = Command::new("script")
-        .args(["-qec", &inner, "/dev/null"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let o = in_a_pty(&inner);
     assert!(
         stdout(&o).contains("/dev/pts/0"),
         "{}\n{}",
@@ -1240,24 +1241,17 @@ fn a_killed_husk_run_takes_its_container_along() {
 #[test]
 fn tty_without_interactive_gets_the_window_size_and_single_carriage_returns() {
     require_root!();
-    if Command::new("script").arg("--version").output().is_err() {
-        skip(
-            Skip::Prerequisite,
-            "no script(1) (util-linux) to provide a pty",
-        );
-        return;
-    }
+    require!(
+        Command::new("script").arg("--version").output().is_ok(),
+        "no script(1) (util-linux) to provide a pty"
+    );
     let f = Front::new("ttysize");
     let rootfs = rootfs().to_string_lossy().into_owned();
     let inner = format!(
         "stty rows 33 cols 77; {HUSK} --root {} run -t --rootfs {rootfs} /bin/sh -c 'stty size; echo a; echo b'",
         f.root.display()
     );
-    let o = Command::new("script")
-        .args(["-qec", &inner, "/dev/null"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let o = in_a_pty(&inner);
     let text = stdout(&o);
     assert!(
         text.contains("33 77\r\na\r\nb\r\n"),
