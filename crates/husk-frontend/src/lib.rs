@@ -118,6 +118,9 @@ pub struct RunArgs {
     /// bridge with an address, a default route and NAT; needs root), or host
     #[arg(long)]
     pub network: Option<String>,
+    /// Publish a container port: [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp] (with --network bridge)
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
     /// Remove the container when it exits (a foreground container always is)
     #[arg(long)]
     pub rm: bool,

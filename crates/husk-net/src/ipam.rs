@@ -122,8 +122,8 @@ pub struct Lease {
 }
 
 /// Leases whose holder is gone, found and removed under the lock (the caller tears down what
-/// else they held). Returns the addresses freed.
-pub fn reclaim(dir: &Path, _locked: &Locked) -> Vec<Ipv4Addr> {
+/// else they held). Returns the addresses freed with their lease text ("ID PID START [PORTS]").
+pub fn reclaim(dir: &Path, _locked: &Locked) -> Vec<(Ipv4Addr, String)> {
     let mut freed = vec![];
     let Ok(entries) = std::fs::read_dir(dir.join("leases")) else {
         return freed;
@@ -131,14 +131,25 @@ pub fn reclaim(dir: &Path, _locked: &Locked) -> Vec<Ipv4Addr> {
     for e in entries.flatten() {
         let text = std::fs::read_to_string(e.path()).unwrap_or_default();
         if !holder_alive(&text) && std::fs::remove_file(e.path()).is_ok() {
-            freed.extend(
-                e.file_name()
-                    .to_str()
-                    .and_then(|n| n.parse::<Ipv4Addr>().ok()),
-            );
+            let ip = e
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<Ipv4Addr>().ok());
+            freed.extend(ip.map(|ip| (ip, text)));
         }
     }
     freed
+}
+
+/// The text of every lease held now (after `reclaim`).
+pub fn held(dir: &Path, _locked: &Locked) -> Vec<String> {
+    std::fs::read_dir(dir.join("leases"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Takes the first free address of `subnet` for container `id`, held by `holder` (`me()`).
@@ -220,7 +231,10 @@ mod tests {
         // A lease of a holder that no longer runs (pid 1 with another start time) is freed.
         let l = lock(&dir).unwrap();
         std::fs::write(dir.join("leases/10.89.0.200"), "gone 1 0\n").unwrap();
-        assert_eq!(reclaim(&dir, &l), [Ipv4Addr::new(10, 89, 0, 200)]);
+        assert_eq!(
+            reclaim(&dir, &l),
+            [(Ipv4Addr::new(10, 89, 0, 200), "gone 1 0\n".to_string())]
+        );
         assert_eq!(std::fs::read_dir(dir.join("leases")).unwrap().count(), 100);
         drop(l);
         std::fs::remove_dir_all(&dir).unwrap();

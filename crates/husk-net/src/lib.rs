@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ipam;
+pub mod ports;
 
 /// Runs one network step and narrates it under `--explain` with its cost.
 fn explain<T>(what: &str, f: impl FnOnce() -> T) -> T {
@@ -17,6 +18,7 @@ mod tools;
 
 use husk_runtime::Error;
 pub use ipam::Subnet;
+pub use ports::Publish;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
@@ -50,6 +52,8 @@ pub struct Attachment {
     pub veth: String,
     lease: PathBuf,
     dir: PathBuf,
+    id: String,
+    published: bool,
 }
 
 fn net_dir(root: &Path) -> PathBuf {
@@ -61,27 +65,78 @@ fn veth_name(ip: Ipv4Addr) -> String {
     format!("hk{:08x}", u32::from(ip))
 }
 
-/// Takes an address for container `id`, creating the bridge and husk's nftables table first
-/// when this network namespace has none. Stale leases (their husk was killed) are reclaimed.
-pub fn allocate(root: &Path, id: &str) -> Result<Attachment, Error> {
+/// Takes an address for container `id` and publishes `publish` to it, creating the bridge and
+/// husk's nftables table first when this network namespace has none. Stale leases (their husk
+/// was killed) are reclaimed with their veth and rules.
+pub fn allocate(root: &Path, id: &str, publish: &[Publish]) -> Result<Attachment, Error> {
     let dir = net_dir(root);
     let locked = ipam::lock(&dir)?;
-    for ip in ipam::reclaim(&dir, &locked) {
+    for (ip, text) in ipam::reclaim(&dir, &locked) {
         // Usually gone with the container's network namespace; a leftover goes now.
         let veth = veth_name(ip);
         if tools::link_exists(&veth) {
             let _ = tools::ip(None, &format!("link del {veth}\n"));
         }
+        if let Some(dead) = text.split_whitespace().next()
+            && text.split_whitespace().count() > 3
+        {
+            let _ = remove_rules(dead);
+        }
     }
     let bridge = ensure_bridge(&dir)?;
-    let lease = ipam::allocate(&dir, &locked, bridge.subnet, id, &ipam::me())?;
-    Ok(Attachment {
+    for p in publish {
+        let taken = ipam::held(&dir, &locked).into_iter().find(|l| {
+            l.split_whitespace()
+                .skip(3)
+                .filter_map(|r| Publish::parse(r).ok())
+                .any(|q| q.clashes(p))
+        });
+        if let Some(l) = taken {
+            let owner = l.split_whitespace().next().unwrap_or_default();
+            return Err(Error::Msg(format!(
+                "-p {}: host port {} is already published by container {owner}",
+                p.record(),
+                p.host_port
+            )));
+        }
+        ports::check_free(p)?;
+    }
+    let mut holder = ipam::me();
+    for p in publish {
+        holder.push(' ');
+        holder.push_str(&p.record());
+    }
+    let lease = ipam::allocate(&dir, &locked, bridge.subnet, id, &holder)?;
+    let att = Attachment {
         bridge,
         veth: veth_name(lease.ip),
         ip: lease.ip,
         lease: lease.file,
         dir,
-    })
+        id: id.to_string(),
+        published: !publish.is_empty(),
+    };
+    if !publish.is_empty() {
+        let script: String = publish.iter().map(|p| p.rule(att.ip, id)).collect();
+        if let Err(e) = tools::nft(&script) {
+            let _ = std::fs::remove_file(&att.lease);
+            return Err(e);
+        }
+    }
+    Ok(att)
+}
+
+/// Deletes the rules commented `id` from the `ports` chain.
+fn remove_rules(id: &str) -> Result<(), Error> {
+    let listing = tools::nft_list_ports()?;
+    let script: String = ports::handles_of(&listing, id)
+        .iter()
+        .map(|h| format!("delete rule inet husk ports handle {h}\n"))
+        .collect();
+    if script.is_empty() {
+        return Ok(());
+    }
+    tools::nft(&script)
 }
 
 fn ensure_bridge(dir: &Path) -> Result<Bridge, Error> {
@@ -123,9 +178,17 @@ fn ensure_bridge(dir: &Path) -> Result<Bridge, Error> {
     )?;
     let rest = (|| {
         tools::nft(&ruleset(subnet))?;
-        // Routing between the bridge and the uplink; in this network namespace only.
-        std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
-            .map_err(Error::io("write", "/proc/sys/net/ipv4/ip_forward"))?;
+        // Routing between the bridge and the uplink, and 127.0.0.1 DNATed onto the bridge
+        // (published ports from the host itself); in this network namespace only.
+        for (path, v) in [
+            ("/proc/sys/net/ipv4/ip_forward".to_string(), "1"),
+            (
+                format!("/proc/sys/net/ipv4/conf/{BRIDGE}/route_localnet"),
+                "1",
+            ),
+        ] {
+            std::fs::write(&path, v).map_err(Error::io("write", &path))?;
+        }
         std::fs::write(&record, format!("{subnet} {}\n", bridge.mtu))
             .map_err(Error::io("write", &record))
     })();
@@ -146,7 +209,10 @@ fn parse_record(text: &str) -> Option<Bridge> {
 }
 
 /// husk's table, replaced whole (it holds only husk's rules; other tables are never touched):
-/// containers' traffic leaving the subnet is masqueraded, and forwarded in both directions.
+/// containers' traffic leaving the subnet is masqueraded and forwarded in both directions;
+/// traffic to a local address goes through `ports` (the DNAT rules of `-p`), from outside
+/// (prerouting) and from this host (output); connections from 127.0.0.1 and hairpin connections
+/// (a container to a published port) are masqueraded so that replies come back the same way.
 pub fn ruleset(subnet: Subnet) -> String {
     format!(
         "table inet husk {{}}
@@ -155,11 +221,24 @@ table inet husk {{
   chain forward {{
     type filter hook forward priority filter; policy accept;
     ip daddr {subnet} ct state established,related accept
+    ip daddr {subnet} ct status dnat accept
     ip saddr {subnet} accept
+  }}
+  chain ports {{
+  }}
+  chain prerouting {{
+    type nat hook prerouting priority dstnat; policy accept;
+    fib daddr type local jump ports
+  }}
+  chain output {{
+    type nat hook output priority -100; policy accept;
+    fib daddr type local jump ports
   }}
   chain postrouting {{
     type nat hook postrouting priority srcnat; policy accept;
     ip saddr {subnet} ip daddr != {subnet} masquerade
+    ip saddr 127.0.0.0/8 oifname \"{BRIDGE}\" masquerade
+    ip saddr {subnet} ip daddr {subnet} ct status dnat masquerade
   }}
 }}
 "
@@ -177,8 +256,12 @@ impl Attachment {
         ]
     }
 
-    /// Removes the veth (if the container's namespace did not take it along) and the lease.
+    /// Removes the port rules, the veth (if the container's namespace did not take it along)
+    /// and the lease.
     pub fn release(self) {
+        if self.published {
+            let _ = remove_rules(&self.id);
+        }
         if tools::link_exists(&self.veth) {
             let _ = tools::ip(None, &format!("link del {}\n", self.veth));
         }

@@ -120,7 +120,12 @@ fn run_frontend(root: &Path, a: RunArgs, id: String) -> Result<i32, Error> {
     let mut built = build::build(&a, &id, &host)?;
     // Held until the container is gone: dropping it removes the veth and the lease.
     let _net = match a.network.as_deref() {
-        Some("bridge") => Some(bridge(root, &id, &mut built)?),
+        Some("bridge") => Some(bridge(root, &id, &a.publish, &mut built)?),
+        _ if !a.publish.is_empty() => {
+            return Err(Error::Msg(
+                "-p/--publish needs --network bridge (the default network is none)".into(),
+            ));
+        }
         _ => None,
     };
     let opts = CreateOpts {
@@ -181,8 +186,17 @@ impl Drop for NetGuard {
 
 /// `--network bridge`: an address now (for /etc/hosts), the veth from a createRuntime hook
 /// once init's network namespace exists and before the command runs.
-fn bridge(root: &Path, id: &str, built: &mut build::Built) -> Result<NetGuard, Error> {
-    let att = husk_net::allocate(root, id)?;
+fn bridge(
+    root: &Path,
+    id: &str,
+    publish: &[String],
+    built: &mut build::Built,
+) -> Result<NetGuard, Error> {
+    let publish = publish
+        .iter()
+        .map(|p| husk_net::Publish::parse(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let att = husk_net::allocate(root, id, &publish)?;
     husk_runtime::explain::step(|| format!("network: leased {} on {}", att.ip, husk_net::BRIDGE));
     let hostname = built.spec.hostname.clone().unwrap_or_default();
     for (name, entry) in &mut built.files {
