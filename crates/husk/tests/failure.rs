@@ -150,17 +150,11 @@ fn delete_force_after_create_was_killed_midway() {
     env.write_config();
     let id = env.id("killed");
     let (out, err) = (env.dir.join("create.out"), env.dir.join("create.err"));
-    let mut create = std::process::Command::new(HUSK)
-        .arg("--root")
-        .arg(&env.root)
-        .args(["create", "-b"])
-        .arg(&env.bundle)
-        .arg(&id)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
+    let mut create = env.spawn_create(
+        &id,
+        std::fs::File::create(&out).unwrap(),
+        std::fs::File::create(&err).unwrap(),
+    );
     let _hook = KillHook(hookpid.clone());
     wait_until(PATIENCE, "the hook runs", || started.exists());
     create.kill().unwrap();

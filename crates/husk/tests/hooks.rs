@@ -165,17 +165,11 @@ fn a_hook_that_times_out_fails_in_time() {
     let id = env.id("timeout");
     let err = env.dir.join("create.err");
     let t = std::time::Instant::now();
-    let mut create = std::process::Command::new(HUSK)
-        .arg("--root")
-        .arg(&env.root)
-        .args(["create", "-b"])
-        .arg(&env.bundle)
-        .arg(&id)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
+    let mut create = env.spawn_create(
+        &id,
+        std::process::Stdio::null(),
+        std::fs::File::create(&err).unwrap(),
+    );
     let code = wait_code(&mut create);
     let took = t.elapsed();
     let err = std::fs::read_to_string(&err).unwrap();
@@ -209,17 +203,11 @@ fn a_hook_that_never_reads_a_big_state_times_out() {
         env.write_config();
         let id = env.id(kind);
         let err = env.dir.join(format!("{kind}.err"));
-        let mut create = std::process::Command::new(HUSK)
-            .arg("--root")
-            .arg(&env.root)
-            .args(["create", "-b"])
-            .arg(&env.bundle)
-            .arg(&id)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(&err).unwrap())
-            .spawn()
-            .unwrap();
+        let mut create = env.spawn_create(
+            &id,
+            std::process::Stdio::null(),
+            std::fs::File::create(&err).unwrap(),
+        );
         let code = wait_code(&mut create);
         let err = std::fs::read_to_string(&err).unwrap();
         assert_eq!(code, Some(1), "{kind}: {err}");

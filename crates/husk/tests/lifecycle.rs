@@ -423,17 +423,11 @@ fn list_does_not_wait_behind_a_stuck_create() {
     env.args(&["/bin/true"]);
     env.write_config();
     let id = env.id("stuck");
-    let mut create = std::process::Command::new(HUSK)
-        .arg("--root")
-        .arg(&env.root)
-        .args(["create", "-b"])
-        .arg(&env.bundle)
-        .arg(&id)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut create = env.spawn_create(
+        &id,
+        std::process::Stdio::null(),
+        std::process::Stdio::null(),
+    );
     wait_until(PATIENCE, "the createRuntime hook runs", || started.exists());
     let out = env.dir.join("list.out");
     let mut list = std::process::Command::new(HUSK)

@@ -286,6 +286,27 @@ impl Env {
         .unwrap();
     }
 
+    /// `husk create` of `id` from this bundle (the config as last written) as a child, stdin
+    /// from /dev/null: for tests that act while it runs.
+    pub fn spawn_create(
+        &self,
+        id: &str,
+        stdout: impl Into<Stdio>,
+        stderr: impl Into<Stdio>,
+    ) -> std::process::Child {
+        Command::new(HUSK)
+            .arg("--root")
+            .arg(&self.root)
+            .args(["create", "-b"])
+            .arg(&self.bundle)
+            .arg(id)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .unwrap()
+    }
+
     /// Runs husk with stdout/stderr in files, not pipes: a created container inherits them and
     /// would hold a pipe open long after husk exits.
     pub fn husk(&self, args: &[&str]) -> Output {
