@@ -196,13 +196,15 @@ ip addr add 192.0.2.1/24 dev up0; ip link set up0 up; ip link set lo up
 nsenter --net=/proc/$CLIENT/ns/net sh -c "ip addr add 192.0.2.2/24 dev up1; ip link set up1 up"
 mkdir -p "$ROOT/www"; echo published-page > "$ROOT/www/index.html"
 $HUSK --root "$ROOT" run --name web --network bridge -p 8080:80 -p 127.0.0.1:8081:80 -v "$ROOT/www:/www" --rootfs "$RF" -- sh -c '
-  httpd -p 80 -h /www; n=0; until [ -e /www/stop ] || [ $n -ge 600 ]; do sleep 0.1; n=$((n+1)); done' & WEB=$!
+  httpd -f -vv -p 80 -h /www 2>/www/log & n=0; until [ -e /www/stop ] || [ $n -ge 600 ]; do sleep 0.1; n=$((n+1)); done' & WEB=$!
 get() {{ printf "GET /index.html HTTP/1.0\r\n\r\n" | timeout 10 "$BB" nc "$@" | tail -1; }}
 i=0; until nft list chain inet husk ports 2>/dev/null | grep -q 8081 || [ $i -ge 300 ]; do sleep 0.1; i=$((i+1)); done
 i=0; until [ "$(get 127.0.0.1 8081)" = published-page ] || [ $i -ge 300 ]; do sleep 0.1; i=$((i+1)); done
 echo "from-remote: $(nsenter --net=/proc/$CLIENT/ns/net sh -c "printf 'GET /index.html HTTP/1.0\r\n\r\n' | timeout 10 '$BB' nc 192.0.2.1 8080 | tail -1")"
 echo "from-host-loopback: $(get 127.0.0.1 8081)"
 echo "from-host-address: $(get 192.0.2.1 8080)"
+echo "hairpin: $($HUSK --root "$ROOT" run --network bridge --rootfs "$RF" -- sh -c 'printf "GET /index.html HTTP/1.0\r\n\r\n" | timeout 10 nc 192.0.2.1 8080 | tail -1')"
+grep -q 192.0.2.2 "$ROOT/www/log" && echo "client-address-preserved"
 $HUSK --root "$ROOT" run --network bridge -p 8080:81 --rootfs "$RF" -- true 2>&1 | sed 's/^/busy: /' || true
 touch "$ROOT/www/stop"; wait $WEB
 echo "rules-left: $(nft list chain inet husk ports | grep -c dnat || true)"
@@ -223,4 +225,6 @@ echo "rules-left: $(nft list chain inet husk ports | grep -c dnat || true)"
         "{out}"
     );
     assert!(out.contains("rules-left: 0\n"), "{out}");
+    assert!(out.contains("hairpin: published-page\n"), "{out}");
+    assert!(out.contains("client-address-preserved"), "{out}");
 }
