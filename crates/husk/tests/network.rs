@@ -228,3 +228,34 @@ echo "rules-left: $(nft list chain inet husk ports | grep -c dnat || true)"
     assert!(out.contains("hairpin: published-page\n"), "{out}");
     assert!(out.contains("client-address-preserved"), "{out}");
 }
+
+#[test]
+fn failures_leave_no_lease_veth_or_rule() {
+    require_net!();
+    let o = in_netns(
+        "failures",
+        &format!(
+            r#"
+$HUSK --root "$ROOT" run --network bridge -p 8080:80 --rootfs "$RF" -- /no/such/command 2>/dev/null || echo "missing-command: $?"
+ip link set lo up
+"$BB" nc -l -p 9090 & LISTENER=$!
+trap 'kill $LISTENER' EXIT
+i=0; until ss -Hltn | grep -q :9090 || [ $i -ge 100 ]; do sleep 0.1; i=$((i+1)); done
+$HUSK --root "$ROOT" run --network bridge -p 9090:80 --rootfs "$RF" -- true 2>&1 | sed 's/^/busy: /' || true
+$HUSK --root "$ROOT" run --network bridge -p 80 --rootfs "$RF" -- true 2>&1 | sed 's/^/no-host-port: /' || true
+echo "rules-left: $(nft list chain inet husk ports | grep -c dnat || true)"
+{LEFTOVERS}"#
+        ),
+    );
+    let out = check(&o);
+    assert!(out.contains("missing-command: 127\n"), "{out}");
+    assert!(
+        out.contains("busy: husk: -p 9090:80/tcp: host port 0.0.0.0:9090 is busy: EADDRINUSE"),
+        "{out}"
+    );
+    assert!(
+        out.contains("no-host-port: husk: -p 80: a host port chosen by husk is not yet supported"),
+        "{out}"
+    );
+    assert!(out.contains("rules-left: 0\n"), "{out}");
+}
