@@ -200,13 +200,7 @@ fn exec_fifo_reaches_start_for_every_final_user() {
     assert_eq!(create_start_ids(&env, &env.id("u65535")), "65535\n65535\n");
 
     // A user namespace: container root is host uid 100000, and a container user is 101000.
-    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    env.config["linux"]["uidMappings"] = map.clone();
-    env.config["linux"]["gidMappings"] = map;
-    env.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "user"}));
+    env.user_namespace(100000);
     user_case(&mut env, 0, 0, None);
     let id = env.id("userns");
     let fifo_owner = fifo_owner_while_created(&env, &id);
@@ -318,13 +312,7 @@ fn binds_from_a_private_dir_reach_a_user_namespace() {
     std::fs::set_permissions(&userdata, std::fs::Permissions::from_mode(0o700)).unwrap();
     std::fs::write(userdata.join("hosts"), "127.0.0.1 bound-hosts\n").unwrap();
     std::fs::write(userdata.join("dir/inside"), "in-dir\n").unwrap();
-    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    env.config["linux"]["uidMappings"] = map.clone();
-    env.config["linux"]["gidMappings"] = map;
-    env.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "user"}));
+    env.user_namespace(100000);
     let mounts = env.config["mounts"].as_array_mut().unwrap();
     mounts.push(json!({"destination": "/etc/hosts", "type": "bind",
         "source": userdata.join("hosts"), "options": ["bind", "rprivate"]}));

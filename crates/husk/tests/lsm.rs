@@ -338,13 +338,7 @@ fn apparmor_in_a_user_namespace() {
     let name = format!("husk-test-us-{}", std::process::id());
     let _profile = Profile::load(&name);
     let mut env = env_with_secret("lsm-aa-userns");
-    env.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "user"}));
-    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    env.config["linux"]["uidMappings"] = map.clone();
-    env.config["linux"]["gidMappings"] = map;
+    env.user_namespace(100000);
     env.args(&["/bin/sh", "-c", LOOK]);
     let o = env.run(&env.id("us-plain"));
     assert_eq!(

@@ -177,13 +177,7 @@ fn oom_score_adj() {
 fn oom_score_adj_in_a_user_namespace() {
     require_root!();
     let mut env = Env::new("p-oomuser");
-    env.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "user"}));
-    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    env.config["linux"]["uidMappings"] = map.clone();
-    env.config["linux"]["gidMappings"] = map;
+    env.user_namespace(100000);
     env.config["process"]["oomScoreAdj"] = json!(500);
     let o = env.run(&env.id("oomu"));
     assert!(o.status.success(), "{}", stderr(&o));

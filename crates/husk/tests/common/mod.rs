@@ -286,6 +286,17 @@ impl Env {
         .unwrap();
     }
 
+    /// A new user namespace whose ids 0 to 65535 are the host's from `host_id` on.
+    pub fn user_namespace(&mut self, host_id: u32) {
+        let map = json!([{"containerID": 0, "hostID": host_id, "size": 65536}]);
+        self.config["linux"]["uidMappings"] = map.clone();
+        self.config["linux"]["gidMappings"] = map;
+        self.config["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+    }
+
     /// `husk create` of `id` from this bundle (the config as last written) as a child, stdin
     /// from /dev/null: for tests that act while it runs.
     pub fn spawn_create(
