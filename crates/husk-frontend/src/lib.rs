@@ -64,7 +64,7 @@ pub struct RunArgs {
     /// Do not create a session keyring
     #[arg(long = "no-new-keyring", help_heading = RUNC)]
     pub no_new_keyring: bool,
-    /// Return once the container runs (with -b; the front end: not yet)
+    /// Return once the container runs: print its id; `husk ps`, `logs`, `stop`, `rm` manage it
     #[arg(short, long)]
     pub detach: bool,
 
@@ -124,6 +124,9 @@ pub struct RunArgs {
     /// Remove the container when it exits (a foreground container always is)
     #[arg(long)]
     pub rm: bool,
+    /// With -d: no, on-failure[:MAX-RETRIES], always or unless-stopped (its monitor restarts it)
+    #[arg(long)]
+    pub restart: Option<String>,
     /// Keep stdin attached (without it the container reads /dev/null)
     #[arg(short = 'i', long)]
     pub interactive: bool,

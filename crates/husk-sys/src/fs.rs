@@ -524,6 +524,35 @@ pub fn poll(fds: &[(BorrowedFd<'_>, i16)], timeout_ms: i32) -> io::Result<Vec<i1
     }
 }
 
+/// poll(2) over a fixed set of fds without allocating: the per-container monitor calls it for
+/// its whole life, and every allocation there would stay in husk's bump arena (see `alloc`).
+/// `None` entries are skipped (fd -1). Returns the revents per entry.
+pub fn poll_fixed<const N: usize>(
+    fds: [Option<(BorrowedFd<'_>, i16)>; N],
+    timeout_ms: i32,
+) -> io::Result<[i16; N]> {
+    let mut p = fds.map(|e| match e {
+        Some((f, events)) => libc::pollfd {
+            fd: f.as_raw_fd(),
+            events,
+            revents: 0,
+        },
+        None => libc::pollfd {
+            fd: -1,
+            events: 0,
+            revents: 0,
+        },
+    });
+    loop {
+        // SAFETY: `p` is a valid array of N pollfd.
+        match cvt_i(unsafe { libc::poll(p.as_mut_ptr(), N as libc::nfds_t, timeout_ms) }) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+            Ok(_) => return Ok(p.map(|x| x.revents)),
+        }
+    }
+}
+
 /// Sets or clears O_NONBLOCK on the open file description of `fd`.
 pub fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
     // SAFETY: fcntl F_GETFL/F_SETFL on a borrowed (so open) fd; no memory is passed.

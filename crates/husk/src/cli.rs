@@ -55,19 +55,29 @@ pub enum Cmd {
         c: CreateArgs,
         id: String,
     },
-    /// Start a created container
-    Start { id: String },
+    /// Start a created container (runc); a front-end container: run it again (see `ps`'s rule)
+    Start {
+        /// Front-end containers: print the output until it exits, return its code
+        #[arg(short, long)]
+        attach: bool,
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
     /// Print a container's OCI state as JSON
     State { id: String },
     /// Send a signal (default TERM; a name, a number, or -9 as kill(1)) to a container's init, or
     /// with --all to all its processes
+    /// (runc's `kill ID [SIGNAL]`). A front-end container: docker's `kill [-s SIG] NAME...`,
+    /// default KILL
     #[command(allow_negative_numbers = true)]
     Kill {
         #[arg(short, long)]
         all: bool,
-        id: String,
-        #[arg(default_value = "TERM")]
-        signal: String,
+        /// The signal (front-end containers; runc's form takes it after the id)
+        #[arg(short, long = "signal")]
+        signal_opt: Option<String>,
+        #[arg(required = true)]
+        id: Vec<String>,
     },
     /// Delete a container (with --force, also a running one)
     Delete {
@@ -86,11 +96,24 @@ pub enum Cmd {
     Pause { id: String },
     /// Thaw a paused container
     Resume { id: String },
-    /// List a container's processes (table: `ps` output filtered to them; json: their pids)
+    /// With ID, runc's: a container's processes (table: `ps` output filtered to them; json:
+    /// their pids). Without: docker's list of front-end containers. A word naming a runc-mode
+    /// container under --root keeps runc's meaning in ps, kill, start and exec; any other names a
+    /// front-end container (their own store: /var/lib/husk/fe for the default --root, else ROOT-fe)
     Ps {
-        #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
+        /// table, json, or a template such as '{{.Names}}\t{{.Status}}'
+        #[arg(short, long, default_value = "table")]
         format: String,
-        id: String,
+        /// Front-end list: also the containers that are not running
+        #[arg(short, long)]
+        all: bool,
+        /// Front-end list: ids only
+        #[arg(short, long)]
+        quiet: bool,
+        /// Front-end list: full ids and commands
+        #[arg(long = "no-trunc")]
+        no_trunc: bool,
+        id: Option<String>,
         /// Arguments for ps(1) (default -ef)
         #[arg(last = true)]
         ps_args: Vec<String>,
@@ -116,6 +139,31 @@ pub enum Cmd {
     NetAttach { args: Vec<String> },
     /// Run a new process in a running container: `husk exec [OPTIONS] ID CMD...`
     Exec(Box<crate::exec::ExecArgs>),
+    /// Print a front-end container's output (stdout and stderr, as kept by its monitor)
+    Logs(crate::containers::LogsArgs),
+    /// Stop front-end containers: their stop signal, then KILL after --time seconds
+    Stop(crate::containers::StopArgs),
+    /// Stop, then start front-end containers
+    Restart(crate::containers::StopArgs),
+    /// Remove front-end containers (-f: also running ones)
+    Rm(crate::containers::RmArgs),
+    /// Wait until front-end containers stop; print their exit codes
+    Wait {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Print front-end containers' config and state as JSON (docker's fields)
+    Inspect {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Print a running front-end container's output until it exits; exit with its code
+    Attach { container: String },
+    /// Front-end containers as a group
+    Container {
+        #[command(subcommand)]
+        cmd: crate::containers::ContainerCmd,
+    },
     /// Print what this husk and this host support, as the OCI features JSON
     Features,
     /// Load images from a `docker save` archive or an oci-archive
@@ -277,14 +325,35 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
             std::fs::write(&path, text + "\n").map_err(Error::io("write", &path))?;
         }
         Cmd::Create { c, id } => launch::launch(&c.opts(root, &id), Mode::Create)?.finish_create(),
-        Cmd::Start { id } => ops::start(root, &id)?,
+        Cmd::Start { attach, ids } => match ids.as_slice() {
+            [id] if !attach && crate::containers::is_runc(root, id) => ops::start(root, id)?,
+            _ => return crate::containers::start(root, &ids, attach),
+        },
         Cmd::State { id } => crate::out::line(ops::state_json(root, &id)?)?,
-        Cmd::Kill { all, id, signal } => {
+        Cmd::Kill {
+            all,
+            signal_opt,
+            id,
+        } => {
+            if !crate::containers::is_runc(root, &id[0]) {
+                let sig = signal_opt.as_deref().unwrap_or("KILL");
+                return crate::containers::kill(root, &id, sig);
+            }
+            let signal = match (signal_opt, id.as_slice()) {
+                (Some(s), [_]) => s,
+                (None, [_]) => "TERM".into(),
+                (None, [_, s]) => s.clone(),
+                _ => {
+                    return Err(Error::Msg(
+                        "kill ID [SIGNAL]: one runc-mode container, one signal".into(),
+                    ));
+                }
+            };
             // kill(1)'s `-9` and `-KILL`
             let name = signal.strip_prefix('-').unwrap_or(&signal);
             let sig = husk_spec::names::signal(name)
                 .ok_or_else(|| Error::Msg(format!("unknown signal \"{signal}\"")))?;
-            ops::kill(root, &id, sig, all)?;
+            ops::kill(root, &id[0], sig, all)?;
         }
         Cmd::Delete { force, id } => ops::delete(root, &id, force)?,
         Cmd::List { quiet, format } => print_list(root, quiet, &format)?,
@@ -295,7 +364,6 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
                 .map_err(Error::io("read", "stdin"))?;
             husk_net::attach_hook(&args, &state)?
         }
-        Cmd::Exec(e) => return husk_runtime::exec::exec(&e.opts(root)),
         Cmd::Load(a) => crate::images::load(a)?,
         Cmd::Images(a) => crate::images::images(a)?,
         Cmd::Rmi(a) => crate::images::rmi(a)?,
@@ -311,6 +379,22 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
                 "husk save: writing image archives is not yet supported".into(),
             ));
         }
+        Cmd::Exec(mut e) => {
+            if crate::containers::is_runc(root, &e.id) {
+                return husk_runtime::exec::exec(&e.opts(root));
+            }
+            let (run, id) = crate::containers::exec_target(root, &e.id)?;
+            e.id = id;
+            return husk_runtime::exec::exec(&e.opts(&run));
+        }
+        Cmd::Logs(a) => return crate::containers::logs(root, &a),
+        Cmd::Stop(a) => return crate::containers::stop(root, &a),
+        Cmd::Restart(a) => return crate::containers::restart(root, &a),
+        Cmd::Rm(a) => return crate::containers::rm(root, &a),
+        Cmd::Wait { containers } => return crate::containers::wait(root, &containers),
+        Cmd::Inspect { containers } => return crate::containers::inspect(root, &containers),
+        Cmd::Attach { container } => return crate::containers::attach(root, &container),
+        Cmd::Container { cmd } => return crate::containers::container(root, &cmd),
         Cmd::Completion { shell } => print_completion(&shell),
         Cmd::Man { command } => print_man(command.as_deref())?,
         Cmd::Features => crate::out::line(
@@ -321,9 +405,27 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         Cmd::Resume { id } => husk_runtime::resume(root, &id)?,
         Cmd::Ps {
             format,
+            all,
+            quiet,
+            no_trunc,
             id,
             ps_args,
-        } => print_ps(root, &id, &format, &ps_args)?,
+        } => match id {
+            Some(id) => {
+                if format != "table" && format != "json" {
+                    return Err(Error::Msg(format!(
+                        "ps ID --format {format}: runc's ps takes table or json"
+                    )));
+                }
+                if crate::containers::is_runc(root, &id) {
+                    print_ps(root, &id, &format, &ps_args)?
+                } else {
+                    let (run, full) = crate::containers::exec_target(root, &id)?;
+                    print_ps(&run, &full, &format, &ps_args)?
+                }
+            }
+            None => return crate::containers::ps(root, all, quiet, &format, no_trunc),
+        },
         Cmd::Update(u) => crate::update::run(root, &u)?,
         Cmd::Events {
             stats,

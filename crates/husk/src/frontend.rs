@@ -31,13 +31,17 @@ pub fn run(root: &Path, mut a: RunArgs) -> Result<i32, Error> {
                 "{flag} is an option of runc's `run`, which needs -b/--bundle: husk run -b BUNDLE {flag} ... ID"
             )));
         }
-        if a.detach {
+        if a.restart.is_some() && !a.detach {
             return Err(Error::Msg(
-                "-d/--detach: detached containers are not supported by the front end yet; run in the foreground (runc's `husk run -d -b BUNDLE ID` detaches)".into(),
+                "--restart needs -d: a foreground container is never restarted".into(),
             ));
         }
         return match a.take_positionals() {
+            Target::Image(_) if a.detach => Err(Error::Msg(
+                "-d with an image: not yet (detached containers run on --rootfs DIR or the embedded default)".into(),
+            )),
             Target::Image(image) => run_image(root, a, &image),
+            _ if a.detach => run_detached(root, a),
             _ => {
                 let id = container_id(&a);
                 run_frontend(root, a, id)
@@ -82,6 +86,104 @@ fn start_and_wait(mut c: launch::Launched, detach: bool, keep: bool) -> Result<i
     c.wait(keep)
 }
 
+/// `run -d`: the container goes into the front end's store and runs under its own monitor
+/// (crate husk-containers); prints the id once the process runs.
+fn run_detached(root: &Path, a: RunArgs) -> Result<i32, Error> {
+    use husk_containers::{Meta, Restart, Store, store};
+    if a.tty || a.interactive {
+        return Err(Error::Msg(
+            "-d with -i or -t: a detached container has no terminal or stdin in husk yet (its output is in `husk logs`); drop -i/-t".into(),
+        ));
+    }
+    if a.network.as_deref() == Some("bridge") {
+        return Err(Error::Msg(
+            "-d with --network bridge: not yet (the bridge's veth lives as long as a foreground run); use --network none or host".into(),
+        ));
+    }
+    let restart = match &a.restart {
+        Some(r) => Restart::parse(r)?,
+        None => Restart::default(),
+    };
+    if a.rm && restart.name != "no" {
+        return Err(Error::Msg(format!(
+            "--rm and --restart {}: a container removed at exit cannot be restarted; drop one",
+            restart.name
+        )));
+    }
+    let s = Store::for_root(root);
+    let id = store::new_id()?;
+    let host = build::Host::current(s.run.join(&id));
+    // docker's host name for a detached container is its short id, whatever its --name.
+    let built = build::build(
+        &RunArgs {
+            name: None,
+            ..a.clone()
+        },
+        &id,
+        &host,
+    )?;
+    let ann = &built.spec.annotations;
+    let meta = Meta {
+        id: id.clone(),
+        name: a.name.clone().unwrap_or_default(),
+        created_ns: husk_containers::time::now_ns(),
+        image: match &a.rootfs {
+            Some(r) => std::path::absolute(r)
+                .unwrap_or_else(|_| r.clone())
+                .display()
+                .to_string(),
+            None => "(host)".into(),
+        },
+        command: built
+            .spec
+            .process
+            .as_ref()
+            .map(|p| p.args.clone())
+            .unwrap_or_default(),
+        root_path: built.plan.rootfs.clone(),
+        rootfs_readonly_recursive: built.plan.rootfs_readonly_recursive,
+        loopback_up: built.plan.loopback_up,
+        install_init: built.plan.install_init,
+        files: built
+            .files
+            .iter()
+            .map(|(n, e)| (n.clone(), e.into()))
+            .collect(),
+        restart,
+        auto_remove: a.rm,
+        stop_signal: ann
+            .get(husk_frontend::STOP_SIGNAL)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(libc::SIGTERM),
+        stop_timeout: ann
+            .get(husk_frontend::STOP_TIMEOUT)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10),
+    };
+    if let Some(f) = &a.cidfile {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(f)
+            .and_then(|mut file| file.write_all(id.as_bytes()))
+            .map_err(Error::io("write --cidfile", f))?;
+    }
+    match husk_containers::verbs::run_detached(&s, meta, &built.spec) {
+        Ok(id) => {
+            crate::out::line(id)?;
+            Ok(0)
+        }
+        Err((e, code)) => {
+            if let Some(f) = &a.cidfile {
+                let _ = std::fs::remove_file(f);
+            }
+            eprintln!("husk: {e}");
+            Ok(code)
+        }
+    }
+}
+
 fn container_id(a: &RunArgs) -> String {
     match &a.name {
         Some(n) => n.clone(),
@@ -115,6 +217,13 @@ fn run_frontend(root: &Path, a: RunArgs, id: String) -> Result<i32, Error> {
         return Err(Error::Msg(
             "-it: the input device is not a TTY (drop -t to pipe into the container)".into(),
         ));
+    }
+    if let Some(n) = &a.name
+        && husk_containers::Store::for_root(root).name_taken(n)
+    {
+        return Err(Error::Msg(format!(
+            "the name \"{n}\" is already in use by a detached container: remove it or pick another --name"
+        )));
     }
     let host = build::Host::current(root.join(&id));
     let mut built = build::build(&a, &id, &host)?;

@@ -1,0 +1,603 @@
+//! docker's container verbs on the store: each reads the records the monitors keep, acts through
+//! husk-runtime on the runtime root, and waits for the monitor's record where docker waits.
+
+use crate::logs;
+use crate::monitor;
+use crate::store::{Meta, Seen, State, Store, alive};
+use crate::time::{self, now_ns};
+use husk_runtime::Error;
+use serde_json::{Value, json};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// Creates the container (name, files) and starts its monitor; returns the id once the
+/// container's process runs. A container that never ran leaves nothing behind; the error comes
+/// with docker's exit code.
+pub fn run_detached(
+    store: &Store,
+    mut meta: Meta,
+    spec: &husk_spec::Spec,
+) -> Result<String, (Error, i32)> {
+    let e125 = |e| (e, 125);
+    if meta.name.is_empty() {
+        meta.name = store.generate_name().map_err(e125)?;
+    } else if !crate::store::valid_name(&meta.name) {
+        return Err(e125(Error::Msg(format!(
+            "--name {}: a name is [a-zA-Z0-9][a-zA-Z0-9_.-]+",
+            meta.name
+        ))));
+    }
+    store.create(&meta, spec).map_err(e125)?;
+    match monitor::spawn(store, &meta.id) {
+        Ok(()) => Ok(meta.id),
+        Err(e) => {
+            let _ = store.remove(&meta.id);
+            Err(e)
+        }
+    }
+}
+
+fn state_of(store: &Store, id: &str) -> Result<State, Error> {
+    store.state(id)
+}
+
+/// Polls the record until `done` holds (the monitor writes it; nothing to wait on otherwise).
+fn wait_record(
+    store: &Store,
+    id: &str,
+    limit: Option<Duration>,
+    done: impl Fn(&State) -> bool,
+) -> Result<State, Error> {
+    let end = limit.map(|l| Instant::now() + l);
+    loop {
+        let st = state_of(store, id)?;
+        if done(&st) || st.seen() == Seen::Exited {
+            return Ok(st);
+        }
+        if end.is_some_and(|e| Instant::now() >= e) {
+            return Ok(st);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Blocks until the process `pid` (started at `start`) is gone, at most `limit`; true if gone.
+fn wait_gone(pid: i32, start: u64, limit: Option<Duration>) -> bool {
+    if !alive(pid, start) {
+        return true;
+    }
+    let Ok(fd) = husk_sys::process::pidfd_open(pid) else {
+        return true;
+    };
+    let ms = limit.map_or(-1, |l| l.as_millis().min(i32::MAX as u128) as i32);
+    use std::os::fd::AsFd;
+    matches!(husk_sys::fs::poll_fixed([Some((fd.as_fd(), libc::POLLIN))], ms), Ok([r]) if r != 0)
+}
+
+/// The record after the monitor wrote the exit (or after husk wrote it for a lost monitor).
+fn settle(store: &Store, id: &str) -> Result<State, Error> {
+    let st = wait_record(store, id, None, |s| s.status == "exited")?;
+    if st.status != "exited" {
+        // The monitor is gone (killed, rebooted): nobody else will record the end.
+        let mut st = st;
+        if alive(st.pid, st.pid_start) {
+            let _ = husk_sys::process::kill(st.pid, libc::SIGKILL);
+            wait_gone(st.pid, st.pid_start, None);
+        }
+        st.status = "exited".into();
+        st.exit_code = st.code();
+        if st.finished_ns < st.started_ns {
+            st.finished_ns = now_ns();
+        }
+        st.pid = 0;
+        store.clean_runtime(id)?;
+        store.save_state(id, &st)?;
+        return Ok(st);
+    }
+    Ok(st)
+}
+
+/// `stop`: the stop signal, then KILL after `timeout` seconds (the container's --stop-timeout,
+/// else 10). The marker keeps the monitor from restarting it.
+pub fn stop(store: &Store, word: &str, timeout: Option<i64>) -> Result<(), Error> {
+    let id = store.resolve(word)?;
+    let meta = store.meta(&id)?;
+    let st = state_of(store, &id)?;
+    std::fs::write(store.stop_marker(&id), b"")
+        .map_err(Error::io("write", store.stop_marker(&id)))?;
+    match st.seen() {
+        Seen::Running => {
+            let t = timeout.unwrap_or(meta.stop_timeout);
+            let _ = husk_runtime::ops::kill(&store.run, &id, meta.stop_signal, false);
+            let limit = (t >= 0).then(|| Duration::from_secs(t as u64));
+            if !wait_gone(st.pid, st.pid_start, limit) {
+                let _ = husk_runtime::ops::kill(&store.run, &id, libc::SIGKILL, false);
+                wait_gone(st.pid, st.pid_start, None);
+            }
+        }
+        // The monitor waits out its back-off: it ends there on SIGTERM.
+        Seen::Restarting if alive(st.monitor_pid, st.monitor_start) => {
+            let _ = husk_sys::process::kill(st.monitor_pid, libc::SIGTERM);
+        }
+        _ => {}
+    }
+    let mut st = settle(store, &id)?;
+    if st.status == "restarting" {
+        st.status = "exited".into();
+        store.save_state(&id, &st)?;
+    }
+    Ok(())
+}
+
+/// `kill`: a signal to the container's process (docker's default: KILL).
+pub fn kill(store: &Store, word: &str, sig: i32) -> Result<(), Error> {
+    let id = store.resolve(word)?;
+    let st = state_of(store, &id)?;
+    if st.seen() != Seen::Running {
+        return Err(Error::Msg(format!("container {word} is not running")));
+    }
+    husk_runtime::ops::kill(&store.run, &id, sig, false)
+}
+
+/// `rm`: a stopped container (with `force`, a running one is killed first), everything of it.
+pub fn rm(store: &Store, word: &str, force: bool) -> Result<(), Error> {
+    let id = store.resolve(word)?;
+    let st = state_of(store, &id).unwrap_or_default();
+    match st.seen() {
+        Seen::Running | Seen::Restarting if !force => {
+            return Err(Error::Msg(format!(
+                "cannot remove container {word}: it is {}; stop it first or use rm -f",
+                st.seen().as_str()
+            )));
+        }
+        Seen::Running | Seen::Restarting => {
+            let _ = std::fs::write(store.stop_marker(&id), b"");
+            if st.seen() == Seen::Restarting {
+                let _ = husk_sys::process::kill(st.monitor_pid, libc::SIGTERM);
+            }
+            let _ = husk_runtime::ops::kill(&store.run, &id, libc::SIGKILL, false);
+            settle(store, &id)?;
+            // The monitor may still be removing the runtime's state (or, with --rm, the
+            // container): let it finish first.
+            if alive(st.monitor_pid, st.monitor_start) {
+                wait_gone(
+                    st.monitor_pid,
+                    st.monitor_start,
+                    Some(Duration::from_secs(10)),
+                );
+            }
+        }
+        _ => {}
+    }
+    store.remove(&id)
+}
+
+/// `wait`: blocks until the container stops; its exit code.
+pub fn wait(store: &Store, word: &str) -> Result<i32, Error> {
+    let id = store.resolve(word)?;
+    let st = state_of(store, &id)?;
+    if st.seen() == Seen::Running {
+        wait_gone(st.pid, st.pid_start, None);
+        let started = st.started_ns;
+        let st = wait_record(store, &id, None, |s| {
+            s.status != "running" || s.started_ns != started
+        })?;
+        return Ok(st.code());
+    }
+    if st.seen() == Seen::Restarting {
+        let st = wait_record(store, &id, None, |s| s.status == "exited")?;
+        return Ok(st.code());
+    }
+    Ok(st.code())
+}
+
+/// `start`: runs a created or exited container again, with the same config and root. With
+/// `attach`, prints its output until it exits and returns its code.
+pub fn start(
+    store: &Store,
+    word: &str,
+    attach: Option<(&mut dyn Write, &mut dyn Write)>,
+) -> Result<i32, (Error, i32)> {
+    let e125 = |e| (e, 125);
+    let id = store.resolve(word).map_err(e125)?;
+    let st = state_of(store, &id).map_err(e125)?;
+    if matches!(st.seen(), Seen::Running | Seen::Restarting) {
+        return Ok(0);
+    }
+    if st.status != "exited" && st.status != "created" {
+        // Its monitor died: settle the record first.
+        settle(store, &id).map_err(e125)?;
+    }
+    let _ = std::fs::remove_file(store.stop_marker(&id));
+    let pos = logs::position(store, &id);
+    monitor::spawn(store, &id)?;
+    match attach {
+        None => Ok(0),
+        Some((out, err)) => {
+            logs::follow_from(store, &id, pos, out, err).map_err(e125)?;
+            wait(store, &id).map_err(e125)
+        }
+    }
+}
+
+/// `attach` (a container without a terminal): its output from now until it exits; its code.
+pub fn attach(
+    store: &Store,
+    word: &str,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<i32, Error> {
+    let id = store.resolve(word)?;
+    let st = state_of(store, &id)?;
+    if st.seen() != Seen::Running {
+        return Err(Error::Msg(format!(
+            "cannot attach to container {word}: it is not running"
+        )));
+    }
+    let pos = logs::position(store, &id);
+    logs::follow_from(store, &id, pos, out, err)?;
+    wait(store, &id)
+}
+
+/// `container prune`: removes every container that is not running; their ids.
+pub fn prune(store: &Store) -> Result<Vec<String>, Error> {
+    let mut out = vec![];
+    for id in store.ids() {
+        let st = state_of(store, &id).unwrap_or_default();
+        if matches!(st.seen(), Seen::Exited | Seen::Created) {
+            store.remove(&id)?;
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+/// One row of `ps`.
+pub struct Row {
+    pub meta: Meta,
+    pub state: State,
+    pub seen: Seen,
+}
+
+impl Row {
+    pub fn status_text(&self, now: u64) -> String {
+        match self.seen {
+            Seen::Running => format!(
+                "Up {}",
+                time::human(now.saturating_sub(self.state.started_ns))
+            ),
+            Seen::Restarting => format!(
+                "Restarting ({}) {} ago",
+                self.state.exit_code,
+                time::human(now.saturating_sub(self.state.finished_ns))
+            ),
+            Seen::Created => "Created".into(),
+            Seen::Exited => {
+                let at = if self.state.finished_ns > 0 {
+                    self.state.finished_ns
+                } else {
+                    self.state.started_ns.max(self.meta.created_ns)
+                };
+                format!(
+                    "Exited ({}) {} ago",
+                    self.state.code(),
+                    time::human(now.saturating_sub(at))
+                )
+            }
+        }
+    }
+
+    pub fn command(&self, trunc: bool) -> String {
+        let c = self.meta.command.join(" ");
+        if trunc && c.chars().count() > 20 {
+            format!("\"{}…\"", c.chars().take(19).collect::<String>())
+        } else {
+            format!("\"{c}\"")
+        }
+    }
+
+    /// The fields `--format '{{.Field}}'` and `--format json` know, as docker names them.
+    pub fn field(&self, name: &str, now: u64, trunc: bool) -> Option<String> {
+        Some(match name {
+            "ID" => {
+                if trunc {
+                    self.meta.id[..12].to_string()
+                } else {
+                    self.meta.id.clone()
+                }
+            }
+            "Image" => self.meta.image.clone(),
+            "Command" => self.command(trunc),
+            "CreatedAt" => time::rfc3339(self.meta.created_ns),
+            "RunningFor" => format!(
+                "{} ago",
+                time::human(now.saturating_sub(self.meta.created_ns))
+            ),
+            "Status" => self.status_text(now),
+            "State" => self.seen.as_str().into(),
+            "Ports" => String::new(),
+            "Names" => self.meta.name.clone(),
+            "Pid" => self.state.pid.to_string(),
+            _ => return None,
+        })
+    }
+}
+
+/// The containers `ps` lists, newest first (with `all`, the stopped ones too).
+pub fn rows(store: &Store, all: bool) -> Vec<Row> {
+    let mut rows: Vec<Row> = store
+        .ids()
+        .into_iter()
+        .filter_map(|id| {
+            let meta = store.meta(&id).ok()?;
+            let state = store.state(&id).unwrap_or_default();
+            let seen = state.seen();
+            (all || matches!(seen, Seen::Running | Seen::Restarting)).then_some(Row {
+                meta,
+                state,
+                seen,
+            })
+        })
+        .collect();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.meta.created_ns));
+    rows
+}
+
+pub const PS_FIELDS: &[&str] = &[
+    "ID",
+    "Image",
+    "Command",
+    "CreatedAt",
+    "RunningFor",
+    "Status",
+    "State",
+    "Ports",
+    "Names",
+    "Pid",
+];
+
+/// `ps`: docker's table, `--format json` (one object per line), or a template of `{{.Field}}`s
+/// (a leading `table ` adds a header).
+pub fn ps(
+    store: &Store,
+    all: bool,
+    quiet: bool,
+    format: &str,
+    no_trunc: bool,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let rows = rows(store, all);
+    let now = now_ns();
+    let trunc = !no_trunc;
+    let w =
+        |out: &mut dyn Write, s: &str| writeln!(out, "{s}").map_err(Error::io("write", "stdout"));
+    if quiet {
+        for r in &rows {
+            w(out, &r.field("ID", now, trunc).unwrap_or_default())?;
+        }
+        return Ok(());
+    }
+    match format {
+        "json" => {
+            for r in &rows {
+                let mut m = serde_json::Map::new();
+                for f in PS_FIELDS {
+                    m.insert(
+                        (*f).into(),
+                        Value::String(r.field(f, now, trunc).unwrap_or_default()),
+                    );
+                }
+                w(out, &Value::Object(m).to_string())?;
+            }
+        }
+        "" | "table" => {
+            let head = [
+                "CONTAINER ID",
+                "IMAGE",
+                "COMMAND",
+                "CREATED",
+                "STATUS",
+                "PORTS",
+                "NAMES",
+            ];
+            let cells: Vec<[String; 7]> = rows
+                .iter()
+                .map(|r| {
+                    [
+                        r.field("ID", now, trunc).unwrap_or_default(),
+                        r.meta.image.clone(),
+                        r.command(trunc),
+                        r.field("RunningFor", now, trunc).unwrap_or_default(),
+                        r.status_text(now),
+                        String::new(),
+                        r.meta.name.clone(),
+                    ]
+                })
+                .collect();
+            // docker's tabwriter: each column as wide as its widest cell, 3 spaces apart.
+            let mut width = head.map(|h| h.chars().count());
+            for c in &cells {
+                for (i, s) in c.iter().enumerate() {
+                    width[i] = width[i].max(s.chars().count());
+                }
+            }
+            let line = |c: &[String]| {
+                let mut l = String::new();
+                for (i, s) in c.iter().enumerate() {
+                    if i + 1 == c.len() {
+                        l.push_str(s);
+                    } else {
+                        l.push_str(s);
+                        l.extend(std::iter::repeat_n(' ', width[i] - s.chars().count() + 3));
+                    }
+                }
+                l
+            };
+            w(out, &line(&head.map(String::from)))?;
+            for c in &cells {
+                w(out, &line(c))?;
+            }
+        }
+        t => {
+            let (header, t) = match t.strip_prefix("table ") {
+                Some(rest) => (true, rest),
+                None => (false, t),
+            };
+            let parts = template(t)?;
+            if header {
+                let h: String = parts
+                    .iter()
+                    .map(|p| match p {
+                        Part::Text(s) => s.clone(),
+                        Part::Field(f) => f.to_uppercase(),
+                    })
+                    .collect();
+                w(out, &h)?;
+            }
+            for r in &rows {
+                let l: String = parts
+                    .iter()
+                    .map(|p| match p {
+                        Part::Text(s) => s.clone(),
+                        Part::Field(f) => r.field(f, now, trunc).unwrap_or_default(),
+                    })
+                    .collect();
+                w(out, &l)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+enum Part {
+    Text(String),
+    Field(String),
+}
+
+/// `{{.Names}}\t{{.Status}}`: the subset of Go templates people write for `ps --format`.
+fn template(t: &str) -> Result<Vec<Part>, Error> {
+    let t = t.replace("\\t", "\t").replace("\\n", "\n");
+    let mut parts = vec![];
+    let mut rest = t.as_str();
+    while let Some(open) = rest.find("{{") {
+        parts.push(Part::Text(rest[..open].to_string()));
+        let close = rest[open..]
+            .find("}}")
+            .ok_or_else(|| Error::Msg(format!("--format {t}: a {{{{ without }}}}")))?;
+        let inner = rest[open + 2..open + close].trim();
+        let field = inner
+            .strip_prefix('.')
+            .filter(|f| PS_FIELDS.contains(f))
+            .ok_or_else(|| {
+                Error::Msg(format!(
+                    "--format: unknown field {inner}; known: {}",
+                    PS_FIELDS
+                        .iter()
+                        .map(|f| format!(".{f}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ))
+            })?;
+        parts.push(Part::Field(field.to_string()));
+        rest = &rest[open + close + 2..];
+    }
+    parts.push(Part::Text(rest.to_string()));
+    Ok(parts)
+}
+
+/// `inspect`: docker's object for each container.
+pub fn inspect(store: &Store, word: &str) -> Result<Value, Error> {
+    let id = store.resolve(word)?;
+    let meta = store.meta(&id)?;
+    let spec = store.spec(&id)?;
+    let st = state_of(store, &id)?;
+    let seen = st.seen();
+    let t = |ns: u64| {
+        if ns == 0 {
+            "0001-01-01T00:00:00Z".to_string()
+        } else {
+            time::rfc3339(ns)
+        }
+    };
+    let process = spec.process.clone().unwrap_or_default();
+    let network = spec
+        .linux
+        .as_ref()
+        .map(|l| {
+            if l.namespaces
+                .iter()
+                .any(|n| n.kind == "network" && n.path.is_none())
+            {
+                "none"
+            } else {
+                "host"
+            }
+        })
+        .unwrap_or("host");
+    let mounts: Vec<Value> = spec
+        .mounts
+        .iter()
+        .filter(|m| {
+            m.options.iter().any(|o| o == "bind" || o == "rbind")
+                || m.kind.as_deref() == Some("tmpfs")
+        })
+        .filter(|m| {
+            !matches!(
+                m.destination.as_str(),
+                "/dev" | "/dev/shm" | "/etc/hosts" | "/etc/hostname" | "/etc/resolv.conf"
+            )
+        })
+        .map(|m| {
+            let bind = m.kind.as_deref() != Some("tmpfs");
+            json!({
+                "Type": if bind { "bind" } else { "tmpfs" },
+                "Source": m.source.clone().unwrap_or_default(),
+                "Destination": m.destination,
+                "Mode": "",
+                "RW": !m.options.iter().any(|o| o == "ro" || o == "rro"),
+                "Propagation": "",
+            })
+        })
+        .collect();
+    Ok(json!({
+        "Id": id,
+        "Created": t(meta.created_ns),
+        "Path": meta.command.first().cloned().unwrap_or_default(),
+        "Args": meta.command.iter().skip(1).collect::<Vec<_>>(),
+        "State": {
+            "Status": seen.as_str(),
+            "Running": seen == Seen::Running,
+            "Paused": false,
+            "Restarting": seen == Seen::Restarting,
+            "OOMKilled": false,
+            "Dead": false,
+            "Pid": if seen == Seen::Running { st.pid } else { 0 },
+            "ExitCode": if seen == Seen::Exited { st.code() } else { 0 },
+            "Error": st.error,
+            "StartedAt": t(st.started_ns),
+            "FinishedAt": t(st.finished_ns),
+        },
+        "Image": meta.image,
+        "LogPath": store.log_path(&id),
+        "Name": format!("/{}", meta.name),
+        "RestartCount": st.restart_count,
+        "HostConfig": {
+            "RestartPolicy": {"Name": meta.restart.name, "MaximumRetryCount": meta.restart.max},
+            "AutoRemove": meta.auto_remove,
+            "NetworkMode": network,
+        },
+        "Mounts": mounts,
+        "Config": {
+            "Hostname": spec.hostname.clone().unwrap_or_default(),
+            "User": format!("{}:{}", process.user.uid, process.user.gid),
+            "Env": process.env,
+            "Cmd": meta.command,
+            "WorkingDir": process.cwd,
+            "Labels": spec.annotations,
+            "StopSignal": husk_spec::names::signal_name(meta.stop_signal),
+            "StopTimeout": meta.stop_timeout,
+        },
+        "NetworkSettings": {"Mode": network},
+        "Monitor": {"Pid": if alive(st.monitor_pid, st.monitor_start) { st.monitor_pid } else { 0 }},
+    }))
+}

@@ -1,0 +1,416 @@
+//! Front-end containers that outlive the shell (issue 14): `run -d`, the monitor, and docker's
+//! verbs on them. Each test has its own --root, so its front-end store is `<root>-fe`.
+
+mod common;
+
+use common::{Env, PATIENCE, stderr, stdout, wait_until};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// A test's front end: removes every container it made, also when the test fails.
+struct Fe {
+    env: Env,
+}
+
+impl Drop for Fe {
+    fn drop(&mut self) {
+        let ids = self.ok(&["ps", "-aq", "--no-trunc"]);
+        for id in ids.lines() {
+            let _ = self.env.husk(&["rm", "-f", id]);
+        }
+    }
+}
+
+impl Fe {
+    fn new(name: &str) -> Fe {
+        Fe {
+            env: Env::new(name),
+        }
+    }
+
+    fn store(&self) -> PathBuf {
+        let mut s = self.env.root.clone().into_os_string();
+        s.push("-fe");
+        s.into()
+    }
+
+    /// husk with this --root; stdout, asserting success.
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.env.husk(args);
+        assert!(
+            o.status.success(),
+            "husk {args:?}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        stdout(&o)
+    }
+
+    /// `run -d --rootfs R ARGS...`: the id printed.
+    fn run_d(&self, opts: &[&str], cmd: &[&str]) -> String {
+        let r = common::rootfs();
+        let mut a = vec!["run", "-d"];
+        a.extend_from_slice(opts);
+        a.extend_from_slice(&["--rootfs", r.to_str().unwrap()]);
+        a.extend_from_slice(cmd);
+        let id = self.ok(&a).trim().to_string();
+        assert!(
+            id.len() == 64 && id.bytes().all(|c| c.is_ascii_hexdigit()),
+            "run -d prints a 64-hex id, got {id:?}"
+        );
+        id
+    }
+
+    fn inspect(&self, name: &str) -> Value {
+        let v: Value = serde_json::from_str(&self.ok(&["inspect", name])).unwrap();
+        v[0].clone()
+    }
+
+    fn status(&self, name: &str) -> String {
+        self.inspect(name)["State"]["Status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    fn monitor_pid(&self, name: &str) -> i32 {
+        self.inspect(name)["Monitor"]["Pid"].as_i64().unwrap() as i32
+    }
+}
+
+/// Anonymous resident memory: what a leak grows (code pages come and go with what runs).
+fn rss_anon_kib(pid: i32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .find(|l| l.starts_with("RssAnon:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn run_d_ps_logs_stop_escalates_rm() {
+    require_root!();
+    let fe = Fe::new("det-basic");
+    // `exec sleep`: pid 1 with TERM at its default action ignores it, so stop must KILL.
+    let id = fe.run_d(
+        &["--name", "web1"],
+        &[
+            "sh",
+            "-c",
+            "echo out-line; echo err-line >&2; exec sleep 1000",
+        ],
+    );
+    let ps = fe.ok(&["ps"]);
+    let row = ps.lines().nth(1).unwrap_or_default();
+    assert!(ps.starts_with("CONTAINER ID   IMAGE"), "{ps}");
+    assert!(
+        row.starts_with(&id[..12]) && row.contains("Up ") && row.ends_with("web1"),
+        "{ps}"
+    );
+    assert_eq!(fe.ok(&["ps", "-q"]).trim(), &id[..12]);
+    assert_eq!(fe.ok(&["ps", "--format", "{{.Names}}"]).trim(), "web1");
+    let j: Value = serde_json::from_str(fe.ok(&["ps", "--format", "json"]).trim()).unwrap();
+    assert_eq!(j["State"], "running");
+    // The output is in the log once the monitor copied it: both lines, each on its stream.
+    wait_until(PATIENCE, "both lines are logged", || {
+        let o = fe.env.husk(&["logs", "web1"]);
+        stdout(&o) == "out-line\n" && stderr(&o) == "err-line\n"
+    });
+    let t = fe.ok(&["logs", "-t", "--tail", "1", "web1"]);
+    assert!(
+        t.is_empty() || t.ends_with("Z err-line\n") || t.contains("Z "),
+        "{t}"
+    );
+    // The hostname is the short id, as docker's.
+    assert_eq!(fe.ok(&["exec", "web1", "hostname"]).trim(), &id[..12]);
+    // A unique prefix names it everywhere.
+    let insp = fe.inspect(&id[..6]);
+    assert_eq!(insp["Id"], id.as_str());
+    assert_eq!(insp["Name"], "/web1");
+    assert_eq!(insp["State"]["Running"], true);
+    let pid = insp["State"]["Pid"].as_i64().unwrap();
+    assert!(pid > 0);
+    // Names are unique.
+    let r = common::rootfs();
+    let dup = fe.env.husk(&[
+        "run",
+        "-d",
+        "--name",
+        "web1",
+        "--rootfs",
+        r.to_str().unwrap(),
+        "true",
+    ]);
+    assert_eq!(dup.status.code(), Some(125));
+    assert!(stderr(&dup).contains("already in use"), "{}", stderr(&dup));
+    // rm of a running container is refused without -f.
+    let o = fe.env.husk(&["rm", "web1"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("rm -f"),
+        "{}",
+        stderr(&o)
+    );
+    // stop: TERM is ignored by this pid 1, so KILL after 1 s.
+    fe.ok(&["stop", "-t", "1", "web1"]);
+    assert_eq!(fe.ok(&["wait", "web1"]).trim(), "137");
+    let insp = fe.inspect("web1");
+    assert_eq!(insp["State"]["Status"], "exited");
+    assert_eq!(insp["State"]["ExitCode"], 137);
+    assert!(
+        fe.ok(&["ps"]).lines().count() == 1,
+        "ps without -a hides it"
+    );
+    let all = fe.ok(&["ps", "-a"]);
+    assert!(all.contains("Exited (137) "), "{all}");
+    // The logs outlive the process and the monitor.
+    assert_eq!(fe.ok(&["logs", "web1"]), "out-line\n");
+    common::assert_no_cgroup(&id);
+    fe.ok(&["rm", "web1"]);
+    assert!(!fe.store().join("containers").join(&id).exists());
+    assert!(!fe.store().join("names/web1").exists());
+    assert!(!fe.store().join("run").join(&id).exists());
+    assert_eq!(fe.ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn logs_follow_a_running_container_then_wait() {
+    require_root!();
+    let fe = Fe::new("det-follow");
+    let gate = fe.env.dir.join("gate");
+    std::fs::create_dir_all(&gate).unwrap();
+    let v = format!("{}:/gate", gate.display());
+    fe.run_d(
+        &["--name", "follow", "-v", &v],
+        &[
+            "sh",
+            "-c",
+            "echo first; while [ ! -e /gate/go ]; do sleep 0.05; done; echo second; exit 3",
+        ],
+    );
+    let out = fe.env.dir.join("follow.out");
+    let mut child = Command::new(common::HUSK)
+        .arg("--root")
+        .arg(&fe.env.root)
+        .args(["logs", "-f", "follow"])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(PATIENCE, "logs -f prints the first line", || {
+        std::fs::read_to_string(&out).unwrap_or_default() == "first\n"
+    });
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "logs -f keeps following"
+    );
+    std::fs::write(gate.join("go"), "").unwrap();
+    // logs -f ends by itself once the container stopped, with every line.
+    assert_eq!(common::wait_code(&mut child), Some(0));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "first\nsecond\n");
+    assert_eq!(fe.ok(&["wait", "follow"]).trim(), "3");
+    assert!(fe.ok(&["ps", "-a"]).contains("Exited (3) "));
+}
+
+#[test]
+fn start_again_restart_kill_and_rm_f() {
+    require_root!();
+    let fe = Fe::new("det-start");
+    // --init: pid 1 forwards USR1 to the command (a pid 1 without a handler never gets it).
+    let id = fe.run_d(
+        &["--name", "again", "--init"],
+        &["sh", "-c", "echo run; exec sleep 1000"],
+    );
+    let pid1 = fe.inspect("again")["State"]["Pid"].as_i64().unwrap();
+    // docker's kill: KILL by default, -s for another signal.
+    fe.ok(&["kill", "again"]);
+    assert_eq!(fe.ok(&["wait", "again"]).trim(), "137");
+    // start: the same config and rootfs run again; the log keeps both runs.
+    fe.ok(&["start", "again"]);
+    assert_eq!(fe.status("again"), "running");
+    let pid2 = fe.inspect("again")["State"]["Pid"].as_i64().unwrap();
+    assert_ne!(pid1, pid2);
+    wait_until(PATIENCE, "the second run is logged", || {
+        stdout(&fe.env.husk(&["logs", "again"])) == "run\nrun\n"
+    });
+    fe.ok(&["restart", "-t", "0", "again"]);
+    assert_eq!(fe.status("again"), "running");
+    assert_ne!(fe.inspect("again")["State"]["Pid"].as_i64().unwrap(), pid2);
+    fe.ok(&["kill", "-s", "USR1", "again"]);
+    assert_eq!(fe.ok(&["wait", "again"]).trim(), "138");
+    // rm -f of a running one.
+    fe.ok(&["start", "again"]);
+    let mon = fe.monitor_pid("again");
+    fe.ok(&["rm", "-f", "again"]);
+    assert!(!fe.store().join("containers").join(&id).exists());
+    common::assert_no_cgroup(&id);
+    wait_until(PATIENCE, "the monitor is gone", || {
+        std::fs::read_to_string(format!("/proc/{mon}/stat"))
+            .map(|s| s.contains(") Z "))
+            .unwrap_or(true)
+    });
+}
+
+#[test]
+fn start_a_waits_for_exit_code() {
+    require_root!();
+    let fe = Fe::new("det-start-a");
+    fe.run_d(&["--name", "once"], &["sh", "-c", "echo hi; exit 5"]);
+    assert_eq!(fe.ok(&["wait", "once"]).trim(), "5");
+    let o = fe.env.husk(&["start", "-a", "once"]);
+    assert_eq!(o.status.code(), Some(5));
+    assert_eq!(stdout(&o), "hi\n");
+}
+
+#[test]
+fn rm_flag_removes_at_exit_and_prune() {
+    require_root!();
+    let fe = Fe::new("det-rm");
+    let id = fe.run_d(&["--rm"], &["true"]);
+    wait_until(PATIENCE, "--rm removed the container", || {
+        !fe.store().join("containers").join(&id).exists()
+    });
+    common::assert_no_cgroup(&id);
+    let a = fe.run_d(&[], &["true"]);
+    let b = fe.run_d(&[], &["sleep", "1000"]);
+    fe.ok(&["wait", &a]);
+    let out = fe.ok(&["container", "prune", "-f"]);
+    assert!(out.contains(&a) && !out.contains(&b), "{out}");
+    assert_eq!(fe.ok(&["ps", "-aq", "--no-trunc"]).trim(), b);
+}
+
+#[test]
+fn restart_on_failure_counts() {
+    require_root!();
+    let fe = Fe::new("det-restart");
+    fe.run_d(
+        &["--name", "flaky", "--restart", "on-failure:2"],
+        &["sh", "-c", "echo try; exit 1"],
+    );
+    wait_until(PATIENCE, "two restarts, then exited", || {
+        let i = fe.inspect("flaky");
+        i["RestartCount"] == 2 && i["State"]["Status"] == "exited"
+    });
+    assert_eq!(fe.ok(&["wait", "flaky"]).trim(), "1");
+    assert_eq!(fe.ok(&["logs", "flaky"]), "try\ntry\ntry\n");
+    let r = common::rootfs();
+    let o = fe.env.husk(&[
+        "run",
+        "-d",
+        "--rm",
+        "--restart",
+        "always",
+        "--rootfs",
+        r.to_str().unwrap(),
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    // stop ends `always` for good.
+    fe.run_d(
+        &["--name", "always", "--restart", "always"],
+        &["sleep", "1000"],
+    );
+    fe.ok(&["stop", "-t", "0", "always"]);
+    assert_eq!(fe.status("always"), "exited");
+}
+
+#[test]
+fn after_a_reboot_exited_then_start_then_rm() {
+    require_root!();
+    let fe = Fe::new("det-reboot");
+    let id = fe.run_d(&["--name", "boot"], &["sleep", "1000"]);
+    let i = fe.inspect("boot");
+    let (pid, mon) = (
+        i["State"]["Pid"].as_i64().unwrap() as i32,
+        fe.monitor_pid("boot"),
+    );
+    // The "reboot": every container process and every monitor killed.
+    for p in [mon, pid] {
+        Command::new("kill")
+            .args(["-9", &p.to_string()])
+            .status()
+            .unwrap();
+    }
+    wait_until(PATIENCE, "ps -a shows it exited", || {
+        fe.ok(&["ps", "-a"]).contains("Exited (255)")
+    });
+    fe.ok(&["start", "boot"]);
+    assert_eq!(fe.status("boot"), "running");
+    fe.ok(&["rm", "-f", "boot"]);
+    common::assert_no_cgroup(&id);
+    assert!(!fe.store().join("run").join(&id).exists());
+    assert!(!fe.store().join("containers").join(&id).exists());
+}
+
+#[test]
+fn monitor_memory_stays_flat_and_logs_rotate() {
+    require_root!();
+    let fe = Fe::new("det-rss");
+    let gate = fe.env.dir.join("gate");
+    std::fs::create_dir_all(&gate).unwrap();
+    let v = format!("{}:/gate", gate.display());
+    // 400 000 lines of 40 bytes: about twice the rotation size once timestamped.
+    let id = fe.run_d(
+        &["--name", "chatty", "-v", &v],
+        &[
+            "sh",
+            "-c",
+            "while [ ! -e /gate/go ]; do sleep 0.05; done; yes 0123456789012345678901234567890123456789 | head -n 400000; echo done; exec sleep 1000",
+        ],
+    );
+    let mon = fe.monitor_pid("chatty");
+    let before = rss_anon_kib(mon);
+    std::fs::write(gate.join("go"), "").unwrap();
+    let log = fe.store().join("containers").join(&id).join("ctr.log");
+    wait_until(PATIENCE, "the last line is logged", || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.ends_with(" stdout F done\n"))
+    });
+    let after = rss_anon_kib(mon);
+    // Its buffers (about 100 KiB) are touched for the first time; a leak of even one small
+    // block per read would be megabytes here.
+    assert!(
+        after <= before + 256,
+        "the monitor's anonymous memory grew from {before} KiB to {after} KiB copying 400 000 lines"
+    );
+    assert!(std::fs::metadata(&log).unwrap().len() <= 8 << 20);
+    assert!(log.with_extension("log.1").exists(), "rotated");
+    let tail = fe.ok(&["logs", "--tail", "2", "chatty"]);
+    assert_eq!(tail, "0123456789012345678901234567890123456789\ndone\n");
+}
+
+#[test]
+fn runc_verbs_keep_their_meaning_beside_front_end_containers() {
+    require_root!();
+    let fe = Fe::new("det-runc");
+    fe.run_d(&["--name", "fe1"], &["sleep", "1000"]);
+    let mut env = Env::new("det-runc-b");
+    env.root = fe.env.root.clone();
+    env.config["process"]["args"] = serde_json::json!(["sleep", "1000"]);
+    let rid = env.id("r");
+    let b = env.bundle.to_string_lossy().into_owned();
+    let o = env.husk(&["create", "--bundle", &b, &rid]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    env.husk(&["start", &rid]);
+    let o = env.husk(&["ps", "--format", "json", &rid]);
+    assert!(
+        o.status.success() && stdout(&o).starts_with('['),
+        "{}",
+        stderr(&o)
+    );
+    // runc's `kill ID SIGNAL` and `list` see only the runc-mode container.
+    assert!(env.husk(&["kill", &rid, "KILL"]).status.success());
+    let list = stdout(&env.husk(&["list", "-q"]));
+    assert_eq!(list.trim(), rid);
+    wait_until(PATIENCE, "the runc-mode container stopped", || {
+        stdout(&env.husk(&["state", &rid])).contains("\"stopped\"")
+    });
+    assert!(env.husk(&["delete", &rid]).status.success());
+    // An unknown id keeps runc's error.
+    let o = env.husk(&["kill", "nosuch", "KILL"]);
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+    // docker's ps lists only the front end's.
+    assert_eq!(fe.ok(&["ps", "--format", "{{.Names}}"]).trim(), "fe1");
+}
