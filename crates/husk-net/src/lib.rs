@@ -1,8 +1,8 @@
 //! Bridge networking for `husk run --network bridge`: the `husk0` bridge with husk's own nftables
 //! table `inet husk` (masquerade and forwarding), a veth pair per container, and addresses from
 //! `ipam`. Links and addresses are programmed with the `ip` binary in batch mode and rules with
-//! `nft -f` (docs/architecture.md, "Networking": two to three exec()s, measured ~3 ms; netlink
-//! would save most of that but adds a hand-written or third-party rtnetlink layer).
+//! `nft -f` (docs/architecture.md, "Networking": three exec()s per run plus the hook's own, whose
+//! cost the measurement there gives; rtnetlink in-process would save them, not yet).
 #![forbid(unsafe_code)]
 
 pub mod ipam;
@@ -75,7 +75,7 @@ pub fn allocate(root: &Path, id: &str, publish: &[Publish]) -> Result<Attachment
         // Usually gone with the container's network namespace; a leftover goes now.
         let veth = veth_name(ip);
         if tools::link_exists(&veth) {
-            let _ = tools::ip(None, &format!("link del {veth}\n"));
+            let _ = tools::ip(&format!("link del {veth}\n"));
         }
         if let Some(dead) = text.split_whitespace().next()
             && text.split_whitespace().count() > 3
@@ -168,14 +168,11 @@ fn ensure_bridge(dir: &Path) -> Result<Bridge, Error> {
         mtu: tools::default_route_mtu(),
     };
     let gw = subnet.gateway();
-    tools::ip(
-        None,
-        &format!(
-            "link add {BRIDGE} mtu {mtu} type bridge\naddr add {gw}/{p} dev {BRIDGE}\nlink set {BRIDGE} up\n",
-            mtu = bridge.mtu,
-            p = subnet.prefix
-        ),
-    )?;
+    tools::ip(&format!(
+        "link add {BRIDGE} mtu {mtu} type bridge\naddr add {gw}/{p} dev {BRIDGE}\nlink set {BRIDGE} up\n",
+        mtu = bridge.mtu,
+        p = subnet.prefix
+    ))?;
     let rest = (|| {
         tools::nft(&ruleset(subnet))?;
         // Routing between the bridge and the uplink, and 127.0.0.1 DNATed onto the bridge
@@ -193,7 +190,7 @@ fn ensure_bridge(dir: &Path) -> Result<Bridge, Error> {
             .map_err(Error::io("write", &record))
     })();
     if let Err(e) = rest {
-        let _ = tools::ip(None, &format!("link del {BRIDGE}\n"));
+        let _ = tools::ip(&format!("link del {BRIDGE}\n"));
         let _ = tools::nft("delete table inet husk\n");
         return Err(e);
     }
@@ -263,7 +260,7 @@ impl Attachment {
             let _ = remove_rules(&self.id);
         }
         if tools::link_exists(&self.veth) {
-            let _ = tools::ip(None, &format!("link del {}\n", self.veth));
+            let _ = tools::ip(&format!("link del {}\n", self.veth));
         }
         if let Ok(locked) = ipam::lock(&self.dir) {
             let _ = std::fs::remove_file(&self.lease);
@@ -287,23 +284,30 @@ pub fn attach_hook(args: &[String], state: &str) -> Result<(), Error> {
         .as_u64()
         .filter(|p| *p > 0)
         .ok_or_else(|| Error::Msg(format!("net-attach: no pid in the state {state:?}")))?;
-    tools::ip(
-        None,
-        &format!(
-            "link add {veth} mtu {mtu} type veth peer name {IFNAME} mtu {mtu} netns {pid}\nlink set {veth} master {BRIDGE} up\n"
-        ),
-    )?;
-    let inside = tools::ip(
-        Some(pid),
-        &format!(
+    tools::ip(&format!(
+        "link add {veth} mtu {mtu} type veth peer name {IFNAME} mtu {mtu} netns {pid}\nlink set {veth} master {BRIDGE} up\n"
+    ))?;
+    // This hook process joins init's network namespace itself (it is single-threaded and exits
+    // right after), saving nsenter's exec; `ip` inherits the namespace.
+    let inside = join_netns(pid).and_then(|()| {
+        tools::ip(&format!(
             "addr add {cidr} dev {IFNAME}\nlink set {IFNAME} up\nroute add default via {gw}\n"
-        ),
-    );
+        ))
+    });
     if let Err(e) = inside {
-        let _ = tools::ip(None, &format!("link del {veth}\n"));
+        // Deleting the container's end (here, or when the join failed, the host's) deletes both.
+        let _ = tools::ip(&format!("link del {IFNAME}\n"));
+        let _ = tools::ip(&format!("link del {veth}\n"));
         return Err(e);
     }
     Ok(())
+}
+
+fn join_netns(pid: u64) -> Result<(), Error> {
+    let path = format!("/proc/{pid}/ns/net");
+    let ns = std::fs::File::open(&path).map_err(Error::io("open", &path))?;
+    husk_sys::process::setns(std::os::fd::AsFd::as_fd(&ns), libc::CLONE_NEWNET)
+        .map_err(Error::io("setns", &path))
 }
 
 #[cfg(test)]

@@ -28,27 +28,11 @@ fn feed(mut cmd: Command, what: &str, script: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// `ip -batch -` in this network namespace, or in `pid`'s (through nsenter).
-pub fn ip(netns_of: Option<u64>, script: &str) -> Result<(), Error> {
-    let cmd = match netns_of {
-        None => {
-            let mut c = Command::new("ip");
-            c.args(["-batch", "-"]);
-            c
-        }
-        Some(pid) => {
-            let mut c = Command::new("nsenter");
-            c.arg(format!("--net=/proc/{pid}/ns/net"))
-                .args(["ip", "-batch", "-"]);
-            c
-        }
-    };
-    let what = if netns_of.is_some() {
-        "nsenter ip -batch"
-    } else {
-        "ip -batch"
-    };
-    crate::explain(what, || feed(cmd, what, script))
+/// `ip -batch -` in this process's network namespace.
+pub fn ip(script: &str) -> Result<(), Error> {
+    let mut c = Command::new("ip");
+    c.args(["-batch", "-"]);
+    crate::explain("ip -batch", || feed(c, "ip -batch", script))
 }
 
 /// `nft -f -`.
