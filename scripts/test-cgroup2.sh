@@ -52,7 +52,10 @@ chmod +x "$guest"
 # guest, not a budget: where /dev/kvm cannot boot it, the guest is emulated (TCG), and on a
 # loaded 2-core host the suite there has taken over 15 minutes.
 args=(--bin "$husk" --bin script --bin runc --share "$PWD/$stage" --env HUSK_PROBE="$PWD/$stage/probe"
-  --env HUSK_REQUIRE_ALL=1 --env HUSK_SKIP_LOG=/tmp/husk-skips.log --timeout "${CGROUP2_TIMEOUT:-5400}")
+  --env HUSK_REQUIRE_ALL=1 --env HUSK_SKIP_LOG=/tmp/husk-skips.log --timeout "${CGROUP2_TIMEOUT:-5400}"
+  # 3 GiB, not the tool's 1 GiB: the guest's root is a tmpfs holding the test binaries, and
+  # lifecycle.rs's 34 MB config is parsed by a debug husk whose bump arena never frees.
+  --mem "${CGROUP2_MEM:-3072}")
 # The guest's Debian kernel enables AppArmor, so lsm.rs runs there and needs the parser (a
 # prerequisite: without it those tests fail under HUSK_REQUIRE_ALL, naming it).
 command -v apparmor_parser >/dev/null && args+=(--bin apparmor_parser)
