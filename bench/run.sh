@@ -226,6 +226,14 @@ print(f"overhead {med['frontend'] - med['oci']:+.2f} ms (the goal: within 1 ms).
 PY
 fi
 
+# Optional (BENCH_DETACHED=1): detached front-end containers against podman (bench/detached.sh).
+DET_MD=$WORK/detached.md
+: >"$DET_MD"
+if [[ ${BENCH_DETACHED:-0} == 1 ]]; then
+  log "detached containers vs podman (bench/detached.sh)"
+  timeout 900 "$BENCH_DIR/detached.sh" "$HUSK_BIN" "$B/rootfs" "$DET_MD" >/dev/null || true
+fi
+
 # Leftovers: containers still listed by a runtime after everything (should be none).
 for name in husk runc crun; do
   bin=$HUSK_BIN; [[ $name == runc ]] && bin=$RUNC; [[ $name == crun ]] && bin=$CRUN
@@ -238,4 +246,5 @@ log "report"
 /usr/bin/python3 "$BENCH_DIR/report.py" --raw "$RAW" --work "$WORK" \
   --json "$BENCH_DIR/results.json" --md "$REPO/docs/benchmarks.md"
 cat "$FE_MD" >>"$REPO/docs/benchmarks.md"
+cat "$DET_MD" >>"$REPO/docs/benchmarks.md"
 log "done: $REPO/docs/benchmarks.md, $BENCH_DIR/results.json"
