@@ -4,12 +4,13 @@ set -u
 bad=0
 # Zombies are not counted: a container whose husk parent exited (create, run -d) is reparented
 # to pid 1, and this machine's pid 1 does not reap orphans; a zombie holds no resources.
-live=$(ps -eo pid=,stat=,args= | awk '$2 !~ /^Z/ && /husk:\[(INIT|EXEC)\]/ && !/awk/')
+live=$(ps -eo pid=,stat=,args= | awk '$2 !~ /^Z/ && (/husk:\[(INIT|EXEC)\]/ || $3 == "husk-monitor") && !/awk/')
 if [[ -n $live ]]; then echo "LEFTOVER processes:"; echo "$live"; bad=1; fi
 zombies=$(ps -eo stat=,args= | awk '$1 ~ /^Z/ && /husk:\[/' | wc -l)
 [[ $zombies -gt 0 ]] && echo "($zombies exited container processes wait for pid 1 to reap them)" 
 if grep -q 'husk-it' /proc/self/mountinfo; then echo "LEFTOVER mounts:"; grep 'husk-it' /proc/self/mountinfo; bad=1; fi
-left=$(find /sys/fs/cgroup -maxdepth 3 -path '*/husk/it-*' -type d 2>/dev/null)
+# it-*: the tests' runc-mode ids; 64 hex digits: detached front-end containers (detached.rs).
+left=$(find /sys/fs/cgroup -maxdepth 3 -type d \( -path '*/husk/it-*' -o -regextype posix-extended -regex '.*/husk/[0-9a-f]{64}' \) 2>/dev/null)
 if [[ -n $left ]]; then echo "LEFTOVER cgroups:"; echo "$left"; bad=1; fi
 [[ $bad == 0 ]] && echo "no processes, mounts or cgroups left behind"
 exit $bad
