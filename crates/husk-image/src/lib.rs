@@ -10,6 +10,7 @@
 pub mod apply;
 pub mod decompress;
 pub mod digest;
+pub mod export;
 pub mod import;
 pub mod overlay;
 pub mod reference;

@@ -179,10 +179,11 @@ pub enum Cmd {
     Image(crate::images::ImageCmd),
     /// Pull an image from a registry (not yet supported)
     Pull { image: String },
-    /// Write images to an archive (not yet supported)
+    /// Write images to an archive `docker load` and OCI tools read: husk save -o FILE IMAGE...
     Save {
-        #[arg(short, long)]
-        output: Option<PathBuf>,
+        #[arg(short, long, required = true)]
+        output: PathBuf,
+        #[arg(required = true)]
         images: Vec<String>,
     },
     /// Print a shell completion script: `husk completion bash > /etc/bash_completion.d/husk`
@@ -374,11 +375,7 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
                 "husk pull {image}: pulling from a registry is not yet supported; load a `docker save` or OCI archive with husk load -i FILE, or run oci:DIR[:TAG]"
             )));
         }
-        Cmd::Save { .. } => {
-            return Err(Error::Msg(
-                "husk save: writing image archives is not yet supported".into(),
-            ));
-        }
+        Cmd::Save { output, images } => crate::images::save(&output, &images)?,
         Cmd::Exec(mut e) => {
             if crate::containers::is_runc(root, &e.id) {
                 return husk_runtime::exec::exec(&e.opts(root));

@@ -59,7 +59,11 @@ fn store(exclusive: bool) -> Result<Store, Error> {
 
 pub fn load(a: LoadArgs) -> Result<(), Error> {
     let s = store(true)?;
-    for n in import::load_archive(&s, &a.input)? {
+    let loaded = import::load_archive(&s, &a.input);
+    // Archive files no image refers to (docker-archive's legacy v1 json, or everything of a
+    // load that failed) are not kept.
+    s.gc(&s.index()?)?;
+    for n in loaded? {
         if a.quiet {
             crate::out::line(n)?;
         } else {
@@ -182,6 +186,34 @@ pub fn rmi(a: RmiArgs) -> Result<(), Error> {
     }
     s.write_index(&idx)?;
     s.gc(&idx)
+}
+
+/// Names given as names are saved under them; an image given by id, under all of its names.
+pub fn save(out: &Path, refs: &[String]) -> Result<(), Error> {
+    let s = store(false)?;
+    let idx = s.index()?;
+    let mut picked: Vec<(husk_image::store::Image, Vec<String>)> = vec![];
+    for r in refs {
+        let img = s.find(&idx, r)?;
+        let names = match reference::normalize(r)
+            .ok()
+            .filter(|n| img.names.contains(n))
+        {
+            Some(n) => vec![n],
+            None => img.names.clone(),
+        };
+        match picked.iter_mut().find(|(i, _)| i.id == img.id) {
+            Some((_, ns)) => {
+                for n in names {
+                    if !ns.contains(&n) {
+                        ns.push(n);
+                    }
+                }
+            }
+            None => picked.push((img.clone(), names)),
+        }
+    }
+    husk_image::export::save(&s, &picked, out)
 }
 
 pub fn tag(src: &str, dst: &str) -> Result<(), Error> {

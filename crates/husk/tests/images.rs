@@ -179,6 +179,26 @@ fn load_run_and_remove_images() {
         serde_json::from_str(&s.ok(&["image", "inspect", "example.com/x/y:2"])).unwrap();
     assert_eq!(insp[0]["Config"]["WorkingDir"], "/work/dir");
     assert_eq!(insp[0]["RootFS"]["Layers"].as_array().unwrap().len(), 2);
+    // husk save writes what husk load, skopeo (docker-archive and OCI layout) read back.
+    let saved = s.dir.join("saved.tar");
+    s.ok(&["save", "-o", saved.to_str().unwrap(), "example.com/x/y:2"]);
+    let other = Store::new("saved");
+    assert_eq!(
+        other.ok(&["load", "-i", saved.to_str().unwrap()]).trim(),
+        "Loaded image: example.com/x/y:2"
+    );
+    assert_eq!(other.ok(&["images", "-q"]), ids);
+    assert_eq!(
+        other.ok(&["run", "example.com/x/y:2", "/bin/cat", "/opq/new"]),
+        "new\n"
+    );
+    for t in ["docker-archive", "oci-archive"] {
+        let o = Command::new("skopeo")
+            .args(["inspect", "--raw", &format!("{t}:{}", saved.display())])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "skopeo reads {t}: {}", stderr(&o));
+    }
     // By id with several names: refused without -f; by name: untagged only.
     let id = ids.trim().to_string();
     let o = s.husk(&["rmi", &id]);
@@ -299,6 +319,10 @@ fn hostile_layers_stay_inside_the_layer() {
         assert!(!o.status.success(), "{name}: loaded");
         assert!(stderr(&o).contains(why), "{name}: {}", stderr(&o));
         assert_eq!(s.layer_count(), 0, "{name}: a layer was stored");
+        let blobs = std::fs::read_dir(s.store().join("blobs/sha256"))
+            .unwrap()
+            .count();
+        assert_eq!(blobs, 0, "{name}: blobs of a failed load were kept");
         s.assert_clean();
     }
 
