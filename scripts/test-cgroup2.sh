@@ -25,6 +25,15 @@ for l in sys.stdin:
     if m.get("reason")=="compiler-artifact" and m["target"]["kind"]==["test"] and m.get("executable"):
         print(m["executable"])' <"$stage/artifacts.json")
 # Arguments, if any, name the test binaries to run (e.g. `lifecycle security`); default all.
+# images.rs and network.rs stay on the host: their inputs need umoci, skopeo, python3 and nft,
+# which the busybox guest lacks, and neither depends on the cgroup version (overlayfs, veth
+# and nftables are the same kernel code under v1 and v2).
+if [[ $# -eq 0 ]]; then
+  all=("${bins[@]}") bins=()
+  for b in "${all[@]}"; do
+    case $(basename "$b") in images-* | network-*) ;; *) bins+=("$b") ;; esac
+  done
+fi
 if [[ $# -gt 0 ]]; then
   all=("${bins[@]}") bins=()
   for b in "${all[@]}"; do
