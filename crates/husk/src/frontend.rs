@@ -160,27 +160,36 @@ fn run_detached(root: &Path, a: RunArgs) -> Result<i32, Error> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(10),
     };
-    if let Some(f) = &a.cidfile {
-        use std::io::Write;
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(f)
-            .and_then(|mut file| file.write_all(id.as_bytes()))
-            .map_err(Error::io("write --cidfile", f))?;
-    }
+    write_cidfile(&a, &id)?;
     match husk_containers::verbs::run_detached(&s, meta, &built.spec) {
         Ok(id) => {
             crate::out::line(id)?;
             Ok(0)
         }
         Err((e, code)) => {
-            if let Some(f) = &a.cidfile {
-                let _ = std::fs::remove_file(f);
-            }
+            remove_cidfile(&a);
             eprintln!("husk: {e}");
             Ok(code)
         }
+    }
+}
+
+/// docker writes the id at create and refuses an existing file.
+fn write_cidfile(a: &RunArgs, id: &str) -> Result<(), Error> {
+    let Some(f) = &a.cidfile else { return Ok(()) };
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(f)
+        .and_then(|mut file| file.write_all(id.as_bytes()))
+        .map_err(Error::io("write --cidfile", f))
+}
+
+/// The id file goes again when the container never ran.
+fn remove_cidfile(a: &RunArgs) {
+    if let Some(f) = &a.cidfile {
+        let _ = std::fs::remove_file(f);
     }
 }
 
@@ -254,15 +263,7 @@ fn run_frontend(root: &Path, a: RunArgs, id: String) -> Result<i32, Error> {
     remove_left_behind(root, &id)?;
     // docker writes the id at create and refuses an existing file; removed again if the
     // container never runs.
-    if let Some(f) = &a.cidfile {
-        use std::io::Write;
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(f)
-            .and_then(|mut file| file.write_all(id.as_bytes()))
-            .map_err(Error::io("write --cidfile", f))?;
-    }
+    write_cidfile(&a, &id)?;
     let c = match launch::launch_plan(
         &opts,
         &built.plan.rootfs,
@@ -272,9 +273,7 @@ fn run_frontend(root: &Path, a: RunArgs, id: String) -> Result<i32, Error> {
     ) {
         Ok(c) => c,
         Err(e) => {
-            if let Some(f) = &a.cidfile {
-                let _ = std::fs::remove_file(f);
-            }
+            remove_cidfile(&a);
             return Err(e);
         }
     };
