@@ -537,13 +537,7 @@ fn open_bind_sources(plan: &Plan) -> Result<Vec<Option<OwnedFd>>, Error> {
         .iter()
         .map(|m| match &m.source {
             Some(src) if m.opts.is_bind() && m.opts.idmap.is_none() => {
-                const AT_RECURSIVE: u32 = 0x8000;
-                let rec = if m.opts.flags & libc::MS_REC != 0 {
-                    AT_RECURSIVE
-                } else {
-                    0
-                };
-                husk_sys::fs::open_tree(None, src, husk_sys::fs::OPEN_TREE_CLONE | rec)
+                husk_sys::fs::open_tree_clone(src, m.opts.flags & libc::MS_REC != 0)
                     .map(Some)
                     .map_err(Error::io("open_tree bind source", src))
             }

@@ -267,14 +267,8 @@ impl Rootfs<'_> {
             .and_then(Option::as_ref);
         if let (Some(userns), Some(src)) = (idmap, &m.source) {
             // A detached copy of the source, id-mapped, then attached on the resolved target.
-            const AT_RECURSIVE: u32 = 0x8000;
-            let flags = sfs::OPEN_TREE_CLONE
-                | if m.opts.flags & ms::REC != 0 {
-                    AT_RECURSIVE
-                } else {
-                    0
-                };
-            let tree = sfs::open_tree(None, src, flags).map_err(|e| fail("open_tree", src, e))?;
+            let tree = sfs::open_tree_clone(src, m.opts.flags & ms::REC != 0)
+                .map_err(|e| fail("open_tree", src, e))?;
             sfs::mount_setattr(
                 tree.as_fd(),
                 m.opts.idmap == Some(true),

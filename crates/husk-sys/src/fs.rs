@@ -262,6 +262,17 @@ pub fn mount_setattr(
 
 pub const OPEN_TREE_CLONE: u32 = 1;
 
+/// A detached copy of the bind source at `path`, with its submounts when `recursive` (an
+/// `rbind`): what a bind from outside a user namespace or an id-mapped bind attaches.
+pub fn open_tree_clone(path: &Path, recursive: bool) -> io::Result<OwnedFd> {
+    let rec = if recursive {
+        libc::AT_RECURSIVE as u32
+    } else {
+        0
+    };
+    open_tree(None, path, OPEN_TREE_CLONE | rec)
+}
+
 /// open_tree(2): a detached copy of the mount at `path` (with AT_RECURSIVE for a whole tree).
 pub fn open_tree(dir: Option<BorrowedFd<'_>>, path: &Path, flags: u32) -> io::Result<OwnedFd> {
     let p = cstr(path)?;
