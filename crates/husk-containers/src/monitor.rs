@@ -195,7 +195,7 @@ fn launch_once(store: &Store, id: &str) -> Result<(i32, OwnedFd, OwnedFd), Error
             .collect(),
         ..Default::default()
     };
-    let mut c = launch::launch_plan(&opts, &plan.rootfs, &spec, &plan, Mode::Run)?;
+    let mut c = launch::launch_plan(&opts, &plan, Mode::Run)?;
     if let Err(e) = c.start() {
         let _ = c.wait_after_kill();
         return Err(e);

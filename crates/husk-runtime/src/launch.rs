@@ -12,7 +12,7 @@ use husk_spec::names::NsKind;
 use husk_spec::plan::Plan;
 use husk_sys::process::{self as sp, Forked};
 use std::fs;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -68,12 +68,13 @@ impl Drop for Undo {
     }
 }
 
-pub fn load_plan(bundle: &Path) -> Result<(husk_spec::Spec, Plan), Error> {
+/// Reads and lowers `bundle/config.json`: every config error is found here, before anything
+/// is made.
+pub fn load_plan(bundle: &Path) -> Result<Plan, Error> {
     let cfg = bundle.join("config.json");
     let text = fs::read_to_string(&cfg).map_err(Error::io("read", &cfg))?;
     let spec = husk_spec::parse_config(&text)?;
-    let plan = husk_spec::lower(&spec, bundle)?;
-    Ok((spec, plan))
+    Ok(husk_spec::lower(&spec, bundle)?)
 }
 
 /// Refuses what this host cannot do before anything is touched.
@@ -120,7 +121,7 @@ pub enum Mode {
 pub fn launch(opts: &CreateOpts, mode: Mode) -> Result<Launched, Error> {
     let bundle =
         std::path::absolute(&opts.bundle).map_err(Error::io("resolve bundle", &opts.bundle))?;
-    let (spec, plan) = load_plan(&bundle)?;
+    let plan = load_plan(&bundle)?;
     crate::process::log_ignored_ambient(&plan.process);
     if plan.process.cpu_affinity_initial.is_some() || plan.process.cpu_affinity_final.is_some() {
         log::debug(|| {
@@ -136,18 +137,40 @@ pub fn launch(opts: &CreateOpts, mode: Mode) -> Result<Launched, Error> {
             plan.namespaces.len()
         )
     });
-    launch_plan(opts, &bundle, &spec, &plan, mode)
+    launch_plan(opts, &plan, mode)
 }
 
-/// Launches from a spec and plan made by the caller (the front end builds them in memory).
-pub fn launch_plan(
-    opts: &CreateOpts,
-    bundle: &Path,
-    spec: &husk_spec::Spec,
-    plan: &Plan,
-    mode: Mode,
-) -> Result<Launched, Error> {
-    let bundle = bundle.to_path_buf();
+/// Launches a plan, from config.json (`launch`) or made in memory by the front end. Four steps,
+/// each undone by `Undo` if a later one fails: `prepare` checks and reads the host and makes
+/// nothing; `claim` makes the state dir and what must exist before the clone; `spawn` joins
+/// the namespaces given by path and clones init; `handshake` maps ids, makes the cgroup and
+/// walks init through the protocol in `sync` until it is ready.
+pub fn launch_plan(opts: &CreateOpts, plan: &Plan, mode: Mode) -> Result<Launched, Error> {
+    let pre = prepare(opts, plan)?;
+    let claimed = claim(opts, plan, &pre, mode)?;
+    let spawned = spawn(opts, plan, pre, claimed)?;
+    handshake(opts, plan, spawned)
+}
+
+/// What `prepare` found out, before anything exists.
+struct Prepared {
+    /// The sealed copy of husk that init executes through (see `trampoline::choose`).
+    trampoline: Option<OwnedFd>,
+    /// The connected console socket, or our socket pair's far end for a foreground terminal.
+    console: Option<OwnedFd>,
+    /// Our end of that pair, when husk copies the terminal itself.
+    own_tty: Option<OwnedFd>,
+    hier: Hierarchies,
+    cgroup: Cgroup,
+    cg_path: String,
+    /// The container's device nodes, which its device rules always allow.
+    devices: Vec<(char, i64, i64)>,
+}
+
+/// Everything that can be refused before the first side effect: the host's abilities, the
+/// console socket, the cgroup's place and whether this host's layout takes `linux.resources`
+/// (what is left to fail at `apply` is what only the kernel can say).
+fn prepare(opts: &CreateOpts, plan: &Plan) -> Result<Prepared, Error> {
     // First, as it may re-execute husk: nothing exists yet that a re-execution would leak.
     let trampoline = crate::trampoline::choose(plan)?;
     check_host(plan, opts)?;
@@ -177,7 +200,6 @@ pub fn launch_plan(
     if plan.cgroups_path.is_none() && crate::caller::Caller::current().rootless() {
         cgroup.drop_unwritable()?;
     }
-    // The container's device nodes, which its device rules always allow.
     let devices: Vec<(char, i64, i64)> = plan
         .devices
         .iter()
@@ -187,18 +209,36 @@ pub fn launch_plan(
             husk_spec::plan::DevKind::Fifo => None,
         })
         .collect();
-    // Checked before anything exists: what is left to fail at `apply` is what only the kernel
-    // can say.
-    let resources = match spec.linux.as_ref().and_then(|l| l.resources.as_ref()) {
-        Some(res) => {
-            let res: husk_cgroup::resources::Resources = serde_json::from_value(res.clone())
-                .map_err(|e| Error::Msg(format!("linux.resources: {e}")))?;
-            husk_cgroup::check_resources(&hier, &res, &devices)?;
-            Some(res)
-        }
-        None => None,
-    };
+    if let Some(res) = &plan.resources {
+        husk_cgroup::check_resources(&hier, res, &devices)?;
+    }
+    Ok(Prepared {
+        trampoline,
+        console,
+        own_tty,
+        hier,
+        cgroup,
+        cg_path,
+        devices,
+    })
+}
 
+/// What `claim` made: the state dir (held by `undo`) and what init needs of it.
+struct Claimed {
+    undo: Undo,
+    state: State,
+    /// exec.fifo's O_PATH fd (`create` only).
+    fifo: Option<OwnedFd>,
+    /// Where a root of `/` is attached (see `Rootfs::prepare`).
+    staging: Option<PathBuf>,
+    /// The cgroup2 directory, made before the clone so init starts inside it.
+    cg_fd: Option<OwnedFd>,
+}
+
+/// Takes the id (the state dir, locked) and makes what must exist before the clone.
+fn claim(opts: &CreateOpts, plan: &Plan, pre: &Prepared, mode: Mode) -> Result<Claimed, Error> {
+    let bundle =
+        std::path::absolute(&opts.bundle).map_err(Error::io("resolve bundle", &opts.bundle))?;
     let dir = ContainerDir::create(&opts.root, &opts.id)?;
     crate::explain::step(|| format!("created and locked state dir {}", dir.path.display()));
     let mut undo = Undo {
@@ -206,6 +246,7 @@ pub fn launch_plan(
         cgroup: None,
         child: None,
     };
+    let cgroup = &pre.cgroup;
     // After the id is taken (a second `create` of an id says so, as runc does), before any
     // cgroup is touched: a cgroup already holding processes would become this container's,
     // and `delete` would kill them. Refused, only the state dir is undone.
@@ -221,22 +262,22 @@ pub fn launch_plan(
             }
         }
     }
-    let mut state = State {
+    let state = State {
         id: opts.id.clone(),
         pid: 0,
         pid_start: 0,
-        bundle: bundle.clone(),
+        bundle,
         rootfs: plan.rootfs.clone(),
         created: crate::state::rfc3339_now(),
-        annotations: spec.annotations.clone(),
+        annotations: plan.record.annotations.clone(),
         cgroup_dirs: cgroup.dirs.clone(),
         cgroup_unified: cgroup.unified.clone(),
         own_pid_ns: plan.creates(NsKind::Pid),
         hooks: plan.hooks.clone(),
         owner: String::new(),
-        process: spec.process.clone(),
-        seccomp: spec.linux.as_ref().and_then(|l| l.seccomp.clone()),
-        devices,
+        process: plan.record.process.clone(),
+        seccomp: plan.record.seccomp.clone(),
+        devices: pre.devices.clone(),
     };
 
     let fifo = match mode {
@@ -267,52 +308,56 @@ pub fn launch_plan(
         ),
         None => None,
     };
+    Ok(Claimed {
+        undo,
+        state,
+        fifo,
+        staging,
+        cg_fd,
+    })
+}
 
-    // Namespaces given by path: the parent joins all but user and mount before the clone, so the
-    // child starts inside them even when it also creates a user namespace (from which it could
-    // no longer join namespaces the host owns). The parent is disposable: this changes nothing
-    // it still needs.
-    let (mut join_user, mut join_mount) = (None, None);
-    for ns in plan.namespaces.iter().filter(|n| n.path.is_some()) {
-        let path = ns.path.as_ref().expect("filtered");
-        let fd = husk_sys::fs::openat(None, path, libc::O_RDONLY, 0)
-            .map_err(Error::io("open namespace", path))?;
-        if ns.kind == NsKind::Net {
-            refuse_net_sysctl_in_own_netns(&plan.sysctl, &fd, path)?;
-        }
-        match ns.kind {
-            NsKind::User => join_user = Some(fd),
-            NsKind::Mount => join_mount = Some(fd),
-            k => sp::setns(fd.as_fd(), k.clone_flag() as i32)
-                .map_err(Error::io("join namespace", path))?,
-        }
-    }
+/// A cloned init, not yet told to go.
+struct Spawned {
+    pre: Prepared,
+    undo: Undo,
+    state: State,
+    pid: i32,
+    pidfd: OwnedFd,
+    chan: Channel,
+    old_sigmask: sp::SigSet,
+    clone_flags: u64,
+    into_cgroup: bool,
+}
+
+/// Joins the namespaces given by path (all but user and mount, which init joins), makes a time
+/// namespace with its offsets, and clones init. The child never returns from here.
+fn spawn(opts: &CreateOpts, plan: &Plan, mut pre: Prepared, c: Claimed) -> Result<Spawned, Error> {
+    // Init's: the parent's copies are closed once it is cloned.
+    let (trampoline, console) = (pre.trampoline.take(), pre.console.take());
+    let Claimed {
+        mut undo,
+        state,
+        fifo,
+        staging,
+        cg_fd,
+    } = c;
+    let (join_user, join_mount) = join_namespaces(plan)?;
     // The cgroup namespace is made by init itself after `Go`: its root is the cgroup of the
     // process at the time it is created, which must be the container's, joined after the clone.
     let mut clone_flags = plan.clone_flags() & !NsKind::Cgroup.clone_flag();
     if plan.creates(NsKind::Time) {
-        // Offsets can only be set before a process enters the namespace, so it is made for our
-        // children (unshare affects only them), given its offsets, and then the clone enters it.
-        sp::unshare(libc::CLONE_NEWTIME).map_err(Error::io("unshare", "time namespace"))?;
-        let offsets: String = plan
-            .time_offsets
-            .iter()
-            .map(|(c, s, n)| format!("{c} {s} {n}\n"))
-            .collect();
-        if !offsets.is_empty() {
-            fs::write("/proc/self/timens_offsets", offsets)
-                .map_err(Error::io("write", "/proc/self/timens_offsets"))?;
-        }
+        unshare_time(plan)?;
         clone_flags &= !NsKind::Time.clone_flag();
     }
 
-    let cgroup_join_files = cgroup.self_join_files(cg_fd.is_some());
+    let cgroup_join_files = pre.cgroup.self_join_files(cg_fd.is_some());
     let idmaps = crate::idmap::user_namespaces(plan)?;
     let bind_sources = open_bind_sources(plan)?;
     let (old_sigmask, parent_end, child_end) = crate::process::prepare_clone()?;
     let view = CgroupView {
-        hierarchies: hier.list.clone(),
-        dirs: cgroup.dirs.clone(),
+        hierarchies: pre.hier.list.clone(),
+        dirs: pre.cgroup.dirs.clone(),
         own_cgroup_ns: plan.creates(NsKind::Cgroup),
     };
     let runtime_hooks = !plan.hooks.prestart.is_empty() || !plan.hooks.create_runtime.is_empty();
@@ -360,9 +405,74 @@ pub fn launch_plan(
     drop(fifo);
     drop(bind_sources);
     drop(trampoline);
+    drop(console);
     undo.child = Some(pidfd.try_clone().map_err(Error::io("dup", "pidfd"))?);
-    let chan = Channel(parent_end);
+    Ok(Spawned {
+        pre,
+        undo,
+        state,
+        pid,
+        pidfd,
+        chan: Channel(parent_end),
+        old_sigmask,
+        clone_flags,
+        into_cgroup: cg_fd.is_some(),
+    })
+}
 
+/// Namespaces given by path: the parent joins all but user and mount before the clone, so the
+/// child starts inside them even when it also creates a user namespace (from which it could
+/// no longer join namespaces the host owns). The parent is disposable: this changes nothing
+/// it still needs. Returns the user and mount namespaces for init to join.
+fn join_namespaces(plan: &Plan) -> Result<(Option<OwnedFd>, Option<OwnedFd>), Error> {
+    let (mut join_user, mut join_mount) = (None, None);
+    for ns in plan.namespaces.iter().filter(|n| n.path.is_some()) {
+        let path = ns.path.as_ref().expect("filtered");
+        let fd = husk_sys::fs::openat(None, path, libc::O_RDONLY, 0)
+            .map_err(Error::io("open namespace", path))?;
+        if ns.kind == NsKind::Net {
+            refuse_net_sysctl_in_own_netns(&plan.sysctl, &fd, path)?;
+        }
+        match ns.kind {
+            NsKind::User => join_user = Some(fd),
+            NsKind::Mount => join_mount = Some(fd),
+            k => sp::setns(fd.as_fd(), k.clone_flag() as i32)
+                .map_err(Error::io("join namespace", path))?,
+        }
+    }
+    Ok((join_user, join_mount))
+}
+
+/// Offsets can only be set before a process enters the namespace, so it is made for our
+/// children (unshare affects only them), given its offsets, and then the clone enters it.
+fn unshare_time(plan: &Plan) -> Result<(), Error> {
+    sp::unshare(libc::CLONE_NEWTIME).map_err(Error::io("unshare", "time namespace"))?;
+    let offsets: String = plan
+        .time_offsets
+        .iter()
+        .map(|(c, s, n)| format!("{c} {s} {n}\n"))
+        .collect();
+    if !offsets.is_empty() {
+        fs::write("/proc/self/timens_offsets", offsets)
+            .map_err(Error::io("write", "/proc/self/timens_offsets"))?;
+    }
+    Ok(())
+}
+
+/// The parent's half of the protocol in `sync`, from `Go` to `Ready`: id maps, the cgroup and
+/// its limits, the cgroup fds, the runtime's hooks once init has mounted.
+fn handshake(opts: &CreateOpts, plan: &Plan, s: Spawned) -> Result<Launched, Error> {
+    let Spawned {
+        pre,
+        mut undo,
+        mut state,
+        pid,
+        pidfd,
+        chan,
+        old_sigmask,
+        clone_flags,
+        into_cgroup,
+    } = s;
     if plan.creates(NsKind::User) {
         write_id_map(pid, "uid_map", &plan.uid_mappings)?;
         write_id_map(pid, "gid_map", &plan.gid_mappings)?;
@@ -379,7 +489,7 @@ pub fn launch_plan(
     crate::explain::step(|| {
         format!(
             "clone3 flags={clone_flags:#x}{} → pid {pid}",
-            if cg_fd.is_some() {
+            if into_cgroup {
                 " + CLONE_INTO_CGROUP"
             } else {
                 ""
@@ -389,61 +499,105 @@ pub fn launch_plan(
     state.pid = pid;
     let hook_state = serde_json::to_string(&state.oci_state(Status::Creating)).unwrap_or_default();
     chan.send(&Msg::Go(pid)).map_err(Error::io("sync", "go"))?;
+    let dir = undo.dir.as_ref().expect("set in claim");
     // Init mounts meanwhile; it waits for the cgroup before its cgroup namespace and mounts.
-    if cgroup.unified.is_none() {
+    if pre.cgroup.unified.is_none() {
         dir.save(&state)?;
     }
-    undo.cgroup = Some(cgroup.clone());
-    cgroup.create_part(false)?;
+    undo.cgroup = Some(pre.cgroup.clone());
+    make_cgroup(plan, &pre, &state)?;
+    send_cgroups(&chan, &pre, pidfd.as_fd(), into_cgroup, plan)?;
+    await_ready(&chan, plan, &pre, pidfd.as_fd(), &hook_state)?;
+    state.pid_start = sp::proc_stat(pid)
+        .map_err(Error::io("read", format!("/proc/{pid}/stat")))?
+        .0;
+    dir.save(&state)?;
+    if let Some(pf) = &opts.pid_file {
+        write_pid_file(pf, pid)?;
+    }
+    let dir = undo.dir.take().expect("set in claim");
+    Ok(Launched {
+        dir,
+        state,
+        pidfd,
+        chan,
+        undo,
+        old_sigmask,
+        tty: pre.own_tty,
+    })
+}
+
+/// Makes the rest of the cgroup and writes the limits, before init lets anything of the
+/// container run.
+fn make_cgroup(plan: &Plan, pre: &Prepared, state: &State) -> Result<(), Error> {
+    pre.cgroup.create_part(false)?;
     crate::explain::step(|| {
         format!(
             "created cgroup {} ({} hierarchies)",
-            cg_path,
-            cgroup.dirs.len()
+            pre.cg_path,
+            pre.cgroup.dirs.len()
         )
     });
-    // Limits are in place before init lets anything of the container run.
-    if let Some(res) = &resources {
-        for w in cgroup.apply(&hier, res, &state.devices)? {
+    if let Some(res) = &plan.resources {
+        for w in pre.cgroup.apply(&pre.hier, res, &state.devices)? {
             log::warn(&w);
         }
         crate::explain::step(|| "wrote linux.resources limits".into());
     }
-    let join = cgroup.open_for_self_join(cg_fd.is_some())?;
+    Ok(())
+}
+
+/// `Msg::Cgroups` with the fds init joins by. Init may have failed meanwhile (and closed its
+/// end): then its error is waiting to be read.
+fn send_cgroups(
+    chan: &Channel,
+    pre: &Prepared,
+    pidfd: BorrowedFd<'_>,
+    into_cgroup: bool,
+    plan: &Plan,
+) -> Result<(), Error> {
+    let join = pre.cgroup.open_for_self_join(into_cgroup)?;
     let fds: Vec<_> = join.files().map(|f| f.as_fd()).collect();
-    // Init may have failed meanwhile (and closed its end): its error is waiting to be read.
     let sent = chan.send_with_fds(&Msg::Cgroups, &fds);
     drop(fds);
     drop(join);
-    if let Err(e) = sent {
-        return Err(match chan.recv() {
-            Ok(Some(Msg::Error(m))) => Error::Msg(m),
-            Ok(Some(Msg::NoExec(m))) => Error::Exec {
-                not_found: crate::process::is_not_found(&m),
-                msg: m,
-            },
-            Ok(None) => died_during_setup(pidfd.as_fd(), &cgroup, &hier, spec),
-            _ => Error::io("sync", "cgroups")(e),
-        });
-    }
+    let Err(e) = sent else {
+        return Ok(());
+    };
+    Err(match chan.recv() {
+        Ok(Some(Msg::Error(m))) => Error::Msg(m),
+        Ok(Some(Msg::NoExec(m))) => Error::Exec {
+            not_found: crate::process::is_not_found(&m),
+            msg: m,
+        },
+        Ok(None) => died_during_setup(pidfd, &pre.cgroup, &pre.hier, plan),
+        _ => Error::io("sync", "cgroups")(e),
+    })
+}
+
+/// Runs the prestart and createRuntime hooks when init has mounted, until it is ready.
+fn await_ready(
+    chan: &Channel,
+    plan: &Plan,
+    pre: &Prepared,
+    pidfd: BorrowedFd<'_>,
+    hook_state: &str,
+) -> Result<(), Error> {
     loop {
         match chan.recv().map_err(Error::io("sync", "recv"))? {
             Some(Msg::Mounted) => {
-                let r = hooks::run_all("prestart", &plan.hooks.prestart, hook_state.as_bytes())
-                    .and_then(|_| {
-                        hooks::run_all(
-                            "createRuntime",
-                            &plan.hooks.create_runtime,
-                            hook_state.as_bytes(),
-                        )
-                    });
-                r?;
+                hooks::run_all("prestart", &plan.hooks.prestart, hook_state.as_bytes())?;
+                hooks::run_all(
+                    "createRuntime",
+                    &plan.hooks.create_runtime,
+                    hook_state.as_bytes(),
+                )?;
                 chan.send(&Msg::HooksDone)
                     .map_err(Error::io("sync", "hooks done"))?;
             }
             Some(Msg::Ready) => {
                 crate::explain::step(|| "init is ready".into());
-                break;
+                return Ok(());
             }
             Some(Msg::Error(m)) => return Err(Error::Msg(m)),
             Some(Msg::NoExec(m)) => {
@@ -455,35 +609,18 @@ pub fn launch_plan(
                     "internal: unexpected {other:?} from init"
                 )));
             }
-            None => return Err(died_during_setup(pidfd.as_fd(), &cgroup, &hier, spec)),
+            None => return Err(died_during_setup(pidfd, &pre.cgroup, &pre.hier, plan)),
         }
     }
-    state.pid_start = sp::proc_stat(pid)
-        .map_err(Error::io("read", format!("/proc/{pid}/stat")))?
-        .0;
-    dir.save(&state)?;
-    if let Some(pf) = &opts.pid_file {
-        write_pid_file(pf, pid)?;
-    }
-    let dir = undo.dir.take().expect("set above");
-    Ok(Launched {
-        dir,
-        state,
-        pidfd,
-        chan,
-        undo,
-        old_sigmask,
-        tty: own_tty,
-    })
 }
 
 /// Init ended without reporting an error: how, in words, and when the memory cgroup's OOM
 /// killer did it, that and where it shows (a memory limit too small for setup itself).
 fn died_during_setup(
-    pidfd: std::os::fd::BorrowedFd<'_>,
+    pidfd: BorrowedFd<'_>,
     cgroup: &Cgroup,
     hier: &Hierarchies,
-    spec: &husk_spec::Spec,
+    plan: &Plan,
 ) -> Error {
     let how = sp::waitid_pidfd(pidfd, false).ok().flatten();
     let what = match how {
@@ -501,11 +638,11 @@ fn died_during_setup(
         };
         let kills = husk_cgroup::stats::oom_kills(cgroup, hier);
         if let Some(events) = events.filter(|_| kills > 0) {
-            let limit = spec
-                .linux
+            let limit = plan
+                .resources
                 .as_ref()
-                .and_then(|l| l.resources.as_ref())
-                .and_then(|r| r["memory"]["limit"].as_i64());
+                .and_then(|r| r.memory.as_ref())
+                .and_then(|m| m.limit);
             msg = format!(
                 "container init was killed by SIGKILL during setup: the memory cgroup's OOM killer \
                  (oom_kill {kills} in {}){}",

@@ -4,14 +4,17 @@
 
 pub mod config;
 pub mod defaults;
+pub mod error;
 pub mod lsm;
 pub mod mountopt;
 pub mod names;
 pub mod plan;
+pub mod resources;
 pub mod seccomp;
 
 pub use config::Spec;
-pub use plan::{ConfigError, Plan, lower};
+pub use error::ConfigError;
+pub use plan::{Plan, lower};
 
 /// The runtime-spec version husk implements and writes.
 pub const OCI_VERSION: &str = "1.3.0";

@@ -2,25 +2,15 @@
 //! without re-reading the config. Everything here is pure, so every config error is found before
 //! any side effect and names its field.
 
-use crate::config::{Hook, Hooks, IdMapping, Spec};
+use crate::config::{Hook, Hooks, IdMapping, Process, Spec};
 use crate::mountopt::{self, MountOptions, ms};
 use crate::names::{self, NsKind};
-use std::collections::BTreeSet;
+use crate::resources::Resources;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{field}: {msg}")]
-pub struct ConfigError {
-    pub field: String,
-    pub msg: String,
-}
-
-fn err(field: impl Into<String>, msg: impl Into<String>) -> ConfigError {
-    ConfigError {
-        field: field.into(),
-        msg: msg.into(),
-    }
-}
+pub use crate::error::ConfigError;
+use crate::error::err;
 
 /// The largest uid or gid husk takes, runc's (and docker's) limit. The kernel takes up to
 /// 4294967294, but reads 4294967295 as "leave unchanged": `setresuid(4294967295)` kept init
@@ -202,9 +192,23 @@ pub struct Plan {
     pub process: ProcessPlan,
     pub hooks: Hooks,
     pub cgroups_path: Option<String>,
+    /// `linux.resources`, typed; whether this host's cgroup layout can apply them is checked by
+    /// the runtime before it makes anything.
+    pub resources: Option<Resources>,
     /// `linux.mountLabel`: already in the data of the mounts that take it (see `lsm`); kept for
     /// the tmpfs the runtime makes itself (masked directories).
     pub mount_label: Option<String>,
+    pub record: Record,
+}
+
+/// What the state dir keeps of the config as written, for later verbs: `exec` starts from the
+/// container's process and filter (lowered again with its own changes), `state` and `list` show
+/// the annotations. Nothing here is executed by `create`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Record {
+    pub annotations: BTreeMap<String, String>,
+    pub process: Option<Process>,
+    pub seccomp: Option<serde_json::Value>,
 }
 
 impl Plan {
@@ -769,8 +773,24 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
         process,
         hooks: spec.hooks.clone().unwrap_or_default(),
         cgroups_path: linux.cgroups_path.clone().filter(|s| !s.is_empty()),
+        resources: lower_resources(linux.resources.as_ref())?,
         mount_label,
+        record: Record {
+            annotations: spec.annotations.clone(),
+            process: spec.process.clone(),
+            seccomp: linux.seccomp.clone(),
+        },
     })
+}
+
+/// `linux.resources` as written, typed: a value of the wrong type names its position here,
+/// before anything exists.
+fn lower_resources(value: Option<&serde_json::Value>) -> Result<Option<Resources>, ConfigError> {
+    value
+        .map(|v| {
+            serde_json::from_value(v.clone()).map_err(|e| err("linux.resources", e.to_string()))
+        })
+        .transpose()
 }
 
 /// Duplicates are dropped, the first one kept. setgroups takes them, but the spec does not

@@ -7,7 +7,7 @@
 //! it is parsed here, and every name that would only fail later inside libseccomp (action,
 //! architecture, operator, flag) is checked now, before any side effect, naming its field.
 
-use crate::plan::ConfigError;
+use crate::error::{ConfigError, err};
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -171,13 +171,6 @@ struct RawArg {
     value: u64,
     value_two: u64,
     op: String,
-}
-
-fn err(field: impl Into<String>, msg: impl Into<String>) -> ConfigError {
-    ConfigError {
-        field: field.into(),
-        msg: msg.into(),
-    }
 }
 
 /// The errno for ERRNO/TRACE; EPERM when the config gives none (runc's default). Ignored for

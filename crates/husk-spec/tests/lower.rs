@@ -426,3 +426,73 @@ fn more_additional_gids_than_ngroups_max_are_refused() {
     );
     assert_eq!(gids(65_536).unwrap().process.additional_gids.len(), 65_536);
 }
+
+#[test]
+fn resources_are_typed_in_the_plan() {
+    let p = lower_json(&base(
+        r#","linux":{"resources":{"memory":{"limit":67108864,"swap":-1},"cpu":{"shares":512,"cpus":"0-1"},
+            "pids":{"limit":0},"devices":[{"allow":false,"access":"rwm"}],"unified":{"memory.high":"max"}}}"#,
+    ))
+    .unwrap();
+    let r = p.resources.expect("resources");
+    let m = r.memory.as_ref().unwrap();
+    assert_eq!(
+        (m.limit, m.swap, m.reservation),
+        (Some(67_108_864), Some(-1), None)
+    );
+    let c = r.cpu.as_ref().unwrap();
+    assert_eq!((c.shares, c.cpus.as_deref()), (Some(512), Some("0-1")));
+    // 0 is a limit (runtime-spec 1.3), not "unset".
+    assert_eq!(r.pids.as_ref().unwrap().limit, Some(0));
+    assert_eq!(r.devices.len(), 1);
+    assert!(!r.devices[0].allow);
+    assert_eq!(r.unified["memory.high"], "max");
+    assert_eq!(lower_json(&base("")).unwrap().resources, None);
+}
+
+#[test]
+fn resources_of_the_wrong_type_fail_at_lowering() {
+    for (res, want) in [
+        (
+            r#"{"memory":{"limit":"64m"}}"#,
+            "invalid type: string \"64m\"",
+        ),
+        (r#"{"cpu":{"shares":-1}}"#, "invalid value: integer `-1`"),
+        (r#"{"hugepageLimits":{}}"#, "invalid type: map"),
+        (
+            r#"{"blockIO":{"weight":70000}}"#,
+            "invalid value: integer `70000`",
+        ),
+    ] {
+        let e = lower_json(&base(&format!(r#","linux":{{"resources":{res}}}"#))).unwrap_err();
+        assert!(e.starts_with("linux.resources: "), "{res}: {e}");
+        assert!(e.contains(want), "{res}: {e}");
+    }
+}
+
+#[test]
+fn annotations_process_and_seccomp_are_recorded_as_written() {
+    let seccomp = r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":38,"syscalls":[{"names":["getpid"],"action":"SCMP_ACT_ALLOW"}]}"#;
+    let json = base(&format!(
+        r#","annotations":{{"org.example/a":"1","b":""}},"linux":{{"seccomp":{seccomp}}}"#
+    ));
+    let p = lower_json(&json).unwrap();
+    let spec = parse_config(&json).unwrap();
+    assert_eq!(p.record.annotations, spec.annotations);
+    assert_eq!(p.record.annotations["org.example/a"], "1");
+    assert_eq!(p.record.process, spec.process);
+    let raw: serde_json::Value = serde_json::from_str(seccomp).unwrap();
+    assert_eq!(p.record.seccomp, Some(raw));
+    // The filter itself is lowered too, so a bad one fails before anything exists.
+    let sc = p.seccomp.expect("filter");
+    assert_eq!(sc.default_action, husk_spec::seccomp::Action::Errno(38));
+    assert_eq!(sc.rules.len(), 1);
+    let e = lower_json(&base(
+        r#","linux":{"seccomp":{"defaultAction":"SCMP_ACT_NOPE"}}"#,
+    ))
+    .unwrap_err();
+    assert_eq!(
+        e,
+        "linux.seccomp.defaultAction: unknown action \"SCMP_ACT_NOPE\""
+    );
+}

@@ -264,13 +264,7 @@ fn run_frontend(root: &Path, a: RunArgs, id: String) -> Result<i32, Error> {
     // docker writes the id at create and refuses an existing file; removed again if the
     // container never runs.
     write_cidfile(&a, &id)?;
-    let c = match launch::launch_plan(
-        &opts,
-        &built.plan.rootfs,
-        &built.spec,
-        &built.plan,
-        Mode::Run,
-    ) {
+    let c = match launch::launch_plan(&opts, &built.plan, Mode::Run) {
         Ok(c) => c,
         Err(e) => {
             remove_cidfile(&a);

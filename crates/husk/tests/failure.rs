@@ -212,6 +212,43 @@ fn a_memory_limit_below_what_setup_needs_names_the_oom_kill() {
     );
 }
 
+/// A bad `linux.resources` value (a wrong type, a kernel bound, a file name) is refused while
+/// planning, before anything is made: even with the state root a regular file, where making the
+/// state dir would fail, the error is the resource's, and no cgroup or process exists.
+#[test]
+fn bad_resource_values_fail_before_anything_exists() {
+    require_root!();
+    let mut env = Env::new("f-res");
+    let not_a_dir = env.dir.join("root-is-a-file");
+    std::fs::write(&not_a_dir, "").unwrap();
+    let b = env.bundle.to_string_lossy().into_owned();
+    let cases = [
+        (
+            json!({"memory": {"limit": "64m"}}),
+            "linux.resources: invalid type: string \"64m\"",
+        ),
+        (json!({"cpu": {"period": 5}}), "cpu.period 5"),
+        (
+            json!({"hugepageLimits": [{"pageSize": "2XB", "limit": 1}]}),
+            "hugepageLimits[0].pageSize \"2XB\"",
+        ),
+    ];
+    for (i, (res, want)) in cases.into_iter().enumerate() {
+        env.config["linux"]["resources"] = res;
+        let id = env.id(&format!("r{i}"));
+        create_fails(&env, &id, want);
+        let mut cmd = std::process::Command::new(HUSK);
+        cmd.arg("--root")
+            .arg(&not_a_dir)
+            .args(["create", "-b", &b, &id]);
+        let o = env.capture(cmd);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(stderr(&o).contains(want), "{want:?} not in {}", stderr(&o));
+        assert_no_cgroup(&id);
+        assert!(procs_naming(&id).is_empty(), "{:?}", procs_naming(&id));
+    }
+}
+
 /// More supplementary groups than NGROUPS_MAX: refused before anything is made, naming the
 /// field and the limit (it was setgroups' EINVAL in init, reported as `Some(Code(1))`).
 #[test]
