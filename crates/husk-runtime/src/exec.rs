@@ -14,7 +14,7 @@
 //! | 3    | process → parent | `Error(m)` / `NoExec(m)`, or EOF when execve closed the channel |
 
 use crate::process::{fill_preserved_fds, find_executable, set_cwd, set_user, setup_console};
-use crate::rootfs::{Step, fail};
+use crate::shared::{Step, connect_console, fail};
 use crate::state::{ContainerDir, State, Status};
 use crate::sync::{Channel, Msg};
 use crate::{Error, log};
@@ -392,7 +392,7 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
         }
     }
     if let Some(pf) = &o.pid_file {
-        crate::launch::write_pid_file(pf, pid)?;
+        crate::shared::write_pid_file(pf, pid)?;
     }
     if o.detach {
         return Ok(0);
@@ -404,14 +404,6 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
     let _ = sp::set_signal_mask(&old_sigmask);
     log::debug(|| format!("exec process {pid} ended: {exit:?}"));
     Ok(exit?.status())
-}
-
-/// Connects to the console socket on the host, before the clone: inside the container its path
-/// would resolve in the container's mount namespace.
-pub(crate) fn connect_console(path: &Path) -> Result<OwnedFd, Error> {
-    std::os::unix::net::UnixStream::connect(path)
-        .map(OwnedFd::from)
-        .map_err(Error::io("connect console socket", path))
 }
 
 /// What the child of the clone needs; it runs `Child::run` and never returns.

@@ -3,7 +3,8 @@
 //! The order is the checklist in `setup`; each step says why it sits where it does.
 
 use crate::process::{find_executable, set_cwd, set_user};
-use crate::rootfs::{CgroupView, Rootfs, Step, fail};
+use crate::rootfs::{CgroupView, Rootfs};
+use crate::shared::{Step, fail, procfs_handle, write_proc};
 use crate::sync::{Channel, Msg};
 use husk_spec::names::NsKind;
 use husk_spec::plan::Plan;
@@ -503,35 +504,6 @@ fn setup(a: &InitArgs<'_>, state_json: &str, seccomp_pending: bool) -> Step<Opti
     }
     sfs::close_range_cloexec(3 + a.preserve_fds).map_err(|e| fail("close_range", "fds", e))?;
     Ok(own_fds)
-}
-
-/// Writes under the container's /proc, after checking it really is procfs (a hostile image
-/// cannot have us write through something it planted; CVE-2019-16884 class).
-/// Writes a file of the container's procfs through a private procfs instance (`procfs`: see
-/// `husk_sys::fs::private_procfs`), never through the /proc the image or a shared mount could
-/// have replaced; the target must still be on procfs.
-pub(crate) fn write_proc(procfs: std::os::fd::BorrowedFd<'_>, rel: &str, value: &str) -> Step<()> {
-    let path = Path::new("/proc").join(rel);
-    let fd = sfs::openat2(
-        procfs,
-        Path::new(rel),
-        libc::O_WRONLY,
-        0,
-        sfs::RESOLVE_BENEATH | sfs::RESOLVE_NO_MAGICLINKS | sfs::RESOLVE_NO_XDEV,
-    )
-    .map_err(|e| fail("open", &path, e))?;
-    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
-    if sfs::fstatfs_magic(fd.as_fd()).map_err(|e| fail("statfs", &path, e))? != PROC_SUPER_MAGIC {
-        return Err(format!("write {}: not on procfs", path.display()));
-    }
-    std::fs::File::from(fd)
-        .write_all(value.as_bytes())
-        .map_err(|e| fail("write", &path, e))
-}
-
-/// The private procfs, made only when something must be written there.
-pub(crate) fn procfs_handle() -> Step<OwnedFd> {
-    sfs::private_procfs().map_err(|e| fail("mount a private procfs", "proc", e))
 }
 
 fn write_sysctls(plan: &Plan) -> Step<()> {

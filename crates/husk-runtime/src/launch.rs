@@ -4,6 +4,7 @@
 
 use crate::init::{self, InitArgs};
 use crate::rootfs::CgroupView;
+use crate::shared::write_pid_file;
 use crate::state::{ContainerDir, State, Status};
 use crate::sync::{Channel, Msg};
 use crate::{Error, hooks, log};
@@ -179,7 +180,7 @@ fn prepare(opts: &CreateOpts, plan: &Plan) -> Result<Prepared, Error> {
     // Foreground with a terminal: init sends the master over our own socket pair.
     let mut own_tty = None;
     let console = match &opts.console_socket {
-        Some(sock) if plan.process.terminal => Some(crate::exec::connect_console(sock)?),
+        Some(sock) if plan.process.terminal => Some(crate::shared::connect_console(sock)?),
         None if plan.process.terminal => {
             let (ours, theirs) = std::os::unix::net::UnixStream::pair()
                 .map_err(Error::io("socketpair", "console"))?;
@@ -733,13 +734,6 @@ fn write_id_map(pid: i32, file: &str, maps: &[husk_spec::config::IdMapping]) -> 
         .collect();
     let p = format!("/proc/{pid}/{file}");
     fs::write(&p, text).map_err(Error::io("write", &p))
-}
-
-/// Written atomically: callers poll for the file and read it at once.
-pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
-    let tmp = path.with_extension("husk-tmp");
-    fs::write(&tmp, pid.to_string()).map_err(Error::io("write pid file", &tmp))?;
-    fs::rename(&tmp, path).map_err(Error::io("write pid file", path))
 }
 
 impl Launched {

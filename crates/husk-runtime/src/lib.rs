@@ -19,6 +19,7 @@ mod propagation;
 mod rootfs;
 pub mod seccomp;
 pub mod seccomp_probe;
+mod shared;
 pub mod state;
 mod sync;
 mod trampoline;

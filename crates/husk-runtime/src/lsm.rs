@@ -3,7 +3,7 @@
 //! execve; the session keyring is created with the process label (keycreate); the mount label
 //! rides on the mounts as `context=` (planned in `husk_spec::lsm`).
 //!
-//! Every write goes through a private procfs instance (`init::procfs_handle`), never the /proc
+//! Every write goes through a private procfs instance (`shared::procfs_handle`), never the /proc
 //! the image or a shared mount could have replaced: an attr write through a fake /proc is a
 //! silent no-op that leaves the container unconfined (CVE-2019-16884).
 //!
@@ -12,7 +12,7 @@
 //! executes the program itself; `exec` always executes it directly.
 
 use crate::Error;
-use crate::rootfs::{Step, fail};
+use crate::shared::{Step, fail};
 use husk_spec::plan::ProcessPlan;
 use husk_sys::fs as sfs;
 use std::io::Write;
@@ -103,7 +103,7 @@ pub(crate) fn apply(writes: &[AttrWrite]) -> Step<()> {
     if writes.is_empty() {
         return Ok(());
     }
-    let procfs = crate::init::procfs_handle()?;
+    let procfs = crate::shared::procfs_handle()?;
     for w in writes {
         write_attr(procfs.as_fd(), w)?;
         crate::explain::step(|| format!("{}: \"{}\" written", w.field, w.value));

@@ -3,7 +3,7 @@
 //! the parent side, the preserved fds and waiting with signal forwarding.
 
 use crate::Error;
-use crate::rootfs::{Step, fail, open_in_root};
+use crate::shared::{Step, fail, open_in_root};
 use husk_spec::plan::ProcessPlan;
 use husk_sys::process::{self as sp, Exit};
 use husk_sys::{fs as sfs, security as sec, tty};

@@ -7,7 +7,7 @@
 //! requested propagation is given to the container's own root after pivot_root (crun's order),
 //! where `shared` and `unbindable` can only take effect.
 
-use crate::rootfs::{Step, fail, open_in_root};
+use crate::shared::{Step, fail, open_in_root};
 use husk_spec::mountopt::ms;
 use husk_spec::plan::Plan;
 use husk_sys::fs as sfs;

@@ -3,34 +3,13 @@
 //! the rootfs were `/`, so it can never lead out), and every mount targets the resolved fd
 //! through /proc/self/fd, so nothing can swap the target after we checked it.
 
+use crate::shared::{IN_ROOT, Step, fail, open_in_root};
 use husk_spec::mountopt::{attr, ms};
 use husk_spec::plan::{DevKind, DeviceOp, MountOp, Plan};
 use husk_sys::fs as sfs;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-
-/// A failed step, already worded for the user: "STEP PATH: ERRNO".
-pub(crate) type Step<T> = Result<T, String>;
-
-pub(crate) fn fail(step: &str, path: impl AsRef<Path>, e: io::Error) -> String {
-    format!(
-        "{step} {}: {}",
-        path.as_ref().display(),
-        crate::errno_text(&e)
-    )
-}
-
-const IN_ROOT: u64 = sfs::RESOLVE_IN_ROOT | sfs::RESOLVE_NO_MAGICLINKS;
-
-pub(crate) fn open_in_root(root: BorrowedFd<'_>, rel: &Path, flags: i32) -> io::Result<OwnedFd> {
-    let rel = if rel.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        rel
-    };
-    sfs::openat2(root, rel, libc::O_PATH | flags, 0, IN_ROOT)
-}
 
 /// `mkdir -p` inside the root; returns an O_PATH fd of the directory.
 pub(crate) fn mkdir_all(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {

@@ -358,7 +358,10 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         }
         Cmd::Delete { force, id } => ops::delete(root, &id, force)?,
         Cmd::List { quiet, format } => print_list(root, quiet, &format)?,
-        Cmd::Run(r) => return crate::frontend::run(root, *r),
+        Cmd::Run(r) => {
+            let r = runc_form_after_id(&r).unwrap_or(*r);
+            return crate::frontend::run(root, r);
+        }
         Cmd::NetAttach { args } => {
             let mut state = String::new();
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut state)
@@ -599,6 +602,36 @@ fn default_root(
     } else {
         system
     }
+}
+
+/// `husk run ID -b BUNDLE ...` (RunArgs::runc_after_id): parsed again as `husk run ... ID`.
+fn runc_form_after_id(a: &husk_frontend::RunArgs) -> Option<husk_frontend::RunArgs> {
+    if !a.runc_after_id() {
+        return None;
+    }
+    let (id, rest) = a.positional.split_first()?;
+    use clap::{CommandFactory, FromArgMatches};
+    let argv = ["husk", "run"]
+        .into_iter()
+        .map(String::from)
+        .chain(rest.iter().cloned())
+        .chain([id.clone()]);
+    let m = Cli::command().try_get_matches_from(argv).ok()?;
+    let Cmd::Run(mut r) = Cli::from_arg_matches(&m).ok()?.cmd else {
+        return None;
+    };
+    if r.positional != [id.clone()] {
+        return None;
+    }
+    r.front_end_flags = front_end_flags(&m);
+    r.pid_file = r.pid_file.or(a.pid_file.clone());
+    r.console_socket = r.console_socket.or(a.console_socket.clone());
+    r.preserve_fds = r.preserve_fds.or(a.preserve_fds);
+    r.keep |= a.keep;
+    r.detach |= a.detach;
+    r.no_pivot |= a.no_pivot;
+    r.no_new_keyring |= a.no_new_keyring;
+    Some(*r)
 }
 
 #[cfg(test)]

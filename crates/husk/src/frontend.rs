@@ -22,9 +22,6 @@ pub fn error_code(e: &Error) -> i32 {
 
 /// `husk run`: runc's `run ID` with -b/--bundle, else the front end (husk_frontend's RULES).
 pub fn run(root: &Path, mut a: RunArgs) -> Result<i32, Error> {
-    if let Some(r) = runc_form_after_id(&a) {
-        return run(root, r);
-    }
     let Some(bundle) = a.bundle.clone() else {
         if let Some(flag) = a.runc_only_flags().first() {
             return Err(Error::Msg(format!(
@@ -344,34 +341,4 @@ fn remove_left_behind(root: &Path, id: &str) -> Result<(), Error> {
         husk_runtime::ops::delete(root, id, false)?;
     }
     Ok(())
-}
-
-/// `husk run ID -b BUNDLE ...` (RunArgs::runc_after_id): parsed again as `husk run ... ID`.
-fn runc_form_after_id(a: &RunArgs) -> Option<RunArgs> {
-    if !a.runc_after_id() {
-        return None;
-    }
-    let (id, rest) = a.positional.split_first()?;
-    use clap::{CommandFactory, FromArgMatches};
-    let argv = ["husk", "run"]
-        .into_iter()
-        .map(String::from)
-        .chain(rest.iter().cloned())
-        .chain([id.clone()]);
-    let m = crate::cli::Cli::command().try_get_matches_from(argv).ok()?;
-    let crate::cli::Cmd::Run(mut r) = crate::cli::Cli::from_arg_matches(&m).ok()?.cmd else {
-        return None;
-    };
-    if r.positional != [id.clone()] {
-        return None;
-    }
-    r.front_end_flags = crate::cli::front_end_flags(&m);
-    r.pid_file = r.pid_file.or(a.pid_file.clone());
-    r.console_socket = r.console_socket.or(a.console_socket.clone());
-    r.preserve_fds = r.preserve_fds.or(a.preserve_fds);
-    r.keep |= a.keep;
-    r.detach |= a.detach;
-    r.no_pivot |= a.no_pivot;
-    r.no_new_keyring |= a.no_new_keyring;
-    Some(*r)
 }
