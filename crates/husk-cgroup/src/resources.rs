@@ -108,9 +108,6 @@ pub fn runc_default_rules() -> Vec<DeviceRule> {
         .collect()
 }
 
-/// Plans the writes. `extra_devices` are the container's device nodes (type, major, minor),
-/// which it may always use: allowed after the rules (runc 1.1 leaves `linux.devices` to the
-/// config's rules; docker and podman write one for each `--device`).
 /// The kernel's bounds on CFS bandwidth (kernel/sched/core.c: a period of 1 ms to 1 s, a quota
 /// of at least 1 ms), checked by field here rather than met as EINVAL from a cgroup file.
 fn check_cfs_bandwidth(c: &Cpu) -> Result<(), String> {
@@ -155,139 +152,33 @@ pub fn check_unified_key(k: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Plans the writes. `extra_devices` are the container's device nodes (type, major, minor),
+/// which it may always use: allowed after the rules (runc 1.1 leaves `linux.devices` to the
+/// config's rules; docker and podman write one for each `--device`).
 pub fn plan(
     res: &Resources,
     v: Version,
     extra_devices: &[(char, i64, i64)],
 ) -> Result<Writes, String> {
     let mut out = Writes::default();
-    let ws = &mut out.writes;
     if let Some(m) = &res.memory {
         if m.kernel.is_some() || m.kernel_tcp.is_some() {
             out.warnings.push("memory.kernel and memory.kernelTCP are ignored: the kernel no longer supports them".into());
         }
         match v {
             Version::V1 => {
-                if let Some(l) = m.limit {
-                    ws.push(w("memory", "memory.limit_in_bytes", l));
-                }
-                if let Some(s) = m.swap {
-                    ws.push(w("memory", "memory.memsw.limit_in_bytes", s));
-                    out.memory_pair = m.limit.is_some();
-                }
-                if let Some(r) = m.reservation {
-                    ws.push(w("memory", "memory.soft_limit_in_bytes", r));
-                }
-                if let Some(s) = m.swappiness {
-                    if s > 100 {
-                        return Err(format!("memory.swappiness: {s} is above 100"));
-                    }
-                    ws.push(w("memory", "memory.swappiness", s));
-                }
-                if let Some(d) = m.disable_oom_killer {
-                    ws.push(w("memory", "memory.oom_control", u8::from(d)));
-                }
-                if let Some(h) = m.use_hierarchy {
-                    ws.push(w("memory", "memory.use_hierarchy", u8::from(h)));
-                }
+                out.memory_pair = m.swap.is_some() && m.limit.is_some();
+                memory_v1(m, &mut out.writes)?
             }
-            Version::V2 => {
-                if let Some(l) = m.limit {
-                    ws.push(w("", "memory.max", limit_str(l)));
-                }
-                // v1's swap is memory+swap; v2's swap.max is swap alone (runc's conversion).
-                if let Some(s) = m.swap {
-                    let value = match (s, m.limit) {
-                        (s, _) if s < 0 => "max".to_string(),
-                        (s, Some(l)) if l >= 0 => {
-                            if s < l {
-                                return Err(format!(
-                                    "memory.swap ({s}) is below memory.limit ({l}): swap includes memory"
-                                ));
-                            }
-                            (s - l).to_string()
-                        }
-                        (_, _) => return Err("memory.swap needs memory.limit on cgroup v2".into()),
-                    };
-                    ws.push(w("", "memory.swap.max", value));
-                }
-                if let Some(r) = m.reservation {
-                    ws.push(w("", "memory.low", limit_str(r)));
-                }
-                if matches!(m.swappiness, Some(s) if s != 60) {
-                    return Err("memory.swappiness: cgroup v2 has no per-cgroup swappiness".into());
-                }
-                if m.disable_oom_killer == Some(true) {
-                    return Err(
-                        "memory.disableOOMKiller: cgroup v2 cannot disable the OOM killer".into(),
-                    );
-                }
-            }
+            Version::V2 => memory_v2(m, &mut out.writes)?,
         }
     }
+    let ws = &mut out.writes;
     if let Some(c) = &res.cpu {
         check_cfs_bandwidth(c)?;
         match v {
-            Version::V1 => {
-                if let Some(s) = c.shares.filter(|s| *s > 0) {
-                    ws.push(w("cpu", "cpu.shares", s));
-                }
-                // Period before quota: the kernel checks quota against the current period.
-                if let Some(p) = c.period.filter(|p| *p > 0) {
-                    ws.push(w("cpu", "cpu.cfs_period_us", p));
-                }
-                if let Some(q) = c.quota.filter(|q| *q != 0) {
-                    ws.push(w("cpu", "cpu.cfs_quota_us", q));
-                }
-                if let Some(b) = c.burst {
-                    ws.push(w("cpu", "cpu.cfs_burst_us", b));
-                }
-                if let Some(p) = c.realtime_period.filter(|p| *p > 0) {
-                    ws.push(w("cpu", "cpu.rt_period_us", p));
-                }
-                if let Some(r) = c.realtime_runtime.filter(|r| *r != 0) {
-                    ws.push(w("cpu", "cpu.rt_runtime_us", r));
-                }
-                if let Some(i) = c.idle {
-                    ws.push(w("cpu", "cpu.idle", i));
-                }
-                if let Some(s) = c.cpus.as_ref().filter(|s| !s.is_empty()) {
-                    ws.push(w("cpuset", "cpuset.cpus", s));
-                }
-                if let Some(s) = c.mems.as_ref().filter(|s| !s.is_empty()) {
-                    ws.push(w("cpuset", "cpuset.mems", s));
-                }
-            }
-            Version::V2 => {
-                if let Some(s) = c.shares.filter(|s| *s > 0) {
-                    ws.push(w("", "cpu.weight", shares_to_weight(s)));
-                }
-                if c.quota.is_some() || c.period.is_some() {
-                    let period = c.period.filter(|p| *p > 0).unwrap_or(100_000);
-                    let quota = c
-                        .quota
-                        .filter(|q| *q > 0)
-                        .map_or("max".to_string(), |q| q.to_string());
-                    ws.push(w("", "cpu.max", format!("{quota} {period}")));
-                }
-                if let Some(b) = c.burst {
-                    ws.push(w("", "cpu.max.burst", b));
-                }
-                if c.realtime_runtime.is_some_and(|r| r != 0)
-                    || c.realtime_period.is_some_and(|p| p != 0)
-                {
-                    return Err("cpu.realtimeRuntime/realtimePeriod: cgroup v2 has no realtime group scheduling".into());
-                }
-                if let Some(i) = c.idle {
-                    ws.push(w("", "cpu.idle", i));
-                }
-                if let Some(s) = c.cpus.as_ref().filter(|s| !s.is_empty()) {
-                    ws.push(w("", "cpuset.cpus", s));
-                }
-                if let Some(s) = c.mems.as_ref().filter(|s| !s.is_empty()) {
-                    ws.push(w("", "cpuset.mems", s));
-                }
-            }
+            Version::V1 => cpu_v1(c, ws),
+            Version::V2 => cpu_v2(c, ws)?,
         }
     }
     if let Some(limit) = res.pids.as_ref().and_then(|p| p.limit) {
@@ -301,91 +192,247 @@ pub fn plan(
     }
     if let Some(b) = &res.block_io {
         match v {
-            Version::V1 => {
-                if let Some(x) = b.weight.filter(|x| *x > 0) {
-                    ws.push(w("blkio", "blkio.weight", x));
-                }
-                if let Some(x) = b.leaf_weight.filter(|x| *x > 0) {
-                    ws.push(w("blkio", "blkio.leaf_weight", x));
-                }
-                for d in &b.weight_device {
-                    if let Some(x) = d.weight {
-                        ws.push(w(
-                            "blkio",
-                            "blkio.weight_device",
-                            format!("{}:{} {x}", d.major, d.minor),
-                        ));
-                    }
-                    if let Some(x) = d.leaf_weight {
-                        ws.push(w(
-                            "blkio",
-                            "blkio.leaf_weight_device",
-                            format!("{}:{} {x}", d.major, d.minor),
-                        ));
-                    }
-                }
-                for (list, file) in [
-                    (
-                        &b.throttle_read_bps_device,
-                        "blkio.throttle.read_bps_device",
-                    ),
-                    (
-                        &b.throttle_write_bps_device,
-                        "blkio.throttle.write_bps_device",
-                    ),
-                    (
-                        &b.throttle_read_iops_device,
-                        "blkio.throttle.read_iops_device",
-                    ),
-                    (
-                        &b.throttle_write_iops_device,
-                        "blkio.throttle.write_iops_device",
-                    ),
-                ] {
-                    for d in list {
-                        ws.push(w(
-                            "blkio",
-                            file,
-                            format!("{}:{} {}", d.major, d.minor, d.rate),
-                        ));
-                    }
-                }
-            }
-            Version::V2 => {
-                if let Some(x) = b.weight.filter(|x| *x > 0) {
-                    // io.bfq.weight takes the blkio range as is; the applier falls back to
-                    // io.weight (converted) when BFQ is not in use.
-                    ws.push(w("", "io.bfq.weight", x));
-                }
-                if b.leaf_weight.is_some_and(|x| x > 0) {
-                    return Err("blockIO.leafWeight: cgroup v2 has no leaf weight".into());
-                }
-                for d in &b.weight_device {
-                    if let Some(x) = d.weight {
-                        ws.push(w(
-                            "",
-                            "io.bfq.weight",
-                            format!("{}:{} {x}", d.major, d.minor),
-                        ));
-                    }
-                }
-                for (list, key) in [
-                    (&b.throttle_read_bps_device, "rbps"),
-                    (&b.throttle_write_bps_device, "wbps"),
-                    (&b.throttle_read_iops_device, "riops"),
-                    (&b.throttle_write_iops_device, "wiops"),
-                ] {
-                    for d in list {
-                        ws.push(w(
-                            "",
-                            "io.max",
-                            format!("{}:{} {key}={}", d.major, d.minor, d.rate),
-                        ));
-                    }
-                }
-            }
+            Version::V1 => block_io_v1(b, ws),
+            Version::V2 => block_io_v2(b, ws)?,
         }
     }
+    other(res, v, ws)?;
+    if v == Version::V1 && !res.devices.is_empty() {
+        devices_v1(&res.devices, extra_devices, ws);
+    }
+    Ok(out)
+}
+
+fn memory_v1(m: &Memory, ws: &mut Vec<Write>) -> Result<(), String> {
+    if let Some(l) = m.limit {
+        ws.push(w("memory", "memory.limit_in_bytes", l));
+    }
+    if let Some(s) = m.swap {
+        ws.push(w("memory", "memory.memsw.limit_in_bytes", s));
+    }
+    if let Some(r) = m.reservation {
+        ws.push(w("memory", "memory.soft_limit_in_bytes", r));
+    }
+    if let Some(s) = m.swappiness {
+        if s > 100 {
+            return Err(format!("memory.swappiness: {s} is above 100"));
+        }
+        ws.push(w("memory", "memory.swappiness", s));
+    }
+    if let Some(d) = m.disable_oom_killer {
+        ws.push(w("memory", "memory.oom_control", u8::from(d)));
+    }
+    if let Some(h) = m.use_hierarchy {
+        ws.push(w("memory", "memory.use_hierarchy", u8::from(h)));
+    }
+    Ok(())
+}
+
+fn memory_v2(m: &Memory, ws: &mut Vec<Write>) -> Result<(), String> {
+    if let Some(l) = m.limit {
+        ws.push(w("", "memory.max", limit_str(l)));
+    }
+    // v1's swap is memory+swap; v2's swap.max is swap alone (runc's conversion).
+    if let Some(s) = m.swap {
+        let value = match (s, m.limit) {
+            (s, _) if s < 0 => "max".to_string(),
+            (s, Some(l)) if l >= 0 => {
+                if s < l {
+                    return Err(format!(
+                        "memory.swap ({s}) is below memory.limit ({l}): swap includes memory"
+                    ));
+                }
+                (s - l).to_string()
+            }
+            (_, _) => return Err("memory.swap needs memory.limit on cgroup v2".into()),
+        };
+        ws.push(w("", "memory.swap.max", value));
+    }
+    if let Some(r) = m.reservation {
+        ws.push(w("", "memory.low", limit_str(r)));
+    }
+    if matches!(m.swappiness, Some(s) if s != 60) {
+        return Err("memory.swappiness: cgroup v2 has no per-cgroup swappiness".into());
+    }
+    if m.disable_oom_killer == Some(true) {
+        return Err("memory.disableOOMKiller: cgroup v2 cannot disable the OOM killer".into());
+    }
+    Ok(())
+}
+
+fn cpu_v1(c: &Cpu, ws: &mut Vec<Write>) {
+    if let Some(s) = c.shares.filter(|s| *s > 0) {
+        ws.push(w("cpu", "cpu.shares", s));
+    }
+    // Period before quota: the kernel checks quota against the current period.
+    if let Some(p) = c.period.filter(|p| *p > 0) {
+        ws.push(w("cpu", "cpu.cfs_period_us", p));
+    }
+    if let Some(q) = c.quota.filter(|q| *q != 0) {
+        ws.push(w("cpu", "cpu.cfs_quota_us", q));
+    }
+    if let Some(b) = c.burst {
+        ws.push(w("cpu", "cpu.cfs_burst_us", b));
+    }
+    if let Some(p) = c.realtime_period.filter(|p| *p > 0) {
+        ws.push(w("cpu", "cpu.rt_period_us", p));
+    }
+    if let Some(r) = c.realtime_runtime.filter(|r| *r != 0) {
+        ws.push(w("cpu", "cpu.rt_runtime_us", r));
+    }
+    if let Some(i) = c.idle {
+        ws.push(w("cpu", "cpu.idle", i));
+    }
+    if let Some(s) = c.cpus.as_ref().filter(|s| !s.is_empty()) {
+        ws.push(w("cpuset", "cpuset.cpus", s));
+    }
+    if let Some(s) = c.mems.as_ref().filter(|s| !s.is_empty()) {
+        ws.push(w("cpuset", "cpuset.mems", s));
+    }
+}
+
+fn cpu_v2(c: &Cpu, ws: &mut Vec<Write>) -> Result<(), String> {
+    if let Some(s) = c.shares.filter(|s| *s > 0) {
+        ws.push(w("", "cpu.weight", shares_to_weight(s)));
+    }
+    if c.quota.is_some() || c.period.is_some() {
+        let period = c.period.filter(|p| *p > 0).unwrap_or(100_000);
+        let quota = c
+            .quota
+            .filter(|q| *q > 0)
+            .map_or("max".to_string(), |q| q.to_string());
+        ws.push(w("", "cpu.max", format!("{quota} {period}")));
+    }
+    if let Some(b) = c.burst {
+        ws.push(w("", "cpu.max.burst", b));
+    }
+    if c.realtime_runtime.is_some_and(|r| r != 0) || c.realtime_period.is_some_and(|p| p != 0) {
+        return Err(
+            "cpu.realtimeRuntime/realtimePeriod: cgroup v2 has no realtime group scheduling".into(),
+        );
+    }
+    if let Some(i) = c.idle {
+        ws.push(w("", "cpu.idle", i));
+    }
+    if let Some(s) = c.cpus.as_ref().filter(|s| !s.is_empty()) {
+        ws.push(w("", "cpuset.cpus", s));
+    }
+    if let Some(s) = c.mems.as_ref().filter(|s| !s.is_empty()) {
+        ws.push(w("", "cpuset.mems", s));
+    }
+    Ok(())
+}
+
+fn block_io_v1(b: &BlockIo, ws: &mut Vec<Write>) {
+    if let Some(x) = b.weight.filter(|x| *x > 0) {
+        ws.push(w("blkio", "blkio.weight", x));
+    }
+    if let Some(x) = b.leaf_weight.filter(|x| *x > 0) {
+        ws.push(w("blkio", "blkio.leaf_weight", x));
+    }
+    for d in &b.weight_device {
+        if let Some(x) = d.weight {
+            ws.push(w(
+                "blkio",
+                "blkio.weight_device",
+                format!("{}:{} {x}", d.major, d.minor),
+            ));
+        }
+        if let Some(x) = d.leaf_weight {
+            ws.push(w(
+                "blkio",
+                "blkio.leaf_weight_device",
+                format!("{}:{} {x}", d.major, d.minor),
+            ));
+        }
+    }
+    for (list, file) in [
+        (
+            &b.throttle_read_bps_device,
+            "blkio.throttle.read_bps_device",
+        ),
+        (
+            &b.throttle_write_bps_device,
+            "blkio.throttle.write_bps_device",
+        ),
+        (
+            &b.throttle_read_iops_device,
+            "blkio.throttle.read_iops_device",
+        ),
+        (
+            &b.throttle_write_iops_device,
+            "blkio.throttle.write_iops_device",
+        ),
+    ] {
+        for d in list {
+            ws.push(w(
+                "blkio",
+                file,
+                format!("{}:{} {}", d.major, d.minor, d.rate),
+            ));
+        }
+    }
+}
+
+fn block_io_v2(b: &BlockIo, ws: &mut Vec<Write>) -> Result<(), String> {
+    if let Some(x) = b.weight.filter(|x| *x > 0) {
+        // io.bfq.weight takes the blkio range as is; the applier falls back to
+        // io.weight (converted) when BFQ is not in use.
+        ws.push(w("", "io.bfq.weight", x));
+    }
+    if b.leaf_weight.is_some_and(|x| x > 0) {
+        return Err("blockIO.leafWeight: cgroup v2 has no leaf weight".into());
+    }
+    for d in &b.weight_device {
+        if let Some(x) = d.weight {
+            ws.push(w(
+                "",
+                "io.bfq.weight",
+                format!("{}:{} {x}", d.major, d.minor),
+            ));
+        }
+    }
+    for (list, key) in [
+        (&b.throttle_read_bps_device, "rbps"),
+        (&b.throttle_write_bps_device, "wbps"),
+        (&b.throttle_read_iops_device, "riops"),
+        (&b.throttle_write_iops_device, "wiops"),
+    ] {
+        for d in list {
+            ws.push(w(
+                "",
+                "io.max",
+                format!("{}:{} {key}={}", d.major, d.minor, d.rate),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// v1's device rules, runc's defaults already appended by the caller, then the container's nodes.
+fn devices_v1(rules: &[DeviceRule], extra_devices: &[(char, i64, i64)], ws: &mut Vec<Write>) {
+    for r in rules {
+        ws.push(w(
+            "devices",
+            if r.allow {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            },
+            device_rule_v1(r),
+        ));
+    }
+    for (kind, major, minor) in extra_devices {
+        ws.push(w(
+            "devices",
+            "devices.allow",
+            format!("{kind} {major}:{minor} rwm"),
+        ));
+    }
+}
+
+/// hugetlb, net_cls/net_prio, rdma and `unified`: one file each, the same shape on v1 and v2.
+fn other(res: &Resources, v: Version, ws: &mut Vec<Write>) -> Result<(), String> {
     for (i, h) in res.hugepage_limits.iter().enumerate() {
         check_page_size(&h.page_size)
             .map_err(|why| format!("hugepageLimits[{i}].pageSize \"{}\": {why}", h.page_size))?;
@@ -436,27 +483,7 @@ pub fn plan(
             ws.push(w("", k.clone(), val));
         }
     }
-    if v == Version::V1 && !res.devices.is_empty() {
-        for r in &res.devices {
-            ws.push(w(
-                "devices",
-                if r.allow {
-                    "devices.allow"
-                } else {
-                    "devices.deny"
-                },
-                device_rule_v1(r),
-            ));
-        }
-        for (kind, major, minor) in extra_devices {
-            ws.push(w(
-                "devices",
-                "devices.allow",
-                format!("{kind} {major}:{minor} rwm"),
-            ));
-        }
-    }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]
