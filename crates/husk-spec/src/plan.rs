@@ -538,73 +538,10 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
             .ok_or_else(|| err("process", "missing"))?,
     )?;
     let linux = spec.linux.clone().unwrap_or_default();
-
-    let mut namespaces: Vec<NsOp> = Vec::new();
-    for (i, ns) in linux.namespaces.iter().enumerate() {
-        let field = format!("linux.namespaces[{i}]");
-        let kind = NsKind::parse(&ns.kind).ok_or_else(|| {
-            err(
-                format!("{field}.type"),
-                format!("unknown namespace \"{}\"", ns.kind),
-            )
-        })?;
-        if namespaces.iter().any(|n| n.kind == kind) {
-            return Err(err(
-                format!("{field}.type"),
-                format!("namespace \"{}\" given twice", ns.kind),
-            ));
-        }
-        let path = ns
-            .path
-            .as_ref()
-            .filter(|p| !p.is_empty())
-            .map(PathBuf::from);
-        if let Some(p) = &path
-            && !p.is_absolute()
-        {
-            return Err(err(format!("{field}.path"), "must be absolute"));
-        }
-        namespaces.push(NsOp { kind, path });
-    }
+    let namespaces = lower_namespaces(&linux)?;
     let has = |k: NsKind| namespaces.iter().any(|n| n.kind == k);
-    let creates = |k: NsKind| namespaces.iter().any(|n| n.kind == k && n.path.is_none());
-
-    if creates(NsKind::User) && (linux.uid_mappings.is_empty() || linux.gid_mappings.is_empty()) {
-        return Err(err(
-            "linux.uidMappings",
-            "a new user namespace needs uidMappings and gidMappings",
-        ));
-    }
-    if !has(NsKind::User) && (!linux.uid_mappings.is_empty() || !linux.gid_mappings.is_empty()) {
-        return Err(err(
-            "linux.uidMappings",
-            "mappings given without a user namespace",
-        ));
-    }
-    if (spec.hostname.is_some() || spec.domainname.is_some()) && !has(NsKind::Uts) {
-        // runc refuses this too: it would rename the host. A uts namespace joined by path gets
-        // the names, as runc sets them there.
-        let f = if spec.hostname.is_some() {
-            "hostname"
-        } else {
-            "domainname"
-        };
-        return Err(err(f, "set without a uts namespace"));
-    }
-    if !linux.time_offsets.is_empty() && !creates(NsKind::Time) {
-        return Err(err("linux.timeOffsets", "set without a new time namespace"));
-    }
-    let mut time_offsets = Vec::new();
-    for (clock, off) in &linux.time_offsets {
-        if clock != "monotonic" && clock != "boottime" {
-            return Err(err(
-                format!("linux.timeOffsets.{clock}"),
-                "only monotonic and boottime can be offset",
-            ));
-        }
-        time_offsets.push((clock.clone(), off.secs, off.nanosecs));
-    }
-
+    check_namespaced_fields(spec, &linux, &namespaces)?;
+    let time_offsets = lower_time_offsets(&linux)?;
     let mut sysctl = Vec::new();
     for (k, v) in &linux.sysctl {
         check_sysctl(k, has).map_err(|m| err(format!("linux.sysctl.{k}"), m))?;
@@ -615,120 +552,14 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
     if let Some(l) = &mount_label {
         crate::lsm::check_label(l).map_err(|m| err("linux.mountLabel", m))?;
     }
-    let mut mounts = Vec::new();
-    for (i, m) in spec.mounts.iter().enumerate() {
-        let field = format!("mounts[{i}]");
-        if m.destination.is_empty() {
-            return Err(err(format!("{field}.destination"), "empty"));
-        }
-        let mut opts = mountopt::parse(m.kind.as_deref(), &m.options);
-        let fstype = if opts.is_bind() {
-            "bind".to_string()
-        } else {
-            m.kind.clone().unwrap_or_default()
-        };
-        if crate::lsm::takes_context(&fstype) {
-            opts.data = crate::lsm::with_mount_label(&opts.data, mount_label.as_deref());
-        }
-        if fstype.is_empty() {
-            return Err(err(
-                format!("{field}.type"),
-                "missing (and not a bind mount)",
-            ));
-        }
-        if opts.is_bind() && m.source.as_deref().unwrap_or("").is_empty() {
-            return Err(err(
-                format!("{field}.source"),
-                "a bind mount needs a source",
-            ));
-        }
-        if opts.idmap.is_some() && (m.uid_mappings.is_empty() || m.gid_mappings.is_empty()) {
-            return Err(err(
-                format!("{field}.options"),
-                "idmap needs uidMappings and gidMappings on the mount",
-            ));
-        }
-        // A relative bind source is relative to the bundle, as runc resolves it.
-        let source = m.source.as_ref().filter(|s| !s.is_empty()).map(|s| {
-            if opts.is_bind() && !s.starts_with('/') {
-                bundle.join(s)
-            } else {
-                PathBuf::from(s)
-            }
-        });
-        let dest = clean_in_root(&m.destination);
-        mounts.push(MountOp {
-            dest,
-            dest_display: m.destination.clone(),
-            source,
-            fstype,
-            opts,
-            uid_mappings: id_maps(&format!("{field}.uidMappings"), &m.uid_mappings)?,
-            gid_mappings: id_maps(&format!("{field}.gidMappings"), &m.gid_mappings)?,
-        });
-    }
+    let mounts = lower_mounts(spec, bundle, mount_label.as_deref())?;
     if !has(NsKind::Mount) {
         check_without_mount_namespace(&mounts, &linux, root.readonly)?;
     }
     let dev = Path::new("dev");
     let setup_dev = !mounts.iter().any(|m| m.dest == dev && m.opts.is_bind());
-
-    let mut devices = if setup_dev {
-        default_devices()
-    } else {
-        Vec::new()
-    };
-    for (i, d) in linux.devices.iter().enumerate() {
-        let field = format!("linux.devices[{i}]");
-        let kind = match d.kind.as_str() {
-            "c" | "u" => DevKind::Char,
-            "b" => DevKind::Block,
-            "p" => DevKind::Fifo,
-            k => {
-                return Err(err(
-                    format!("{field}.type"),
-                    format!("unknown device type \"{k}\""),
-                ));
-            }
-        };
-        if !d.path.starts_with("/dev/") {
-            return Err(err(format!("{field}.path"), "must be under /dev"));
-        }
-        let (major, minor) = (u32::try_from(d.major), u32::try_from(d.minor));
-        let (Ok(major), Ok(minor)) = (major, minor) else {
-            return Err(err(format!("{field}.major"), "out of range"));
-        };
-        let op = DeviceOp {
-            path: clean_in_root(&d.path),
-            kind,
-            major,
-            minor,
-            mode: d.file_mode.unwrap_or(0o666) & 0o7777,
-            uid: check_id(&format!("{field}.uid"), d.uid.unwrap_or(0))?,
-            gid: check_id(&format!("{field}.gid"), d.gid.unwrap_or(0))?,
-        };
-        // A config device replaces a default one with the same path.
-        devices.retain(|x| x.path != op.path);
-        devices.push(op);
-    }
-
-    let rootfs_propagation = match linux.rootfs_propagation.as_deref() {
-        None | Some("") => ms::SLAVE | ms::REC,
-        Some("private") => ms::PRIVATE,
-        Some("rprivate") => ms::PRIVATE | ms::REC,
-        Some("slave") => ms::SLAVE,
-        Some("rslave") => ms::SLAVE | ms::REC,
-        Some("shared") => ms::SHARED,
-        Some("rshared") => ms::SHARED | ms::REC,
-        Some("unbindable") => ms::UNBINDABLE,
-        Some("runbindable") => ms::UNBINDABLE | ms::REC,
-        Some(p) => {
-            return Err(err(
-                "linux.rootfsPropagation",
-                format!("unknown propagation \"{p}\""),
-            ));
-        }
-    };
+    let devices = lower_devices(&linux, setup_dev)?;
+    let rootfs_propagation = lower_propagation(linux.rootfs_propagation.as_deref())?;
 
     if let Some(h) = &spec.hooks {
         lower_hooks(h)?;
@@ -783,6 +614,218 @@ pub fn lower(spec: &Spec, bundle: &Path) -> Result<Plan, ConfigError> {
     })
 }
 
+fn lower_namespaces(linux: &crate::config::Linux) -> Result<Vec<NsOp>, ConfigError> {
+    let mut namespaces: Vec<NsOp> = Vec::new();
+    for (i, ns) in linux.namespaces.iter().enumerate() {
+        let field = format!("linux.namespaces[{i}]");
+        let kind = NsKind::parse(&ns.kind).ok_or_else(|| {
+            err(
+                format!("{field}.type"),
+                format!("unknown namespace \"{}\"", ns.kind),
+            )
+        })?;
+        if namespaces.iter().any(|n| n.kind == kind) {
+            return Err(err(
+                format!("{field}.type"),
+                format!("namespace \"{}\" given twice", ns.kind),
+            ));
+        }
+        let path = ns
+            .path
+            .as_ref()
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from);
+        if let Some(p) = &path
+            && !p.is_absolute()
+        {
+            return Err(err(format!("{field}.path"), "must be absolute"));
+        }
+        namespaces.push(NsOp { kind, path });
+    }
+    Ok(namespaces)
+}
+
+/// Fields that need a namespace of a kind, or must not be given without one.
+fn check_namespaced_fields(
+    spec: &Spec,
+    linux: &crate::config::Linux,
+    namespaces: &[NsOp],
+) -> Result<(), ConfigError> {
+    let has = |k: NsKind| namespaces.iter().any(|n| n.kind == k);
+    let creates = |k: NsKind| namespaces.iter().any(|n| n.kind == k && n.path.is_none());
+
+    if creates(NsKind::User) && (linux.uid_mappings.is_empty() || linux.gid_mappings.is_empty()) {
+        return Err(err(
+            "linux.uidMappings",
+            "a new user namespace needs uidMappings and gidMappings",
+        ));
+    }
+    if !has(NsKind::User) && (!linux.uid_mappings.is_empty() || !linux.gid_mappings.is_empty()) {
+        return Err(err(
+            "linux.uidMappings",
+            "mappings given without a user namespace",
+        ));
+    }
+    if (spec.hostname.is_some() || spec.domainname.is_some()) && !has(NsKind::Uts) {
+        // runc refuses this too: it would rename the host. A uts namespace joined by path gets
+        // the names, as runc sets them there.
+        let f = if spec.hostname.is_some() {
+            "hostname"
+        } else {
+            "domainname"
+        };
+        return Err(err(f, "set without a uts namespace"));
+    }
+    if !linux.time_offsets.is_empty() && !creates(NsKind::Time) {
+        return Err(err("linux.timeOffsets", "set without a new time namespace"));
+    }
+    Ok(())
+}
+
+fn lower_time_offsets(
+    linux: &crate::config::Linux,
+) -> Result<Vec<(String, i64, u32)>, ConfigError> {
+    let mut time_offsets = Vec::new();
+    for (clock, off) in &linux.time_offsets {
+        if clock != "monotonic" && clock != "boottime" {
+            return Err(err(
+                format!("linux.timeOffsets.{clock}"),
+                "only monotonic and boottime can be offset",
+            ));
+        }
+        time_offsets.push((clock.clone(), off.secs, off.nanosecs));
+    }
+
+    Ok(time_offsets)
+}
+
+fn lower_mounts(
+    spec: &Spec,
+    bundle: &Path,
+    mount_label: Option<&str>,
+) -> Result<Vec<MountOp>, ConfigError> {
+    let mut mounts = Vec::new();
+    for (i, m) in spec.mounts.iter().enumerate() {
+        let field = format!("mounts[{i}]");
+        if m.destination.is_empty() {
+            return Err(err(format!("{field}.destination"), "empty"));
+        }
+        let mut opts = mountopt::parse(m.kind.as_deref(), &m.options);
+        let fstype = if opts.is_bind() {
+            "bind".to_string()
+        } else {
+            m.kind.clone().unwrap_or_default()
+        };
+        if crate::lsm::takes_context(&fstype) {
+            opts.data = crate::lsm::with_mount_label(&opts.data, mount_label);
+        }
+        if fstype.is_empty() {
+            return Err(err(
+                format!("{field}.type"),
+                "missing (and not a bind mount)",
+            ));
+        }
+        if opts.is_bind() && m.source.as_deref().unwrap_or("").is_empty() {
+            return Err(err(
+                format!("{field}.source"),
+                "a bind mount needs a source",
+            ));
+        }
+        if opts.idmap.is_some() && (m.uid_mappings.is_empty() || m.gid_mappings.is_empty()) {
+            return Err(err(
+                format!("{field}.options"),
+                "idmap needs uidMappings and gidMappings on the mount",
+            ));
+        }
+        // A relative bind source is relative to the bundle, as runc resolves it.
+        let source = m.source.as_ref().filter(|s| !s.is_empty()).map(|s| {
+            if opts.is_bind() && !s.starts_with('/') {
+                bundle.join(s)
+            } else {
+                PathBuf::from(s)
+            }
+        });
+        let dest = clean_in_root(&m.destination);
+        mounts.push(MountOp {
+            dest,
+            dest_display: m.destination.clone(),
+            source,
+            fstype,
+            opts,
+            uid_mappings: id_maps(&format!("{field}.uidMappings"), &m.uid_mappings)?,
+            gid_mappings: id_maps(&format!("{field}.gidMappings"), &m.gid_mappings)?,
+        });
+    }
+    Ok(mounts)
+}
+
+/// The default nodes unless /dev is bound from the host, then `linux.devices`.
+fn lower_devices(
+    linux: &crate::config::Linux,
+    setup_dev: bool,
+) -> Result<Vec<DeviceOp>, ConfigError> {
+    let mut devices = if setup_dev {
+        default_devices()
+    } else {
+        Vec::new()
+    };
+    for (i, d) in linux.devices.iter().enumerate() {
+        let field = format!("linux.devices[{i}]");
+        let kind = match d.kind.as_str() {
+            "c" | "u" => DevKind::Char,
+            "b" => DevKind::Block,
+            "p" => DevKind::Fifo,
+            k => {
+                return Err(err(
+                    format!("{field}.type"),
+                    format!("unknown device type \"{k}\""),
+                ));
+            }
+        };
+        if !d.path.starts_with("/dev/") {
+            return Err(err(format!("{field}.path"), "must be under /dev"));
+        }
+        let (major, minor) = (u32::try_from(d.major), u32::try_from(d.minor));
+        let (Ok(major), Ok(minor)) = (major, minor) else {
+            return Err(err(format!("{field}.major"), "out of range"));
+        };
+        let op = DeviceOp {
+            path: clean_in_root(&d.path),
+            kind,
+            major,
+            minor,
+            mode: d.file_mode.unwrap_or(0o666) & 0o7777,
+            uid: check_id(&format!("{field}.uid"), d.uid.unwrap_or(0))?,
+            gid: check_id(&format!("{field}.gid"), d.gid.unwrap_or(0))?,
+        };
+        // A config device replaces a default one with the same path.
+        devices.retain(|x| x.path != op.path);
+        devices.push(op);
+    }
+
+    Ok(devices)
+}
+
+fn lower_propagation(p: Option<&str>) -> Result<u64, ConfigError> {
+    Ok(match p {
+        None | Some("") => ms::SLAVE | ms::REC,
+        Some("private") => ms::PRIVATE,
+        Some("rprivate") => ms::PRIVATE | ms::REC,
+        Some("slave") => ms::SLAVE,
+        Some("rslave") => ms::SLAVE | ms::REC,
+        Some("shared") => ms::SHARED,
+        Some("rshared") => ms::SHARED | ms::REC,
+        Some("unbindable") => ms::UNBINDABLE,
+        Some("runbindable") => ms::UNBINDABLE | ms::REC,
+        Some(p) => {
+            return Err(err(
+                "linux.rootfsPropagation",
+                format!("unknown propagation \"{p}\""),
+            ));
+        }
+    })
+}
+
 /// `linux.resources` as written, typed: a value of the wrong type names its position here,
 /// before anything exists.
 fn lower_resources(value: Option<&serde_json::Value>) -> Result<Option<Resources>, ConfigError> {
@@ -833,75 +876,19 @@ pub fn lower_process(process: &crate::config::Process) -> Result<ProcessPlan, Co
             format!("\"{}\" is not absolute", process.cwd),
         ));
     }
-    let caps = match &process.capabilities {
-        None => None,
-        Some(c) => {
-            let inheritable = cap_mask("process.capabilities.inheritable", &c.inheritable)?;
-            let permitted = cap_mask("process.capabilities.permitted", &c.permitted)?;
-            let asked = cap_mask("process.capabilities.ambient", &c.ambient)?;
-            Some(CapSets {
-                bounding: cap_mask("process.capabilities.bounding", &c.bounding)?,
-                effective: cap_mask("process.capabilities.effective", &c.effective)?,
-                inheritable,
-                permitted,
-                ambient: asked & inheritable & permitted,
-                ambient_ignored: asked & !(inheritable & permitted),
-            })
-        }
-    };
-
-    let mut rlimits = Vec::new();
-    for (i, r) in process.rlimits.iter().enumerate() {
-        let resource = names::rlimit(&r.kind).ok_or_else(|| {
-            err(
-                format!("process.rlimits[{i}].type"),
-                format!("unknown rlimit \"{}\"", r.kind),
-            )
-        })?;
-        if r.soft > r.hard {
-            return Err(err(
-                format!("process.rlimits[{i}]"),
-                "soft limit above hard limit",
-            ));
-        }
-        if rlimits.iter().any(|x: &RlimitOp| x.resource == resource) {
-            return Err(err(
-                format!("process.rlimits[{i}].type"),
-                format!("{} given twice", r.kind),
-            ));
-        }
-        rlimits.push(RlimitOp {
-            resource,
-            soft: r.soft,
-            hard: r.hard,
-        });
-    }
+    let caps = process.capabilities.as_ref().map(lower_caps).transpose()?;
+    let rlimits = lower_rlimits(&process.rlimits)?;
 
     if let Some(adj) = process.oom_score_adj
         && !(-1000..=1000).contains(&adj)
     {
         return Err(err("process.oomScoreAdj", "must be within -1000..1000"));
     }
-    let io_priority = match &process.io_priority {
-        None => None,
-        Some(p) => {
-            let class = match p.class.as_str() {
-                "IOPRIO_CLASS_RT" => 1,
-                "IOPRIO_CLASS_BE" => 2,
-                "IOPRIO_CLASS_IDLE" => 3,
-                c => {
-                    return Err(err(
-                        "process.ioPriority.class",
-                        format!("unknown class \"{c}\""),
-                    ));
-                }
-            };
-            if !(0..=7).contains(&p.priority) {
-                return Err(err("process.ioPriority.priority", "must be within 0..7"));
-            }
-            Some((class, p.priority as u32))
-        }
-    };
+    let io_priority = process
+        .io_priority
+        .as_ref()
+        .map(lower_io_priority)
+        .transpose()?;
     let scheduler = process
         .scheduler
         .as_ref()
@@ -958,4 +945,68 @@ pub fn lower_process(process: &crate::config::Process) -> Result<ProcessPlan, Co
         apparmor_profile,
         selinux_label,
     })
+}
+
+fn lower_caps(c: &crate::config::Capabilities) -> Result<CapSets, ConfigError> {
+    let inheritable = cap_mask("process.capabilities.inheritable", &c.inheritable)?;
+    let permitted = cap_mask("process.capabilities.permitted", &c.permitted)?;
+    let asked = cap_mask("process.capabilities.ambient", &c.ambient)?;
+    Ok(CapSets {
+        bounding: cap_mask("process.capabilities.bounding", &c.bounding)?,
+        effective: cap_mask("process.capabilities.effective", &c.effective)?,
+        inheritable,
+        permitted,
+        ambient: asked & inheritable & permitted,
+        ambient_ignored: asked & !(inheritable & permitted),
+    })
+}
+
+fn lower_rlimits(rls: &[crate::config::Rlimit]) -> Result<Vec<RlimitOp>, ConfigError> {
+    let mut rlimits = Vec::new();
+    for (i, r) in rls.iter().enumerate() {
+        let resource = names::rlimit(&r.kind).ok_or_else(|| {
+            err(
+                format!("process.rlimits[{i}].type"),
+                format!("unknown rlimit \"{}\"", r.kind),
+            )
+        })?;
+        if r.soft > r.hard {
+            return Err(err(
+                format!("process.rlimits[{i}]"),
+                "soft limit above hard limit",
+            ));
+        }
+        if rlimits.iter().any(|x: &RlimitOp| x.resource == resource) {
+            return Err(err(
+                format!("process.rlimits[{i}].type"),
+                format!("{} given twice", r.kind),
+            ));
+        }
+        rlimits.push(RlimitOp {
+            resource,
+            soft: r.soft,
+            hard: r.hard,
+        });
+    }
+
+    Ok(rlimits)
+}
+
+/// (class, level) for ioprio_set.
+fn lower_io_priority(p: &crate::config::IoPriority) -> Result<(u32, u32), ConfigError> {
+    let class = match p.class.as_str() {
+        "IOPRIO_CLASS_RT" => 1,
+        "IOPRIO_CLASS_BE" => 2,
+        "IOPRIO_CLASS_IDLE" => 3,
+        c => {
+            return Err(err(
+                "process.ioPriority.class",
+                format!("unknown class \"{c}\""),
+            ));
+        }
+    };
+    if !(0..=7).contains(&p.priority) {
+        return Err(err("process.ioPriority.priority", "must be within 0..7"));
+    }
+    Ok((class, p.priority as u32))
 }
