@@ -196,6 +196,7 @@ fn launch_once(store: &Store, id: &str) -> Result<(i32, OwnedFd, OwnedFd), Error
         ..Default::default()
     };
     let mut c = launch::launch_plan(&opts, &plan, Mode::Run)?;
+    husk_runtime::fault::point("monitor.launched")?;
     if let Err(e) = c.start() {
         let _ = c.wait_after_kill();
         return Err(e);
@@ -216,6 +217,7 @@ fn launch_once(store: &Store, id: &str) -> Result<(i32, OwnedFd, OwnedFd), Error
         restart_count: st.restart_count,
         error: String::new(),
     };
+    husk_runtime::fault::point("monitor.running")?;
     store.save_state(id, &st)?;
     Ok((pid, out_r.into(), err_r.into()))
 }

@@ -65,6 +65,7 @@ pub fn prepare(store: &Store, img: &Image, id: &str) -> Result<Root, Error> {
         Some(&opts),
     )
     .map_err(Error::io("mount overlay root", &root.merged))?;
+    husk_runtime::fault::point("image.overlay-mounted")?;
     Ok(root)
 }
 

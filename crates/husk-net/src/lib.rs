@@ -289,11 +289,13 @@ pub fn attach_hook(args: &[String], state: &str) -> Result<(), Error> {
     ))?;
     // This hook process joins init's network namespace itself (it is single-threaded and exits
     // right after), saving nsenter's exec; `ip` inherits the namespace.
-    let inside = join_netns(pid).and_then(|()| {
-        tools::ip(&format!(
-            "addr add {cidr} dev {IFNAME}\nlink set {IFNAME} up\nroute add default via {gw}\n"
-        ))
-    });
+    let inside = husk_runtime::fault::point("net.veth")
+        .and_then(|()| join_netns(pid))
+        .and_then(|()| {
+            tools::ip(&format!(
+                "addr add {cidr} dev {IFNAME}\nlink set {IFNAME} up\nroute add default via {gw}\n"
+            ))
+        });
     if let Err(e) = inside {
         // Deleting the container's end (here, or when the join failed, the host's) deletes both.
         let _ = tools::ip(&format!("link del {IFNAME}\n"));

@@ -320,6 +320,7 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
         Forked::Child => unreachable!("the child ran above"),
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
+    crate::fault::point("exec.clone")?;
     // Written here, before the child joins a user namespace, for the reasons of launch's
     // (EACCES on a non-dumpable process' /proc/self there); the process inherits it.
     let oom = oom_score_adj.map(|adj| {
@@ -363,6 +364,7 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
     // The child exits right after handing over the pidfd (or failing).
     let _ = sp::waitid_pidfd(cpidfd.as_fd(), false);
     let (pid, pidfd) = setup_result?;
+    crate::fault::point("exec.joined")?;
     let kill_process = || {
         let _ = sp::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
         let _ = sp::waitid_pidfd(pidfd.as_fd(), false);
@@ -391,6 +393,7 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
             return Err(Error::io("sync", "recv")(e));
         }
     }
+    crate::fault::point("exec.executed")?;
     if let Some(pf) = &o.pid_file {
         crate::shared::write_pid_file(pf, pid)?;
     }

@@ -91,6 +91,10 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
         }
     };
     crate::explain::step(|| format!("found {}; ready", exe.display()));
+    if let Err(msg) = crate::fault::point_msg("init.ready") {
+        let _ = a.chan.send(&Msg::Error(msg));
+        sp::exit_now(1);
+    }
     if let Some(fifo) = &a.fifo
         && let Err(msg) = check_fifo(fifo, own_fds.as_ref(), &a.plan.process)
     {
@@ -112,6 +116,9 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
         },
         None => None,
     };
+    if let Err(msg) = crate::fault::point_msg("init.started") {
+        exit_with(&msg, 1);
+    }
     // The state is `created` by now (runc sends that too); the parent wrote it as creating.
     let created = state_json.replacen("\"status\":\"creating\"", "\"status\":\"created\"", 1);
     if let Err(e) = crate::hooks::run_all(
@@ -362,6 +369,7 @@ fn setup(a: &InitArgs<'_>, state_json: &str, seccomp_pending: bool) -> Step<Opti
             root,
         };
         r.mount_all()?;
+        crate::fault::point_msg("init.mounted")?;
         crate::explain::step(|| {
             format!(
                 "mounted {} filesystems{}",
@@ -410,6 +418,7 @@ fn setup(a: &InitArgs<'_>, state_json: &str, seccomp_pending: bool) -> Step<Opti
     .map_err(|e| e.to_string())?;
     if let Some(r) = &rootfs {
         r.pivot(a.no_pivot)?;
+        crate::fault::point_msg("init.pivoted")?;
         crate::explain::step(|| {
             if a.no_pivot {
                 "MS_MOVE + chroot".into()

@@ -248,6 +248,7 @@ fn claim(opts: &CreateOpts, plan: &Plan, pre: &Prepared, mode: Mode) -> Result<C
         child: None,
     };
     let cgroup = &pre.cgroup;
+    crate::fault::point("create.state-dir")?;
     // After the id is taken (a second `create` of an id says so, as runc does), before any
     // cgroup is touched: a cgroup already holding processes would become this container's,
     // and `delete` would kill them. Refused, only the state dir is undone.
@@ -263,6 +264,7 @@ fn claim(opts: &CreateOpts, plan: &Plan, pre: &Prepared, mode: Mode) -> Result<C
             }
         }
     }
+    crate::fault::point("create.files")?;
     let state = State {
         id: opts.id.clone(),
         pid: 0,
@@ -285,6 +287,7 @@ fn claim(opts: &CreateOpts, plan: &Plan, pre: &Prepared, mode: Mode) -> Result<C
         Mode::Create => Some(make_exec_fifo(&dir.fifo(), plan)?),
         Mode::Run => None,
     };
+    crate::fault::point("create.fifo")?;
     let staging = if plan.rootfs == Path::new("/") && plan.has(NsKind::Mount) {
         let d = dir.path.join("root");
         fs::create_dir(&d).map_err(Error::io("mkdir", &d))?;
@@ -301,6 +304,7 @@ fn claim(opts: &CreateOpts, plan: &Plan, pre: &Prepared, mode: Mode) -> Result<C
         dir.save(&state)?;
         undo.cgroup = Some(cgroup.clone());
         cgroup.create_part(true)?;
+        crate::fault::point("create.cgroup2")?;
     }
     let cg_fd = match &cgroup.unified {
         Some(u) => Some(
@@ -408,6 +412,7 @@ fn spawn(opts: &CreateOpts, plan: &Plan, mut pre: Prepared, c: Claimed) -> Resul
     drop(trampoline);
     drop(console);
     undo.child = Some(pidfd.try_clone().map_err(Error::io("dup", "pidfd"))?);
+    crate::fault::point("create.clone")?;
     Ok(Spawned {
         pre,
         undo,
@@ -500,6 +505,7 @@ fn handshake(opts: &CreateOpts, plan: &Plan, s: Spawned) -> Result<Launched, Err
     state.pid = pid;
     let hook_state = serde_json::to_string(&state.oci_state(Status::Creating)).unwrap_or_default();
     chan.send(&Msg::Go(pid)).map_err(Error::io("sync", "go"))?;
+    crate::fault::point("create.go")?;
     let dir = undo.dir.as_ref().expect("set in claim");
     // Init mounts meanwhile; it waits for the cgroup before its cgroup namespace and mounts.
     if pre.cgroup.unified.is_none() {
@@ -513,7 +519,9 @@ fn handshake(opts: &CreateOpts, plan: &Plan, s: Spawned) -> Result<Launched, Err
         .map_err(Error::io("read", format!("/proc/{pid}/stat")))?
         .0;
     dir.save(&state)?;
+    crate::fault::point("create.state-saved")?;
     if let Some(pf) = &opts.pid_file {
+        crate::fault::point("create.pid-file")?;
         write_pid_file(pf, pid)?;
     }
     let dir = undo.dir.take().expect("set in claim");
@@ -532,6 +540,7 @@ fn handshake(opts: &CreateOpts, plan: &Plan, s: Spawned) -> Result<Launched, Err
 /// container run.
 fn make_cgroup(plan: &Plan, pre: &Prepared, state: &State) -> Result<(), Error> {
     pre.cgroup.create_part(false)?;
+    crate::fault::point("create.cgroup")?;
     crate::explain::step(|| {
         format!(
             "created cgroup {} ({} hierarchies)",
@@ -593,11 +602,13 @@ fn await_ready(
                     &plan.hooks.create_runtime,
                     hook_state.as_bytes(),
                 )?;
+                crate::fault::point("create.prestart-hooks")?;
                 chan.send(&Msg::HooksDone)
                     .map_err(Error::io("sync", "hooks done"))?;
             }
             Some(Msg::Ready) => {
                 crate::explain::step(|| "init is ready".into());
+                crate::fault::point("create.ready")?;
                 return Ok(());
             }
             Some(Msg::Error(m)) => return Err(Error::Msg(m)),

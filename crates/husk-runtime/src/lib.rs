@@ -6,6 +6,7 @@ pub mod caller;
 mod cgroup_ops;
 pub mod exec;
 pub mod explain;
+pub mod fault;
 pub mod hooks;
 mod idmap;
 mod init;

@@ -39,6 +39,7 @@ pub fn start(root: &Path, id: &str) -> Result<(), Error> {
     }
     // The pidfd first: opening the fifo releases init, which may exec and exit at once.
     let pidfd = init_pidfd(&state).ok_or_else(died)?;
+    crate::fault::point("start.pidfd")?;
     let fifo_path = dir.fifo();
     let fifo = husk_sys::fs::openat(None, &fifo_path, libc::O_RDONLY | libc::O_NONBLOCK, 0)
         .map_err(Error::io("open", &fifo_path))?;
@@ -61,6 +62,7 @@ pub fn start(root: &Path, id: &str) -> Result<(), Error> {
     if n != 1 {
         return Err(died());
     }
+    crate::fault::point("start.released")?;
     // Init holds the fifo open (close-on-exec) until execve: wait for its EOF, so poststart
     // hooks run after the process was executed, as the spec orders them.
     loop {
@@ -73,6 +75,7 @@ pub fn start(root: &Path, id: &str) -> Result<(), Error> {
         }
     }
     std::fs::remove_file(&fifo_path).map_err(Error::io("remove", &fifo_path))?;
+    crate::fault::point("start.fifo-removed")?;
     let st = serde_json::to_string(&state.oci_state(Status::Running)).unwrap_or_default();
     hooks::run_all("poststart", &state.hooks.poststart, st.as_bytes())
 }
@@ -146,6 +149,7 @@ pub fn destroy(
         // The pidfd turns readable when init has exited (even if someone else reaps it).
         let _ = husk_sys::fs::poll_in(&[pidfd.as_fd()], 5000);
     }
+    crate::fault::point("delete.killed")?;
     if let Some(cg) = cgroup {
         // Without its own pid namespace a container's other processes outlive init.
         if !cg.pids().is_empty() {
@@ -155,6 +159,7 @@ pub fn destroy(
             })?;
         }
         cg.remove()?;
+        crate::fault::point("delete.cgroup-removed")?;
         crate::explain::step(|| format!("removed cgroup ({} hierarchies)", cg.dirs.len()));
     }
     let st = serde_json::to_string(&state.oci_state(Status::Stopped)).unwrap_or_default();
@@ -165,6 +170,7 @@ pub fn destroy(
             log::warn(&e.to_string());
         }
     }
+    crate::fault::point("delete.poststop")?;
     dir.remove()
 }
 

@@ -243,6 +243,7 @@ fn run_frontend(root: &Path, a: RunArgs, id: String) -> Result<i32, Error> {
         }
         _ => None,
     };
+    husk_runtime::fault::point("run.network-leased")?;
     let opts = CreateOpts {
         root: root.to_path_buf(),
         id: id.clone(),

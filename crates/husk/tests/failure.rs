@@ -5,34 +5,6 @@ mod common;
 use common::*;
 use serde_json::json;
 
-/// Processes whose command line mentions `id` (a husk that never exec'd keeps husk's argv).
-fn procs_naming(id: &str) -> Vec<String> {
-    let mut v = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if !name.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        if let Ok(c) = std::fs::read(e.path().join("cmdline"))
-            && String::from_utf8_lossy(&c).contains(id)
-            && alive(&name)
-        {
-            v.push(name);
-        }
-    }
-    v
-}
-
-/// Running (not gone, not a zombie).
-fn alive(pid: &str) -> bool {
-    std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).is_ok_and(|s| {
-        let state = s
-            .rsplit_once(')')
-            .map(|(_, r)| r.trim_start().chars().next());
-        !matches!(state, Some(Some('Z' | 'X')))
-    })
-}
-
 /// Runs `create` and checks the failure contract; returns stderr.
 fn create_fails(env: &Env, id: &str, want: &str) -> String {
     let b = env.bundle.to_string_lossy().into_owned();

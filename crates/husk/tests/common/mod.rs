@@ -521,3 +521,57 @@ impl Bait {
         assert_not_mounted(&self.dir);
     }
 }
+
+/// Processes whose command line mentions `id` (a husk that never exec'd keeps husk's argv).
+pub fn procs_naming(id: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(c) = std::fs::read(e.path().join("cmdline"))
+            && String::from_utf8_lossy(&c).contains(id)
+            && alive(&name)
+        {
+            v.push(name);
+        }
+    }
+    v
+}
+
+/// Running (not gone, not a zombie).
+pub fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).is_ok_and(|s| {
+        let state = s
+            .rsplit_once(')')
+            .map(|(_, r)| r.trim_start().chars().next());
+        !matches!(state, Some(Some('Z' | 'X')))
+    })
+}
+
+/// fds any process holds on files under `dir` ("pid fd -> path").
+pub fn fds_into(dir: &Path) -> Vec<String> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = e.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(e.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if let Ok(to) = std::fs::read_link(fd.path())
+                && to.starts_with(dir)
+            {
+                v.push(format!(
+                    "process {pid} fd {} -> {}",
+                    fd.file_name().to_string_lossy(),
+                    to.display()
+                ));
+            }
+        }
+    }
+    v
+}
