@@ -68,9 +68,15 @@ skips() {
   fi
 }
 
+# The host before any test: /dev nodes, /etc, the husk binary, the cgroup roots (issue 19).
+say "host snapshot before the tests (scripts/host-integrity.sh)"
+scripts/host-integrity.sh snapshot target/host-before.txt
+
 say "unit and integration tests (this host: $(scripts/cgroup-layout.sh))"
 run_logged target/test-host.log cargo test --workspace --locked --no-fail-fast || { explain target/test-host.log; exit 1; }
 skips
+say "host unchanged by the host tests"
+scripts/host-integrity.sh compare target/host-before.txt
 
 if [[ $(scripts/cgroup-layout.sh) == hybrid ]]; then
   # A private mount namespace with a tmpfs over the cgroup2 mount shows husk a pure v1 host.
@@ -98,4 +104,6 @@ if [[ "${1:-}" != "--no-v2" ]]; then
   say "AppArmor tests in the guest booted with AppArmor (scripts/test-lsm.sh)"
   scripts/test-lsm.sh
 fi
+say "host unchanged after the whole suite (the clients' own /etc files aside)"
+scripts/host-integrity.sh compare target/host-before.txt --clients
 say "all tests passed"
