@@ -1,11 +1,13 @@
 //! Bridge networking for `husk run --network bridge`: the `husk0` bridge with husk's own nftables
 //! table `inet husk` (masquerade and forwarding), a veth pair per container, and addresses from
-//! `ipam`. Links and addresses are programmed with the `ip` binary in batch mode and rules with
-//! `nft -f` (docs/architecture.md, "Networking": three exec()s per run plus the hook's own, whose
-//! cost the measurement there gives; rtnetlink in-process would save them, not yet).
+//! `ipam`. Links, addresses and routes are programmed over rtnetlink by husk itself (`link`),
+//! the container's end from the front end's own process while init sets up its mounts; rules
+//! with `nft -f` (docs/architecture.md, "Networking").
 #![forbid(unsafe_code)]
 
 pub mod ipam;
+pub mod link;
+mod netlink;
 pub mod ports;
 
 /// Runs one network step and narrates it under `--explain` with its cost.
@@ -75,7 +77,7 @@ pub fn allocate(root: &Path, id: &str, publish: &[Publish]) -> Result<Attachment
         // Usually gone with the container's network namespace; a leftover goes now.
         let veth = veth_name(ip);
         if tools::link_exists(&veth) {
-            let _ = tools::ip(&format!("link del {veth}\n"));
+            let _ = link::Rtnl::open().and_then(|mut r| r.delete(&veth));
         }
         if let Some(dead) = text.split_whitespace().next()
             && text.split_whitespace().count() > 3
@@ -167,12 +169,15 @@ fn ensure_bridge(dir: &Path) -> Result<Bridge, Error> {
         subnet,
         mtu: tools::default_route_mtu(),
     };
-    let gw = subnet.gateway();
-    tools::ip(&format!(
-        "link add {BRIDGE} mtu {mtu} type bridge\naddr add {gw}/{p} dev {BRIDGE}\nlink set {BRIDGE} up\n",
-        mtu = bridge.mtu,
-        p = subnet.prefix
-    ))?;
+    let mut rtnl = link::Rtnl::open()?;
+    explain(
+        &format!(
+            "create bridge {BRIDGE} {} mtu {}",
+            subnet.gateway(),
+            bridge.mtu
+        ),
+        || rtnl.create_bridge(BRIDGE, bridge.mtu, subnet.gateway(), subnet.prefix),
+    )?;
     let rest = (|| {
         tools::nft(&ruleset(subnet))?;
         // Routing between the bridge and the uplink, and 127.0.0.1 DNATed onto the bridge
@@ -190,7 +195,7 @@ fn ensure_bridge(dir: &Path) -> Result<Bridge, Error> {
             .map_err(Error::io("write", &record))
     })();
     if let Err(e) = rest {
-        let _ = tools::ip(&format!("link del {BRIDGE}\n"));
+        let _ = rtnl.delete(BRIDGE);
         let _ = tools::nft("delete table inet husk\n");
         return Err(e);
     }
@@ -243,24 +248,47 @@ table inet husk {{
 }
 
 impl Attachment {
-    /// The createRuntime hook's arguments (after the subcommand): everything `attach` needs.
+    /// What `link::Veth::attach` makes for this attachment.
+    pub fn veth(&self) -> link::Veth {
+        link::Veth {
+            host: self.veth.clone(),
+            bridge: BRIDGE.to_string(),
+            mtu: self.bridge.mtu,
+            mac: link::mac_for(self.ip),
+            ip: self.ip,
+            prefix: self.bridge.subnet.prefix,
+            gateway: self.bridge.subnet.gateway(),
+        }
+    }
+
+    /// Attaches the container whose init is `pid` (its network namespace exists from the
+    /// clone on): called in-process by `husk run` where createRuntime hooks run.
+    pub fn attach(&self, pid: i32) -> Result<(), Error> {
+        attach_pid(&self.veth(), pid)
+    }
+
+    /// The createRuntime hook's arguments (after the subcommand), for a caller that cannot
+    /// attach in-process.
     pub fn hook_args(&self) -> Vec<String> {
+        let v = self.veth();
         vec![
-            self.veth.clone(),
-            format!("{}/{}", self.ip, self.bridge.subnet.prefix),
-            self.bridge.subnet.gateway().to_string(),
-            self.bridge.mtu.to_string(),
+            v.host,
+            format!("{}/{}", v.ip, v.prefix),
+            v.gateway.to_string(),
+            v.mtu.to_string(),
+            v.bridge,
+            link::format_mac(&v.mac),
         ]
     }
 
-    /// Removes the port rules, the veth (if the container's namespace did not take it along)
-    /// and the lease.
+    /// Removes the port rules and the lease. The veth pair goes with the container's network
+    /// namespace, which the kernel tears down after init's exit on a worker of its own:
+    /// deleting it here waits for the same RCU grace periods in husk's exit path (~10-40 ms
+    /// measured). A pair not yet gone when its address is leased again is deleted then
+    /// (`link::Veth::attach`, EEXIST).
     pub fn release(self) {
         if self.published {
             let _ = remove_rules(&self.id);
-        }
-        if tools::link_exists(&self.veth) {
-            let _ = tools::ip(&format!("link del {}\n", self.veth));
         }
         if let Ok(locked) = ipam::lock(&self.dir) {
             let _ = std::fs::remove_file(&self.lease);
@@ -269,47 +297,44 @@ impl Attachment {
     }
 }
 
-/// The createRuntime hook (`husk net-attach VETH IP/PREFIX GATEWAY MTU`, the OCI state on
-/// stdin): creates the veth pair with its peer in init's network namespace, enslaves the host
-/// side to the bridge and sets the container's address, link and default route.
+fn attach_pid(v: &link::Veth, pid: i32) -> Result<(), Error> {
+    let path = format!("/proc/{pid}/ns/net");
+    let ns = std::fs::File::open(&path).map_err(Error::io("open", &path))?;
+    v.attach(std::os::fd::AsFd::as_fd(&ns))
+}
+
+/// The createRuntime hook (`husk net-attach VETH IP/PREFIX GATEWAY MTU BRIDGE MAC`, the OCI
+/// state on stdin): `Attachment::attach` from a process of its own.
 pub fn attach_hook(args: &[String], state: &str) -> Result<(), Error> {
-    let [veth, cidr, gw, mtu] = args else {
-        return Err(Error::Msg(format!(
-            "net-attach: want VETH IP/PREFIX GATEWAY MTU, got {args:?}"
-        )));
+    let bad = || {
+        Error::Msg(format!(
+            "net-attach: want VETH IP/PREFIX GATEWAY MTU BRIDGE MAC, got {args:?}"
+        ))
+    };
+    let [host, cidr, gw, mtu, bridge, mac] = args else {
+        return Err(bad());
+    };
+    let (ip, prefix) = cidr.split_once('/').ok_or_else(bad)?;
+    let mac: Vec<u8> = mac
+        .split(':')
+        .filter_map(|b| u8::from_str_radix(b, 16).ok())
+        .collect();
+    let v = link::Veth {
+        host: host.clone(),
+        bridge: bridge.clone(),
+        mtu: mtu.parse().map_err(|_| bad())?,
+        mac: mac.try_into().map_err(|_| bad())?,
+        ip: ip.parse().map_err(|_| bad())?,
+        prefix: prefix.parse().map_err(|_| bad())?,
+        gateway: gw.parse().map_err(|_| bad())?,
     };
     let st: serde_json::Value = serde_json::from_str(state)
         .map_err(|e| Error::Msg(format!("net-attach: the hook's state on stdin: {e}")))?;
     let pid = st["pid"]
-        .as_u64()
+        .as_i64()
         .filter(|p| *p > 0)
         .ok_or_else(|| Error::Msg(format!("net-attach: no pid in the state {state:?}")))?;
-    tools::ip(&format!(
-        "link add {veth} mtu {mtu} type veth peer name {IFNAME} mtu {mtu} netns {pid}\nlink set {veth} master {BRIDGE} up\n"
-    ))?;
-    // This hook process joins init's network namespace itself (it is single-threaded and exits
-    // right after), saving nsenter's exec; `ip` inherits the namespace.
-    let inside = husk_runtime::fault::point("net.veth")
-        .and_then(|()| join_netns(pid))
-        .and_then(|()| {
-            tools::ip(&format!(
-                "addr add {cidr} dev {IFNAME}\nlink set {IFNAME} up\nroute add default via {gw}\n"
-            ))
-        });
-    if let Err(e) = inside {
-        // Deleting the container's end (here, or when the join failed, the host's) deletes both.
-        let _ = tools::ip(&format!("link del {IFNAME}\n"));
-        let _ = tools::ip(&format!("link del {veth}\n"));
-        return Err(e);
-    }
-    Ok(())
-}
-
-fn join_netns(pid: u64) -> Result<(), Error> {
-    let path = format!("/proc/{pid}/ns/net");
-    let ns = std::fs::File::open(&path).map_err(Error::io("open", &path))?;
-    husk_sys::process::setns(std::os::fd::AsFd::as_fd(&ns), libc::CLONE_NEWNET)
-        .map_err(Error::io("setns", &path))
+    attach_pid(&v, pid as i32)
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The `ip` and `nft` binaries, and what /proc tells about this network namespace (/proc/net is
+//! The `nft` binary, and what /proc tells about this network namespace (/proc/net is
 //! the reader's namespace; /sys/class/net would be the one sysfs was mounted in).
 
 use crate::Subnet;
@@ -26,13 +26,6 @@ fn feed(mut cmd: Command, what: &str, script: &str) -> Result<(), Error> {
         )));
     }
     Ok(())
-}
-
-/// `ip -batch -` in this process's network namespace.
-pub fn ip(script: &str) -> Result<(), Error> {
-    let mut c = Command::new("ip");
-    c.args(["-batch", "-"]);
-    crate::explain("ip -batch", || feed(c, "ip -batch", script))
 }
 
 /// `nft -f -`.
@@ -90,15 +83,7 @@ pub fn default_route_mtu() -> u32 {
         let f: Vec<&str> = l.split_whitespace().collect();
         (f.get(1) == Some(&"00000000") && f.get(7) == Some(&"00000000")).then(|| f[0].to_string())
     });
-    dev.and_then(|d| {
-        let out = Command::new("ip")
-            .args(["-o", "link", "show", "dev", &d])
-            .output()
-            .ok()?;
-        let s = String::from_utf8_lossy(&out.stdout).into_owned();
-        let mut w = s.split_whitespace();
-        w.find(|x| *x == "mtu")?;
-        w.next()?.parse().ok()
-    })
-    .unwrap_or(1500)
+    dev.and_then(|d| crate::link::Rtnl::open().ok()?.get(&d).ok()?)
+        .map(|(_, mtu)| mtu)
+        .unwrap_or(1500)
 }

@@ -147,10 +147,26 @@ pub fn launch(opts: &CreateOpts, mode: Mode) -> Result<Launched, Error> {
 /// the namespaces given by path and clones init; `handshake` maps ids, makes the cgroup and
 /// walks init through the protocol in `sync` until it is ready.
 pub fn launch_plan(opts: &CreateOpts, plan: &Plan, mode: Mode) -> Result<Launched, Error> {
+    launch_plan_with(opts, plan, mode, None)
+}
+
+/// Work of the caller, given init's pid, done in-process once init's namespaces exist and
+/// before anything of the container runs (the front end's `--network bridge` attach: a
+/// createRuntime hook without the hook's process).
+pub type RuntimeStep<'a> = &'a dyn Fn(i32) -> Result<(), Error>;
+
+/// `launch_plan` with a `RuntimeStep`: it runs while init mounts (after the cgroup is sent),
+/// and init waits for it as for createRuntime hooks, before pivot_root.
+pub fn launch_plan_with(
+    opts: &CreateOpts,
+    plan: &Plan,
+    mode: Mode,
+    step: Option<RuntimeStep<'_>>,
+) -> Result<Launched, Error> {
     let pre = prepare(opts, plan)?;
     let claimed = claim(opts, plan, &pre, mode)?;
-    let spawned = spawn(opts, plan, pre, claimed)?;
-    handshake(opts, plan, spawned)
+    let spawned = spawn(opts, plan, pre, claimed, step.is_some())?;
+    handshake(opts, plan, spawned, step)
 }
 
 /// What `prepare` found out, before anything exists.
@@ -337,7 +353,13 @@ struct Spawned {
 
 /// Joins the namespaces given by path (all but user and mount, which init joins), makes a time
 /// namespace with its offsets, and clones init. The child never returns from here.
-fn spawn(opts: &CreateOpts, plan: &Plan, mut pre: Prepared, c: Claimed) -> Result<Spawned, Error> {
+fn spawn(
+    opts: &CreateOpts,
+    plan: &Plan,
+    mut pre: Prepared,
+    c: Claimed,
+    has_step: bool,
+) -> Result<Spawned, Error> {
     // Init's: the parent's copies are closed once it is cloned.
     let (trampoline, console) = (pre.trampoline.take(), pre.console.take());
     let Claimed {
@@ -365,7 +387,8 @@ fn spawn(opts: &CreateOpts, plan: &Plan, mut pre: Prepared, c: Claimed) -> Resul
         dirs: pre.cgroup.dirs.clone(),
         own_cgroup_ns: plan.creates(NsKind::Cgroup),
     };
-    let runtime_hooks = !plan.hooks.prestart.is_empty() || !plan.hooks.create_runtime.is_empty();
+    let runtime_hooks =
+        !plan.hooks.prestart.is_empty() || !plan.hooks.create_runtime.is_empty() || has_step;
 
     log::debug(|| {
         format!(
@@ -467,7 +490,12 @@ fn unshare_time(plan: &Plan) -> Result<(), Error> {
 
 /// The parent's half of the protocol in `sync`, from `Go` to `Ready`: id maps, the cgroup and
 /// its limits, the cgroup fds, the runtime's hooks once init has mounted.
-fn handshake(opts: &CreateOpts, plan: &Plan, s: Spawned) -> Result<Launched, Error> {
+fn handshake(
+    opts: &CreateOpts,
+    plan: &Plan,
+    s: Spawned,
+    step: Option<RuntimeStep<'_>>,
+) -> Result<Launched, Error> {
     let Spawned {
         pre,
         mut undo,
@@ -514,6 +542,10 @@ fn handshake(opts: &CreateOpts, plan: &Plan, s: Spawned) -> Result<Launched, Err
     undo.cgroup = Some(pre.cgroup.clone());
     make_cgroup(plan, &pre, &state)?;
     send_cgroups(&chan, &pre, pidfd.as_fd(), into_cgroup, plan)?;
+    // Init mounts meanwhile, on the other CPU when there is one.
+    if let Some(step) = step {
+        step(pid)?;
+    }
     await_ready(&chan, plan, &pre, pidfd.as_fd(), &hook_state)?;
     state.pid_start = sp::proc_stat(pid)
         .map_err(Error::io("read", format!("/proc/{pid}/stat")))?

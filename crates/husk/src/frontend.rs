@@ -234,14 +234,14 @@ fn run_frontend(root: &Path, a: RunArgs, id: String) -> Result<i32, Error> {
     let host = build::Host::current(root.join(&id));
     let mut built = build::build(&a, &id, &host)?;
     // Held until the container is gone: dropping it removes the veth and the lease.
-    let _net = match a.network.as_deref() {
-        Some("bridge") => Some(bridge(root, &id, &a.publish, &mut built)?),
+    let net = match a.network.as_deref() {
+        Some("bridge") => bridge(root, &id, &a.publish, &mut built)?,
         _ if !a.publish.is_empty() => {
             return Err(Error::Msg(
                 "-p/--publish needs --network bridge (the default network is none)".into(),
             ));
         }
-        _ => None,
+        _ => NetGuard(None),
     };
     husk_runtime::fault::point("run.network-leased")?;
     let opts = CreateOpts {
@@ -262,7 +262,15 @@ fn run_frontend(root: &Path, a: RunArgs, id: String) -> Result<i32, Error> {
     // docker writes the id at create and refuses an existing file; removed again if the
     // container never runs.
     write_cidfile(&a, &id)?;
-    let c = match launch::launch_plan(&opts, &built.plan, Mode::Run) {
+    let attach = |pid: i32| match net.0.as_ref() {
+        Some(att) => att.attach(pid),
+        None => Ok(()),
+    };
+    let step = net
+        .0
+        .is_some()
+        .then_some(&attach as launch::RuntimeStep<'_>);
+    let c = match launch::launch_plan_with(&opts, &built.plan, Mode::Run, step) {
         Ok(c) => c,
         Err(e) => {
             remove_cidfile(&a);
@@ -279,13 +287,15 @@ impl Drop for NetGuard {
     fn drop(&mut self) {
         if let Some(a) = self.0.take() {
             a.release();
-            husk_runtime::explain::step(|| "network: released the veth and the lease".into());
+            husk_runtime::explain::step(|| {
+                "network: released the lease (the veth goes with the namespace)".into()
+            });
         }
     }
 }
 
-/// `--network bridge`: an address now (for /etc/hosts), the veth from a createRuntime hook
-/// once init's network namespace exists and before the command runs.
+/// `--network bridge`: an address now (for /etc/hosts); the veth is made in-process
+/// (`launch_plan_with`) once init's network namespace exists and before the command runs.
 fn bridge(
     root: &Path,
     id: &str,
@@ -310,26 +320,14 @@ fn bridge(
             *bytes = text.into_bytes();
         }
     }
-    let mut args = vec!["husk".to_string(), "net-attach".to_string()];
-    args.extend(att.hook_args());
-    built
-        .plan
-        .hooks
-        .create_runtime
-        .push(husk_spec::config::Hook {
-            path: "/proc/self/exe".into(),
-            args,
-            env: vec![format!(
-                "PATH={}",
-                std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into())
-            )],
-            timeout: Some(30),
-        });
     Ok(NetGuard(Some(att)))
 }
 
-/// A stopped container of this name marked as a foreground run's was left by a husk that was
-/// killed (its init died with it, `die_with_parent`): remove it so the name can be used again.
+/// A container of this name marked as a foreground run's, stopped or still "creating", was
+/// left by a husk that was killed (its init died with it: `die_with_parent` once running, the
+/// closed sync channel during setup): remove it so the name can be used again. A creator that
+/// is alive holds the state dir's lock, which `delete` waits for; what it made then runs, and
+/// `delete` refuses it.
 fn remove_left_behind(root: &Path, id: &str) -> Result<(), Error> {
     if !root.join(id).exists() {
         return Ok(());
@@ -338,8 +336,14 @@ fn remove_left_behind(root: &Path, id: &str) -> Result<(), Error> {
         return Ok(());
     };
     let st: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    if st["status"] == "stopped" && st["annotations"][husk_frontend::FOREGROUND] == "true" {
-        husk_runtime::ops::delete(root, id, false)?;
+    if (st["status"] == "stopped" || st["status"] == "creating")
+        && st["annotations"][husk_frontend::FOREGROUND] == "true"
+    {
+        husk_runtime::ops::delete(root, id, false).map_err(|e| {
+            Error::Msg(format!(
+                "container name \"{id}\" is already in use (removing what a killed run left: {e})"
+            ))
+        })?;
     }
     Ok(())
 }

@@ -48,8 +48,11 @@ macro_rules! require_net {
     };
 }
 
-/// What every test checks at its end, inside its namespace: no veth and no lease left.
+/// What every test checks at its end, inside its namespace: no veth and no lease left. A pair
+/// goes with its container's network namespace, which the kernel tears down on a worker of its
+/// own after the container's exit: waited for, within 10 s.
 const LEFTOVERS: &str = r#"
+i=0; while ip -o link show | grep -q ' hk' && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 echo "links: $(ip -o link show | grep -c ' hk' || true)"
 echo "leases: $(ls "$ROOT/.net/leases" | wc -l)"
 "#;
@@ -159,26 +162,50 @@ echo "distinct: $(cat "$ROOT"/outs/* | awk '{{print $4}}' | sort -u | grep -c 10
 }
 
 #[test]
-fn a_sigkilled_husks_lease_and_veth_are_reclaimed() {
+fn a_sigkilled_husks_container_lease_veth_and_rules_are_reclaimed() {
     require_net!();
+    // Killed twice: as soon as its veth exists (during setup, before the command runs) and
+    // once the command runs. Each time the container dies with its husk, and the next command
+    // reclaims the lease, the veth and the port rule without any `delete`.
     let o = in_netns(
         "sigkill",
         &format!(
             r#"
-$HUSK --root "$ROOT" run --name k --network bridge --rootfs "$RF" -- sleep 60 & H=$!
-i=0; until ip -o link show | grep -q ' hk' || [ $i -ge 300 ]; do sleep 0.1; i=$((i+1)); done
-kill -9 $H; wait $H || true
-# The container itself outlives its husk here (sleep as pid 1); it is removed as an engine would.
-$HUSK --root "$ROOT" delete -f k
-echo "after-kill: $(ls "$ROOT/.net/leases" | wc -l)"
-$HUSK --root "$ROOT" run --name k --network bridge --rootfs "$RF" -- ip -4 -o addr show eth0
+for when in setup running; do
+  $HUSK --root "$ROOT" run --name k --network bridge -p 8080:80 --rootfs "$RF" -- sleep 61 & H=$!
+  i=0
+  if [ $when = setup ]; then
+    until ip -o link show | grep -q ' hk' || [ $i -ge 3000 ]; do sleep 0.01; i=$((i+1)); done
+  else
+    until pgrep -f '^sleep 61' >/dev/null || [ $i -ge 3000 ]; do sleep 0.01; i=$((i+1)); done
+  fi
+  kill -9 $H; wait $H || true
+  i=0; while pgrep -f '^sleep 61' >/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+  echo "$when: container processes left: $(pgrep -f '^sleep 61' | wc -l)"
+  echo "$when: leases after the kill: $(ls "$ROOT/.net/leases" | wc -l)"
+  $HUSK --root "$ROOT" run --name k --network bridge -p 8080:80 --rootfs "$RF" -- ip -4 -o addr show eth0 | sed "s/^/$when: /"
+  echo "$when: rules: $(nft list chain inet husk ports | grep -c dnat || true)"
+done
 {LEFTOVERS}"#
         ),
     );
     let out = check(&o);
-    assert!(out.contains("after-kill: 1\n"), "{out}");
-    // The dead husk's address was free again.
-    assert!(out.contains("inet 10.89.0.2/16"), "{out}");
+    for when in ["setup", "running"] {
+        assert!(
+            out.contains(&format!("{when}: container processes left: 0\n")),
+            "{out}"
+        );
+        // The dead husk's address and host port were free again, its rule gone.
+        assert!(
+            out.contains(&format!("{when}: leases after the kill: 1\n")),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("{when}: 2: eth0    inet 10.89.0.2/16")),
+            "{out}"
+        );
+        assert!(out.contains(&format!("{when}: rules: 0\n")), "{out}");
+    }
 }
 
 #[test]
