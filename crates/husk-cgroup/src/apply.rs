@@ -68,7 +68,7 @@ const ENOENT: i32 = 2;
 /// What `apply` writes for `res` on this layout, computed without touching anything: the
 /// resources as applied (runc's default device rules added), the `unified` entries a hybrid
 /// host writes in its cgroup2 tree, and the planned writes.
-fn prepare(
+pub(crate) fn prepare(
     h: &Hierarchies,
     res: &Resources,
     extra_devices: &[(char, i64, i64)],

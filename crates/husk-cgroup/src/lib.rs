@@ -12,6 +12,7 @@ pub mod devices_bpf;
 mod hints;
 pub mod resources;
 pub mod stats;
+pub mod systemd;
 
 use std::fs;
 use std::io::{self, Write};
@@ -39,11 +40,17 @@ pub enum CgroupError {
         allowed: String,
     },
     #[error(
-        "cgroup: cgroupsPath \"{0}\" is in systemd's slice:prefix:name form, which needs --systemd-cgroup (not supported yet)"
+        "cgroup: cgroupsPath \"{0}\" is in systemd's slice:prefix:name form, which needs --systemd-cgroup"
     )]
     SystemdPath(String),
     #[error("cgroup: {0}")]
     Unsupported(String),
+    #[error("systemd: {step} {unit}: {msg}")]
+    Systemd {
+        step: &'static str,
+        unit: String,
+        msg: String,
+    },
     #[error(
         "cgroup {path}: not empty ({count} process(es) already there): a container needs a cgroup of its own (runc refuses this too)"
     )]
@@ -213,6 +220,8 @@ pub struct Cgroup {
     pub dirs: Vec<PathBuf>,
     /// The cgroup2 directory, when there is a cgroup2 hierarchy.
     pub unified: Option<PathBuf>,
+    /// With `--systemd-cgroup`: the scope unit that owns these directories.
+    pub systemd_unit: Option<String>,
 }
 
 /// Open `tasks` files through which a process moves itself into its cgroup (see
@@ -483,7 +492,12 @@ impl Cgroup {
     /// for a moment, so EBUSY is retried briefly. Missing directories are fine: delete is
     /// idempotent.
     pub fn remove(&self) -> Result<(), CgroupError> {
-        let mut first_err = None;
+        // systemd removes its scope's directories itself (and would recreate what is left).
+        let mut first_err = self.systemd_unit.as_ref().and_then(|unit| {
+            systemd::Systemd::connect()
+                .and_then(|mut s| s.stop(unit))
+                .err()
+        });
         for d in &self.dirs {
             let mut tries = 0;
             loop {

@@ -51,12 +51,14 @@ pub fn update(root: &Path, id: &str, res: &Resources) -> Result<(), Error> {
     if status == Status::Stopped {
         return Err(Error::not_running("update", id, status));
     }
+    let h = Hierarchies::detect()?;
+    // systemd first (runc's order), so a daemon-reload later keeps the new limits.
+    if let Some(unit) = &state.systemd_unit {
+        husk_cgroup::systemd::update(unit, &h, res, &state.devices)?;
+    }
     // New device rules replace the old ones (v2: a new program; v1: appended to the files);
     // the container's own device nodes stay allowed.
-    for w in state
-        .cgroup()
-        .apply(&Hierarchies::detect()?, res, &state.devices)?
-    {
+    for w in state.cgroup().apply(&h, res, &state.devices)? {
         crate::log::warn(&w);
     }
     Ok(())

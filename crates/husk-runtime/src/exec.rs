@@ -574,6 +574,7 @@ mod tests {
             annotations: Default::default(),
             cgroup_dirs: vec![],
             cgroup_unified: None,
+            systemd_unit: None,
             own_pid_ns: true,
             hooks: Default::default(),
             owner: String::new(),

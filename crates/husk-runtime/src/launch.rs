@@ -34,6 +34,8 @@ pub struct CreateOpts {
     /// container to use: the front end's /etc/hosts, hostname and resolv.conf, which mounts bind,
     /// and the embedded default's scaffold root. Removed with the state dir.
     pub files: Vec<(String, StateEntry)>,
+    /// `--systemd-cgroup`: the cgroup is a systemd scope (husk_cgroup::systemd).
+    pub systemd_cgroup: bool,
 }
 
 /// One entry `CreateOpts::files` makes in the state dir.
@@ -180,6 +182,9 @@ struct Prepared {
     hier: Hierarchies,
     cgroup: Cgroup,
     cg_path: String,
+    /// `--systemd-cgroup`: the scope, and systemd, connected before anything exists (no
+    /// systemd to ask fails with nothing to undo).
+    systemd: Option<(husk_cgroup::systemd::Unit, husk_cgroup::systemd::Systemd)>,
     /// The container's device nodes, which its device rules always allow.
     devices: Vec<(char, i64, i64)>,
 }
@@ -213,8 +218,28 @@ fn prepare(opts: &CreateOpts, plan: &Plan) -> Result<Prepared, Error> {
         .cgroups_path
         .clone()
         .unwrap_or_else(|| format!("/husk/{}", opts.id));
-    let mut cgroup = Cgroup::locate(&hier, &own, &cg_path)?;
-    if plan.cgroups_path.is_none() && crate::caller::Caller::current().rootless() {
+    let systemd = match opts.systemd_cgroup {
+        true => Some((
+            husk_cgroup::systemd::Unit::parse(
+                plan.cgroups_path.as_deref(),
+                &opts.id,
+                crate::caller::Caller::current().rootless(),
+            )?,
+            husk_cgroup::systemd::Systemd::connect()?,
+        )),
+        false => None,
+    };
+    let mut cgroup = match &systemd {
+        Some((unit, _)) => Cgroup {
+            systemd_unit: Some(unit.name.clone()),
+            ..Cgroup::locate(&hier, &own, &unit.cgroup_path())?
+        },
+        None => Cgroup::locate(&hier, &own, &cg_path)?,
+    };
+    if systemd.is_none()
+        && plan.cgroups_path.is_none()
+        && crate::caller::Caller::current().rootless()
+    {
         cgroup.drop_unwritable()?;
     }
     let devices: Vec<(char, i64, i64)> = plan
@@ -236,6 +261,7 @@ fn prepare(opts: &CreateOpts, plan: &Plan) -> Result<Prepared, Error> {
         hier,
         cgroup,
         cg_path,
+        systemd,
         devices,
     })
 }
@@ -291,6 +317,7 @@ fn claim(opts: &CreateOpts, plan: &Plan, pre: &Prepared, mode: Mode) -> Result<C
         annotations: plan.record.annotations.clone(),
         cgroup_dirs: cgroup.dirs.clone(),
         cgroup_unified: cgroup.unified.clone(),
+        systemd_unit: cgroup.systemd_unit.clone(),
         own_pid_ns: plan.creates(NsKind::Pid),
         hooks: plan.hooks.clone(),
         owner: String::new(),
@@ -316,13 +343,16 @@ fn claim(opts: &CreateOpts, plan: &Plan, pre: &Prepared, mode: Mode) -> Result<C
     // namespace and mounts: see `Msg::Cgroups`). Either way the state names the cgroup before
     // any of it exists, so `delete --force` finds a container whose creator was killed at any
     // point after that.
-    if cgroup.unified.is_some() {
+    // systemd makes a scope's cgroup only once it has a pid to put there: init is cloned
+    // outside and moved in by systemd (it waits at `Msg::Cgroups` before anything else).
+    let clone_into = cgroup.unified.is_some() && pre.systemd.is_none();
+    if clone_into {
         dir.save(&state)?;
         undo.cgroup = Some(cgroup.clone());
         cgroup.create_part(true)?;
         crate::fault::point("create.cgroup2")?;
     }
-    let cg_fd = match &cgroup.unified {
+    let cg_fd = match cgroup.unified.as_ref().filter(|_| clone_into) {
         Some(u) => Some(
             husk_sys::fs::openat(None, u, libc::O_RDONLY | libc::O_DIRECTORY, 0)
                 .map_err(Error::io("open cgroup", u))?,
@@ -497,7 +527,7 @@ fn handshake(
     step: Option<RuntimeStep<'_>>,
 ) -> Result<Launched, Error> {
     let Spawned {
-        pre,
+        mut pre,
         mut undo,
         mut state,
         pid,
@@ -536,11 +566,11 @@ fn handshake(
     crate::fault::point("create.go")?;
     let dir = undo.dir.as_ref().expect("set in claim");
     // Init mounts meanwhile; it waits for the cgroup before its cgroup namespace and mounts.
-    if pre.cgroup.unified.is_none() {
+    if !into_cgroup {
         dir.save(&state)?;
     }
     undo.cgroup = Some(pre.cgroup.clone());
-    make_cgroup(plan, &pre, &state)?;
+    make_cgroup(plan, &mut pre, &state)?;
     send_cgroups(&chan, &pre, pidfd.as_fd(), into_cgroup, plan)?;
     // Init mounts meanwhile, on the other CPU when there is one.
     if let Some(step) = step {
@@ -570,7 +600,12 @@ fn handshake(
 
 /// Makes the rest of the cgroup and writes the limits, before init lets anything of the
 /// container run.
-fn make_cgroup(plan: &Plan, pre: &Prepared, state: &State) -> Result<(), Error> {
+fn make_cgroup(plan: &Plan, pre: &mut Prepared, state: &State) -> Result<(), Error> {
+    if let Some((unit, sd)) = &mut pre.systemd {
+        let res = plan.resources.as_ref();
+        husk_cgroup::systemd::start(sd, unit, &pre.hier, state.pid, res, &state.devices)?;
+        crate::explain::step(|| format!("systemd started {} in {}", unit.name, unit.slice));
+    }
     pre.cgroup.create_part(false)?;
     crate::fault::point("create.cgroup")?;
     crate::explain::step(|| {

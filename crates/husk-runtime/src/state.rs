@@ -54,6 +54,9 @@ pub struct State {
     pub cgroup_dirs: Vec<PathBuf>,
     #[serde(default)]
     pub cgroup_unified: Option<PathBuf>,
+    /// `--systemd-cgroup`: the scope unit `delete` stops and `update` sets properties of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
     /// Whether init has its own pid namespace (then killing init kills everything).
     #[serde(default)]
     pub own_pid_ns: bool,
@@ -111,6 +114,7 @@ impl State {
         husk_cgroup::Cgroup {
             dirs: self.cgroup_dirs.clone(),
             unified: self.cgroup_unified.clone(),
+            systemd_unit: self.systemd_unit.clone(),
         }
     }
 
@@ -334,6 +338,7 @@ mod tests {
             annotations: BTreeMap::new(),
             cgroup_dirs: vec![],
             cgroup_unified: None,
+            systemd_unit: None,
             own_pid_ns: true,
             hooks: Hooks::default(),
             owner: String::new(),

@@ -29,7 +29,8 @@ pub struct Cli {
     /// Narrate each kernel step of create/run on stderr with its cost in µs
     #[arg(long, global = true)]
     pub explain: bool,
-    /// Use systemd to manage cgroups (not supported yet: a clear error)
+    /// Use systemd to manage cgroups: the container's cgroup is a transient scope unit
+    /// named by runc's `slice:prefix:name` cgroupsPath
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
     #[command(subcommand)]
@@ -233,6 +234,7 @@ impl CreateArgs {
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
             files: vec![],
+            systemd_cgroup: false,
         }
     }
 }
@@ -284,9 +286,6 @@ pub fn front_end_flags(top: &clap::ArgMatches) -> Vec<String> {
 }
 
 pub fn dispatch(cli: Cli) -> Result<i32, Error> {
-    if cli.systemd_cgroup {
-        return Err(Error::Msg("--systemd-cgroup: the systemd cgroup driver is not supported yet; use the cgroupfs driver".into()));
-    }
     // `exec` first moves husk onto a read-only copy of its binary, so nothing in the container
     // can ever get a writable handle on it (CVE-2019-5736; see `reexec_from_readonly_binary`).
     // Does not return when it re-executes. create and run decide once the config is read
@@ -312,6 +311,8 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
     // State paths outlive the caller's directory (start, delete and the front end's bind
     // sources name them later), so a relative --root is made absolute here.
     let root = &std::path::absolute(&root).map_err(Error::io("resolve --root", &root))?;
+    // Only create and run read it: the other commands find a container's unit in its state.
+    let systemd_cgroup = cli.systemd_cgroup;
     match cli.cmd {
         Cmd::Spec { bundle, .. } => {
             let path = bundle.join("config.json");
@@ -325,7 +326,13 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
                 .map_err(|e| Error::Msg(e.to_string()))?;
             std::fs::write(&path, text + "\n").map_err(Error::io("write", &path))?;
         }
-        Cmd::Create { c, id } => launch::launch(&c.opts(root, &id), Mode::Create)?.finish_create(),
+        Cmd::Create { c, id } => {
+            let opts = CreateOpts {
+                systemd_cgroup,
+                ..c.opts(root, &id)
+            };
+            launch::launch(&opts, Mode::Create)?.finish_create()
+        }
         Cmd::Start { attach, ids } => match ids.as_slice() {
             [id] if !attach && crate::containers::is_runc(root, id) => ops::start(root, id)?,
             _ => return crate::containers::start(root, &ids, attach),
@@ -360,7 +367,7 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         Cmd::List { quiet, format } => print_list(root, quiet, &format)?,
         Cmd::Run(r) => {
             let r = runc_form_after_id(&r).unwrap_or(*r);
-            return crate::frontend::run(root, r);
+            return crate::frontend::run(root, r, systemd_cgroup);
         }
         Cmd::NetAttach { args } => {
             let mut state = String::new();

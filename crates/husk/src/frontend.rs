@@ -21,7 +21,7 @@ pub fn error_code(e: &Error) -> i32 {
 }
 
 /// `husk run`: runc's `run ID` with -b/--bundle, else the front end (husk_frontend's RULES).
-pub fn run(root: &Path, mut a: RunArgs) -> Result<i32, Error> {
+pub fn run(root: &Path, mut a: RunArgs, systemd_cgroup: bool) -> Result<i32, Error> {
     let Some(bundle) = a.bundle.clone() else {
         if let Some(flag) = a.runc_only_flags().first() {
             return Err(Error::Msg(format!(
@@ -66,6 +66,7 @@ pub fn run(root: &Path, mut a: RunArgs) -> Result<i32, Error> {
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds.unwrap_or(0),
         files: vec![],
+        systemd_cgroup,
     };
     start_and_wait(launch::launch(&opts, Mode::Run)?, a.detach, a.keep)
 }
