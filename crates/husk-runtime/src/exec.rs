@@ -23,7 +23,7 @@ use husk_spec::names::NsKind;
 use husk_spec::plan::ProcessPlan;
 use husk_sys::process::{self as sp, Forked};
 use husk_sys::{fs as sfs, security as sec};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -181,79 +181,14 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
     fill_preserved_fds(o.preserve_fds)?;
     let dir = ContainerDir::open(&o.root, &o.id)?;
     let state = dir.load()?;
-    match dir.status(&state) {
-        s @ Status::Stopped => return Err(Error::not_running("exec in", &o.id, s)),
-        Status::Creating => {
-            return Err(Error::Msg(
-                "cannot exec in a container that is still being created".into(),
-            ));
-        }
-        Status::Paused if !o.ignore_paused => {
-            return Err(Error::Msg(
-                "cannot exec in a paused container (resume it, or pass --ignore-paused)".into(),
-            ));
-        }
-        _ => {}
-    }
+    check_status(o, dir.status(&state))?;
     let spec = build_process(o, &state)?;
     let plan = husk_spec::plan::lower_process(&spec)?;
     let oom_score_adj = plan.oom_score_adj;
     crate::process::log_ignored_ambient(&plan);
     crate::lsm::check_host(&plan, None)?;
-    // Foreground with a terminal and no socket: the process sends the master to us, and we
-    // copy between it and our stdio (as `run` does, and runc).
-    let mut own_tty = None;
-    let console = match (&o.console_socket, plan.terminal) {
-        (Some(s), true) => Some(connect_console(s)?),
-        (None, true) if !o.detach => {
-            let (ours, theirs) = std::os::unix::net::UnixStream::pair()
-                .map_err(Error::io("socketpair", "console"))?;
-            own_tty = Some(OwnedFd::from(ours));
-            Some(OwnedFd::from(theirs))
-        }
-        (Some(_), false) => {
-            return Err(Error::Msg(
-                "--console-socket given but the process has no terminal (pass --tty)".into(),
-            ));
-        }
-        (None, true) => {
-            return Err(Error::Msg(
-                "--tty with --detach needs --console-socket (nobody would hold the terminal)"
-                    .into(),
-            ));
-        }
-        (None, false) => None,
-    };
-
-    // Everything about init is read through paths naming its pid; the pidfd and the start time
-    // checked after opening them prove they were init's and not a recycled pid's.
-    let stopped = || Error::not_running("exec in", &o.id, Status::Stopped);
-    let opened = (|| {
-        let init = sp::pidfd_open(state.pid).map_err(Error::io("pidfd_open", "init"))?;
-        let namespaces = open_namespaces(state.pid)?;
-        let root_path = format!("/proc/{}/root", state.pid);
-        let root = sfs::openat(
-            None,
-            Path::new(&root_path),
-            libc::O_PATH | libc::O_DIRECTORY,
-            0,
-        )
-        .map_err(Error::io("open", &root_path))?;
-        Ok((init, namespaces, root))
-    })();
-    let (init, namespaces, root) = match opened {
-        // A dying init (its pid namespace being torn down) has no root or namespaces left.
-        Err(Error::Io { source, .. })
-            if matches!(source.raw_os_error(), Some(libc::ENOENT | libc::ESRCH)) =>
-        {
-            return Err(stopped());
-        }
-        r => r?,
-    };
-    if !state.init_alive() {
-        return Err(stopped());
-    }
-    drop(init);
+    let (console, own_tty) = console(o, &plan)?;
+    let (namespaces, root) = open_init(&state, &o.id)?;
     // The lock serializes commands, not a process' whole life: `kill` and `delete` must work
     // while an exec runs.
     drop(dir);
@@ -271,15 +206,7 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
     // The container's filter applies to every process in it: compiled here, loaded by the
     // process right before execve. The notify listener's path is on the host, so it is
     // connected here, before the child enters the container.
-    let seccomp = match husk_spec::seccomp::lower(state.seccomp.as_ref())? {
-        Some(sc) => {
-            let listener = crate::seccomp::connect_listener(Some(&sc)).map_err(Error::Msg)?;
-            let st = serde_json::to_string(&state.oci_state(crate::state::Status::Running))
-                .unwrap_or_default();
-            Some(crate::seccomp::prepare(&sc, listener, &st).map_err(Error::Msg)?)
-        }
-        None => None,
-    };
+    let seccomp = prepare_seccomp(&state)?;
     let child = Child {
         seccomp: std::cell::RefCell::new(seccomp),
         plan: &plan,
@@ -344,9 +271,114 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
         reap_child();
         return Err(e);
     }
+    let setup_result = receive_process(&chan);
+    // The child exits right after handing over the pidfd (or failing).
+    let _ = sp::waitid_pidfd(cpidfd.as_fd(), false);
+    let (pid, pidfd) = setup_result?;
+    crate::fault::point("exec.joined")?;
+    await_exec(&chan, pidfd.as_fd())?;
+    crate::fault::point("exec.executed")?;
+    if let Some(pf) = &o.pid_file {
+        crate::shared::write_pid_file(pf, pid)?;
+    }
+    if o.detach {
+        return Ok(0);
+    }
+    let exit = match &own_tty {
+        Some(sock) => crate::tty::wait_with_terminal(pidfd.as_fd(), sock.as_fd()),
+        None => crate::process::wait_forwarding(pidfd.as_fd(), "exec process"),
+    };
+    let _ = sp::set_signal_mask(&old_sigmask);
+    log::debug(|| format!("exec process {pid} ended: {exit:?}"));
+    Ok(exit?.status())
+}
+
+fn check_status(o: &ExecOpts, status: Status) -> Result<(), Error> {
+    match status {
+        s @ Status::Stopped => Err(Error::not_running("exec in", &o.id, s)),
+        Status::Creating => Err(Error::Msg(
+            "cannot exec in a container that is still being created".into(),
+        )),
+        Status::Paused if !o.ignore_paused => Err(Error::Msg(
+            "cannot exec in a paused container (resume it, or pass --ignore-paused)".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The console socket, connected on the host; or, foreground with a terminal and no socket, a
+/// pair whose far end the process sends the master over, and we copy between it and our stdio
+/// (as `run` does, and runc). Returns (the process' end, ours).
+fn console(o: &ExecOpts, plan: &ProcessPlan) -> Result<(Option<OwnedFd>, Option<OwnedFd>), Error> {
+    match (&o.console_socket, plan.terminal) {
+        (Some(s), true) => Ok((Some(connect_console(s)?), None)),
+        (None, true) if !o.detach => {
+            let (ours, theirs) = std::os::unix::net::UnixStream::pair()
+                .map_err(Error::io("socketpair", "console"))?;
+            Ok((Some(OwnedFd::from(theirs)), Some(OwnedFd::from(ours))))
+        }
+        (Some(_), false) => Err(Error::Msg(
+            "--console-socket given but the process has no terminal (pass --tty)".into(),
+        )),
+        (None, true) => Err(Error::Msg(
+            "--tty with --detach needs --console-socket (nobody would hold the terminal)".into(),
+        )),
+        (None, false) => Ok((None, None)),
+    }
+}
+
+/// Init's namespaces and root. Everything about init is read through paths naming its pid; the
+/// pidfd and the start time checked after opening them prove they were init's and not a
+/// recycled pid's.
+fn open_init(state: &State, id: &str) -> Result<(Vec<(NsKind, OwnedFd)>, OwnedFd), Error> {
+    let stopped = || Error::not_running("exec in", id, Status::Stopped);
+    let opened = (|| {
+        let init = sp::pidfd_open(state.pid).map_err(Error::io("pidfd_open", "init"))?;
+        let namespaces = open_namespaces(state.pid)?;
+        let root_path = format!("/proc/{}/root", state.pid);
+        let root = sfs::openat(
+            None,
+            Path::new(&root_path),
+            libc::O_PATH | libc::O_DIRECTORY,
+            0,
+        )
+        .map_err(Error::io("open", &root_path))?;
+        Ok((init, namespaces, root))
+    })();
+    let (_init, namespaces, root) = match opened {
+        // A dying init (its pid namespace being torn down) has no root or namespaces left.
+        Err(Error::Io { source, .. })
+            if matches!(source.raw_os_error(), Some(libc::ENOENT | libc::ESRCH)) =>
+        {
+            return Err(stopped());
+        }
+        r => r?,
+    };
+    if !state.init_alive() {
+        return Err(stopped());
+    }
+    Ok((namespaces, root))
+}
+
+/// The container's filter applies to every process in it: compiled here, loaded by the
+/// process right before execve. The notify listener's path is on the host, so it is
+/// connected here, before the child enters the container.
+fn prepare_seccomp(state: &State) -> Result<Option<crate::seccomp::Prepared>, Error> {
+    let Some(sc) = husk_spec::seccomp::lower(state.seccomp.as_ref())? else {
+        return Ok(None);
+    };
+    let listener = crate::seccomp::connect_listener(Some(&sc)).map_err(Error::Msg)?;
+    let st = serde_json::to_string(&state.oci_state(Status::Running)).unwrap_or_default();
+    Ok(Some(
+        crate::seccomp::prepare(&sc, listener, &st).map_err(Error::Msg)?,
+    ))
+}
+
+/// The joining child's report: the process' pid and pidfd ("P<pid>" with the fd), or its error.
+fn receive_process(chan: &Channel) -> Result<(i32, OwnedFd), Error> {
     let mut buf = [0u8; 8192];
     let got = sfs::recv_fd(chan.0.as_fd(), &mut buf);
-    let setup_result = match got {
+    match got {
         Ok((n, Some(fd))) if buf[..n].starts_with(b"P") => {
             let pid: i32 = std::str::from_utf8(&buf[1..n])
                 .ok()
@@ -360,11 +392,11 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
             other => Error::Msg(format!("internal: unexpected {other:?} from exec child")),
         }),
         Err(e) => Err(Error::io("sync", "recv")(e)),
-    };
-    // The child exits right after handing over the pidfd (or failing).
-    let _ = sp::waitid_pidfd(cpidfd.as_fd(), false);
-    let (pid, pidfd) = setup_result?;
-    crate::fault::point("exec.joined")?;
+    }
+}
+
+/// Waits for the process to execute (EOF on the channel) or fail; a failed one is killed.
+fn await_exec(chan: &Channel, pidfd: BorrowedFd<'_>) -> Result<(), Error> {
     let kill_process = || {
         let _ = sp::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
         let _ = sp::waitid_pidfd(pidfd.as_fd(), false);
@@ -393,20 +425,7 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
             return Err(Error::io("sync", "recv")(e));
         }
     }
-    crate::fault::point("exec.executed")?;
-    if let Some(pf) = &o.pid_file {
-        crate::shared::write_pid_file(pf, pid)?;
-    }
-    if o.detach {
-        return Ok(0);
-    }
-    let exit = match &own_tty {
-        Some(sock) => crate::tty::wait_with_terminal(pidfd.as_fd(), sock.as_fd()),
-        None => crate::process::wait_forwarding(pidfd.as_fd(), "exec process"),
-    };
-    let _ = sp::set_signal_mask(&old_sigmask);
-    log::debug(|| format!("exec process {pid} ended: {exit:?}"));
-    Ok(exit?.status())
+    Ok(())
 }
 
 /// What the child of the clone needs; it runs `Child::run` and never returns.

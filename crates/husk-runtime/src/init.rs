@@ -60,57 +60,67 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
         ..a.state.oci_state(crate::state::Status::Creating)
     })
     .unwrap_or_default();
+    let ready = match get_ready(&a, &state_json) {
+        Ok(r) => r,
+        Err(msg) => {
+            let _ = a.chan.send(&msg);
+            sp::exit_now(1);
+        }
+    };
+    if a.chan.send(&Msg::Ready).is_err() {
+        sp::exit_now(1);
+    }
+    let fifo_w = wait_for_start(&a, ready.own_fds.as_ref(), &state_json);
+    exec_process(&a, ready, fifo_w)
+}
+
+/// What init holds once it has reported `Ready`.
+struct Ready {
+    seccomp: Option<crate::seccomp::Prepared>,
+    /// This process' fd directory, when the root has no /proc (see `reopen_own_fd`).
+    own_fds: Option<OwnedFd>,
+    exe: PathBuf,
+}
+
+/// Everything up to `Ready`: the filter compiled, the container set up, the program found and
+/// exec.fifo proven openable. A failure is the message for the parent.
+fn get_ready(a: &InitArgs<'_>, state_json: &str) -> Result<Ready, Msg> {
     // The filter is compiled now, so a bad one fails `create`, and loaded last (see
     // `seccomp`). Notify: `listenerPath` is a host path, so it is connected now, before setup
     // enters the container's user namespace and root (see `seccomp::connect_listener`).
     let seccomp = a.plan.seccomp.as_ref().map(|sc| {
         crate::seccomp::connect_listener(Some(sc))
-            .and_then(|listener| crate::seccomp::prepare(sc, listener, &state_json))
+            .and_then(|listener| crate::seccomp::prepare(sc, listener, state_json))
     });
-    let seccomp = match seccomp.transpose() {
-        Ok(s) => s,
-        Err(msg) => {
-            let _ = a.chan.send(&Msg::Error(msg));
-            sp::exit_now(1);
-        }
-    };
-    let own_fds = match setup(&a, &state_json, seccomp.is_some()) {
-        Ok(own_fds) => own_fds,
-        Err(msg) => {
-            let _ = a.chan.send(&Msg::Error(msg));
-            sp::exit_now(1);
-        }
-    };
+    let seccomp = seccomp.transpose().map_err(Msg::Error)?;
+    let own_fds = setup(a, state_json, seccomp.is_some()).map_err(Msg::Error)?;
     // Looked up as the container's user, after pivot_root, and reported apart from other
     // errors so front ends can return 126/127 as docker does.
-    let exe = match find_executable(&a.plan.process) {
-        Ok(exe) => exe,
-        Err(msg) => {
-            let _ = a.chan.send(&Msg::NoExec(msg));
-            sp::exit_now(1);
-        }
-    };
+    let exe = find_executable(&a.plan.process).map_err(Msg::NoExec)?;
     crate::explain::step(|| format!("found {}; ready", exe.display()));
-    if let Err(msg) = crate::fault::point_msg("init.ready") {
-        let _ = a.chan.send(&Msg::Error(msg));
-        sp::exit_now(1);
+    crate::fault::point_msg("init.ready").map_err(Msg::Error)?;
+    if let Some(fifo) = &a.fifo {
+        check_fifo(fifo, own_fds.as_ref(), &a.plan.process).map_err(Msg::Error)?;
     }
-    if let Some(fifo) = &a.fifo
-        && let Err(msg) = check_fifo(fifo, own_fds.as_ref(), &a.plan.process)
-    {
-        let _ = a.chan.send(&Msg::Error(msg));
-        sp::exit_now(1);
-    }
-    if a.chan.send(&Msg::Ready).is_err() {
-        sp::exit_now(1);
-    }
-    // Wait for start: `create` blocks in opening exec.fifo for writing until `husk start` opens
-    // it. `run` goes on at once: its parent starts the container as soon as it is ready anyway,
-    // and records the state meanwhile.
+    Ok(Ready {
+        seccomp,
+        own_fds,
+        exe,
+    })
+}
+
+/// Waits for start: `create` blocks in opening exec.fifo for writing until `husk start` opens
+/// it. `run` goes on at once: its parent starts the container as soon as it is ready anyway,
+/// and records the state meanwhile. Then the startContainer hooks, and the fifo's byte.
+fn wait_for_start(
+    a: &InitArgs<'_>,
+    own_fds: Option<&OwnedFd>,
+    state_json: &str,
+) -> Option<std::fs::File> {
     let mut fifo_w = match &a.fifo {
         // `check_fifo` passed: only being killed (or out of memory) fails here. Nobody waits on
         // the channel any more; stderr is all that is left to tell.
-        Some(fifo) => match open_fifo(fifo, own_fds.as_ref()) {
+        Some(fifo) => match open_fifo(fifo, own_fds) {
             Ok(f) => Some(f),
             Err(e) => exit_with(&fifo_error(&a.plan.process, fifo, e), 1),
         },
@@ -142,6 +152,13 @@ pub(crate) fn run(a: InitArgs<'_>) -> ! {
     {
         sp::exit_now(1);
     }
+    fifo_w
+}
+
+/// The last steps: signal mask and dispositions as an ordinary exec gives them, the parent-death
+/// signal, the filter, and execve (of the trampoline or the program).
+fn exec_process(a: &InitArgs<'_>, ready: Ready, fifo_w: Option<std::fs::File>) -> ! {
+    let Ready { seccomp, exe, .. } = ready;
     // Restore the caller's signal mask and SIGPIPE (Rust ignores it) so the container starts
     // with what an ordinary exec would give it.
     sp::reset_signal_dispositions();
@@ -297,7 +314,29 @@ fn fifo_error(p: &husk_spec::plan::ProcessPlan, fifo: &OwnedFd, e: std::io::Erro
     )
 }
 
+/// The container, set up in the order this checklist gives (each part says why it sits where
+/// it does). Returns this process' fd directory when the root has no /proc (see `open_fifo`).
 fn setup(a: &InitArgs<'_>, state_json: &str, seccomp_pending: bool) -> Step<Option<OwnedFd>> {
+    enter_namespaces(a)?;
+    let cgroup = CgroupEntry {
+        done: std::cell::Cell::new(false),
+        chan: &a.chan,
+        files: &a.cgroup_join_files,
+        new_ns: a.plan.creates(NsKind::Cgroup),
+    };
+    let enter_cgroup = || cgroup.enter();
+    let rootfs = mount_root(a, &enter_cgroup)?;
+    // Without a cgroup mount (or a mount namespace) init enters the cgroup here.
+    cgroup.enter()?;
+    run_create_hooks(a, state_json)?;
+    let own_fds = enter_root(a, rootfs.as_ref())?;
+    set_process_attributes(a, seccomp_pending)?;
+    Ok(own_fds)
+}
+
+/// Non-dumpable, then the namespaces init joins itself (user, then mount), root of a new user
+/// namespace, the session keyring, loopback, names and CPU affinity.
+fn enter_namespaces(a: &InitArgs<'_>) -> Step<()> {
     let plan = a.plan;
     let p = &plan.process;
     // Non-dumpable until execve: nothing in the container may ptrace or read /proc/1/mem of a
@@ -309,8 +348,7 @@ fn setup(a: &InitArgs<'_>, state_json: &str, seccomp_pending: bool) -> Step<Opti
         sp::setns(fd.as_fd(), libc::CLONE_NEWUSER)
             .map_err(|e| fail("join", "user namespace", e))?;
     }
-    let in_userns = plan.has(NsKind::User);
-    if in_userns {
+    if plan.has(NsKind::User) {
         // Become root of the new user namespace (the maps were written before `Go`).
         sec::setresgid(0).map_err(|e| fail("setresgid", "0", e))?;
         sec::setresuid(0).map_err(|e| fail("setresuid", "0", e))?;
@@ -341,20 +379,21 @@ fn setup(a: &InitArgs<'_>, state_json: &str, seccomp_pending: bool) -> Step<Opti
     // Every CPU (the cgroup's cpuset narrows it), never the caller's affinity. execCPUAffinity
     // is for exec only: runtime-spec 1.3 says it does not apply to init (runc agrees).
     sec::set_affinity(None).map_err(|e| fail("sched_setaffinity", "all CPUs", e))?;
+    Ok(())
+}
 
-    let cgroup = CgroupEntry {
-        done: std::cell::Cell::new(false),
-        chan: &a.chan,
-        files: &a.cgroup_join_files,
-        new_ns: plan.creates(NsKind::Cgroup),
-    };
-    let enter_cgroup = || cgroup.enter();
-    // Where init reopens its own fds once chrooted without a mount namespace (see `open_fifo`).
-    let mut own_fds = None;
+/// The root bound and every mount made (`Rootfs::mount_all`), or without a mount namespace only
+/// /dev's nodes in the root; `None` then.
+fn mount_root<'a>(
+    a: &'a InitArgs<'_>,
+    enter_cgroup: &'a dyn Fn() -> Step<()>,
+) -> Step<Option<Rootfs<'a>>> {
+    let plan = a.plan;
+    let in_userns = plan.has(NsKind::User);
     // A mount namespace joined by path is set up like a new one: runc binds the root, mounts
     // and pivots there too (whatever else lives in that namespace sees it).
     let has_mount_ns = plan.has(NsKind::Mount);
-    let rootfs = if has_mount_ns {
+    Ok(if has_mount_ns {
         crate::explain::step(|| "joined namespaces, hostname, affinity".into());
         let root = Rootfs::prepare(plan, a.staging.as_deref())?;
         crate::explain::step(|| format!("bound rootfs {}", plan.rootfs.display()));
@@ -365,7 +404,7 @@ fn setup(a: &InitArgs<'_>, state_json: &str, seccomp_pending: bool) -> Step<Opti
             // Also when husk itself runs in one (rootless podman): mknod and sysfs are refused.
             in_userns: in_userns || !crate::caller::Caller::in_initial_userns(),
             cgroups: &a.cgroups,
-            enter_cgroup: &enter_cgroup,
+            enter_cgroup,
             root,
         };
         r.mount_all()?;
@@ -393,14 +432,17 @@ fn setup(a: &InitArgs<'_>, state_json: &str, seccomp_pending: bool) -> Step<Opti
             plan,
             in_userns,
             cgroups: &a.cgroups,
-            enter_cgroup: &enter_cgroup,
+            enter_cgroup,
             root,
         }
         .mount_all()?;
         None
-    };
-    // Without a cgroup mount (or a mount namespace) init enters the cgroup here.
-    cgroup.enter()?;
+    })
+}
+
+/// The runtime's hooks (prestart, createRuntime) run by the parent once mounted, then
+/// createContainer here, in the container's namespaces before pivot_root.
+fn run_create_hooks(a: &InitArgs<'_>, state_json: &str) -> Step<()> {
     if a.runtime_hooks {
         a.chan
             .send(&Msg::Mounted)
@@ -412,11 +454,19 @@ fn setup(a: &InitArgs<'_>, state_json: &str, seccomp_pending: bool) -> Step<Opti
     }
     crate::hooks::run_all(
         "createContainer",
-        &plan.hooks.create_container,
+        &a.plan.hooks.create_container,
         state_json.as_bytes(),
     )
-    .map_err(|e| e.to_string())?;
-    if let Some(r) = &rootfs {
+    .map_err(|e| e.to_string())
+}
+
+/// pivot_root (or chroot without a mount namespace), the cwd made, the console, the masked and
+/// read-only paths, sysctls and the root's final propagation.
+fn enter_root(a: &InitArgs<'_>, rootfs: Option<&Rootfs<'_>>) -> Step<Option<OwnedFd>> {
+    let plan = a.plan;
+    let p = &plan.process;
+    let mut own_fds = None;
+    if let Some(r) = rootfs {
         r.pivot(a.no_pivot)?;
         crate::fault::point_msg("init.pivoted")?;
         crate::explain::step(|| {
@@ -470,6 +520,15 @@ fn setup(a: &InitArgs<'_>, state_json: &str, seccomp_pending: bool) -> Step<Opti
     } else {
         write_sysctls(plan)?;
     }
+    Ok(own_fds)
+}
+
+/// rlimits, personality, scheduling, memory policy, cwd, LSM attributes, user and
+/// capabilities, umask, no_new_privs, and every fd but stdio and the preserved ones closed on
+/// exec.
+fn set_process_attributes(a: &InitArgs<'_>, seccomp_pending: bool) -> Step<()> {
+    let plan = a.plan;
+    let p = &plan.process;
     for r in &p.rlimits {
         sec::setrlimit(r.resource, r.soft, r.hard)
             .map_err(|e| fail("setrlimit", husk_spec::names::rlimit_name(r.resource), e))?;
@@ -512,7 +571,7 @@ fn setup(a: &InitArgs<'_>, state_json: &str, seccomp_pending: bool) -> Step<Opti
         sfs::clear_cloexec(fd as i32).map_err(|e| fail("keep preserved fd", fd.to_string(), e))?;
     }
     sfs::close_range_cloexec(3 + a.preserve_fds).map_err(|e| fail("close_range", "fds", e))?;
-    Ok(own_fds)
+    Ok(())
 }
 
 fn write_sysctls(plan: &Plan) -> Step<()> {
