@@ -5,10 +5,12 @@
 //! records its exit. docs/architecture.md ("Detached containers") has the design.
 #![forbid(unsafe_code)]
 
+pub mod attach;
 pub mod logs;
 pub mod monitor;
 pub mod store;
 pub mod time;
 pub mod verbs;
+pub mod watch;
 
 pub use store::{Meta, Restart, Store};

@@ -198,7 +198,7 @@ pub fn show(
     // What was read of the current file but not printed (an incomplete last record).
     let mut pending: Vec<u8> = text[end..].to_vec();
     drop(text);
-    follow(store, id, &path, cur, &mut pending, &mut p)
+    follow(store, id, &path, cur, &mut pending, &mut p, None)
 }
 
 fn follow(
@@ -208,9 +208,13 @@ fn follow(
     mut cur: Option<File>,
     pending: &mut Vec<u8>,
     p: &mut Printer,
+    stop: Option<&std::sync::atomic::AtomicBool>,
 ) -> Result<(), Error> {
     let mut buf = vec![0u8; 64 << 10];
     loop {
+        if stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst)) {
+            return Ok(());
+        }
         // Read before checking the status: output written before the exit is never lost.
         let running = matches!(
             store.state(id).map(|s| s.seen()),
@@ -263,13 +267,14 @@ pub fn position(store: &Store, id: &str) -> (Option<u64>, u64) {
     }
 }
 
-/// Follows the log from `pos` (see `position`) until the container stops.
+/// Follows the log from `pos` (see `position`) until the container stops (or `stop` is set).
 pub fn follow_from(
     store: &Store,
     id: &str,
     pos: (Option<u64>, u64),
     out: &mut dyn Write,
     err: &mut dyn Write,
+    stop: Option<&std::sync::atomic::AtomicBool>,
 ) -> Result<(), Error> {
     let path = store.log_path(id);
     let o = Options {
@@ -292,7 +297,7 @@ pub fn follow_from(
         f.seek(SeekFrom::Start(pos.1))
             .map_err(Error::io("seek", &path))?;
     }
-    follow(store, id, &path, cur, &mut Vec::new(), &mut p)
+    follow(store, id, &path, cur, &mut Vec::new(), &mut p, stop)
 }
 
 #[cfg(test)]

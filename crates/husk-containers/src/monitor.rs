@@ -1,26 +1,22 @@
-//! The per-container monitor: husk's own binary, in two short-lived shapes and one resident.
+//! The per-container monitor: husk's own binary in two short-lived shapes, and a small resident
+//! loop (`watch`).
 //!
 //! `husk run -d` and `start` fork and execute `husk-monitor launch STORE ID` (a fresh image, so
-//! nothing of the caller's heap comes along). It points its stdout and stderr at two pipes,
-//! launches the container from the stored spec (the container inherits them), writes "ok" (or
-//! the error) to its caller and executes `husk-monitor watch STORE ID PID`. An execve keeps the
-//! pid, so the watcher is still the container's parent: it reaps it and records the exit code.
-//! The watcher is all the memory a detached container costs when idle: a fresh image that
-//! touches only the pages of this loop, which allocates nothing (husk's bump arena keeps what
-//! is freed out of order, see husk_sys::alloc), so its resident size is flat whatever the
-//! container writes. It copies both pipes into ctr.log (see `logs`), rotating at LOG_MAX; when
-//! the container exits it records the code and the time, removes the runtime's state and
-//! cgroup, and then restarts it (a new `launch`, after docker's back-off), removes it (`--rm`),
-//! or exits.
+//! nothing of the caller's heap comes along). It points the container's stdout and stderr at
+//! two pipes (or, with `-t`, takes the pty master), launches the container from the stored
+//! spec, writes "ok" (or the error) to its caller and executes the watcher (`watch`), which
+//! keeps the pid and so stays the container's parent. When the container exits the watcher
+//! executes `husk-monitor finish STORE ID CODE`: it records the code and the time, removes the
+//! runtime's state and cgroup, and then restarts the container (a new `launch`, after docker's
+//! back-off), removes it (`--rm`), or exits.
 
-use crate::logs::Writer;
-use crate::store::{State, Store};
+use crate::store::{LOST, State, Store};
 use crate::time::now_ns;
 use husk_runtime::Error;
 use husk_runtime::launch::{self, CreateOpts, Mode};
 use husk_sys::process as sp;
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// argv[0] of the monitor's images; `main` checks for it before parsing anything.
@@ -114,9 +110,10 @@ pub fn main(argv: &[String]) -> i32 {
     };
     match verb.as_str() {
         "launch" => launch_and_watch(&store, id),
-        "watch" => {
-            let pid = argv.get(4).and_then(|p| p.parse().ok()).unwrap_or(0);
-            watch(&store, id, pid)
+        crate::watch::VERB => crate::watch::main(argv),
+        "finish" => {
+            let code = argv.get(4).and_then(|c| c.parse().ok()).unwrap_or(LOST);
+            finish(&store, id, code)
         }
         _ => 125,
     }
@@ -133,6 +130,18 @@ fn record_failure(store: &Store, id: &str, e: &Error, code: i32) {
     let _ = store.save_state(id, &st);
 }
 
+/// The small watcher binary installed beside husk, else husk itself (which carries the same
+/// loop); and husk's own path, which the watcher executes again when the container exits.
+fn watcher() -> (PathBuf, PathBuf) {
+    let husk = std::fs::read_link("/proc/self/exe").unwrap_or_else(|_| "/proc/self/exe".into());
+    let small = husk.with_file_name(ARGV0);
+    if small.is_file() {
+        (small, husk)
+    } else {
+        (husk.clone(), husk)
+    }
+}
+
 fn launch_and_watch(store: &Store, id: &str) -> i32 {
     // fd 1 is the caller's report pipe (or /dev/null on a restart): a close-on-exec copy, so
     // neither the container nor the watcher holds it and the caller sees EOF.
@@ -141,19 +150,33 @@ fn launch_and_watch(store: &Store, id: &str) -> i32 {
     };
     let mut report = std::fs::File::from(report);
     match launch_once(store, id) {
-        Ok((pid, out, err)) => {
+        Ok(l) => {
             let _ = report.write_all(b"ok\n");
             drop(report);
-            let ok = husk_sys::fs::dup2(out.as_raw_fd(), 3).is_ok()
-                && husk_sys::fs::dup2(err.as_raw_fd(), 4).is_ok();
+            let fds = [Some(&l.out), l.err.as_ref(), l.stdin.as_ref()];
+            let ok = fds.iter().zip(3..).all(|(f, n)| match f {
+                Some(f) => husk_sys::fs::dup2(f.as_raw_fd(), n).is_ok(),
+                None => true,
+            });
             if ok {
-                let args = exe_args("watch", store, id, &[pid.to_string()]);
-                let e = sp::execve(Path::new("/proc/self/exe"), &args, &env());
+                let (exe, husk) = watcher();
+                let args = exe_args(
+                    crate::watch::VERB,
+                    store,
+                    id,
+                    &[
+                        l.pid.to_string(),
+                        husk.to_string_lossy().into_owned(),
+                        l.mode,
+                    ],
+                );
+                let e = sp::execve(&exe, &args, &env());
                 // Nobody would reap the container: kill it, then fail as a launch does.
-                let _ = sp::kill(pid, libc::SIGKILL);
+                let _ = sp::kill(l.pid, libc::SIGKILL);
                 let _ = store.clean_runtime(id);
                 let e = Error::Msg(format!(
-                    "execute the monitor: {}",
+                    "execute the monitor {}: {}",
+                    exe.display(),
                     husk_runtime::errno_text(&e)
                 ));
                 record_failure(store, id, &e, 125);
@@ -169,7 +192,19 @@ fn launch_and_watch(store: &Store, id: &str) -> i32 {
     }
 }
 
-fn launch_once(store: &Store, id: &str) -> Result<(i32, OwnedFd, OwnedFd), Error> {
+/// A launched container as the watcher takes it over (watch's descriptors 3, 4, 5).
+struct Launch {
+    pid: i32,
+    /// stdout's pipe, or the pty master
+    out: OwnedFd,
+    err: Option<OwnedFd>,
+    /// The write end of stdin's pipe (`-i` without a terminal).
+    stdin: Option<OwnedFd>,
+    /// watch's MODE
+    mode: String,
+}
+
+fn launch_once(store: &Store, id: &str) -> Result<Launch, Error> {
     let meta = store.meta(id)?;
     let spec = store.spec(id)?;
     // Leftovers of an earlier run whose monitor was killed (or a reboot): state dir, cgroup.
@@ -178,16 +213,29 @@ fn launch_once(store: &Store, id: &str) -> Result<(i32, OwnedFd, OwnedFd), Error
     plan.rootfs_readonly_recursive = meta.rootfs_readonly_recursive;
     plan.loopback_up = meta.loopback_up;
     plan.install_init = meta.install_init;
-    let (out_r, out_w) = std::io::pipe().map_err(Error::io("make pipe", "stdout"))?;
-    let (err_r, err_w) = std::io::pipe().map_err(Error::io("make pipe", "stderr"))?;
-    husk_sys::fs::dup2(out_w.as_raw_fd(), 1).map_err(Error::io("dup2", "stdout pipe"))?;
-    husk_sys::fs::dup2(err_w.as_raw_fd(), 2).map_err(Error::io("dup2", "stderr pipe"))?;
-    drop((out_w, err_w));
+    let tty = plan.process.terminal;
+    // Without a terminal the container writes into two pipes (and, with -i, reads a third that
+    // the watcher keeps open); with one, init makes the pty's slave its stdio.
+    let mut pipes = None;
+    let mut stdin = None;
+    if !tty {
+        let (out_r, out_w) = std::io::pipe().map_err(Error::io("make pipe", "stdout"))?;
+        let (err_r, err_w) = std::io::pipe().map_err(Error::io("make pipe", "stderr"))?;
+        husk_sys::fs::dup2(out_w.as_raw_fd(), 1).map_err(Error::io("dup2", "stdout pipe"))?;
+        husk_sys::fs::dup2(err_w.as_raw_fd(), 2).map_err(Error::io("dup2", "stderr pipe"))?;
+        pipes = Some((OwnedFd::from(out_r), OwnedFd::from(err_r)));
+        if meta.stdin {
+            let (in_r, in_w) = std::io::pipe().map_err(Error::io("make pipe", "stdin"))?;
+            husk_sys::fs::dup2(in_r.as_raw_fd(), 0).map_err(Error::io("dup2", "stdin pipe"))?;
+            stdin = Some(OwnedFd::from(in_w));
+        }
+    }
     let opts = CreateOpts {
         root: store.run.clone(),
         id: id.to_string(),
         bundle: plan.rootfs.clone(),
-        foreground: false,
+        // With a terminal: husk's own console pair, whose master the watcher keeps.
+        foreground: tty,
         files: meta
             .files
             .iter()
@@ -201,6 +249,13 @@ fn launch_once(store: &Store, id: &str) -> Result<(i32, OwnedFd, OwnedFd), Error
         let _ = c.wait_after_kill();
         return Err(e);
     }
+    let master = match c.take_pty_master() {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = c.wait_after_kill();
+            return Err(e);
+        }
+    };
     let (pid, pid_start) = (c.state.pid, c.state.pid_start);
     c.detach();
     let me = sp::getpid();
@@ -219,113 +274,28 @@ fn launch_once(store: &Store, id: &str) -> Result<(i32, OwnedFd, OwnedFd), Error
     };
     husk_runtime::fault::point("monitor.running")?;
     store.save_state(id, &st)?;
-    Ok((pid, out_r.into(), err_r.into()))
-}
-
-/// One output stream of the container: the pipe and the bytes of a line not yet complete.
-struct Stream {
-    fd: Option<OwnedFd>,
-    name: &'static [u8],
-    buf: Box<[u8]>,
-    len: usize,
-}
-
-const LINE_MAX: usize = 16 << 10;
-
-impl Stream {
-    fn new(fd: OwnedFd, name: &'static [u8]) -> Stream {
-        Stream {
-            fd: Some(fd),
-            name,
-            buf: vec![0u8; LINE_MAX].into_boxed_slice(),
-            len: 0,
-        }
-    }
-
-    /// Reads once; writes every complete line (and a full buffer as a partial one) to `log`.
-    /// Closes the stream at EOF.
-    fn pump(&mut self, log: &mut Writer) {
-        let Some(fd) = &self.fd else { return };
-        match husk_sys::fs::read(fd.as_fd(), &mut self.buf[self.len..]) {
-            Ok(0) | Err(_) => {
-                self.flush_partial(log);
-                self.fd = None;
-                return;
-            }
-            Ok(n) => self.len += n,
-        }
-        let mut start = 0;
-        while let Some(nl) = self.buf[start..self.len].iter().position(|&c| c == b'\n') {
-            log.record(self.name, true, &self.buf[start..start + nl]);
-            start += nl + 1;
-        }
-        self.buf.copy_within(start..self.len, 0);
-        self.len -= start;
-        if self.len == self.buf.len() {
-            self.flush_partial(log);
-        }
-    }
-
-    fn flush_partial(&mut self, log: &mut Writer) {
-        if self.len > 0 {
-            log.record(self.name, false, &self.buf[..self.len]);
-            self.len = 0;
-        }
-    }
-}
-
-fn watch(store: &Store, id: &str, pid: i32) -> i32 {
-    let _ = sp::set_signal_mask(&sp::SigSet::empty());
-    let (Ok(out), Ok(err)) = (husk_sys::fs::dup_cloexec(3), husk_sys::fs::dup_cloexec(4)) else {
-        return 125;
+    let mode = match (tty, meta.stdin) {
+        (true, true) => "ti",
+        (true, false) => "t",
+        (false, true) => "i",
+        (false, false) => "-",
     };
-    // The inherited 3 and 4 must not reach a restarted container (nor anything else).
-    let _ = husk_sys::fs::close_range_cloexec(3);
-    let Ok(pidfd) = sp::pidfd_open(pid) else {
-        return 125;
+    let (out, err) = match (master, pipes) {
+        (Some(m), _) => (m, None),
+        (None, Some((o, e))) => (o, Some(e)),
+        (None, None) => {
+            return Err(Error::Msg(
+                "process.terminal: init sent no pty master".into(),
+            ));
+        }
     };
-    let mut log = Writer::open(store.log_path(id), crate::store::LOG_MAX);
-    let mut streams = [Stream::new(out, b"stdout"), Stream::new(err, b"stderr")];
-    let mut exited = None;
-    // What a detached container costs while it runs: only the pages of this loop.
-    let _ = sp::trim_code_pages();
-    // Until the container exits: its output as it comes. After: what is left in the pipes,
-    // until both close or nothing came for a moment (a process outside the container's pid
-    // namespace, `--pid host`, may hold them open).
-    loop {
-        fn ev(s: &Stream) -> Option<(std::os::fd::BorrowedFd<'_>, i16)> {
-            s.fd.as_ref().map(|f| (f.as_fd(), libc::POLLIN))
-        }
-        let wait_for_exit = exited.is_none().then(|| (pidfd.as_fd(), libc::POLLIN));
-        let timeout = if exited.is_some() { 200 } else { -1 };
-        let Ok(r) =
-            husk_sys::fs::poll_fixed([ev(&streams[0]), ev(&streams[1]), wait_for_exit], timeout)
-        else {
-            break;
-        };
-        for (s, rev) in streams.iter_mut().zip(r) {
-            if rev != 0 {
-                s.pump(&mut log);
-            }
-        }
-        log.flush();
-        if r[2] != 0 {
-            exited = sp::waitid_pidfd(pidfd.as_fd(), false).ok().flatten();
-            if exited.is_none() {
-                break;
-            }
-        }
-        let open = streams.iter().any(|s| s.fd.is_some());
-        if exited.is_some() && (!open || r.iter().all(|&x| x == 0)) {
-            break;
-        }
-    }
-    for s in &mut streams {
-        s.flush_partial(&mut log);
-    }
-    log.flush();
-    let code = exited.map(|e| e.status()).unwrap_or(crate::store::LOST);
-    finish(store, id, code)
+    Ok(Launch {
+        pid,
+        out,
+        err,
+        stdin,
+        mode: mode.into(),
+    })
 }
 
 /// The container exited with `code`: record it, clean up, then restart, remove, or end.

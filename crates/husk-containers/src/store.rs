@@ -127,6 +127,12 @@ pub struct Meta {
     pub auto_remove: bool,
     pub stop_signal: i32,
     pub stop_timeout: i64,
+    /// `-t`: the process has a terminal, whose master the monitor keeps for `attach`.
+    #[serde(default)]
+    pub tty: bool,
+    /// `-i`: the process' stdin stays open for `attach` to write to.
+    #[serde(default)]
+    pub stdin: bool,
 }
 
 /// What the monitor (and `stop`/`rm` when no monitor is left) records.

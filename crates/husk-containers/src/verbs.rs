@@ -191,13 +191,21 @@ pub fn wait(store: &Store, word: &str) -> Result<i32, Error> {
     Ok(st.code())
 }
 
+/// How `attach` and `start -a` attach: with `input`, the caller's stdin goes to a container
+/// that keeps one open (`-i`); `keys` end the attachment and leave the container running.
+pub struct Attach<'a> {
+    pub input: bool,
+    pub keys: &'a [u8],
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+}
+
+/// docker's message and exit code when the detach keys end an attachment.
+pub const DETACHED_CODE: i32 = 1;
+
 /// `start`: runs a created or exited container again, with the same config and root. With
-/// `attach`, prints its output until it exits and returns its code.
-pub fn start(
-    store: &Store,
-    word: &str,
-    attach: Option<(&mut dyn Write, &mut dyn Write)>,
-) -> Result<i32, (Error, i32)> {
+/// `attach`, relays its output (and input) until it exits and returns its code.
+pub fn start(store: &Store, word: &str, attach: Option<Attach<'_>>) -> Result<i32, (Error, i32)> {
     let e125 = |e| (e, 125);
     let id = store.resolve(word).map_err(e125)?;
     let st = state_of(store, &id).map_err(e125)?;
@@ -213,20 +221,63 @@ pub fn start(
     monitor::spawn(store, &id)?;
     match attach {
         None => Ok(0),
-        Some((out, err)) => {
-            logs::follow_from(store, &id, pos, out, err).map_err(e125)?;
-            wait(store, &id).map_err(e125)
-        }
+        Some(a) => relay(store, &id, pos, a, true).map_err(e125),
     }
 }
 
-/// `attach` (a container without a terminal): its output from now until it exits; its code.
-pub fn attach(
+/// The attachment proper: a terminal through the monitor's socket, else the log from `pos`
+/// (and stdin through the socket with `-i`). The container's exit code, or DETACHED_CODE.
+fn relay(
     store: &Store,
-    word: &str,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
+    id: &str,
+    pos: (Option<u64>, u64),
+    a: Attach<'_>,
+    replay: bool,
 ) -> Result<i32, Error> {
+    let meta = store.meta(id)?;
+    let input = a.input && meta.stdin;
+    let ended = if meta.tty {
+        match crate::attach::connect(store, id)? {
+            Some(sock) => crate::attach::terminal(sock, input, a.keys, replay)?,
+            None => crate::attach::Ended::Exited,
+        }
+    } else if input {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let detached = std::sync::Arc::new(AtomicBool::new(false));
+        if let Some(sock) = crate::attach::connect(store, id)? {
+            // Never joined: it blocks reading the caller's stdin, which only the caller ends;
+            // the follow below ends at the container's exit or when this sets `detached`.
+            let (keys, d) = (a.keys.to_vec(), detached.clone());
+            std::thread::Builder::new()
+                .spawn(move || {
+                    let ended = crate::attach::forward_input(sock, &keys);
+                    d.store(ended == crate::attach::Ended::Detached, Ordering::SeqCst);
+                })
+                .map_err(Error::io("spawn", "stdin thread"))?;
+        }
+        logs::follow_from(store, id, pos, a.out, a.err, Some(&detached))?;
+        if detached.load(Ordering::SeqCst) {
+            crate::attach::Ended::Detached
+        } else {
+            crate::attach::Ended::Exited
+        }
+    } else {
+        logs::follow_from(store, id, pos, a.out, a.err, None)?;
+        crate::attach::Ended::Exited
+    };
+    match ended {
+        crate::attach::Ended::Detached => {
+            let _ = writeln!(a.err, "read escape sequence");
+            Ok(DETACHED_CODE)
+        }
+        crate::attach::Ended::Exited => wait(store, id),
+    }
+}
+
+/// `attach`: the container's output from now until it exits (with a terminal: the terminal
+/// itself, input included unless `--no-stdin`); its code, or DETACHED_CODE after the detach
+/// keys.
+pub fn attach(store: &Store, word: &str, a: Attach<'_>) -> Result<i32, Error> {
     let id = store.resolve(word)?;
     let st = state_of(store, &id)?;
     if st.seen() != Seen::Running {
@@ -235,8 +286,7 @@ pub fn attach(
         )));
     }
     let pos = logs::position(store, &id);
-    logs::follow_from(store, &id, pos, out, err)?;
-    wait(store, &id)
+    relay(store, &id, pos, a, false)
 }
 
 /// `container prune`: removes every container that is not running; their ids.

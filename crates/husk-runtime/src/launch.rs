@@ -837,6 +837,16 @@ impl Launched {
         hooks::run_all("poststart", &self.state.hooks.poststart, st.as_bytes())
     }
 
+    /// The pty master init sent over husk's own console pair (`foreground` with
+    /// `process.terminal`), for a caller that relays the terminal itself (the detached
+    /// containers' monitor); `None` without a terminal. Call after `start`.
+    pub fn take_pty_master(&mut self) -> Result<Option<OwnedFd>, Error> {
+        let Some(sock) = self.tty.take() else {
+            return Ok(None);
+        };
+        crate::tty::receive_master(sock.as_fd()).map(Some)
+    }
+
     /// Detached `run`: the container keeps running, the state stays.
     pub fn detach(self) {
         self.finish_create();

@@ -18,15 +18,19 @@ fn copy_once(from: BorrowedFd<'_>, to: &mut dyn Write) -> std::io::Result<usize>
     Ok(n)
 }
 
+/// Init sent the master before `Ready`, so it is already queued on the socket.
+pub(crate) fn receive_master(sock: BorrowedFd<'_>) -> Result<std::os::fd::OwnedFd, Error> {
+    let mut tag = [0u8; 64];
+    let (_, master) =
+        sfs::recv_fd(sock, &mut tag).map_err(Error::io("receive pty master", "console"))?;
+    master.ok_or_else(|| Error::Msg("console: init sent no pty master".into()))
+}
+
 pub(crate) fn wait_with_terminal(
     pidfd: BorrowedFd<'_>,
     sock: BorrowedFd<'_>,
 ) -> Result<Exit, Error> {
-    // Init sent the master before `Ready`, so it is already queued on the socket.
-    let mut tag = [0u8; 64];
-    let (_, master) =
-        sfs::recv_fd(sock, &mut tag).map_err(Error::io("receive pty master", "console"))?;
-    let master = master.ok_or_else(|| Error::Msg("console: init sent no pty master".into()))?;
+    let master = receive_master(sock)?;
     let stdin = std::io::stdin();
     let stdin_fd = stdin.as_fd();
     let stdout = std::io::stdout();

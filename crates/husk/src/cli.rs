@@ -58,9 +58,16 @@ pub enum Cmd {
     },
     /// Start a created container (runc); a front-end container: run it again (see `ps`'s rule)
     Start {
-        /// Front-end containers: print the output until it exits, return its code
+        /// Front-end containers: print the output (a terminal: relay it) until it exits,
+        /// return its code
         #[arg(short, long)]
         attach: bool,
+        /// Front-end containers with -i: with -a, stdin goes to the container
+        #[arg(short, long)]
+        interactive: bool,
+        /// With -a: the keys that detach and leave the container running
+        #[arg(long, default_value = "ctrl-p,ctrl-q")]
+        detach_keys: String,
         #[arg(required = true)]
         ids: Vec<String>,
     },
@@ -158,8 +165,17 @@ pub enum Cmd {
         #[arg(required = true)]
         containers: Vec<String>,
     },
-    /// Print a running front-end container's output until it exits; exit with its code
-    Attach { container: String },
+    /// Attach to a running front-end container until it exits (exit with its code) or the
+    /// detach keys: its output, its terminal (-t), its stdin (-i)
+    Attach {
+        /// The keys that detach and leave the container running (docker's ctrl-p,ctrl-q)
+        #[arg(long, default_value = "ctrl-p,ctrl-q")]
+        detach_keys: String,
+        /// Do not pass stdin to the container
+        #[arg(long)]
+        no_stdin: bool,
+        container: String,
+    },
     /// Front-end containers as a group
     Container {
         #[command(subcommand)]
@@ -333,9 +349,17 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
             };
             launch::launch(&opts, Mode::Create)?.finish_create()
         }
-        Cmd::Start { attach, ids } => match ids.as_slice() {
+        Cmd::Start {
+            attach,
+            interactive,
+            detach_keys,
+            ids,
+        } => match ids.as_slice() {
             [id] if !attach && crate::containers::is_runc(root, id) => ops::start(root, id)?,
-            _ => return crate::containers::start(root, &ids, attach),
+            _ => {
+                let how = attach.then_some((interactive, detach_keys.as_str()));
+                return crate::containers::start(root, &ids, how);
+            }
         },
         Cmd::State { id } => crate::out::line(ops::state_json(root, &id)?)?,
         Cmd::Kill {
@@ -400,7 +424,11 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         Cmd::Rm(a) => return crate::containers::rm(root, &a),
         Cmd::Wait { containers } => return crate::containers::wait(root, &containers),
         Cmd::Inspect { containers } => return crate::containers::inspect(root, &containers),
-        Cmd::Attach { container } => return crate::containers::attach(root, &container),
+        Cmd::Attach {
+            detach_keys,
+            no_stdin,
+            container,
+        } => return crate::containers::attach(root, &container, !no_stdin, &detach_keys),
         Cmd::Container { cmd } => return crate::containers::container(root, &cmd),
         Cmd::Completion { shell } => print_completion(&shell),
         Cmd::Man { command } => print_man(command.as_deref())?,

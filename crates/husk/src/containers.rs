@@ -154,18 +154,16 @@ pub fn kill(root: &Path, names: &[String], signal: &str) -> Result<i32, Error> {
     each(names, |n| verbs::kill(&s, n, sig))
 }
 
-pub fn start(root: &Path, names: &[String], attach: bool) -> Result<i32, Error> {
+/// `start`; `attach`: `-a` with (`-i`, `--detach-keys`).
+pub fn start(root: &Path, names: &[String], attach: Option<(bool, &str)>) -> Result<i32, Error> {
     let s = store(root);
-    if attach {
+    if let Some((input, keys)) = attach {
         let [n] = names else {
             return Err(Error::Msg("start -a takes one container".into()));
         };
-        let mut o = out();
-        let mut e = std::io::stderr();
-        return match verbs::start(&s, n, Some((&mut o, &mut e))) {
-            Ok(code) => Ok(code),
-            Err((e, _)) => Err(e),
-        };
+        return with_attach(input, keys, |a| {
+            verbs::start(&s, n, Some(a)).map_err(|(e, _)| e)
+        });
     }
     each(names, |n| {
         verbs::start(&s, n, None).map(drop).map_err(|(e, _)| e)
@@ -201,9 +199,23 @@ pub fn inspect(root: &Path, names: &[String]) -> Result<i32, Error> {
     Ok(0)
 }
 
-pub fn attach(root: &Path, name: &str) -> Result<i32, Error> {
-    let s = store(root);
-    verbs::attach(&s, name, &mut out(), &mut std::io::stderr())
+/// The caller's stdio as an attachment with `--detach-keys` parsed.
+fn with_attach(
+    input: bool,
+    keys: &str,
+    f: impl FnOnce(verbs::Attach<'_>) -> Result<i32, Error>,
+) -> Result<i32, Error> {
+    let keys = husk_containers::attach::parse_keys(keys)?;
+    f(verbs::Attach {
+        input,
+        keys: &keys,
+        out: &mut out(),
+        err: &mut std::io::stderr(),
+    })
+}
+
+pub fn attach(root: &Path, name: &str, input: bool, keys: &str) -> Result<i32, Error> {
+    with_attach(input, keys, |a| verbs::attach(&store(root), name, a))
 }
 
 pub fn ps(root: &Path, all: bool, quiet: bool, format: &str, no_trunc: bool) -> Result<i32, Error> {

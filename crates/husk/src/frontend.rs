@@ -88,11 +88,6 @@ fn start_and_wait(mut c: launch::Launched, detach: bool, keep: bool) -> Result<i
 /// (crate husk-containers); prints the id once the process runs.
 fn run_detached(root: &Path, a: RunArgs) -> Result<i32, Error> {
     use husk_containers::{Meta, Restart, Store, store};
-    if a.tty || a.interactive {
-        return Err(Error::Msg(
-            "-d with -i or -t: a detached container has no terminal or stdin in husk yet (its output is in `husk logs`); drop -i/-t".into(),
-        ));
-    }
     if a.network.as_deref() == Some("bridge") {
         return Err(Error::Msg(
             "-d with --network bridge: not yet (the bridge's veth lives as long as a foreground run); use --network none or host".into(),
@@ -157,6 +152,8 @@ fn run_detached(root: &Path, a: RunArgs) -> Result<i32, Error> {
             .get(husk_frontend::STOP_TIMEOUT)
             .and_then(|v| v.parse().ok())
             .unwrap_or(10),
+        tty: a.tty,
+        stdin: a.interactive,
     };
     write_cidfile(&a, &id)?;
     match husk_containers::verbs::run_detached(&s, meta, &built.spec) {

@@ -414,3 +414,140 @@ fn runc_verbs_keep_their_meaning_beside_front_end_containers() {
     // docker's ps lists only the front end's.
     assert_eq!(fe.ok(&["ps", "--format", "{{.Names}}"]).trim(), "fe1");
 }
+
+/// `husk attach`-like verbs with piped stdio: what they print is collected as it comes, so the
+/// test waits for output instead of sleeping.
+struct Attached {
+    child: std::process::Child,
+    out: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Attached {
+    fn new(fe: &Fe, args: &[&str]) -> Attached {
+        let mut child = Command::new(common::HUSK)
+            .arg("--root")
+            .arg(&fe.env.root)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (mut from, to) = (child.stdout.take().unwrap(), out.clone());
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut from, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                to.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Attached { child, out, reader }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        std::io::Write::write_all(self.child.stdin.as_mut().unwrap(), bytes).unwrap();
+    }
+
+    fn wait_for(&self, text: &str) {
+        wait_until(PATIENCE, &format!("{text:?} is printed"), || {
+            String::from_utf8_lossy(&self.out.lock().unwrap()).contains(text)
+        });
+    }
+
+    /// Closes its stdin and waits: the exit code, stdout and stderr.
+    fn end(mut self) -> (i32, String, String) {
+        drop(self.child.stdin.take());
+        let o = self.child.wait_with_output().unwrap();
+        self.reader.join().unwrap();
+        let out = String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned();
+        (o.status.code().unwrap_or(-1), out, stderr(&o))
+    }
+}
+
+#[test]
+fn tty_attach_detach_keys_then_exit_code_and_start_ai() {
+    require_root!();
+    let fe = Fe::new("det-tty");
+    fe.run_d(&["--name", "term", "-it"], &["sh"]);
+    assert_eq!(fe.status("term"), "running");
+    // The terminal is the container's: `tty` names its pty, input is echoed back.
+    let mut a = Attached::new(&fe, &["attach", "term"]);
+    a.send(b"tty; echo mark''ed\n");
+    a.wait_for("/dev/pts/0");
+    a.wait_for("marked");
+    // ctrl-p ctrl-q: husk attach ends with docker's 1, the container goes on.
+    a.send(b"\x10\x11");
+    let (code, _, err) = a.end();
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("read escape sequence"), "{err}");
+    assert_eq!(fe.status("term"), "running");
+    // ctrl-p then something else is passed on whole; the exit code comes back through attach.
+    let mut a = Attached::new(&fe, &["attach", "term"]);
+    a.send(b"od -c\n");
+    a.wait_for("od -c\r\n");
+    a.send(b"a\x10b\n\x04");
+    a.wait_for("a 020   b");
+    a.send(b"exit 3\n");
+    let (code, _, err) = a.end();
+    assert_eq!(code, 3, "{err}");
+    assert_eq!(fe.ok(&["wait", "term"]).trim(), "3");
+    // The terminal's output is in the logs too.
+    assert!(fe.ok(&["logs", "term"]).contains("marked"));
+    // start -ai: the same terminal again, with the caller's input.
+    let mut a = Attached::new(&fe, &["start", "-ai", "term"]);
+    a.send(b"echo again''; exit 5\n");
+    a.wait_for("again");
+    assert_eq!(a.end().0, 5);
+    // start -a without -i: output only; what the container wrote before the client connected
+    // is not lost (the monitor replays it).
+    fe.run_d(
+        &["--name", "quick", "-t"],
+        &["sh", "-c", "echo early-bird; exit 7"],
+    );
+    assert_eq!(fe.ok(&["wait", "quick"]).trim(), "7");
+    let (code, out, err) = Attached::new(&fe, &["start", "-a", "quick"]).end();
+    assert_eq!((code, out.as_str()), (7, "early-bird\r\n"), "{err}");
+    fe.ok(&["rm", "term", "quick"]);
+}
+
+#[test]
+fn d_i_keeps_stdin_open_for_attach() {
+    require_root!();
+    let fe = Fe::new("det-stdin");
+    fe.run_d(
+        &["--name", "reader", "-i"],
+        &[
+            "sh",
+            "-c",
+            "read x; echo got $x; read y; echo then $y; exit 4",
+        ],
+    );
+    // The first attacher's input reaches the process; its EOF does not close the container's
+    // stdin (docker's -d -i), and the detach keys leave it running.
+    let mut a = Attached::new(&fe, &["attach", "reader"]);
+    a.send(b"one\n");
+    a.wait_for("got one");
+    a.send(b"\x10\x11");
+    let (code, _, err) = a.end();
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(fe.status("reader"), "running");
+    let mut a = Attached::new(&fe, &["attach", "reader"]);
+    a.send(b"two\n");
+    let (code, out, err) = a.end();
+    assert_eq!((code, out.as_str()), (4, "then two\n"), "{err}");
+    assert_eq!(fe.ok(&["logs", "reader"]), "got one\nthen two\n");
+    // attach --no-stdin: output only, no input reaches it.
+    fe.run_d(
+        &["--name", "deaf", "-i"],
+        &["sh", "-c", "read x; echo read $x"],
+    );
+    let mut a = Attached::new(&fe, &["attach", "--no-stdin", "deaf"]);
+    a.send(b"ignored\n");
+    fe.ok(&["kill", "deaf"]);
+    let (code, out, _) = a.end();
+    assert_eq!((code, out.as_str()), (137, ""));
+}

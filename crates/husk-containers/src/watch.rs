@@ -1,0 +1,366 @@
+//! The resident part of a detached container's monitor: what an idle container costs.
+//!
+//! `husk-monitor launch` (husk itself) starts the container and executes this loop, normally
+//! as the small separate binary `husk-monitor` installed beside husk (crates/husk/src/bin), so
+//! the resident image is that binary's few pages and not husk's (docs/benchmarks.md has the
+//! numbers); husk carries the same loop for when the small binary is missing. The loop copies
+//! the container's output into ctr.log, relays an attached client's input and terminal (see
+//! `attach`), reaps the container, and executes husk again (`husk-monitor finish`) to record
+//! the exit, clean up and restart: the code that does that never stays resident.
+//!
+//! Descriptors on entry: 3 the container's stdout pipe or pty master, 4 its stderr pipe
+//! (without a terminal), 5 the write end of its stdin pipe (`-i` without a terminal).
+
+use crate::logs::Writer;
+use husk_sys::process as sp;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+/// The verb husk's monitor executes the loop with; argv: husk-monitor watch STORE ID PID HUSK
+/// MODE, MODE a set of `t` (terminal) and `i` (stdin kept open) or `-`.
+pub const VERB: &str = "watch";
+
+/// What an attach client sends: one frame per message, `[kind, len, bytes...]`.
+pub const FRAME_INPUT: u8 = b'i';
+/// `[FRAME_WINSIZE, 4, rows_lo, rows_hi, cols_lo, cols_hi]`
+pub const FRAME_WINSIZE: u8 = b'w';
+/// `[FRAME_HELLO, 1, replay]`, a client's first frame: from then on it gets the terminal's
+/// output, after (with `replay` 1) the last HISTORY bytes of it. `start -a` replays, as its
+/// container may write before the client connects; output is never sent twice or lost between
+/// the two, since both come from this loop.
+pub const FRAME_HELLO: u8 = b'h';
+
+/// What a terminal's watcher keeps of its latest output for FRAME_HELLO's replay.
+const HISTORY: usize = 4096;
+
+/// The terminal's last HISTORY bytes (a ring).
+struct History {
+    buf: Box<[u8]>,
+    at: usize,
+    full: bool,
+}
+
+impl History {
+    fn push(&mut self, mut b: &[u8]) {
+        if b.len() > HISTORY {
+            b = &b[b.len() - HISTORY..];
+        }
+        let first = b.len().min(HISTORY - self.at);
+        self.buf[self.at..self.at + first].copy_from_slice(&b[..first]);
+        self.buf[..b.len() - first].copy_from_slice(&b[first..]);
+        self.full |= self.at + b.len() >= HISTORY;
+        self.at = (self.at + b.len()) % HISTORY;
+    }
+
+    fn send(&self, to: &mut UnixStream) -> std::io::Result<()> {
+        if self.full {
+            to.write_all(&self.buf[self.at..])?;
+        }
+        to.write_all(&self.buf[..self.at])
+    }
+}
+
+/// The socket an attach client connects to, in the container's directory.
+pub const SOCKET: &str = "attach.sock";
+
+/// A path to `dir`'s socket short enough for sun_path whatever the store's path: through an
+/// open descriptor of the directory (which the caller keeps open while using the path).
+pub fn socket_path(dir: &Path) -> std::io::Result<(std::fs::File, PathBuf)> {
+    let d = std::fs::File::open(dir)?;
+    let p = PathBuf::from(format!(
+        "/proc/self/fd/{}/{SOCKET}",
+        std::os::fd::AsRawFd::as_raw_fd(&d)
+    ));
+    Ok((d, p))
+}
+
+/// One output stream of the container: the fd and the bytes of a line not yet complete.
+struct Stream {
+    fd: Option<OwnedFd>,
+    name: &'static [u8],
+    buf: Box<[u8]>,
+    len: usize,
+}
+
+const LINE_MAX: usize = 16 << 10;
+
+impl Stream {
+    fn new(fd: Option<OwnedFd>, name: &'static [u8]) -> Stream {
+        Stream {
+            buf: vec![0u8; if fd.is_some() { LINE_MAX } else { 0 }].into_boxed_slice(),
+            fd,
+            name,
+            len: 0,
+        }
+    }
+
+    /// Reads once; passes what was read to `sink` (an attached terminal), writes every complete
+    /// line (and a full buffer as a partial one) to `log`. Closes the stream at EOF (or EIO: a
+    /// pty whose every slave is closed).
+    fn pump(&mut self, log: &mut Writer, sink: &mut dyn FnMut(&[u8])) {
+        let Some(fd) = &self.fd else { return };
+        let n = match husk_sys::fs::read(fd.as_fd(), &mut self.buf[self.len..]) {
+            Ok(0) | Err(_) => {
+                self.flush_partial(log);
+                self.fd = None;
+                return;
+            }
+            Ok(n) => n,
+        };
+        sink(&self.buf[self.len..self.len + n]);
+        self.len += n;
+        let mut start = 0;
+        while let Some(nl) = self.buf[start..self.len].iter().position(|&c| c == b'\n') {
+            log.record(self.name, true, &self.buf[start..start + nl]);
+            start += nl + 1;
+        }
+        self.buf.copy_within(start..self.len, 0);
+        self.len -= start;
+        if self.len == self.buf.len() {
+            self.flush_partial(log);
+        }
+    }
+
+    fn flush_partial(&mut self, log: &mut Writer) {
+        if self.len > 0 {
+            log.record(self.name, false, &self.buf[..self.len]);
+            self.len = 0;
+        }
+    }
+}
+
+/// An attached client and the bytes of a frame not yet complete.
+struct Client {
+    sock: UnixStream,
+    /// It sent FRAME_HELLO: the terminal's output goes to it.
+    ready: bool,
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl Client {
+    /// Reads once and applies every complete frame; false once the client is gone.
+    fn pump(
+        &mut self,
+        input: Option<&std::fs::File>,
+        tty: Option<BorrowedFd<'_>>,
+        history: Option<&History>,
+    ) -> bool {
+        match self.sock.read(&mut self.buf[self.len..]) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => self.len += n,
+        }
+        let mut at = 0;
+        while self.len - at >= 2 && self.len - at >= 2 + self.buf[at + 1] as usize {
+            let body = &self.buf[at + 2..at + 2 + self.buf[at + 1] as usize];
+            match (self.buf[at], input, tty) {
+                (FRAME_INPUT, Some(mut f), _) => {
+                    // Blocks while the container does not read: the attacher waits, as it
+                    // would on the terminal itself.
+                    let _ = f.write_all(body);
+                }
+                (FRAME_WINSIZE, _, Some(m)) if body.len() == 4 => {
+                    let rows = u16::from_le_bytes([body[0], body[1]]);
+                    let cols = u16::from_le_bytes([body[2], body[3]]);
+                    let _ = husk_sys::tty::set_winsize(m, rows, cols);
+                }
+                (FRAME_HELLO, _, _) if body.len() == 1 => {
+                    if let Some(h) = history
+                        && body[0] == 1
+                        && h.send(&mut self.sock).is_err()
+                    {
+                        return false;
+                    }
+                    self.ready = true;
+                }
+                _ => {}
+            }
+            at += 2 + self.buf[at + 1] as usize;
+        }
+        self.buf.copy_within(at..self.len, 0);
+        self.len -= at;
+        true
+    }
+}
+
+fn cloexec_copy(fd: i32) -> Option<OwnedFd> {
+    husk_sys::fs::dup_cloexec(fd).ok()
+}
+
+/// `husk-monitor watch ...`: never returns (it executes husk's `finish`), but for a failure to.
+pub fn main(argv: &[String]) -> i32 {
+    let (Some(dir), Some(id), Some(pid), Some(husk), Some(mode)) = (
+        argv.get(2),
+        argv.get(3),
+        argv.get(4).and_then(|p| p.parse::<i32>().ok()),
+        argv.get(5),
+        argv.get(6),
+    ) else {
+        return 125;
+    };
+    let _ = sp::set_signal_mask(&sp::SigSet::empty());
+    let tty = mode.contains('t');
+    let out = cloexec_copy(3);
+    let err = if tty { None } else { cloexec_copy(4) };
+    let stdin = if mode.contains('i') && !tty {
+        cloexec_copy(5)
+    } else {
+        None
+    };
+    // The inherited 3, 4 and 5 must not reach anything this executes; 0, 1 and 2 are the
+    // launch's ends of the container's pipes, which would keep them from ever reaching EOF.
+    let _ = husk_sys::fs::close_range_cloexec(3);
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        for n in 0..3 {
+            let _ = husk_sys::fs::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), n);
+        }
+    }
+    let code = match sp::pidfd_open(pid) {
+        Ok(pidfd) => watch(Path::new(dir), id, pidfd, out, err, stdin, tty, mode),
+        Err(_) => crate::store::LOST,
+    };
+    let args = [
+        crate::monitor::ARGV0.to_string(),
+        "finish".into(),
+        dir.clone(),
+        id.clone(),
+        code.to_string(),
+    ];
+    let env = [format!(
+        "PATH={}",
+        std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into())
+    )];
+    let _ = sp::execve(Path::new(husk), &args, &env);
+    125
+}
+
+#[allow(clippy::too_many_arguments)]
+fn watch(
+    store: &Path,
+    id: &str,
+    pidfd: OwnedFd,
+    out: Option<OwnedFd>,
+    err: Option<OwnedFd>,
+    stdin: Option<OwnedFd>,
+    tty: bool,
+    mode: &str,
+) -> i32 {
+    let ctr = store.join("containers").join(id);
+    let mut log = Writer::open(ctr.join("ctr.log"), crate::store::LOG_MAX);
+    let master = if tty {
+        out.as_ref().and_then(|f| f.try_clone().ok())
+    } else {
+        None
+    };
+    let input: Option<std::fs::File> = if tty && mode.contains('i') {
+        master.as_ref().and_then(|m| m.try_clone().ok())
+    } else {
+        stdin
+    }
+    .map(std::fs::File::from);
+    // Only a container with a terminal or an open stdin has anything to attach to beyond its
+    // log; the socket goes with the directory (rm) or is replaced by the next run's.
+    let listener = (tty || input.is_some())
+        .then(|| {
+            let (_d, path) = socket_path(&ctr).ok()?;
+            let _ = std::fs::remove_file(&path);
+            UnixListener::bind(&path).ok()
+        })
+        .flatten();
+    let mut client: Option<Client> = None;
+    let mut history = tty.then(|| History {
+        buf: vec![0u8; HISTORY].into_boxed_slice(),
+        at: 0,
+        full: false,
+    });
+    let mut streams = [Stream::new(out, b"stdout"), Stream::new(err, b"stderr")];
+    let mut exited = None;
+    // What a detached container costs while it runs: only the pages of this loop.
+    let _ = sp::trim_code_pages();
+    // Until the container exits: its output as it comes. After: what is left in the pipes,
+    // until both close or nothing came for a moment (a process outside the container's pid
+    // namespace, `--pid host`, may hold them open).
+    loop {
+        fn ev(s: &Stream) -> Option<(BorrowedFd<'_>, i16)> {
+            s.fd.as_ref().map(|f| (f.as_fd(), libc::POLLIN))
+        }
+        let wait_for_exit = exited.is_none().then(|| (pidfd.as_fd(), libc::POLLIN));
+        let timeout = if exited.is_some() { 200 } else { -1 };
+        let Ok(r) = husk_sys::fs::poll_fixed(
+            [
+                ev(&streams[0]),
+                ev(&streams[1]),
+                wait_for_exit,
+                listener.as_ref().map(|l| (l.as_fd(), libc::POLLIN)),
+                client.as_ref().map(|c| (c.sock.as_fd(), libc::POLLIN)),
+            ],
+            timeout,
+        ) else {
+            break;
+        };
+        let mut gone = false;
+        for (s, rev) in streams.iter_mut().zip(r) {
+            if rev != 0 {
+                s.pump(&mut log, &mut |b| {
+                    if let Some(h) = &mut history {
+                        h.push(b);
+                        if let Some(c) = &mut client
+                            && c.ready
+                        {
+                            gone |= c.sock.write_all(b).is_err();
+                        }
+                    }
+                });
+            }
+        }
+        if gone {
+            client = None;
+        }
+        log.flush();
+        if r[3] != 0
+            && let Some(l) = &listener
+            && let Ok((s, _)) = l.accept()
+        {
+            // One attacher at a time: the newest.
+            client = Some(Client {
+                sock: s,
+                ready: false,
+                buf: [0; 512],
+                len: 0,
+            });
+        } else if r[4] != 0
+            && let Some(c) = &mut client
+            && !c.pump(
+                input.as_ref(),
+                master.as_ref().map(|f| f.as_fd()),
+                history.as_ref(),
+            )
+        {
+            client = None;
+        }
+        if r[2] != 0 {
+            exited = sp::waitid_pidfd(pidfd.as_fd(), false).ok().flatten();
+            if exited.is_none() {
+                break;
+            }
+        }
+        let open = streams.iter().any(|s| s.fd.is_some());
+        if exited.is_some() && (!open || r[..3].iter().all(|&x| x == 0)) {
+            break;
+        }
+    }
+    for s in &mut streams {
+        s.flush_partial(&mut log);
+    }
+    log.flush();
+    if listener.is_some() {
+        let _ = std::fs::remove_file(ctr.join(SOCKET));
+    }
+    exited.map(|e| e.status()).unwrap_or(crate::store::LOST)
+}
