@@ -487,8 +487,10 @@ fn tty_attach_detach_keys_then_exit_code_and_start_ai() {
     assert_eq!(fe.status("term"), "running");
     // ctrl-p then something else is passed on whole; the exit code comes back through attach.
     let mut a = Attached::new(&fe, &["attach", "term"]);
-    a.send(b"od -c\n");
-    a.wait_for("od -c\r\n");
+    // (Once `ready` is printed the shell has left its line editor, where ctrl-p is "previous
+    // line", and the terminal is in canonical mode: od gets the bytes as typed.)
+    a.send(b"echo rea''dy; od -c\n");
+    a.wait_for("ready\r\n");
     a.send(b"a\x10b\n\x04");
     a.wait_for("a 020   b");
     a.send(b"exit 3\n");
