@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 pub enum Ended {
     /// The container's output ended: it exited.
     Exited,
+    /// It exited before the monitor read the client's hello: nothing came through the socket,
+    /// the log has it all.
+    ExitedUnheard,
     /// The user typed the detach keys: the container goes on.
     Detached,
 }
@@ -189,6 +192,7 @@ pub fn terminal(
         let mut buf = [0u8; 8192];
         let mut pass = Vec::with_capacity(buf.len());
         let mut reading = input;
+        let mut heard = false;
         let mut out = stdout.lock();
         loop {
             let r = sfs::poll_fixed(
@@ -203,8 +207,13 @@ pub fn terminal(
             if r[0] != 0 {
                 let n = sock.read(&mut buf).unwrap_or(0);
                 if n == 0 {
-                    return Ok(Ended::Exited);
+                    return Ok(if heard {
+                        Ended::Exited
+                    } else {
+                        Ended::ExitedUnheard
+                    });
                 }
+                heard = true;
                 out.write_all(&buf[..n])
                     .and_then(|()| out.flush())
                     .map_err(Error::io("write", "stdout"))?;

@@ -237,10 +237,16 @@ fn relay(
     let meta = store.meta(id)?;
     let input = a.input && meta.stdin;
     let ended = if meta.tty {
-        match crate::attach::connect(store, id)? {
+        let ended = match crate::attach::connect(store, id)? {
             Some(sock) => crate::attach::terminal(sock, input, a.keys, replay)?,
-            None => crate::attach::Ended::Exited,
+            None => crate::attach::Ended::ExitedUnheard,
+        };
+        // `start -a` of a container that was gone before its monitor heard the client: what it
+        // wrote is in the log.
+        if replay && ended == crate::attach::Ended::ExitedUnheard {
+            logs::follow_from(store, id, pos, a.out, a.err, None)?;
         }
+        ended
     } else if input {
         use std::sync::atomic::{AtomicBool, Ordering};
         let detached = std::sync::Arc::new(AtomicBool::new(false));
@@ -270,7 +276,7 @@ fn relay(
             let _ = writeln!(a.err, "read escape sequence");
             Ok(DETACHED_CODE)
         }
-        crate::attach::Ended::Exited => wait(store, id),
+        crate::attach::Ended::Exited | crate::attach::Ended::ExitedUnheard => wait(store, id),
     }
 }
 
