@@ -8,12 +8,15 @@
 pub mod ipam;
 pub mod link;
 mod netlink;
+pub mod nft;
 pub mod ports;
 
-/// Runs one network step and narrates it under `--explain` with its cost.
+/// Runs one network step and narrates it under `--explain` with its own cost (the narration's
+/// "+N µs" counts from the previous step, which may be something else's).
 fn explain<T>(what: &str, f: impl FnOnce() -> T) -> T {
+    let t = std::time::Instant::now();
     let r = f();
-    husk_runtime::explain::step(|| format!("network: {what}"));
+    husk_runtime::explain::step(|| format!("network: {what} ({} µs)", t.elapsed().as_micros()));
     r
 }
 mod tools;
@@ -119,8 +122,11 @@ pub fn allocate(root: &Path, id: &str, publish: &[Publish]) -> Result<Attachment
         published: !publish.is_empty(),
     };
     if !publish.is_empty() {
-        let script: String = publish.iter().map(|p| p.rule(att.ip, id)).collect();
-        if let Err(e) = tools::nft(&script) {
+        let added = explain(
+            &format!("nf_tables batch: {} DNAT rule(s)", publish.len()),
+            || nft::add_port_rules(publish, att.ip, id),
+        );
+        if let Err(e) = added {
             let _ = std::fs::remove_file(&att.lease);
             return Err(e);
         }
@@ -128,17 +134,12 @@ pub fn allocate(root: &Path, id: &str, publish: &[Publish]) -> Result<Attachment
     Ok(att)
 }
 
-/// Deletes the rules commented `id` from the `ports` chain.
-fn remove_rules(id: &str) -> Result<(), Error> {
-    let listing = tools::nft_list_ports()?;
-    let script: String = ports::handles_of(&listing, id)
-        .iter()
-        .map(|h| format!("delete rule inet husk ports handle {h}\n"))
-        .collect();
-    if script.is_empty() {
-        return Ok(());
-    }
-    tools::nft(&script)
+/// Deletes the rules commented `tag` (a container's id) from husk's table.
+fn remove_rules(tag: &str) -> Result<(), Error> {
+    explain(
+        &format!("nf_tables: delete the rules commented {tag:?}"),
+        || nft::remove_tagged(tag).map(drop),
+    )
 }
 
 fn ensure_bridge(dir: &Path) -> Result<Bridge, Error> {

@@ -9,6 +9,7 @@ use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 
 pub const NETLINK_ROUTE: i32 = 0;
+pub const NETLINK_NETFILTER: i32 = 12;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 pub const NLM_F_REQUEST: u16 = 0x1;
@@ -91,6 +92,11 @@ impl Msg {
         let len = (self.buf.len() - at) as u16;
         self.buf[at..at + 2].copy_from_slice(&len.to_ne_bytes());
         self
+    }
+
+    #[cfg(test)]
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
     }
 
     fn seal(&mut self, seq: u32) {
@@ -208,7 +214,11 @@ impl Socket {
                 let seq = u32::from_ne_bytes(data[8..12].try_into().expect("4 bytes"));
                 let body = &data[HDR..len];
                 data = &data[align(len).min(data.len())..];
-                if !pending.contains(&seq) {
+                let ours = seq.wrapping_sub(first) < msgs.len() as u32;
+                // A refusal of a request that wanted no ack (an nf_tables batch's begin, when
+                // nf_tables is missing) ends the transaction too.
+                let wanted = pending.contains(&seq) || (ours && ty == NLMSG_ERROR);
+                if !wanted {
                     // A reply to an earlier transaction that already failed.
                     continue;
                 }

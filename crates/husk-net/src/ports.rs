@@ -1,6 +1,6 @@
-//! `-p [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp]`: DNAT rules in husk's `ports` chain, one per
-//! published port, each carrying the container's id as its comment so that exit (or the next
-//! allocation, after a SIGKILL) removes exactly them.
+//! `-p [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp]`: DNAT rules in husk's `ports` chain (`nft`), one
+//! per published port, each carrying the container's id as its comment so that exit (or the
+//! next allocation, after a SIGKILL) removes exactly them.
 
 use husk_runtime::Error;
 use std::net::Ipv4Addr;
@@ -71,20 +71,6 @@ impl Publish {
             && self.host_port == other.host_port
             && (self.host_ip.is_none() || other.host_ip.is_none() || self.host_ip == other.host_ip)
     }
-
-    /// The DNAT rule for a container at `ip` named `id`.
-    pub fn rule(&self, ip: Ipv4Addr, id: &str) -> String {
-        let daddr = self
-            .host_ip
-            .map(|a| format!("ip daddr {a} "))
-            .unwrap_or_default();
-        format!(
-            "add rule inet husk ports {daddr}{p} dport {hp} dnat ip to {ip}:{cp} comment \"{id}\"\n",
-            p = self.proto,
-            hp = self.host_port,
-            cp = self.port
-        )
-    }
 }
 
 /// A busy host port is refused before any rule exists: something on this host already listens
@@ -105,16 +91,6 @@ pub fn check_free(p: &Publish) -> Result<(), Error> {
     })
 }
 
-/// The handles of the rules commented `id` in `nft -a list chain inet husk ports` output.
-pub fn handles_of(listing: &str, id: &str) -> Vec<u64> {
-    let tag = format!("comment \"{id}\"");
-    listing
-        .lines()
-        .filter(|l| l.contains(&tag))
-        .filter_map(|l| l.rsplit_once("# handle ")?.1.trim().parse().ok())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,12 +105,6 @@ mod tests {
         let p = Publish::parse("127.0.0.1:5353:53/udp").unwrap();
         assert_eq!(p.record(), "127.0.0.1:5353:53/udp");
         assert_eq!(Publish::parse(&p.record()).unwrap(), p);
-        assert_eq!(
-            Publish::parse("8080:80")
-                .unwrap()
-                .rule(Ipv4Addr::new(10, 89, 0, 2), "web"),
-            "add rule inet husk ports tcp dport 8080 dnat ip to 10.89.0.2:80 comment \"web\"\n"
-        );
         for bad in [
             "80",
             "a:80",
@@ -154,7 +124,5 @@ mod tests {
                 .unwrap()
                 .clashes(&Publish::parse("127.0.0.2:80:1").unwrap())
         );
-        let listing = "chain ports {\n\t\ttcp dport 80 dnat ip to 10.89.0.2:1 comment \"a\" # handle 7\n\t\ttcp dport 81 dnat ip to 10.89.0.3:1 comment \"b\" # handle 8\n}";
-        assert_eq!(handles_of(listing, "a"), [7]);
     }
 }

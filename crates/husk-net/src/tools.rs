@@ -35,21 +35,6 @@ pub fn nft(script: &str) -> Result<(), Error> {
     crate::explain("nft -f", || feed(c, "nft -f", script))
 }
 
-/// `nft -a list chain inet husk ports` (rules with their handles).
-pub fn nft_list_ports() -> Result<String, Error> {
-    let out = Command::new("nft")
-        .args(["-a", "list", "chain", "inet", "husk", "ports"])
-        .output()
-        .map_err(Error::io("spawn", "nft"))?;
-    if !out.status.success() {
-        return Err(Error::Msg(format!(
-            "nft -a list chain inet husk ports: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 pub fn link_exists(name: &str) -> bool {
     std::fs::read_to_string("/proc/net/dev")
         .unwrap_or_default()

@@ -222,6 +222,8 @@ ip link add up0 type veth peer name up1 netns $CLIENT
 ip addr add 192.0.2.1/24 dev up0; ip link set up0 up; ip link set lo up
 nsenter --net=/proc/$CLIENT/ns/net sh -c "ip addr add 192.0.2.2/24 dev up1; ip link set up1 up"
 mkdir -p "$ROOT/www"; echo published-page > "$ROOT/www/index.html"
+# Another engine's table (docker's, podman's): husk's rules never touch it.
+nft add table ip other; nft add chain ip other c; nft add rule ip other c tcp dport 8080 counter comment web
 $HUSK --root "$ROOT" run --name web --network bridge -p 8080:80 -p 127.0.0.1:8081:80 -v "$ROOT/www:/www" --rootfs "$RF" -- sh -c '
   httpd -f -vv -p 80 -h /www 2>/www/log & n=0; until [ -e /www/stop ] || [ $n -ge 600 ]; do sleep 0.1; n=$((n+1)); done' & WEB=$!
 get() {{ printf "GET /index.html HTTP/1.0\r\n\r\n" | timeout 10 "$BB" nc "$@" | tail -1; }}
@@ -235,10 +237,12 @@ grep -q 192.0.2.2 "$ROOT/www/log" && echo "client-address-preserved"
 $HUSK --root "$ROOT" run --network bridge -p 8080:81 --rootfs "$RF" -- true 2>&1 | sed 's/^/busy: /' || true
 touch "$ROOT/www/stop"; wait $WEB
 echo "rules-left: $(nft list chain inet husk ports | grep -c dnat || true)"
+echo "other-table: $(nft list table ip other | grep -c 'tcp dport 8080 counter packets 0 bytes 0 comment \"web\"')"
 {LEFTOVERS}"#
         ),
     );
     let out = check(&o);
+    assert!(out.contains("other-table: 1\n"), "{out}");
     assert!(out.contains("from-remote: published-page\n"), "{out}");
     assert!(
         out.contains("from-host-loopback: published-page\n"),
