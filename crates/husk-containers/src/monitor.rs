@@ -209,6 +209,9 @@ fn launch_once(store: &Store, id: &str) -> Result<Launch, Error> {
     let spec = store.spec(id)?;
     // Leftovers of an earlier run whose monitor was killed (or a reboot): state dir, cgroup.
     store.clean_runtime(id)?;
+    if let Some(dir) = &meta.image_root {
+        husk_image::overlay::remount(dir)?;
+    }
     let mut plan = husk_spec::lower(&spec, &meta.root_path)?;
     plan.rootfs_readonly_recursive = meta.rootfs_readonly_recursive;
     plan.loopback_up = meta.loopback_up;

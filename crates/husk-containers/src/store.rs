@@ -133,6 +133,10 @@ pub struct Meta {
     /// `-i`: the process' stdin stays open for `attach` to write to.
     #[serde(default)]
     pub stdin: bool,
+    /// `run -d IMAGE`: the image store's directory of this container's overlay root
+    /// (husk_image::overlay), mounted from `run` until `rm` (again by `start` after a reboot).
+    #[serde(default)]
+    pub image_root: Option<PathBuf>,
 }
 
 /// What the monitor (and `stop`/`rm` when no monitor is left) records.
@@ -401,10 +405,14 @@ impl Store {
         husk_runtime::ops::delete(&self.run, id, true)
     }
 
-    /// Removes everything of a container: runtime leftovers, its directory, its name.
+    /// Removes everything of a container: runtime leftovers, its image root, its directory,
+    /// its name.
     pub fn remove(&self, id: &str) -> Result<(), Error> {
         self.clean_runtime(id)?;
         if let Ok(m) = self.meta(id) {
+            if let Some(dir) = &m.image_root {
+                husk_image::overlay::remove(dir)?;
+            }
             let link = self.name_link(&m.name);
             if std::fs::read_link(&link).is_ok_and(|t| t == Path::new(id)) {
                 let _ = std::fs::remove_file(&link);

@@ -30,13 +30,43 @@ pub fn prepare(store: &Store, img: &Image, id: &str) -> Result<Root, Error> {
     }
     let ip = root.dir.join("image");
     std::fs::write(&ip, &img.id).map_err(Error::io("write", &ip))?;
+    mount(store, img, &root.dir)?;
+    husk_runtime::fault::point("image.overlay-mounted")?;
+    Ok(root)
+}
+
+/// A root kept past its run (`Root::keep`: a detached container's) mounted again where it is
+/// not (after a reboot), on the same upper: the container's changes survive, as docker's do.
+pub fn remount(dir: &Path) -> Result<(), Error> {
+    let merged = dir.join("merged");
+    let dev = |p: &Path| std::fs::metadata(p).map(|m| std::os::unix::fs::MetadataExt::dev(&m));
+    if dev(&merged).map_err(Error::io("stat", &merged))?
+        != dev(dir).map_err(Error::io("stat", dir))?
+    {
+        return Ok(());
+    }
+    let root = dir.parent().and_then(Path::parent).unwrap_or(dir);
+    let store = Store::open(root, false)?;
+    let ip = dir.join("image");
+    let id = std::fs::read_to_string(&ip).map_err(Error::io("read", &ip))?;
+    let idx = store.index()?;
+    mount(&store, store.find(&idx, id.trim())?, dir)
+}
+
+/// Removes a kept root (`Root::keep`): unmounted, its upper gone.
+pub fn remove(dir: &Path) -> Result<(), Error> {
+    release_dir(dir)
+}
+
+fn mount(store: &Store, img: &Image, dir: &Path) -> Result<(), Error> {
+    let merged = dir.join("merged");
     let mut lower = vec![];
     for l in img.layers.iter().rev() {
         lower.push(store.layer_dir(&l.chain_id)?.join("diff"));
     }
     if lower.is_empty() {
         // overlayfs needs a lower layer; an image without layers is an empty root.
-        let e = root.dir.join("empty");
+        let e = dir.join("empty");
         std::fs::create_dir_all(&e).map_err(Error::io("create", &e))?;
         lower.push(e);
     }
@@ -47,8 +77,8 @@ pub fn prepare(store: &Store, img: &Image, id: &str) -> Result<Root, Error> {
             .map(|p| p.to_string_lossy().into_owned())
             .collect::<Vec<_>>()
             .join(":"),
-        root.dir.join("upper").display(),
-        root.dir.join("work").display()
+        dir.join("upper").display(),
+        dir.join("work").display()
     );
     if opts.len() > OPTIONS_MAX {
         return Err(Error::Msg(format!(
@@ -59,17 +89,21 @@ pub fn prepare(store: &Store, img: &Image, id: &str) -> Result<Root, Error> {
     }
     husk_sys::fs::mount(
         Some("overlay"),
-        &root.merged.to_string_lossy(),
+        &merged.to_string_lossy(),
         Some("overlay"),
         0,
         Some(&opts),
     )
-    .map_err(Error::io("mount overlay root", &root.merged))?;
-    husk_runtime::fault::point("image.overlay-mounted")?;
-    Ok(root)
+    .map_err(Error::io("mount overlay root", &merged))
 }
 
 impl Root {
+    /// Keeps the root mounted past this value, for a container that outlives its `run` (`-d`);
+    /// `remove` takes it away, `remount` mounts it again after a reboot.
+    pub fn keep(mut self) -> PathBuf {
+        std::mem::take(&mut self.dir)
+    }
+
     pub fn release(mut self) -> Result<(), Error> {
         let dir = std::mem::take(&mut self.dir);
         release_dir(&dir)

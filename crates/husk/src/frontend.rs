@@ -34,11 +34,9 @@ pub fn run(root: &Path, mut a: RunArgs, systemd_cgroup: bool) -> Result<i32, Err
             ));
         }
         return match a.take_positionals() {
-            Target::Image(_) if a.detach => Err(Error::Msg(
-                "-d with an image: not yet (detached containers run on --rootfs DIR or the embedded default)".into(),
-            )),
+            Target::Image(image) if a.detach => run_detached(root, a, Some(&image)),
             Target::Image(image) => run_image(root, a, &image),
-            _ if a.detach => run_detached(root, a),
+            _ if a.detach => run_detached(root, a, None),
             _ => {
                 let id = container_id(&a);
                 run_frontend(root, a, id)
@@ -86,7 +84,7 @@ fn start_and_wait(mut c: launch::Launched, detach: bool, keep: bool) -> Result<i
 
 /// `run -d`: the container goes into the front end's store and runs under its own monitor
 /// (crate husk-containers); prints the id once the process runs.
-fn run_detached(root: &Path, a: RunArgs) -> Result<i32, Error> {
+fn run_detached(root: &Path, mut a: RunArgs, image: Option<&str>) -> Result<i32, Error> {
     use husk_containers::{Meta, Restart, Store, store};
     if a.network.as_deref() == Some("bridge") {
         return Err(Error::Msg(
@@ -105,6 +103,12 @@ fn run_detached(root: &Path, a: RunArgs) -> Result<i32, Error> {
     }
     let s = Store::for_root(root);
     let id = store::new_id()?;
+    // The image's overlay root stays mounted while the container exists: unmounted (dropped) if
+    // it never runs, kept for `rm` to remove once it does.
+    let image_root = match image {
+        Some(image) => Some(crate::images::prepare_run(&mut a, image, &id)?),
+        None => None,
+    };
     let host = build::Host::current(s.run.join(&id));
     // docker's host name for a detached container is its short id, whatever its --name.
     let built = build::build(
@@ -120,12 +124,13 @@ fn run_detached(root: &Path, a: RunArgs) -> Result<i32, Error> {
         id: id.clone(),
         name: a.name.clone().unwrap_or_default(),
         created_ns: husk_containers::time::now_ns(),
-        image: match &a.rootfs {
-            Some(r) => std::path::absolute(r)
+        image: match (image, &a.rootfs) {
+            (Some(image), _) => image.to_string(),
+            (None, Some(r)) => std::path::absolute(r)
                 .unwrap_or_else(|_| r.clone())
                 .display()
                 .to_string(),
-            None => "(host)".into(),
+            (None, None) => "(host)".into(),
         },
         command: built
             .spec
@@ -154,10 +159,12 @@ fn run_detached(root: &Path, a: RunArgs) -> Result<i32, Error> {
             .unwrap_or(10),
         tty: a.tty,
         stdin: a.interactive,
+        image_root: image_root.as_ref().map(|r| r.dir.clone()),
     };
     write_cidfile(&a, &id)?;
     match husk_containers::verbs::run_detached(&s, meta, &built.spec) {
         Ok(id) => {
+            image_root.map(husk_image::overlay::Root::keep);
             crate::out::line(id)?;
             Ok(0)
         }

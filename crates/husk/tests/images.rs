@@ -386,3 +386,63 @@ fn hostile_layers_stay_inside_the_layer() {
     assert!(!diff.join("etc/.wh.hidden").exists() && !diff.join("keep/.wh..wh..opq").exists());
     s.assert_clean();
 }
+
+#[test]
+fn run_d_image_keeps_its_root_until_rm_and_remounts_after_a_reboot() {
+    let s = Store::new("detached");
+    let Some(fx) = fixture(&s) else { return };
+    s.ok(&["load", "-i", fx.join("t-docker.tar").to_str().unwrap()]);
+    let id = s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "dimg",
+        "localhost/t",
+        "/bin/sleep",
+        "600",
+    ]);
+    let id = id.trim();
+    assert_eq!(id.len(), 64, "{id}");
+    // The image's config applies (Env, WorkingDir); the container writes into its upper.
+    assert_eq!(
+        s.ok(&[
+            "exec",
+            "dimg",
+            "sh",
+            "-c",
+            "echo $FOO; pwd; echo kept > /tmp/f"
+        ]),
+        "img\n/work/dir\n"
+    );
+    let row = s.ok(&["ps", "--format", "{{.Image}} {{.Names}}"]);
+    assert_eq!(row.trim(), "localhost/t dimg");
+    let o = s.husk(&["rmi", "-f", "localhost/t"]);
+    assert!(
+        !o.status.success(),
+        "rmi of an image a detached container uses succeeded"
+    );
+    // The "reboot": the container, its monitor and the overlay mount gone.
+    let insp: serde_json::Value = serde_json::from_str(&s.ok(&["inspect", "dimg"])).unwrap();
+    let monitor = insp[0]["Monitor"]["Pid"].as_i64().unwrap() as i32;
+    let pid = insp[0]["State"]["Pid"].as_i64().unwrap() as i32;
+    for p in [monitor, pid] {
+        let _ = Command::new("kill")
+            .args(["-KILL", &p.to_string()])
+            .status();
+    }
+    wait_until(PATIENCE, "the container is gone", || {
+        !Path::new(&format!("/proc/{pid}")).exists()
+    });
+    let merged = s.store().join("containers").join(id).join("merged");
+    let st = Command::new("umount")
+        .args(["-l", merged.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(s.ok(&["ps", "-a"]).contains("Exited (255)"));
+    // start mounts the same root again: what the container wrote is still there.
+    s.ok(&["start", "dimg"]);
+    assert_eq!(s.ok(&["exec", "dimg", "cat", "/tmp/f"]), "kept\n");
+    s.ok(&["rm", "-f", "dimg"]);
+    s.assert_clean();
+}
