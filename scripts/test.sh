@@ -11,7 +11,7 @@ need=()
 # umoci, skopeo and python3 build images.rs' inputs; iproute2, nftables and util-linux
 # (unshare, nsenter) carry network.rs; all are prerequisites, so a missing one fails the run.
 for pkg in busybox-static gcc libc6-dev libseccomp-dev apparmor runc umoci skopeo python3 \
-  iproute2 nftables util-linux; do
+  iproute2 nftables util-linux uidmap; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [[ ${#need[@]} -gt 0 ]]; then
@@ -91,6 +91,8 @@ fi
 say "leftovers after the suite"
 scripts/check-leftovers.sh
 
+say "rootless: husk as an ordinary user (scripts/test-rootless.sh)"
+scripts/test-rootless.sh
 say "real clients: podman, containerd (ctr) and docker drive husk (scripts/test-clients.sh)"
 scripts/test-clients.sh
 say "Kubernetes: the kubelet's CRI calls through containerd, husk against runc (scripts/test-cri.sh)"; scripts/test-cri.sh

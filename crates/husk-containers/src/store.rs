@@ -16,10 +16,16 @@ use std::path::{Path, PathBuf};
 
 /// Where front-end containers of a `--root` live: runc-mode containers (engines' `--root`) and
 /// these never share a directory. The default root's store survives a reboot, as docker's does;
-/// it sits beside the image store (husk-image's /var/lib/husk).
+/// it sits beside the image store (husk-image's /var/lib/husk). An ordinary user's default root
+/// ($XDG_RUNTIME_DIR/husk) keeps them in its data dir ($XDG_DATA_HOME/husk/fe), as podman's
+/// rootless containers live in ~/.local/share/containers.
 pub fn store_dir(root: &Path) -> PathBuf {
     if root == Path::new(DEFAULT_ROOT) {
         PathBuf::from("/var/lib/husk/fe")
+    } else if let Ok(Some(data)) = husk_runtime::userdirs::current_data_dir()
+        && root == husk_runtime::userdirs::current_root()
+    {
+        data.join("fe")
     } else {
         let mut s = root.as_os_str().to_os_string();
         s.push("-fe");

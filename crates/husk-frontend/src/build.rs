@@ -23,6 +23,8 @@ pub struct Host {
     pub term_size: Option<(u16, u16)>,
     /// The host's online CPUs, as the kernel lists them (e.g. `0-1`).
     pub cpus_online: Option<String>,
+    /// Some when an ordinary user runs husk (see `rootless`).
+    pub rootless: Option<super::rootless::Rootless>,
 }
 
 impl Host {
@@ -31,6 +33,7 @@ impl Host {
         use std::os::fd::AsFd;
         let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
         Host {
+            rootless: super::rootless::Rootless::detect(),
             cpus_online: std::fs::read_to_string("/sys/devices/system/cpu/online")
                 .ok()
                 .map(|s| s.trim().to_string()),
@@ -64,12 +67,16 @@ fn bad(msg: impl Into<String>) -> Error {
     Error::Msg(msg.into())
 }
 
-fn caps(a: &RunArgs) -> Result<Vec<String>, Error> {
+fn caps(a: &RunArgs, host: &Host) -> Result<Vec<String>, Error> {
     // "All" is every capability husk itself holds: asking for more fails at capset, and a host
-    // may withhold some (this project's CI host has no CAP_SYS_RESOURCE).
-    let held = husk_sys::security::capget()
-        .map(|(_, permitted, _)| permitted)
-        .unwrap_or(u64::MAX);
+    // may withhold some (this project's CI host has no CAP_SYS_RESOURCE). An ordinary user's
+    // container is root of its own user namespace, which holds every capability over it.
+    let held = match &host.rootless {
+        Some(_) => (1u64 << (husk_sys::security::last_cap() + 1)) - 1,
+        None => husk_sys::security::capget()
+            .map(|(_, permitted, _)| permitted)
+            .unwrap_or(u64::MAX),
+    };
     let all = || {
         husk_spec::names::CAPABILITIES
             .iter()
@@ -371,6 +378,71 @@ fn resources(a: &RunArgs, host: &Host) -> Result<Option<serde_json::Value>, Erro
     Ok((!r.is_empty()).then(|| r.into()))
 }
 
+fn rootless_resources(
+    a: &RunArgs,
+    host: &Host,
+    res: Option<serde_json::Value>,
+) -> Result<Option<serde_json::Value>, Error> {
+    let (Some(r), Some(mut res)) = (&host.rootless, res.clone()) else {
+        return Ok(res);
+    };
+    if r.cgroup.is_ok() {
+        return Ok(Some(res));
+    }
+    if let Some(map) = res.as_object_mut() {
+        map.remove("devices");
+        if map.is_empty() {
+            return Ok(None);
+        }
+    }
+    Err(bad(r
+        .no_cgroup(&resource_flags(a).join(", "))
+        .unwrap_or_default()))
+}
+
+/// The resource flags given, by name, for messages.
+fn resource_flags(a: &RunArgs) -> Vec<&'static str> {
+    [
+        ("-m/--memory", a.memory.is_some()),
+        ("--memory-swap", a.memory_swap.is_some()),
+        ("--memory-reservation", a.memory_reservation.is_some()),
+        ("--memory-swappiness", a.memory_swappiness.is_some()),
+        ("--oom-kill-disable", a.oom_kill_disable),
+        ("--cpus", a.cpus.is_some()),
+        ("--cpu-shares", a.cpu_shares.is_some()),
+        ("--cpu-quota", a.cpu_quota.is_some()),
+        ("--cpu-period", a.cpu_period.is_some()),
+        ("--cpuset-cpus", a.cpuset_cpus.is_some()),
+        ("--cpuset-mems", a.cpuset_mems.is_some()),
+        ("--pids-limit", a.pids_limit.is_some()),
+        ("--blkio-weight", a.blkio_weight.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(f, given)| given.then_some(f))
+    .collect()
+}
+
+/// `--cgroup-parent P` makes the cgroup P/ID. An ordinary user's container goes under the
+/// cgroup v2 subtree delegated to it (in `husk/` there, or P), or has none.
+fn cgroups_path(a: &RunArgs, host: &Host, id: &str) -> Result<Option<String>, Error> {
+    let parent = a.cgroup_parent.as_deref().map(|p| p.trim_matches('/'));
+    let Some(r) = &host.rootless else {
+        return Ok(parent.map(|p| format!("/{p}/{id}")));
+    };
+    match &r.cgroup {
+        Ok(dir) => {
+            let rel = dir.strip_prefix("/sys/fs/cgroup").unwrap_or(dir);
+            Ok(Some(format!(
+                "/{}/{}/{id}",
+                rel.display(),
+                parent.unwrap_or("husk")
+            )))
+        }
+        Err(_) if parent.is_some() => Err(bad(r.no_cgroup("--cgroup-parent").unwrap_or_default())),
+        Err(_) => Ok(None),
+    }
+}
+
 /// What one front-end run needs: its spec, its plan, and the files (name, contents) launch
 /// writes into the container's state dir, which the spec's mounts bind.
 pub struct Built {
@@ -382,7 +454,7 @@ pub struct Built {
 /// Builds the spec and the plan for one front-end run.
 pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
     husk_spec::validate_id(id).map_err(Error::Msg)?;
-    let resources = resources(a, host)?;
+    let resources = rootless_resources(a, host, resources(a, host)?)?;
     let mut nnp = false;
     // None: docker's default profile (built below, once the capabilities are known).
     let mut seccomp: Option<Option<serde_json::Value>> = None;
@@ -415,7 +487,7 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
         (None, Some(_)) => generated_id(),
         (None, None) => id.chars().take(12).collect(),
     };
-    let caps = caps(a)?;
+    let caps = caps(a, host)?;
     let caps_for_seccomp = caps.clone();
 
     let network = a.network.as_deref().unwrap_or("none");
@@ -446,19 +518,36 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
     let own_ipc = own("ipc", &a.ipc, &["private", "shareable"])?;
     let own_uts = own("uts", &a.uts, &[])?;
     let own_cgroup = own("cgroupns", &a.cgroupns, &["private"])?;
-    if let Some(u) = a
-        .userns
-        .as_deref()
-        .filter(|u| !u.is_empty() && *u != "host")
-    {
-        return Err(bad(format!(
-            "--userns {u}: only host is supported (user namespaces come with rootless containers, not yet)"
-        )));
-    }
+    let keep_id = match (a.userns.as_deref().unwrap_or(""), &host.rootless) {
+        ("" | "host", None) => false,
+        ("", Some(_)) => false,
+        ("keep-id", Some(_)) => true,
+        ("host", Some(r)) => {
+            return Err(bad(format!(
+                "--userns host: husk runs as uid {}, which can make namespaces only inside a user namespace of its own; drop --userns host (the container's root is uid {} on the host)",
+                r.uid, r.uid
+            )));
+        }
+        ("keep-id", None) => {
+            return Err(bad(
+                "--userns keep-id: only when an ordinary user runs husk (rootless), as podman's",
+            ));
+        }
+        (u, _) => {
+            return Err(bad(format!(
+                "--userns {u}: only host, and keep-id when rootless, are supported"
+            )));
+        }
+    };
     if !own_uts && a.hostname.is_some() {
         return Err(bad("-h/--hostname cannot be set with --uts host"));
     }
 
+    let tty_group_mapped = host.rootless.as_ref().is_none_or(|r| {
+        r.gid_mappings(keep_id)
+            .iter()
+            .any(|m| (m.container_id..m.container_id.saturating_add(m.size)).contains(&5))
+    });
     // runc's default /proc, /dev, /sys mounts, with docker's proc options; --privileged gets a
     // writable /sys and cgroupfs, as docker's does.
     let mut mounts = husk_spec::defaults::default_mounts();
@@ -481,16 +570,29 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
         // is EBUSY; runc binds the host's there too. Not recursively: a fresh sysfs has no
         // submounts either, and the host's cgroup2 mount under it would make the container's
         // own cgroup mount EBUSY.
-        if m.destination == "/sys" && !own_net && embedded {
+        // In a user namespace sysfs can be mounted only for a network namespace it owns, and a
+        // bind must take the host's submounts along (they are locked to it: EINVAL), as runc's
+        // rootless spec does.
+        if m.destination == "/sys" && !own_net && (embedded || host.rootless.is_some()) {
+            let bind = if host.rootless.is_some() {
+                "rbind"
+            } else {
+                "bind"
+            };
             *m = mount(
                 "/sys",
                 "bind",
                 "/sys",
-                &["bind", "nosuid", "noexec", "nodev", "ro"],
+                &[bind, "nosuid", "noexec", "nodev", "ro"],
             );
         }
         if a.privileged {
             m.options.retain(|o| o != "ro" && o != "rro");
+        }
+        // devpts refuses a gid the user namespace does not map (EINVAL): without subgid
+        // ranges the ptys keep the user's own group, as runc's rootless spec has them.
+        if m.kind.as_deref() == Some("devpts") && !tty_group_mapped {
+            m.options.retain(|o| o != "gid=5");
         }
     }
     // Writable /tmp and /run where the root is not: always on the embedded default, and with
@@ -599,6 +701,9 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
             namespaces.push(kind);
         }
     }
+    if host.rootless.is_some() {
+        namespaces.push("user");
+    }
     let namespaces: Vec<Namespace> = namespaces
         .into_iter()
         .map(|k| Namespace {
@@ -615,7 +720,17 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
         sysctl.insert(k.to_string(), v.to_string());
     }
 
-    let user = super::user::resolve(&rootfs, a.user.as_deref(), &a.group_add)?;
+    // keep-id runs as the user's own ids unless -u says otherwise, as podman's.
+    let keep_user = host
+        .rootless
+        .as_ref()
+        .filter(|_| keep_id && a.user.is_none())
+        .map(|r| format!("{}:{}", r.uid, r.gid));
+    let user = super::user::resolve(
+        &rootfs,
+        keep_user.as_deref().or(a.user.as_deref()),
+        &a.group_add,
+    )?;
     let cwd = match &a.workdir {
         Some(w) if w.starts_with('/') => w.clone(),
         Some(w) => {
@@ -703,6 +818,14 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
         mounts,
         annotations: super::labels::annotations(a)?,
         linux: Some(Linux {
+            uid_mappings: host
+                .rootless
+                .as_ref()
+                .map_or_else(Vec::new, |r| r.uid_mappings(keep_id)),
+            gid_mappings: host
+                .rootless
+                .as_ref()
+                .map_or_else(Vec::new, |r| r.gid_mappings(keep_id)),
             namespaces,
             resources,
             sysctl,
@@ -714,10 +837,7 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
                     .map(|d| super::devices::device(d).map(|d| d.0))
                     .collect::<Result<_, _>>()?
             },
-            cgroups_path: a
-                .cgroup_parent
-                .as_ref()
-                .map(|p| format!("/{}/{id}", p.trim_matches('/'))),
+            cgroups_path: cgroups_path(a, host, id)?,
             seccomp: match seccomp {
                 Some(explicit) => explicit,
                 // --privileged runs unconfined, as docker's does.
@@ -806,6 +926,7 @@ mod tests {
             term_size: None,
             cpus_online: Some("0-1".into()),
             cwd: Some("/".into()),
+            rootless: None,
             shell: Some("/bin/bash".into()),
             env: vec![
                 ("FOO".into(), "bar".into()),

@@ -7,6 +7,7 @@ mod devices;
 mod labels;
 mod lsm;
 mod mounts;
+pub mod rootless;
 mod scaffold;
 mod seccomp_default;
 pub mod size;
@@ -181,7 +182,8 @@ pub struct RunArgs {
     /// cgroup namespace: host or private (default: private)
     #[arg(long)]
     pub cgroupns: Option<String>,
-    /// User namespace: host only (rootless user namespaces are not supported yet)
+    /// User namespace: host (root's default), or keep-id when an ordinary user runs husk (the
+    /// default then maps the user to root, see README's rootless section)
     #[arg(long)]
     pub userns: Option<String>,
     /// Namespaced kernel parameter, e.g. net.ipv4.ip_forward=1

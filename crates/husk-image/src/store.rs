@@ -86,10 +86,13 @@ impl Tmp {
 }
 
 impl Store {
+    /// `$HUSK_STORE`, else /var/lib/husk, or an ordinary user's `$XDG_DATA_HOME/husk`.
     pub fn default_root() -> PathBuf {
         std::env::var_os("HUSK_STORE")
             .filter(|v| !v.is_empty())
-            .map_or_else(|| PathBuf::from(DEFAULT_ROOT), PathBuf::from)
+            .map(PathBuf::from)
+            .or_else(|| husk_runtime::userdirs::current_data_dir().ok().flatten())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT))
     }
 
     /// Opens (creating) the store and takes its lock: exclusive to change it, shared to read.

@@ -26,10 +26,8 @@ fn make_userns(uid: &[IdMapping], gid: &[IdMapping]) -> Result<OwnedFd, Error> {
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
     let result = (|| {
-        for (file, text) in [("uid_map", map_text(uid)), ("gid_map", map_text(gid))] {
-            let p = format!("/proc/{pid}/{file}");
-            std::fs::write(&p, text).map_err(Error::io("write", &p))?;
-        }
+        write_map(pid, "uid_map", uid)?;
+        write_map(pid, "gid_map", gid)?;
         let ns = format!("/proc/{pid}/ns/user");
         husk_sys::fs::openat(None, std::path::Path::new(&ns), libc::O_RDONLY, 0)
             .map_err(Error::io("open", &ns))
@@ -70,4 +68,81 @@ pub(crate) fn user_namespaces(plan: &Plan) -> Result<Vec<Option<OwnedFd>>, Error
         out.push(Some(fd));
     }
     Ok(out)
+}
+
+/// Writes the container's uid and gid maps (init waits for `Go` until they are there). Root
+/// writes them itself. An ordinary user may write only a single line mapping its own id (for
+/// gids only once `setgroups` is denied, or it could drop a group that denies it access); any
+/// other map goes through the setuid `newuidmap`/`newgidmap` of shadow's uidmap package, which
+/// check it against the ranges /etc/subuid and /etc/subgid grant the user. husk has no setuid
+/// helper of its own.
+pub(crate) fn write_process_maps(
+    pid: i32,
+    uid: &[IdMapping],
+    gid: &[IdMapping],
+) -> Result<(), Error> {
+    let who = crate::caller::Caller::current();
+    if !who.unprivileged() {
+        write_map(pid, "uid_map", uid)?;
+        return write_map(pid, "gid_map", gid);
+    }
+    if is_own_id(uid, who.euid) {
+        write_map(pid, "uid_map", uid)?;
+    } else {
+        run_helper("newuidmap", "/etc/subuid", pid, uid, who.euid)?;
+    }
+    if is_own_id(gid, who.egid) {
+        let p = format!("/proc/{pid}/setgroups");
+        std::fs::write(&p, "deny").map_err(Error::io("write", &p))?;
+        write_map(pid, "gid_map", gid)
+    } else {
+        run_helper("newgidmap", "/etc/subgid", pid, gid, who.euid)
+    }
+}
+
+fn is_own_id(maps: &[IdMapping], id: u32) -> bool {
+    matches!(maps, [m] if m.host_id == id && m.size == 1)
+}
+
+fn write_map(pid: i32, file: &str, maps: &[IdMapping]) -> Result<(), Error> {
+    let p = format!("/proc/{pid}/{file}");
+    std::fs::write(&p, map_text(maps)).map_err(|e| match e.raw_os_error() {
+        Some(libc::EPERM) => Error::Msg(format!(
+            "write {p}: {}: an ordinary user may map only its own id; other ids need newuidmap/newgidmap (apt-get install uidmap) and ranges in /etc/subuid and /etc/subgid",
+            crate::errno_text(&e)
+        )),
+        _ => Error::io("write", &p)(e),
+    })
+}
+
+fn run_helper(
+    tool: &str,
+    ranges: &str,
+    pid: i32,
+    maps: &[IdMapping],
+    euid: u32,
+) -> Result<(), Error> {
+    let mut args = vec![pid.to_string()];
+    for m in maps {
+        args.extend([m.container_id, m.host_id, m.size].map(|n| n.to_string()));
+    }
+    let shown = format!("{tool} {}", args.join(" "));
+    let out = std::process::Command::new(tool)
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::Msg(format!(
+                "{shown}: {tool} not found in PATH: mapping the ranges of {ranges} needs shadow's setuid {tool} (apt-get install uidmap)"
+            )),
+            _ => Error::io("run", &shown)(e),
+        })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(Error::Msg(format!(
+        "{shown}: {}: {}; the ranges must be ones {ranges} grants uid {euid} (and {tool} must be setuid root)",
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    )))
 }

@@ -236,10 +236,7 @@ fn prepare(opts: &CreateOpts, plan: &Plan) -> Result<Prepared, Error> {
         },
         None => Cgroup::locate(&hier, &own, &cg_path)?,
     };
-    if systemd.is_none()
-        && plan.cgroups_path.is_none()
-        && crate::caller::Caller::current().rootless()
-    {
+    if systemd.is_none() && plan.cgroups_path.is_none() && crate::caller::rootless_cgroups() {
         cgroup.drop_unwritable()?;
     }
     let devices: Vec<(char, i64, i64)> = plan
@@ -538,8 +535,7 @@ fn handshake(
         into_cgroup,
     } = s;
     if plan.creates(NsKind::User) {
-        write_id_map(pid, "uid_map", &plan.uid_mappings)?;
-        write_id_map(pid, "gid_map", &plan.gid_mappings)?;
+        crate::idmap::write_process_maps(pid, &plan.uid_mappings, &plan.gid_mappings)?;
         crate::explain::step(|| format!("wrote uid_map and gid_map of {pid}"));
     }
     // From here, as the host's root, not by init: in a user namespace init is non-dumpable, so
@@ -744,9 +740,11 @@ fn died_during_setup(
 /// (`open_tree`), which init attaches on its target (`move_mount`): runc opens its mount
 /// sources from the host side too. A plain fd would not do: a bind from a mount outside the
 /// caller's mount namespace is EINVAL. Aligned with `plan.mounts`; id-mapped binds make their
-/// own detached copy.
+/// own detached copy. An ordinary user can do neither (open_tree's clone needs CAP_SYS_ADMIN
+/// over the mount namespace) nor needs it: its container reaches what the user itself can, and
+/// init binds the sources itself.
 fn open_bind_sources(plan: &Plan) -> Result<Vec<Option<OwnedFd>>, Error> {
-    if !plan.creates(NsKind::User) {
+    if !plan.creates(NsKind::User) || crate::caller::Caller::current().unprivileged() {
         return Ok(Vec::new());
     }
     plan.mounts
@@ -803,15 +801,6 @@ fn final_host_ids(plan: &Plan) -> Option<(u32, u32)> {
         host(&plan.uid_mappings, uid)?,
         host(&plan.gid_mappings, gid)?,
     ))
-}
-
-fn write_id_map(pid: i32, file: &str, maps: &[husk_spec::config::IdMapping]) -> Result<(), Error> {
-    let text: String = maps
-        .iter()
-        .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size))
-        .collect();
-    let p = format!("/proc/{pid}/{file}");
-    fs::write(&p, text).map_err(Error::io("write", &p))
 }
 
 impl Launched {

@@ -25,6 +25,7 @@ pub mod state;
 mod sync;
 mod trampoline;
 mod tty;
+pub mod userdirs;
 
 use std::io;
 use std::path::{Path, PathBuf};

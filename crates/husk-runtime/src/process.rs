@@ -159,8 +159,19 @@ pub(crate) fn set_user(p: &ProcessPlan, seccomp_pending: bool) -> Step<()> {
             }
         }
     }
-    sec::setgroups(&p.additional_gids)
-        .map_err(|e| fail("setgroups", groups_shown(&p.additional_gids), e))?;
+    match sec::setgroups(&p.additional_gids) {
+        // A user namespace whose gid map an ordinary user wrote itself has setgroups denied
+        // (`idmap::write_process_maps`): the process keeps the groups it has, as runc's does.
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) && p.additional_gids.is_empty() => {}
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            return Err(fail(
+                "setgroups (denied in a user namespace whose gid map has only the caller's own gid: give the user ranges in /etc/subgid for newgidmap, or drop the additional groups)",
+                groups_shown(&p.additional_gids),
+                e,
+            ));
+        }
+        r => r.map_err(|e| fail("setgroups", groups_shown(&p.additional_gids), e))?,
+    }
     sec::setresgid(p.gid).map_err(|e| fail("setresgid", p.gid.to_string(), e))?;
     if let Some(caps) = &p.caps {
         // Keep the permitted set across setuid so capset below can grant what was asked.

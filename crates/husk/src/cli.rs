@@ -29,6 +29,10 @@ pub struct Cli {
     /// Narrate each kernel step of create/run on stderr with its cost in µs
     #[arg(long, global = true)]
     pub explain: bool,
+    /// runc's: whether cgroups the caller may not write are left out (true) or an error (false);
+    /// auto: left out for an ordinary user or root of a user namespace. Before the command
+    #[arg(long, value_parser = ["auto", "true", "false"])]
+    pub rootless: Option<String>,
     /// Use systemd to manage cgroups: the container's cgroup is a transient scope unit
     /// named by runc's `slice:prefix:name` cgroupsPath
     #[arg(long = "systemd-cgroup", global = true)]
@@ -317,13 +321,19 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
     if cli.explain {
         husk_runtime::explain::enable();
     }
-    let root = cli.root.clone().unwrap_or_else(|| {
-        default_root(
-            std::env::var_os("XDG_RUNTIME_DIR"),
-            std::env::var_os("USER"),
-            &husk_runtime::caller::Caller::current(),
-        )
+    husk_runtime::caller::set_rootless(match cli.rootless.as_deref() {
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        _ => None,
     });
+    let root = match cli.root.clone() {
+        Some(r) => r,
+        None => {
+            let r = husk_runtime::userdirs::current_root();
+            husk_runtime::userdirs::ensure_private(&r)?;
+            r
+        }
+    };
     // State paths outlive the caller's directory (start, delete and the front end's bind
     // sources name them later), so a relative --root is made absolute here.
     let root = &std::path::absolute(&root).map_err(Error::io("resolve --root", &root))?;
@@ -618,27 +628,6 @@ fn print_list(root: &std::path::Path, quiet: bool, format: &str) -> Result<(), E
     Ok(())
 }
 
-/// runc's default `--root`, with husk's name: `$XDG_RUNTIME_DIR/husk` for a rootless caller
-/// (a non-root euid, or root of a user namespace when USER is not root: rootless podman runs the
-/// runtime so, without `--root`, and only its user can write there), else `/run/husk` (the real
-/// root keeps it even with XDG_RUNTIME_DIR set, as runc does).
-fn default_root(
-    xdg: Option<std::ffi::OsString>,
-    user: Option<std::ffi::OsString>,
-    who: &husk_runtime::caller::Caller,
-) -> PathBuf {
-    let system = PathBuf::from("/run/husk");
-    let Some(xdg) = xdg.filter(|x| !x.is_empty()) else {
-        return system;
-    };
-    let rootless = who.euid != 0 || (!who.initial_userns && user.is_none_or(|u| u != "root"));
-    if rootless {
-        PathBuf::from(xdg).join("husk")
-    } else {
-        system
-    }
-}
-
 /// `husk run ID -b BUNDLE ...` (RunArgs::runc_after_id): parsed again as `husk run ... ID`.
 fn runc_form_after_id(a: &husk_frontend::RunArgs) -> Option<husk_frontend::RunArgs> {
     if !a.runc_after_id() {
@@ -671,8 +660,7 @@ fn runc_form_after_id(a: &husk_frontend::RunArgs) -> Option<husk_frontend::RunAr
 
 #[cfg(test)]
 mod tests {
-    use super::{default_root, parse_interval};
-    use std::path::PathBuf;
+    use super::parse_interval;
     use std::time::Duration;
 
     #[test]
@@ -687,35 +675,5 @@ mod tests {
         for bad in ["0s", "0.0ms", "s", "5", "5h", "-1s", "1e9s", "", ".s"] {
             assert_eq!(parse_interval(bad), None, "{bad}");
         }
-    }
-
-    const INITIAL: &str = "         0          0 4294967295\n";
-    const PODMAN_NS: &str = "         0       1001          1\n         1     200000      65536\n";
-
-    fn root(xdg: Option<&str>, user: Option<&str>, euid: u32, map: &str) -> PathBuf {
-        let status = format!("Name:\thusk\nUid:\t{euid}\t{euid}\t{euid}\t{euid}\n");
-        let who = husk_runtime::caller::Caller::parse(&status, map);
-        default_root(xdg.map(Into::into), user.map(Into::into), &who)
-    }
-
-    #[test]
-    fn default_root_as_runc_picks_it() {
-        let sys = PathBuf::from("/run/husk");
-        let xdg = PathBuf::from("/run/user/1001/husk");
-        // the real root keeps /run/husk whatever XDG_RUNTIME_DIR says
-        assert_eq!(root(Some("/run/user/0"), Some("root"), 0, INITIAL), sys);
-        assert_eq!(root(Some("/run/user/0"), None, 0, INITIAL), sys);
-        // an ordinary user
-        assert_eq!(root(Some("/run/user/1001"), Some("u"), 1001, INITIAL), xdg);
-        // root in rootless podman's user namespace
-        assert_eq!(root(Some("/run/user/1001"), Some("u"), 0, PODMAN_NS), xdg);
-        assert_eq!(root(Some("/run/user/1001"), None, 0, PODMAN_NS), xdg);
-        assert_eq!(
-            root(Some("/run/user/1001"), Some("root"), 0, PODMAN_NS),
-            sys
-        );
-        // no XDG_RUNTIME_DIR: /run/husk (which a rootless caller then cannot write: its error)
-        assert_eq!(root(None, Some("u"), 1001, INITIAL), sys);
-        assert_eq!(root(Some(""), Some("u"), 1001, INITIAL), sys);
     }
 }

@@ -733,7 +733,7 @@ fn values_docker_refuses_are_refused() {
     refused(
         &f,
         &["--userns", "keep-id", "--", "true"],
-        "--userns keep-id: only host is supported",
+        "--userns keep-id: only when an ordinary user runs husk (rootless)",
     );
     refused(
         &f,

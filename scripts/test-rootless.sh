@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# husk as an ordinary user (README "Rootless"): two users this script makes and removes, one with
+# /etc/subuid and /etc/subgid ranges and one without, run the embedded default, a busybox
+# --rootfs, --userns keep-id, refused resource flags, and a `runc spec --rootless` bundle through
+# create/start/exec/kill/delete; then nothing of theirs may be left (state dirs, processes).
+# Usage (as root): scripts/test-rootless.sh [HUSK_BINARY]. Prints `SKIP test-rootless: why` when
+# a prerequisite is missing (a failure under HUSK_REQUIRE_ALL=1).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+HUSK=${1:-target/x86_64-unknown-linux-musl/debug/husk}
+skip() {
+  echo "SKIP prerequisite test-rootless: $*"
+  [[ -n ${HUSK_SKIP_LOG:-} ]] && echo "SKIP prerequisite test-rootless: $*" >>"$HUSK_SKIP_LOG"
+  [[ ${HUSK_REQUIRE_ALL:-} == 1 ]] && exit 1
+  exit 0
+}
+[[ $(id -u) == 0 ]] || skip "not root (the test makes users)"
+for t in useradd userdel runuser newuidmap newgidmap runc; do
+  command -v "$t" >/dev/null || skip "no $t (apt-get install passwd util-linux uidmap runc)"
+done
+BB=$(command -v busybox) || skip "no busybox (apt-get install busybox-static)"
+[[ -x $HUSK ]] || { echo "no husk binary at $HUSK (cargo build first)"; exit 1; }
+
+T=$(mktemp -d /tmp/husk-rootless.XXXXXX)
+chmod 755 "$T"
+U1=hkrl$$a U0=hkrl$$b # with ranges, without
+FIRST=$((300000 + ($$ % 1000) * 65536))
+fail=0 made=()
+cleanup() {
+  local u
+  for u in "${made[@]}"; do
+    userdel "$u" 2>/dev/null
+    # only this script's own lines: other tests may edit these files meanwhile
+    sed -i "/^$u:/d" /etc/subuid /etc/subgid
+  done
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+mkdir -p "$T/bin" "$T/rootfs/bin"
+cp "$HUSK" "$T/bin/husk"
+cp "$BB" "$T/rootfs/bin/busybox"
+for a in sh id cat ls sleep true touch; do ln -s busybox "$T/rootfs/bin/$a"; done
+# --rootfs DIR: the user's own unpacked root, as a user's tarball gives it
+rootfs() { [[ -d $T/rootfs-$1 ]] || { cp -a "$T/rootfs" "$T/rootfs-$1" && chown -R "$1:" "$T/rootfs-$1"; }; echo "$T/rootfs-$1"; }
+for u in "$U1" "$U0"; do
+  useradd -M -d "$T/home-$u" -s /bin/sh "$u" || { echo "useradd $u failed"; exit 1; }
+  made+=("$u")
+  mkdir -p "$T/home-$u" "$T/run-$u"
+  chown "$u:" "$T/home-$u" "$T/run-$u"
+  chmod 700 "$T/run-$u"
+  sed -i "/^$u:/d" /etc/subuid /etc/subgid # useradd may have given it ranges
+done
+echo "$U1:$FIRST:65536" >>/etc/subuid
+echo "$U1:$FIRST:65536" >>/etc/subgid
+uid1=$(id -u "$U1") uid0=$(id -u "$U0")
+
+# as USER, in a clean login-like environment; extra env words before the command
+as() {
+  local u=$1; shift
+  runuser -u "$u" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$T/home-$u" USER="$u" \
+    TMPDIR="$T/tmp-$u" XDG_RUNTIME_DIR="$T/run-$u" "$@"
+}
+# check NAME WANT_RC REGEX CMD...: runs CMD, compares the exit code and greps its output
+check() {
+  local name=$1 want=$2 re=$3 out rc; shift 3
+  out=$("$@" 2>&1); rc=$?
+  if [[ $rc == "$want" ]] && grep -Eq -- "$re" <<<"$out"; then
+    echo "ok   $name"
+  else
+    echo "FAIL $name: exit $rc (want $want), output:"; sed 's/^/     /' <<<"$out"; fail=1
+  fi
+}
+H=$T/bin/husk
+
+# one line: uid, then the uid map and the gid map
+maps='echo $(id -u) $(cat /proc/self/uid_map) / $(cat /proc/self/gid_map)'
+check "embedded default: the user is root, its ranges mapped" 0 \
+  "^0 0 $uid1 1 1 $FIRST 65536 / 0 $(id -g "$U1") 1 1 $FIRST 65536\$" \
+  as "$U1" "$H" run -- sh -c "$maps"
+check "embedded default: the host's files keep their owners" 0 "^nobody|^root" \
+  as "$U1" "$H" run -- stat -c %U /etc/passwd
+check "busybox --rootfs" 0 "^uid=0 gid=0" as "$U1" "$H" run --rootfs "$(rootfs "$U1")" -- id
+as "$U1" "$H" run --rootfs "$(rootfs "$U1")" -- touch /made
+check "busybox --rootfs: a file root made inside is the user's own on the host" 0 "^$U1\$" \
+  stat -c %U "$(rootfs "$U1")/made"
+check "--userns keep-id: the user's own ids" 0 "^$uid1 0 $FIRST $uid1 $uid1 $uid1 1 $((uid1 + 1)) $((FIRST + uid1)) $((65536 - uid1)) /" \
+  as "$U1" "$H" run --userns keep-id -- sh -c "$maps"
+check "no ranges: a single-id map" 0 "^0 0 $uid0 1 / 0 $(id -g "$U0") 1\$" \
+  as "$U0" "$H" run -- sh -c "$maps"
+check "no ranges: --rootfs" 0 "^uid=0 gid=0" as "$U0" "$H" run --rootfs "$(rootfs "$U0")" -- id
+check "resource flags without a delegated cgroup: refused, saying why and what to do" 125 \
+  "-m/--memory, --pids-limit: husk runs as uid $uid1 without a cgroup.*delegated.*drop" \
+  as "$U1" "$H" run -m 64m --pids-limit 10 -- true
+check "--userns host is refused, saying why" 125 "--userns host: husk runs as uid $uid1" \
+  as "$U1" "$H" run --userns host -- true
+check "--network host: the host's /sys bound" 0 "^block" \
+  as "$U1" "$H" run --network host -- ls /sys
+
+# su without a login: no XDG_RUNTIME_DIR, state in $TMPDIR/husk-run-UID (podman's fallback),
+# which must be the user's own
+mkdir -p "$T/tmp-$U0" "$T/tmp-$U1" && chown "$U0:" "$T/tmp-$U0" && chown "$U1:" "$T/tmp-$U1"
+check "no XDG_RUNTIME_DIR: state in \$TMPDIR/husk-run-UID" 0 "^ok$" \
+  as "$U1" XDG_RUNTIME_DIR= "$H" run -- echo ok
+mkdir "$T/tmp-$U0/husk-run-$uid0" # owned by root: another user's directory
+check "a fallback state dir that is not the user's own is refused" 125 \
+  "state root $T/tmp-$U0/husk-run-$uid0: not a directory of uid $uid0" \
+  as "$U0" XDG_RUNTIME_DIR= "$H" run -- true
+
+# the OCI side: runc's own rootless bundle, made by runc as the user
+B=$T/bundle
+mkdir -p "$B" && cp -a "$T/rootfs" "$B/rootfs" && chown -R "$U1:" "$B"
+as "$U1" sh -c "cd '$B' && runc spec --rootless" || fail=1
+sed -i 's/"terminal": true/"terminal": false/; s/^\(\t*\)"sh"$/\1"sleep", "300"/' "$B/config.json"
+# create's container keeps its stdio: into a file, or a $(...) here would wait for it
+check "runc spec --rootless: create" 0 "" \
+  sh -c "runuser -u '$U1' -- env -i XDG_RUNTIME_DIR='$T/run-$U1' '$H' create --bundle '$B' c1 >'$T/c1.out' 2>&1"
+check "start" 0 "" as "$U1" "$H" start c1
+check "state: running" 0 '"status": "running"' as "$U1" "$H" state c1
+check "exec: root of the user namespace" 0 "^uid=0 gid=0" as "$U1" "$H" exec c1 id
+check "exec: the map runc wrote into the spec" 0 "^ +0 +$uid1 +1\$" \
+  as "$U1" "$H" exec c1 cat /proc/self/uid_map
+check "kill" 0 "" as "$U1" "$H" kill c1 KILL
+for _ in $(seq 600); do # the state reads stopped once init is reaped (bounded: 60 s)
+  as "$U1" "$H" state c1 2>/dev/null | grep -q '"stopped"' && break
+  sleep 0.1
+done
+check "delete" 0 "" as "$U1" "$H" delete c1
+check "--rootless true: create runs without cgroups" 0 "" \
+  sh -c "runuser -u '$U1' -- env -i XDG_RUNTIME_DIR='$T/run-$U1' '$H' --rootless true create --bundle '$B' c2 >'$T/c2.out' 2>&1"
+check "delete --force" 0 "" as "$U1" "$H" delete --force c2
+
+# nothing left: state dirs, processes
+for u in "$U1" "$U0"; do
+  left=$(find "$T/run-$u/husk" "$T/tmp-$u/husk-run-$(id -u "$u")" -mindepth 1 2>/dev/null | head)
+  [[ -z $left ]] && echo "ok   $u left no state" || { echo "FAIL $u left state: $left"; fail=1; }
+  # a killed init may wait a moment for its reaper (a zombie runs nothing); bounded: 60 s
+  for _ in $(seq 600); do
+    procs=$(ps -o pid=,stat= -u "$u" | awk '$2 !~ /^Z/ {print $1}' | tr '\n' ' ')
+    [[ -z $procs ]] && break
+    sleep 0.1
+  done
+  [[ -z $procs ]] && echo "ok   $u left no process" || { echo "FAIL $u left processes: $procs"; fail=1; }
+done
+exit $fail
