@@ -8,6 +8,7 @@
 pub mod attach;
 pub mod logs;
 pub mod monitor;
+pub mod net;
 pub mod store;
 pub mod time;
 pub mod verbs;

@@ -233,29 +233,49 @@ fn launch_once(store: &Store, id: &str) -> Result<Launch, Error> {
             stdin = Some(OwnedFd::from(in_w));
         }
     }
+    let mut files: Vec<_> = meta
+        .files
+        .iter()
+        .map(|(n, e)| (n.clone(), e.into()))
+        .collect();
+    let att = match &meta.bridge {
+        Some(b) => {
+            let hostname = spec.hostname.clone().unwrap_or_default();
+            Some(crate::net::lease(
+                &b.root, id, &b.publish, &mut files, &hostname,
+            )?)
+        }
+        None => None,
+    };
     let opts = CreateOpts {
         root: store.run.clone(),
         id: id.to_string(),
         bundle: plan.rootfs.clone(),
         // With a terminal: husk's own console pair, whose master the watcher keeps.
         foreground: tty,
-        files: meta
-            .files
-            .iter()
-            .map(|(n, e)| (n.clone(), e.into()))
-            .collect(),
+        files,
         ..Default::default()
     };
-    let mut c = launch::launch_plan(&opts, &plan, Mode::Run)?;
-    husk_runtime::fault::point("monitor.launched")?;
-    if let Err(e) = c.start() {
-        let _ = c.wait_after_kill();
-        return Err(e);
-    }
-    let master = match c.take_pty_master() {
-        Ok(m) => m,
+    let attach = |pid: i32| att.as_ref().map_or(Ok(()), |a| a.attach(pid));
+    let step = att.is_some().then_some(&attach as launch::RuntimeStep<'_>);
+    let started = launch::launch_plan_with(&opts, &plan, Mode::Run, step).and_then(|mut c| {
+        husk_runtime::fault::point("monitor.launched")?;
+        let master = c.start().and_then(|()| c.take_pty_master());
+        match master {
+            Ok(m) => Ok((c, m)),
+            Err(e) => {
+                let _ = c.wait_after_kill();
+                Err(e)
+            }
+        }
+    });
+    // The lease is the monitor's (its pid holds it) until `finish` releases it.
+    let (c, master) = match started {
+        Ok(x) => x,
         Err(e) => {
-            let _ = c.wait_after_kill();
+            if let Some(a) = att {
+                a.release();
+            }
             return Err(e);
         }
     };
@@ -311,6 +331,9 @@ fn finish(store: &Store, id: &str, code: i32) -> i32 {
     st.pid = 0;
     let _ = store.clean_runtime(id);
     let meta = store.meta(id).ok();
+    if let Some(b) = meta.as_ref().and_then(|m| m.bridge.as_ref()) {
+        husk_net::release_id(&b.root, id);
+    }
     let stopping = store.stop_marker(id).exists();
     let restart = match &meta {
         Some(m) if !stopping => match m.restart.name.as_str() {

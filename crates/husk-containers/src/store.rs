@@ -143,6 +143,17 @@ pub struct Meta {
     /// (husk_image::overlay), mounted from `run` until `rm` (again by `start` after a reboot).
     #[serde(default)]
     pub image_root: Option<PathBuf>,
+    /// `--network bridge`: each run leases an address (husk-net) and releases it at exit.
+    #[serde(default)]
+    pub bridge: Option<BridgeMeta>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BridgeMeta {
+    /// The `--root` whose network state (`.net`) foreground runs share: one address space.
+    pub root: PathBuf,
+    /// `-p` as given.
+    pub publish: Vec<String>,
 }
 
 /// What the monitor (and `stop`/`rm` when no monitor is left) records.
@@ -418,6 +429,10 @@ impl Store {
         if let Ok(m) = self.meta(id) {
             if let Some(dir) = &m.image_root {
                 husk_image::overlay::remove(dir)?;
+            }
+            // Released at each exit by the monitor; a monitor killed first left it.
+            if let Some(b) = &m.bridge {
+                husk_net::release_id(&b.root, id);
             }
             let link = self.name_link(&m.name);
             if std::fs::read_link(&link).is_ok_and(|t| t == Path::new(id)) {

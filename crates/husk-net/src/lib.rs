@@ -298,6 +298,28 @@ impl Attachment {
     }
 }
 
+/// `Attachment::release` for a process other than the one that allocated (a detached
+/// container's monitor, which records the exit in a fresh image): the lease of container `id`
+/// under `root` and its port rules.
+pub fn release_id(root: &Path, id: &str) {
+    let dir = net_dir(root);
+    let Ok(locked) = ipam::lock(&dir) else { return };
+    let Ok(leases) = std::fs::read_dir(dir.join("leases")) else {
+        return;
+    };
+    for e in leases.flatten() {
+        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+        if text.split_whitespace().next() == Some(id) {
+            // "ID PID START [PORTS...]"
+            if text.split_whitespace().count() > 3 {
+                let _ = remove_rules(id);
+            }
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    drop(locked);
+}
+
 fn attach_pid(v: &link::Veth, pid: i32) -> Result<(), Error> {
     let path = format!("/proc/{pid}/ns/net");
     let ns = std::fs::File::open(&path).map_err(Error::io("open", &path))?;

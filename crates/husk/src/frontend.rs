@@ -86,11 +86,14 @@ fn start_and_wait(mut c: launch::Launched, detach: bool, keep: bool) -> Result<i
 /// (crate husk-containers); prints the id once the process runs.
 fn run_detached(root: &Path, mut a: RunArgs, image: Option<&str>) -> Result<i32, Error> {
     use husk_containers::{Meta, Restart, Store, store};
-    if a.network.as_deref() == Some("bridge") {
-        return Err(Error::Msg(
-            "-d with --network bridge: not yet (the bridge's veth lives as long as a foreground run); use --network none or host".into(),
-        ));
-    }
+    let bridge = match a.network.as_deref() {
+        Some("bridge") => Some(husk_containers::store::BridgeMeta {
+            root: root.to_path_buf(),
+            publish: a.publish.clone(),
+        }),
+        _ if !a.publish.is_empty() => return Err(publish_needs_bridge()),
+        _ => None,
+    };
     let restart = match &a.restart {
         Some(r) => Restart::parse(r)?,
         None => Restart::default(),
@@ -160,6 +163,7 @@ fn run_detached(root: &Path, mut a: RunArgs, image: Option<&str>) -> Result<i32,
         tty: a.tty,
         stdin: a.interactive,
         image_root: image_root.as_ref().map(|r| r.dir.clone()),
+        bridge,
     };
     write_cidfile(&a, &id)?;
     match husk_containers::verbs::run_detached(&s, meta, &built.spec) {
@@ -241,11 +245,7 @@ fn run_frontend(root: &Path, a: RunArgs, id: String) -> Result<i32, Error> {
     // Held until the container is gone: dropping it removes the veth and the lease.
     let net = match a.network.as_deref() {
         Some("bridge") => bridge(root, &id, &a.publish, &mut built)?,
-        _ if !a.publish.is_empty() => {
-            return Err(Error::Msg(
-                "-p/--publish needs --network bridge (the default network is none)".into(),
-            ));
-        }
+        _ if !a.publish.is_empty() => return Err(publish_needs_bridge()),
         _ => NetGuard(None),
     };
     husk_runtime::fault::point("run.network-leased")?;
@@ -285,6 +285,10 @@ fn run_frontend(root: &Path, a: RunArgs, id: String) -> Result<i32, Error> {
     start_and_wait(c, false, false)
 }
 
+fn publish_needs_bridge() -> Error {
+    Error::Msg("-p/--publish needs --network bridge (the default network is none)".into())
+}
+
 /// Releases a bridge attachment on every way out of `run_frontend`.
 struct NetGuard(Option<husk_net::Attachment>);
 
@@ -307,24 +311,8 @@ fn bridge(
     publish: &[String],
     built: &mut build::Built,
 ) -> Result<NetGuard, Error> {
-    let publish = publish
-        .iter()
-        .map(|p| husk_net::Publish::parse(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    let att = husk_net::allocate(root, id, &publish)?;
-    husk_runtime::explain::step(|| format!("network: leased {} on {}", att.ip, husk_net::BRIDGE));
     let hostname = built.spec.hostname.clone().unwrap_or_default();
-    for (name, entry) in &mut built.files {
-        if name == "hosts"
-            && let husk_runtime::launch::StateEntry::File(bytes) = entry
-        {
-            let text = String::from_utf8_lossy(bytes).replace(
-                &format!("127.0.1.1\t{hostname}\n"),
-                &format!("{}\t{hostname}\n", att.ip),
-            );
-            *bytes = text.into_bytes();
-        }
-    }
+    let att = husk_containers::net::lease(root, id, publish, &mut built.files, &hostname)?;
     Ok(NetGuard(Some(att)))
 }
 

@@ -290,3 +290,44 @@ echo "rules-left: $(nft list chain inet husk ports | grep -c dnat || true)"
     );
     assert!(out.contains("rules-left: 0\n"), "{out}");
 }
+
+#[test]
+fn detached_bridge_containers_lease_per_run_and_leave_nothing_after_rm() {
+    require_net!();
+    let o = in_netns(
+        "detached",
+        &format!(
+            r#"
+H() {{ $HUSK --root "$ROOT" "$@"; }}
+rules() {{ nft list table inet husk 2>/dev/null | grep -c 'dport 18080' || true; }}
+H run -d --name dnet --network bridge -p 18080:80 --rootfs "$RF" sleep 600 >/dev/null
+ip=$(H exec dnet ip -4 -o addr show eth0 | awk '{{print $4}}' | cut -d/ -f1)
+echo "ip=$ip"
+"$BB" ping -c 1 -W 5 "$ip" >/dev/null && echo container-answers
+H exec dnet cat /etc/hosts | grep -q "^$ip	" && echo hosts-names-it
+echo "running: leases $(ls "$ROOT/.net/leases" | wc -l) rules $(rules)"
+H stop -t 0 dnet >/dev/null
+echo "stopped: leases $(ls "$ROOT/.net/leases" | wc -l) rules $(rules)"
+H start dnet >/dev/null
+H exec dnet ip -4 -o addr show eth0 | grep -q "inet $ip/" && echo same-address-again
+echo "started: leases $(ls "$ROOT/.net/leases" | wc -l) rules $(rules)"
+H rm -f dnet >/dev/null
+echo "removed: rules $(rules)"
+rm -rf "$ROOT-fe"
+{LEFTOVERS}"#
+        ),
+    );
+    let out = check(&o);
+    assert!(out.contains("ip=10.89.0.2\n"), "{out}");
+    for want in [
+        "container-answers",
+        "hosts-names-it",
+        "running: leases 1 rules 1",
+        "stopped: leases 0 rules 0",
+        "same-address-again",
+        "started: leases 1 rules 1",
+        "removed: rules 0",
+    ] {
+        assert!(out.contains(want), "{want}:\n{out}");
+    }
+}
