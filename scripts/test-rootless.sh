@@ -2,7 +2,8 @@
 # husk as an ordinary user (README "Rootless"): two users this script makes and removes, one with
 # /etc/subuid and /etc/subgid ranges and one without, run the embedded default, a busybox
 # --rootfs, --userns keep-id, refused resource flags, and a `runc spec --rootless` bundle through
-# create/start/exec/kill/delete; then nothing of theirs may be left (state dirs, processes).
+# create/start/exec/kill/delete; in the cgroup v2 guest with a delegated subtree, -m and
+# --pids-limit land in the container's cgroup there; then nothing of theirs may be left.
 # Usage (as root): scripts/test-rootless.sh [HUSK_BINARY]. Prints `SKIP test-rootless: why` when
 # a prerequisite is missing (a failure under HUSK_REQUIRE_ALL=1).
 set -uo pipefail
@@ -129,6 +130,39 @@ check "delete" 0 "" as "$U1" "$H" delete c1
 check "--rootless true: create runs without cgroups" 0 "" \
   sh -c "runuser -u '$U1' -- env -i XDG_RUNTIME_DIR='$T/run-$U1' '$H' --rootless true create --bundle '$B' c2 >'$T/c2.out' 2>&1"
 check "delete --force" 0 "" as "$U1" "$H" delete --force c2
+
+# husk's own rootless spec, as the user without ranges
+B0=$T/bundle0
+mkdir -p "$B0" && cp -a "$T/rootfs" "$B0/rootfs" && chown -R "$U0:" "$B0"
+as "$U0" sh -c "cd '$B0' && '$H' spec --rootless" || fail=1
+sed -i 's/"terminal": true/"terminal": false/; s/^\( *\)"sh"$/\1"cat", "\/proc\/self\/uid_map"/' "$B0/config.json"
+check "husk spec --rootless: runs as the user, mapped to root" 0 "^ +0 +$uid0 +1\$" \
+  as "$U0" "$H" run -b "$B0" s1
+
+# cgroup v2 with a subtree delegated to the user (the cgroup above husk's own belongs to it, as
+# systemd's Delegate=yes makes it): in the guest of ../shared/tools/cgroup2-vm, whose only
+# hierarchy is v2; a user without ranges there (no newuidmap in the guest)
+vm=${CGROUP2_VM:-../shared/tools/cgroup2-vm}
+if [[ -x $vm && ${HUSK_ROOTLESS_V2:-1} == 1 ]]; then
+  cat >"$T/guest.sh" <<GUEST
+set -u
+D=/sys/fs/cgroup/deleg
+echo 'hk:x:1000:1000::/tmp/hk:/bin/sh' >>/etc/passwd; echo 'hk:x:1000:' >>/etc/group
+chown 1000:1000 \$D \$D/cgroup.procs \$D/cgroup.subtree_control \$D/cgroup.threads
+mkdir -p /tmp/hk/run && chown -R 1000:1000 /tmp/hk && chmod 700 /tmp/hk/run
+as() { /usr/bin/setpriv --reuid 1000 --regid 1000 --clear-groups env -i HOME=/tmp/hk XDG_RUNTIME_DIR=/tmp/hk/run PATH=/bin:/sbin:/usr/bin "\$@"; }
+echo "limits: \$(as $T/bin/husk run --name v2c -m 64m --pids-limit 20 -- sh -c 'echo \$(cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max) \$(cat /proc/self/cgroup)' 2>&1)"
+echo "host side: \$(as $T/bin/husk run --name v2d --cgroupns host --pids-limit 7 -- cat /proc/self/cgroup 2>&1)"
+echo "left: \$(find \$D/husk -mindepth 1 -type d 2>/dev/null | wc -l)"
+GUEST
+  out=$("$vm" --leaf deleg/leaf --share "$T" --bin setpriv --timeout 900 -- sh "$T/guest.sh" 2>&1)
+  check "v2 delegated: -m and --pids-limit land in the container's cgroup" 0 \
+    "^limits: 67108864 20 0::/\$" echo "$out"
+  check "v2 delegated: the cgroup is the delegated subtree's husk/ID" 0 "^host side: 0::/deleg/husk/v2d\$" echo "$out"
+  check "v2 delegated: nothing left in it" 0 "^left: 0\$" echo "$out"
+else
+  echo "SKIP host-feature test-rootless v2: no cgroup2-vm at $vm, or HUSK_ROOTLESS_V2=0"
+fi
 
 # nothing left: state dirs, processes
 for u in "$U1" "$U0"; do

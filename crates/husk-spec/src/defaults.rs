@@ -153,3 +153,88 @@ pub fn default_spec() -> Spec {
         }),
     }
 }
+
+/// `husk spec --rootless`: runc's rootless config for the calling user (`uid`, `gid`): a user
+/// namespace mapping them to root, no network or cgroup namespace (an ordinary user's sysfs
+/// could only be the host's, bound), `/sys` bound recursively read-only, devpts without `gid=5`
+/// (unmapped: EINVAL), no resources (no cgroup to put them in).
+pub fn rootless_spec(uid: u32, gid: u32) -> Spec {
+    let mut spec = default_spec();
+    spec.mounts.retain_mut(|m| {
+        if m.destination == "/sys" {
+            *m = mount(
+                "/sys",
+                "none",
+                "/sys",
+                &["rbind", "nosuid", "noexec", "nodev", "ro"],
+            );
+        }
+        if m.kind.as_deref() == Some("devpts") {
+            m.options.retain(|o| o != "gid=5");
+        }
+        true
+    });
+    let one = |id| {
+        vec![IdMapping {
+            container_id: 0,
+            host_id: id,
+            size: 1,
+        }]
+    };
+    if let Some(linux) = spec.linux.as_mut() {
+        linux
+            .namespaces
+            .retain(|n| n.kind != "network" && n.kind != "cgroup");
+        linux.namespaces.push(Namespace {
+            kind: "user".into(),
+            path: None,
+        });
+        linux.uid_mappings = one(uid);
+        linux.gid_mappings = one(gid);
+        linux.resources = None;
+    }
+    spec
+}
+
+#[cfg(test)]
+mod tests {
+    /// What `runc spec --rootless` writes, in the parts that differ from its default.
+    #[test]
+    fn rootless_spec_is_runcs() {
+        let spec = super::rootless_spec(1001, 1002);
+        let v = serde_json::to_value(&spec).unwrap();
+        let kinds: Vec<&str> = v["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["pid", "ipc", "uts", "mount", "user"]);
+        assert_eq!(
+            v["linux"]["uidMappings"],
+            serde_json::json!([{"containerID": 0, "hostID": 1001, "size": 1}])
+        );
+        assert_eq!(v["linux"]["gidMappings"][0]["hostID"], 1002);
+        let mount = |d: &str| {
+            v["mounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["destination"] == d)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(
+            mount("/sys")["options"],
+            serde_json::json!(["rbind", "nosuid", "noexec", "nodev", "ro"])
+        );
+        assert!(
+            !mount("/dev/pts")["options"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|o| o == "gid=5")
+        );
+        assert!(v["linux"].get("resources").is_none());
+    }
+}

@@ -50,8 +50,9 @@ pub enum Cmd {
     Spec {
         #[arg(short, long, default_value = ".")]
         bundle: PathBuf,
-        /// Accepted for runc compatibility; husk's default spec is the same either way
-        #[arg(long, hide = true)]
+        /// A config for an ordinary user (runc's): a user namespace mapping the caller to root,
+        /// no network or cgroup namespace, the host's /sys bound
+        #[arg(long)]
         rootless: bool,
     },
     /// Create a container: set up everything, then wait for `start`
@@ -340,7 +341,7 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
     // Only create and run read it: the other commands find a container's unit in its state.
     let systemd_cgroup = cli.systemd_cgroup;
     match cli.cmd {
-        Cmd::Spec { bundle, .. } => {
+        Cmd::Spec { bundle, rootless } => {
             let path = bundle.join("config.json");
             if path.exists() {
                 return Err(Error::Msg(format!(
@@ -348,8 +349,15 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
                     path.display()
                 )));
             }
-            let text = serde_json::to_string_pretty(&husk_spec::defaults::default_spec())
-                .map_err(|e| Error::Msg(e.to_string()))?;
+            let spec = match rootless {
+                true => {
+                    let who = husk_runtime::caller::Caller::current();
+                    husk_spec::defaults::rootless_spec(who.euid, who.egid)
+                }
+                false => husk_spec::defaults::default_spec(),
+            };
+            let text =
+                serde_json::to_string_pretty(&spec).map_err(|e| Error::Msg(e.to_string()))?;
             std::fs::write(&path, text + "\n").map_err(Error::io("write", &path))?;
         }
         Cmd::Create { c, id } => {
