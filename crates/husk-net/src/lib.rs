@@ -263,23 +263,11 @@ impl Attachment {
     }
 
     /// Attaches the container whose init is `pid` (its network namespace exists from the
-    /// clone on): called in-process by `husk run` where createRuntime hooks run.
+    /// clone on): called in-process by `husk run` (`launch_plan_with`).
     pub fn attach(&self, pid: i32) -> Result<(), Error> {
-        attach_pid(&self.veth(), pid)
-    }
-
-    /// The createRuntime hook's arguments (after the subcommand), for a caller that cannot
-    /// attach in-process.
-    pub fn hook_args(&self) -> Vec<String> {
-        let v = self.veth();
-        vec![
-            v.host,
-            format!("{}/{}", v.ip, v.prefix),
-            v.gateway.to_string(),
-            v.mtu.to_string(),
-            v.bridge,
-            link::format_mac(&v.mac),
-        ]
+        let path = format!("/proc/{pid}/ns/net");
+        let ns = std::fs::File::open(&path).map_err(Error::io("open", &path))?;
+        self.veth().attach(std::os::fd::AsFd::as_fd(&ns))
     }
 
     /// Removes the port rules and the lease. The veth pair goes with the container's network
@@ -318,46 +306,6 @@ pub fn release_id(root: &Path, id: &str) {
         }
     }
     drop(locked);
-}
-
-fn attach_pid(v: &link::Veth, pid: i32) -> Result<(), Error> {
-    let path = format!("/proc/{pid}/ns/net");
-    let ns = std::fs::File::open(&path).map_err(Error::io("open", &path))?;
-    v.attach(std::os::fd::AsFd::as_fd(&ns))
-}
-
-/// The createRuntime hook (`husk net-attach VETH IP/PREFIX GATEWAY MTU BRIDGE MAC`, the OCI
-/// state on stdin): `Attachment::attach` from a process of its own.
-pub fn attach_hook(args: &[String], state: &str) -> Result<(), Error> {
-    let bad = || {
-        Error::Msg(format!(
-            "net-attach: want VETH IP/PREFIX GATEWAY MTU BRIDGE MAC, got {args:?}"
-        ))
-    };
-    let [host, cidr, gw, mtu, bridge, mac] = args else {
-        return Err(bad());
-    };
-    let (ip, prefix) = cidr.split_once('/').ok_or_else(bad)?;
-    let mac: Vec<u8> = mac
-        .split(':')
-        .filter_map(|b| u8::from_str_radix(b, 16).ok())
-        .collect();
-    let v = link::Veth {
-        host: host.clone(),
-        bridge: bridge.clone(),
-        mtu: mtu.parse().map_err(|_| bad())?,
-        mac: mac.try_into().map_err(|_| bad())?,
-        ip: ip.parse().map_err(|_| bad())?,
-        prefix: prefix.parse().map_err(|_| bad())?,
-        gateway: gw.parse().map_err(|_| bad())?,
-    };
-    let st: serde_json::Value = serde_json::from_str(state)
-        .map_err(|e| Error::Msg(format!("net-attach: the hook's state on stdin: {e}")))?;
-    let pid = st["pid"]
-        .as_i64()
-        .filter(|p| *p > 0)
-        .ok_or_else(|| Error::Msg(format!("net-attach: no pid in the state {state:?}")))?;
-    attach_pid(&v, pid as i32)
 }
 
 #[cfg(test)]

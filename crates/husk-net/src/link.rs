@@ -173,13 +173,6 @@ pub fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
     [0x02, 0x68, o[0], o[1], o[2], o[3]]
 }
 
-pub fn format_mac(m: &[u8; 6]) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 impl Veth {
     /// Makes the pair with `eth0` already in the network namespace `ns` (with its MAC),
     /// the host end enslaved and up, then gives `eth0` its address and default route from a

@@ -146,10 +146,6 @@ pub enum Cmd {
     /// Run a container: docker's `run` (the daemonless front end), or with -b/--bundle runc's
     /// `run ID`
     Run(Box<husk_frontend::RunArgs>),
-    /// `--network bridge`'s createRuntime hook (internal): veth, address and route for the
-    /// container whose OCI state is on stdin
-    #[command(name = "net-attach", hide = true)]
-    NetAttach { args: Vec<String> },
     /// Run a new process in a running container: `husk exec [OPTIONS] ID CMD...`
     Exec(Box<crate::exec::ExecArgs>),
     /// Print a front-end container's output (stdout and stderr, as kept by its monitor)
@@ -410,12 +406,6 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         Cmd::Run(r) => {
             let r = runc_form_after_id(&r).unwrap_or(*r);
             return crate::frontend::run(root, r, systemd_cgroup);
-        }
-        Cmd::NetAttach { args } => {
-            let mut state = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut state)
-                .map_err(Error::io("read", "stdin"))?;
-            husk_net::attach_hook(&args, &state)?
         }
         Cmd::Load(a) => crate::images::load(a)?,
         Cmd::Images(a) => crate::images::images(a)?,

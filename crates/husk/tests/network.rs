@@ -275,6 +275,10 @@ i=0; until ss -Hltn | grep -q :9090 || [ $i -ge 100 ]; do sleep 0.1; i=$((i+1));
 $HUSK --root "$ROOT" run --network bridge -p 9090:80 --rootfs "$RF" -- true 2>&1 | sed 's/^/busy: /' || true
 $HUSK --root "$ROOT" run --network bridge -p 80 --rootfs "$RF" -- true 2>&1 | sed 's/^/no-host-port: /' || true
 echo "rules-left: $(nft list chain inet husk ports | grep -c dnat || true)"
+# A "husk0" that is no bridge: the kernel's refusal comes back naming the step and the link.
+ip link del husk0; ip link add husk0 type veth peer name husk0p; ip link set husk0 up
+$HUSK --root "$ROOT" run --network bridge -p 8080:80 --rootfs "$RF" -- true 2>&1 | sed 's/^/not-a-bridge: /' || true
+ip link del husk0
 {LEFTOVERS}"#
         ),
     );
@@ -289,6 +293,10 @@ echo "rules-left: $(nft list chain inet husk ports | grep -c dnat || true)"
         "{out}"
     );
     assert!(out.contains("rules-left: 0\n"), "{out}");
+    assert!(
+        out.contains("not-a-bridge: husk: network: create veth hk0a590002 on husk0 (peer eth0 in the container): E"),
+        "{out}"
+    );
 }
 
 #[test]
