@@ -20,8 +20,15 @@ N=${NET_RUNS:-30} MB=${NET_MB:-256} XFERS=${NET_XFERS:-5}
 W=$(mktemp -d /tmp/husk-bench-network.XXXXXX)
 ROOT=$W/root
 REMOTE= SERVER=
+SINK=sink-$$
 cleanup() {
-  [[ -n $SERVER ]] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null
+  # The sink is pid 1 of its container, which ignores SIGTERM: its husk is killed, and the
+  # container dies with it (PR_SET_PDEATHSIG); `delete -f` removes what is left.
+  if [[ -n $SERVER ]]; then
+    kill -KILL "$SERVER" 2>/dev/null || true
+    wait "$SERVER" 2>/dev/null || true
+    "$HUSK" --root "$ROOT" delete -f "$SINK" >/dev/null 2>&1 || true
+  fi
   [[ -n $REMOTE ]] && kill "$REMOTE" 2>/dev/null
   rm -rf "$W"
 }
@@ -73,8 +80,8 @@ load=$(cut -d' ' -f1-3 /proc/loadavg)
 mkdir -p "$W/x"
 printf '#!/bin/sh\nexec cat >/dev/null\n' >"$W/x/sink"
 chmod +x "$W/x/sink"
-"$HUSK" --root "$ROOT" run --name sink --network bridge -p 8080:80 -v "$W/x:/x" --rootfs "$ROOTFS" \
-  -- nc -ll -p 80 -e /x/sink >/dev/null 2>&1 &
+"$HUSK" --root "$ROOT" run --name "$SINK" --network bridge -p 8080:80 -v "$W/x:/x" --rootfs "$ROOTFS" \
+  -- nc -ll -p 80 -e /x/sink >"$W/sink.log" 2>&1 &
 SERVER=$!
 unshare -n sleep 600 &
 REMOTE=$!
@@ -94,7 +101,7 @@ for attempt in range(100):
     except OSError:
         time.sleep(0.1)
 else:
-    sys.exit(f"connect {host}:{port}: gave up")
+    sys.exit(f"connect {host}:{port}: gave up after 100 tries")
 t = time.perf_counter()
 sent = 0
 while sent < total:
@@ -104,9 +111,10 @@ s.recv(1)  # the sink closes once it has read everything
 print(f"{total / (time.perf_counter() - t) / 1e6:.0f}")
 PY
 declare -A X
+xfer() { nsenter --net=/proc/$REMOTE/ns/net timeout 120 $py "$W/send.py" "$@" || { cat "$W/sink.log" >&2; exit 1; }; }
 for _ in $(seq "$XFERS"); do
-  X[published]+="$(nsenter --net=/proc/$REMOTE/ns/net timeout 120 $py "$W/send.py" 192.0.2.1 8080 "$MB") "
-  X[direct]+="$(nsenter --net=/proc/$REMOTE/ns/net timeout 120 $py "$W/send.py" 10.89.0.2 80 "$MB") "
+  X[published]+="$(xfer 192.0.2.1 8080 "$MB") "
+  X[direct]+="$(xfer 10.89.0.2 80 "$MB") "
 done
 
 med() { $py -c 'import sys,statistics; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
