@@ -46,7 +46,7 @@ fn install_device_filter(dir: &Path, insns: &[devices_bpf::Insn]) -> Result<(), 
         let old_prog = match bpf::prog_fd_by_id(id) {
             Ok(fd) => fd,
             // Gone meanwhile (or replaced by a kernel without multi-attach).
-            Err(e) if e.raw_os_error() == Some(ENOENT) => continue,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
             Err(e) => {
                 return Err(err(
                     "devices: open the old device program (bpf BPF_PROG_GET_FD_BY_ID) of",
@@ -54,7 +54,7 @@ fn install_device_filter(dir: &Path, insns: &[devices_bpf::Insn]) -> Result<(), 
             }
         };
         match bpf::prog_detach_cgroup_device(old_prog.as_fd(), cg.as_fd()) {
-            Err(e) if e.raw_os_error() == Some(ENOENT) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             r => r.map_err(err(
                 "devices: detach the old device program (bpf BPF_PROG_DETACH) from",
             ))?,
@@ -62,8 +62,6 @@ fn install_device_filter(dir: &Path, insns: &[devices_bpf::Insn]) -> Result<(), 
     }
     Ok(())
 }
-
-const ENOENT: i32 = 2;
 
 /// What `apply` writes for `res` on this layout, computed without touching anything: the
 /// resources as applied (runc's default device rules added), the `unified` entries a hybrid
@@ -260,7 +258,7 @@ impl Cgroup {
                 Err(CgroupError::Write { source, .. })
                     if planned.memory_pair
                         && w.file == "memory.limit_in_bytes"
-                        && source.raw_os_error() == Some(22) =>
+                        && source.raw_os_error() == Some(libc::EINVAL) =>
                 {
                     let memsw = planned
                         .writes
@@ -329,7 +327,7 @@ impl Cgroup {
         Err(CgroupError::Io {
             step: "kill processes in",
             path: self.dirs.first().cloned().unwrap_or_default(),
-            source: io::Error::from_raw_os_error(16),
+            source: io::Error::from_raw_os_error(libc::EBUSY),
         })
     }
 
@@ -356,7 +354,7 @@ impl Cgroup {
             return Err(CgroupError::Io {
                 step: "freeze",
                 path,
-                source: io::Error::from_raw_os_error(16),
+                source: io::Error::from_raw_os_error(libc::EBUSY),
             });
         }
         let Some(dir) = self
@@ -383,7 +381,7 @@ impl Cgroup {
         Err(CgroupError::Io {
             step: "freeze",
             path: events,
-            source: io::Error::from_raw_os_error(16),
+            source: io::Error::from_raw_os_error(libc::EBUSY),
         })
     }
 }

@@ -282,9 +282,9 @@ fn init_cpuset(dir: &Path) -> Result<(), CgroupError> {
 /// Processes in `dir` and every cgroup below it. A directory removed while we read (a
 /// container going away) counts as empty, as runc counts it.
 fn count_procs(dir: &Path) -> Result<usize, CgroupError> {
-    const ENODEV: i32 = 19;
-    let gone =
-        |e: &io::Error| e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(ENODEV);
+    let gone = |e: &io::Error| {
+        e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENODEV)
+    };
     let procs = dir.join("cgroup.procs");
     let mut count = match fs::read_to_string(&procs) {
         Ok(s) => s.lines().filter(|l| !l.trim().is_empty()).count(),
@@ -504,7 +504,7 @@ impl Cgroup {
                 match fs::remove_dir(d) {
                     Ok(()) => break,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => break,
-                    Err(e) if e.raw_os_error() == Some(16) && tries < 200 => {
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 200 => {
                         tries += 1;
                         std::thread::sleep(std::time::Duration::from_millis(5));
                     }

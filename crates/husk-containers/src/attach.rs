@@ -195,7 +195,7 @@ pub fn terminal(
         let mut heard = false;
         let mut out = stdout.lock();
         loop {
-            let r = sfs::poll_fixed(
+            let r = husk_sys::sock::poll_fixed(
                 [
                     Some((sock.as_fd(), libc::POLLIN)),
                     reading.then_some((stdin_fd, libc::POLLIN)),

@@ -69,7 +69,11 @@ pub fn spawn(store: &Store, id: &str) -> Result<(), (Error, i32)> {
         .map_err(fail)?;
     let args = exe_args("launch", store, id, &[]);
     let env = env();
-    let forked = sp::fork()
+    let one = sp::SingleThreaded::check()
+        .map_err(Error::io("read", "/proc/self/task"))
+        .map_err(fail)?
+        .ok_or_else(|| fail(Error::Msg("internal: more than one thread at fork".into())))?;
+    let forked = sp::fork(&one)
         .map_err(Error::io("fork", "monitor"))
         .map_err(fail)?;
     if forked.is_none() {
@@ -363,7 +367,7 @@ fn finish(store: &Store, id: &str, code: i32) -> i32 {
     let _ = store.save_state(id, &st);
     // Waits on nothing, so `stop` (which also removes the marker race by writing it first)
     // can end the wait by signalling the monitor.
-    let _ = husk_sys::fs::poll_fixed::<0>([], delay_ms as i32);
+    let _ = husk_sys::sock::poll_fixed::<0>([], delay_ms as i32);
     if store.stop_marker(id).exists() {
         st.status = "exited".into();
         let _ = store.save_state(id, &st);

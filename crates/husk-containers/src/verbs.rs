@@ -71,7 +71,7 @@ fn wait_gone(pid: i32, start: u64, limit: Option<Duration>) -> bool {
     };
     let ms = limit.map_or(-1, |l| l.as_millis().min(i32::MAX as u128) as i32);
     use std::os::fd::AsFd;
-    matches!(husk_sys::fs::poll_fixed([Some((fd.as_fd(), libc::POLLIN))], ms), Ok([r]) if r != 0)
+    matches!(husk_sys::sock::poll_fixed([Some((fd.as_fd(), libc::POLLIN))], ms), Ok([r]) if r != 0)
 }
 
 /// The record after the monitor wrote the exit (or after husk wrote it for a lost monitor).

@@ -292,7 +292,7 @@ fn watch(
         }
         let wait_for_exit = exited.is_none().then(|| (pidfd.as_fd(), libc::POLLIN));
         let timeout = if exited.is_some() { 200 } else { -1 };
-        let Ok(r) = husk_sys::fs::poll_fixed(
+        let Ok(r) = husk_sys::sock::poll_fixed(
             [
                 ev(&streams[0]),
                 ev(&streams[1]),

@@ -87,7 +87,7 @@ fn mount(store: &Store, img: &Image, dir: &Path) -> Result<(), Error> {
             img.layers.len()
         )));
     }
-    husk_sys::fs::mount(
+    husk_sys::mount::mount(
         Some("overlay"),
         &merged.to_string_lossy(),
         Some("overlay"),
@@ -120,7 +120,7 @@ impl Drop for Root {
 
 fn release_dir(dir: &Path) -> Result<(), Error> {
     let merged = dir.join("merged");
-    if let Err(e) = husk_sys::fs::umount2(&merged.to_string_lossy(), libc::MNT_DETACH)
+    if let Err(e) = husk_sys::mount::umount2(&merged.to_string_lossy(), libc::MNT_DETACH)
         && !matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOENT))
     {
         return Err(Error::io("unmount overlay root", &merged)(e));

@@ -202,12 +202,13 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
         None => None,
     };
     let cgroup_join = Some(cgroup.open_for_self_join(cg_fd.is_some())?);
-    let (old_sigmask, parent_end, child_end) = crate::process::prepare_clone()?;
+    let (one, old_sigmask, parent_end, child_end) = crate::process::prepare_clone()?;
     // The container's filter applies to every process in it: compiled here, loaded by the
     // process right before execve. The notify listener's path is on the host, so it is
     // connected here, before the child enters the container.
     let seccomp = prepare_seccomp(&state)?;
     let child = Child {
+        one,
         seccomp: std::cell::RefCell::new(seccomp),
         plan: &plan,
         chan: Channel(child_end),
@@ -235,7 +236,7 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
         }
         None => None,
     };
-    let forked = sp::clone3(0, cg_fd.as_ref().map(|f| f.as_fd()));
+    let forked = sp::clone3(&child.one, 0, cg_fd.as_ref().map(|f| f.as_fd()));
     if let Ok(Forked::Child) = forked {
         drop(parent_end);
         child.run()
@@ -377,7 +378,7 @@ fn prepare_seccomp(state: &State) -> Result<Option<crate::seccomp::Prepared>, Er
 /// The joining child's report: the process' pid and pidfd ("P<pid>" with the fd), or its error.
 fn receive_process(chan: &Channel) -> Result<(i32, OwnedFd), Error> {
     let mut buf = [0u8; 8192];
-    let got = sfs::recv_fd(chan.0.as_fd(), &mut buf);
+    let got = husk_sys::sock::recv_fd(chan.0.as_fd(), &mut buf);
     match got {
         Ok((n, Some(fd))) if buf[..n].starts_with(b"P") => {
             let pid: i32 = std::str::from_utf8(&buf[1..n])
@@ -430,6 +431,8 @@ fn await_exec(chan: &Channel, pidfd: BorrowedFd<'_>) -> Result<(), Error> {
 
 /// What the child of the clone needs; it runs `Child::run` and never returns.
 struct Child<'a> {
+    /// Still true in the child: the clone copies only the calling thread.
+    one: sp::SingleThreaded,
     seccomp: std::cell::RefCell<Option<crate::seccomp::Prepared>>,
     plan: &'a ProcessPlan,
     chan: Channel,
@@ -501,7 +504,8 @@ impl Child<'_> {
             });
         };
         let msg = format!("P{pid}");
-        if let Err(e) = sfs::send_fd(self.chan.0.as_fd(), msg.as_bytes(), pidfd.as_fd()) {
+        if let Err(e) = husk_sys::sock::send_fd(self.chan.0.as_fd(), msg.as_bytes(), pidfd.as_fd())
+        {
             let _ = self.chan.send(&Msg::Error(fail("sync", "send pidfd", e)));
             let _ = sp::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
             sp::exit_now(1);
@@ -520,9 +524,9 @@ impl Child<'_> {
         }
         // Init's root, whether it got there by pivot_root or by MS_MOVE + chroot.
         sfs::fchdir(self.root.as_fd()).map_err(|e| fail("chdir", "container root", e))?;
-        sfs::chroot(".").map_err(|e| fail("chroot", "container root", e))?;
+        husk_sys::mount::chroot(".").map_err(|e| fail("chroot", "container root", e))?;
         // CLONE_PARENT: the process is our parent's child, so it waits for it directly.
-        match sp::clone3(libc::CLONE_PARENT as u64, None)
+        match sp::clone3(&self.one, libc::CLONE_PARENT as u64, None)
             .map_err(|e| fail("clone3", "exec process", e))?
         {
             Forked::Child => Ok(None),

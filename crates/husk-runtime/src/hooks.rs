@@ -67,7 +67,7 @@ fn feed_and_wait(
         let mut fds = vec![(pidfd.as_fd(), libc::POLLIN)];
         fds.extend(stdin.as_ref().map(|s| (s.as_fd(), libc::POLLOUT)));
         let ready =
-            husk_sys::fs::poll(&fds, wait_ms).map_err(Error::io("wait for hook", &hook.path))?;
+            husk_sys::sock::poll(&fds, wait_ms).map_err(Error::io("wait for hook", &hook.path))?;
         if ready[0] != 0 {
             break;
         }

@@ -15,8 +15,12 @@ fn map_text(maps: &[IdMapping]) -> String {
         .collect()
 }
 
-fn make_userns(uid: &[IdMapping], gid: &[IdMapping]) -> Result<OwnedFd, Error> {
-    let (pid, pidfd) = match sp::clone3(husk_spec::names::NsKind::User.clone_flag(), None)
+fn make_userns(
+    one: &sp::SingleThreaded,
+    uid: &[IdMapping],
+    gid: &[IdMapping],
+) -> Result<OwnedFd, Error> {
+    let (pid, pidfd) = match sp::clone3(one, husk_spec::names::NsKind::User.clone_flag(), None)
         .map_err(Error::io("clone3", "idmap user namespace"))?
     {
         Forked::Child => loop {
@@ -59,7 +63,8 @@ pub(crate) fn user_namespaces(plan: &Plan) -> Result<Vec<Option<OwnedFd>>, Error
         let fd = match existing {
             Some((_, _, fd)) => fd.try_clone().map_err(Error::io("dup", "user namespace"))?,
             None => {
-                let fd = make_userns(&m.uid_mappings, &m.gid_mappings)?;
+                let one = crate::process::single_threaded()?;
+                let fd = make_userns(&one, &m.uid_mappings, &m.gid_mappings)?;
                 let copy = fd.try_clone().map_err(Error::io("dup", "user namespace"))?;
                 made.push((m.uid_mappings.clone(), m.gid_mappings.clone(), fd));
                 copy

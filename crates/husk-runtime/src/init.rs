@@ -172,7 +172,7 @@ fn exec_process(a: &InitArgs<'_>, ready: Ready, fifo_w: Option<std::fs::File>) -
     // a hung-up channel (it holds its end until our execve).
     if a.plan.die_with_parent {
         let gone = sp::set_pdeathsig(libc::SIGKILL).is_err()
-            || sfs::poll(&[(a.chan.0.as_fd(), libc::POLLRDHUP)], 0)
+            || husk_sys::sock::poll(&[(a.chan.0.as_fd(), libc::POLLRDHUP)], 0)
                 .is_ok_and(|r| r[0] & (libc::POLLHUP | libc::POLLRDHUP) != 0);
         if gone {
             sp::exit_now(137);

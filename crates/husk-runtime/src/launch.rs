@@ -408,7 +408,7 @@ fn spawn(
     let cgroup_join_files = pre.cgroup.self_join_files(cg_fd.is_some());
     let idmaps = crate::idmap::user_namespaces(plan)?;
     let bind_sources = open_bind_sources(plan)?;
-    let (old_sigmask, parent_end, child_end) = crate::process::prepare_clone()?;
+    let (one, old_sigmask, parent_end, child_end) = crate::process::prepare_clone()?;
     let view = CgroupView {
         hierarchies: pre.hier.list.clone(),
         dirs: pre.cgroup.dirs.clone(),
@@ -423,7 +423,7 @@ fn spawn(
             cg_fd.is_some()
         )
     });
-    let (pid, pidfd) = match sp::clone3(clone_flags, cg_fd.as_ref().map(|f| f.as_fd()))
+    let (pid, pidfd) = match sp::clone3(&one, clone_flags, cg_fd.as_ref().map(|f| f.as_fd()))
         .map_err(Error::io("clone3", "init"))?
     {
         Forked::Child => {
@@ -751,7 +751,7 @@ fn open_bind_sources(plan: &Plan) -> Result<Vec<Option<OwnedFd>>, Error> {
         .iter()
         .map(|m| match &m.source {
             Some(src) if m.opts.is_bind() && m.opts.idmap.is_none() => {
-                husk_sys::fs::open_tree_clone(src, m.opts.flags & libc::MS_REC != 0)
+                husk_sys::mount::open_tree_clone(src, m.opts.flags & libc::MS_REC != 0)
                     .map(Some)
                     .map_err(Error::io("open_tree bind source", src))
             }

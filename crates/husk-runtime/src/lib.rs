@@ -24,6 +24,7 @@ mod shared;
 pub mod state;
 mod sync;
 mod trampoline;
+pub use trampoline::reexec_from_readonly_binary;
 mod tty;
 pub mod userdirs;
 

@@ -44,7 +44,7 @@ pub fn start(root: &Path, id: &str) -> Result<(), Error> {
     let fifo = husk_sys::fs::openat(None, &fifo_path, libc::O_RDONLY | libc::O_NONBLOCK, 0)
         .map_err(Error::io("open", &fifo_path))?;
     // Wait for init's byte, or for init to die: a dead init is an error, never a hang.
-    let ready = husk_sys::fs::poll_in(&[fifo.as_fd(), pidfd.as_fd()], -1)
+    let ready = husk_sys::sock::poll_in(&[fifo.as_fd(), pidfd.as_fd()], -1)
         .map_err(Error::io("poll", &fifo_path))?;
     // Init writes its byte after the startContainer hooks: a failing one makes init exit
     // without it.
@@ -66,7 +66,7 @@ pub fn start(root: &Path, id: &str) -> Result<(), Error> {
     // Init holds the fifo open (close-on-exec) until execve: wait for its EOF, so poststart
     // hooks run after the process was executed, as the spec orders them.
     loop {
-        husk_sys::fs::poll_in(&[fifo.as_fd()], -1).map_err(Error::io("poll", &fifo_path))?;
+        husk_sys::sock::poll_in(&[fifo.as_fd()], -1).map_err(Error::io("poll", &fifo_path))?;
         match husk_sys::fs::read(fifo.as_fd(), &mut b) {
             Ok(0) => break,
             Ok(_) => {}
@@ -147,7 +147,7 @@ pub fn destroy(
     if let Some(pidfd) = init_pidfd(state) {
         let _ = sp::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
         // The pidfd turns readable when init has exited (even if someone else reaps it).
-        let _ = husk_sys::fs::poll_in(&[pidfd.as_fd()], 5000);
+        let _ = husk_sys::sock::poll_in(&[pidfd.as_fd()], 5000);
     }
     crate::fault::point("delete.killed")?;
     if let Some(cg) = cgroup {

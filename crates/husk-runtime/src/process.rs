@@ -50,7 +50,8 @@ pub(crate) fn fill_preserved_fds(n: u32) -> Result<(), Error> {
 pub(crate) fn wait_forwarding(pidfd: BorrowedFd<'_>, what: &'static str) -> Result<Exit, Error> {
     let sigfd = sp::signalfd(&sp::SigSet::forwardable()).map_err(Error::io("signalfd", what))?;
     loop {
-        let ready = sfs::poll_in(&[pidfd, sigfd.as_fd()], -1).map_err(Error::io("poll", what))?;
+        let ready = husk_sys::sock::poll_in(&[pidfd, sigfd.as_fd()], -1)
+            .map_err(Error::io("poll", what))?;
         if ready[0] != 0 {
             let exit = sp::waitid_pidfd(pidfd, false).map_err(Error::io("wait", what))?;
             // The pidfd is readable once the process exited; waitid then always finds it.
@@ -99,7 +100,7 @@ pub(crate) fn setup_console(sock: BorrowedFd<'_>, size: Option<(u16, u16)>) -> S
         sfs::dup2(peer.as_raw_fd(), fd).map_err(|e| fail("dup2", format!("pty to fd {fd}"), e))?;
     }
     // runc sends the master's name as the payload; engines read the fd and ignore the rest.
-    sfs::send_fd(sock, b"/dev/ptmx", master.as_fd())
+    husk_sys::sock::send_fd(sock, b"/dev/ptmx", master.as_fd())
         .map_err(|e| fail("send pty master", "console socket", e))
 }
 
@@ -293,17 +294,32 @@ pub(crate) fn find_executable(p: &ProcessPlan) -> Step<PathBuf> {
 /// Everything a clone needs first, for init and for exec: the process must be single-threaded
 /// (the child continues with a copy of this one thread), the forwardable signals are blocked
 /// (the parent reads them from a signalfd; the child restores the returned mask before exec),
-/// and a SOCK_SEQPACKET pair carries the sync protocol: (old mask, parent end, child end).
-pub(crate) fn prepare_clone()
--> Result<(sp::SigSet, std::os::fd::OwnedFd, std::os::fd::OwnedFd), Error> {
-    let threads = sp::thread_count().map_err(Error::io("read", "/proc/self/task"))?;
-    if threads != 1 {
-        return Err(Error::Msg(format!(
-            "internal: {threads} threads at clone; husk must be single-threaded here"
-        )));
-    }
+/// and a SOCK_SEQPACKET pair carries the sync protocol: (the proof of one thread, old mask,
+/// parent end, child end).
+pub(crate) fn prepare_clone() -> Result<
+    (
+        sp::SingleThreaded,
+        sp::SigSet,
+        std::os::fd::OwnedFd,
+        std::os::fd::OwnedFd,
+    ),
+    Error,
+> {
+    let one = single_threaded()?;
     let old_sigmask = sp::block_signals(&sp::SigSet::forwardable())
         .map_err(Error::io("block signals", "sigprocmask"))?;
-    let (parent_end, child_end) = sfs::seqpacket_pair().map_err(Error::io("socketpair", "sync"))?;
-    Ok((old_sigmask, parent_end, child_end))
+    let (parent_end, child_end) =
+        husk_sys::sock::seqpacket_pair().map_err(Error::io("socketpair", "sync"))?;
+    Ok((one, old_sigmask, parent_end, child_end))
+}
+
+/// The proof `clone3` and `fork` need; a second thread here is husk's own bug.
+pub(crate) fn single_threaded() -> Result<sp::SingleThreaded, Error> {
+    sp::SingleThreaded::check()
+        .map_err(Error::io("read", "/proc/self/task"))?
+        .ok_or_else(|| {
+            Error::Msg(
+                "internal: more than one thread at clone; husk must be single-threaded here".into(),
+            )
+        })
 }

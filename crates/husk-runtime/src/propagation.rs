@@ -57,7 +57,7 @@ pub(crate) fn make_parent_private(applied: u64, target: &Path) -> Step<()> {
         } else {
             (ms::PRIVATE, "private")
         };
-        sfs::mount(None, &m.mountpoint, None, flag, None).map_err(|e| {
+        husk_sys::mount::mount(None, &m.mountpoint, None, flag, None).map_err(|e| {
             format!(
                 "make {} (the mount holding the rootfs) {name}: {}",
                 m.mountpoint,
@@ -77,7 +77,8 @@ pub(crate) fn after_pivot(plan: &Plan) -> Step<()> {
     if requested == ms::SLAVE | ms::REC {
         return Ok(());
     }
-    sfs::mount(None, "/", None, requested, None).map_err(|e| fail("set propagation of", "/", e))?;
+    husk_sys::mount::mount(None, "/", None, requested, None)
+        .map_err(|e| fail("set propagation of", "/", e))?;
     if requested & ms::REC == 0 {
         return Ok(());
     }
@@ -90,7 +91,7 @@ pub(crate) fn after_pivot(plan: &Plan) -> Step<()> {
         let top = open_in_root(root.as_fd(), &m.dest, 0)
             .map_err(|e| fail("reopen", &m.dest_display, e))?;
         for p in &m.opts.propagation {
-            sfs::mount(None, &sfs::fd_path(top.as_fd()), None, *p, None)
+            husk_sys::mount::mount(None, &husk_sys::mount::fd_path(top.as_fd()), None, *p, None)
                 .map_err(|e| fail("set propagation of", &m.dest_display, e))?;
         }
     }

@@ -78,7 +78,7 @@ fn follow_in_root(
     }
     // Relative: from the directory holding the link, by its real path inside the root (the
     // path as asked if that directory is in a bind mount from elsewhere).
-    let real = |fd: BorrowedFd<'_>| std::fs::read_link(sfs::fd_path(fd));
+    let real = |fd: BorrowedFd<'_>| std::fs::read_link(husk_sys::mount::fd_path(fd));
     let (dir_real, root_real) = (real(dir)?, real(root)?);
     let base = dir_real.strip_prefix(&root_real).unwrap_or(dir_rel);
     Ok(husk_spec::plan::clean_in_root(
@@ -167,17 +167,17 @@ impl Rootfs<'_> {
     /// `/` never crosses the mount stacked on it) and pivot_root would see the old root.
     pub fn prepare(plan: &Plan, staging: Option<&Path>) -> Step<OwnedFd> {
         let applied = crate::propagation::before_bind(plan.rootfs_propagation);
-        sfs::mount(None, "/", None, applied, None)
+        husk_sys::mount::mount(None, "/", None, applied, None)
             .map_err(|e| fail("set propagation of", "/", e))?;
         let target = staging.unwrap_or(&plan.rootfs);
         crate::propagation::make_parent_private(applied, target)?;
         let (r, t) = (plan.rootfs.to_string_lossy(), target.to_string_lossy());
-        sfs::mount(Some(&r), &t, None, ms::BIND | ms::REC, None)
+        husk_sys::mount::mount(Some(&r), &t, None, ms::BIND | ms::REC, None)
             .map_err(|e| fail("bind rootfs", &plan.rootfs, e))?;
         let root = sfs::openat(None, target, libc::O_PATH | libc::O_DIRECTORY, 0)
             .map_err(|e| fail("open rootfs", target, e))?;
         if plan.rootfs_readonly_recursive {
-            sfs::mount_setattr(root.as_fd(), true, attr::RDONLY, 0, None)
+            husk_sys::mount::mount_setattr(root.as_fd(), true, attr::RDONLY, 0, None)
                 .map_err(|e| fail("make read-only (recursively)", &plan.rootfs, e))?;
         }
         Ok(root)
@@ -236,7 +236,7 @@ impl Rootfs<'_> {
             return self.mount_cgroup(m);
         }
         let target = self.target(m)?;
-        let tpath = sfs::fd_path(target.as_fd());
+        let tpath = husk_sys::mount::fd_path(target.as_fd());
         let idmap = self
             .plan
             .mounts
@@ -246,12 +246,12 @@ impl Rootfs<'_> {
             .and_then(Option::as_ref);
         if let (Some(userns), Some(src)) = (idmap, &m.source) {
             // A detached copy of the source, id-mapped, then attached on the resolved target.
-            let tree = sfs::open_tree_clone(src, m.opts.flags & ms::REC != 0)
+            let tree = husk_sys::mount::open_tree_clone(src, m.opts.flags & ms::REC != 0)
                 .map_err(|e| fail("open_tree", src, e))?;
-            sfs::mount_setattr(
+            husk_sys::mount::mount_setattr(
                 tree.as_fd(),
                 m.opts.idmap == Some(true),
-                sfs::MOUNT_ATTR_IDMAP,
+                husk_sys::mount::MOUNT_ATTR_IDMAP,
                 0,
                 Some(userns.as_fd()),
             )
@@ -263,10 +263,10 @@ impl Rootfs<'_> {
                 };
                 format!("{}{hint}", fail("id-map", src, e))
             })?;
-            sfs::move_mount_to_fd(tree.as_fd(), target.as_fd())
+            husk_sys::mount::move_mount_to_fd(tree.as_fd(), target.as_fd())
                 .map_err(|e| fail("move_mount", src, e))?;
         } else if let Some(tree) = self.bind_source(m) {
-            sfs::move_mount_to_fd(tree.as_fd(), target.as_fd()).map_err(|e| {
+            husk_sys::mount::move_mount_to_fd(tree.as_fd(), target.as_fd()).map_err(|e| {
                 fail(
                     "move_mount",
                     m.source.as_deref().unwrap_or(Path::new("")),
@@ -279,7 +279,7 @@ impl Rootfs<'_> {
                 .as_ref()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            sfs::mount(
+            husk_sys::mount::mount(
                 Some(&src),
                 &tpath,
                 None,
@@ -295,7 +295,7 @@ impl Rootfs<'_> {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| m.fstype.clone());
             let data = (!m.opts.data.is_empty()).then_some(m.opts.data.as_str());
-            match sfs::mount(Some(&src), &tpath, Some(&m.fstype), flags, data) {
+            match husk_sys::mount::mount(Some(&src), &tpath, Some(&m.fstype), flags, data) {
                 // In a user namespace that does not own the network namespace, sysfs cannot be
                 // mounted; runc binds the host's /sys instead, and so do we.
                 Err(e)
@@ -303,7 +303,7 @@ impl Rootfs<'_> {
                         && self.in_userns
                         && e.raw_os_error() == Some(libc::EPERM) =>
                 {
-                    sfs::mount(Some("/sys"), &tpath, None, ms::BIND | ms::REC, None)
+                    husk_sys::mount::mount(Some("/sys"), &tpath, None, ms::BIND | ms::REC, None)
                         .map_err(|e| fail("bind", "/sys", e))?;
                     self.set_attrs(
                         &m.dest,
@@ -330,8 +330,14 @@ impl Rootfs<'_> {
             let top = open_in_root(self.root.as_fd(), &m.dest, 0)
                 .map_err(|e| fail("reopen", &m.dest_display, e))?;
             for p in &m.opts.propagation {
-                sfs::mount(None, &sfs::fd_path(top.as_fd()), None, *p, None)
-                    .map_err(|e| fail("set propagation of", &m.dest_display, e))?;
+                husk_sys::mount::mount(
+                    None,
+                    &husk_sys::mount::fd_path(top.as_fd()),
+                    None,
+                    *p,
+                    None,
+                )
+                .map_err(|e| fail("set propagation of", &m.dest_display, e))?;
             }
         }
         Ok(())
@@ -356,7 +362,7 @@ impl Rootfs<'_> {
     fn set_attrs(&self, dest: &Path, recursive: bool, set: u64, clear: u64) -> Step<()> {
         let top = open_in_root(self.root.as_fd(), dest, 0)
             .map_err(|e| fail("reopen", Path::new("/").join(dest), e))?;
-        sfs::mount_setattr(top.as_fd(), recursive, set, clear, None)
+        husk_sys::mount::mount_setattr(top.as_fd(), recursive, set, clear, None)
             .map_err(|e| fail("mount_setattr", Path::new("/").join(dest), e))
     }
 
@@ -366,12 +372,12 @@ impl Rootfs<'_> {
     fn mount_cgroup(&self, m: &MountOp) -> Step<()> {
         let target = mkdir_all(self.root.as_fd(), &m.dest)
             .map_err(|e| fail("create mount target", &m.dest_display, e))?;
-        let tpath = sfs::fd_path(target.as_fd());
+        let tpath = husk_sys::mount::fd_path(target.as_fd());
         let flags = m.opts.flags & (ms::NOSUID | ms::NODEV | ms::NOEXEC | ms::RELATIME);
         let all_v2 = self.cgroups.hierarchies.iter().all(|h| h.v2);
         if all_v2 || m.fstype == "cgroup2" {
             let r = if self.cgroups.own_cgroup_ns {
-                sfs::mount(Some("cgroup2"), &tpath, Some("cgroup2"), flags, None)
+                husk_sys::mount::mount(Some("cgroup2"), &tpath, Some("cgroup2"), flags, None)
             } else {
                 let dir = self
                     .cgroups
@@ -381,13 +387,13 @@ impl Rootfs<'_> {
                     .find(|(h, _)| h.v2)
                     .map(|(_, d)| d.to_string_lossy().into_owned());
                 match dir {
-                    Some(d) => sfs::mount(Some(&d), &tpath, None, ms::BIND, None),
+                    Some(d) => husk_sys::mount::mount(Some(&d), &tpath, None, ms::BIND, None),
                     None => Err(io::Error::from_raw_os_error(libc::ENOENT)),
                 }
             };
             r.map_err(|e| fail("mount", "cgroup2", e))?;
         } else {
-            sfs::mount(
+            husk_sys::mount::mount(
                 Some("tmpfs"),
                 &tpath,
                 Some("tmpfs"),
@@ -417,16 +423,22 @@ impl Rootfs<'_> {
                         )
                     })
                     .map_err(|e| fail("create", Path::new("/").join(&sub), e))?;
-                let p = sfs::fd_path(fd.as_fd());
+                let p = husk_sys::mount::fd_path(fd.as_fd());
                 let r = if self.cgroups.own_cgroup_ns {
                     if h.v2 {
-                        sfs::mount(Some("cgroup2"), &p, Some("cgroup2"), flags, None)
+                        husk_sys::mount::mount(Some("cgroup2"), &p, Some("cgroup2"), flags, None)
                     } else {
                         let opts = h.controllers.join(",");
-                        sfs::mount(Some("cgroup"), &p, Some("cgroup"), flags, Some(&opts))
+                        husk_sys::mount::mount(
+                            Some("cgroup"),
+                            &p,
+                            Some("cgroup"),
+                            flags,
+                            Some(&opts),
+                        )
                     }
                 } else {
-                    sfs::mount(Some(&dir.to_string_lossy()), &p, None, ms::BIND, None)
+                    husk_sys::mount::mount(Some(&dir.to_string_lossy()), &p, None, ms::BIND, None)
                 };
                 r.map_err(|e| fail("mount cgroup", Path::new("/").join(&sub), e))?;
             }
@@ -531,9 +543,9 @@ impl Rootfs<'_> {
                 sfs::RESOLVE_BENEATH | sfs::RESOLVE_NO_SYMLINKS,
             )
             .map_err(|e| fail("create", &host, e))?;
-            return sfs::mount(
+            return husk_sys::mount::mount(
                 Some(&host.to_string_lossy()),
-                &sfs::fd_path(f.as_fd()),
+                &husk_sys::mount::fd_path(f.as_fd()),
                 None,
                 ms::BIND,
                 None,
@@ -568,13 +580,14 @@ impl Rootfs<'_> {
     pub fn pivot(&self, no_pivot: bool) -> Step<()> {
         sfs::fchdir(self.root.as_fd()).map_err(|e| fail("chdir", &self.plan.rootfs, e))?;
         if no_pivot {
-            sfs::mount(Some("."), "/", None, libc::MS_MOVE, None)
+            husk_sys::mount::mount(Some("."), "/", None, libc::MS_MOVE, None)
                 .map_err(|e| fail("move rootfs to", "/", e))?;
-            sfs::chroot(".").map_err(|e| fail("chroot", &self.plan.rootfs, e))?;
+            husk_sys::mount::chroot(".").map_err(|e| fail("chroot", &self.plan.rootfs, e))?;
         } else {
             let old_root = sfs::openat(None, Path::new("/"), libc::O_PATH | libc::O_DIRECTORY, 0)
                 .map_err(|e| fail("open", "/", e))?;
-            sfs::pivot_root(".", ".").map_err(|e| fail("pivot_root", &self.plan.rootfs, e))?;
+            husk_sys::mount::pivot_root(".", ".")
+                .map_err(|e| fail("pivot_root", &self.plan.rootfs, e))?;
             // The old root is now stacked on top of the new one. Our cwd is still the new
             // root's mount, so "." must be re-pointed at the old root before the rslave below:
             // without this fchdir, "." named the new root, the rslave went over the container's
@@ -582,9 +595,10 @@ impl Rootfs<'_> {
             // was never made a slave before its unmount (as runc does it: fchdir(oldroot)).
             sfs::fchdir(old_root.as_fd()).map_err(|e| fail("chdir", "old root", e))?;
             // Make the old root a slave first so the unmount does not propagate to the host.
-            sfs::mount(None, ".", None, ms::SLAVE | ms::REC, None)
+            husk_sys::mount::mount(None, ".", None, ms::SLAVE | ms::REC, None)
                 .map_err(|e| fail("make old root rslave", "/", e))?;
-            sfs::umount2(".", libc::MNT_DETACH).map_err(|e| fail("unmount old root", "/", e))?;
+            husk_sys::mount::umount2(".", libc::MNT_DETACH)
+                .map_err(|e| fail("unmount old root", "/", e))?;
         }
         std::env::set_current_dir("/").map_err(|e| fail("chdir", "/", e))
     }
@@ -595,7 +609,7 @@ impl Rootfs<'_> {
         let root = sfs::openat(None, &plan.rootfs, libc::O_PATH | libc::O_DIRECTORY, 0)
             .map_err(|e| fail("open rootfs", &plan.rootfs, e))?;
         sfs::fchdir(root.as_fd()).map_err(|e| fail("chdir", &plan.rootfs, e))?;
-        sfs::chroot(".").map_err(|e| fail("chroot", &plan.rootfs, e))?;
+        husk_sys::mount::chroot(".").map_err(|e| fail("chroot", &plan.rootfs, e))?;
         std::env::set_current_dir("/").map_err(|e| fail("chdir", "/", e))
     }
 
@@ -618,15 +632,15 @@ impl Rootfs<'_> {
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
                 r => r.map_err(|e| fail("open readonly path", p, e))?,
             };
-            let fp = sfs::fd_path(fd.as_fd());
-            sfs::mount(Some(&fp), &fp, None, ms::BIND | ms::REC, None)
+            let fp = husk_sys::mount::fd_path(fd.as_fd());
+            husk_sys::mount::mount(Some(&fp), &fp, None, ms::BIND | ms::REC, None)
                 .map_err(|e| fail("bind readonly path", p, e))?;
             let top = open_in_root(root.as_fd(), &rel, 0).map_err(|e| fail("reopen", p, e))?;
-            sfs::mount_setattr(top.as_fd(), true, attr::RDONLY, 0, None)
+            husk_sys::mount::mount_setattr(top.as_fd(), true, attr::RDONLY, 0, None)
                 .map_err(|e| fail("make read-only", p, e))?;
         }
         if plan.rootfs_readonly {
-            sfs::mount_setattr(root.as_fd(), false, attr::RDONLY, 0, None)
+            husk_sys::mount::mount_setattr(root.as_fd(), false, attr::RDONLY, 0, None)
                 .map_err(|e| fail("make read-only", "/", e))?;
         }
         Ok(())
@@ -669,9 +683,9 @@ fn mask_path(
         r => r.map_err(|e| fail("open masked path", p, e))?,
     };
     let st = sfs::fstat(fd.as_fd()).map_err(|e| fail("stat", p, e))?;
-    let target = sfs::fd_path(fd.as_fd());
+    let target = husk_sys::mount::fd_path(fd.as_fd());
     if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-        return sfs::mount(
+        return husk_sys::mount::mount(
             Some("tmpfs"),
             &target,
             Some("tmpfs"),
@@ -697,8 +711,8 @@ fn mask_path(
             null.get_or_init(|| fd)
         }
     };
-    sfs::mount(
-        Some(&sfs::fd_path(null.as_fd())),
+    husk_sys::mount::mount(
+        Some(&husk_sys::mount::fd_path(null.as_fd())),
         &target,
         None,
         ms::BIND,

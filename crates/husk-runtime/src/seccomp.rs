@@ -293,7 +293,7 @@ fn send_to_listener(
     payload: &str,
     path: Option<&std::path::Path>,
 ) -> Result<(), String> {
-    husk_sys::fs::send_fd(sock.as_fd(), payload.as_bytes(), notify).map_err(|e| {
+    husk_sys::sock::send_fd(sock.as_fd(), payload.as_bytes(), notify).map_err(|e| {
         format!(
             "send seccomp fd to {}: {}",
             path.unwrap_or(std::path::Path::new("?")).display(),

@@ -36,7 +36,7 @@ pub(crate) fn open_in_root(root: BorrowedFd<'_>, rel: &Path, flags: i32) -> io::
 }
 
 /// Writes a file of the container's procfs through a private procfs instance (`procfs`: see
-/// `husk_sys::fs::private_procfs`), never through the /proc the image or a shared mount could
+/// `husk_sys::mount::private_procfs`), never through the /proc the image or a shared mount could
 /// have replaced; the target must still be on procfs (a hostile image cannot have us write
 /// through something it planted; CVE-2019-16884 class).
 pub(crate) fn write_proc(procfs: BorrowedFd<'_>, rel: &str, value: &str) -> Step<()> {
@@ -60,7 +60,7 @@ pub(crate) fn write_proc(procfs: BorrowedFd<'_>, rel: &str, value: &str) -> Step
 
 /// The private procfs, made only when something must be written there.
 pub(crate) fn procfs_handle() -> Step<OwnedFd> {
-    sfs::private_procfs().map_err(|e| fail("mount a private procfs", "proc", e))
+    husk_sys::mount::private_procfs().map_err(|e| fail("mount a private procfs", "proc", e))
 }
 
 /// Connects to the console socket on the host, before the clone: inside the container its path

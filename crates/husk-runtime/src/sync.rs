@@ -106,7 +106,7 @@ pub struct Channel(pub OwnedFd);
 
 impl Channel {
     pub fn send(&self, m: &Msg) -> io::Result<()> {
-        husk_sys::fs::send(self.0.as_fd(), &m.encode()).map(drop)
+        husk_sys::sock::send(self.0.as_fd(), &m.encode()).map(drop)
     }
 
     /// `m` with `fds` attached (SCM_RIGHTS); a plain `send` when there are none.
@@ -114,13 +114,13 @@ impl Channel {
         if fds.is_empty() {
             return self.send(m);
         }
-        husk_sys::fs::send_fds(self.0.as_fd(), &m.encode(), fds)
+        husk_sys::sock::send_fds(self.0.as_fd(), &m.encode(), fds)
     }
 
     /// A message and up to `max` fds sent with it; `Ok(None)` is EOF: the peer is gone.
     pub fn recv_with_fds(&self, max: usize) -> io::Result<Option<(Msg, Vec<OwnedFd>)>> {
         let mut buf = [0u8; MAX_MSG];
-        let recv = |buf: &mut [u8]| husk_sys::fs::recv_fds(self.0.as_fd(), buf, max);
+        let recv = |buf: &mut [u8]| husk_sys::sock::recv_fds(self.0.as_fd(), buf, max);
         // A peer that exits with a message of ours unread leaves ECONNRESET, reported once,
         // ahead of what it sent before: read on (its error report, then EOF).
         let (n, fds) = match recv(&mut buf) {
@@ -145,7 +145,7 @@ mod tests {
 
     #[test]
     fn roundtrip_and_eof() {
-        let (a, b) = husk_sys::fs::seqpacket_pair().unwrap();
+        let (a, b) = husk_sys::sock::seqpacket_pair().unwrap();
         let (a, b) = (Channel(a), Channel(b));
         for m in [
             Msg::Go(4242),
@@ -174,7 +174,7 @@ mod tests {
     /// silently truncated datagram.
     #[test]
     fn huge_texts_are_cut() {
-        let (a, b) = husk_sys::fs::seqpacket_pair().unwrap();
+        let (a, b) = husk_sys::sock::seqpacket_pair().unwrap();
         let (a, b) = (Channel(a), Channel(b));
         let long = format!("setgroups {}: EINVAL", "é1234,".repeat(100_000));
         a.send(&Msg::Error(long.clone())).unwrap();
@@ -187,7 +187,7 @@ mod tests {
         );
         assert!(got.ends_with(" more bytes)"), "{got}");
         // A datagram larger than the receive buffer is an error, never a cut message.
-        husk_sys::fs::send(a.0.as_fd(), &[b'E'; MAX_MSG + 1]).unwrap();
+        husk_sys::sock::send(a.0.as_fd(), &[b'E'; MAX_MSG + 1]).unwrap();
         let e = b.recv().unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::EMSGSIZE));
     }

@@ -9,9 +9,12 @@ use crate::Error;
 use husk_spec::names::NsKind;
 use husk_spec::plan::Plan;
 use husk_spec::seccomp::{Action, SeccompPlan};
+use husk_sys::mount as smount;
 use husk_sys::process::PreparedExec;
+use std::ffi::OsString;
 use std::io;
-use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 static HUSK_EXEC: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/husk-exec"));
@@ -28,7 +31,7 @@ pub(crate) fn choose(plan: &Plan) -> Result<Option<OwnedFd>, Error> {
             crate::errno_text(&e)
         ))
     };
-    if husk_sys::fs::running_from_readonly_binary().map_err(protect_err)? {
+    if running_from_readonly_binary().map_err(protect_err)? {
         return Ok(None);
     }
     let why = match unsuitable(plan) {
@@ -39,9 +42,61 @@ pub(crate) fn choose(plan: &Plan) -> Result<Option<OwnedFd>, Error> {
         Some(why) => why.to_string(),
     };
     crate::explain::step(|| format!("re-executing from a read-only copy of husk: {why}"));
-    husk_sys::fs::reexec_from_readonly_binary().map_err(protect_err)?;
+    reexec_from_readonly_binary().map_err(protect_err)?;
     // Returned without executing: the binary turned out to be protected after all.
     Ok(None)
+}
+
+/// CVE-2019-5736: every process husk makes for a container is a fork of husk, so until its
+/// execve its /proc/self/exe is the husk binary, and an image whose entrypoint is
+/// `#!/proc/self/exe` has the kernel run that binary as a dumpable process of the container,
+/// which can then hold a handle on it and reopen it for writing once no husk process runs.
+/// This re-executes husk from a detached, read-only bind mount of its own binary (open_tree +
+/// mount_setattr; no copy, nothing attached anywhere), so every handle the container can get is
+/// on a read-only mount (EROFS). Where that is impossible (no CAP_SYS_ADMIN), from a sealed
+/// memfd copy (runc's way). Returns Ok without doing anything when the binary already is on a
+/// read-only mount or this process was already re-executed; on success it does not return.
+pub fn reexec_from_readonly_binary() -> io::Result<()> {
+    const MOUNT_ATTR_RDONLY: u64 = 0x1;
+    if running_from_readonly_binary()? {
+        return Ok(());
+    }
+    let exe = Path::new("/proc/self/exe");
+    let fd = match smount::open_tree(None, exe, smount::OPEN_TREE_CLONE).and_then(|t| {
+        smount::mount_setattr(t.as_fd(), false, MOUNT_ATTR_RDONLY, 0, None)?;
+        Ok(t)
+    }) {
+        Ok(t) => t,
+        Err(_) => sealed_copy(exe)?,
+    };
+    let args: Vec<_> = std::env::args_os().collect();
+    let env: Vec<OsString> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut kv = k;
+            kv.push("=");
+            kv.push(v);
+            kv
+        })
+        .collect();
+    let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    let env: Vec<&[u8]> = env.iter().map(|e| e.as_bytes()).collect();
+    Err(husk_sys::process::execveat_bytes(fd.as_fd(), &args, &env))
+}
+
+/// Whether this process runs from a binary nobody can write through /proc/self/exe: re-executed
+/// already (from a memfd or a detached read-only mount, named "/dev/fd/N"), or on a read-only
+/// mount.
+pub(crate) fn running_from_readonly_binary() -> io::Result<bool> {
+    // execveat(fd, "", AT_EMPTY_PATH) names the program "/dev/fd/N".
+    if husk_sys::process::exec_fn_name().is_some_and(|n| n.to_bytes().starts_with(b"/dev/fd/")) {
+        return Ok(true);
+    }
+    smount::on_readonly_mount(Path::new("/proc/self/exe"))
+}
+
+/// A sealed (no write, shrink or grow, no more seals) memfd copy of `path`, executable.
+fn sealed_copy(path: &Path) -> io::Result<OwnedFd> {
+    husk_sys::fs::sealed_memfd(c"husk", &std::fs::read(path)?)
 }
 
 /// Why executing through the trampoline would differ from one execve, or expose the husk

@@ -21,8 +21,8 @@ fn copy_once(from: BorrowedFd<'_>, to: &mut dyn Write) -> std::io::Result<usize>
 /// Init sent the master before `Ready`, so it is already queued on the socket.
 pub(crate) fn receive_master(sock: BorrowedFd<'_>) -> Result<std::os::fd::OwnedFd, Error> {
     let mut tag = [0u8; 64];
-    let (_, master) =
-        sfs::recv_fd(sock, &mut tag).map_err(Error::io("receive pty master", "console"))?;
+    let (_, master) = husk_sys::sock::recv_fd(sock, &mut tag)
+        .map_err(Error::io("receive pty master", "console"))?;
     master.ok_or_else(|| Error::Msg("console: init sent no pty master".into()))
 }
 
@@ -80,7 +80,7 @@ fn copy_loop(
             if master_open { master } else { pidfd },
             if stdin_open { stdin } else { pidfd },
         ];
-        let ready = sfs::poll_in(&fds, -1).map_err(Error::io("poll", "terminal"))?;
+        let ready = husk_sys::sock::poll_in(&fds, -1).map_err(Error::io("poll", "terminal"))?;
         if ready[1] != 0 {
             match sp::read_signalfd(sigfd.as_fd()).map_err(Error::io("read", "signalfd"))? {
                 libc::SIGWINCH => {
@@ -103,7 +103,7 @@ fn copy_loop(
         }
         if ready[0] != 0 {
             // Drain what the process wrote before it exited.
-            while master_open && sfs::poll_in(&[master], 0).is_ok_and(|r| r[0] != 0) {
+            while master_open && husk_sys::sock::poll_in(&[master], 0).is_ok_and(|r| r[0] != 0) {
                 master_open = matches!(copy_once(master, &mut stdout), Ok(n) if n > 0);
             }
             let exit = sp::waitid_pidfd(pidfd, false).map_err(Error::io("wait", "init"))?;

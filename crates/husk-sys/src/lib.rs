@@ -6,9 +6,11 @@ pub mod alloc;
 pub mod bpf;
 pub mod errno;
 pub mod fs;
+pub mod mount;
 pub mod net;
 pub mod process;
 pub mod security;
+pub mod sock;
 pub mod tty;
 
 use std::ffi::CString;

@@ -29,13 +29,35 @@ pub enum Forked {
 const CLONE_PIDFD: u64 = 0x1000;
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
+/// What `clone3` and `fork` need: proof that this process had one thread when it was made. The
+/// child of a fork continues with a copy of the calling thread only, and a lock another thread
+/// held (the allocator's, stdio's) would never be released there. Neither `Send` nor `Sync`, so
+/// it stays on the thread that checked; husk starts no threads, so the check still holds at the
+/// clone that follows it.
+pub struct SingleThreaded(std::marker::PhantomData<*const ()>);
+
+impl SingleThreaded {
+    /// `None` when another thread runs.
+    pub fn check() -> io::Result<Option<SingleThreaded>> {
+        Ok((thread_count()? == 1).then_some(SingleThreaded(std::marker::PhantomData)))
+    }
+
+    /// Without a /proc to count threads in (husk's `--init` in a root that mounts none): taken
+    /// on trust from a program that was just executed (execve leaves one thread) and has
+    /// started none. Only for that case; `check` wherever /proc can tell.
+    pub fn trusted_after_exec() -> SingleThreaded {
+        SingleThreaded(std::marker::PhantomData)
+    }
+}
+
 /// clone3 without CLONE_VM (fork semantics) with `ns_flags`, returning a pidfd to the parent.
 /// With `cgroup`, the child starts inside that cgroup v2 directory (CLONE_INTO_CGROUP), so it
 /// never runs a single instruction outside its limits.
-///
-/// The caller must be single-threaded: the child continues with a copy of this one thread, and
-/// locks held by other threads (allocator, stdio) would never be released there.
-pub fn clone3(ns_flags: u64, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Forked> {
+pub fn clone3(
+    _one: &SingleThreaded,
+    ns_flags: u64,
+    cgroup: Option<BorrowedFd<'_>>,
+) -> io::Result<Forked> {
     let mut pidfd: RawFd = -1;
     let mut args = CloneArgs {
         flags: ns_flags
@@ -58,8 +80,8 @@ pub fn clone3(ns_flags: u64, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Forke
         args.cgroup = cg.as_raw_fd() as u64;
     }
     // SAFETY: fork-like clone3 (no CLONE_VM, no stack): the child gets a copy of the address
-    // space, so Rust state stays consistent as long as the caller is single-threaded, which the
-    // caller guarantees. `args` and `pidfd` are valid for the kernel to read and write.
+    // space, so Rust state stays consistent as long as the caller is single-threaded, which
+    // `_one` proves. `args` and `pidfd` are valid for the kernel to read and write.
     let r = unsafe {
         libc::syscall(
             libc::SYS_clone3,
@@ -312,6 +334,27 @@ pub fn execveat_fd(fd: BorrowedFd<'_>, args: &[String], env: &[String]) -> io::E
     }
 }
 
+/// `execveat_fd` for strings that may not be UTF-8 (this process' own argv and environment).
+pub fn execveat_bytes(fd: BorrowedFd<'_>, args: &[&[u8]], env: &[&[u8]]) -> io::Error {
+    match (
+        CArgs::from_bytes(args.iter().copied()),
+        CArgs::from_bytes(env.iter().copied()),
+    ) {
+        (Some(a), Some(e)) => execveat_c(fd, &a, &e),
+        _ => io::Error::from_raw_os_error(libc::EINVAL),
+    }
+}
+
+/// The file name this program was executed as (AT_EXECFN): "/dev/fd/N" after
+/// execveat(fd, "", AT_EMPTY_PATH).
+pub fn exec_fn_name() -> Option<&'static std::ffi::CStr> {
+    // SAFETY: getauxval only reads the auxiliary vector the kernel gave this process.
+    let execfn = unsafe { libc::getauxval(libc::AT_EXECFN) };
+    // SAFETY: AT_EXECFN points to the NUL-terminated file name the kernel copied onto the
+    // initial stack, which lives as long as the process.
+    (execfn != 0).then(|| unsafe { std::ffi::CStr::from_ptr(execfn as *const libc::c_char) })
+}
+
 /// `execveat_fd` with the strings converted already.
 pub(crate) fn execveat_c(fd: BorrowedFd<'_>, a: &CArgs, e: &CArgs) -> io::Error {
     let (ap, ep) = (a.ptrs(), e.ptrs());
@@ -503,10 +546,10 @@ pub fn install_noop_handlers() {
 }
 
 /// fork(2) (the classic syscall, which seccomp profiles that refuse clone3 still allow).
-/// `None` in the child. The caller must be single-threaded.
-pub fn fork() -> io::Result<Option<i32>> {
-    // SAFETY: the caller is single-threaded (documented), so the child's copy of the address
-    // space has no lock held by another thread.
+/// `None` in the child.
+pub fn fork(_one: &SingleThreaded) -> io::Result<Option<i32>> {
+    // SAFETY: the caller is single-threaded (`_one` proves it), so the child's copy of the
+    // address space has no lock held by another thread.
     let pid = cvt_i(unsafe { libc::fork() })?;
     Ok((pid != 0).then_some(pid))
 }
@@ -544,4 +587,24 @@ pub fn trim_code_pages() -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The test harness runs each test on a thread of its own, so this process is never
+    /// single-threaded here: no proof can be had.
+    #[test]
+    fn no_single_threaded_proof_with_threads_running() {
+        assert!(thread_count().unwrap() > 1);
+        assert!(SingleThreaded::check().unwrap().is_none());
+    }
+
+    #[test]
+    fn exec_fn_name_is_how_this_test_was_started() {
+        let name = exec_fn_name().expect("AT_EXECFN");
+        let exe = std::env::args().next().unwrap();
+        assert_eq!(name.to_str().unwrap(), exe);
+    }
 }

@@ -99,7 +99,7 @@ fn idmap_supported() -> bool {
         return false;
     };
     !matches!(
-        husk_sys::fs::mount_setattr(root.as_fd(), false, 0, 0, None),
+        husk_sys::mount::mount_setattr(root.as_fd(), false, 0, 0, None),
         Err(e) if e.raw_os_error() == Some(libc::ENOSYS)
     )
 }

@@ -44,7 +44,16 @@ pub fn main(args: &[String]) -> i32 {
     };
     let env: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
     // fork, not clone3: the default seccomp profile answers clone3 with ENOSYS, as docker's does.
-    let pid = match sp::fork() {
+    // husk-init starts no thread; a root without /proc cannot show it, so that is trusted.
+    let one = match sp::SingleThreaded::check() {
+        Ok(Some(one)) => one,
+        Ok(None) => {
+            eprintln!("husk-init: more than one thread at fork");
+            return 125;
+        }
+        Err(_) => sp::SingleThreaded::trusted_after_exec(),
+    };
+    let pid = match sp::fork(&one) {
         Ok(None) => {
             // Default dispositions first: a signal forwarded between fork and execve must not
             // land in the reaper's no-op handler this copy still has. Then no signal blocked,

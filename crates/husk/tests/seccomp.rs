@@ -232,7 +232,7 @@ fn agent(listener: UnixListener) -> AgentLog {
     conn.set_nonblocking(false).unwrap();
     conn.set_read_timeout(Some(PATIENCE)).unwrap();
     let mut buf = vec![0u8; 1 << 16];
-    let (n, fd) = husk_sys::fs::recv_fd(conn.as_fd(), &mut buf).unwrap();
+    let (n, fd) = husk_sys::sock::recv_fd(conn.as_fd(), &mut buf).unwrap();
     let mut payload = buf[..n].to_vec();
     (&conn).read_to_end(&mut payload).unwrap();
     let fd = fd.expect("no fd came with the state");
@@ -240,7 +240,7 @@ fn agent(listener: UnixListener) -> AgentLog {
     // NOTIF_RECV would block forever once the container is gone: poll, and stop at POLLHUP
     // (the kernel's sign that no task uses the filter any more).
     while Instant::now() < deadline {
-        let rev = husk_sys::fs::poll_in(&[fd.as_fd()], 100).unwrap()[0];
+        let rev = husk_sys::sock::poll_in(&[fd.as_fd()], 100).unwrap()[0];
         if rev & libc::POLLIN != 0 {
             let req = ScmpNotifReq::receive(fd.as_raw_fd()).unwrap();
             answered.push(

@@ -17,7 +17,7 @@ fn receive_master(sock: &Path) -> std::thread::JoinHandle<OwnedFd> {
     std::thread::spawn(move || {
         let (conn, _) = listener.accept().unwrap();
         let mut buf = [0u8; 256];
-        let (_, fd) = husk_sys::fs::recv_fd(conn.as_fd(), &mut buf).unwrap();
+        let (_, fd) = husk_sys::sock::recv_fd(conn.as_fd(), &mut buf).unwrap();
         fd.expect("no fd with the console message")
     })
 }
@@ -27,7 +27,7 @@ fn read_until(master: &OwnedFd, want: &str) -> String {
     let mut out = Vec::new();
     let end = Instant::now() + PATIENCE;
     while Instant::now() < end && !String::from_utf8_lossy(&out).contains(want) {
-        let ready = husk_sys::fs::poll_in(&[master.as_fd()], 200).unwrap();
+        let ready = husk_sys::sock::poll_in(&[master.as_fd()], 200).unwrap();
         if ready[0] == 0 {
             continue;
         }
