@@ -61,17 +61,27 @@ if [[ -n $PODMAN ]]; then
   CMD[podman_publish]="podman run --rm --network bridge -p 8081:80 --rootfs $ROOTFS /bin/true"
   MODES+=(podman_none podman_bridge podman_publish)
 fi
-declare -A T
 # One of each first: husk's bridge and table and podman's network are made once per namespace.
 for m in "${MODES[@]}"; do timeout 60 ${CMD[$m]} >/dev/null; done
-for _ in $(seq "$N"); do
-  for m in "${MODES[@]}"; do
-    t0=$EPOCHREALTIME
-    timeout 60 ${CMD[$m]} >/dev/null
-    t1=$EPOCHREALTIME
-    T[$m]+="$(( (${t1/./} - ${t0/./}) )) "
-  done
-done
+# Wall time of each run and, for husk, the CPU time of husk and its container (wait4's rusage:
+# on a loaded machine the wall time mostly measures the wait for a CPU). podman's conmon is
+# not its child, so its CPU time would miss most of it: wall time only.
+for m in "${MODES[@]}"; do echo "$m ${CMD[$m]}"; done >"$W/modes"
+$py - "$W/modes" "$N" >"$W/times" <<'PY'
+import os, subprocess, sys, time
+modes = [l.split(" ", 1) for l in open(sys.argv[1]).read().splitlines()]
+for _ in range(int(sys.argv[2])):
+    for name, cmd in modes:
+        t = time.perf_counter()
+        p = subprocess.Popen(cmd.split(), stdout=subprocess.DEVNULL)
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t
+        if status != 0:
+            sys.exit(f"{cmd}: status {status}")
+        print(name, round(wall * 1e6), round((ru.ru_utime + ru.ru_stime) * 1e6))
+PY
+declare -A T C
+while read -r m wall cpu; do T[$m]+="$wall " C[$m]+="$cpu "; done <"$W/times"
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # Throughput: a sink in the container (busybox nc, one `cat >/dev/null` per connection), a
@@ -136,6 +146,8 @@ ms() { $py -c "print(f'{$1/1000:.1f}')"; }
     echo "| $r | $(ms "$n") ($(spread ${T[${r}_none]})) | $(ms "$b") ($(spread ${T[${r}_bridge]})) | $(ms "$p") ($(spread ${T[${r}_publish]})) | $(ms "($b - $n)") | $(ms "($p - $n)") |"
     eval "${r}_b=\$(( ${b%.*} - ${n%.*} )) ${r}_p=\$(( ${p%.*} - ${n%.*} ))"
   done
+  n=$(med ${C[husk_none]}) b=$(med ${C[husk_bridge]}) p=$(med ${C[husk_publish]})
+  echo "| husk, CPU time (user+sys of husk and its container) | $(ms "$n") | $(ms "$b") | $(ms "$p") | $(ms "($b - $n)") | $(ms "($p - $n)") |"
   if [[ -n $PODMAN ]]; then
     echo
     echo "husk's added cost over podman's (the goal: at most 0.02): bridge $($py -c "print(f'{$husk_b/$podman_b:.3f}')"), \`-p\` $($py -c "print(f'{$husk_p/$podman_p:.3f}')")."

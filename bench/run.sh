@@ -234,6 +234,15 @@ if [[ ${BENCH_DETACHED:-0} == 1 ]]; then
   timeout 900 "$BENCH_DIR/detached.sh" "$HUSK_BIN" "$B/rootfs" "$DET_MD" >/dev/null || true
 fi
 
+# Optional (BENCH_NETWORK=1): --network none/bridge/-p against podman and published-port
+# throughput (bench/network.sh), inside a network namespace of its own.
+NET_MD=$WORK/network.md
+: >"$NET_MD"
+if [[ ${BENCH_NETWORK:-0} == 1 ]]; then
+  log "networking vs podman (bench/network.sh)"
+  timeout 1800 "$BENCH_DIR/network.sh" "$HUSK_BIN" "$B/rootfs" "$NET_MD" >/dev/null || true
+fi
+
 # Leftovers: containers still listed by a runtime after everything (should be none).
 for name in husk runc crun; do
   bin=$HUSK_BIN; [[ $name == runc ]] && bin=$RUNC; [[ $name == crun ]] && bin=$CRUN
@@ -247,4 +256,5 @@ log "report"
   --json "$BENCH_DIR/results.json" --md "$REPO/docs/benchmarks.md"
 cat "$FE_MD" >>"$REPO/docs/benchmarks.md"
 cat "$DET_MD" >>"$REPO/docs/benchmarks.md"
+cat "$NET_MD" >>"$REPO/docs/benchmarks.md"
 log "done: $REPO/docs/benchmarks.md, $BENCH_DIR/results.json"
