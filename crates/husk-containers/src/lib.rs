@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod attach;
+pub mod foreground;
 pub mod logs;
 pub mod monitor;
 pub mod net;

@@ -146,6 +146,10 @@ pub struct Meta {
     /// `--network bridge`: each run leases an address (husk-net) and releases it at exit.
     #[serde(default)]
     pub bridge: Option<BridgeMeta>,
+    /// A foreground `run --name`'s record (crate::foreground): the runtime keeps the container
+    /// under this `--root` with the name as its id, not in the store's own root.
+    #[serde(default)]
+    pub foreground: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -415,6 +419,14 @@ impl Store {
 
     pub fn stop_marker(&self, id: &str) -> PathBuf {
         self.ctr(id).join("stop")
+    }
+
+    /// Where the runtime keeps container `id` of `meta`: its root and its id there.
+    pub fn runtime(&self, meta: &Meta) -> (PathBuf, String) {
+        match &meta.foreground {
+            Some(root) => (root.clone(), meta.name.clone()),
+            None => (self.run.clone(), meta.id.clone()),
+        }
     }
 
     /// Removes the runtime's leftovers (state dir, cgroup, processes) of an earlier run.

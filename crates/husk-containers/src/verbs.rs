@@ -108,10 +108,11 @@ pub fn stop(store: &Store, word: &str, timeout: Option<i64>) -> Result<(), Error
     match st.seen() {
         Seen::Running => {
             let t = timeout.unwrap_or(meta.stop_timeout);
-            let _ = husk_runtime::ops::kill(&store.run, &id, meta.stop_signal, false);
+            let (rt, rid) = store.runtime(&meta);
+            let _ = husk_runtime::ops::kill(&rt, &rid, meta.stop_signal, false);
             let limit = (t >= 0).then(|| Duration::from_secs(t as u64));
             if !wait_gone(st.pid, st.pid_start, limit) {
-                let _ = husk_runtime::ops::kill(&store.run, &id, libc::SIGKILL, false);
+                let _ = husk_runtime::ops::kill(&rt, &rid, libc::SIGKILL, false);
                 wait_gone(st.pid, st.pid_start, None);
             }
         }
@@ -136,7 +137,8 @@ pub fn kill(store: &Store, word: &str, sig: i32) -> Result<(), Error> {
     if st.seen() != Seen::Running {
         return Err(Error::Msg(format!("container {word} is not running")));
     }
-    husk_runtime::ops::kill(&store.run, &id, sig, false)
+    let (rt, rid) = store.runtime(&store.meta(&id)?);
+    husk_runtime::ops::kill(&rt, &rid, sig, false)
 }
 
 /// `rm`: a stopped container (with `force`, a running one is killed first), everything of it.
@@ -155,7 +157,10 @@ pub fn rm(store: &Store, word: &str, force: bool) -> Result<(), Error> {
             if st.seen() == Seen::Restarting {
                 let _ = husk_sys::process::kill(st.monitor_pid, libc::SIGTERM);
             }
-            let _ = husk_runtime::ops::kill(&store.run, &id, libc::SIGKILL, false);
+            if let Ok(meta) = store.meta(&id) {
+                let (rt, rid) = store.runtime(&meta);
+                let _ = husk_runtime::ops::kill(&rt, &rid, libc::SIGKILL, false);
+            }
             settle(store, &id)?;
             // The monitor may still be removing the runtime's state (or, with --rm, the
             // container): let it finish first.
@@ -211,6 +216,11 @@ pub fn start(store: &Store, word: &str, attach: Option<Attach<'_>>) -> Result<i3
     let st = state_of(store, &id).map_err(e125)?;
     if matches!(st.seen(), Seen::Running | Seen::Restarting) {
         return Ok(0);
+    }
+    if store.meta(&id).map_err(e125)?.foreground.is_some() {
+        return Err(e125(Error::Msg(format!(
+            "{word} is the record of a foreground run (for its logs): run it again with husk run, or husk run -d for a container that start can restart"
+        ))));
     }
     if st.status != "exited" && st.status != "created" {
         // Its monitor died: settle the record first.

@@ -77,7 +77,7 @@ pub fn socket_path(dir: &Path) -> std::io::Result<(std::fs::File, PathBuf)> {
 }
 
 /// One output stream of the container: the fd and the bytes of a line not yet complete.
-struct Stream {
+pub(crate) struct Stream {
     fd: Option<OwnedFd>,
     name: &'static [u8],
     buf: Box<[u8]>,
@@ -87,7 +87,7 @@ struct Stream {
 const LINE_MAX: usize = 16 << 10;
 
 impl Stream {
-    fn new(fd: Option<OwnedFd>, name: &'static [u8]) -> Stream {
+    pub(crate) fn new(fd: Option<OwnedFd>, name: &'static [u8]) -> Stream {
         Stream {
             buf: vec![0u8; if fd.is_some() { LINE_MAX } else { 0 }].into_boxed_slice(),
             fd,
@@ -99,7 +99,7 @@ impl Stream {
     /// Reads once; passes what was read to `sink` (an attached terminal), writes every complete
     /// line (and a full buffer as a partial one) to `log`. Closes the stream at EOF (or EIO: a
     /// pty whose every slave is closed).
-    fn pump(&mut self, log: &mut Writer, sink: &mut dyn FnMut(&[u8])) {
+    pub(crate) fn pump(&mut self, log: &mut Writer, sink: &mut dyn FnMut(&[u8])) {
         let Some(fd) = &self.fd else { return };
         let n = match husk_sys::fs::read(fd.as_fd(), &mut self.buf[self.len..]) {
             Ok(0) | Err(_) => {
@@ -123,7 +123,16 @@ impl Stream {
         }
     }
 
-    fn flush_partial(&mut self, log: &mut Writer) {
+    pub(crate) fn is_open(&self) -> bool {
+        self.fd.is_some()
+    }
+
+    /// Its poll entry while open.
+    pub(crate) fn poll_in(&self) -> Option<(BorrowedFd<'_>, i16)> {
+        self.fd.as_ref().map(|f| (f.as_fd(), libc::POLLIN))
+    }
+
+    pub(crate) fn flush_partial(&mut self, log: &mut Writer) {
         if self.len > 0 {
             log.record(self.name, false, &self.buf[..self.len]);
             self.len = 0;
@@ -287,15 +296,12 @@ fn watch(
     // until both close or nothing came for a moment (a process outside the container's pid
     // namespace, `--pid host`, may hold them open).
     loop {
-        fn ev(s: &Stream) -> Option<(BorrowedFd<'_>, i16)> {
-            s.fd.as_ref().map(|f| (f.as_fd(), libc::POLLIN))
-        }
         let wait_for_exit = exited.is_none().then(|| (pidfd.as_fd(), libc::POLLIN));
         let timeout = if exited.is_some() { 200 } else { -1 };
         let Ok(r) = husk_sys::sock::poll_fixed(
             [
-                ev(&streams[0]),
-                ev(&streams[1]),
+                streams[0].poll_in(),
+                streams[1].poll_in(),
                 wait_for_exit,
                 listener.as_ref().map(|l| (l.as_fd(), libc::POLLIN)),
                 client.as_ref().map(|c| (c.sock.as_fd(), libc::POLLIN)),
@@ -350,7 +356,7 @@ fn watch(
                 break;
             }
         }
-        let open = streams.iter().any(|s| s.fd.is_some());
+        let open = streams.iter().any(Stream::is_open);
         if exited.is_some() && (!open || r[..3].iter().all(|&x| x == 0)) {
             break;
         }

@@ -39,7 +39,7 @@ pub fn run(root: &Path, mut a: RunArgs, systemd_cgroup: bool) -> Result<i32, Err
             _ if a.detach => run_detached(root, a, None),
             _ => {
                 let id = container_id(&a);
-                run_frontend(root, a, id)
+                run_frontend(root, a, id, None)
             }
         };
     };
@@ -122,9 +122,38 @@ fn run_detached(root: &Path, mut a: RunArgs, image: Option<&str>) -> Result<i32,
         &id,
         &host,
     )?;
-    let ann = &built.spec.annotations;
     let meta = Meta {
-        id: id.clone(),
+        restart,
+        image_root: image_root.as_ref().map(|r| r.dir.clone()),
+        bridge,
+        ..store_meta(&a, &id, &built, image)
+    };
+    write_cidfile(&a, &id)?;
+    match husk_containers::verbs::run_detached(&s, meta, &built.spec) {
+        Ok(id) => {
+            image_root.map(husk_image::overlay::Root::keep);
+            crate::out::line(id)?;
+            Ok(0)
+        }
+        Err((e, code)) => {
+            remove_cidfile(&a);
+            eprintln!("husk: {e}");
+            Ok(code)
+        }
+    }
+}
+
+/// What the store keeps of a front-end container (detached, or a named foreground run's
+/// record): the defaults of a container without --restart, image root or network.
+fn store_meta(
+    a: &RunArgs,
+    id: &str,
+    built: &build::Built,
+    image: Option<&str>,
+) -> husk_containers::Meta {
+    let ann = &built.spec.annotations;
+    husk_containers::Meta {
+        id: id.to_string(),
         name: a.name.clone().unwrap_or_default(),
         created_ns: husk_containers::time::now_ns(),
         image: match (image, &a.rootfs) {
@@ -150,7 +179,7 @@ fn run_detached(root: &Path, mut a: RunArgs, image: Option<&str>) -> Result<i32,
             .iter()
             .map(|(n, e)| (n.clone(), e.into()))
             .collect(),
-        restart,
+        restart: husk_containers::Restart::default(),
         auto_remove: a.rm,
         stop_signal: ann
             .get(husk_frontend::STOP_SIGNAL)
@@ -162,21 +191,9 @@ fn run_detached(root: &Path, mut a: RunArgs, image: Option<&str>) -> Result<i32,
             .unwrap_or(10),
         tty: a.tty,
         stdin: a.interactive,
-        image_root: image_root.as_ref().map(|r| r.dir.clone()),
-        bridge,
-    };
-    write_cidfile(&a, &id)?;
-    match husk_containers::verbs::run_detached(&s, meta, &built.spec) {
-        Ok(id) => {
-            image_root.map(husk_image::overlay::Root::keep);
-            crate::out::line(id)?;
-            Ok(0)
-        }
-        Err((e, code)) => {
-            remove_cidfile(&a);
-            eprintln!("husk: {e}");
-            Ok(code)
-        }
+        image_root: None,
+        bridge: None,
+        foreground: None,
     }
 }
 
@@ -218,14 +235,15 @@ fn run_image(root: &Path, mut a: RunArgs, image: &str) -> Result<i32, Error> {
         )));
     }
     let rootfs = crate::images::prepare_run(&mut a, image, &id)?;
-    let r = run_frontend(root, a, id);
+    let r = run_frontend(root, a, id, Some(image));
     let released = rootfs.release();
     let code = r?;
     released?;
     Ok(code)
 }
 
-fn run_frontend(root: &Path, a: RunArgs, id: String) -> Result<i32, Error> {
+/// `image`: the image name `run_image` mounted (`a.rootfs` is its overlay root), for the record.
+fn run_frontend(root: &Path, a: RunArgs, id: String, image: Option<&str>) -> Result<i32, Error> {
     use std::io::IsTerminal;
     if a.tty && a.interactive && !std::io::stdin().is_terminal() {
         // docker's check: a pty fed from a pipe would echo the input and never pass its EOF.
@@ -233,8 +251,9 @@ fn run_frontend(root: &Path, a: RunArgs, id: String) -> Result<i32, Error> {
             "-it: the input device is not a TTY (drop -t to pipe into the container)".into(),
         ));
     }
+    let store = husk_containers::Store::for_root(root);
     if let Some(n) = &a.name
-        && husk_containers::Store::for_root(root).name_taken(n)
+        && !husk_containers::foreground::name_free(&store, n)
     {
         return Err(Error::Msg(format!(
             "the name \"{n}\" is already in use by a detached container: remove it or pick another --name"
@@ -249,6 +268,23 @@ fn run_frontend(root: &Path, a: RunArgs, id: String) -> Result<i32, Error> {
         _ => NetGuard(None),
     };
     husk_runtime::fault::point("run.network-leased")?;
+    // A named run without a terminal keeps its output and exit code for `logs`, `ps -a` and
+    // `inspect` (husk_containers::foreground); a terminal's output is not recorded, nor a run
+    // whose name is a runc id but not a docker name (`[a-zA-Z0-9][a-zA-Z0-9_.-]+`).
+    let mut record = match &a.name {
+        Some(n) if !a.tty && husk_containers::store::valid_name(n) => {
+            let meta = husk_containers::Meta {
+                foreground: Some(root.to_path_buf()),
+                ..store_meta(&a, &husk_containers::store::new_id()?, &built, image)
+            };
+            Some(husk_containers::foreground::begin(
+                &store,
+                meta,
+                &built.spec,
+            )?)
+        }
+        _ => None,
+    };
     let opts = CreateOpts {
         root: root.to_path_buf(),
         id: id.clone(),
@@ -275,14 +311,27 @@ fn run_frontend(root: &Path, a: RunArgs, id: String) -> Result<i32, Error> {
         .0
         .is_some()
         .then_some(&attach as launch::RuntimeStep<'_>);
+    if let Some(r) = &mut record {
+        r.redirect()?;
+    }
     let c = match launch::launch_plan_with(&opts, &built.plan, Mode::Run, step) {
         Ok(c) => c,
         Err(e) => {
+            if let Some(r) = &mut record {
+                r.failed();
+            }
             remove_cidfile(&a);
             return Err(e);
         }
     };
-    start_and_wait(c, false, false)
+    let Some(mut r) = record else {
+        return start_and_wait(c, false, false);
+    };
+    r.started(c.state.pid, c.state.pid_start)?;
+    let code = start_and_wait(c, false, false);
+    // A run that failed after the launch (a poststart hook) is recorded as docker's 125.
+    r.finish(*code.as_ref().unwrap_or(&125));
+    code
 }
 
 fn publish_needs_bridge() -> Error {

@@ -553,3 +553,84 @@ fn d_i_keeps_stdin_open_for_attach() {
     let (code, out, _) = a.end();
     assert_eq!((code, out.as_str()), (137, ""));
 }
+
+#[test]
+fn logs_of_named_foreground_runs() {
+    require_root!();
+    let fe = Fe::new("det-fg");
+    let r = common::rootfs();
+    let r = r.to_str().unwrap();
+    // The output still reaches the caller, and is kept.
+    let sh = "echo out; echo err >&2; exit 3";
+    let o = fe
+        .env
+        .husk(&["run", "--name", "fg", "--rootfs", r, "sh", "-c", sh]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(
+        (stdout(&o).as_str(), stderr(&o).as_str()),
+        ("out\n", "err\n")
+    );
+    let o = fe.env.husk(&["logs", "fg"]);
+    assert_eq!(
+        (stdout(&o).as_str(), stderr(&o).as_str()),
+        ("out\n", "err\n")
+    );
+    let ps = fe.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps.starts_with("fg Exited (3) "), "{ps}");
+    assert_eq!(fe.inspect("fg")["State"]["ExitCode"], 3);
+    // The next run of the name replaces the record.
+    let o = fe
+        .env
+        .husk(&["run", "--name", "fg", "--rootfs", r, "echo", "again"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(fe.ok(&["logs", "fg"]), "again\n");
+    // While it runs: `logs -f` follows, `ps` shows it up, `stop` reaches it in the runc root
+    // its run uses (TERM ignored by this pid 1, then KILL).
+    let mut child = Command::new(common::HUSK)
+        .arg("--root")
+        .arg(&fe.env.root)
+        .args(["run", "--name", "fgl", "--rootfs", r])
+        .args(["sh", "-c", "echo ready; exec sleep 1000"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(PATIENCE, "the foreground run's output is logged", || {
+        stdout(&fe.env.husk(&["logs", "fgl"])) == "ready\n"
+    });
+    assert_eq!(fe.status("fgl"), "running");
+    fe.ok(&["stop", "-t", "1", "fgl"]);
+    assert_eq!(child.wait().unwrap().code(), Some(137));
+    assert_eq!(fe.inspect("fgl")["State"]["ExitCode"], 137);
+    // A run whose husk was killed leaves a record that reads exited; the name is free again.
+    let mut child = Command::new(common::HUSK)
+        .arg("--root")
+        .arg(&fe.env.root)
+        .args(["run", "--name", "fgk", "--rootfs", r, "sleep", "1000"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(PATIENCE, "the killed run's container runs", || {
+        fe.env.husk(&["inspect", "fgk"]).status.success() && fe.status("fgk") == "running"
+    });
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert_eq!(fe.status("fgk"), "exited");
+    let o = fe
+        .env
+        .husk(&["run", "--name", "fgk", "--rootfs", r, "echo", "back"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(fe.ok(&["logs", "fgk"]), "back\n");
+    // A name a detached container holds is refused; --rm keeps nothing.
+    fe.run_d(&["--name", "held"], &["sleep", "1000"]);
+    let o = fe
+        .env
+        .husk(&["run", "--name", "held", "--rootfs", r, "true"]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    let o = fe
+        .env
+        .husk(&["run", "--rm", "--name", "gone", "--rootfs", r, "true"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!fe.ok(&["ps", "-a"]).contains("gone"));
+    fe.ok(&["rm", "-f", "fg", "fgl", "fgk", "held"]);
+}
