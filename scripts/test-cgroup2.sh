@@ -5,13 +5,8 @@
 # (test binaries by name, e.g. `lifecycle security`; default all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-vm=${CGROUP2_VM:-../shared/tools/cgroup2-vm}
-if [[ ! -x $vm ]]; then
-  echo "SKIP cgroup v2 tests: $vm not found (set CGROUP2_VM to the cgroup2-vm tool)"
-  # Where every test must run (scripts/test.sh as root), a missing guest is a failure.
-  [[ ${HUSK_REQUIRE_ALL:-} == 1 ]] && exit 1
-  exit 0
-fi
+. scripts/lib.sh
+need_vm "cgroup v2 tests"
 stage=target/cgroup2-stage
 rm -rf "$stage" && mkdir -p "$stage"
 gcc -static -O2 -o "$stage/probe" tests/probe/probe.c

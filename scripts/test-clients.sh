@@ -22,6 +22,7 @@
 #   unshare -m --propagation private sh -c "umount /sys/fs/cgroup/unified && scripts/test-clients.sh"
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 REPO=$PWD
 CLIENTS=${CLIENTS:-podman ctr docker}
 BENCH_RUNS=${BENCH_RUNS:-5}
@@ -87,13 +88,6 @@ created_dirs=()
 for d in /var/lib/containers /opt/containerd; do [[ -e $d ]] || created_dirs+=("$d"); done
 PIDS=()
 
-stop_pid() { # stop_pid PID: TERM, wait up to 10 s, then KILL
-  local p=$1 i
-  kill -0 "$p" 2>/dev/null || return 0
-  kill -TERM "$p" 2>/dev/null
-  for i in $(seq 100); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null
-}
 
 wait_dead() { # wait_dead PID...: until each is gone or a zombie nobody reaps, at most 60 s each
   local p i
@@ -199,10 +193,6 @@ bench() {
   done
   cmd=(); for a in "$@"; do cmd+=("${a//@RT@/${vals[husk]}}"); done
   echo "      ($(show "${cmd[@]}"))"
-}
-wait_for() { # wait_for SECONDS CMD...: until CMD succeeds
-  local end=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do ((SECONDS < end)) || return 1; sleep 0.1; done
 }
 
 # wrapper NAME CMD...: $T/bin/NAME RT ARGS... runs CMD with ARGS in place of @ARGS@; in CMD and

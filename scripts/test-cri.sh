@@ -16,6 +16,7 @@
 # temp dir (logs, husk's argv log, every observation in obs.json).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 REPO=$PWD
 say() { printf '\n== %s\n' "$*"; }
 die() { echo "$*"; echo "0 passed, 1 failed"; exit 1; }
@@ -65,13 +66,6 @@ created_dirs=()
 for x in /var/lib/cni; do [[ -e $x ]] || created_dirs+=("$x"); done
 PIDS=()
 
-stop_pid() { # TERM, wait up to 10 s, then KILL
-  local p=$1 i
-  kill -0 "$p" 2>/dev/null || return 0
-  kill -TERM "$p" 2>/dev/null
-  for i in $(seq 100); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null
-}
 cleanup() {
   set +e
   for p in "${PIDS[@]}"; do stop_pid "$p"; done
@@ -104,10 +98,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-wait_for() { # wait_for SECONDS CMD...: until CMD succeeds
-  local end=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do ((SECONDS < end)) || return 1; sleep 0.1; done
-}
 
 # ---------------------------------------------------------------------------------------------
 say "images: busybox-static rootfs -> OCI layout (umoci), tags box and pause"

@@ -5,13 +5,8 @@
 # AppArmor test a failure there. This host's kernel has no AppArmor; SELinux runs nowhere here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-vm=${CGROUP2_VM:-../shared/tools/cgroup2-vm}
-if [[ ! -x $vm ]]; then
-  echo "SKIP AppArmor tests: $vm not found (set CGROUP2_VM to the cgroup2-vm tool)"
-  # Where every test must run (scripts/test.sh as root), a missing guest is a failure.
-  [[ ${HUSK_REQUIRE_ALL:-} == 1 ]] && exit 1
-  exit 0
-fi
+. scripts/lib.sh
+need_vm "AppArmor tests"
 if ! command -v apparmor_parser >/dev/null; then
   if [[ $(id -u) == 0 ]]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends apparmor >/dev/null

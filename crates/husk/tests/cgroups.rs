@@ -27,11 +27,6 @@ fn ps(env: &Env, id: &str) -> Vec<i32> {
     serde_json::from_slice(&env.husk(&["ps", "--format", "json", id]).stdout).unwrap()
 }
 
-fn status(env: &Env, id: &str) -> String {
-    let st: Value = serde_json::from_slice(&env.husk(&["state", id]).stdout).unwrap_or(Value::Null);
-    st["status"].as_str().unwrap_or("").to_string()
-}
-
 #[test]
 fn limits_land_in_their_files() {
     require_root!();
@@ -224,13 +219,13 @@ fn update_pause_resume_ps_events() {
     );
 
     assert!(env.husk(&["pause", &id]).status.success());
-    assert_eq!(status(&env, &id), "paused");
+    assert_eq!(env.status(&id), "paused");
     assert!(
         !env.husk(&["pause", &id]).status.success(),
         "pausing twice is an error"
     );
     assert!(env.husk(&["resume", &id]).status.success());
-    assert_eq!(status(&env, &id), "running");
+    assert_eq!(env.status(&id), "running");
 
     let ev: Value = serde_json::from_slice(&env.husk(&["events", "--stats", &id]).stdout).unwrap();
     assert_eq!(ev["type"], "stats");

@@ -9,19 +9,6 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-fn status(env: &Env, id: &str) -> String {
-    let o = env.husk(&["state", id]);
-    let st: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
-    st["status"].as_str().unwrap_or("").to_string()
-}
-
-/// Polls until the container reports `want` (PATIENCE: the machine may be loaded).
-fn wait_status(env: &Env, id: &str, want: &str) {
-    wait_until(PATIENCE, &format!("{id} is {want}"), || {
-        status(env, id) == want
-    });
-}
-
 /// Asserts a husk command failed with exit code 1 and a message containing `words`.
 fn fails_with(env: &Env, args: &[&str], words: &str) {
     let o = env.husk(args);
@@ -38,7 +25,7 @@ fn errors_carry_the_words_engines_match() {
     env.args(&["/bin/true"]);
     assert!(env.husk(&["create", &id, "-b", &b]).status.success());
     assert!(env.husk(&["start", &id]).status.success());
-    wait_status(&env, &id, "stopped");
+    env.wait_status(&id, "stopped");
 
     // containerd's shim sends this after every exit; runc 1.1 answers 0.
     let o = env.husk(&["kill", "--all", &id, "KILL"]);
@@ -103,7 +90,7 @@ fn errors_carry_the_words_engines_match() {
         &format!("cannot delete container \"{id}\" that is not stopped: running"),
     );
     assert!(env.husk(&["kill", "--all", &id, "KILL"]).status.success());
-    wait_status(&env, &id, "stopped");
+    env.wait_status(&id, "stopped");
     assert!(env.husk(&["delete", &id]).status.success());
     assert_no_state(&env, &id);
     assert_no_cgroup(&id);
@@ -161,10 +148,10 @@ fn create_start_ids(env: &Env, id: &str) -> String {
         .unwrap();
     let err_text = || std::fs::read_to_string(&err).unwrap_or_default();
     assert!(st.success(), "create {id}: {}", err_text());
-    assert_eq!(status(env, id), "created", "{id}: {}", err_text());
+    assert_eq!(env.status(id), "created", "{id}: {}", err_text());
     let o = env.husk(&["start", id]);
     assert!(o.status.success(), "start {id}: {}", stderr(&o));
-    wait_status(env, id, "stopped");
+    env.wait_status(id, "stopped");
     assert!(env.husk(&["delete", id]).status.success());
     std::fs::read_to_string(&out).unwrap()
 }
@@ -218,12 +205,12 @@ fn fifo_owner_while_created(env: &Env, id: &str) -> (u32, u32) {
     let b = env.bundle.to_string_lossy().into_owned();
     let o = env.husk(&["create", id, "-b", &b]);
     assert!(o.status.success(), "create {id}: {}", stderr(&o));
-    assert_eq!(status(env, id), "created");
+    assert_eq!(env.status(id), "created");
     let m = std::fs::metadata(env.root.join(id).join("exec.fifo")).unwrap();
     assert_eq!(m.mode() & 0o777, 0o600, "only its owner opens it");
     let owner = (m.uid(), m.gid());
     assert!(env.husk(&["start", id]).status.success());
-    wait_status(env, id, "stopped");
+    env.wait_status(id, "stopped");
     assert!(env.husk(&["delete", id]).status.success());
     owner
 }
@@ -279,7 +266,7 @@ fn start_of_a_killed_init_says_it_never_ran() {
             .unwrap()
             .success()
     );
-    wait_status(&env, &id, "stopped");
+    env.wait_status(&id, "stopped");
     fails_with(
         &env,
         &["start", &id],

@@ -19,11 +19,6 @@ fn running(env: &mut Env, suffix: &str) -> (String, String) {
     (id, std::fs::read_to_string(&pf).unwrap())
 }
 
-fn status(env: &Env, id: &str) -> String {
-    let st: Value = serde_json::from_slice(&env.husk(&["state", id]).stdout).unwrap();
-    st["status"].as_str().unwrap_or_default().to_string()
-}
-
 /// Whether every process of the container is frozen: v1 `freezer.state` reads FROZEN (FREEZING
 /// while a newcomer is not yet), v2 `cgroup.events` says `frozen 1` (the effective state, not
 /// the `cgroup.freeze` request).
@@ -88,7 +83,7 @@ fn exit_codes_pass_through() {
     assert!(!missing.status.success());
     assert!(stderr(&missing).contains("nope"), "{}", stderr(&missing));
     // The container is unharmed.
-    assert_eq!(status(&env, &id), "running");
+    assert_eq!(env.status(&id), "running");
 }
 
 #[test]
@@ -243,7 +238,7 @@ fn stopped_container_is_an_error() {
     let (id, _) = running(&mut env, "s");
     assert!(env.husk(&["kill", &id, "KILL"]).status.success());
     wait_until(PATIENCE, "the container is stopped", || {
-        status(&env, &id) == "stopped"
+        env.status(&id) == "stopped"
     });
     let o = env.husk(&["exec", &id, "/bin/true"]);
     assert_eq!(o.status.code(), Some(1));

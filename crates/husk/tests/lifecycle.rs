@@ -4,11 +4,6 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
-fn status(env: &Env, id: &str) -> String {
-    let st: Value = serde_json::from_slice(&env.husk(&["state", id]).stdout).unwrap();
-    st["status"].as_str().unwrap_or_default().to_string()
-}
-
 /// Whether process `pid` has a handler for SIGTERM (bit 15 of SigCgt).
 fn catches_term(pid: &str) -> bool {
     std::fs::read_to_string(format!("/proc/{}/status", pid.trim()))
@@ -80,7 +75,7 @@ fn create_start_state_kill_delete_with_options_after_the_id() {
 
     assert!(env.husk(&["kill", &id, "KILL"]).status.success());
     wait_until(PATIENCE, "the killed container is stopped", || {
-        status(&env, &id) == "stopped"
+        env.status(&id) == "stopped"
     });
     let k = env.husk(&["kill", &id, "9"]);
     assert!(
@@ -131,7 +126,7 @@ fn kill_signal_forms_and_default_term() {
         args.extend(sig);
         assert!(env.husk(&args).status.success());
         wait_until(PATIENCE, &format!("signal {sig:?} stops {id}"), || {
-            status(&env, &id) == "stopped"
+            env.status(&id) == "stopped"
         });
         assert!(env.husk(&["delete", &id]).status.success());
     }

@@ -4,31 +4,7 @@
 mod common;
 use common::*;
 use serde_json::json;
-use std::process::{Command, Output, Stdio};
-
-/// Runs `husk --root R ARGS...` through `sh -c PRELUDE; exec husk ...` (for fds opened by a shell
-/// or a wrapper such as taskset), with stdout/stderr in files as the harness does.
-fn husk_via_sh(env: &Env, prelude: &str, wrapper: &[&str], args: &[&str]) -> Output {
-    env.write_config();
-    let (out, err) = (env.dir.join("via.out"), env.dir.join("via.err"));
-    let root = env.root.to_string_lossy().into_owned();
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(format!("{prelude}\nexec \"$@\""))
-        .arg("sh")
-        .args(wrapper)
-        .args([HUSK, "--root", &root])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap());
-    let status = cmd.status().unwrap();
-    Output {
-        status,
-        stdout: std::fs::read(&out).unwrap(),
-        stderr: std::fs::read(&err).unwrap(),
-    }
-}
+use std::process::Command;
 
 fn host_caps_have(bit: u32) -> bool {
     let st = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -263,40 +239,11 @@ fn apparmor_profile_without_apparmor_is_a_clear_error() {
     assert_no_cgroup(&id);
 }
 
-/// Replaces the test's config with the one `runc spec` writes, pointed at the test rootfs and
-/// running the probe; false (after a SKIP line) when runc is not installed (a prerequisite:
-/// scripts/test.sh hosts have it, and test-cgroup2.sh hands it to the guest).
-fn runc_spec(env: &mut Env) -> bool {
-    std::fs::remove_file(env.bundle.join("config.json")).unwrap();
-    let out = match Command::new("runc")
-        .arg("spec")
-        .current_dir(&env.bundle)
-        .output()
-    {
-        Ok(o) if o.status.success() => o,
-        Ok(o) => panic!("runc spec: {}", String::from_utf8_lossy(&o.stderr)),
-        Err(e) => {
-            skip(
-                Skip::Prerequisite,
-                &format!("no runc to write the bundle ({e})"),
-            );
-            return false;
-        }
-    };
-    drop(out);
-    env.config =
-        serde_json::from_slice(&std::fs::read(env.bundle.join("config.json")).unwrap()).unwrap();
-    env.config["root"]["path"] = json!(rootfs());
-    env.config["process"]["terminal"] = json!(false);
-    env.config["process"]["args"] = json!(["/bin/probe"]);
-    true
-}
-
 #[test]
 fn runc_spec_ambient_capabilities_without_inheritable_are_ignored() {
     require_root!();
     let mut env = Env::new("p-runcspec");
-    if !runc_spec(&mut env) {
+    if !use_runc_spec(&mut env) {
         return;
     }
     let caps = &env.config["process"]["capabilities"];

@@ -11,7 +11,7 @@ use std::hash::{DefaultHasher, Hasher};
 use std::os::fd::AsFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -36,20 +36,6 @@ impl BinaryGuard {
 
 fn mounts(env: &mut Env) -> &mut Vec<Value> {
     env.config["mounts"].as_array_mut().unwrap()
-}
-
-/// Runs `husk --root R ARGS...` through `sh -c PRELUDE; exec husk ...`, so fds the shell opened
-/// (not close-on-exec) are open in husk as a careless caller would leave them.
-fn husk_via_sh(env: &Env, prelude: &str, args: &[&str]) -> Output {
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(format!("{prelude}\nexec \"$@\""))
-        .arg("sh")
-        .arg(HUSK)
-        .arg("--root")
-        .arg(&env.root)
-        .args(args);
-    env.capture(cmd)
 }
 
 /// `run -d` of the current config; returns the id.
@@ -257,7 +243,7 @@ fn cve_2024_21626_leaked_fds_and_a_proc_self_fd_cwd_stay_inside() {
     for n in 0..=9 {
         env.config["process"]["cwd"] = json!(format!("/proc/self/fd/{n}"));
         let id = env.id(&format!("leak{n}"));
-        let o = husk_via_sh(&env, &prelude, &["run", "-b", &b, &id]);
+        let o = husk_via_sh(&env, &prelude, &[], &["run", "-b", &b, &id]);
         assert!(
             !stdout(&o).contains("HOST_MARKER"),
             "cwd fd {n}: {}",
@@ -280,6 +266,7 @@ fn cve_2024_21626_leaked_fds_and_a_proc_self_fd_cwd_stay_inside() {
         let o = husk_via_sh(
             &env,
             &prelude,
+            &[],
             &["exec", "--cwd", &cwd, &id, "/bin/sh", "-c", script],
         );
         assert!(
@@ -289,7 +276,7 @@ fn cve_2024_21626_leaked_fds_and_a_proc_self_fd_cwd_stay_inside() {
         );
         assert!(!o.status.success(), "exec --cwd {cwd} ran: {}", stdout(&o));
     }
-    let o = husk_via_sh(&env, &prelude, &["exec", &id, "/bin/sh", "-c", script]);
+    let o = husk_via_sh(&env, &prelude, &[], &["exec", &id, "/bin/sh", "-c", script]);
     assert!(!stdout(&o).contains("HOST_MARKER"), "{}", stdout(&o));
     assert_eq!(probe(&o)["fds"], "0,1,2");
     let _ = env.husk(&["delete", "--force", &id]);

@@ -374,6 +374,38 @@ impl Env {
     }
 }
 
+impl Env {
+    /// The container's status as `husk state` reports it; "" when it has none.
+    pub fn status(&self, id: &str) -> String {
+        let st: Value =
+            serde_json::from_slice(&self.husk(&["state", id]).stdout).unwrap_or(Value::Null);
+        st["status"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// Polls until the container reports `want` (PATIENCE: the machine may be loaded).
+    pub fn wait_status(&self, id: &str, want: &str) {
+        wait_until(PATIENCE, &format!("{id} is {want}"), || {
+            self.status(id) == want
+        });
+    }
+}
+
+/// Runs `WRAPPER... husk --root R ARGS...` through `sh -c PRELUDE; exec "$@"`, so fds the shell
+/// opened (not close-on-exec) are open in husk as a careless caller would leave them, and a
+/// wrapper (`taskset`) sets what husk inherits.
+pub fn husk_via_sh(env: &Env, prelude: &str, wrapper: &[&str], args: &[&str]) -> Output {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("{prelude}\nexec \"$@\""))
+        .arg("sh")
+        .args(wrapper)
+        .arg(HUSK)
+        .arg("--root")
+        .arg(&env.root)
+        .args(args);
+    env.capture(cmd)
+}
+
 impl Drop for Env {
     fn drop(&mut self) {
         if let Ok(entries) = std::fs::read_dir(&self.root) {
