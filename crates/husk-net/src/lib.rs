@@ -77,10 +77,18 @@ pub fn allocate(root: &Path, id: &str, publish: &[Publish]) -> Result<Attachment
     let dir = net_dir(root);
     let locked = ipam::lock(&dir)?;
     for (ip, text) in ipam::reclaim(&dir, &locked) {
+        husk_runtime::explain::step(|| {
+            format!(
+                "network: reclaimed lease {ip} of a husk that is gone ({})",
+                text.trim()
+            )
+        });
         // Usually gone with the container's network namespace; a leftover goes now.
         let veth = veth_name(ip);
         if tools::link_exists(&veth) {
-            let _ = link::Rtnl::open().and_then(|mut r| r.delete(&veth));
+            let _ = explain(&format!("delete leftover veth {veth}"), || {
+                link::Rtnl::open().and_then(|mut r| r.delete(&veth))
+            });
         }
         if let Some(dead) = text.split_whitespace().next()
             && text.split_whitespace().count() > 3

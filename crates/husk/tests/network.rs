@@ -83,6 +83,8 @@ $HUSK --root "$ROOT" run --network bridge --name web --hostname web --rootfs "$R
   ip -4 -o addr show eth0; ip route; cat /etc/hosts; cat /sys/class/net/eth0/mtu
   ping -c 1 -W 5 10.89.0.1 >/dev/null && echo gateway-answers'
 nft list table inet husk | grep -q masquerade && echo nat-installed
+# Each network step is narrated with its own cost.
+$HUSK --root "$ROOT" --explain run --network bridge -p 8080:80 --rootfs "$RF" -- true 2>&1 | grep 'network: .* µs)$' | sed 's/.*network: /explain: /; s/ ([0-9]* µs)$//'
 {LEFTOVERS}"#
         ),
     );
@@ -99,6 +101,16 @@ nft list table inet husk | grep -q masquerade && echo nat-installed
         out.contains("gateway-answers") && out.contains("nat-installed"),
         "{out}"
     );
+    for step in [
+        "explain: nf_tables batch: 1 DNAT rule(s)\n",
+        "explain: look up bridge husk0\n",
+        "explain: RTM_NEWLINK veth hk0a590002 ↔ eth0\n",
+        "explain: rtnetlink socket in the container's netns\n",
+        "explain: eth0 up, RTM_NEWADDR 10.89.0.2/16, RTM_NEWROUTE default via 10.89.0.1\n",
+        "explain: nf_tables: delete the rules commented",
+    ] {
+        assert!(out.contains(step), "{step}: {out}");
+    }
 }
 
 #[test]
