@@ -4,9 +4,9 @@
  * husk, so /proc/self/exe names the husk binary on the host. A container program that is
  * `#!/proc/self/exe` would run that binary again, now dumpable, and let the container reopen
  * it for writing. husk used to re-execute itself from a read-only copy before every create
- * (about 1 ms: an exec of a 3 MB static program, and glibc's start-up CPUID probes trap to the
- * hypervisor on a VM). Instead, init executes this program from a sealed memfd (about 0.1 ms:
- * 2 KB, no libc, no start-up work), and this program executes the container's. From then on
+ * (about 1 ms then: an exec of a multi-megabyte static program and its start-up). Instead,
+ * init executes this program from a sealed memfd (about 0.1 ms: 2 KB, no libc, no start-up
+ * work), and this program executes the container's. From then on
  * /proc/self/exe of anything in the container is either the container's program or this
  * sealed memfd; neither is a host file. husk still re-executes itself where this is not
  * equivalent (see trampoline.rs).

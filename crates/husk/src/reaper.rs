@@ -1,6 +1,7 @@
-//! `husk run --init`: a tiny pid 1. husk's own binary, from a sealed memfd bound read-only at
-//! /dev/init, runs the command as its child, forwards signals to it, reaps every orphan, and
-//! exits with the command's status.
+//! `husk run --init`: a tiny pid 1. husk's own binary, copied to /dev/init on the container's
+//! own /dev tmpfs (`Rootfs::install_init`: a copy, never a bind of the host's binary), runs the
+//! command as its child, forwards signals to it, reaps every orphan, and exits with the
+//! command's status.
 
 use husk_sys::process::{self as sp, Exit};
 use std::os::fd::AsFd;
