@@ -322,24 +322,34 @@ fn after_a_reboot_exited_then_start_then_rm() {
     require_root!();
     let fe = Fe::new("det-reboot");
     let id = fe.run_d(&["--name", "boot"], &["sleep", "1000"]);
-    let i = fe.inspect("boot");
-    let (pid, mon) = (
-        i["State"]["Pid"].as_i64().unwrap() as i32,
-        fe.monitor_pid("boot"),
-    );
+    // And one with a terminal: its monitor's socket is left behind by the "reboot".
+    let tid = fe.run_d(&["--name", "bootty", "-it"], &["sh"]);
     // The "reboot": every container process and every monitor killed.
-    for p in [mon, pid] {
-        Command::new("kill")
-            .args(["-9", &p.to_string()])
-            .status()
-            .unwrap();
+    for name in ["boot", "bootty"] {
+        let i = fe.inspect(name);
+        // The monitor first: one that saw its container die would record the exit.
+        for p in [
+            i["Monitor"]["Pid"].as_i64().unwrap(),
+            i["State"]["Pid"].as_i64().unwrap(),
+        ] {
+            Command::new("kill")
+                .args(["-9", &p.to_string()])
+                .status()
+                .unwrap();
+        }
     }
-    wait_until(PATIENCE, "ps -a shows it exited", || {
-        fe.ok(&["ps", "-a"]).contains("Exited (255)")
+    wait_until(PATIENCE, "ps -a shows both exited", || {
+        fe.ok(&["ps", "-a"]).matches("Exited (255)").count() == 2
     });
-    fe.ok(&["start", "boot"]);
+    fe.ok(&["start", "boot", "bootty"]);
     assert_eq!(fe.status("boot"), "running");
-    fe.ok(&["rm", "-f", "boot"]);
+    // The terminal works again through a new socket.
+    let mut a = Attached::new(&fe, &["attach", "bootty"]);
+    a.send(b"exit 4\n");
+    assert_eq!(a.end().0, 4);
+    fe.ok(&["rm", "-f", "boot", "bootty"]);
+    common::assert_no_cgroup(&tid);
+    assert!(!fe.store().join("containers").join(&tid).exists());
     common::assert_no_cgroup(&id);
     assert!(!fe.store().join("run").join(&id).exists());
     assert!(!fe.store().join("containers").join(&id).exists());
