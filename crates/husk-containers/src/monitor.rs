@@ -245,9 +245,7 @@ fn launch_once(store: &Store, id: &str) -> Result<Launch, Error> {
     let att = match &meta.bridge {
         Some(b) => {
             let hostname = spec.hostname.clone().unwrap_or_default();
-            Some(crate::net::lease(
-                &b.root, id, &b.publish, &mut files, &hostname,
-            )?)
+            Some(crate::net::lease(id, b, &mut files, &mut plan, &hostname)?)
         }
         None => None,
     };

@@ -1,36 +1,66 @@
-//! `--network bridge` (husk-net) for the front end's containers, foreground or detached: a lease
-//! per run, with /etc/hosts naming the leased address. The veth is made once init's network
-//! namespace exists (`Attachment::attach` as launch_plan_with's step).
+//! `--network bridge` or a named network (husk-net) for the front end's containers, foreground
+//! or detached: a lease per run, and /etc/hosts bound from the file husk-net keeps for the
+//! container (its address for its host name, and on a named network the others' names). The
+//! veth is made once init's network namespace exists (`Attachment::attach` as
+//! launch_plan_with's step).
 
+use crate::store::BridgeMeta;
 use husk_runtime::Error;
 use husk_runtime::launch::StateEntry;
+use husk_spec::Plan;
 use std::path::Path;
 
-/// Leases an address (and publishes `publish`) for container `id` under `root`'s network
-/// state, and writes it into the `hosts` entry of `files` in place of the 127.0.1.1 line.
+/// Leases an address on `b.network` (and publishes `b.publish`) for container `id` under
+/// `b.root`'s network state, and points the plan's /etc/hosts bind at the container's hosts
+/// file (the `hosts` entry of `files`, which launch would have written, goes).
 pub fn lease(
-    root: &Path,
     id: &str,
-    publish: &[String],
-    files: &mut [(String, StateEntry)],
+    b: &BridgeMeta,
+    files: &mut Vec<(String, StateEntry)>,
+    plan: &mut Plan,
     hostname: &str,
 ) -> Result<husk_net::Attachment, Error> {
-    let publish = publish
+    let mut publish = vec![];
+    for p in &b.publish {
+        publish.extend(husk_net::Publish::parse(p)?);
+    }
+    let hosts = files
         .iter()
-        .map(|p| husk_net::Publish::parse(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    let att = husk_net::allocate(root, id, &publish)?;
-    husk_runtime::explain::step(|| format!("network: leased {} on {}", att.ip, husk_net::BRIDGE));
-    for (name, entry) in files.iter_mut() {
-        if name == "hosts"
-            && let StateEntry::File(bytes) = entry
-        {
-            let text = String::from_utf8_lossy(bytes).replace(
-                &format!("127.0.1.1\t{hostname}\n"),
-                &format!("{}\t{hostname}\n", att.ip),
-            );
-            *bytes = text.into_bytes();
-        }
+        .find_map(|(n, e)| match e {
+            StateEntry::File(t) if n == "hosts" => Some(String::from_utf8_lossy(t).into_owned()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let req = husk_net::Request {
+        network: b.network.clone(),
+        id: id.to_string(),
+        names: b.names.clone(),
+        publish,
+        ip: match &b.ip {
+            Some(ip) => Some(ip.parse().map_err(|_| {
+                Error::Msg(format!("--ip {ip}: not an IPv4 address (IPv6: not yet)"))
+            })?),
+            None => None,
+        },
+        mac: b.mac.as_deref().map(husk_net::parse_mac).transpose()?,
+        hosts,
+        hostname: hostname.to_string(),
+    };
+    let att = husk_net::allocate(&b.root, &req)?;
+    husk_runtime::explain::step(|| {
+        format!(
+            "network: leased {} on {} ({})",
+            att.ip, att.network.name, att.network.bridge
+        )
+    });
+    // The embedded default has no /etc/hosts bind: it shows the host's own.
+    if let Some(op) = plan
+        .mounts
+        .iter_mut()
+        .find(|m| m.dest == Path::new("etc/hosts"))
+    {
+        op.source = Some(att.hosts_file.clone());
+        files.retain(|(n, _)| n != "hosts");
     }
     Ok(att)
 }

@@ -152,12 +152,27 @@ pub struct Meta {
     pub foreground: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct BridgeMeta {
     /// The `--root` whose network state (`.net`) foreground runs share: one address space.
     pub root: PathBuf,
-    /// `-p` as given.
+    /// `-p` as given, and with `-P` the image's ExposedPorts (`80/tcp`: any free host port).
     pub publish: Vec<String>,
+    /// `bridge` or a named network.
+    #[serde(default = "default_network")]
+    pub network: String,
+    /// The container's name and `--network-alias`es (the network's others resolve them).
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// `--ip`, `--mac-address`.
+    #[serde(default)]
+    pub ip: Option<String>,
+    #[serde(default)]
+    pub mac: Option<String>,
+}
+
+fn default_network() -> String {
+    "bridge".into()
 }
 
 /// What the monitor (and `stop`/`rm` when no monitor is left) records.

@@ -353,6 +353,23 @@ impl Row {
         }
     }
 
+    /// docker's PORTS cell, `0.0.0.0:8080->80/tcp, ...`, from the running container's lease.
+    pub fn ports(&self) -> String {
+        let (Some(b), Seen::Running) = (&self.meta.bridge, self.seen) else {
+            return String::new();
+        };
+        husk_net::published_of(&b.root, &self.meta.id)
+            .ok()
+            .flatten()
+            .map(|ps| {
+                ps.iter()
+                    .map(husk_net::Publish::docker_text)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    }
+
     pub fn command(&self, trunc: bool) -> String {
         let c = self.meta.command.join(" ");
         if trunc && c.chars().count() > 20 {
@@ -381,7 +398,7 @@ impl Row {
             ),
             "Status" => self.status_text(now),
             "State" => self.seen.as_str().into(),
-            "Ports" => String::new(),
+            "Ports" => self.ports(),
             "Names" => self.meta.name.clone(),
             "Pid" => self.state.pid.to_string(),
             _ => return None,
@@ -475,7 +492,7 @@ pub fn ps(
                         r.command(trunc),
                         r.field("RunningFor", now, trunc).unwrap_or_default(),
                         r.status_text(now),
-                        String::new(),
+                        r.ports(),
                         r.meta.name.clone(),
                     ]
                 })

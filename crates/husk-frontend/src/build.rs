@@ -505,15 +505,38 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
             ))),
         }
     };
+    // A named network is checked when its address is leased; container:NAME's namespace is
+    // joined by path (the front end fills it in once it has found that container).
     let own_net = match network {
-        "none" | "bridge" => true,
         "host" => false,
+        n if n.starts_with("container:") && n.len() > "container:".len() => true,
+        "none" | "bridge" => true,
+        n if !n.contains(':') && !n.is_empty() => true,
         n => {
             return Err(bad(format!(
-                "--network {n}: only none, bridge and host are supported (named networks and container:NAME: not yet)"
+                "--network {n}: want none, bridge, host, container:NAME or a network's name"
             )));
         }
     };
+    let attached = !matches!(network, "none" | "host") && !network.starts_with("container:");
+    for (set, flag) in [
+        (!a.publish.is_empty(), "-p/--publish"),
+        (a.publish_all, "-P/--publish-all"),
+        (!a.network_alias.is_empty(), "--network-alias"),
+        (a.ip.is_some(), "--ip"),
+        (a.mac_address.is_some(), "--mac-address"),
+    ] {
+        if set && !attached {
+            return Err(bad(format!(
+                "{flag} needs --network bridge or a named network (this one is {network})"
+            )));
+        }
+    }
+    if network.starts_with("container:") && a.hostname.is_some() {
+        return Err(bad(
+            "-h/--hostname with --network container:NAME: the network namespace's host is that container",
+        ));
+    }
     let own_pid = own("pid", &a.pid, &[])?;
     let own_ipc = own("ipc", &a.ipc, &["private", "shareable"])?;
     let own_uts = own("uts", &a.uts, &[])?;
@@ -1017,7 +1040,16 @@ mod tests {
             (|a: &mut RunArgs| a.volume = vec!["rel:/x".into()]) as fn(&mut RunArgs),
             |a| a.ulimit = vec!["bogus=1".into()],
             |a| a.cap_add = vec!["CAP_NOPE".into()],
-            |a| a.network = Some("container:other".into()),
+            |a| a.network = Some("a:b".into()),
+            |a| {
+                a.network = Some("container:other".into());
+                a.hostname = Some("h".into());
+            },
+            |a| a.publish = vec!["80".into()],
+            |a| {
+                a.network = Some("host".into());
+                a.ip = Some("10.89.0.9".into());
+            },
             |a| a.memory = Some("12x".into()),
             |a| a.memory = Some("1m".into()),
             |a| a.memory_swap = Some("1g".into()),

@@ -116,12 +116,29 @@ pub struct RunArgs {
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,
     /// none (own network namespace with loopback; the default), bridge (a veth on the husk0
-    /// bridge with an address, a default route and NAT; needs root), or host
-    #[arg(long)]
+    /// bridge with an address, a default route and NAT; needs root), NAME (a network of `husk
+    /// network create`), container:NAME (another running container's), or host
+    #[arg(long, visible_alias = "net")]
     pub network: Option<String>,
-    /// Publish a container port: [IP:]HOSTPORT:CONTAINERPORT[/tcp|udp] (with --network bridge)
+    /// Publish container ports: [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp], ports or ranges
+    /// (8000-8002:80-82); without a host port, a free one (`husk port NAME` shows it)
     #[arg(short = 'p', long = "publish")]
     pub publish: Vec<String>,
+    /// Publish every port the image exposes (ExposedPorts) on free host ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// The image's ExposedPorts keys (`80/tcp`), set when an image is run: what -P publishes
+    #[arg(skip)]
+    pub exposed: Vec<String>,
+    /// Another name for the container on a named network (the others' /etc/hosts)
+    #[arg(long = "network-alias", visible_alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// The container's IPv4 address on its bridge or named network
+    #[arg(long = "ip")]
+    pub ip: Option<String>,
+    /// The container's MAC address on its bridge or named network
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
     /// Remove the container when it exits (a foreground container always is)
     #[arg(long)]
     pub rm: bool,

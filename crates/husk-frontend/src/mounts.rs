@@ -193,6 +193,11 @@ impl Dns<'_> {
         for s in self.servers {
             out.push_str(&format!("nameserver {s}\n"));
         }
+        // docker's rule: a container left without a resolver (the host had only loopback ones)
+        // gets Google's public ones.
+        if own_netns && !out.lines().any(|l| l.starts_with("nameserver")) {
+            out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+        }
         if !self.search.is_empty() {
             out.push_str(&format!("search {}\n", self.search.join(" ")));
         }
@@ -273,6 +278,11 @@ mod tests {
         assert!(files[0].1.contains("127.0.1.1\tbox\n") && files[0].1.ends_with("10.0.0.2\tdb\n"));
         assert_eq!(files[1].1, "box\n");
         assert_eq!(none.resolv_conf(host, false).unwrap(), host);
+        assert_eq!(
+            none.resolv_conf("nameserver 127.0.0.53\noptions edns0\n", true)
+                .unwrap(),
+            "options edns0\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+        );
         let servers = ["1.1.1.1".to_string()];
         let search = ["a.example".to_string(), "b.example".to_string()];
         let flags = Dns {

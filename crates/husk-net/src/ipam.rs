@@ -55,10 +55,14 @@ impl Subnet {
         Ipv4Addr::from(u32::from(self.net) + 1)
     }
 
-    /// Container addresses: after the gateway, before the broadcast address.
+    pub fn broadcast(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.net) + !Self::mask_of(self.prefix))
+    }
+
+    /// Host addresses: after the network address, before the broadcast address.
     fn hosts(&self) -> impl Iterator<Item = Ipv4Addr> {
-        let first = u32::from(self.net) + 2;
-        let last = u32::from(self.net) + (!Self::mask_of(self.prefix)) - 1;
+        let first = u32::from(self.net) + 1;
+        let last = u32::from(self.broadcast()) - 1;
         (first..=last).map(Ipv4Addr::from)
     }
 }
@@ -142,26 +146,51 @@ pub fn reclaim(dir: &Path, _locked: &Locked) -> Vec<(Ipv4Addr, String)> {
 }
 
 /// The text of every lease held now (after `reclaim`).
-pub fn held(dir: &Path, _locked: &Locked) -> Vec<String> {
+pub fn held(dir: &Path, locked: &Locked) -> Vec<String> {
+    held_by_ip(dir, locked)
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect()
+}
+
+/// Every lease held now with its address.
+pub fn held_by_ip(dir: &Path, _locked: &Locked) -> Vec<(Ipv4Addr, String)> {
     std::fs::read_dir(dir.join("leases"))
         .map(|d| {
             d.flatten()
-                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .filter_map(|e| {
+                    let ip = e.file_name().to_str()?.parse().ok()?;
+                    Some((ip, std::fs::read_to_string(e.path()).ok()?))
+                })
                 .collect()
         })
         .unwrap_or_default()
 }
 
-/// Takes the first free address of `subnet` for container `id`, held by `holder` (`me()`).
+/// Takes an address of `subnet` other than its `gateway` for container `id`, held by `holder`
+/// (`me()`): `want` (`--ip`) or else the first free one.
 pub fn allocate(
     dir: &Path,
     _locked: &Locked,
     subnet: Subnet,
+    gateway: Ipv4Addr,
+    want: Option<Ipv4Addr>,
     id: &str,
     holder: &str,
 ) -> Result<Lease, Error> {
     let leases = dir.join("leases");
-    for ip in subnet.hosts() {
+    if let Some(w) = want
+        && (!subnet.contains(w) || w == gateway || w == subnet.net || w == subnet.broadcast())
+    {
+        return Err(Error::Msg(format!(
+            "--ip {w}: not a container address of {subnet} (gateway {gateway})"
+        )));
+    }
+    let candidates: Box<dyn Iterator<Item = Ipv4Addr>> = match want {
+        Some(w) => Box::new(std::iter::once(w)),
+        None => Box::new(subnet.hosts().filter(move |ip| *ip != gateway)),
+    };
+    for ip in candidates {
         let file = leases.join(ip.to_string());
         // create_new: even a lease written outside the lock is never taken twice.
         match File::options().write(true).create_new(true).open(&file) {
@@ -170,6 +199,13 @@ pub fn allocate(
                 (&f).write_all(format!("{id} {holder}\n").as_bytes())
                     .map_err(Error::io("write", &file))?;
                 return Ok(Lease { ip, file });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && want.is_some() => {
+                let owner = std::fs::read_to_string(&file).unwrap_or_default();
+                return Err(Error::Msg(format!(
+                    "--ip {ip}: already leased to container {}",
+                    owner.split_whitespace().next().unwrap_or("?")
+                )));
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(Error::io("create", &file)(e)),
@@ -197,8 +233,9 @@ mod tests {
         let small = Subnet::parse("192.168.5.0/30").unwrap();
         assert_eq!(
             small.hosts().collect::<Vec<_>>(),
-            [Ipv4Addr::new(192, 168, 5, 2)]
+            [Ipv4Addr::new(192, 168, 5, 1), Ipv4Addr::new(192, 168, 5, 2)]
         );
+        assert_eq!(small.broadcast(), Ipv4Addr::new(192, 168, 5, 3));
         for bad in ["10.0.0.0", "10.0.0.0/31", "x/16", "10.0.0.0/4"] {
             assert!(Subnet::parse(bad).is_err(), "{bad}");
         }
@@ -214,9 +251,17 @@ mod tests {
                 let dir = dir.clone();
                 std::thread::spawn(move || {
                     let l = lock(&dir).unwrap();
-                    allocate(&dir, &l, subnet, &format!("c{i}"), &me())
-                        .unwrap()
-                        .ip
+                    allocate(
+                        &dir,
+                        &l,
+                        subnet,
+                        subnet.gateway(),
+                        None,
+                        &format!("c{i}"),
+                        &me(),
+                    )
+                    .unwrap()
+                    .ip
                 })
             })
             .collect();
@@ -236,6 +281,33 @@ mod tests {
             [(Ipv4Addr::new(10, 89, 0, 200), "gone 1 0\n".to_string())]
         );
         assert_eq!(std::fs::read_dir(dir.join("leases")).unwrap().count(), 100);
+        // --ip: that address or an error naming its holder; never the gateway.
+        let want = Ipv4Addr::new(10, 89, 0, 250);
+        let gw = subnet.gateway();
+        assert_eq!(
+            allocate(&dir, &l, subnet, gw, Some(want), "w", &me())
+                .unwrap()
+                .ip,
+            want
+        );
+        let again = allocate(&dir, &l, subnet, gw, Some(want), "x", &me()).unwrap_err();
+        assert!(
+            again.to_string().contains("already leased to container w"),
+            "{again}"
+        );
+        assert!(allocate(&dir, &l, subnet, gw, Some(gw), "x", &me()).is_err());
+        assert!(
+            allocate(
+                &dir,
+                &l,
+                subnet,
+                gw,
+                Some(Ipv4Addr::new(10, 88, 0, 5)),
+                "x",
+                &me()
+            )
+            .is_err()
+        );
         drop(l);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -5,9 +5,11 @@
 //! with `nft -f` (docs/architecture.md, "Networking").
 #![forbid(unsafe_code)]
 
+pub mod hosts;
 pub mod ipam;
 pub mod link;
 mod netlink;
+pub mod networks;
 pub mod nft;
 pub mod ports;
 
@@ -23,6 +25,7 @@ mod tools;
 
 use husk_runtime::Error;
 pub use ipam::Subnet;
+pub use networks::Network;
 pub use ports::Publish;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -41,27 +44,40 @@ const CANDIDATES: [&str; 4] = [
     "192.168.229.0/24",
 ];
 
-/// The bridge as husk created it: recorded in `<root>/.net/bridge` ("SUBNET MTU").
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Bridge {
-    pub subnet: Subnet,
-    pub mtu: u32,
-}
-
 /// One container's attachment: what the createRuntime hook configures and `release` undoes.
 #[derive(Debug)]
 pub struct Attachment {
-    pub bridge: Bridge,
+    pub network: Network,
     pub ip: Ipv4Addr,
     /// The host side of the veth pair (named after the address: unique while leased).
     pub veth: String,
+    pub mac: Option<[u8; 6]>,
+    /// The publications with their host ports (chosen ones filled in).
+    pub published: Vec<Publish>,
+    /// The container's /etc/hosts, which husk rewrites as containers come and go.
+    pub hosts_file: PathBuf,
     lease: PathBuf,
     dir: PathBuf,
     id: String,
-    published: bool,
 }
 
-fn net_dir(root: &Path) -> PathBuf {
+/// What a container asks of its network.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    /// `bridge` or a named network.
+    pub network: String,
+    pub id: String,
+    /// Its name and `--network-alias`es, for the other containers' /etc/hosts.
+    pub names: Vec<String>,
+    pub publish: Vec<Publish>,
+    pub ip: Option<Ipv4Addr>,
+    pub mac: Option<[u8; 6]>,
+    /// Its own /etc/hosts; the line `127.0.1.1\tHOSTNAME` gets its address.
+    pub hosts: String,
+    pub hostname: String,
+}
+
+pub fn net_dir(root: &Path) -> PathBuf {
     root.join(".net")
 }
 
@@ -70,13 +86,29 @@ fn veth_name(ip: Ipv4Addr) -> String {
     format!("hk{:08x}", u32::from(ip))
 }
 
-/// Takes an address for container `id` and publishes `publish` to it, creating the bridge and
-/// husk's nftables table first when this network namespace has none. Stale leases (their husk
-/// was killed) are reclaimed with their veth and rules.
-pub fn allocate(root: &Path, id: &str, publish: &[Publish]) -> Result<Attachment, Error> {
-    let dir = net_dir(root);
-    let locked = ipam::lock(&dir)?;
-    for (ip, text) in ipam::reclaim(&dir, &locked) {
+/// `--mac-address`: six colon-separated hex bytes, unicast.
+pub fn parse_mac(m: &str) -> Result<[u8; 6], Error> {
+    let bytes: [u8; 6] = m
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16).ok().filter(|_| b.len() == 2))
+        .collect::<Option<Vec<u8>>>()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| {
+            Error::Msg(format!(
+                "--mac-address {m}: want six hex bytes like 02:42:ac:11:00:02"
+            ))
+        })?;
+    if bytes[0] & 1 == 1 {
+        return Err(Error::Msg(format!(
+            "--mac-address {m}: a multicast address (the first byte is odd)"
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Stale leases (their holder was killed) go with their veth, rules and hosts file.
+fn reclaim(dir: &Path, locked: &ipam::Locked) {
+    for (ip, text) in ipam::reclaim(dir, locked) {
         husk_runtime::explain::step(|| {
             format!(
                 "network: reclaimed lease {ip} of a husk that is gone ({})",
@@ -95,54 +127,112 @@ pub fn allocate(root: &Path, id: &str, publish: &[Publish]) -> Result<Attachment
         {
             let _ = remove_rules(dead);
         }
+        hosts::remove(dir, locked, ip);
     }
-    let bridge = ensure_bridge(&dir)?;
-    for p in publish {
-        let taken = ipam::held(&dir, &locked).into_iter().find(|l| {
+}
+
+/// Takes an address on the requested network for the container and publishes its ports,
+/// creating the network's bridge and rules first when this network namespace has none.
+pub fn allocate(root: &Path, req: &Request) -> Result<Attachment, Error> {
+    let dir = net_dir(root);
+    let locked = ipam::lock(&dir)?;
+    reclaim(&dir, &locked);
+    let network = if req.network == networks::DEFAULT {
+        ensure_default(&dir)?
+    } else {
+        let n = networks::find(&dir, &req.network)?;
+        ensure_network(&n)?;
+        n
+    };
+    let held: Vec<Publish> = ipam::held(&dir, &locked)
+        .iter()
+        .flat_map(|l| {
             l.split_whitespace()
                 .skip(3)
-                .filter_map(|r| Publish::parse(r).ok())
-                .any(|q| q.clashes(p))
-        });
-        if let Some(l) = taken {
-            let owner = l.split_whitespace().next().unwrap_or_default();
+                .filter_map(|r| Publish::parse_record(r).ok())
+        })
+        .collect();
+    let mut published: Vec<Publish> = vec![];
+    for p in &req.publish {
+        let taken: Vec<Publish> = held.iter().chain(&published).cloned().collect();
+        let p = ports::choose(p, &taken)?;
+        if let Some(q) = held.iter().find(|q| q.clashes(&p)) {
+            let owner = ipam::held(&dir, &locked)
+                .into_iter()
+                .find(|l| l.split_whitespace().skip(3).any(|r| r == q.record()))
+                .and_then(|l| l.split_whitespace().next().map(String::from))
+                .unwrap_or_default();
             return Err(Error::Msg(format!(
                 "-p {}: host port {} is already published by container {owner}",
                 p.record(),
                 p.host_port
             )));
         }
-        ports::check_free(p)?;
+        ports::check_free(&p)?;
+        published.push(p);
     }
     let mut holder = ipam::me();
-    for p in publish {
+    for p in &published {
         holder.push(' ');
         holder.push_str(&p.record());
     }
-    let lease = ipam::allocate(&dir, &locked, bridge.subnet, id, &holder)?;
-    let att = Attachment {
-        bridge,
-        veth: veth_name(lease.ip),
-        ip: lease.ip,
-        lease: lease.file,
-        dir,
-        id: id.to_string(),
-        published: !publish.is_empty(),
+    let lease = ipam::allocate(
+        &dir,
+        &locked,
+        network.subnet,
+        network.gateway,
+        req.ip,
+        &req.id,
+        &holder,
+    )?;
+    let ip = lease.ip;
+    let undo = |dir: &Path| {
+        let _ = std::fs::remove_file(&lease.file);
+        hosts::remove(dir, &locked, ip);
     };
-    if !publish.is_empty() {
+    let own = req.hosts.replace(
+        &format!("127.0.1.1\t{}\n", req.hostname),
+        &format!("{ip}\t{}\n", req.hostname),
+    );
+    let ep = hosts::Endpoint {
+        ip,
+        network: network.name.clone(),
+        id: req.id.clone(),
+        names: req.names.clone(),
+        base: own,
+    };
+    let hosts_file = match hosts::add(&dir, &locked, &ep) {
+        Ok(f) => f,
+        Err(e) => {
+            undo(&dir);
+            return Err(e);
+        }
+    };
+    if !published.is_empty() {
         let added = explain(
-            &format!("nf_tables batch: {} DNAT rule(s)", publish.len()),
-            || nft::add_port_rules(publish, att.ip, id),
+            &format!("nf_tables batch: {} DNAT rule(s)", published.len()),
+            || nft::add_port_rules(&published, ip, &req.id),
         );
         if let Err(e) = added {
-            let _ = std::fs::remove_file(&att.lease);
+            undo(&dir);
             return Err(e);
         }
     }
-    Ok(att)
+    Ok(Attachment {
+        veth: veth_name(ip),
+        ip,
+        mac: req.mac,
+        published,
+        hosts_file,
+        lease: lease.file.clone(),
+        dir: dir.clone(),
+        id: req.id.clone(),
+        network,
+    })
 }
 
-/// Deletes the rules commented `tag` (a container's id) from husk's table.
+/// Deletes the rules commented `tag` from husk's table (a container's id: its port rules; a
+/// network's `network NAME`: its forwarding and NAT rules).
 fn remove_rules(tag: &str) -> Result<(), Error> {
     explain(
         &format!("nf_tables: delete the rules commented {tag:?}"),
@@ -150,7 +240,9 @@ fn remove_rules(tag: &str) -> Result<(), Error> {
     )
 }
 
-fn ensure_bridge(dir: &Path) -> Result<Bridge, Error> {
+/// The default network: husk0, made with the first free candidate subnet at its first use and
+/// recorded in `<root>/.net/bridge` ("SUBNET MTU").
+fn ensure_default(dir: &Path) -> Result<Network, Error> {
     let record = dir.join("bridge");
     if tools::link_exists(BRIDGE) {
         let text = std::fs::read_to_string(&record).map_err(Error::io("read", &record))?;
@@ -161,99 +253,215 @@ fn ensure_bridge(dir: &Path) -> Result<Bridge, Error> {
     let subnet = match std::env::var(SUBNET_ENV) {
         Ok(s) => Subnet::parse(&s)?,
         Err(_) => {
-            let routes = tools::routes();
+            let mut taken = tools::routes();
+            taken.extend(networks::list(dir).iter().map(|n| n.subnet));
             CANDIDATES
                 .iter()
                 .filter_map(|c| Subnet::parse(c).ok())
-                .find(|c| !routes.iter().any(|r| r.overlaps(c)))
+                .find(|c| !taken.iter().any(|r| r.overlaps(c)))
                 .ok_or_else(|| {
                     Error::Msg(format!(
-                        "create bridge {BRIDGE}: every candidate subnet ({}) overlaps a route here; set {SUBNET_ENV}",
+                        "create bridge {BRIDGE}: every candidate subnet ({}) overlaps a route or a network here; set {SUBNET_ENV}",
                         CANDIDATES.join(", ")
                     ))
                 })?
         }
     };
-    let bridge = Bridge {
-        subnet,
-        mtu: tools::default_route_mtu(),
-    };
+    let n = Network::default_from(subnet, tools::default_route_mtu());
+    make_bridge(&n)?;
+    if let Err(e) = std::fs::write(&record, format!("{subnet} {}\n", n.mtu)) {
+        remove_bridge(&n);
+        return Err(Error::io("write", &record)(e));
+    }
+    Ok(n)
+}
+
+/// The default network if husk0 exists here (for `husk network ls`).
+pub fn default_network(root: &Path) -> Option<Network> {
+    let text = std::fs::read_to_string(net_dir(root).join("bridge")).ok()?;
+    parse_record(&text).filter(|_| tools::link_exists(BRIDGE))
+}
+
+/// A named network's bridge and rules, made again when this namespace lacks them.
+fn ensure_network(n: &Network) -> Result<(), Error> {
+    if tools::link_exists(&n.bridge) {
+        return Ok(());
+    }
+    make_bridge(n)
+}
+
+/// The bridge with the gateway's address, husk's table and the network's rules, and the
+/// sysctls routing needs; on failure nothing of it is left.
+fn make_bridge(n: &Network) -> Result<(), Error> {
+    let br = &n.bridge;
     let mut rtnl = link::Rtnl::open()?;
     explain(
-        &format!(
-            "create bridge {BRIDGE} {} mtu {}",
-            subnet.gateway(),
-            bridge.mtu
-        ),
-        || rtnl.create_bridge(BRIDGE, bridge.mtu, subnet.gateway(), subnet.prefix),
+        &format!("create bridge {br} {} mtu {}", n.gateway, n.mtu),
+        || rtnl.create_bridge(br, n.mtu, n.gateway, n.subnet.prefix),
     )?;
     let rest = (|| {
-        tools::nft(&ruleset(subnet))?;
+        let _ = remove_rules(&network_tag(&n.name));
+        tools::nft(&(base_table() + &network_rules(n)))?;
         // Routing between the bridge and the uplink, and 127.0.0.1 DNATed onto the bridge
         // (published ports from the host itself); in this network namespace only.
         for (path, v) in [
             ("/proc/sys/net/ipv4/ip_forward".to_string(), "1"),
-            (
-                format!("/proc/sys/net/ipv4/conf/{BRIDGE}/route_localnet"),
-                "1",
-            ),
+            (format!("/proc/sys/net/ipv4/conf/{br}/route_localnet"), "1"),
         ] {
             std::fs::write(&path, v).map_err(Error::io("write", &path))?;
         }
-        std::fs::write(&record, format!("{subnet} {}\n", bridge.mtu))
-            .map_err(Error::io("write", &record))
+        Ok(())
     })();
     if let Err(e) = rest {
-        let _ = rtnl.delete(BRIDGE);
-        let _ = tools::nft("delete table inet husk\n");
+        remove_bridge(n);
         return Err(e);
     }
-    Ok(bridge)
+    Ok(())
 }
 
-fn parse_record(text: &str) -> Option<Bridge> {
+/// Removes a network's bridge and rules (the table and its other rules stay).
+fn remove_bridge(n: &Network) {
+    if tools::link_exists(&n.bridge) {
+        let _ = link::Rtnl::open().and_then(|mut r| r.delete(&n.bridge));
+    }
+    let _ = remove_rules(&network_tag(&n.name));
+}
+
+fn parse_record(text: &str) -> Option<Network> {
     let mut w = text.split_whitespace();
-    Some(Bridge {
-        subnet: Subnet::parse(w.next()?).ok()?,
-        mtu: w.next()?.parse().ok()?,
-    })
+    Some(Network::default_from(
+        Subnet::parse(w.next()?).ok()?,
+        w.next()?.parse().ok()?,
+    ))
 }
 
-/// husk's table, replaced whole (it holds only husk's rules; other tables are never touched):
-/// containers' traffic leaving the subnet is masqueraded and forwarded in both directions;
-/// traffic to a local address goes through `ports` (the DNAT rules of `-p`), from outside
-/// (prerouting) and from this host (output); connections from 127.0.0.1 and hairpin connections
-/// (a container to a published port) are masqueraded so that replies come back the same way.
-pub fn ruleset(subnet: Subnet) -> String {
-    format!(
-        "table inet husk {{}}
-delete table inet husk
-table inet husk {{
-  chain forward {{
-    type filter hook forward priority filter; policy accept;
-    ip daddr {subnet} ct state established,related accept
-    ip daddr {subnet} ct status dnat accept
-    ip saddr {subnet} accept
-  }}
-  chain ports {{
-  }}
-  chain prerouting {{
-    type nat hook prerouting priority dstnat; policy accept;
-    fib daddr type local jump ports
-  }}
-  chain output {{
-    type nat hook output priority -100; policy accept;
-    fib daddr type local jump ports
-  }}
-  chain postrouting {{
-    type nat hook postrouting priority srcnat; policy accept;
-    ip saddr {subnet} ip daddr != {subnet} masquerade
-    ip saddr 127.0.0.0/8 oifname \"{BRIDGE}\" masquerade
-    ip saddr {subnet} ip daddr {subnet} ct status dnat masquerade
-  }}
-}}
+fn network_tag(name: &str) -> String {
+    format!("network {name}")
+}
+
+/// husk's table and chains, made if missing and never replaced whole (other networks' and
+/// containers' rules live in it); other tables are never touched. Traffic to a local address
+/// goes through `ports` (the DNAT rules of `-p`), from outside (prerouting) and from this host
+/// (output).
+pub fn base_table() -> String {
+    "add table inet husk
+add chain inet husk forward { type filter hook forward priority filter; policy accept; }
+add chain inet husk ports
+add chain inet husk prerouting { type nat hook prerouting priority dstnat; policy accept; }
+add chain inet husk output { type nat hook output priority -100; policy accept; }
+add chain inet husk postrouting { type nat hook postrouting priority srcnat; policy accept; }
+flush chain inet husk prerouting
+flush chain inet husk output
+add rule inet husk prerouting fib daddr type local jump ports
+add rule inet husk output fib daddr type local jump ports
 "
-    )
+    .to_string()
+}
+
+/// One network's rules, each commented `network NAME`. Inserted first: nothing crosses from this
+/// bridge to another husk bridge (docker's isolation between networks), and an internal network
+/// forwards nothing at all. Appended: its traffic leaving the subnet is masqueraded and
+/// forwarded both ways; connections from 127.0.0.1 and hairpin connections (a container to a
+/// published port) are masqueraded so that replies come back the same way.
+pub fn network_rules(n: &Network) -> String {
+    let (br, sub) = (&n.bridge, n.subnet);
+    let c = format!("comment \"{}\"", network_tag(&n.name));
+    let mut s = format!(
+        "insert rule inet husk forward iifname \"{br}\" oifname \"hk-*\" oifname != \"{br}\" drop {c}
+insert rule inet husk forward iifname \"{br}\" oifname \"{BRIDGE}\" oifname != \"{br}\" drop {c}
+"
+    );
+    if n.internal {
+        s.push_str(&format!(
+            "insert rule inet husk forward iifname \"{br}\" oifname != \"{br}\" drop {c}
+insert rule inet husk forward oifname \"{br}\" iifname != \"{br}\" drop {c}
+"
+        ));
+        return s;
+    }
+    s.push_str(&format!(
+        "add rule inet husk forward ip daddr {sub} ct state established,related accept {c}
+add rule inet husk forward ip daddr {sub} ct status dnat accept {c}
+add rule inet husk forward ip saddr {sub} accept {c}
+add rule inet husk postrouting ip saddr {sub} ip daddr != {sub} masquerade {c}
+add rule inet husk postrouting ip saddr 127.0.0.0/8 oifname \"{br}\" masquerade {c}
+add rule inet husk postrouting ip saddr {sub} ip daddr {sub} ct status dnat masquerade {c}
+"
+    ));
+    s
+}
+
+/// `husk network create`: the record, the bridge and the rules, or nothing.
+pub fn create_network(
+    root: &Path,
+    name: &str,
+    o: &networks::CreateOpts,
+    now_ns: u64,
+) -> Result<Network, Error> {
+    let dir = net_dir(root);
+    let locked = ipam::lock(&dir)?;
+    let mut taken: Vec<Subnet> = default_network(root)
+        .map(|d| d.subnet)
+        .into_iter()
+        .collect();
+    if let Ok(s) = std::env::var(SUBNET_ENV).map(|s| Subnet::parse(&s)) {
+        taken.extend(s.ok());
+    }
+    let routes = tools::routes();
+    let mut n = networks::plan(&dir, &locked, name, o, &taken, &routes)?;
+    n.mtu = tools::default_route_mtu();
+    n.created_ns = now_ns;
+    make_bridge(&n)?;
+    if let Err(e) = networks::save(&dir, &locked, &n) {
+        remove_bridge(&n);
+        return Err(e);
+    }
+    Ok(n)
+}
+
+/// The containers attached to a network, after stale leases are reclaimed.
+pub fn endpoints(root: &Path, network: &str) -> Result<Vec<hosts::Endpoint>, Error> {
+    let dir = net_dir(root);
+    let locked = ipam::lock(&dir)?;
+    reclaim(&dir, &locked);
+    Ok(hosts::on_network(&dir, &locked, network))
+}
+
+/// `husk network rm`: refused while a container holds an address on it.
+pub fn remove_network(root: &Path, key: &str) -> Result<Network, Error> {
+    let dir = net_dir(root);
+    let locked = ipam::lock(&dir)?;
+    reclaim(&dir, &locked);
+    let n = networks::find(&dir, key)?;
+    let users = networks::users(&dir, &locked, &n);
+    if !users.is_empty() {
+        return Err(Error::Msg(format!(
+            "network {} is in use by container{} {}: stop or disconnect {} first",
+            n.name,
+            if users.len() == 1 { "" } else { "s" },
+            users.join(", "),
+            if users.len() == 1 { "it" } else { "them" }
+        )));
+    }
+    remove_bridge(&n);
+    networks::remove_record(&dir, &locked, &n.name)?;
+    Ok(n)
+}
+
+/// The published ports of a container (by id) as its lease records them.
+pub fn published_of(root: &Path, id: &str) -> Result<Option<Vec<Publish>>, Error> {
+    let dir = net_dir(root);
+    let locked = ipam::lock(&dir)?;
+    reclaim(&dir, &locked);
+    Ok(ipam::held(&dir, &locked)
+        .into_iter()
+        .find(|l| l.split_whitespace().next() == Some(id))
+        .map(|l| {
+            l.split_whitespace()
+                .skip(3)
+                .filter_map(|r| Publish::parse_record(r).ok())
+                .collect()
+        }))
 }
 
 impl Attachment {
@@ -261,12 +469,12 @@ impl Attachment {
     pub fn veth(&self) -> link::Veth {
         link::Veth {
             host: self.veth.clone(),
-            bridge: BRIDGE.to_string(),
-            mtu: self.bridge.mtu,
-            mac: link::mac_for(self.ip),
+            bridge: self.network.bridge.clone(),
+            mtu: self.network.mtu,
+            mac: self.mac.unwrap_or_else(|| link::mac_for(self.ip)),
             ip: self.ip,
-            prefix: self.bridge.subnet.prefix,
-            gateway: self.bridge.subnet.gateway(),
+            prefix: self.network.subnet.prefix,
+            gateway: self.network.gateway,
         }
     }
 
@@ -278,16 +486,17 @@ impl Attachment {
         self.veth().attach(std::os::fd::AsFd::as_fd(&ns))
     }
 
-    /// Removes the port rules and the lease. The veth pair goes with the container's network
-    /// namespace, which the kernel tears down after init's exit on a worker of its own:
-    /// deleting it here waits for the same RCU grace periods in husk's exit path (~10-40 ms
-    /// measured). A pair not yet gone when its address is leased again is deleted then
-    /// (`link::Veth::attach`, EEXIST).
+    /// Removes the port rules, the hosts file (updating the network's others) and the lease.
+    /// The veth pair goes with the container's network namespace, which the kernel tears down
+    /// after init's exit on a worker of its own: deleting it here waits for the same RCU grace
+    /// periods in husk's exit path (~10-40 ms measured). A pair not yet gone when its address
+    /// is leased again is deleted then (`link::Veth::attach`, EEXIST).
     pub fn release(self) {
-        if self.published {
+        if !self.published.is_empty() {
             let _ = remove_rules(&self.id);
         }
         if let Ok(locked) = ipam::lock(&self.dir) {
+            hosts::remove(&self.dir, &locked, self.ip);
             let _ = std::fs::remove_file(&self.lease);
             drop(locked);
         }
@@ -310,6 +519,9 @@ pub fn release_id(root: &Path, id: &str) {
             if text.split_whitespace().count() > 3 {
                 let _ = remove_rules(id);
             }
+            if let Some(ip) = e.file_name().to_str().and_then(|n| n.parse().ok()) {
+                hosts::remove(&dir, &locked, ip);
+            }
             let _ = std::fs::remove_file(e.path());
         }
     }
@@ -324,15 +536,39 @@ mod tests {
     fn records_names_and_rules() {
         let b = parse_record("10.89.0.0/16 1500\n").unwrap();
         assert_eq!((b.subnet.to_string(), b.mtu), ("10.89.0.0/16".into(), 1500));
+        assert_eq!((b.name.as_str(), b.bridge.as_str()), ("bridge", BRIDGE));
         assert!(parse_record("10.89.0.0/16").is_none());
         assert_eq!(veth_name(Ipv4Addr::new(10, 89, 0, 2)), "hk0a590002");
-        let r = ruleset(b.subnet);
-        assert!(r.contains("ip saddr 10.89.0.0/16 ip daddr != 10.89.0.0/16 masquerade"));
+        let r = base_table() + &network_rules(&b);
+        assert!(r.contains(
+            "add rule inet husk postrouting ip saddr 10.89.0.0/16 ip daddr != 10.89.0.0/16 masquerade comment \"network bridge\""
+        ));
         // Only husk's own table is ever named.
         assert!(
             r.lines()
-                .filter(|l| l.contains("table"))
+                .filter(|l| l.contains("table") || l.contains("rule") || l.contains("chain"))
                 .all(|l| l.contains("inet husk"))
         );
+        let internal = Network {
+            internal: true,
+            name: "i".into(),
+            bridge: "hk-0123456789ab".into(),
+            ..b
+        };
+        let r = network_rules(&internal);
+        assert!(!r.contains("masquerade"), "{r}");
+        assert!(r.contains("insert rule inet husk forward iifname \"hk-0123456789ab\" oifname != \"hk-0123456789ab\" drop comment \"network i\""));
+        assert_eq!(
+            parse_mac("02:42:AC:11:00:02").unwrap(),
+            [0x02, 0x42, 0xac, 0x11, 0, 2]
+        );
+        for bad in [
+            "02:42:ac:11:00",
+            "01:00:5e:00:00:01",
+            "0242ac110002",
+            "02:42:ac:11:00:2",
+        ] {
+            assert!(parse_mac(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -146,6 +146,16 @@ pub enum Cmd {
     /// Run a container: docker's `run` (the daemonless front end), or with -b/--bundle runc's
     /// `run ID`
     Run(Box<husk_frontend::RunArgs>),
+    /// Manage networks: create, ls, inspect, rm, prune
+    Network {
+        #[command(subcommand)]
+        cmd: crate::network::NetworkCmd,
+    },
+    /// List a container's published ports, or the host address of one: `husk port NAME [80/tcp]`
+    Port {
+        container: String,
+        port: Option<String>,
+    },
     /// Run a new process in a running container: `husk exec [OPTIONS] ID CMD...`
     Exec(Box<crate::exec::ExecArgs>),
     /// Print a front-end container's output (stdout and stderr, as kept by its monitor)
@@ -406,6 +416,10 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         Cmd::Run(r) => {
             let r = runc_form_after_id(&r).unwrap_or(*r);
             return crate::frontend::run(root, r, systemd_cgroup);
+        }
+        Cmd::Network { cmd } => return crate::network::network(root, &cmd),
+        Cmd::Port { container, port } => {
+            return crate::network::port(root, &container, port.as_deref());
         }
         Cmd::Load(a) => crate::images::load(a)?,
         Cmd::Images(a) => crate::images::images(a)?,

@@ -86,14 +86,6 @@ fn start_and_wait(mut c: launch::Launched, detach: bool, keep: bool) -> Result<i
 /// (crate husk-containers); prints the id once the process runs.
 fn run_detached(root: &Path, mut a: RunArgs, image: Option<&str>) -> Result<i32, Error> {
     use husk_containers::{Meta, Restart, Store, store};
-    let bridge = match a.network.as_deref() {
-        Some("bridge") => Some(husk_containers::store::BridgeMeta {
-            root: root.to_path_buf(),
-            publish: a.publish.clone(),
-        }),
-        _ if !a.publish.is_empty() => return Err(publish_needs_bridge()),
-        _ => None,
-    };
     let restart = match &a.restart {
         Some(r) => Restart::parse(r)?,
         None => Restart::default(),
@@ -114,7 +106,7 @@ fn run_detached(root: &Path, mut a: RunArgs, image: Option<&str>) -> Result<i32,
     };
     let host = build::Host::current(s.run.join(&id));
     // docker's host name for a detached container is its short id, whatever its --name.
-    let built = build::build(
+    let mut built = build::build(
         &RunArgs {
             name: None,
             ..a.clone()
@@ -122,6 +114,14 @@ fn run_detached(root: &Path, mut a: RunArgs, image: Option<&str>) -> Result<i32,
         &id,
         &host,
     )?;
+    let bridge = bridge_meta(root, &a);
+    if let Some(other) = a
+        .network
+        .as_deref()
+        .and_then(|n| n.strip_prefix("container:"))
+    {
+        join_container_netns(root, other, &mut built)?;
+    }
     let meta = Meta {
         restart,
         image_root: image_root.as_ref().map(|r| r.dir.clone()),
@@ -262,10 +262,24 @@ fn run_frontend(root: &Path, a: RunArgs, id: String, image: Option<&str>) -> Res
     let host = build::Host::current(root.join(&id));
     let mut built = build::build(&a, &id, &host)?;
     // Held until the container is gone: dropping it removes the veth and the lease.
-    let net = match a.network.as_deref() {
-        Some("bridge") => bridge(root, &id, &a.publish, &mut built)?,
-        _ if !a.publish.is_empty() => return Err(publish_needs_bridge()),
-        _ => NetGuard(None),
+    let net = match a.network.as_deref().unwrap_or("none") {
+        n if n.starts_with("container:") => {
+            join_container_netns(root, &n["container:".len()..], &mut built)?;
+            NetGuard(None)
+        }
+        _ => match bridge_meta(root, &a) {
+            Some(b) => {
+                let hostname = built.spec.hostname.clone().unwrap_or_default();
+                NetGuard(Some(husk_containers::net::lease(
+                    &id,
+                    &b,
+                    &mut built.files,
+                    &mut built.plan,
+                    &hostname,
+                )?))
+            }
+            None => NetGuard(None),
+        },
     };
     husk_runtime::fault::point("run.network-leased")?;
     // A named run without a terminal keeps its output and exit code for `logs`, `ps -a` and
@@ -334,10 +348,6 @@ fn run_frontend(root: &Path, a: RunArgs, id: String, image: Option<&str>) -> Res
     code
 }
 
-fn publish_needs_bridge() -> Error {
-    Error::Msg("-p/--publish needs --network bridge (the default network is none)".into())
-}
-
 /// Releases a bridge attachment on every way out of `run_frontend`.
 struct NetGuard(Option<husk_net::Attachment>);
 
@@ -352,17 +362,64 @@ impl Drop for NetGuard {
     }
 }
 
-/// `--network bridge`: an address now (for /etc/hosts); the veth is made in-process
-/// (`launch_plan_with`) once init's network namespace exists and before the command runs.
-fn bridge(
-    root: &Path,
-    id: &str,
-    publish: &[String],
-    built: &mut build::Built,
-) -> Result<NetGuard, Error> {
-    let hostname = built.spec.hostname.clone().unwrap_or_default();
-    let att = husk_containers::net::lease(root, id, publish, &mut built.files, &hostname)?;
-    Ok(NetGuard(Some(att)))
+/// What a run on `--network bridge` or a named network asks of husk-net (none for none, host
+/// and container:NAME; build has refused -p and the rest there). `-P` adds the image's
+/// ExposedPorts, each on a free host port.
+fn bridge_meta(root: &Path, a: &RunArgs) -> Option<husk_containers::store::BridgeMeta> {
+    let network = a.network.as_deref().unwrap_or("none");
+    if matches!(network, "none" | "host") || network.starts_with("container:") {
+        return None;
+    }
+    let mut publish = a.publish.clone();
+    if a.publish_all {
+        publish.extend(a.exposed.iter().cloned());
+    }
+    Some(husk_containers::store::BridgeMeta {
+        root: root.to_path_buf(),
+        publish,
+        network: network.to_string(),
+        names: a.name.iter().chain(&a.network_alias).cloned().collect(),
+        ip: a.ip.clone(),
+        mac: a.mac_address.clone(),
+    })
+}
+
+/// `--network container:NAME`: that running container's network namespace, joined by path.
+fn join_container_netns(root: &Path, name: &str, built: &mut build::Built) -> Result<(), Error> {
+    // A foreground container's state lives under the root by its name; a detached one's in the
+    // front end's store.
+    let state = husk_runtime::ops::state_json(root, name).or_else(|_| {
+        let (run, id) = crate::containers::exec_target(root, name)?;
+        husk_runtime::ops::state_json(&run, &id)
+    });
+    let st: serde_json::Value = state
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let pid = st["pid"]
+        .as_u64()
+        .filter(|p| *p > 0 && st["status"] == "running")
+        .ok_or_else(|| {
+            Error::Msg(format!(
+                "--network container:{name}: no running container of that name"
+            ))
+        })?;
+    let path = std::path::PathBuf::from(format!("/proc/{pid}/ns/net"));
+    for ns in &mut built.plan.namespaces {
+        if ns.kind == husk_spec::names::NsKind::Net {
+            ns.path = Some(path.clone());
+        }
+    }
+    if let Some(l) = built.spec.linux.as_mut() {
+        for ns in &mut l.namespaces {
+            if ns.kind == "network" {
+                ns.path = Some(path.to_string_lossy().into_owned());
+            }
+        }
+    }
+    // Its loopback is that container's, already up.
+    built.plan.loopback_up = false;
+    Ok(())
 }
 
 /// A container of this name marked as a foreground run's, stopped or still "creating", was

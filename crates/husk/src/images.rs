@@ -330,6 +330,20 @@ pub fn prepare_run(
         e => e,
     })?;
     let cfg: serde_json::Value = s.read_json(&img.id, "image config")?;
+    // What -P publishes; read here, the image's config being plain JSON to husk-image too.
+    a.exposed = cfg["config"]["ExposedPorts"]
+        .as_object()
+        .map(|m| {
+            // PORT[-PORT][/PROTO] only: a key with a host part is not the image's to choose.
+            m.keys()
+                .filter(|k| {
+                    let port = k.split('/').next().unwrap_or_default();
+                    !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
     let root = husk_image::overlay::prepare(&s, img, id)?;
     husk_image::apply::apply(&cfg, a, &root.merged, image)?;
     a.rootfs = Some(root.merged.clone());

@@ -7,6 +7,7 @@ mod exec;
 mod features;
 mod frontend;
 mod images;
+mod network;
 mod out;
 mod reaper;
 mod update;

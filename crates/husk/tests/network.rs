@@ -55,6 +55,22 @@ const LEFTOVERS: &str = r#"
 i=0; while ip -o link show | grep -q ' hk' && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 echo "links: $(ip -o link show | grep -c ' hk' || true)"
 echo "leases: $(ls "$ROOT/.net/leases" | wc -l)"
+echo "hosts-files: $(ls "$ROOT/.net/endpoints" 2>/dev/null | wc -l)"
+"#;
+
+/// Starts a "remote" namespace joined to the test's by a veth (192.0.2.1 here, 192.0.2.2 there)
+/// serving `remote-page` over HTTP on 8080; $REMOTE is its holder process, killed at exit.
+const REMOTE: &str = r#"
+unshare -n "$BB" sleep 100 & REMOTE=$!
+HTTPD=
+trap 'kill $REMOTE $HTTPD' EXIT
+i=0; while [ "$(readlink /proc/$REMOTE/ns/net)" = "$(readlink /proc/self/ns/net)" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+ip link add up0 type veth peer name up1 netns $REMOTE
+ip addr add 192.0.2.1/24 dev up0; ip link set up0 up
+mkdir -p "$ROOT/www"; echo remote-page > "$ROOT/www/index.html"
+nsenter --net=/proc/$REMOTE/ns/net sh -c "ip addr add 192.0.2.2/24 dev up1; ip link set up1 up; ip link set lo up"
+nsenter --net=/proc/$REMOTE/ns/net "$BB" httpd -f -p 8080 -h "$ROOT/www" & HTTPD=$!
+i=0; until nsenter --net=/proc/$REMOTE/ns/net ss -Hltn | grep -q :8080 || [ $i -ge 100 ]; do sleep 0.1; i=$((i+1)); done
 "#;
 
 fn check(o: &Output) -> String {
@@ -66,9 +82,20 @@ fn check(o: &Output) -> String {
         stderr(o)
     );
     assert!(
-        out.contains("links: 0\n") && out.contains("leases: 0\n"),
+        out.contains("links: 0\n")
+            && out.contains("leases: 0\n")
+            && out.contains("hosts-files: 0\n"),
         "left behind:\n{out}"
     );
+    out
+}
+
+/// `check`, then every line of `wants` in the output.
+fn check_has(o: &Output, wants: &[&str]) -> String {
+    let out = check(o);
+    for want in wants {
+        assert!(out.contains(want), "want {want:?} in:\n{out}");
+    }
     out
 }
 
@@ -123,17 +150,7 @@ fn outbound_traffic_is_masqueraded_to_a_remote_namespace() {
     let o = in_netns(
         "nat",
         &format!(
-            r#"
-unshare -n "$BB" sleep 100 & REMOTE=$!
-HTTPD=
-trap 'kill $REMOTE $HTTPD' EXIT
-i=0; while [ "$(readlink /proc/$REMOTE/ns/net)" = "$(readlink /proc/self/ns/net)" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-ip link add up0 type veth peer name up1 netns $REMOTE
-ip addr add 192.0.2.1/24 dev up0; ip link set up0 up
-mkdir -p "$ROOT/www"; echo remote-page > "$ROOT/www/index.html"
-nsenter --net=/proc/$REMOTE/ns/net sh -c "ip addr add 192.0.2.2/24 dev up1; ip link set up1 up; ip link set lo up"
-nsenter --net=/proc/$REMOTE/ns/net "$BB" httpd -f -p 8080 -h "$ROOT/www" & HTTPD=$!
-i=0; until nsenter --net=/proc/$REMOTE/ns/net ss -Hltn | grep -q :8080 || [ $i -ge 100 ]; do sleep 0.1; i=$((i+1)); done
+            r#"{REMOTE}
 # busybox's wget crashes in its static resolver; nc speaks HTTP just as well.
 $HUSK --root "$ROOT" run --network bridge --rootfs "$RF" -- sh -c 'printf "GET /index.html HTTP/1.0\r\n\r\n" | timeout 10 nc 192.0.2.2 8080'
 nsenter --net=/proc/$REMOTE/ns/net ip route | grep -c 10.89 || true
@@ -156,14 +173,14 @@ fn parallel_starts_get_distinct_addresses() {
         &format!(
             r#"
 mkdir -p "$ROOT/outs" "$ROOT/gate"
-# Each container holds its address until all twenty have printed theirs (a released address is
+# Each container holds its address until all hundred have printed theirs (a released address is
 # free for the next run, so only containers alive at once must differ).
-for i in $(seq 1 20); do
+for i in $(seq 1 100); do
   {{ $HUSK --root "$ROOT" run --network bridge -v "$ROOT/gate:/gate" --rootfs "$RF" -- sh -c '
       ip -4 -o addr show eth0; n=0; until [ -e /gate/open ] || [ $n -ge 600 ]; do sleep 0.1; n=$((n+1)); done' \
     || echo "run $i: status $?"; }} > "$ROOT/outs/$i" 2>&1 &
 done
-n=0; until [ "$(cat "$ROOT"/outs/* | grep -c 10.89)" -ge 20 ] || [ $n -ge 600 ]; do sleep 0.1; n=$((n+1)); done
+n=0; until [ "$(cat "$ROOT"/outs/* | grep -c 10.89)" -ge 100 ] || [ $n -ge 600 ]; do sleep 0.1; n=$((n+1)); done
 touch "$ROOT/gate/open"
 wait
 cat "$ROOT"/outs/*
@@ -172,7 +189,7 @@ echo "distinct: $(cat "$ROOT"/outs/* | awk '{{print $4}}' | sort -u | grep -c 10
         ),
     );
     let out = check(&o);
-    assert!(out.contains("distinct: 20\n"), "{out}");
+    assert!(out.contains("distinct: 100\n"), "{out}");
 }
 
 #[test]
@@ -287,7 +304,8 @@ ip link set lo up
 trap 'kill $LISTENER' EXIT
 i=0; until ss -Hltn | grep -q :9090 || [ $i -ge 100 ]; do sleep 0.1; i=$((i+1)); done
 $HUSK --root "$ROOT" run --network bridge -p 9090:80 --rootfs "$RF" -- true 2>&1 | sed 's/^/busy: /' || true
-$HUSK --root "$ROOT" run --network bridge -p 80 --rootfs "$RF" -- true 2>&1 | sed 's/^/no-host-port: /' || true
+$HUSK --root "$ROOT" run --network bridge -p 8000-8001:80-82 --rootfs "$RF" -- true 2>&1 | sed 's/^/ranges: /' || true
+$HUSK --root "$ROOT" run --network nosuch --rootfs "$RF" -- true 2>&1 | sed 's/^/no-network: /' || true
 echo "rules-left: $(nft list chain inet husk ports | grep -c dnat || true)"
 # A "husk0" that is no bridge: the kernel's refusal comes back naming the step and the link.
 ip link del husk0; ip link add husk0 type veth peer name husk0p; ip link set husk0 up
@@ -303,7 +321,13 @@ ip link del husk0
         "{out}"
     );
     assert!(
-        out.contains("no-host-port: husk: -p 80: a host port chosen by husk is not yet supported"),
+        out.contains(
+            "ranges: husk: -p 8000-8001:80-82: the host range and the container range differ in length"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("no-network: husk: network nosuch: no such network"),
         "{out}"
     );
     assert!(out.contains("rules-left: 0\n"), "{out}");
@@ -352,4 +376,175 @@ rm -rf "$ROOT-fe"
     ] {
         assert!(out.contains(want), "{want}:\n{out}");
     }
+}
+
+#[test]
+fn named_networks_resolve_names_isolate_and_are_removed_only_when_unused() {
+    require_net!();
+    let o = in_netns(
+        "named",
+        &format!(
+            r#"{REMOTE}
+H="$HUSK --root $ROOT"
+$H network create --subnet 10.77.0.0/24 front >/dev/null
+$H network create back >/dev/null
+$H network create --internal sealed >/dev/null
+$H network create spare >/dev/null
+$H network ls | awk 'NR>1 {{print "ls:", $2, $4, $5}}'
+mkdir -p "$ROOT/gate"
+# db waits until its /etc/hosts names web (rewritten in place when web joins), then for the gate.
+$H run --network front --name db --network-alias database -v "$ROOT/gate:/gate" --rootfs "$RF" -- sh -c '
+  ip -4 -o addr show eth0 | awk "{{print \"db-ip:\", \$4}}" > /gate/db-ip
+  n=0; until grep -q "	web" /etc/hosts || [ $n -ge 300 ]; do sleep 0.1; n=$((n+1)); done
+  grep "	web" /etc/hosts | sed "s/^/db-sees: /"
+  n=0; until [ -e /gate/open ] || [ $n -ge 600 ]; do sleep 0.1; n=$((n+1)); done' & DB=$!
+i=0; until [ -s "$ROOT/gate/db-ip" ] || [ $i -ge 300 ]; do sleep 0.1; i=$((i+1)); done
+cat "$ROOT/gate/db-ip"
+$H network inspect front | grep -E '"(Subnet|Gateway|IPv4Address)"' | tr -d ' ,' | sed 's/^/inspect: /'
+$H network rm front 2>&1 | sed 's/^/rm-in-use: /' || true
+$H run --network front --name web --rootfs "$RF" -- sh -c '
+  grep -wE "db|database" /etc/hosts | sed "s/^/web-sees: /"
+  ping -c 1 -W 5 db >/dev/null && echo web-reaches-db
+  ping -c 1 -W 5 database >/dev/null && echo web-reaches-database
+  printf "GET /index.html HTTP/1.0\r\n\r\n" | timeout 10 nc 192.0.2.2 8080 | tail -1 | sed "s/^/front-outbound: /"'
+$H run --network back --rootfs "$RF" -- sh -c '
+  grep -cw "db" /etc/hosts | sed "s/^/back-names-db: /"
+  ping -c 1 -W 2 10.77.0.2 >/dev/null && echo back-crossed || echo back-isolated'
+$H run --network sealed --rootfs "$RF" -- sh -c '
+  printf "GET /index.html HTTP/1.0\r\n\r\n" | timeout 3 nc 192.0.2.2 8080 | tail -1 | sed "s/^/sealed-outbound: /"; echo sealed-done'
+# front is still in use (db): prune keeps it.
+$H network prune | tr '\n' ' ' | sed 's/^/prune: /'; echo
+touch "$ROOT/gate/open"; wait $DB
+$H network rm front
+$H network ls -q | tr '\n' ' ' | sed 's/^/after: /'; echo
+echo "network-rules-left: $(nft list table inet husk | grep -c 'comment "network' || true)"
+echo "bridges-left: $(ip -o link show | grep -c ' hk-' || true)"
+{LEFTOVERS}"#
+        ),
+    );
+    let out = check_has(
+        &o,
+        &[
+            "ls: front 10.77.0.0/24 false\n",
+            "ls: back 10.91.0.0/24 false\n",
+            "ls: sealed 10.91.1.0/24 true\n",
+            "db-ip: 10.77.0.2/24\n",
+            "inspect: \"Subnet\":\"10.77.0.0/24\"\n",
+            "inspect: \"Gateway\":\"10.77.0.1\"\n",
+            "inspect: \"IPv4Address\":\"10.77.0.2/24\"\n",
+            "rm-in-use: husk: network front is in use by container db: stop or disconnect it first\n",
+            "web-sees: 10.77.0.2\tdb database\n",
+            "db-sees: 10.77.0.3\tweb\n",
+            "web-reaches-db\n",
+            "web-reaches-database\n",
+            "front-outbound: remote-page\n",
+            "back-names-db: 0\n",
+            "back-isolated\n",
+            "sealed-done\n",
+            "prune: Deleted Networks: back sealed spare \n",
+            "after: bridge host none \n",
+            "network-rules-left: 0\n",
+            "bridges-left: 0\n",
+        ],
+    );
+    assert!(!out.contains("sealed-outbound: remote-page"), "{out}");
+}
+
+#[test]
+fn chosen_host_ports_ranges_port_ip_mac_and_another_containers_namespace() {
+    require_net!();
+    let o = in_netns(
+        "ports",
+        &format!(
+            r#"
+ip link set lo up
+H="$HUSK --root $ROOT"
+mkdir -p "$ROOT/www"; echo page > "$ROOT/www/index.html"
+$H run --name p --network bridge --ip 10.89.0.40 --mac-address 02:42:0a:59:00:28 -p 80 -p 127.0.0.1:9000-9001:81-82 -p 9500-9510:53/udp -v "$ROOT/www:/www" --rootfs "$RF" -- sh -c '
+  httpd -p 80 -h /www; httpd -p 82 -h /www
+  cat /sys/class/net/eth0/address > /www/mac
+  n=0; until [ -e /www/stop ] || [ $n -ge 600 ]; do sleep 0.1; n=$((n+1)); done' & P=$!
+get() {{ printf "GET /index.html HTTP/1.0\r\n\r\n" | timeout 10 "$BB" nc "$@" | tail -1; }}
+i=0; until [ -s "$ROOT/www/mac" ] || [ $i -ge 300 ]; do sleep 0.1; i=$((i+1)); done
+$H port p | sed 's/^/port: /'
+HP=$($H port p 80 | cut -d: -f2)
+echo "chosen-in-range: $([ "$HP" -ge 1024 ] && echo yes)"
+echo "via-chosen: $(get 127.0.0.1 $HP)"
+echo "via-range: $(get 127.0.0.1 9001)"
+echo "mac: $(cat "$ROOT/www/mac")"
+$H run --network container:p --rootfs "$RF" -- sh -c 'ip -4 -o addr show eth0 | awk "{{print \"joined:\", \$4}}"'
+$H run --network bridge --ip 10.89.0.40 --rootfs "$RF" -- true 2>&1 | sed 's/^/ip-taken: /' || true
+$H run --network container:nosuch --rootfs "$RF" -- true 2>&1 | sed 's/^/no-container: /' || true
+touch "$ROOT/www/stop"; wait $P
+$H port p 2>&1 | sed 's/^/port-after: /' || true
+echo "rules-left: $(nft list chain inet husk ports | grep -c dnat || true)"
+{LEFTOVERS}"#
+        ),
+    );
+    check_has(
+        &o,
+        &[
+            "port: 81/tcp -> 127.0.0.1:9000\n",
+            "port: 82/tcp -> 127.0.0.1:9001\n",
+            "port: 53/udp -> 0.0.0.0:9500\n",
+            "chosen-in-range: yes\n",
+            "via-chosen: page\n",
+            "via-range: page\n",
+            "mac: 02:42:0a:59:00:28\n",
+            "joined: 10.89.0.40/16\n",
+            "ip-taken: husk: --ip 10.89.0.40: already leased to container p\n",
+            "no-container: husk: --network container:nosuch: no running container of that name\n",
+            "port-after: husk: port p: no running container",
+            "rules-left: 0\n",
+        ],
+    );
+}
+
+#[test]
+fn a_detached_container_on_a_named_network_is_resolved_and_shows_its_ports() {
+    require_net!();
+    let o = in_netns(
+        "detached-named",
+        &format!(
+            r#"
+ip link set lo up
+H() {{ $HUSK --root "$ROOT" "$@"; }}
+H network create dn >/dev/null
+H run -d --name api --network dn --network-alias api-alias -p 127.0.0.1::80 --rootfs "$RF" sleep 600 >/dev/null
+H run --network dn --rootfs "$RF" -- sh -c 'ping -c 1 -W 5 api-alias >/dev/null && echo reaches-detached; grep -w api /etc/hosts | sed "s/^/hosts: /"'
+H ps --format '{{{{.Names}}}} {{{{.Ports}}}}' | sed 's/^/ps: /'
+H port api | sed 's/^/port: /'
+H network rm dn 2>&1 | sed 's/^/rm-in-use: /' || true
+H rm -f api >/dev/null
+H network rm dn >/dev/null && echo network-removed
+rm -rf "$ROOT-fe"
+echo "rules-left: $(nft list table inet husk | grep -c 'comment' || true)"
+{LEFTOVERS}"#
+        ),
+    );
+    let out = check_has(
+        &o,
+        &[
+            "reaches-detached\n",
+            "hosts: 10.91.0.2\tapi api-alias ",
+            "ps: api 127.0.0.1:",
+            "->80/tcp\n",
+            "port: 80/tcp -> 127.0.0.1:",
+            "rm-in-use: husk: network dn is in use by container ",
+            "network-removed\n",
+            "rules-left: 0\n",
+        ],
+    );
+    // ps and port name the same host port.
+    let ps = out
+        .lines()
+        .find_map(|l| l.strip_prefix("ps: api 127.0.0.1:"));
+    let port = out
+        .lines()
+        .find_map(|l| l.strip_prefix("port: 80/tcp -> 127.0.0.1:"));
+    assert_eq!(
+        ps.map(|p| p.replace("->80/tcp", "")),
+        port.map(String::from),
+        "{out}"
+    );
 }
