@@ -675,6 +675,97 @@ mod tests {
     use super::parse_interval;
     use std::time::Duration;
 
+    /// Fuzz target: any argv through clap as `main` parses it, and a `run`'s arguments on to
+    /// the front end's spec and plan (`build::build`, in memory). Refusals are fine, panics are
+    /// not. The words are every subcommand and every option clap knows, values that
+    /// look like what those options take, and random strings.
+    #[test]
+    fn fuzz_argv() {
+        use clap::{CommandFactory, FromArgMatches};
+        use husk_fuzz::proptest::prelude::*;
+        let mut words: Vec<String> = vec![];
+        let cmd = super::Cli::command();
+        for sub in cmd.get_subcommands() {
+            words.push(sub.get_name().to_string());
+            for a in sub.get_arguments() {
+                words.extend(a.get_long().map(|l| format!("--{l}")));
+                words.extend(a.get_short().map(|c| format!("-{c}")));
+            }
+        }
+        for a in cmd.get_arguments() {
+            words.extend(a.get_long().map(|l| format!("--{l}")));
+        }
+        for w in [
+            "--",
+            "-",
+            "-it",
+            "-d",
+            "--rm",
+            "x",
+            "it-1",
+            "/",
+            "/bin/true",
+            "0",
+            "-1",
+            "1g",
+            "512m",
+            "0.5",
+            "1:2",
+            "a=b",
+            "80:80",
+            "127.0.0.1:8080:80/udp",
+            "bridge",
+            "none",
+            "host",
+            "/tmp:/tmp:ro",
+            "tmpfs",
+            "KILL",
+            "9",
+            "SIGTERM",
+            "always",
+            "on-failure:3",
+            "1000:1000",
+            "seccomp=unconfined",
+            "apparmor=x",
+            "label=disable",
+            "5s",
+            "1.5m",
+            "{{.ID}}",
+            "json",
+            "table",
+            "oci:/nonexistent",
+            "busybox",
+            "=",
+            "",
+        ] {
+            words.push(w.to_string());
+        }
+        let token = prop_oneof![
+            4 => prop::sample::select(words),
+            1 => ".{0,12}",
+        ];
+        let host =
+            husk_frontend::build::Host::current(std::path::PathBuf::from("/nonexistent/state"));
+        husk_fuzz::fuzz("argv", prop::collection::vec(token, 0..8), |args| {
+            let argv: Vec<String> = std::iter::once("husk".to_string()).chain(args).collect();
+            let Ok(m) = super::Cli::command().try_get_matches_from(&argv) else {
+                return;
+            };
+            let Ok(mut c) = super::Cli::from_arg_matches(&m) else {
+                return;
+            };
+            if let super::Cmd::Run(r) = &mut c.cmd {
+                r.front_end_flags = super::front_end_flags(&m);
+                r.note_dashes(&argv);
+                let _ = r.runc_only_flags();
+                let mut r = r.clone();
+                if !matches!(r.take_positionals(), husk_frontend::Target::Image(_)) {
+                    let _ = husk_frontend::build::build(&r, "fuzz", &host);
+                }
+            }
+        });
+    }
+
     #[test]
     fn intervals() {
         assert_eq!(parse_interval("5s"), Some(Duration::from_secs(5)));

@@ -328,8 +328,14 @@ impl Env {
 
     /// Writes the config, then runs `cmd` with stdin from /dev/null and stdout/stderr in files
     /// of this test's dir (see `husk`).
-    pub fn capture(&self, mut cmd: Command) -> Output {
+    pub fn capture(&self, cmd: Command) -> Output {
         self.write_config();
+        self.capture_as_is(cmd)
+    }
+
+    /// `capture` without writing the config: for threads running husk at once, which must not
+    /// rewrite config.json while another's `create` reads it.
+    pub fn capture_as_is(&self, mut cmd: Command) -> Output {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (out, err) = (
