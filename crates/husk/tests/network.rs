@@ -548,3 +548,44 @@ echo "rules-left: $(nft list table inet husk | grep -c 'comment' || true)"
         "{out}"
     );
 }
+
+#[test]
+fn publish_all_publishes_the_images_exposed_ports() {
+    require_net!();
+    if Command::new("umoci").arg("--version").output().is_err() {
+        common::skip(common::Skip::Prerequisite, "no umoci binary");
+        return;
+    }
+    // An image of the busybox rootfs exposing 80/tcp and 53/udp, in a store of the test's own.
+    let o = in_netns(
+        "publish-all",
+        &format!(
+            r#"
+ip link set lo up
+export HUSK_STORE="$ROOT/store"
+mkdir -p "$ROOT/image/www"; cd "$ROOT/image"; echo page > www/index.html
+tar --numeric-owner --owner=0 --group=0 -C "$RF" -cf l1.tar .
+umoci init --layout oci; umoci new --image oci:t; umoci raw add-layer --image oci:t l1.tar
+umoci config --image oci:t --config.exposedports 80/tcp --config.exposedports 53/udp \
+  --config.cmd /bin/sh --architecture amd64 --os linux
+$HUSK --root "$ROOT" run --name img -P --network bridge -v "$ROOT/image/www:/www" "oci:$ROOT/image/oci:t" sh -c '
+  httpd -p 80 -h /www; n=0; until [ -e /www/stop ] || [ $n -ge 600 ]; do sleep 0.1; n=$((n+1)); done' & R=$!
+i=0; until $HUSK --root "$ROOT" port img 80 >/dev/null 2>&1 || [ $i -ge 300 ]; do sleep 0.1; i=$((i+1)); done
+$HUSK --root "$ROOT" port img | sed 's/[0-9]*$/N/; s/^/port: /' | sort
+HP=$($HUSK --root "$ROOT" port img 80 | cut -d: -f2)
+i=0; until [ "$(printf 'GET /index.html HTTP/1.0\r\n\r\n' | timeout 5 "$BB" nc 127.0.0.1 $HP | tail -1)" = page ] || [ $i -ge 100 ]; do sleep 0.1; i=$((i+1)); done
+echo "via-exposed: $(printf 'GET /index.html HTTP/1.0\r\n\r\n' | timeout 10 "$BB" nc 127.0.0.1 $HP | tail -1)"
+touch www/stop; wait $R
+echo "rules-left: $(nft list chain inet husk ports | grep -c dnat || true)"
+{LEFTOVERS}"#
+        ),
+    );
+    check_has(
+        &o,
+        &[
+            "port: 53/udp -> 0.0.0.0:N\nport: 80/tcp -> 0.0.0.0:N\n",
+            "via-exposed: page\n",
+            "rules-left: 0\n",
+        ],
+    );
+}
