@@ -42,18 +42,22 @@ as() {
   runuser -u "$U" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$W/home" USER="$U" \
     XDG_RUNTIME_DIR="$W/run" XDG_CONFIG_HOME="$W/home/.config" CONTAINERS_CONF="$W/containers.conf" "$@"
 }
-husk=(as "$W/husk" run --rm --rootfs "$W/rootfs" -- true)
-podman=(as podman --root "$W/home/storage" --runroot "$W/run/storage" --storage-driver vfs
-  run --rm --network none --rootfs "$W/rootfs" true)
-# warm-up (podman makes its pause process and storage on the first run)
-"${husk[@]}" && "${podman[@]}" || { echo "warm-up failed"; exit 1; }
-now() { date +%s%N; }
-h=() p=()
-load0=$(cut -d' ' -f1-3 /proc/loadavg)
-for _ in $(seq "$N"); do
-  t=$(now); "${husk[@]}"; h+=("$(( ($(now) - t) / 1000 ))")
-  t=$(now); "${podman[@]}"; p+=("$(( ($(now) - t) / 1000 ))")
+# The loop runs as the user in one shell, so runuser's PAM session is in neither number.
+cat >"$W/loop.sh" <<LOOP
+h() { "$W/husk" run --rm --rootfs "$W/rootfs" -- true; }
+p() { podman --root "$W/home/storage" --runroot "$W/run/storage" --storage-driver vfs \\
+  run --rm --network none --rootfs "$W/rootfs" true; }
+h && p || exit 1 # warm-up (podman makes its pause process and storage on the first run)
+for i in \$(seq $N); do
+  for c in h p; do
+    t=\$(date +%s%N); \$c || exit 1; echo "\$c \$(( (\$(date +%s%N) - t) / 1000 ))"
+  done
 done
+LOOP
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+as sh "$W/loop.sh" >"$W/times" 2>"$W/err" || { cat "$W/err"; exit 1; }
+mapfile -t h < <(awk '$1 == "h" {print $2}' "$W/times")
+mapfile -t p < <(awk '$1 == "p" {print $2}' "$W/times")
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 stats() { python3 -c 'import sys,statistics
 v=sorted(int(x)/1000 for x in sys.argv[1:]); q=lambda f: v[min(len(v)-1,int(f*len(v)))]
@@ -66,8 +70,9 @@ print(f"{statistics.median(a)/statistics.median(b):.2f}x")' "${#h[@]}" "${h[@]}"
   echo "## Rootless (bench/rootless.sh)"
   echo
   echo "An ordinary user with subuid/subgid ranges, \`--rootfs\` on the same busybox root it owns,"
-  echo "network none, $N interleaved runs each, wall time of the whole command, median (p10 - p90)."
-  echo "$(date -u +%FT%TZ), husk git $(git -C "$(dirname "$0")" rev-parse --short HEAD), $(podman --version)."
+  echo "network none, $N interleaved runs each in one shell of the user, wall time of the whole"
+  echo "command, median (p10 - p90)."
+  echo "$(date -u +%FT%TZ), $("$HUSK" --version | head -1) (git $(git -C "$(dirname "$0")" rev-parse --short HEAD)), $(podman --version)."
   echo "Load average before / after: $load0 / $load1 (shared 2-core machine)."
   echo
   echo "| command | ms |"

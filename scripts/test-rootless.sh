@@ -98,6 +98,17 @@ check "--userns host is refused, saying why" 125 "--userns host: husk runs as ui
 check "--network host: the host's /sys bound" 0 "^block" \
   as "$U1" "$H" run --network host -- ls /sys
 
+check "a root-owned --rootfs: EACCES names the step and says the container's root is the user" 125 \
+  "create mount target /proc: EACCES.*container's root is uid $uid1 on the host" \
+  as "$U1" "$H" run --rootfs "$T/rootfs" -- true
+check "an image as an ordinary user: refused, saying why and what to do" 125 \
+  "images as an ordinary user: not yet.*use --rootfs DIR" as "$U1" "$H" run localhost/busybox true
+check "--network bridge as an ordinary user: refused, saying why" 125 \
+  "--network bridge: needs root.*use --network none or host" \
+  as "$U1" "$H" run --network bridge -- true
+check "-d as an ordinary user: refused" 125 "^husk: -d as an ordinary user: not yet" \
+  as "$U1" "$H" run -d --rootfs "$(rootfs "$U1")" sleep 1
+
 # su without a login: no XDG_RUNTIME_DIR, state in $TMPDIR/husk-run-UID (podman's fallback),
 # which must be the user's own
 mkdir -p "$T/tmp-$U0" "$T/tmp-$U1" && chown "$U0:" "$T/tmp-$U0" && chown "$U1:" "$T/tmp-$U1"

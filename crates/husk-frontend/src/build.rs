@@ -508,6 +508,15 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
     // A named network is checked when its address is leased; container:NAME's namespace is
     // joined by path (the front end fills it in once it has found that container).
     let own_net = match network {
+        n if host.rootless.is_some()
+            && n != "none"
+            && n != "host"
+            && !n.starts_with("container:") =>
+        {
+            return Err(bad(format!(
+                "--network {n}: needs root (a veth on a husk bridge and nftables rules); networking for an ordinary user (pasta, slirp4netns) is not yet in husk: use --network none or host"
+            )));
+        }
         "host" => false,
         n if n.starts_with("container:") && n.len() > "container:".len() => true,
         "none" | "bridge" => true,

@@ -33,7 +33,14 @@ pub fn run(root: &Path, mut a: RunArgs, systemd_cgroup: bool) -> Result<i32, Err
                 "--restart needs -d: a foreground container is never restarted".into(),
             ));
         }
+        let unprivileged = husk_runtime::caller::Caller::current().unprivileged();
         return match a.take_positionals() {
+            Target::Image(image) if unprivileged => Err(Error::Msg(format!(
+                "{image}: images as an ordinary user: not yet (their layers must be unpacked with ownership shifted into the user's /etc/subuid range, and mounted with overlayfs inside the user namespace); unpack the image yourself and use --rootfs DIR"
+            ))),
+            _ if a.detach && unprivileged => Err(Error::Msg(
+                "-d as an ordinary user: not yet; run in the foreground".into(),
+            )),
             Target::Image(image) if a.detach => run_detached(root, a, Some(&image)),
             Target::Image(image) => run_image(root, a, &image),
             _ if a.detach => run_detached(root, a, None),
@@ -335,7 +342,10 @@ fn run_frontend(root: &Path, a: RunArgs, id: String, image: Option<&str>) -> Res
                 r.failed();
             }
             remove_cidfile(&a);
-            return Err(e);
+            return Err(match &host.rootless {
+                Some(r) => rootless_hint(e, r.uid),
+                None => e,
+            });
         }
     };
     let Some(mut r) = record else {
@@ -346,6 +356,17 @@ fn run_frontend(root: &Path, a: RunArgs, id: String, image: Option<&str>) -> Res
     // A run that failed after the launch (a poststart hook) is recorded as docker's 125.
     r.finish(*code.as_ref().unwrap_or(&125));
     code
+}
+
+/// A permission error inside an ordinary user's container is the user's own: its root is that
+/// uid on the host, so it may create or write only what the user may.
+fn rootless_hint(e: Error, uid: u32) -> Error {
+    match e {
+        Error::Msg(m) if m.contains("EACCES") => Error::Msg(format!(
+            "{m} (the container's root is uid {uid} on the host, with the rights of that user: a --rootfs must be the user's own, e.g. unpacked by it)"
+        )),
+        e => e,
+    }
 }
 
 /// Releases a bridge attachment on every way out of `run_frontend`.
