@@ -90,6 +90,11 @@ check "--userns keep-id: the user's own ids" 0 "^$uid1 0 $FIRST $uid1 $uid1 $uid
 check "no ranges: a single-id map" 0 "^0 0 $uid0 1 / 0 $(id -g "$U0") 1\$" \
   as "$U0" "$H" run -- sh -c "$maps"
 check "no ranges: --rootfs" 0 "^uid=0 gid=0" as "$U0" "$H" run --rootfs "$(rootfs "$U0")" -- id
+check "with ranges: -u 1000 runs as that id" 0 "^uid=1000 gid=1000" \
+  as "$U1" "$H" run --rootfs "$(rootfs "$U1")" -u 1000:1000 -- id
+check "no ranges: -u 1000 is refused, naming the missing range and what to do" 125 \
+  "uid 1000 is not mapped.*$U0 has no range in /etc/subuid.*usermod --add-subuids" \
+  as "$U0" "$H" run -u 1000 -- id
 check "resource flags without a delegated cgroup: refused, saying why and what to do" 125 \
   "-m/--memory, --pids-limit: husk runs as uid $uid1 without a cgroup.*delegated.*drop" \
   as "$U1" "$H" run -m 64m --pids-limit 10 -- true

@@ -763,6 +763,10 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
         keep_user.as_deref().or(a.user.as_deref()),
         &a.group_add,
     )?;
+    if let Some(r) = &host.rootless {
+        r.check_mapped(user.uid, user.gid, &user.additional_gids, keep_id)
+            .map_err(bad)?;
+    }
     let cwd = match &a.workdir {
         Some(w) if w.starts_with('/') => w.clone(),
         Some(w) => {

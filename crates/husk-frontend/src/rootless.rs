@@ -166,6 +166,54 @@ impl Rootless {
         mapping(self.gid, &self.subgids, keep_id)
     }
 
+    /// The container's process can only be ids its user namespace maps: one outside it is
+    /// refused here, naming the id, what the user has in /etc/subuid or /etc/subgid, and what
+    /// to do (the kernel would say only EINVAL at setresuid).
+    pub fn check_mapped(
+        &self,
+        uid: u32,
+        gid: u32,
+        groups: &[u32],
+        keep_id: bool,
+    ) -> Result<(), String> {
+        let within = |maps: &[IdMapping], id: u32| {
+            maps.iter()
+                .any(|m| id >= m.container_id && id - m.container_id < m.size)
+        };
+        let (uids, gids) = (self.uid_mappings(keep_id), self.gid_mappings(keep_id));
+        let missing = [("uid", uid, &uids, "/etc/subuid", &self.subuids)]
+            .into_iter()
+            .chain(
+                std::iter::once(gid)
+                    .chain(groups.iter().copied())
+                    .map(|g| ("gid", g, &gids, "/etc/subgid", &self.subgids)),
+            )
+            .find(|(_, id, maps, _, _)| !within(maps, *id));
+        let Some((kind, id, maps, file, ranges)) = missing else {
+            return Ok(());
+        };
+        let last = maps
+            .iter()
+            .map(|m| m.container_id + m.size)
+            .max()
+            .unwrap_or(0);
+        let name = if self.name.is_empty() {
+            self.uid.to_string()
+        } else {
+            self.name.clone()
+        };
+        Err(if ranges.is_empty() {
+            format!(
+                "{kind} {id} is not mapped in the container's user namespace: {name} has no range in {file}, so the container has only its own id; add one (usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {name}) or run as root in the container"
+            )
+        } else {
+            format!(
+                "{kind} {id} is not mapped in the container's user namespace: {name}'s ranges in {file} give container {kind}s 0 to {}; use one of those, or a larger range",
+                last.saturating_sub(1)
+            )
+        })
+    }
+
     /// Why a container of this user has no cgroup, and what to do, for an error naming the
     /// flags that would need one.
     pub fn no_cgroup(&self, flags: &str) -> Option<String> {
@@ -216,6 +264,30 @@ mod tests {
         assert_eq!(
             mapping(5, &[(100, 3), (200, 10)], true),
             [m(0, 100, 3), m(3, 200, 2), m(5, 5, 1), m(6, 202, 8)]
+        );
+    }
+
+    #[test]
+    fn unmapped_ids_are_named_with_what_to_do() {
+        let r = |subs: Vec<(u32, u32)>| Rootless {
+            uid: 1001,
+            gid: 1001,
+            name: "alice".into(),
+            subuids: subs.clone(),
+            subgids: subs,
+            cgroup: Err(String::new()),
+        };
+        let none = r(vec![]);
+        assert!(none.check_mapped(0, 0, &[], false).is_ok());
+        let e = none.check_mapped(1000, 0, &[], false).unwrap_err();
+        assert!(e.starts_with("uid 1000 is not mapped") && e.contains("no range in /etc/subuid"));
+        assert!(none.check_mapped(1001, 1001, &[], true).is_ok());
+        let some = r(vec![(100000, 65536)]);
+        assert!(some.check_mapped(1000, 1000, &[5], false).is_ok());
+        let e = some.check_mapped(0, 0, &[70000], false).unwrap_err();
+        assert!(
+            e.starts_with("gid 70000") && e.contains("gids 0 to 65536"),
+            "{e}"
         );
     }
 
