@@ -436,7 +436,7 @@ pub fn remove_network(root: &Path, key: &str) -> Result<Network, Error> {
     let users = networks::users(&dir, &locked, &n);
     if !users.is_empty() {
         return Err(Error::Msg(format!(
-            "network {} is in use by container{} {}: stop or disconnect {} first",
+            "network {} is in use by container{} {}: stop {} first",
             n.name,
             if users.len() == 1 { "" } else { "s" },
             users.join(", "),

@@ -145,7 +145,7 @@ pub fn network(root: &Path, cmd: &NetworkCmd) -> Result<i32, Error> {
         NetworkCmd::Rm { networks: keys } => {
             let mut code = 0;
             for k in keys {
-                match husk_net::remove_network(root, k) {
+                match refuse_if_kept(root, k).and_then(|()| husk_net::remove_network(root, k)) {
                     Ok(n) => crate::out::line(&n.name)?,
                     Err(e) => {
                         eprintln!("husk: {e}");
@@ -159,7 +159,9 @@ pub fn network(root: &Path, cmd: &NetworkCmd) -> Result<i32, Error> {
             let mut deleted = vec![];
             for n in networks::list(&husk_net::net_dir(root)) {
                 // In use: kept (remove_network says so; prune stays quiet, as docker's).
-                if let Ok(n) = husk_net::remove_network(root, &n.name) {
+                if let Ok(n) = refuse_if_kept(root, &n.name)
+                    .and_then(|()| husk_net::remove_network(root, &n.name))
+                {
                     deleted.push(n.name);
                 }
             }
@@ -169,6 +171,35 @@ pub fn network(root: &Path, cmd: &NetworkCmd) -> Result<i32, Error> {
         }
     }
     Ok(0)
+}
+
+/// A detached container that names the network (stopped ones too: its next start joins it)
+/// keeps it, as docker's containers do; husk-net's own check covers the running ones.
+fn refuse_if_kept(root: &Path, key: &str) -> Result<(), Error> {
+    let name = networks::find(&husk_net::net_dir(root), key)?.name;
+    let store = husk_containers::Store::for_root(root);
+    let users: Vec<String> = store
+        .ids()
+        .into_iter()
+        .filter_map(|id| store.meta(&id).ok())
+        .filter(|m| m.bridge.as_ref().is_some_and(|b| b.network == name))
+        .map(|m| {
+            if m.name.is_empty() {
+                m.id[..12].to_string()
+            } else {
+                m.name
+            }
+        })
+        .collect();
+    if users.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Msg(format!(
+        "network {name} is in use by container{} {}: remove {} first",
+        if users.len() == 1 { "" } else { "s" },
+        users.join(", "),
+        if users.len() == 1 { "it" } else { "them" }
+    )))
 }
 
 fn inspect_json(root: &Path, n: &Network) -> Result<serde_json::Value, Error> {

@@ -432,7 +432,7 @@ echo "bridges-left: $(ip -o link show | grep -c ' hk-' || true)"
             "inspect: \"Subnet\":\"10.77.0.0/24\"\n",
             "inspect: \"Gateway\":\"10.77.0.1\"\n",
             "inspect: \"IPv4Address\":\"10.77.0.2/24\"\n",
-            "rm-in-use: husk: network front is in use by container db: stop or disconnect it first\n",
+            "rm-in-use: husk: network front is in use by container db: stop it first\n",
             "web-sees: 10.77.0.2\tdb database\n",
             "db-sees: 10.77.0.3\tweb\n",
             "web-reaches-db\n",
@@ -515,6 +515,9 @@ H run --network dn --rootfs "$RF" -- sh -c 'ping -c 1 -W 5 api-alias >/dev/null 
 H ps --format '{{{{.Names}}}} {{{{.Ports}}}}' | sed 's/^/ps: /'
 H port api | sed 's/^/port: /'
 H network rm dn 2>&1 | sed 's/^/rm-in-use: /' || true
+H stop -t 0 api >/dev/null
+H network rm dn 2>&1 | sed 's/^/rm-stopped-user: /' || true
+H network prune >/dev/null; H network ls -q | grep -qx dn && echo prune-keeps-dn
 H rm -f api >/dev/null
 H network rm dn >/dev/null && echo network-removed
 rm -rf "$ROOT-fe"
@@ -530,7 +533,9 @@ echo "rules-left: $(nft list table inet husk | grep -c 'comment' || true)"
             "ps: api 127.0.0.1:",
             "->80/tcp\n",
             "port: 80/tcp -> 127.0.0.1:",
-            "rm-in-use: husk: network dn is in use by container ",
+            "rm-in-use: husk: network dn is in use by container api: remove it first\n",
+            "rm-stopped-user: husk: network dn is in use by container api: remove it first\n",
+            "prune-keeps-dn\n",
             "network-removed\n",
             "rules-left: 0\n",
         ],
