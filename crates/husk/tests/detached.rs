@@ -645,3 +645,47 @@ fn logs_of_named_foreground_runs() {
     assert!(!fe.ok(&["ps", "-a"]).contains("gone"));
     fe.ok(&["rm", "-f", "fg", "fgl", "fgk", "held"]);
 }
+
+#[test]
+fn the_small_monitor_binary_and_without_it_husk_itself() {
+    require_root!();
+    let fe = Fe::new("det-nosmall");
+    // Beside husk (as cargo builds them), the small binary is the watcher.
+    fe.run_d(&["--name", "paired"], &["sleep", "1000"]);
+    let exe = std::fs::read_link(format!("/proc/{}/exe", fe.monitor_pid("paired"))).unwrap();
+    assert_eq!(
+        exe,
+        std::path::Path::new(common::HUSK).with_file_name("husk-monitor")
+    );
+    fe.ok(&["rm", "-f", "paired"]);
+    // husk alone, as someone who copied only the one binary would have it.
+    let alone = fe.env.dir.join("alone");
+    std::fs::create_dir_all(&alone).unwrap();
+    let husk = alone.join("husk");
+    std::fs::copy(common::HUSK, &husk).unwrap();
+    let r = common::rootfs();
+    let o = Command::new(&husk)
+        .arg("--root")
+        .arg(&fe.env.root)
+        .args([
+            "run",
+            "-d",
+            "--name",
+            "solo",
+            "--rootfs",
+            r.to_str().unwrap(),
+        ])
+        .args(["sh", "-c", "echo from-solo; exec sleep 1000"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mon = fe.monitor_pid("solo");
+    let exe = std::fs::read_link(format!("/proc/{mon}/exe")).unwrap();
+    assert_eq!(exe, husk, "the watcher is husk itself");
+    wait_until(PATIENCE, "the output is logged", || {
+        stdout(&fe.env.husk(&["logs", "solo"])) == "from-solo\n"
+    });
+    fe.ok(&["stop", "-t", "0", "solo"]);
+    assert_eq!(fe.inspect("solo")["State"]["ExitCode"], 137);
+    fe.ok(&["rm", "solo"]);
+}
