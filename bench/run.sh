@@ -75,6 +75,10 @@ if [[ "${1:-}" != --inner ]]; then
   HUSK=$(readlink -f "$HUSK")
   # Copy the binary so a concurrent rebuild of target/ cannot swap it mid-benchmark.
   cp "$HUSK" "$WORK/husk.bin.tmp" && mv "$WORK/husk.bin.tmp" "$WORK/husk"
+  # The detached containers' resident monitor sits beside husk (bench/detached.sh measures it).
+  if [[ -x $(dirname "$HUSK")/husk-monitor ]]; then
+    cp "$(dirname "$HUSK")/husk-monitor" "$WORK/husk-monitor.tmp" && mv "$WORK/husk-monitor.tmp" "$WORK/husk-monitor"
+  fi
   gcc -O2 -Wall -o "$WORK/ilbench" "$BENCH_DIR/ilbench.c"
   gcc -O2 -Wall -o "$WORK/floor" "$BENCH_DIR/floor.c"
 
