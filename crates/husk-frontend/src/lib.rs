@@ -187,6 +187,18 @@ pub struct RunArgs {
     /// Run this program instead of the default; the command becomes its arguments
     #[arg(long)]
     pub entrypoint: Option<String>,
+    /// Pull IMAGE from its registry: missing (the default: when not stored), always, never
+    #[arg(long, value_parser = ["missing", "always", "never"])]
+    pub pull: Option<String>,
+    /// The platform to pull: os/arch[/variant] (default: this machine's)
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Verify the registry's TLS certificate when pulling (default: yes, except for localhost)
+    #[arg(long = "tls-verify", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub tls_verify: Option<bool>,
+    /// Print nothing while pulling the image
+    #[arg(short, long)]
+    pub quiet: bool,
     /// pid namespace: host shares the host's (default: a new one)
     #[arg(long)]
     pub pid: Option<String>,

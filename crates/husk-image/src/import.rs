@@ -3,7 +3,7 @@
 //! against the name the archive gives it), then each missing layer is unpacked into tmp/, its
 //! diffID checked against the config's, and renamed into layers/<chain id>.
 
-use crate::store::{Image, Layer, Store};
+use crate::store::{Layer, Store};
 use crate::{decompress, digest, unpack};
 use husk_runtime::Error;
 use serde_json::Value;
@@ -247,24 +247,11 @@ fn resolve_platform(store: &Store, files: &Files, desc: &Value) -> Result<String
     if !is_index {
         return Ok(d);
     }
-    let arch = platform_arch();
-    for m in v["manifests"].as_array().into_iter().flatten() {
-        if m["platform"]["os"] == "linux" && m["platform"]["architecture"] == arch {
-            return resolve_platform(store, files, m);
-        }
-    }
-    Err(Error::Msg(format!(
-        "{d}: the index has no image for linux/{arch}"
-    )))
+    let chosen = crate::platform::Platform::host().pick(&v, &d)?;
+    resolve_platform(store, files, chosen)
 }
 
-pub fn platform_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        a => a,
-    }
-}
+pub use crate::platform::host_arch as platform_arch;
 
 /// docker-archive has no manifest: husk writes the schema2 one `docker push` would.
 fn docker_manifest(store: &Store, cfg: &str, blobs: &[String]) -> Result<String, Error> {
@@ -298,28 +285,13 @@ fn commit(
     names: Vec<String>,
 ) -> Result<Vec<String>, Error> {
     let config: Value = store.read_json(cfg, "image config")?;
-    let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|v| v.as_str().unwrap_or_default().to_string())
-        .collect();
-    if diff_ids.len() != blobs.len() {
-        return Err(Error::Msg(format!(
-            "image config {cfg}: {} diff_ids for {} layers",
-            diff_ids.len(),
-            blobs.len()
-        )));
-    }
+    let diff_ids = diff_ids(&config, cfg, blobs.len())?;
     let chain = digest::chain_ids(&diff_ids);
     let mut layers = vec![];
     for (i, blob) in blobs.iter().enumerate() {
         let dest = store.layer_dir(&chain[i])?;
         let size = if dest.is_dir() {
-            std::fs::read_to_string(dest.join("size"))
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0)
+            layer_size(&dest)
         } else {
             unpack_layer(store, blob, &diff_ids[i], &dest)?
         };
@@ -330,45 +302,72 @@ fn commit(
             size,
         });
     }
-    let mut idx = store.index()?;
-    // A name moves to the image loaded last, as with docker load.
-    for other in idx.images.values_mut() {
-        other.names.retain(|n| !names.contains(n));
-    }
-    let img = idx.images.entry(cfg.to_string()).or_insert_with(|| Image {
-        id: cfg.to_string(),
-        manifest: manifest.to_string(),
-        layers: layers.clone(),
-        names: vec![],
-        loaded: crate::store::now(),
-    });
-    for n in &names {
-        if !img.names.contains(n) {
-            img.names.push(n.clone());
+    store.record(manifest, cfg, layers, names)
+}
+
+/// The config's rootfs.diff_ids, one per layer of the manifest, each a sha256 digest.
+pub fn diff_ids(config: &Value, cfg: &str, layers: usize) -> Result<Vec<String>, Error> {
+    let mut out = vec![];
+    for v in config["rootfs"]["diff_ids"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let d = v.as_str().unwrap_or_default();
+        if digest::parse(d).is_none() {
+            return Err(Error::Msg(format!(
+                "image config {cfg}: diff_id \"{d}\" is not a sha256 digest"
+            )));
         }
+        out.push(d.to_string());
     }
-    let out = if names.is_empty() {
-        vec![cfg.to_string()]
-    } else {
-        names
-    };
-    store.write_index(&idx)?;
+    if out.len() != layers {
+        return Err(Error::Msg(format!(
+            "image config {cfg}: {} diff_ids for {} layers",
+            out.len(),
+            layers
+        )));
+    }
     Ok(out)
 }
 
-/// blob -> decompress -> diffID hash -> hostile-safe unpack into tmp/, then renamed to `dest`.
+/// An unpacked layer's content size, as recorded when it was unpacked.
+pub fn layer_size(dest: &Path) -> u64 {
+    std::fs::read_to_string(dest.join("size"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A stored blob unpacked as the layer `dest` (see `unpack_stream`).
 fn unpack_layer(store: &Store, blob: &str, diff_id: &str, dest: &Path) -> Result<u64, Error> {
     let p = store.blob_path(blob)?;
     let f = std::fs::File::open(&p).map_err(Error::io("open layer blob", &p))?;
+    let (tmp, bytes) = unpack_stream(store, f, blob, diff_id)?;
+    tmp.keep_layer(dest)?;
+    Ok(bytes)
+}
+
+/// A layer blob's stream -> decompress -> diffID hash -> hostile-safe unpack into tmp/. The
+/// unpacked layer (`diff/` and its `size`) is returned still under tmp/: the caller renames it
+/// into layers/ once everything else it checks holds. One path for load and pull.
+pub fn unpack_stream(
+    store: &Store,
+    blob_stream: impl std::io::Read,
+    blob: &str,
+    diff_id: &str,
+) -> Result<(crate::store::Tmp, u64), Error> {
     let tmp = store.tmp("layer");
     let diff = tmp.0.join("diff");
     std::fs::create_dir_all(&diff).map_err(Error::io("create layer directory", &diff))?;
-    let blob_hash = digest::Hashing::new(f);
-    let r = decompress::auto(blob_hash).map_err(Error::io("read layer blob", &p))?;
+    let r = decompress::auto(blob_stream)
+        .map_err(|e| Error::Msg(format!("layer {blob}: read: {e}")))?;
     let mut h = digest::Hashing::new(r);
     let stats =
         unpack::unpack(&mut h, &diff).map_err(|e| Error::Msg(format!("layer {blob}: {e}")))?;
-    let (got, _) = h.finish().map_err(Error::io("read layer blob", &p))?;
+    let (got, _) = h
+        .finish()
+        .map_err(|e| Error::Msg(format!("layer {blob}: read: {e}")))?;
     if got != diff_id {
         return Err(Error::Msg(format!(
             "layer {blob}: diffID mismatch: the config says {diff_id}, the content is {got}; the layer was not stored"
@@ -376,6 +375,5 @@ fn unpack_layer(store: &Store, blob: &str, diff_id: &str, dest: &Path) -> Result
     }
     let sp = tmp.0.join("size");
     std::fs::write(&sp, stats.bytes.to_string()).map_err(Error::io("write", &sp))?;
-    tmp.keep(dest)?;
-    Ok(stats.bytes)
+    Ok((tmp, stats.bytes))
 }

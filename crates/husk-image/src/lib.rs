@@ -8,12 +8,17 @@
 #![forbid(unsafe_code)]
 
 pub mod apply;
+pub mod auth;
 pub mod decompress;
 pub mod digest;
 pub mod export;
 pub mod import;
 pub mod overlay;
+pub mod platform;
+pub mod progress;
+pub mod pull;
 pub mod reference;
+pub mod registry;
 pub mod store;
 pub mod unpack;
 

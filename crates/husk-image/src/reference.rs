@@ -58,6 +58,9 @@ pub fn normalize(s: &str) -> Result<String, Error> {
 
 /// `(repository, tag)` of a normalized name, for `husk images`.
 pub fn split(name: &str) -> (&str, &str) {
+    if let Some((repo, _)) = name.split_once('@') {
+        return (repo, "<none>");
+    }
     match name.rsplit_once(':') {
         Some((r, t)) if !t.contains('/') => (r, t),
         _ => (name, "<none>"),
@@ -81,6 +84,15 @@ mod tests {
         assert_eq!(
             n(&format!("busybox@{d}")),
             format!("docker.io/library/busybox@{d}")
+        );
+        let by_digest = normalize(&format!("busybox@{d}")).unwrap();
+        assert_eq!(
+            super::split(&by_digest),
+            ("docker.io/library/busybox", "<none>")
+        );
+        assert_eq!(
+            super::split("localhost:5000/a:v1"),
+            ("localhost:5000/a", "v1")
         );
         assert!(normalize("Alpine").is_err());
         assert!(normalize("a/../b").is_err());

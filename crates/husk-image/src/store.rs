@@ -7,10 +7,15 @@
 //! layers/<chain hex>/diff   each layer unpacked once, shared read-only by every image
 //! containers/<id>/          a running container's overlay: upper/ work/ merged/ and `image`
 //! tmp/                      blobs and layers being written; renamed into place when verified
+//! partial/<hex>             a blob a pull is downloading (flock'd by it), kept to resume
+//! gc.lock                   flock: shared by every pull, exclusive (never waited for) by gc
 //! ```
 //!
-//! A blob or layer appears under its name only once complete and verified (rename from tmp/),
-//! so an interrupted load never leaves a half-written one where it would be used.
+//! A blob or layer appears under its name only once complete and verified (rename from tmp/ or
+//! partial/), so an interrupted load or pull never leaves a half-written one where it would be
+//! used. A pull holds no store lock while it downloads (a long pull would stop every run): it
+//! pins the store instead, so gc, which would remove the verified blobs and layers its image
+//! record does not name yet, leaves blobs and layers alone until no pull runs.
 
 use crate::digest;
 use husk_runtime::Error;
@@ -85,6 +90,22 @@ impl Tmp {
     }
 }
 
+impl Tmp {
+    /// `keep` for an unpacked layer: when a concurrent pull already put the same layer (same
+    /// chain id, so the same content) in place, that one stays and this one is dropped.
+    pub fn keep_layer(self, dest: &Path) -> Result<(), Error> {
+        match std::fs::rename(&self.0, dest) {
+            Err(_) if dest.join("diff").is_dir() => Ok(()),
+            r => {
+                r.map_err(Error::io("rename into the store", dest))?;
+                let mut me = self;
+                me.0 = PathBuf::new();
+                Ok(())
+            }
+        }
+    }
+}
+
 impl Store {
     /// `$HUSK_STORE`, else /var/lib/husk, or an ordinary user's `$XDG_DATA_HOME/husk`.
     pub fn default_root() -> PathBuf {
@@ -97,24 +118,42 @@ impl Store {
 
     /// Opens (creating) the store and takes its lock: exclusive to change it, shared to read.
     pub fn open(root: &Path, exclusive: bool) -> Result<Store, Error> {
-        for d in ["blobs/sha256", "layers", "containers", "tmp"] {
-            let p = root.join(d);
-            std::fs::create_dir_all(&p).map_err(Error::io("create store directory", &p))?;
-        }
+        let fd = Self::lock_file(root, "lock")?;
         let lp = root.join("lock");
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lp)
-            .map_err(Error::io("open store lock", &lp))?;
-        let fd = OwnedFd::from(f);
         if exclusive {
             husk_sys::fs::flock_exclusive(fd.as_fd())
         } else {
             husk_sys::fs::flock_shared(fd.as_fd())
         }
         .map_err(Error::io("lock store", &lp))?;
+        Ok(Store {
+            root: root.to_path_buf(),
+            _lock: fd,
+        })
+    }
+
+    fn lock_file(root: &Path, name: &str) -> Result<OwnedFd, Error> {
+        for d in ["blobs/sha256", "layers", "containers", "tmp", "partial"] {
+            let p = root.join(d);
+            std::fs::create_dir_all(&p).map_err(Error::io("create store directory", &p))?;
+        }
+        let lp = root.join(name);
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lp)
+            .map_err(Error::io("open store lock", &lp))?;
+        Ok(OwnedFd::from(f))
+    }
+
+    /// The store as a pull uses it: no store lock (a run or a listing goes on meanwhile), the
+    /// gc lock shared so nothing collects the blobs and layers it verified before it records
+    /// its image (under `open(root, true)`, briefly).
+    pub fn pin(root: &Path) -> Result<Store, Error> {
+        let fd = Self::lock_file(root, "gc.lock")?;
+        husk_sys::fs::flock_shared(fd.as_fd())
+            .map_err(Error::io("lock store", root.join("gc.lock")))?;
         Ok(Store {
             root: root.to_path_buf(),
             _lock: fd,
@@ -248,8 +287,24 @@ impl Store {
         v
     }
 
-    /// Removes blobs and layers no image refers to. Containers hold their image, so its layers.
+    /// Removes blobs and layers no image refers to, and what tmp/ holds (an interrupted load's
+    /// or pull's leftovers). Containers hold their image, so its layers. While a pull runs
+    /// (gc.lock shared) nothing is collected: the next gc does it.
     pub fn gc(&self, idx: &Index) -> Result<(), Error> {
+        let gl = Self::lock_file(&self.root, "gc.lock")?;
+        if !husk_sys::fs::flock_try_exclusive(gl.as_fd())
+            .map_err(Error::io("lock store", self.root.join("gc.lock")))?
+        {
+            return Ok(());
+        }
+        let t = self.root.join("tmp");
+        for e in std::fs::read_dir(&t)
+            .map_err(Error::io("read", &t))?
+            .flatten()
+        {
+            let p = e.path();
+            let _ = std::fs::remove_dir_all(&p).or_else(|_| std::fs::remove_file(&p));
+        }
         let mut blobs = std::collections::BTreeSet::new();
         let mut layers = std::collections::BTreeSet::new();
         for i in idx.images.values() {
@@ -279,6 +334,60 @@ impl Store {
             }
         }
         Ok(())
+    }
+}
+
+impl Store {
+    /// Partial blobs of interrupted pulls (kept to resume them), for `image prune`. Only when
+    /// no pull runs, which could be writing one.
+    pub fn remove_partials(&self) -> Result<(), Error> {
+        let gl = Self::lock_file(&self.root, "gc.lock")?;
+        if husk_sys::fs::flock_try_exclusive(gl.as_fd())
+            .map_err(Error::io("lock store", self.root.join("gc.lock")))?
+        {
+            let p = self.root.join("partial");
+            for e in std::fs::read_dir(&p)
+                .map_err(Error::io("read", &p))?
+                .flatten()
+            {
+                let f = e.path();
+                std::fs::remove_file(&f).map_err(Error::io("remove partial blob", &f))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records an image whose blobs and layers are in place; its names move to it from any
+    /// other image, as with docker load/pull. Returns the names (or the id, without one).
+    pub fn record(
+        &self,
+        manifest: &str,
+        cfg: &str,
+        layers: Vec<Layer>,
+        names: Vec<String>,
+    ) -> Result<Vec<String>, Error> {
+        let mut idx = self.index()?;
+        for other in idx.images.values_mut() {
+            other.names.retain(|n| !names.contains(n));
+        }
+        let img = idx.images.entry(cfg.to_string()).or_insert_with(|| Image {
+            id: cfg.to_string(),
+            manifest: manifest.to_string(),
+            layers,
+            names: vec![],
+            loaded: now(),
+        });
+        for n in &names {
+            if !img.names.contains(n) {
+                img.names.push(n.clone());
+            }
+        }
+        self.write_index(&idx)?;
+        Ok(if names.is_empty() {
+            vec![cfg.to_string()]
+        } else {
+            names
+        })
     }
 }
 

@@ -192,6 +192,18 @@ pub fn flock_exclusive(fd: BorrowedFd<'_>) -> io::Result<()> {
     }
 }
 
+/// flock(2) exclusive without waiting: false when another holder has it.
+pub fn flock_try_exclusive(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    loop {
+        // SAFETY: plain syscall on a valid fd.
+        match cvt_i(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            r => return r.map(|_| true),
+        }
+    }
+}
+
 /// Reads the target of a symlink given as (dir, name).
 pub fn readlinkat(dir: Option<BorrowedFd<'_>>, path: &Path) -> io::Result<std::path::PathBuf> {
     let p = cstr(path)?;

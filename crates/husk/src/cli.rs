@@ -205,8 +205,12 @@ pub enum Cmd {
     /// Manage images: inspect, prune, ls, rm
     #[command(subcommand)]
     Image(crate::images::ImageCmd),
-    /// Pull an image from a registry (not yet supported)
-    Pull { image: String },
+    /// Pull an image from a registry: husk pull [-q] [--platform os/arch[/variant]] NAME[:TAG|@DIGEST]
+    Pull(crate::images::PullArgs),
+    /// Log in to a registry: the credentials are checked, then written to the auth file
+    Login(crate::images::LoginArgs),
+    /// Remove a registry's credentials from the auth file (--all: every registry's)
+    Logout(crate::images::LogoutArgs),
     /// Write images to an archive `docker load` and OCI tools read: husk save -o FILE IMAGE...
     Save {
         #[arg(short, long, required = true)]
@@ -426,11 +430,9 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         Cmd::Rmi(a) => crate::images::rmi(a)?,
         Cmd::Tag { source, target } => crate::images::tag(&source, &target)?,
         Cmd::Image(c) => crate::images::image(c)?,
-        Cmd::Pull { image } => {
-            return Err(Error::Msg(format!(
-                "husk pull {image}: pulling from a registry is not yet supported; load a `docker save` or OCI archive with husk load -i FILE, or run oci:DIR[:TAG]"
-            )));
-        }
+        Cmd::Pull(a) => crate::images::pull(a)?,
+        Cmd::Login(a) => crate::images::login(a)?,
+        Cmd::Logout(a) => crate::images::logout(a)?,
         Cmd::Save { output, images } => crate::images::save(&output, &images)?,
         Cmd::Exec(mut e) => {
             if crate::containers::is_runc(root, &e.id) {

@@ -53,6 +53,171 @@ pub enum ImageCmd {
     Rm(RmiArgs),
 }
 
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// Print only the image id
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// The platform to pick from a multi-platform image: os/arch[/variant] (default: this machine's)
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Verify the registry's TLS certificate (default: yes, except for localhost and 127.0.0.0/8,
+    /// reached over HTTPS without verification or plain HTTP); false also allows plain HTTP
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub tls_verify: Option<bool>,
+    /// Credentials USER[:PASSWORD] for this pull instead of the auth file's
+    #[arg(long)]
+    pub creds: Option<String>,
+    /// NAME[:TAG|@DIGEST]; short names are docker.io's (alpine = docker.io/library/alpine:latest)
+    pub image: String,
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// The password (visible in the process list: prefer --password-stdin)
+    #[arg(short, long)]
+    pub password: Option<String>,
+    /// Read the password from standard input
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Verify the registry's TLS certificate (as for husk pull)
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub tls_verify: Option<bool>,
+    /// The registry: HOST[:PORT] (docker.io when omitted)
+    pub registry: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogoutArgs {
+    /// Remove every registry's credentials
+    #[arg(short, long)]
+    pub all: bool,
+    pub registry: Option<String>,
+}
+
+fn creds_arg(s: &str) -> husk_image::auth::Creds {
+    let (user, password) = s.split_once(':').unwrap_or((s, ""));
+    husk_image::auth::Creds {
+        user: user.into(),
+        password: password.into(),
+    }
+}
+
+pub fn pull_options(
+    quiet: bool,
+    platform: Option<&str>,
+    tls_verify: Option<bool>,
+    creds: Option<&str>,
+) -> Result<husk_image::pull::Options, Error> {
+    Ok(husk_image::pull::Options {
+        platform: platform
+            .map(husk_image::platform::Platform::parse)
+            .transpose()?,
+        tls_verify,
+        creds: creds.map(creds_arg),
+        progress: husk_image::progress::Mode::detect(quiet),
+    })
+}
+
+pub fn pull(a: PullArgs) -> Result<(), Error> {
+    let o = pull_options(
+        a.quiet,
+        a.platform.as_deref(),
+        a.tls_verify,
+        a.creds.as_deref(),
+    )?;
+    let id = husk_image::pull::pull(&Store::default_root(), &a.image, &o)?;
+    crate::out::line(id)
+}
+
+/// A registry as login/logout name it: a bare host, its docker.io URL forms included.
+fn registry_arg(r: Option<&str>) -> Result<husk_image::registry::Ref, Error> {
+    let host = r.unwrap_or("docker.io");
+    let host = host
+        .strip_prefix("https://")
+        .or_else(|| host.strip_prefix("http://"))
+        .unwrap_or(host)
+        .trim_end_matches('/');
+    let host = match host.split('/').next().unwrap_or("") {
+        "index.docker.io" | "registry-1.docker.io" => "docker.io",
+        h => h,
+    };
+    if host.is_empty() || !(host.contains(['.', ':']) || host == "localhost") {
+        return Err(Error::Msg(format!(
+            "\"{}\" is not a registry (HOST[:PORT], e.g. quay.io or localhost:5000)",
+            r.unwrap_or_default()
+        )));
+    }
+    // The repository only shapes the token's scope; a login checks the registry itself.
+    husk_image::registry::Ref::parse(&format!("{host}/husk-login-check"))
+}
+
+pub fn login(a: LoginArgs) -> Result<(), Error> {
+    use std::io::BufRead;
+    let r = registry_arg(a.registry.as_deref())?;
+    let user = match a.username {
+        Some(u) => u,
+        None => {
+            return Err(Error::Msg(
+                "husk login needs -u USER (and -p PASSWORD or --password-stdin)".into(),
+            ));
+        }
+    };
+    let password = match (a.password, a.password_stdin) {
+        (Some(_), true) => {
+            return Err(Error::Msg(
+                "-p/--password and --password-stdin: give one of them".into(),
+            ));
+        }
+        (Some(p), false) => p,
+        (None, true) => {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(Error::io("read password", "stdin"))?;
+            line.trim_end_matches(['\n', '\r']).to_string()
+        }
+        (None, false) => {
+            return Err(Error::Msg(
+                "husk login needs -p PASSWORD or --password-stdin (no prompt: the password would echo)".into(),
+            ));
+        }
+    };
+    let creds = husk_image::auth::Creds { user, password };
+    husk_image::registry::check_login(
+        &r,
+        &husk_image::registry::Options {
+            tls_verify: a.tls_verify,
+            creds: Some(creds.clone()),
+        },
+    )?;
+    husk_image::auth::save(&r.registry, &creds)?;
+    crate::out::line("Login Succeeded!")
+}
+
+pub fn logout(a: LogoutArgs) -> Result<(), Error> {
+    if a.all {
+        let (path, _) = husk_image::auth::remove(None)?;
+        return crate::out::line(format!(
+            "Removed login credentials for all registries in {}",
+            path.display()
+        ));
+    }
+    let r = registry_arg(a.registry.as_deref())?;
+    let (path, removed) = husk_image::auth::remove(Some(&r.registry))?;
+    if !removed {
+        return Err(Error::Msg(format!(
+            "not logged in to {} ({} has no entry for it)",
+            r.registry,
+            path.display()
+        )));
+    }
+    crate::out::line(format!("Removed login credentials for {}", r.registry))
+}
+
 fn store(exclusive: bool) -> Result<Store, Error> {
     Store::open(&Store::default_root(), exclusive)
 }
@@ -302,14 +467,37 @@ pub fn prepare_run(
     id: &str,
 ) -> Result<husk_image::overlay::Root, Error> {
     let root = Store::default_root();
+    let policy = a.pull.as_deref().unwrap_or("missing");
     let missing = |root: &Path| {
+        let how = if policy == "never" {
+            "--pull never: husk pull IMAGE or husk load -i FILE first"
+        } else {
+            "husk load -i FILE loads one, oci:DIR[:TAG] names an OCI layout"
+        };
         Error::Msg(format!(
-            "{image}: no such image in {} (husk load -i FILE loads one, oci:DIR[:TAG] names an OCI layout; husk pull is not yet supported). To run {image} on the host's root, read-only: husk run [OPTIONS] -- {image} ...",
+            "{image}: no such image in {} ({how}). To run {image} on the host's root, read-only: husk run [OPTIONS] -- {image} ...",
             root.display()
         ))
     };
+    let from_layout = image.starts_with("oci:");
+    let stored = |root: &Path| -> Result<bool, Error> {
+        if !root.join("images.json").exists() {
+            return Ok(false);
+        }
+        let s = Store::open(root, false)?;
+        let idx = s.index()?;
+        Ok(s.find(&idx, image).is_ok())
+    };
+    if !from_layout && (policy == "always" || (policy == "missing" && !stored(&root)?)) {
+        let o = pull_options(a.quiet, a.platform.as_deref(), a.tls_verify, None)?;
+        husk_image::pull::pull(&root, image, &o).map_err(|e| {
+            Error::Msg(format!(
+                "{image}: {e}. To run {image} on the host's root, read-only: husk run [OPTIONS] -- {image} ..."
+            ))
+        })?;
+    }
     // A mistyped command is no reason to create the store.
-    if !image.starts_with("oci:") && !root.join("images.json").exists() {
+    if !from_layout && !root.join("images.json").exists() {
         return Err(missing(&root));
     }
     let s = Store::open(&root, true)?;

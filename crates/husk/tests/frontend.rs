@@ -465,8 +465,9 @@ fn everything_after_the_first_positional_is_the_command() {
         echo(&["-h", "box", "--", "/bin/sh", "-c", script, "sh", "-e", "hi"]),
         "2:-e hi:box\n"
     );
-    // Without `--` the first word is an image: none by that name, and husk says how to write it.
-    let o = f.run_clean(&["ls", "-la"]);
+    // Without `--` the first word is an image: none by that name (and no pull: this test has no
+    // registry), and husk says how to write it.
+    let o = f.run_clean(&["--pull=never", "ls", "-la"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(
         stderr(&o).contains("ls: no such image") && stderr(&o).contains("husk run [OPTIONS] -- ls"),

@@ -33,9 +33,7 @@ impl Store {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let o = self.husk(args);
-        assert!(o.status.success(), "husk {args:?}: {}", stderr(&o));
-        stdout(&o)
+        ok_stdout(&self.husk(args), args)
     }
 
     fn store(&self) -> PathBuf {
@@ -68,14 +66,6 @@ impl Drop for Store {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// A two-layer busybox image built with umoci (the second layer deletes /etc/gone with a
@@ -112,12 +102,7 @@ umoci gc --layout oci
 skopeo copy -q oci:oci:t docker-archive:t-docker.tar:localhost/t:latest
 skopeo copy -q oci:oci:t oci-archive:t-oci.tar:localhost/t-oci:v1
 "#;
-    let o = Command::new("bash")
-        .args(["-c", script])
-        .current_dir(&d)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "fixture: {}", stderr(&o));
+    fixture_script(&d, script);
     Some(d)
 }
 
@@ -219,7 +204,7 @@ fn load_run_and_remove_images() {
         0,
         "layers of a removed image are collected"
     );
-    let o = s.husk(&["run", "localhost/t"]);
+    let o = s.husk(&["run", "--pull=never", "localhost/t"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("no such image"), "{}", stderr(&o));
     s.assert_clean();

@@ -613,3 +613,28 @@ pub fn fds_into(dir: &Path) -> Vec<String> {
     }
     v
 }
+
+/// Whether `tool` is on PATH (the tests' prerequisite checks).
+pub fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `o`'s stdout, after asserting it succeeded (the failure shows `what` and its stderr).
+pub fn ok_stdout(o: &Output, what: impl std::fmt::Debug) -> String {
+    assert!(o.status.success(), "husk {what:?}: {}", stderr(o));
+    stdout(o)
+}
+
+/// Runs a bash fixture script in `dir`, failing the test with its stderr when it fails.
+pub fn fixture_script(dir: &Path, script: &str) {
+    let o = Command::new("bash")
+        .args(["-c", script])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "fixture: {}", stderr(&o));
+}
