@@ -304,6 +304,28 @@ fn count_procs(dir: &Path) -> Result<usize, CgroupError> {
     Ok(count)
 }
 
+fn remove_tree(d: &Path) -> Result<(), CgroupError> {
+    if let Ok(entries) = fs::read_dir(d) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_tree(&e.path())?;
+            }
+        }
+    }
+    let mut tries = 0;
+    loop {
+        match fs::remove_dir(d) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 200 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => return Err(io_err("rmdir", d)(e)),
+        }
+    }
+}
+
 fn own_path<'a>(h: &Hierarchy, own: &'a [(String, String)]) -> &'a str {
     own.iter()
         .find(|(ctrl, _)| {
@@ -465,11 +487,58 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Pids in the cgroup (read from the first hierarchy that answers).
+    /// Where `exec` puts a process (runc's rule): the container's cgroup2 directory, unless
+    /// something in the container made it a parent with controllers enabled for its children
+    /// (systemd as the container's init, a nested runtime): such a cgroup holds no process
+    /// (EBUSY), so the process joins init's cgroup below it instead.
+    pub fn for_exec(mut self, init_pid: i32) -> Result<Cgroup, CgroupError> {
+        let Some(u) = self.unified.clone() else {
+            return Ok(self);
+        };
+        if fs::read_to_string(u.join("cgroup.subtree_control"))
+            .map_or(true, |s| s.trim().is_empty())
+        {
+            return Ok(self);
+        }
+        let p = PathBuf::from(format!("/proc/{init_pid}/cgroup"));
+        let text = fs::read_to_string(&p).map_err(io_err("read", &p))?;
+        let h = Hierarchies::detect()?;
+        let init = Cgroup::locate(&h, &parse_proc_cgroup(&text), "")?;
+        match init.unified.filter(|d| d.starts_with(&u)) {
+            Some(dir) => {
+                self.dirs
+                    .iter_mut()
+                    .filter(|d| **d == u)
+                    .for_each(|d| *d = dir.clone());
+                self.unified = Some(dir);
+                Ok(self)
+            }
+            None => Err(CgroupError::Unsupported(format!(
+                "exec: {} has controllers enabled for children, and init is not below it",
+                u.display()
+            ))),
+        }
+    }
+
+    /// Pids in the cgroup and its sub-cgroups (read from the first hierarchy that answers):
+    /// a container may make cgroups of its own (systemd as its init does).
     pub fn pids(&self) -> Vec<i32> {
+        fn walk(d: &Path, out: &mut Vec<i32>) {
+            let Ok(entries) = fs::read_dir(d) else { return };
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    if let Ok(s) = fs::read_to_string(e.path().join("cgroup.procs")) {
+                        out.extend(s.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+                    }
+                    walk(&e.path(), out);
+                }
+            }
+        }
         for d in &self.dirs {
             if let Ok(s) = fs::read_to_string(d.join("cgroup.procs")) {
-                return s.lines().filter_map(|l| l.trim().parse().ok()).collect();
+                let mut out: Vec<i32> = s.lines().filter_map(|l| l.trim().parse().ok()).collect();
+                walk(d, &mut out);
+                return out;
             }
         }
         Vec::new()
@@ -488,35 +557,19 @@ impl Cgroup {
             .is_some_and(|s| s.trim() == "1")
     }
 
-    /// Removes every directory. A cgroup whose last process just died may still read as busy
-    /// for a moment, so EBUSY is retried briefly. Missing directories are fine: delete is
-    /// idempotent.
+    /// Removes every directory, sub-cgroups first (what the container made inside: systemd as
+    /// its init leaves its slices, as runc's RemovePath assumes too). A cgroup whose last
+    /// process just died may still read as busy for a moment, so EBUSY is retried briefly.
+    /// Missing directories are fine: delete is idempotent.
     pub fn remove(&self) -> Result<(), CgroupError> {
-        // systemd removes its scope's directories itself (and would recreate what is left).
         let mut first_err = self.systemd_unit.as_ref().and_then(|unit| {
             systemd::Systemd::connect()
                 .and_then(|mut s| s.stop(unit))
                 .err()
         });
         for d in &self.dirs {
-            let mut tries = 0;
-            loop {
-                match fs::remove_dir(d) {
-                    Ok(()) => break,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => break,
-                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 200 => {
-                        tries += 1;
-                        std::thread::sleep(std::time::Duration::from_millis(5));
-                    }
-                    Err(e) => {
-                        first_err.get_or_insert(CgroupError::Io {
-                            step: "rmdir",
-                            path: d.clone(),
-                            source: e,
-                        });
-                        break;
-                    }
-                }
+            if let Err(e) = remove_tree(d) {
+                first_err.get_or_insert(e);
             }
         }
         first_err.map_or(Ok(()), Err)

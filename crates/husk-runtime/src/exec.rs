@@ -193,7 +193,7 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
     // while an exec runs.
     drop(dir);
 
-    let cgroup = state.cgroup();
+    let cgroup = state.cgroup().for_exec(state.pid)?;
     let cg_fd = match &cgroup.unified {
         Some(u) => Some(
             sfs::openat(None, u, libc::O_RDONLY | libc::O_DIRECTORY, 0)

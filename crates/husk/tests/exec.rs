@@ -193,6 +193,49 @@ fn detach_with_pid_file_joins_the_cgroup() {
     assert_no_cgroup(&id);
 }
 
+/// A container whose init made its cgroup a parent (systemd as init, a nested runtime: init
+/// moved to a child cgroup, a controller enabled for children) can hold no process there
+/// (EBUSY): exec joins init's cgroup, as runc does; and delete removes the child cgroups.
+#[test]
+fn exec_into_a_cgroup_init_made_a_parent_joins_inits() {
+    require_root!();
+    let mut env = Env::new("x-nested");
+    let (id, init) = running(&mut env, "nested");
+    let unified = cgroup_dirs(&id)
+        .into_iter()
+        .find(|d| d.join("cgroup.subtree_control").exists());
+    let controller = unified.as_ref().and_then(|u| {
+        let c = std::fs::read_to_string(u.join("cgroup.controllers")).ok()?;
+        c.split_whitespace().next().map(String::from)
+    });
+    let (Some(u), Some(controller)) = (unified, controller) else {
+        assert!(env.husk(&["delete", "--force", &id]).status.success());
+        return skip(
+            Skip::HostFeature,
+            "no cgroup2 controller to enable for children",
+        );
+    };
+    std::fs::create_dir(u.join("init")).unwrap();
+    std::fs::write(u.join("init/cgroup.procs"), init.trim()).unwrap();
+    std::fs::write(u.join("cgroup.subtree_control"), format!("+{controller}")).unwrap();
+    let o = env.husk(&["exec", &id, "/bin/cat", "/proc/self/cgroup"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).lines().any(|l| l == "0::/init"),
+        "{}",
+        stdout(&o)
+    );
+    let ps = env.husk(&["ps", "--format", "json", &id]);
+    assert!(
+        stdout(&ps).contains(init.trim()),
+        "ps lists init in the child cgroup: {}",
+        stdout(&ps)
+    );
+    let o = env.husk(&["delete", "--force", &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_no_cgroup(&id);
+}
+
 #[test]
 fn paused_is_refused_unless_ignore_paused() {
     require_root!();
