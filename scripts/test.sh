@@ -10,9 +10,10 @@ say() { printf '\n== %s\n' "$*"; }
 need=()
 # umoci, skopeo and python3 build images.rs' inputs; iproute2, nftables and util-linux
 # (unshare, nsenter) carry network.rs; docker-registry is registry.rs' local registry (in a
-# network namespace of the test's own); all are prerequisites, so a missing one fails the run.
+# network namespace of the test's own); systemd is copied into the guest for test-systemd.sh;
+# all are prerequisites, so a missing one fails the run.
 for pkg in busybox-static gcc libc6-dev libseccomp-dev apparmor runc umoci skopeo python3 \
-  iproute2 nftables util-linux uidmap docker-registry; do
+  iproute2 nftables util-linux uidmap docker-registry systemd; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [[ ${#need[@]} -gt 0 ]]; then
@@ -106,6 +107,11 @@ if [[ "${1:-}" != "--no-v2" ]]; then
   # AppArmor applied for real: this host's kernel has none, the guest's has it built in.
   say "AppArmor tests in the guest booted with AppArmor (scripts/test-lsm.sh)"
   scripts/test-lsm.sh
+fi
+if [[ "${1:-}" != "--no-v2" ]]; then
+  # The systemd cgroup driver against a real systemd: pid 1 of a husk container in the guest.
+  say "systemd cgroup driver against systemd 252 in the guest (scripts/test-systemd.sh)"
+  scripts/test-systemd.sh
 fi
 say "host unchanged after the whole suite (the clients' own /etc files aside)"
 scripts/host-integrity.sh compare target/host-before.txt --clients

@@ -360,6 +360,11 @@ impl Conn {
         Ok(Conn { stream, serial: 0 })
     }
 
+    pub fn set_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        self.stream.get_ref().set_read_timeout(Some(timeout))?;
+        self.stream.get_ref().set_write_timeout(Some(timeout))
+    }
+
     fn read_message(&mut self) -> io::Result<Vec<u8>> {
         let mut head = [0u8; 16];
         self.stream.read_exact(&mut head)?;

@@ -19,6 +19,8 @@ pub const PRIVATE_BUS: &str = "/run/systemd/private";
 /// What husk waits for systemd: a TCG-emulated guest needs seconds for what takes
 /// milliseconds on a host.
 const DEADLINE: Duration = Duration::from_secs(60);
+/// How long the first reply on a new connection may take before husk connects again.
+const FIRST_REPLY: Duration = Duration::from_secs(10);
 
 /// A container's unit: the parent slice and the scope's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,17 +226,32 @@ impl Systemd {
         Systemd::connect_to(Path::new(PRIVATE_BUS))
     }
 
+    /// Connects and asks the manager's version. A first call systemd leaves unanswered (seen
+    /// in the TCG guest under heavy load: the connection accepted, the reply never sent) is
+    /// retried on a new connection: asking the version changes nothing.
     pub fn connect_to(path: &Path) -> Result<Systemd, CgroupError> {
-        let conn = Conn::connect(path, DEADLINE).map_err(|e| CgroupError::Systemd {
-            step: "connect to",
-            unit: path.display().to_string(),
-            msg: format!(
-                "{} (is systemd running? --systemd-cgroup needs it)",
-                husk_sys::errno::text(&e)
-            ),
-        })?;
-        let mut sd = Systemd { conn, version: 0 };
-        let v = sd.get(MANAGER_PATH, MANAGER, "Version", "manager")?;
+        let mut tries = 0;
+        let (mut sd, v) = loop {
+            let conn = Conn::connect(path, FIRST_REPLY).map_err(|e| CgroupError::Systemd {
+                step: "connect to",
+                unit: path.display().to_string(),
+                msg: format!(
+                    "{} (is systemd running? --systemd-cgroup needs it)",
+                    husk_sys::errno::text(&e)
+                ),
+            })?;
+            let mut sd = Systemd { conn, version: 0 };
+            match sd.get(MANAGER_PATH, MANAGER, "Version", "manager") {
+                Err(CgroupError::Systemd { msg, .. }) if msg.starts_with("EAGAIN") && tries < 5 => {
+                    tries += 1;
+                    continue;
+                }
+                r => break (sd, r?),
+            }
+        };
+        sd.conn
+            .set_timeout(DEADLINE)
+            .map_err(err("connect to", "manager"))?;
         sd.version = v
             .as_ref()
             .and_then(|v| v.as_str())
