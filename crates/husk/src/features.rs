@@ -34,7 +34,7 @@ pub fn features() -> Value {
             "cgroup": {
                 "v1": true,
                 "v2": true,
-                "systemd": false,
+                "systemd": true,
                 "systemdUser": false,
                 "rdma": true,
             },

@@ -369,7 +369,9 @@ fn features_match_the_host() {
     let caps = linux["capabilities"].as_array().unwrap();
     assert_eq!(caps.len(), last + 1);
     assert_eq!(caps[0], "CAP_CHOWN");
-    assert_eq!(linux["cgroup"]["systemd"], false);
+    // The systemd driver (--systemd-cgroup) talks to the system instance only, as root.
+    assert_eq!(linux["cgroup"]["systemd"], true);
+    assert_eq!(linux["cgroup"]["systemdUser"], false);
     assert_eq!(linux["cgroup"]["v2"], true);
     let seccomp = std::path::Path::new("/proc/sys/kernel/seccomp/actions_avail").exists();
     assert_eq!(linux["seccomp"]["enabled"], seccomp);
