@@ -88,8 +88,7 @@ fn memory_hog_is_oom_killed_with_an_event() {
     // kill cannot happen before `events` looks.
     env.args(&["/bin/sleep", "inf"]);
     let id = env.id("oomev");
-    let b = env.bundle.to_string_lossy().into_owned();
-    assert!(env.husk(&["run", "-d", "-b", &b, &id]).status.success());
+    env.run_detached(&id);
     let mut child = std::process::Command::new(HUSK)
         .arg("--root")
         .arg(&env.root)
@@ -187,8 +186,7 @@ fn update_pause_resume_ps_events() {
     let mut env = Env::new("cgverbs");
     env.args(&["/bin/sh", "-c", "sleep inf & sleep inf"]);
     let id = env.id("verbs");
-    let b = env.bundle.to_string_lossy().into_owned();
-    assert!(env.husk(&["run", "-d", "-b", &b, &id]).status.success());
+    env.run_detached(&id);
     // `run -d` returns once sh is executed; its two sleeps follow.
     wait_until(PATIENCE, "sh's two sleeps run", || ps(&env, &id).len() == 2);
 
@@ -270,8 +268,7 @@ fn delete_kills_every_process_without_a_pid_namespace() {
     env.without_namespace("pid");
     env.args(&["/bin/sh", "-c", "sleep inf & sleep inf & sleep inf"]);
     let id = env.id("ka");
-    let b = env.bundle.to_string_lossy().into_owned();
-    assert!(env.husk(&["run", "-d", "-b", &b, &id]).status.success());
+    env.run_detached(&id);
     // `run -d` returns once sh is executed; its three sleeps follow.
     wait_until(PATIENCE, "sh's three sleeps run", || {
         ps(&env, &id).len() >= 3
@@ -316,9 +313,7 @@ fn device_rules_hold(name: &str) {
                      "source": odd, "options": ["bind"]}));
     env.args(&["/bin/sleep", "inf"]);
     let id = env.id("dev");
-    let b = env.bundle.to_string_lossy().into_owned();
-    let o = env.husk(&["run", "-d", "-b", &b, &id]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    env.run_detached(&id);
 
     let o = env.husk(&["exec", &id, "/bin/probe", "pty"]);
     let p = probe(&o);

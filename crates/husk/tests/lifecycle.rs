@@ -180,8 +180,7 @@ fn detached_run_and_keep() {
     let id = env.id("d");
     env.args(&["/bin/sleep", "inf"]);
     let b = env.bundle.to_string_lossy().into_owned();
-    let o = env.husk(&["run", "-d", "-b", &b, &id]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    env.run_detached(&id);
     let st: Value = serde_json::from_slice(&env.husk(&["state", &id]).stdout).unwrap();
     assert_eq!(st["status"], "running");
     assert!(env.husk(&["delete", "-f", &id]).status.success());
@@ -501,9 +500,7 @@ fn printing_to_a_closed_pipe_ends_quietly() {
     let mut env = Env::new("epipe");
     env.args(&["/bin/sleep", "inf"]);
     let id = env.id("epipe");
-    let b = env.bundle.to_string_lossy().into_owned();
-    let o = env.husk(&["run", "-d", "-b", &b, &id]);
-    assert!(o.status.success(), "run -d: {}", stderr(&o));
+    env.run_detached(&id);
     let commands: [&[&str]; 9] = [
         &["list"],
         &["list", "-q"],

@@ -150,8 +150,7 @@ fn apparmor_profile_confines_the_container_and_its_execs() {
     // exec gets the container's profile.
     env.args(&["/bin/sleep", "inf"]);
     let id = env.id("running");
-    let o = env.husk(&["run", "-d", "-b", &b, &id]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    env.run_detached(&id);
     let o = env.husk(&["exec", &id, "/bin/sh", "-c", LOOK]);
     assert_eq!(look(&o), (format!("{name} (enforce)"), "DENIED".into()));
     // --process with the profile named, too.
@@ -169,8 +168,7 @@ fn apparmor_profile_confines_the_container_and_its_execs() {
         .unwrap()
         .remove("apparmorProfile");
     let id = env.id("unconfined");
-    let o = env.husk(&["run", "-d", "-b", &b, &id]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    env.run_detached(&id);
     let o = env.husk(&["exec", &id, "/bin/sh", "-c", LOOK]);
     assert_eq!(look(&o), ("unconfined".into(), "READ".into()));
     let o = env.husk(&["exec", "--apparmor", &name, &id, "/bin/sh", "-c", LOOK]);
@@ -269,8 +267,7 @@ fn selinux_labels_without_selinux_are_clear_errors() {
     let mut env = Env::new("lsm-se-exec");
     env.args(&["/bin/sleep", "inf"]);
     let id = env.id("exec");
-    let b = env.bundle.to_string_lossy().into_owned();
-    assert!(env.husk(&["run", "-d", "-b", &b, &id]).status.success());
+    env.run_detached(&id);
     let o = env.husk(&["exec", "--process-label", label, &id, "/bin/true"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
@@ -357,9 +354,7 @@ fn apparmor_in_a_user_namespace() {
     );
     env.args(&["/bin/sleep", "inf"]);
     let id = env.id("us-running");
-    let b = env.bundle.to_string_lossy().into_owned();
-    let o = env.husk(&["run", "-d", "-b", &b, &id]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    env.run_detached(&id);
     let o = env.husk(&["exec", &id, "/bin/sh", "-c", LOOK]);
     assert_eq!(
         look(&o),

@@ -306,8 +306,7 @@ fn exec_gets_the_containers_filter() {
         "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
     });
     env.args(&["/bin/sleep", "inf"]);
-    let b = env.bundle.to_string_lossy().into_owned();
-    assert!(env.husk(&["run", "-d", "-b", &b, &id]).status.success());
+    env.run_detached(&id);
     let o = env.husk(&["exec", &id, "/bin/sh", "-c", "mkdir /dev/shm/y; echo rc=$?"]);
     assert!(
         stdout(&o).contains("rc=1"),
@@ -486,8 +485,7 @@ fn after_the_filter_only_the_exec() {
     // exec: the process makes only its execve after the filter.
     env.args(&["/bin/probe", "sleep", "60"]);
     env.config["linux"]["seccomp"] = allow_only(PROBE_SYSCALLS);
-    let o = env.husk(&["run", "-d", "-b", &b, &id]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    env.run_detached(&id);
     let p = probe(&env.husk(&["exec", &id, "/bin/probe"]));
     assert_eq!(p["Seccomp"], "2");
     assert!(env.husk(&["delete", "--force", &id]).status.success());

@@ -41,9 +41,7 @@ fn mounts(env: &mut Env) -> &mut Vec<Value> {
 /// `run -d` of the current config; returns the id.
 fn run_detached(env: &Env, suffix: &str) -> String {
     let id = env.id(suffix);
-    let b = env.bundle.to_string_lossy().into_owned();
-    let o = env.husk(&["run", "-d", "-b", &b, &id]);
-    assert!(o.status.success(), "run -d: {}", stderr(&o));
+    env.run_detached(&id);
     id
 }
 

@@ -388,6 +388,14 @@ impl Env {
         st["status"].as_str().unwrap_or_default().to_string()
     }
 
+    /// `husk run -d -b BUNDLE ID` of the current config; a failure fails the test with husk's
+    /// stderr.
+    pub fn run_detached(&self, id: &str) {
+        let b = self.bundle.to_string_lossy().into_owned();
+        let o = self.husk(&["run", "-d", "-b", &b, id]);
+        assert!(o.status.success(), "run -d {id}: {}", stderr(&o));
+    }
+
     /// Polls until the container reports `want` (PATIENCE: the machine may be loaded).
     pub fn wait_status(&self, id: &str, want: &str) {
         wait_until(PATIENCE, &format!("{id} is {want}"), || {
