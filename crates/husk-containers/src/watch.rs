@@ -279,7 +279,11 @@ fn watch(
         .then(|| {
             let (_d, path) = socket_path(&ctr).ok()?;
             let _ = std::fs::remove_file(&path);
-            UnixListener::bind(&path).ok()
+            let l = UnixListener::bind(&path).ok()?;
+            // Whoever can connect types into the container: its owner only, whatever the umask.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).ok()?;
+            Some(l)
         })
         .flatten();
     let mut client: Option<Client> = None;

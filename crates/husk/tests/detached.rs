@@ -485,8 +485,14 @@ fn tty_attach_detach_keys_then_exit_code_and_start_ai() {
     // A shell without line editing (busybox ash's editor binds ctrl-p and asks the terminal for
     // its cursor position, which nothing answers here): lines as the terminal delivers them.
     let repl = "while read -r l; do eval \"$l\"; done";
-    fe.run_d(&["--name", "term", "-it"], &["sh", "-c", repl]);
+    let id = fe.run_d(&["--name", "term", "-it"], &["sh", "-c", repl]);
     assert_eq!(fe.status("term"), "running");
+    // Whoever can connect to the monitor types into the container: root's only.
+    let sock = fe.store().join("containers").join(&id).join("attach.sock");
+    wait_until(PATIENCE, "the monitor listens", || sock.exists());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&sock).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
     // The terminal is the container's: `tty` names its pty, input is echoed back.
     let mut a = Attached::new(&fe, &["attach", "term"]);
     a.send(b"tty; echo mark''ed\n");
