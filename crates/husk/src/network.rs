@@ -28,6 +28,19 @@ pub enum NetworkCmd {
         #[arg(required = true)]
         networks: Vec<String>,
     },
+    /// Put a stopped detached container on a network (from its next start; one network each)
+    Connect {
+        /// Another name for it there (the network's others resolve it)
+        #[arg(long)]
+        alias: Vec<String>,
+        /// Its IPv4 address there
+        #[arg(long)]
+        ip: Option<String>,
+        network: String,
+        container: String,
+    },
+    /// Take a stopped detached container off its network (it starts with none)
+    Disconnect { network: String, container: String },
     /// Remove every named network no container is attached to
     Prune {
         /// Accepted for docker's command lines; husk never asks
@@ -155,6 +168,13 @@ pub fn network(root: &Path, cmd: &NetworkCmd) -> Result<i32, Error> {
             }
             return Ok(code);
         }
+        NetworkCmd::Connect {
+            alias,
+            ip,
+            network,
+            container,
+        } => connect(root, network, container, alias, ip.clone())?,
+        NetworkCmd::Disconnect { network, container } => disconnect(root, network, container)?,
         NetworkCmd::Prune { .. } => {
             let mut deleted = vec![];
             for n in networks::list(&husk_net::net_dir(root)) {
@@ -171,6 +191,101 @@ pub fn network(root: &Path, cmd: &NetworkCmd) -> Result<i32, Error> {
         }
     }
     Ok(0)
+}
+
+/// The detached container `word`, stopped (its network is read at each start: a running one's
+/// links are not changed in place).
+fn stopped(
+    root: &Path,
+    verb: &str,
+    word: &str,
+) -> Result<(husk_containers::Store, husk_containers::Meta), Error> {
+    let store = husk_containers::Store::for_root(root);
+    let id = store.resolve(word)?;
+    let meta = store.meta(&id)?;
+    use husk_containers::store::Seen;
+    if matches!(
+        store.state(&id).unwrap_or_default().seen(),
+        Seen::Running | Seen::Restarting
+    ) {
+        return Err(Error::Msg(format!(
+            "network {verb} {word}: the container is running, and husk does not change a running container's links yet: stop it, {verb}, start it"
+        )));
+    }
+    Ok((store, meta))
+}
+
+fn save_meta(store: &husk_containers::Store, m: &husk_containers::Meta) -> Result<(), Error> {
+    husk_containers::store::write_json(&store.ctr(&m.id).join("meta.json"), m)
+}
+
+/// `network connect NET CONTAINER`: the container's next start leases on NET.
+fn connect(
+    root: &Path,
+    network: &str,
+    word: &str,
+    alias: &[String],
+    ip: Option<String>,
+) -> Result<(), Error> {
+    let name = if network == networks::DEFAULT {
+        network.to_string()
+    } else {
+        networks::find(&husk_net::net_dir(root), network)?.name
+    };
+    let (store, mut meta) = stopped(root, "connect", word)?;
+    if let Some(b) = &meta.bridge {
+        return Err(Error::Msg(if b.network == name {
+            format!("network connect {name} {word}: already on {name}")
+        } else {
+            format!(
+                "network connect {name} {word}: it is on network {}, and a container has one network in husk: disconnect it first",
+                b.network
+            )
+        }));
+    }
+    // Its own network namespace (none), not the host's or another container's.
+    let spec = store.spec(&meta.id)?;
+    let own_netns = spec.linux.as_ref().is_some_and(|l| {
+        l.namespaces
+            .iter()
+            .any(|n| n.kind == "network" && n.path.is_none())
+    });
+    if !own_netns {
+        return Err(Error::Msg(format!(
+            "network connect {name} {word}: the container uses the host's or another container's network namespace"
+        )));
+    }
+    meta.bridge = Some(husk_containers::store::BridgeMeta {
+        root: root.to_path_buf(),
+        publish: vec![],
+        network: name,
+        names: (!meta.name.is_empty())
+            .then(|| meta.name.clone())
+            .into_iter()
+            .chain(alias.iter().cloned())
+            .collect(),
+        ip,
+        mac: None,
+    });
+    save_meta(&store, &meta)
+}
+
+/// `network disconnect NET CONTAINER`: the container's next start has no network (none).
+fn disconnect(root: &Path, network: &str, word: &str) -> Result<(), Error> {
+    let (store, mut meta) = stopped(root, "disconnect", word)?;
+    match &meta.bridge {
+        Some(b)
+            if b.network == network
+                || networks::find(&husk_net::net_dir(root), network)
+                    .is_ok_and(|n| n.name == b.network) => {}
+        _ => {
+            return Err(Error::Msg(format!(
+                "network disconnect {network} {word}: the container is not on {network}"
+            )));
+        }
+    }
+    meta.bridge = None;
+    save_meta(&store, &meta)
 }
 
 /// A detached container that names the network (stopped ones too: its next start joins it)

@@ -594,3 +594,41 @@ echo "rules-left: $(nft list chain inet husk ports | grep -c dnat || true)"
         ],
     );
 }
+
+#[test]
+fn connect_and_disconnect_move_a_stopped_detached_container_between_networks() {
+    require_net!();
+    let o = in_netns(
+        "connect",
+        &format!(
+            r#"
+H() {{ $HUSK --root "$ROOT" "$@"; }}
+H network create n1 >/dev/null; H network create n2 >/dev/null
+H run -d --name cx --network n1 --rootfs "$RF" sleep 600 >/dev/null
+H network connect n2 cx 2>&1 | sed 's/^/running: /' || true
+H stop -t 0 cx >/dev/null
+H network connect n2 cx 2>&1 | sed 's/^/one-network: /' || true
+H network disconnect n1 cx
+H network connect --alias cc n2 cx
+H network rm n1 && echo n1-free
+H start cx >/dev/null
+H exec cx ip -4 -o addr show eth0 | awk '{{print "on-n2:", $4}}'
+H run --network n2 --rootfs "$RF" -- sh -c 'ping -c 1 -W 5 cc >/dev/null && echo reaches-alias'
+H rm -f cx >/dev/null
+H network rm n2 >/dev/null && echo n2-removed
+rm -rf "$ROOT-fe"
+{LEFTOVERS}"#
+        ),
+    );
+    check_has(
+        &o,
+        &[
+            "running: husk: network connect cx: the container is running, and husk does not change a running container's links yet: stop it, connect, start it\n",
+            "one-network: husk: network connect n2 cx: it is on network n1, and a container has one network in husk: disconnect it first\n",
+            "n1\nn1-free\n",
+            "on-n2: 10.91.1.2/24\n",
+            "reaches-alias\n",
+            "n2-removed\n",
+        ],
+    );
+}
