@@ -110,8 +110,9 @@ $HUSK --root "$ROOT" run --network bridge --name web --hostname web --rootfs "$R
   ip -4 -o addr show eth0; ip route; cat /etc/hosts; cat /sys/class/net/eth0/mtu
   ping -c 1 -W 5 10.89.0.1 >/dev/null && echo gateway-answers'
 nft list table inet husk | grep -q masquerade && echo nat-installed
-# A pair left under the address's name (its namespace not yet torn down) is replaced.
-ip link add hk0a590002 type veth peer name stale0
+# A pair left under the address's name (its namespace not yet torn down) is replaced. The first
+# run's own pair may still be there (the kernel tears it down later): either is such a pair.
+ip link show hk0a590002 >/dev/null 2>&1 || ip link add hk0a590002 type veth peer name stale0
 # Each network step is narrated with its own cost.
 $HUSK --root "$ROOT" --explain run --network bridge -p 8080:80 --rootfs "$RF" -- true 2>&1 | grep 'network: .* µs)$' | sed 's/.*network: /explain: /; s/ ([0-9]* µs)$//'
 {LEFTOVERS}"#
