@@ -34,13 +34,16 @@ fn exe_args(verb: &str, store: &Store, id: &str, extra: &[String]) -> Vec<String
 }
 
 fn env() -> Vec<String> {
-    // Hooks and the runtime may need PATH; nothing else of the caller's environment is kept.
-    vec![format!(
+    // Hooks and the runtime may need PATH; nothing else of the caller's environment is kept
+    // (but the test builds' fault injection).
+    let mut env = vec![format!(
         "PATH={}",
         std::env::var("PATH").unwrap_or_else(|_| {
             "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()
         })
-    )]
+    )];
+    env.extend(husk_runtime::fault::env());
+    env
 }
 
 /// docker's codes for a container that never ran: 127 not found, 126 not executable, 125 else.

@@ -106,6 +106,19 @@ pub fn parse_mac(m: &str) -> Result<[u8; 6], Error> {
     Ok(bytes)
 }
 
+/// `delete --force`: the leases of husks that were killed (a foreground run SIGKILLed after its
+/// lease, before its container existed) go now with their rules, not at the next bridge run.
+/// Leases whose holder lives are left to it.
+pub fn reclaim_dead(root: &Path) {
+    let dir = net_dir(root);
+    if !dir.join("leases").is_dir() {
+        return;
+    }
+    if let Ok(locked) = ipam::lock(&dir) {
+        reclaim(&dir, &locked);
+    }
+}
+
 /// Stale leases (their holder was killed) go with their veth, rules and hosts file.
 fn reclaim(dir: &Path, locked: &ipam::Locked) {
     for (ip, text) in ipam::reclaim(dir, locked) {

@@ -56,6 +56,19 @@ pub fn point(_step: &'static str) -> Result<(), Error> {
     Ok(())
 }
 
+/// `HUSK_FAULT` and `HUSK_FAULT_TRACE` as `NAME=VALUE`, for the processes husk starts with an
+/// environment of its own (the detached monitor, the bridge's attach hook), so their steps are
+/// walked too. Empty without the feature.
+pub fn env() -> Vec<String> {
+    if !cfg!(feature = "fault-injection") {
+        return Vec::new();
+    }
+    ["HUSK_FAULT", "HUSK_FAULT_TRACE"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}")))
+        .collect()
+}
+
 /// `point` for code whose errors are strings (init's setup, the monitor).
 pub fn point_msg(step: &'static str) -> Result<(), String> {
     point(step).map_err(|e| e.to_string())

@@ -415,7 +415,12 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
                 .ok_or_else(|| Error::Msg(format!("unknown signal \"{signal}\"")))?;
             ops::kill(root, &id[0], sig, all)?;
         }
-        Cmd::Delete { force, id } => ops::delete(root, &id, force)?,
+        Cmd::Delete { force, id } => {
+            ops::delete(root, &id, force)?;
+            if force {
+                husk_net::reclaim_dead(root);
+            }
+        }
         Cmd::List { quiet, format } => print_list(root, quiet, &format)?,
         Cmd::Run(r) => {
             let r = runc_form_after_id(&r).unwrap_or(*r);

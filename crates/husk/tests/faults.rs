@@ -148,3 +148,49 @@ fn every_step_of_the_lifecycle_fails_and_is_killed_cleanly() {
         }
     }
 }
+
+/// Found by the front end's walk: a foreground `run --network bridge -p` SIGKILLed after its
+/// lease and port rule, before its container existed, left both behind after `delete --force`
+/// (reclaimed only by the next bridge run). In a network namespace of its own (network.rs' rule).
+#[test]
+fn delete_force_after_a_run_killed_with_its_lease_frees_lease_and_rule() {
+    require_root!();
+    for t in ["unshare", "ip", "nft", "timeout"] {
+        let ok = Command::new(t)
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok();
+        require!(ok, "no {t} binary");
+    }
+    let env = Env::new("faults-lease");
+    let script = r#"
+HUSK_FAULT=run.network-leased:kill "$HUSK" --root "$ROOT" run --name k --network bridge -p 28081:80 --rootfs "$RF" -- /bin/true && exit 1
+echo "leased: $(ls "$ROOT/.net/leases" | wc -l)"
+"$HUSK" --root "$ROOT" delete --force k
+echo "leases: $(ls "$ROOT/.net/leases" | wc -l)"
+echo "rules: $(nft list chain inet husk ports | grep -c dnat || true)"
+"$HUSK" --root "$ROOT" run --name k --network bridge -p 28081:80 --rootfs "$RF" -- /bin/true
+echo "after: $(ls "$ROOT/.net/leases" | wc -l)"
+"#;
+    let o = Command::new("timeout")
+        .args(["120", "unshare", "-n", "sh", "-uc", script])
+        .env("HUSK", HUSK)
+        .env("ROOT", &env.root)
+        .env("RF", rootfs())
+        .env_remove("HUSK_FAULT")
+        .env_remove("HUSK_FAULT_TRACE")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    for want in ["leased: 1\n", "leases: 0\n", "rules: 0\n", "after: 0\n"] {
+        assert!(
+            out.contains(want),
+            "{want:?} not in:\n{out}\n{}",
+            stderr(&o)
+        );
+    }
+}
