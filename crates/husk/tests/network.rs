@@ -394,22 +394,22 @@ $H network create spare >/dev/null
 $H network ls | awk 'NR>1 {{print "ls:", $2, $4, $5}}'
 mkdir -p "$ROOT/gate"
 # db waits until its /etc/hosts names web (rewritten in place when web joins), then for the gate.
-$H run --network front --name db --network-alias database -v "$ROOT/gate:/gate" --rootfs "$RF" -- sh -c '
+$H run --network front --name ndb --network-alias database -v "$ROOT/gate:/gate" --rootfs "$RF" -- sh -c '
   ip -4 -o addr show eth0 | awk "{{print \"db-ip:\", \$4}}" > /gate/db-ip
-  n=0; until grep -q "	web" /etc/hosts || [ $n -ge 300 ]; do sleep 0.1; n=$((n+1)); done
-  grep "	web" /etc/hosts | sed "s/^/db-sees: /"
+  n=0; until grep -q "	nweb" /etc/hosts || [ $n -ge 300 ]; do sleep 0.1; n=$((n+1)); done
+  grep "	nweb" /etc/hosts | sed "s/^/db-sees: /"
   n=0; until [ -e /gate/open ] || [ $n -ge 600 ]; do sleep 0.1; n=$((n+1)); done' & DB=$!
 i=0; until [ -s "$ROOT/gate/db-ip" ] || [ $i -ge 300 ]; do sleep 0.1; i=$((i+1)); done
 cat "$ROOT/gate/db-ip"
 $H network inspect front | grep -E '"(Subnet|Gateway|IPv4Address)"' | tr -d ' ,' | sed 's/^/inspect: /'
 $H network rm front 2>&1 | sed 's/^/rm-in-use: /' || true
-$H run --network front --name web --rootfs "$RF" -- sh -c '
-  grep -wE "db|database" /etc/hosts | sed "s/^/web-sees: /"
-  ping -c 1 -W 5 db >/dev/null && echo web-reaches-db
+$H run --network front --name nweb --rootfs "$RF" -- sh -c '
+  grep -wE "ndb|database" /etc/hosts | sed "s/^/web-sees: /"
+  ping -c 1 -W 5 ndb >/dev/null && echo web-reaches-db
   ping -c 1 -W 5 database >/dev/null && echo web-reaches-database
   printf "GET /index.html HTTP/1.0\r\n\r\n" | timeout 10 nc 192.0.2.2 8080 | tail -1 | sed "s/^/front-outbound: /"'
 $H run --network back --rootfs "$RF" -- sh -c '
-  grep -cw "db" /etc/hosts | sed "s/^/back-names-db: /"
+  grep -cw "ndb" /etc/hosts | sed "s/^/back-names-db: /"
   ping -c 1 -W 2 10.77.0.2 >/dev/null && echo back-crossed || echo back-isolated'
 $H run --network sealed --rootfs "$RF" -- sh -c '
   printf "GET /index.html HTTP/1.0\r\n\r\n" | timeout 3 nc 192.0.2.2 8080 | tail -1 | sed "s/^/sealed-outbound: /"; echo sealed-done'
@@ -433,9 +433,9 @@ echo "bridges-left: $(ip -o link show | grep -c ' hk-' || true)"
             "inspect: \"Subnet\":\"10.77.0.0/24\"\n",
             "inspect: \"Gateway\":\"10.77.0.1\"\n",
             "inspect: \"IPv4Address\":\"10.77.0.2/24\"\n",
-            "rm-in-use: husk: network front is in use by container db: stop it first\n",
-            "web-sees: 10.77.0.2\tdb database\n",
-            "db-sees: 10.77.0.3\tweb\n",
+            "rm-in-use: husk: network front is in use by container ndb: stop it first\n",
+            "web-sees: 10.77.0.2\tndb database\n",
+            "db-sees: 10.77.0.3\tnweb\n",
             "web-reaches-db\n",
             "web-reaches-database\n",
             "front-outbound: remote-page\n",
