@@ -23,10 +23,13 @@ for l in sys.stdin:
 # images.rs and network.rs stay on the host: their inputs need umoci, skopeo, python3 and nft,
 # which the busybox guest lacks, and neither depends on the cgroup version (overlayfs, veth
 # and nftables are the same kernel code under v1 and v2).
+# faults.rs, load.rs and exhaustion.rs (issue 19) stay on the host too: their network parts need
+# ip, nft and unshare, and their hundreds of containers would take the emulated guest far past its
+# few minutes (run them there by name: scripts/test-cgroup2.sh faults).
 if [[ $# -eq 0 ]]; then
   all=("${bins[@]}") bins=()
   for b in "${all[@]}"; do
-    case $(basename "$b") in images-* | network-*) ;; *) bins+=("$b") ;; esac
+    case $(basename "$b") in images-* | network-* | faults-* | load-* | exhaustion-*) ;; *) bins+=("$b") ;; esac
   done
 fi
 if [[ $# -gt 0 ]]; then
