@@ -397,17 +397,19 @@ mkdir -p "$ROOT/gate"
 $H run --network front --name ndb --network-alias database -v "$ROOT/gate:/gate" --rootfs "$RF" -- sh -c '
   ip -4 -o addr show eth0 | awk "{{print \"db-ip:\", \$4}}" > /gate/db-ip
   n=0; until grep -q "	nweb" /etc/hosts || [ $n -ge 300 ]; do sleep 0.1; n=$((n+1)); done
-  grep "	nweb" /etc/hosts | sed "s/^/db-sees: /"
+  grep "	nweb" /etc/hosts | sed "s/^/db-sees: /" && touch /gate/db-saw
   n=0; until [ -e /gate/open ] || [ $n -ge 600 ]; do sleep 0.1; n=$((n+1)); done' & DB=$!
 i=0; until [ -s "$ROOT/gate/db-ip" ] || [ $i -ge 300 ]; do sleep 0.1; i=$((i+1)); done
 cat "$ROOT/gate/db-ip"
 $H network inspect front | grep -E '"(Subnet|Gateway|IPv4Address)"' | tr -d ' ,' | sed 's/^/inspect: /'
 $H network rm front 2>&1 | sed 's/^/rm-in-use: /' || true
-$H run --network front --name nweb --rootfs "$RF" -- sh -c '
+# nweb stays until ndb has seen it (or 30 s): ndb polls, nweb alone may be quicker.
+$H run --network front --name nweb -v "$ROOT/gate:/gate" --rootfs "$RF" -- sh -c '
   grep -wE "ndb|database" /etc/hosts | sed "s/^/web-sees: /"
   ping -c 1 -W 5 ndb >/dev/null && echo web-reaches-db
   ping -c 1 -W 5 database >/dev/null && echo web-reaches-database
-  printf "GET /index.html HTTP/1.0\r\n\r\n" | timeout 10 nc 192.0.2.2 8080 | tail -1 | sed "s/^/front-outbound: /"'
+  printf "GET /index.html HTTP/1.0\r\n\r\n" | timeout 10 nc 192.0.2.2 8080 | tail -1 | sed "s/^/front-outbound: /"
+  n=0; until [ -e /gate/db-saw ] || [ $n -ge 300 ]; do sleep 0.1; n=$((n+1)); done'
 $H run --network back --rootfs "$RF" -- sh -c '
   grep -cw "ndb" /etc/hosts | sed "s/^/back-names-db: /"
   ping -c 1 -W 2 10.77.0.2 >/dev/null && echo back-crossed || echo back-isolated'
