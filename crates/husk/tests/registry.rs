@@ -490,3 +490,41 @@ fn a_dropped_connection_is_resumed_and_a_wrong_digest_refused() {
     assert!(e.contains("digest mismatch"), "{e}");
     n.assert_store_empty();
 }
+
+#[test]
+fn a_zstd_layer_of_two_frames_is_pulled() {
+    let Some(n) = Net::new("zstd") else { return };
+    require!(have("zstd"), "zstd not installed");
+    // The uncompressed layer (skopeo's dir: copy), recompressed as two zstd frames end to end.
+    let d = n.dir.join("raw");
+    let src = format!("oci:{}:bb", layout().join("oci").display());
+    let o = Command::new("skopeo")
+        .args(["copy", "-q", "--dest-decompress", &src])
+        .arg(format!("dir:{}", d.display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "skopeo: {}", stderr(&o));
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("manifest.json")).unwrap()).unwrap();
+    let hex = |v: &serde_json::Value| v.as_str().unwrap()[7..].to_string();
+    let (cfg, layer) = (hex(&m["config"]["digest"]), hex(&m["layers"][0]["digest"]));
+    fixture_script(
+        &d,
+        &format!(
+            "head -c 100000 {layer} | zstd -q -c > l.zst; tail -c +100001 {layer} | zstd -q -c >> l.zst"
+        ),
+    );
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/registry/push.py");
+    let o = n
+        .cmd("python3")
+        .arg(py)
+        .args([REG, "zst", "latest"])
+        .arg(d.join(&cfg))
+        .arg(d.join("l.zst"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "push.py: {}", stderr(&o));
+    let img = format!("{REG}/zst");
+    n.ok(&["pull", "-q", &img]);
+    assert_eq!(n.ok(&["run", "--rm", &img, "echo", "zstd"]), "zstd\n");
+}
