@@ -20,8 +20,9 @@ for l in sys.stdin:
     if m.get("reason")=="compiler-artifact" and m["target"]["kind"]==["test"] and m.get("executable"):
         print(m["executable"])' <"$stage/artifacts.json")
 # Arguments, if any, name the test binaries to run (e.g. `lifecycle security`); default all.
-# images.rs and network.rs stay on the host: their inputs need umoci, skopeo, python3 and nft,
-# which the busybox guest lacks, and neither depends on the cgroup version (overlayfs, veth
+# images.rs, registry.rs and network.rs stay on the host: their inputs need umoci, skopeo,
+# python3, docker-registry and nft,
+# which the busybox guest lacks, and none depends on the cgroup version (overlayfs, veth
 # and nftables are the same kernel code under v1 and v2).
 # faults.rs, load.rs and exhaustion.rs (issue 19) stay on the host too: their network parts need
 # ip, nft and unshare, and their hundreds of containers would take the emulated guest far past its
@@ -29,7 +30,7 @@ for l in sys.stdin:
 if [[ $# -eq 0 ]]; then
   all=("${bins[@]}") bins=()
   for b in "${all[@]}"; do
-    case $(basename "$b") in images-* | network-* | faults-* | load-* | exhaustion-*) ;; *) bins+=("$b") ;; esac
+    case $(basename "$b") in images-* | registry-* | network-* | faults-* | load-* | exhaustion-*) ;; *) bins+=("$b") ;; esac
   done
 fi
 if [[ $# -gt 0 ]]; then
@@ -66,5 +67,8 @@ args=(--bin "$husk" --bin script --bin runc --share "$PWD/$stage" --env HUSK_PRO
 # The guest's Debian kernel enables AppArmor, so lsm.rs runs there and needs the parser (a
 # prerequisite: without it those tests fail under HUSK_REQUIRE_ALL, naming it).
 command -v apparmor_parser >/dev/null && args+=(--bin apparmor_parser)
+# The detached containers' small watcher, found beside husk as cargo builds them (detached.rs
+# checks it is the one used).
+args+=(--bin "${husk%/*}/husk-monitor")
 for b in "${bins[@]}"; do args+=(--bin "$b"); done
 "$vm" "${args[@]}" -- sh "$guest"
