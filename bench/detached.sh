@@ -6,6 +6,7 @@
 # Usage: bench/detached.sh HUSK_BIN ROOTFS OUT.md (ROOTFS: a static busybox root with sleep).
 # Optional in bench/run.sh (BENCH_DETACHED=1): it starts 100+ containers.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 HUSK=$1 ROOTFS=$2 OUT=$3
 W=$(mktemp -d /tmp/husk-bench-detached.XXXXXX)
 ROOT=$W/root
@@ -28,14 +29,7 @@ husk_rss=$(rss "$mon")
 p=() conmon_rss=n/a
 if command -v podman >/dev/null; then
   PODMAN=1
-  # This host cannot raise RLIMIT_NOFILE/NPROC past its own hard limits (as scripts/test-clients.sh).
-  cat >"$W/containers.conf" <<CONF
-[containers]
-default_ulimits = ["nofile=$(ulimit -Hn):$(ulimit -Hn)", "nproc=32768:32768"]
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-CONF
+  podman_conf "$W/containers.conf"
   export CONTAINERS_CONF=$W/containers.conf
   for _ in $(seq "$N"); do t=$(now); podman run -d --network none --rootfs "$ROOTFS" sleep 1000 >/dev/null; p+=("$(( ($(now) - t) / 1000 ))e-3"); done
   conmon_rss=$(rss "$(pgrep -x conmon | head -1)")

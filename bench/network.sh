@@ -11,6 +11,7 @@
 # Knobs: NET_RUNS (interleaved rounds, default 30), NET_MB (MiB per transfer, default 256),
 # NET_XFERS (transfers per path, default 5).
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 if [[ ${1:-} != --in-netns ]]; then
   exec unshare -n "$0" --in-netns "$@"
 fi
@@ -40,13 +41,7 @@ py=/usr/bin/python3
 PODMAN=
 if command -v podman >/dev/null; then
   PODMAN=1
-  cat >"$W/containers.conf" <<CONF
-[containers]
-default_ulimits = ["nofile=$(ulimit -Hn):$(ulimit -Hn)", "nproc=32768:32768"]
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-CONF
+  podman_conf "$W/containers.conf"
   export CONTAINERS_CONF=$W/containers.conf
 fi
 

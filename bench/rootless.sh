@@ -5,6 +5,7 @@
 # interleaved, N times each; median and p10-p90 of the wall time of each whole command.
 # Usage (as root): bench/rootless.sh HUSK_BIN OUT.md [N]
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 HUSK=$1 OUT=$2 N=${3:-30}
 command -v podman >/dev/null || { echo "no podman"; exit 1; }
 W=$(mktemp -d /tmp/husk-bench-rootless.XXXXXX)
@@ -30,14 +31,7 @@ for a in sh true; do ln -s busybox "$W/rootfs/bin/$a"; done
 mkdir -p "$W/rootfs/"{proc,dev,sys,etc,tmp}
 chown -R "$U:" "$W/home" "$W/run" "$W/rootfs"
 chmod 700 "$W/run"
-# This host cannot raise RLIMIT_NOFILE/NPROC past its own hard limits (as scripts/test-clients.sh).
-cat >"$W/containers.conf" <<CONF
-[containers]
-default_ulimits = ["nofile=$(ulimit -Hn):$(ulimit -Hn)", "nproc=32768:32768"]
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-CONF
+podman_conf "$W/containers.conf"
 as() {
   runuser -u "$U" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$W/home" USER="$U" \
     XDG_RUNTIME_DIR="$W/run" XDG_CONFIG_HOME="$W/home/.config" CONTAINERS_CONF="$W/containers.conf" "$@"
