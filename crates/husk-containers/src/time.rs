@@ -11,21 +11,7 @@ pub fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// Howard Hinnant's civil_from_days: (year, month, day) of a day count since 1970-01-01.
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// The inverse of `civil`.
+/// The inverse of husk_runtime's `civil_from_days`.
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
@@ -40,7 +26,7 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 pub fn rfc3339_into(ns: u64, out: &mut [u8; 30]) -> usize {
     let secs = (ns / 1_000_000_000) as i64;
     let nanos = (ns % 1_000_000_000) as u32;
-    let (y, mo, d) = civil(secs.div_euclid(86400));
+    let (y, mo, d) = husk_runtime::state::civil_from_days(secs.div_euclid(86400));
     let rem = secs.rem_euclid(86400) as u32;
     let mut put = |at: usize, v: u32, width: usize| {
         let mut v = v;
