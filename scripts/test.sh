@@ -25,6 +25,8 @@ if [[ ${#need[@]} -gt 0 ]]; then
     echo "missing packages: ${need[*]} (run as root to install them)"
   fi
 fi
+# A failing test's message, not a backtrace, is what a CI log has room for.
+export RUST_BACKTRACE=0
 command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup)"; exit 1; }
 scripts/musl-target.sh
 
@@ -43,6 +45,9 @@ run_logged() {
 explain() {
   echo "-- failed; details from $1:"
   grep -E -A30 '^failures:$|^error(\[|:)|process didn.t exit successfully' "$1" | head -200
+  # Last, where a shortened CI display still shows them: each panic and its message.
+  echo "-- panics in $1:"
+  grep -E -A4 "panicked at" "$1" | grep -vE '^ +[0-9]+: |^ +at |^note: ' | head -60
 }
 
 say "lint: cargo fmt --check, cargo clippy -D warnings"

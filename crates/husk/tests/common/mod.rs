@@ -568,7 +568,16 @@ impl Bait {
     }
 }
 
-/// Processes whose command line mentions `id` (a husk that never exec'd keeps husk's argv).
+/// Whether a command line names `id` as a whole word: `it-1-n6` is not named by `… it-1-n64`
+/// (tests of one binary share the `it-PID-` prefix, so a substring match would wait on another
+/// test's container).
+fn names_id(cmdline: &str, id: &str) -> bool {
+    cmdline
+        .split(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
+        .any(|word| word == id)
+}
+
+/// Processes whose command line names `id` (a husk that never exec'd keeps husk's argv).
 pub fn procs_naming(id: &str) -> Vec<String> {
     let mut v = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -577,7 +586,7 @@ pub fn procs_naming(id: &str) -> Vec<String> {
             continue;
         }
         if let Ok(c) = std::fs::read(e.path().join("cmdline"))
-            && String::from_utf8_lossy(&c).contains(id)
+            && names_id(&String::from_utf8_lossy(&c), id)
             && alive(&name)
         {
             v.push(name);
