@@ -143,6 +143,9 @@ pub struct Meta {
     /// (husk_image::overlay), mounted from `run` until `rm` (again by `start` after a reboot).
     #[serde(default)]
     pub image_root: Option<PathBuf>,
+    /// The image's ExposedPorts (`80/tcp`), for `inspect`.
+    #[serde(default)]
+    pub exposed: Vec<String>,
     /// `--network bridge`: each run leases an address (husk-net) and releases it at exit.
     #[serde(default)]
     pub bridge: Option<BridgeMeta>,

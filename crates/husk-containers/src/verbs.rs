@@ -8,6 +8,7 @@ use crate::time::{self, now_ns};
 use husk_runtime::Error;
 use serde_json::{Value, json};
 use std::io::Write;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Creates the container (name, files) and starts its monitor; returns the id once the
@@ -632,14 +633,28 @@ pub fn inspect(store: &Store, word: &str) -> Result<Value, Error> {
         })
         .map(|m| {
             let bind = m.kind.as_deref() != Some("tmpfs");
-            json!({
-                "Type": if bind { "bind" } else { "tmpfs" },
-                "Source": m.source.clone().unwrap_or_default(),
-                "Destination": m.destination,
-                "Mode": "",
-                "RW": !m.options.iter().any(|o| o == "ro" || o == "rro"),
-                "Propagation": "",
-            })
+            let source = m.source.clone().unwrap_or_default();
+            let rw = !m.options.iter().any(|o| o == "ro" || o == "rro");
+            match husk_image::volumes::name_of(Path::new(&source)) {
+                Some(name) if bind => json!({
+                    "Type": "volume",
+                    "Name": name,
+                    "Source": source,
+                    "Destination": m.destination,
+                    "Driver": "local",
+                    "Mode": "",
+                    "RW": rw,
+                    "Propagation": "",
+                }),
+                _ => json!({
+                    "Type": if bind { "bind" } else { "tmpfs" },
+                    "Source": source,
+                    "Destination": m.destination,
+                    "Mode": "",
+                    "RW": rw,
+                    "Propagation": "",
+                }),
+            }
         })
         .collect();
     Ok(json!({
@@ -677,6 +692,7 @@ pub fn inspect(store: &Store, word: &str) -> Result<Value, Error> {
             "Cmd": meta.command,
             "WorkingDir": process.cwd,
             "Labels": spec.annotations,
+            "ExposedPorts": meta.exposed.iter().map(|p| (p.clone(), json!({}))).collect::<serde_json::Map<_, _>>(),
             "StopSignal": husk_spec::names::signal_name(meta.stop_signal),
             "StopTimeout": meta.stop_timeout,
         },

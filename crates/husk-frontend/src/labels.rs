@@ -1,4 +1,4 @@
-//! `-l/--label`, `--label-file`, `--stop-signal` and `--stop-timeout` → the container's
+//! The image's Labels, `-l/--label`, `--label-file`, `--stop-signal` and `--stop-timeout` → the container's
 //! annotations, where `husk state` and `husk list --format json` show them.
 
 use super::RunArgs;
@@ -13,7 +13,7 @@ pub const STOP_TIMEOUT: &str = "husk.stop-timeout";
 pub const FOREGROUND: &str = "husk.foreground";
 
 pub fn annotations(a: &RunArgs) -> Result<BTreeMap<String, String>, Error> {
-    let mut out = BTreeMap::new();
+    let mut out: BTreeMap<String, String> = a.image_labels.iter().cloned().collect();
     let mut add = |flag: &str, kv: &str| -> Result<(), Error> {
         // docker: `-l KEY` alone is KEY with an empty value.
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
@@ -60,13 +60,18 @@ mod tests {
         let a = RunArgs {
             label: vec!["both=flag".into(), "bare".into()],
             label_file: vec![file.clone()],
+            image_labels: vec![
+                ("img".into(), "image".into()),
+                ("from".into(), "image".into()),
+            ],
             stop_signal: Some("SIGINT".into()),
             stop_timeout: Some(3),
             ..Default::default()
         };
         let m = annotations(&a).unwrap();
         let _ = std::fs::remove_file(&file);
-        assert_eq!(m["from"], "file");
+        assert_eq!(m["from"], "file", "the file wins over the image");
+        assert_eq!(m["img"], "image");
         assert_eq!(m["both"], "flag", "flags win over the file");
         assert_eq!(m["bare"], "");
         assert_eq!(m[STOP_SIGNAL], "2");

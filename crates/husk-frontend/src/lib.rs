@@ -293,6 +293,9 @@ pub struct RunArgs {
     /// The image config's Env, under --env-file and -e (set by husk-image for `run IMAGE`)
     #[arg(skip)]
     pub image_env: Vec<String>,
+    /// The image config's Labels, under --label-file and --label (set for `run IMAGE`)
+    #[arg(skip)]
+    pub image_labels: Vec<(String, String)>,
     /// The front-end options given on the command line, as written (`--rootfs`), filled in by the
     /// CLI from clap's matches: runc's `run -b` refuses them by name
     #[arg(skip)]

@@ -1,6 +1,7 @@
 //! The image config applied to `husk run` as docker does: Entrypoint + Cmd (a CMD given on the
 //! command line replaces Cmd; --entrypoint replaces Entrypoint and drops Cmd), Env under -e and
-//! --env-file, WorkingDir (created when missing), User, StopSignal, unless the command line set them.
+//! --env-file, Labels under --label-file and --label, WorkingDir (created when missing), User,
+//! StopSignal, unless the command line set them.
 
 use husk_frontend::RunArgs;
 use husk_runtime::Error;
@@ -38,6 +39,12 @@ pub fn apply(config: &Value, a: &mut RunArgs, root: &Path, image: &str) -> Resul
     a.args = argv;
     a.entrypoint = None;
     a.image_env = strings(&c["Env"]);
+    a.image_labels = c["Labels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+        .collect();
     if a.workdir.is_none()
         && let Some(w) = c["WorkingDir"].as_str().filter(|w| !w.is_empty())
     {

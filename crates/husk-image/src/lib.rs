@@ -21,5 +21,6 @@ pub mod reference;
 pub mod registry;
 pub mod store;
 pub mod unpack;
+pub mod volumes;
 
 pub use store::Store;

@@ -50,7 +50,8 @@ pub struct RmArgs {
     /// Kill a running container first
     #[arg(short, long)]
     pub force: bool,
-    /// Accepted for docker's sake: husk makes no anonymous volumes, so there is nothing more
+    /// Accepted for docker's sake: an image's anonymous volumes always go with their container
+    /// (husk has no volume verbs that could reach one left behind)
     #[arg(short, long)]
     pub volumes: bool,
     #[arg(required = true)]

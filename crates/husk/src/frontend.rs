@@ -199,6 +199,7 @@ fn store_meta(
         tty: a.tty,
         stdin: a.interactive,
         image_root: None,
+        exposed: a.exposed.clone(),
         bridge: None,
         foreground: None,
     }

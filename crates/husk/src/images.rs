@@ -534,6 +534,39 @@ pub fn prepare_run(
         .unwrap_or_default();
     let root = husk_image::overlay::prepare(&s, img, id)?;
     husk_image::apply::apply(&cfg, a, &root.merged, image)?;
+    let mut vols = vec![];
+    for v in anonymous_volumes(&cfg, a) {
+        let dir = husk_image::volumes::create(&root, &v)?;
+        vols.push(format!("{}:{v}", dir.display()));
+    }
+    // First: a -v under an image VOLUME mounts inside the volume, as docker's does.
+    a.volume.splice(0..0, vols);
     a.rootfs = Some(root.merged.clone());
     Ok(root)
+}
+
+/// The image's VOLUMEs the command line mounts nothing at: a -v, --mount or --tmpfs at the same
+/// path takes the anonymous volume's place, as docker's does.
+fn anonymous_volumes(cfg: &serde_json::Value, a: &husk_frontend::RunArgs) -> Vec<String> {
+    let norm = |p: &str| Path::new(p).components().collect::<PathBuf>();
+    let mut taken: Vec<PathBuf> = a
+        .volume
+        .iter()
+        .filter_map(|v| v.split(':').nth(1))
+        .chain(a.tmpfs.iter().map(|t| t.split(':').next().unwrap_or(t)))
+        .map(norm)
+        .collect();
+    for m in &a.mount {
+        taken.extend(m.split(',').filter_map(|kv| match kv.split_once('=') {
+            Some(("target" | "destination" | "dst", d)) => Some(norm(d)),
+            _ => None,
+        }));
+    }
+    cfg["config"]["Volumes"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k.clone())
+        .filter(|k| !taken.contains(&norm(k)))
+        .collect()
 }

@@ -69,7 +69,8 @@ impl Drop for Store {
 }
 
 /// A two-layer busybox image built with umoci (the second layer deletes /etc/gone with a
-/// whiteout, makes /opq opaque and hard-links a file), copied by skopeo into a docker-archive
+/// whiteout, makes /opq opaque and hard-links a file; VOLUMEs /vol, seeded, and /over, Labels
+/// and ExposedPorts in its config), copied by skopeo into a docker-archive
 /// and an oci-archive. Returns the fixture directory, or None (after a SKIP) without the tools.
 fn fixture(s: &Store) -> Option<PathBuf> {
     if let Some(r) = skip_reason() {
@@ -91,13 +92,15 @@ for a in $(rootfs/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox r
 printf 'root:x:0:0:root:/root:/bin/sh\nu:x:1001:1001::/tmp:/bin/sh\n' > rootfs/etc/passwd
 printf 'root:x:0:\n' > rootfs/etc/group
 echo gone > rootfs/etc/gone; echo old > rootfs/opq/old
+mkdir -p rootfs/vol/sub; echo seed > rootfs/vol/sub/f; ln -s sub/f rootfs/vol/link; chmod 0750 rootfs/vol
 tar --numeric-owner --owner=0 --group=0 -C rootfs -cf l1.tar .
 echo new > l2/opq/new; ln l2/opq/new l2/opq/hard; touch l2/opq/.wh..wh..opq l2/etc/.wh.gone
 tar --numeric-owner --owner=0 --group=0 -C l2 -cf l2.tar .
 umoci init --layout oci; umoci new --image oci:t
 umoci raw add-layer --image oci:t l1.tar; umoci raw add-layer --image oci:t l2.tar
 umoci config --image oci:t --config.entrypoint /bin/env --config.cmd cat --config.cmd /etc/passwd \
-  --config.env PATH=/bin --config.env FOO=img --config.workingdir /work/dir --architecture amd64 --os linux
+  --config.env PATH=/bin --config.env FOO=img --config.workingdir /work/dir --architecture amd64 --os linux \
+  --config.volume /vol --config.volume /over --config.label a=img --config.label b=img --config.exposedports 80/tcp
 umoci gc --layout oci
 skopeo copy -q oci:oci:t docker-archive:t-docker.tar:localhost/t:latest
 skopeo copy -q oci:oci:t oci-archive:t-oci.tar:localhost/t-oci:v1
@@ -377,11 +380,17 @@ fn run_d_image_keeps_its_root_until_rm_and_remounts_after_a_reboot() {
     let s = Store::new("detached");
     let Some(fx) = fixture(&s) else { return };
     s.ok(&["load", "-i", fx.join("t-docker.tar").to_str().unwrap()]);
+    let over = s.dir.join("over");
+    std::fs::create_dir_all(&over).unwrap();
     let id = s.ok(&[
         "run",
         "-d",
         "--name",
         "dimg",
+        "--label",
+        "b=cli",
+        "-v",
+        &format!("{}:/over/", over.display()),
         "localhost/t",
         "/bin/sleep",
         "600",
@@ -389,15 +398,53 @@ fn run_d_image_keeps_its_root_until_rm_and_remounts_after_a_reboot() {
     let id = id.trim();
     assert_eq!(id.len(), 64, "{id}");
     // The image's config applies (Env, WorkingDir); the container writes into its upper.
+    // VOLUME /vol: an anonymous volume seeded from the image (mode, symlink, contents), written
+    // there and not into the upper layer; /over is the -v's, not a volume.
     assert_eq!(
         s.ok(&[
             "exec",
             "dimg",
             "sh",
             "-c",
-            "echo $FOO; pwd; echo kept > /tmp/f"
+            "echo $FOO; pwd; echo kept > /tmp/f; stat -c %a /vol; readlink /vol/link; cat /vol/link; echo w > /vol/w; grep -c ' /vol ' /proc/self/mountinfo"
         ]),
-        "img\n/work/dir\n"
+        "img\n/work/dir\n750\nsub/f\nseed\n1\n"
+    );
+    let insp: serde_json::Value = serde_json::from_str(&s.ok(&["inspect", "dimg"])).unwrap();
+    let mounts = insp[0]["Mounts"].as_array().unwrap();
+    let vol = mounts.iter().find(|m| m["Destination"] == "/vol").unwrap();
+    assert_eq!(vol["Type"], "volume", "{mounts:?}");
+    assert_eq!(vol["Name"].as_str().unwrap().len(), 64, "{vol}");
+    let src = PathBuf::from(vol["Source"].as_str().unwrap());
+    assert_eq!(std::fs::read_to_string(src.join("w")).unwrap(), "w\n");
+    assert!(
+        !s.store()
+            .join("containers")
+            .join(id)
+            .join("upper/vol/w")
+            .exists(),
+        "the volume's write went into the upper layer"
+    );
+    let o = mounts
+        .iter()
+        .find(|m| m["Destination"] == "/over/")
+        .unwrap();
+    assert_eq!(o["Type"], "bind", "{mounts:?}");
+    assert_eq!(mounts.len(), 2, "{mounts:?}");
+    // Labels: the image's under --label; ExposedPorts shown.
+    let c = &insp[0]["Config"];
+    assert_eq!(
+        (&c["Labels"]["a"], &c["Labels"]["b"]),
+        (&"img".into(), &"cli".into()),
+        "{c}"
+    );
+    assert_eq!(c["ExposedPorts"], serde_json::json!({"80/tcp": {}}));
+    let img: serde_json::Value =
+        serde_json::from_str(&s.ok(&["image", "inspect", "localhost/t"])).unwrap();
+    assert_eq!(img[0]["Config"]["Labels"]["b"], "img");
+    assert_eq!(
+        img[0]["Config"]["ExposedPorts"],
+        serde_json::json!({"80/tcp": {}})
     );
     let row = s.ok(&["ps", "--format", "{{.Image}} {{.Names}}"]);
     assert_eq!(row.trim(), "localhost/t dimg");
@@ -428,6 +475,12 @@ fn run_d_image_keeps_its_root_until_rm_and_remounts_after_a_reboot() {
     // start mounts the same root again: what the container wrote is still there.
     s.ok(&["start", "dimg"]);
     assert_eq!(s.ok(&["exec", "dimg", "cat", "/tmp/f"]), "kept\n");
-    s.ok(&["rm", "-f", "dimg"]);
+    assert_eq!(
+        s.ok(&["exec", "dimg", "cat", "/vol/w"]),
+        "w\n",
+        "the volume survives"
+    );
+    s.ok(&["rm", "-f", "-v", "dimg"]);
+    assert!(!src.exists(), "rm -v left the volume");
     s.assert_clean();
 }
