@@ -37,154 +37,206 @@ pub fn unpack(r: impl Read, dir: &Path) -> Result<Stats, Error> {
         let shown = String::from_utf8_lossy(&raw).into_owned();
         let rel =
             clean(&raw).map_err(|why| Error::Msg(format!("layer entry \"{shown}\": {why}")))?;
-        let io_err = |step: &'static str| {
-            let p = dir.join(&rel);
-            move |e: io::Error| Error::Io {
-                step,
-                path: p,
-                source: e,
-            }
+        let at = EntryAt {
+            dir,
+            rel: &rel,
+            shown: &shown,
         };
         stats.entries += 1;
         let Some(name) = rel.file_name().map(PathBuf::from) else {
             continue; // "./": the layer's root itself keeps the store's mode.
         };
         let parent = open_parent(root.as_fd(), rel.parent().unwrap_or(Path::new("")))
-            .map_err(io_err("open parent of layer entry"))?;
-        let name_str = name.to_string_lossy();
-        if name_str == OPAQUE {
-            sfs::fsetxattr(parent.as_fd(), c"trusted.overlay.opaque", b"y")
-                .map_err(io_err("mark opaque directory"))?;
+            .map_err(at.io_err("open parent of layer entry"))?;
+        if mark_whiteout(parent.as_fd(), &name, &at)? {
             continue;
         }
-        if let Some(hidden) = name_str.strip_prefix(WHITEOUT) {
-            let hidden = Path::new(hidden);
-            if hidden.as_os_str().is_empty()
-                || hidden == Path::new("..")
-                || hidden == Path::new(".")
-            {
-                return Err(Error::Msg(format!(
-                    "layer entry \"{shown}\": whiteout of nothing"
-                )));
-            }
-            remove_existing(parent.as_fd(), hidden).map_err(io_err("replace whiteout target"))?;
-            sfs::mknodat(parent.as_fd(), hidden, libc::S_IFCHR, 0, 0)
-                .map_err(io_err("create whiteout"))?;
-            continue;
-        }
-        let h = entry.header();
-        let mode = h.mode().unwrap_or(0o644) & 0o7777;
-        let (uid, gid) = (h.uid().unwrap_or(0) as u32, h.gid().unwrap_or(0) as u32);
-        let mtime = h.mtime().unwrap_or(0) as i64;
-        let kind = h.entry_type();
-        use tar::EntryType as T;
-        let is_dir = kind == T::Directory;
-        if !is_dir || !is_dir_at(parent.as_fd(), &name) {
-            remove_existing(parent.as_fd(), &name).map_err(io_err("replace layer entry"))?;
-        }
-        match kind {
-            T::Regular | T::Continuous | T::GNUSparse => {
-                let f = sfs::openat(
-                    Some(parent.as_fd()),
-                    &name,
-                    libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
-                    0o600,
-                )
-                .map_err(io_err("create file"))?;
-                let mut file = std::fs::File::from(f);
-                stats.bytes += io::copy(&mut entry, &mut file).map_err(io_err("write file"))?;
-                owner_mode(file.as_fd(), uid, gid, Some(mode))
-                    .map_err(io_err("set owner and mode"))?;
-                sfs::futimens(file.as_fd(), mtime, 0).map_err(io_err("set mtime"))?;
-            }
-            T::Directory => {
-                if let Err(e) = sfs::mkdirat(parent.as_fd(), &name, 0o700)
-                    && e.raw_os_error() != Some(libc::EEXIST)
-                {
-                    return Err(io_err("create directory")(e));
-                }
-                let d = sfs::openat(
-                    Some(parent.as_fd()),
-                    &name,
-                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
-                    0,
-                )
-                .map_err(io_err("open directory"))?;
-                owner_mode(d.as_fd(), uid, gid, Some(mode))
-                    .map_err(io_err("set owner and mode"))?;
-            }
-            T::Symlink => {
-                let target = entry.link_name_bytes().ok_or_else(|| {
-                    Error::Msg(format!("layer entry \"{shown}\": symlink without a target"))
-                })?;
-                use std::os::unix::ffi::OsStrExt;
-                // The target is only text: nothing here ever follows it.
-                let target = std::ffi::OsStr::from_bytes(&target).to_owned();
-                sfs::symlinkat(Path::new(&target), parent.as_fd(), &name)
-                    .map_err(io_err("create symlink"))?;
-                let l = sfs::openat(
-                    Some(parent.as_fd()),
-                    &name,
-                    libc::O_PATH | libc::O_NOFOLLOW,
-                    0,
-                )
-                .map_err(io_err("open symlink"))?;
-                owner_mode(l.as_fd(), uid, gid, None).map_err(io_err("set symlink owner"))?;
-            }
-            T::Link => {
-                let target = entry.link_name_bytes().ok_or_else(|| {
-                    Error::Msg(format!(
-                        "layer entry \"{shown}\": hard link without a target"
-                    ))
-                })?;
-                let trel = clean(&target).map_err(|why| {
-                    Error::Msg(format!(
-                        "layer entry \"{shown}\": hard link target \"{}\": {why}",
-                        String::from_utf8_lossy(&target)
-                    ))
-                })?;
-                let Some(tname) = trel.file_name() else {
-                    return Err(Error::Msg(format!(
-                        "layer entry \"{shown}\": hard link to the layer's root"
-                    )));
-                };
-                // Resolved inside this layer: a link can only join two of its own entries.
-                let tparent =
-                    open_parent_existing(root.as_fd(), trel.parent().unwrap_or(Path::new("")))
-                        .map_err(io_err("open hard link target's directory"))?;
-                sfs::linkat(tparent.as_fd(), Path::new(tname), parent.as_fd(), &name)
-                    .map_err(io_err("create hard link"))?;
-            }
-            T::Char | T::Block | T::Fifo => {
-                let t = match kind {
-                    T::Char => libc::S_IFCHR,
-                    T::Block => libc::S_IFBLK,
-                    _ => libc::S_IFIFO,
-                };
-                let (major, minor) = (
-                    h.device_major().ok().flatten().unwrap_or(0),
-                    h.device_minor().ok().flatten().unwrap_or(0),
-                );
-                sfs::mknodat(parent.as_fd(), &name, t | (mode & 0o777), major, minor)
-                    .map_err(io_err("create device node"))?;
-                let n = sfs::openat(
-                    Some(parent.as_fd()),
-                    &name,
-                    libc::O_PATH | libc::O_NOFOLLOW,
-                    0,
-                )
-                .map_err(io_err("open device node"))?;
-                owner_mode(n.as_fd(), uid, gid, None).map_err(io_err("set device node owner"))?;
-            }
-            other => {
-                return Err(Error::Msg(format!(
-                    "layer entry \"{shown}\": unsupported tar entry type {:?}",
-                    other.as_byte() as char
-                )));
-            }
-        }
+        stats.bytes += create_entry(&mut entry, root.as_fd(), parent.as_fd(), &name, &at)?;
     }
     Ok(stats)
+}
+
+/// Where one tar entry goes, for its error messages.
+struct EntryAt<'a> {
+    dir: &'a Path,
+    rel: &'a Path,
+    shown: &'a str,
+}
+
+impl EntryAt<'_> {
+    fn io_err(&self, step: &'static str) -> impl FnOnce(io::Error) -> Error + use<> {
+        let p = self.dir.join(self.rel);
+        move |e: io::Error| Error::Io {
+            step,
+            path: p,
+            source: e,
+        }
+    }
+}
+
+/// Whether the entry `name` was one of overlayfs' markers (an opaque directory or a whiteout),
+/// which is then made in `parent` instead of an entry of its own.
+fn mark_whiteout(parent: BorrowedFd<'_>, name: &Path, at: &EntryAt<'_>) -> Result<bool, Error> {
+    let shown = at.shown;
+    let io_err = |step| at.io_err(step);
+    let name_str = name.to_string_lossy();
+    if name_str == OPAQUE {
+        sfs::fsetxattr(parent.as_fd(), c"trusted.overlay.opaque", b"y")
+            .map_err(io_err("mark opaque directory"))?;
+        return Ok(true);
+    }
+    if let Some(hidden) = name_str.strip_prefix(WHITEOUT) {
+        let hidden = Path::new(hidden);
+        if hidden.as_os_str().is_empty() || hidden == Path::new("..") || hidden == Path::new(".") {
+            return Err(Error::Msg(format!(
+                "layer entry \"{shown}\": whiteout of nothing"
+            )));
+        }
+        remove_existing(parent.as_fd(), hidden).map_err(io_err("replace whiteout target"))?;
+        sfs::mknodat(parent.as_fd(), hidden, libc::S_IFCHR, 0, 0)
+            .map_err(io_err("create whiteout"))?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Creates the entry `name` in `parent` as its tar header says (an existing entry of that name
+/// is replaced, a directory kept); returns the bytes of file contents written.
+fn create_entry<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    root: BorrowedFd<'_>,
+    parent: BorrowedFd<'_>,
+    name: &Path,
+    at: &EntryAt<'_>,
+) -> Result<u64, Error> {
+    let shown = at.shown;
+    let io_err = |step| at.io_err(step);
+    let mut bytes = 0;
+    let h = entry.header();
+    let mode = h.mode().unwrap_or(0o644) & 0o7777;
+    let (uid, gid) = (h.uid().unwrap_or(0) as u32, h.gid().unwrap_or(0) as u32);
+    let mtime = h.mtime().unwrap_or(0) as i64;
+    let kind = h.entry_type();
+    use tar::EntryType as T;
+    let is_dir = kind == T::Directory;
+    if !is_dir || !is_dir_at(parent.as_fd(), name) {
+        remove_existing(parent.as_fd(), name).map_err(io_err("replace layer entry"))?;
+    }
+    match kind {
+        T::Regular | T::Continuous | T::GNUSparse => {
+            let f = sfs::openat(
+                Some(parent.as_fd()),
+                name,
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+                0o600,
+            )
+            .map_err(io_err("create file"))?;
+            let mut file = std::fs::File::from(f);
+            bytes = io::copy(entry, &mut file).map_err(io_err("write file"))?;
+            owner_mode(file.as_fd(), uid, gid, Some(mode)).map_err(io_err("set owner and mode"))?;
+            sfs::futimens(file.as_fd(), mtime, 0).map_err(io_err("set mtime"))?;
+        }
+        T::Directory => {
+            if let Err(e) = sfs::mkdirat(parent.as_fd(), name, 0o700)
+                && e.raw_os_error() != Some(libc::EEXIST)
+            {
+                return Err(io_err("create directory")(e));
+            }
+            let d = sfs::openat(
+                Some(parent.as_fd()),
+                name,
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                0,
+            )
+            .map_err(io_err("open directory"))?;
+            owner_mode(d.as_fd(), uid, gid, Some(mode)).map_err(io_err("set owner and mode"))?;
+        }
+        T::Symlink => {
+            let target = entry.link_name_bytes().ok_or_else(|| {
+                Error::Msg(format!("layer entry \"{shown}\": symlink without a target"))
+            })?;
+            use std::os::unix::ffi::OsStrExt;
+            // The target is only text: nothing here ever follows it.
+            let target = std::ffi::OsStr::from_bytes(&target).to_owned();
+            sfs::symlinkat(Path::new(&target), parent.as_fd(), name)
+                .map_err(io_err("create symlink"))?;
+            let l = sfs::openat(
+                Some(parent.as_fd()),
+                name,
+                libc::O_PATH | libc::O_NOFOLLOW,
+                0,
+            )
+            .map_err(io_err("open symlink"))?;
+            owner_mode(l.as_fd(), uid, gid, None).map_err(io_err("set symlink owner"))?;
+        }
+        T::Link => {
+            let target = entry.link_name_bytes();
+            link_within_layer(target.as_deref(), root, parent, name, at)?;
+        }
+        T::Char | T::Block | T::Fifo => {
+            let t = match kind {
+                T::Char => libc::S_IFCHR,
+                T::Block => libc::S_IFBLK,
+                _ => libc::S_IFIFO,
+            };
+            let (major, minor) = (
+                h.device_major().ok().flatten().unwrap_or(0),
+                h.device_minor().ok().flatten().unwrap_or(0),
+            );
+            sfs::mknodat(parent.as_fd(), name, t | (mode & 0o777), major, minor)
+                .map_err(io_err("create device node"))?;
+            let n = sfs::openat(
+                Some(parent.as_fd()),
+                name,
+                libc::O_PATH | libc::O_NOFOLLOW,
+                0,
+            )
+            .map_err(io_err("open device node"))?;
+            owner_mode(n.as_fd(), uid, gid, None).map_err(io_err("set device node owner"))?;
+        }
+        other => {
+            return Err(Error::Msg(format!(
+                "layer entry \"{shown}\": unsupported tar entry type {:?}",
+                other.as_byte() as char
+            )));
+        }
+    }
+    Ok(bytes)
+}
+
+/// Makes `name` in `parent` a hard link to the entry `target` names, which must be one of this
+/// layer's own.
+fn link_within_layer(
+    target: Option<&[u8]>,
+    root: BorrowedFd<'_>,
+    parent: BorrowedFd<'_>,
+    name: &Path,
+    at: &EntryAt<'_>,
+) -> Result<(), Error> {
+    let shown = at.shown;
+    let io_err = |step| at.io_err(step);
+    let target = target.ok_or_else(|| {
+        Error::Msg(format!(
+            "layer entry \"{shown}\": hard link without a target"
+        ))
+    })?;
+    let trel = clean(target).map_err(|why| {
+        Error::Msg(format!(
+            "layer entry \"{shown}\": hard link target \"{}\": {why}",
+            String::from_utf8_lossy(target)
+        ))
+    })?;
+    let Some(tname) = trel.file_name() else {
+        return Err(Error::Msg(format!(
+            "layer entry \"{shown}\": hard link to the layer's root"
+        )));
+    };
+    // Resolved inside this layer: a link can only join two of its own entries.
+    let tparent = open_parent_existing(root.as_fd(), trel.parent().unwrap_or(Path::new("")))
+        .map_err(io_err("open hard link target's directory"))?;
+    sfs::linkat(tparent.as_fd(), Path::new(tname), parent.as_fd(), name)
+        .map_err(io_err("create hard link"))?;
+    Ok(())
 }
 
 /// The entry's path as components inside the layer: a leading `/` and `.` components dropped,
