@@ -92,6 +92,45 @@ pub fn pull(root: &Path, image: &str, o: &Options) -> Result<String, Error> {
             creds,
         },
     )?;
+    let (bytes, mt, md, m) = fetch_image_manifest(&client, &r, &platform)?;
+    let (cfg, layers) = config_and_layers(&r.name, &mt, &md, &m)?;
+
+    let store = Store::pin(root)?;
+    let cfg_bytes = fetch_config(&client, &cfg)?;
+    let config: Value = serde_json::from_slice(&cfg_bytes)
+        .map_err(|e| Error::Msg(format!("image config {}: {e}", cfg.digest)))?;
+    let diff_ids = import::diff_ids(&config, &cfg.digest, layers.len())?;
+    let chain = digest::chain_ids(&diff_ids);
+
+    let done = match fetch_layers(&store, &client, o.progress, &layers, &diff_ids, &chain) {
+        Ok(done) => done,
+        Err(f) => {
+            drop(store);
+            if !f.keep {
+                // What this pull verified and put in place belongs to no image: collected now
+                // (unless another pull runs), so a refused image leaves nothing behind.
+                if let Ok(s) = Store::open(root, true) {
+                    let _ = s.index().and_then(|idx| s.gc(&idx));
+                }
+            }
+            return Err(f.error);
+        }
+    };
+    store.ingest(&mut cfg_bytes.as_slice(), Some(&cfg.digest))?;
+    store.ingest(&mut bytes.as_slice(), Some(&md))?;
+    say(&format!("Writing manifest {md}"));
+    let commit = Store::open(root, true)?;
+    commit.record(&md, &cfg.digest, done, vec![r.name.clone()])?;
+    drop(store);
+    Ok(cfg.digest)
+}
+
+/// The image manifest `r` names: through an index, the one for `platform`.
+fn fetch_image_manifest(
+    client: &Client,
+    r: &Ref,
+    platform: &Platform,
+) -> Result<(Vec<u8>, String, String, Value), Error> {
     let (mut bytes, mut mt, mut md) = client.manifest(&r.reference)?;
     let mut m: Value = serde_json::from_slice(&bytes).unwrap_or_default();
     if is_index(&mt, &m) {
@@ -106,23 +145,34 @@ pub fn pull(root: &Path, image: &str, o: &Options) -> Result<String, Error> {
             )));
         }
     }
+    Ok((bytes, mt, md, m))
+}
+
+/// The config and layers the manifest `m` names, refused unless it is an image manifest
+/// whose config fits the cap and whose layers are all image layers.
+fn config_and_layers(
+    name: &str,
+    mt: &str,
+    md: &str,
+    m: &Value,
+) -> Result<(Desc, Vec<Desc>), Error> {
     if m["schemaVersion"] == 1 {
         return Err(Error::Msg(format!(
             "{}: a Docker schema 1 manifest (deprecated since 2017): not supported",
-            r.name
+            name
         )));
     }
     if mt != registry::OCI_MANIFEST && mt != registry::DOCKER_MANIFEST && !mt.is_empty() {
         return Err(Error::Msg(format!(
             "{}: manifest {md} is a {mt}, not an image manifest",
-            r.name
+            name
         )));
     }
     let cfg = desc(&m["config"], "manifest config")?;
     if cfg.size > crate::store::JSON_CAP {
         return Err(Error::Msg(format!(
             "{}: image config {} is {} bytes, over the {} byte cap",
-            r.name,
+            name,
             cfg.digest,
             cfg.size,
             crate::store::JSON_CAP
@@ -135,29 +185,34 @@ pub fn pull(root: &Path, image: &str, o: &Options) -> Result<String, Error> {
         if !LAYER_TYPES.contains(&lt) {
             return Err(Error::Msg(format!(
                 "{}: layer {} has media type \"{lt}\", not an image layer",
-                r.name, d.digest
+                name, d.digest
             )));
         }
         layers.push(d);
     }
+    Ok((cfg, layers))
+}
 
-    let store = Store::pin(root)?;
-    let cfg_bytes = fetch_config(&client, &cfg)?;
-    let config: Value = serde_json::from_slice(&cfg_bytes)
-        .map_err(|e| Error::Msg(format!("image config {}: {e}", cfg.digest)))?;
-    let diff_ids = import::diff_ids(&config, &cfg.digest, layers.len())?;
-    let chain = digest::chain_ids(&diff_ids);
-
+/// Fetches and unpacks `layers` on up to PARALLEL threads, showing progress. One failure stops
+/// the rest; the one returned is the first in layer order that was not just such a stop.
+fn fetch_layers(
+    store: &Store,
+    client: &Client,
+    mode: Mode,
+    layers: &[Desc],
+    diff_ids: &[String],
+    chain: &[String],
+) -> Result<Vec<Layer>, Failure> {
     let progress = Progress::new(
-        o.progress,
+        mode,
         &layers
             .iter()
             .map(|l| (l.digest.clone(), l.size))
             .collect::<Vec<_>>(),
     );
     let job = Job {
-        store: &store,
-        client: &client,
+        store,
+        client,
         progress: &progress,
         abort: AtomicBool::new(false),
     };
@@ -187,7 +242,7 @@ pub fn pull(root: &Path, image: &str, o: &Options) -> Result<String, Error> {
             });
         }
         drop(tx);
-        let every = match o.progress {
+        let every = match mode {
             Mode::Terminal => Duration::from_millis(200),
             _ => Duration::from_secs(1),
         };
@@ -214,24 +269,10 @@ pub fn pull(root: &Path, image: &str, o: &Options) -> Result<String, Error> {
             _ => {}
         }
     }
-    if let Some(f) = failure {
-        drop(store);
-        if !f.keep {
-            // What this pull verified and put in place belongs to no image: collected now
-            // (unless another pull runs), so a refused image leaves nothing behind.
-            if let Ok(s) = Store::open(root, true) {
-                let _ = s.index().and_then(|idx| s.gc(&idx));
-            }
-        }
-        return Err(f.error);
+    match failure {
+        Some(f) => Err(f),
+        None => Ok(done),
     }
-    store.ingest(&mut cfg_bytes.as_slice(), Some(&cfg.digest))?;
-    store.ingest(&mut bytes.as_slice(), Some(&md))?;
-    say(&format!("Writing manifest {md}"));
-    let commit = Store::open(root, true)?;
-    commit.record(&md, &cfg.digest, done, vec![r.name.clone()])?;
-    drop(store);
-    Ok(cfg.digest)
 }
 
 /// The config, read whole (it is capped): a dropped connection is tried again, as a layer's.
