@@ -214,6 +214,48 @@ fn ulimit(u: &str) -> Result<Rlimit, Error> {
 fn resources(a: &RunArgs, host: &Host) -> Result<Option<serde_json::Value>, Error> {
     use serde_json::json;
     let mut r = serde_json::Map::new();
+    let memory = memory_resources(a, host)?;
+    if !memory.is_empty() {
+        r.insert("memory".into(), memory.into());
+    }
+    let cpu = cpu_resources(a, host)?;
+    if !cpu.is_empty() {
+        r.insert("cpu".into(), cpu.into());
+    }
+    if let Some(p) = a.pids_limit {
+        // docker: zero or negative means unlimited.
+        r.insert(
+            "pids".into(),
+            json!({ "limit": if p <= 0 { -1 } else { p } }),
+        );
+    }
+    if let Some(w) = a.blkio_weight {
+        if !(10..=1000).contains(&w) {
+            return Err(bad(format!("--blkio-weight {w}: must be 10 to 1000")));
+        }
+        r.insert("blockIO".into(), json!({ "weight": w }));
+    }
+    // --privileged allows every device, as docker's; --device allows its own.
+    let mut rules: Vec<serde_json::Value> = vec![];
+    if a.privileged {
+        rules.push(json!({"allow": true, "access": "rwm"}));
+    }
+    for d in &a.device {
+        rules.push(super::devices::device(d)?.1);
+    }
+    if !rules.is_empty() {
+        r.insert("devices".into(), rules.into());
+    }
+    Ok((!r.is_empty()).then(|| r.into()))
+}
+
+/// --memory, --memory-swap, --memory-reservation, --oom-kill-disable and --memory-swappiness →
+/// `linux.resources.memory`.
+fn memory_resources(
+    a: &RunArgs,
+    host: &Host,
+) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+    use serde_json::json;
     let size = |flag: &str, v: &str| super::size::parse(v).map_err(|e| bad(format!("{flag}: {e}")));
     let mut memory = serde_json::Map::new();
     // docker: 0 is no limit; without --memory-swap the swap limit is twice the memory (as much
@@ -270,9 +312,16 @@ fn resources(a: &RunArgs, host: &Host) -> Result<Option<serde_json::Value>, Erro
         }
         memory.insert("swappiness".into(), json!(sw));
     }
-    if !memory.is_empty() {
-        r.insert("memory".into(), memory.into());
-    }
+    Ok(memory)
+}
+
+/// --cpus, --cpu-quota, --cpu-period, --cpu-shares, --cpuset-cpus and --cpuset-mems →
+/// `linux.resources.cpu`.
+fn cpu_resources(
+    a: &RunArgs,
+    host: &Host,
+) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+    use serde_json::json;
     let mut cpu = serde_json::Map::new();
     if let Some(c) = &a.cpus {
         let n: f64 = c
@@ -348,34 +397,7 @@ fn resources(a: &RunArgs, host: &Host) -> Result<Option<serde_json::Value>, Erro
             .ok_or_else(|| bad(format!("--cpuset-mems {m}: want a list like 0-1")))?;
         cpu.insert("mems".into(), json!(m));
     }
-    if !cpu.is_empty() {
-        r.insert("cpu".into(), cpu.into());
-    }
-    if let Some(p) = a.pids_limit {
-        // docker: zero or negative means unlimited.
-        r.insert(
-            "pids".into(),
-            json!({ "limit": if p <= 0 { -1 } else { p } }),
-        );
-    }
-    if let Some(w) = a.blkio_weight {
-        if !(10..=1000).contains(&w) {
-            return Err(bad(format!("--blkio-weight {w}: must be 10 to 1000")));
-        }
-        r.insert("blockIO".into(), json!({ "weight": w }));
-    }
-    // --privileged allows every device, as docker's; --device allows its own.
-    let mut rules: Vec<serde_json::Value> = vec![];
-    if a.privileged {
-        rules.push(json!({"allow": true, "access": "rwm"}));
-    }
-    for d in &a.device {
-        rules.push(super::devices::device(d)?.1);
-    }
-    if !rules.is_empty() {
-        r.insert("devices".into(), rules.into());
-    }
-    Ok((!r.is_empty()).then(|| r.into()))
+    Ok(cpu)
 }
 
 fn rootless_resources(
