@@ -5,7 +5,7 @@ use super::RunArgs;
 use super::mounts::{self, mount};
 use husk_runtime::Error;
 use husk_runtime::launch::StateEntry;
-use husk_spec::config::{Capabilities, Linux, Namespace, Process, Rlimit, Root, User};
+use husk_spec::config::{Capabilities, Linux, Mount, Namespace, Process, Rlimit, Root, User};
 use husk_spec::defaults::{DEFAULT_CAPS, MASKED_PATHS, READONLY_PATHS};
 use husk_spec::{Plan, Spec};
 use std::path::{Path, PathBuf};
@@ -477,8 +477,128 @@ pub struct Built {
 pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
     husk_spec::validate_id(id).map_err(Error::Msg)?;
     let resources = rootless_resources(a, host, resources(a, host)?)?;
+    let SecurityOpts { nnp, seccomp, lsm } = security_opts(a)?;
+    let embedded = a.rootfs.is_none();
+    let rootfs = match &a.rootfs {
+        Some(r) => std::path::absolute(r).map_err(Error::io("resolve", r))?,
+        None => PathBuf::from("/"),
+    };
+    // docker's and podman's default host name is the container's short id, never its --name.
+    let hostname = match (&a.hostname, &a.name) {
+        (Some(h), _) => h.clone(),
+        (None, Some(_)) => generated_id(),
+        (None, None) => id.chars().take(12).collect(),
+    };
+    let caps = caps(a, host)?;
+    let caps_for_seccomp = caps.clone();
+
+    let ns = own_namespaces(a, host)?;
+
+    let mut mounts = container_mounts(a, host, embedded, &ns, &rootfs)?;
+    let mut etc_files = etc_binds(a, host, embedded, ns.net, &hostname, &mut mounts)?;
+    let root_path = scaffold_root(a, host, embedded, &rootfs, &mut mounts, &mut etc_files);
+
+    let namespaces = namespace_list(&ns, host);
+    let sysctl = sysctls(a)?;
+
+    // keep-id runs as the user's own ids unless -u says otherwise, as podman's.
+    let keep_user = host
+        .rootless
+        .as_ref()
+        .filter(|_| ns.keep_id && a.user.is_none())
+        .map(|r| format!("{}:{}", r.uid, r.gid));
+    let user = super::user::resolve(
+        &rootfs,
+        keep_user.as_deref().or(a.user.as_deref()),
+        &a.group_add,
+    )?;
+    if let Some(r) = &host.rootless {
+        r.check_mapped(user.uid, user.gid, &user.additional_gids, ns.keep_id)
+            .map_err(bad)?;
+    }
+    let cwd = working_dir(a, host, embedded)?;
+    let args = process_args(a, host, embedded);
+
+    let mut spec = Spec {
+        oci_version: husk_spec::OCI_VERSION.into(),
+        process: Some(process(a, host, &hostname, user, args, cwd, caps, nnp)?),
+        root: Some(Root {
+            path: root_path.to_string_lossy().into_owned(),
+            readonly: embedded || a.read_only,
+        }),
+        hostname: ns.uts.then_some(hostname),
+        domainname: match (&a.domainname, ns.uts) {
+            (Some(_), false) => return Err(bad("--domainname cannot be set with --uts host")),
+            (d, _) => d.clone(),
+        },
+        mounts,
+        annotations: super::labels::annotations(a)?,
+        linux: Some(Linux {
+            uid_mappings: host
+                .rootless
+                .as_ref()
+                .map_or_else(Vec::new, |r| r.uid_mappings(ns.keep_id)),
+            gid_mappings: host
+                .rootless
+                .as_ref()
+                .map_or_else(Vec::new, |r| r.gid_mappings(ns.keep_id)),
+            namespaces,
+            resources,
+            sysctl,
+            devices: if a.privileged {
+                super::devices::host_devices()
+            } else {
+                a.device
+                    .iter()
+                    .map(|d| super::devices::device(d).map(|d| d.0))
+                    .collect::<Result<_, _>>()?
+            },
+            cgroups_path: cgroups_path(a, host, id)?,
+            seccomp: match seccomp {
+                Some(explicit) => explicit,
+                // --privileged runs unconfined, as docker's does.
+                None if a.privileged => None,
+                None => Some(super::seccomp_default::profile(&caps_for_seccomp)),
+            },
+            masked_paths: if a.privileged {
+                vec![]
+            } else {
+                MASKED_PATHS.iter().map(|s| s.to_string()).collect()
+            },
+            readonly_paths: if a.privileged {
+                vec![]
+            } else {
+                READONLY_PATHS.iter().map(|s| s.to_string()).collect()
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    lsm.apply(&mut spec)?;
+    let mut plan = husk_spec::lower(&spec, &root_path)?;
+    plan.rootfs_readonly_recursive = embedded;
+    plan.loopback_up = ns.net;
+    plan.install_init = a.init;
+    plan.die_with_parent = true;
+    Ok(Built {
+        spec,
+        plan,
+        files: etc_files,
+    })
+}
+
+/// What --security-opt asks for.
+struct SecurityOpts {
+    nnp: bool,
+    /// None: docker's default profile (built once the capabilities are known); Some(None):
+    /// unconfined.
+    seccomp: Option<Option<serde_json::Value>>,
+    lsm: super::lsm::Opts,
+}
+
+/// --security-opt: no-new-privileges, seccomp and the LSM options.
+fn security_opts(a: &RunArgs) -> Result<SecurityOpts, Error> {
     let mut nnp = false;
-    // None: docker's default profile (built below, once the capabilities are known).
     let mut seccomp: Option<Option<serde_json::Value>> = None;
     let mut lsm = super::lsm::Opts::default();
     for o in &a.security_opt {
@@ -498,20 +618,24 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
             o => return Err(bad(format!("--security-opt {o}: unknown option"))),
         }
     }
-    let embedded = a.rootfs.is_none();
-    let rootfs = match &a.rootfs {
-        Some(r) => std::path::absolute(r).map_err(Error::io("resolve", r))?,
-        None => PathBuf::from("/"),
-    };
-    // docker's and podman's default host name is the container's short id, never its --name.
-    let hostname = match (&a.hostname, &a.name) {
-        (Some(h), _) => h.clone(),
-        (None, Some(_)) => generated_id(),
-        (None, None) => id.chars().take(12).collect(),
-    };
-    let caps = caps(a, host)?;
-    let caps_for_seccomp = caps.clone();
+    Ok(SecurityOpts { nnp, seccomp, lsm })
+}
 
+/// Which namespaces the container gets of its own (false: the host's), from --network, --pid,
+/// --ipc, --uts, --cgroupns and --userns.
+struct OwnNamespaces {
+    net: bool,
+    pid: bool,
+    ipc: bool,
+    uts: bool,
+    cgroup: bool,
+    /// --userns keep-id: the user's own ids are mapped into the container.
+    keep_id: bool,
+}
+
+/// --network, --pid, --ipc, --uts, --cgroupns and --userns, checked against each other and
+/// against the flags that need a network of the container's own.
+fn own_namespaces(a: &RunArgs, host: &Host) -> Result<OwnNamespaces, Error> {
     let network = a.network.as_deref().unwrap_or("none");
     let own = |flag: &str, v: &Option<String>, private: &[&str]| -> Result<bool, Error> {
         match v.as_deref() {
@@ -596,9 +720,27 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
     if !own_uts && a.hostname.is_some() {
         return Err(bad("-h/--hostname cannot be set with --uts host"));
     }
+    Ok(OwnNamespaces {
+        net: own_net,
+        pid: own_pid,
+        ipc: own_ipc,
+        uts: own_uts,
+        cgroup: own_cgroup,
+        keep_id,
+    })
+}
 
+/// The container's mounts but for docker's /etc files and a scaffold: runc's defaults adjusted
+/// to the flags, tmpfs where the root is read-only, then --volume, --tmpfs and --mount.
+fn container_mounts(
+    a: &RunArgs,
+    host: &Host,
+    embedded: bool,
+    ns: &OwnNamespaces,
+    rootfs: &Path,
+) -> Result<Vec<Mount>, Error> {
     let tty_group_mapped = host.rootless.as_ref().is_none_or(|r| {
-        r.gid_mappings(keep_id)
+        r.gid_mappings(ns.keep_id)
             .iter()
             .any(|m| (m.container_id..m.container_id.saturating_add(m.size)).contains(&5))
     });
@@ -627,7 +769,7 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
         // In a user namespace sysfs can be mounted only for a network namespace it owns, and a
         // bind must take the host's submounts along (they are locked to it: EINVAL), as runc's
         // rootless spec does.
-        if m.destination == "/sys" && !own_net && (embedded || host.rootless.is_some()) {
+        if m.destination == "/sys" && !ns.net && (embedded || host.rootless.is_some()) {
             let bind = if host.rootless.is_some() {
                 "rbind"
             } else {
@@ -665,7 +807,7 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
             &["nosuid", "nodev", "mode=755"],
         ));
     }
-    if !embedded && a.read_only && dir_in_root(&rootfs, "var/tmp") {
+    if !embedded && a.read_only && dir_in_root(rootfs, "var/tmp") {
         mounts.push(mount(
             "/var/tmp",
             "tmpfs",
@@ -694,8 +836,20 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
     for m in &a.mount {
         mounts.push(mounts::mount_flag(m)?);
     }
-    // docker's /etc/hosts, /etc/hostname and /etc/resolv.conf, written by launch into the state
-    // dir (`etc_files`) and bound from there; the embedded default keeps the host's own.
+    Ok(mounts)
+}
+
+/// docker's /etc/hosts, /etc/hostname and /etc/resolv.conf, written by launch into the state
+/// dir (the files returned) and bound from there (added to `mounts`); the embedded default
+/// keeps the host's own.
+fn etc_binds(
+    a: &RunArgs,
+    host: &Host,
+    embedded: bool,
+    own_net: bool,
+    hostname: &str,
+    mounts: &mut Vec<Mount>,
+) -> Result<Vec<(String, StateEntry)>, Error> {
     let mut etc_files = vec![];
     let extra_hosts = a
         .add_host
@@ -717,7 +871,7 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
             &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
             own_net,
         )?;
-        for (name, text) in mounts::etc_files(&hostname, &extra_hosts, resolv) {
+        for (name, text) in mounts::etc_files(hostname, &extra_hosts, resolv) {
             let src = host.state_dir.join(name);
             mounts.push(mount(
                 &format!("/etc/{name}"),
@@ -728,9 +882,20 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
             etc_files.push((name.to_string(), StateEntry::File(text.into_bytes())));
         }
     }
-    // On the embedded default, mount points and a working directory the host lacks need a
-    // scaffold root (see `scaffold`).
-    let mut root_path = rootfs.clone();
+    Ok(etc_files)
+}
+
+/// The root path: on the embedded default, mount points and a working directory the host lacks
+/// need a scaffold root (see `scaffold`), whose entries and binds are added here.
+fn scaffold_root(
+    a: &RunArgs,
+    host: &Host,
+    embedded: bool,
+    rootfs: &Path,
+    mounts: &mut Vec<Mount>,
+    etc_files: &mut Vec<(String, StateEntry)>,
+) -> PathBuf {
+    let mut root_path = rootfs.to_path_buf();
     if embedded {
         let mut wanted: Vec<&str> = mounts.iter().map(|m| m.destination.as_str()).collect();
         wanted.extend(a.workdir.as_deref());
@@ -742,14 +907,19 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
             root_path = host.state_dir.join(super::scaffold::DIR);
         }
     }
+    root_path
+}
 
+/// The namespaces the container makes: a mount namespace always, the others it owns, and a
+/// user namespace when rootless.
+fn namespace_list(ns: &OwnNamespaces, host: &Host) -> Vec<Namespace> {
     let mut namespaces = vec!["mount"];
     for (own, kind) in [
-        (own_pid, "pid"),
-        (own_uts, "uts"),
-        (own_ipc, "ipc"),
-        (own_cgroup, "cgroup"),
-        (own_net, "network"),
+        (ns.pid, "pid"),
+        (ns.uts, "uts"),
+        (ns.ipc, "ipc"),
+        (ns.cgroup, "cgroup"),
+        (ns.net, "network"),
     ] {
         if own {
             namespaces.push(kind);
@@ -758,13 +928,17 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
     if host.rootless.is_some() {
         namespaces.push("user");
     }
-    let namespaces: Vec<Namespace> = namespaces
+    namespaces
         .into_iter()
         .map(|k| Namespace {
             kind: k.to_string(),
             path: None,
         })
-        .collect();
+        .collect()
+}
+
+/// --sysctl NAME=VALUE → `linux.sysctl`.
+fn sysctls(a: &RunArgs) -> Result<std::collections::BTreeMap<String, String>, Error> {
     let mut sysctl = std::collections::BTreeMap::new();
     for s in &a.sysctl {
         let (k, v) = s
@@ -773,23 +947,12 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
             .ok_or_else(|| bad(format!("--sysctl {s}: want NAME=VALUE")))?;
         sysctl.insert(k.to_string(), v.to_string());
     }
+    Ok(sysctl)
+}
 
-    // keep-id runs as the user's own ids unless -u says otherwise, as podman's.
-    let keep_user = host
-        .rootless
-        .as_ref()
-        .filter(|_| keep_id && a.user.is_none())
-        .map(|r| format!("{}:{}", r.uid, r.gid));
-    let user = super::user::resolve(
-        &rootfs,
-        keep_user.as_deref().or(a.user.as_deref()),
-        &a.group_add,
-    )?;
-    if let Some(r) = &host.rootless {
-        r.check_mapped(user.uid, user.gid, &user.additional_gids, keep_id)
-            .map_err(bad)?;
-    }
-    let cwd = match &a.workdir {
+/// -w, else where the process starts by default.
+fn working_dir(a: &RunArgs, host: &Host, embedded: bool) -> Result<String, Error> {
+    Ok(match &a.workdir {
         Some(w) if w.starts_with('/') => w.clone(),
         Some(w) => {
             return Err(bad(format!(
@@ -803,7 +966,12 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
             .filter(|c| c.is_dir())
             .map_or("/".into(), |c| c.to_string_lossy().into_owned()),
         None => "/".into(),
-    };
+    })
+}
+
+/// The process's arguments: --entrypoint and the command, else the shell; behind husk's reaper
+/// with --init.
+fn process_args(a: &RunArgs, host: &Host, embedded: bool) -> Vec<String> {
     // Without an image, --entrypoint is the program and the command its arguments; "" is none.
     let entry: Vec<String> = a
         .entrypoint
@@ -824,108 +992,57 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
         a.args.clone()
     };
     // --init: husk's reaper (copied to /dev/init by init) runs the command as its child.
-    let args = if a.init {
+    if a.init {
         [vec!["/dev/init".to_string(), "--".to_string()], args].concat()
     } else {
         args
-    };
+    }
+}
 
-    let mut spec = Spec {
-        oci_version: husk_spec::OCI_VERSION.into(),
-        process: Some(Process {
-            terminal: a.tty,
-            env: env(a, host, &hostname, &user.home)?,
-            user: User {
-                uid: user.uid,
-                gid: user.gid,
-                umask: None,
-                additional_gids: user.additional_gids,
-            },
-            args,
-            cwd,
-            capabilities: Some(Capabilities::granting(caps)),
-            rlimits: a
-                .ulimit
-                .iter()
-                .map(|u| ulimit(u))
-                .collect::<Result<_, _>>()?,
-            no_new_privileges: nnp,
-            // Set by init on the pty before the program runs: the copy loop sets it too, but
-            // only once the program may already have asked.
-            console_size: host
-                .term_size
-                .filter(|_| a.tty)
-                .map(|(height, width)| husk_spec::config::ConsoleSize { height, width }),
-            oom_score_adj: match a.oom_score_adj {
-                Some(n) if !(-1000..=1000).contains(&n) => {
-                    return Err(bad(format!("--oom-score-adj {n}: must be -1000 to 1000")));
-                }
-                n => n,
-            },
-            ..Default::default()
-        }),
-        root: Some(Root {
-            path: root_path.to_string_lossy().into_owned(),
-            readonly: embedded || a.read_only,
-        }),
-        hostname: own_uts.then_some(hostname),
-        domainname: match (&a.domainname, own_uts) {
-            (Some(_), false) => return Err(bad("--domainname cannot be set with --uts host")),
-            (d, _) => d.clone(),
+/// The spec's `process`: the resolved user, arguments, working directory and capabilities, with
+/// the environment, rlimits and OOM score the flags give.
+#[allow(clippy::too_many_arguments)]
+fn process(
+    a: &RunArgs,
+    host: &Host,
+    hostname: &str,
+    user: super::user::Resolved,
+    args: Vec<String>,
+    cwd: String,
+    caps: Vec<String>,
+    nnp: bool,
+) -> Result<Process, Error> {
+    Ok(Process {
+        terminal: a.tty,
+        env: env(a, host, hostname, &user.home)?,
+        user: User {
+            uid: user.uid,
+            gid: user.gid,
+            umask: None,
+            additional_gids: user.additional_gids,
         },
-        mounts,
-        annotations: super::labels::annotations(a)?,
-        linux: Some(Linux {
-            uid_mappings: host
-                .rootless
-                .as_ref()
-                .map_or_else(Vec::new, |r| r.uid_mappings(keep_id)),
-            gid_mappings: host
-                .rootless
-                .as_ref()
-                .map_or_else(Vec::new, |r| r.gid_mappings(keep_id)),
-            namespaces,
-            resources,
-            sysctl,
-            devices: if a.privileged {
-                super::devices::host_devices()
-            } else {
-                a.device
-                    .iter()
-                    .map(|d| super::devices::device(d).map(|d| d.0))
-                    .collect::<Result<_, _>>()?
-            },
-            cgroups_path: cgroups_path(a, host, id)?,
-            seccomp: match seccomp {
-                Some(explicit) => explicit,
-                // --privileged runs unconfined, as docker's does.
-                None if a.privileged => None,
-                None => Some(super::seccomp_default::profile(&caps_for_seccomp)),
-            },
-            masked_paths: if a.privileged {
-                vec![]
-            } else {
-                MASKED_PATHS.iter().map(|s| s.to_string()).collect()
-            },
-            readonly_paths: if a.privileged {
-                vec![]
-            } else {
-                READONLY_PATHS.iter().map(|s| s.to_string()).collect()
-            },
-            ..Default::default()
-        }),
+        args,
+        cwd,
+        capabilities: Some(Capabilities::granting(caps)),
+        rlimits: a
+            .ulimit
+            .iter()
+            .map(|u| ulimit(u))
+            .collect::<Result<_, _>>()?,
+        no_new_privileges: nnp,
+        // Set by init on the pty before the program runs: the copy loop sets it too, but
+        // only once the program may already have asked.
+        console_size: host
+            .term_size
+            .filter(|_| a.tty)
+            .map(|(height, width)| husk_spec::config::ConsoleSize { height, width }),
+        oom_score_adj: match a.oom_score_adj {
+            Some(n) if !(-1000..=1000).contains(&n) => {
+                return Err(bad(format!("--oom-score-adj {n}: must be -1000 to 1000")));
+            }
+            n => n,
+        },
         ..Default::default()
-    };
-    lsm.apply(&mut spec)?;
-    let mut plan = husk_spec::lower(&spec, &root_path)?;
-    plan.rootfs_readonly_recursive = embedded;
-    plan.loopback_up = own_net;
-    plan.install_init = a.init;
-    plan.die_with_parent = true;
-    Ok(Built {
-        spec,
-        plan,
-        files: etc_files,
     })
 }
 
