@@ -316,60 +316,14 @@ pub fn front_end_flags(top: &clap::ArgMatches) -> Vec<String> {
         .collect()
 }
 
+/// Runs the command `cli` names. Left as one flat match of the verbs (about 110 lines): each arm
+/// only hands its arguments to the code of its command, so the list reads best whole.
 pub fn dispatch(cli: Cli) -> Result<i32, Error> {
-    // `exec` first moves husk onto a read-only copy of its binary, so nothing in the container
-    // can ever get a writable handle on it (CVE-2019-5736; see `reexec_from_readonly_binary`).
-    // Does not return when it re-executes. create and run decide once the config is read
-    // (husk-runtime's trampoline.rs): usually a cheaper way to the same guarantee.
-    if matches!(cli.cmd, Cmd::Exec(_)) {
-        husk_runtime::reexec_from_readonly_binary().map_err(|e| {
-            Error::Msg(format!(
-                "re-execute husk from a read-only copy of its binary (CVE-2019-5736): {}",
-                husk_runtime::errno_text(&e)
-            ))
-        })?;
-    }
-    if cli.explain {
-        husk_runtime::explain::enable();
-    }
-    husk_runtime::caller::set_rootless(match cli.rootless.as_deref() {
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        _ => None,
-    });
-    let root = match cli.root.clone() {
-        Some(r) => r,
-        None => {
-            let r = husk_runtime::userdirs::current_root();
-            husk_runtime::userdirs::ensure_private(&r)?;
-            r
-        }
-    };
-    // State paths outlive the caller's directory (start, delete and the front end's bind
-    // sources name them later), so a relative --root is made absolute here.
-    let root = &std::path::absolute(&root).map_err(Error::io("resolve --root", &root))?;
+    let root = &set_up(&cli)?;
     // Only create and run read it: the other commands find a container's unit in its state.
     let systemd_cgroup = cli.systemd_cgroup;
     match cli.cmd {
-        Cmd::Spec { bundle, rootless } => {
-            let path = bundle.join("config.json");
-            if path.exists() {
-                return Err(Error::Msg(format!(
-                    "{}: file exists; remove it first",
-                    path.display()
-                )));
-            }
-            let spec = match rootless {
-                true => {
-                    let who = husk_runtime::caller::Caller::current();
-                    husk_spec::defaults::rootless_spec(who.euid, who.egid)
-                }
-                false => husk_spec::defaults::default_spec(),
-            };
-            let text =
-                serde_json::to_string_pretty(&spec).map_err(|e| Error::Msg(e.to_string()))?;
-            std::fs::write(&path, text + "\n").map_err(Error::io("write", &path))?;
-        }
+        Cmd::Spec { bundle, rootless } => write_spec(&bundle, rootless)?,
         Cmd::Create { c, id } => {
             let opts = CreateOpts {
                 systemd_cgroup,
@@ -394,27 +348,7 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
             all,
             signal_opt,
             id,
-        } => {
-            if !crate::containers::is_runc(root, &id[0]) {
-                let sig = signal_opt.as_deref().unwrap_or("KILL");
-                return crate::containers::kill(root, &id, sig);
-            }
-            let signal = match (signal_opt, id.as_slice()) {
-                (Some(s), [_]) => s,
-                (None, [_]) => "TERM".into(),
-                (None, [_, s]) => s.clone(),
-                _ => {
-                    return Err(Error::Msg(
-                        "kill ID [SIGNAL]: one runc-mode container, one signal".into(),
-                    ));
-                }
-            };
-            // kill(1)'s `-9` and `-KILL`
-            let name = signal.strip_prefix('-').unwrap_or(&signal);
-            let sig = husk_spec::names::signal(name)
-                .ok_or_else(|| Error::Msg(format!("unknown signal \"{signal}\"")))?;
-            ops::kill(root, &id[0], sig, all)?;
-        }
+        } => return kill(root, all, signal_opt, &id),
         Cmd::Delete { force, id } => {
             ops::delete(root, &id, force)?;
             if force {
@@ -475,19 +409,7 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
             id,
             ps_args,
         } => match id {
-            Some(id) => {
-                if format != "table" && format != "json" {
-                    return Err(Error::Msg(format!(
-                        "ps ID --format {format}: runc's ps takes table or json"
-                    )));
-                }
-                if crate::containers::is_runc(root, &id) {
-                    print_ps(root, &id, &format, &ps_args)?
-                } else {
-                    let (run, full) = crate::containers::exec_target(root, &id)?;
-                    print_ps(&run, &full, &format, &ps_args)?
-                }
-            }
+            Some(id) => ps_runc(root, &id, &format, &ps_args)?,
             None => return crate::containers::ps(root, all, quiet, &format, no_trunc),
         },
         Cmd::Update(u) => crate::update::run(root, &u)?,
@@ -505,6 +427,114 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         }
     }
     Ok(0)
+}
+
+/// What every command does first: husk's own set-up from the global options (a read-only binary
+/// for `exec`, --explain, --rootless), then the state root, made absolute.
+fn set_up(cli: &Cli) -> Result<PathBuf, Error> {
+    // `exec` first moves husk onto a read-only copy of its binary, so nothing in the container
+    // can ever get a writable handle on it (CVE-2019-5736; see `reexec_from_readonly_binary`).
+    // Does not return when it re-executes. create and run decide once the config is read
+    // (husk-runtime's trampoline.rs): usually a cheaper way to the same guarantee.
+    if matches!(cli.cmd, Cmd::Exec(_)) {
+        husk_runtime::reexec_from_readonly_binary().map_err(|e| {
+            Error::Msg(format!(
+                "re-execute husk from a read-only copy of its binary (CVE-2019-5736): {}",
+                husk_runtime::errno_text(&e)
+            ))
+        })?;
+    }
+    if cli.explain {
+        husk_runtime::explain::enable();
+    }
+    husk_runtime::caller::set_rootless(match cli.rootless.as_deref() {
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        _ => None,
+    });
+    let root = match cli.root.clone() {
+        Some(r) => r,
+        None => {
+            let r = husk_runtime::userdirs::current_root();
+            husk_runtime::userdirs::ensure_private(&r)?;
+            r
+        }
+    };
+    // State paths outlive the caller's directory (start, delete and the front end's bind
+    // sources name them later), so a relative --root is made absolute here.
+    std::path::absolute(&root).map_err(Error::io("resolve --root", &root))
+}
+
+/// `husk spec`: a default config.json (rootless or not) in `bundle`, never over an existing one.
+fn write_spec(bundle: &std::path::Path, rootless: bool) -> Result<(), Error> {
+    let path = bundle.join("config.json");
+    if path.exists() {
+        return Err(Error::Msg(format!(
+            "{}: file exists; remove it first",
+            path.display()
+        )));
+    }
+    let spec = match rootless {
+        true => {
+            let who = husk_runtime::caller::Caller::current();
+            husk_spec::defaults::rootless_spec(who.euid, who.egid)
+        }
+        false => husk_spec::defaults::default_spec(),
+    };
+    let text = serde_json::to_string_pretty(&spec).map_err(|e| Error::Msg(e.to_string()))?;
+    std::fs::write(&path, text + "\n").map_err(Error::io("write", &path))?;
+    Ok(())
+}
+
+/// `husk kill`: a runc-mode container gets one signal (runc's `kill ID [SIGNAL]`), others
+/// docker's `kill`.
+fn kill(
+    root: &std::path::Path,
+    all: bool,
+    signal_opt: Option<String>,
+    id: &[String],
+) -> Result<i32, Error> {
+    if !crate::containers::is_runc(root, &id[0]) {
+        let sig = signal_opt.as_deref().unwrap_or("KILL");
+        return crate::containers::kill(root, id, sig);
+    }
+    let signal = match (signal_opt, id) {
+        (Some(s), [_]) => s,
+        (None, [_]) => "TERM".into(),
+        (None, [_, s]) => s.clone(),
+        _ => {
+            return Err(Error::Msg(
+                "kill ID [SIGNAL]: one runc-mode container, one signal".into(),
+            ));
+        }
+    };
+    // kill(1)'s `-9` and `-KILL`
+    let name = signal.strip_prefix('-').unwrap_or(&signal);
+    let sig = husk_spec::names::signal(name)
+        .ok_or_else(|| Error::Msg(format!("unknown signal \"{signal}\"")))?;
+    ops::kill(root, &id[0], sig, all)?;
+    Ok(0)
+}
+
+/// `husk ps ID`: runc's ps, the processes of one container (runc-mode or not).
+fn ps_runc(
+    root: &std::path::Path,
+    id: &str,
+    format: &str,
+    ps_args: &[String],
+) -> Result<(), Error> {
+    if format != "table" && format != "json" {
+        return Err(Error::Msg(format!(
+            "ps ID --format {format}: runc's ps takes table or json"
+        )));
+    }
+    if crate::containers::is_runc(root, id) {
+        print_ps(root, id, format, ps_args)?
+    } else {
+        let (run, full) = crate::containers::exec_target(root, id)?;
+        print_ps(&run, &full, format, ps_args)?
+    }
+    Ok(())
 }
 
 fn print_completion(shell: &str) {
