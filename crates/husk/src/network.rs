@@ -68,69 +68,8 @@ pub struct CreateArgs {
 
 pub fn network(root: &Path, cmd: &NetworkCmd) -> Result<i32, Error> {
     match cmd {
-        NetworkCmd::Create(c) => {
-            if c.driver != "bridge" {
-                return Err(Error::Msg(format!(
-                    "network create -d {}: only the bridge driver exists in husk",
-                    c.driver
-                )));
-            }
-            let o =
-                networks::CreateOpts {
-                    subnet: c
-                        .subnet
-                        .as_deref()
-                        .map(husk_net::Subnet::parse)
-                        .transpose()?,
-                    gateway: match &c.gateway {
-                        Some(g) => Some(g.parse().map_err(|_| {
-                            Error::Msg(format!("--gateway {g}: not an IPv4 address"))
-                        })?),
-                        None => None,
-                    },
-                    internal: c.internal,
-                };
-            let n = husk_net::create_network(root, &c.name, &o, husk_containers::time::now_ns())?;
-            crate::out::line(&n.id)?;
-        }
-        NetworkCmd::Ls { quiet } => {
-            let named = networks::list(&husk_net::net_dir(root));
-            if *quiet {
-                for n in ["bridge", "host", "none"]
-                    .into_iter()
-                    .chain(named.iter().map(|n| n.name.as_str()))
-                {
-                    crate::out::line(n)?;
-                }
-                return Ok(0);
-            }
-            crate::out::line(format!(
-                "{:<14} {:<20} {:<8} {:<18} {}",
-                "NETWORK ID", "NAME", "DRIVER", "SUBNET", "INTERNAL"
-            ))?;
-            let default = husk_net::default_network(root)
-                .map(|d| d.subnet.to_string())
-                .unwrap_or_else(|| "(first use)".into());
-            for (id, name, driver, subnet, internal) in [
-                ("-", "bridge", "bridge", default.as_str(), false),
-                ("-", "host", "host", "", false),
-                ("-", "none", "null", "", false),
-            ] {
-                crate::out::line(format!(
-                    "{id:<14} {name:<20} {driver:<8} {subnet:<18} {internal}"
-                ))?;
-            }
-            for n in &named {
-                crate::out::line(format!(
-                    "{:<14} {:<20} {:<8} {:<18} {}",
-                    &n.id[..12],
-                    n.name,
-                    "bridge",
-                    n.subnet.to_string(),
-                    n.internal
-                ))?;
-            }
-        }
+        NetworkCmd::Create(c) => create(root, c)?,
+        NetworkCmd::Ls { quiet } => list(root, *quiet)?,
         NetworkCmd::Inspect { networks: keys } => {
             let mut out = vec![];
             let mut code = 0;
@@ -191,6 +130,75 @@ pub fn network(root: &Path, cmd: &NetworkCmd) -> Result<i32, Error> {
         }
     }
     Ok(0)
+}
+
+/// `network create`: a bridge network with the subnet and gateway asked for; prints its id.
+fn create(root: &Path, c: &CreateArgs) -> Result<(), Error> {
+    if c.driver != "bridge" {
+        return Err(Error::Msg(format!(
+            "network create -d {}: only the bridge driver exists in husk",
+            c.driver
+        )));
+    }
+    let o = networks::CreateOpts {
+        subnet: c
+            .subnet
+            .as_deref()
+            .map(husk_net::Subnet::parse)
+            .transpose()?,
+        gateway: match &c.gateway {
+            Some(g) => Some(
+                g.parse()
+                    .map_err(|_| Error::Msg(format!("--gateway {g}: not an IPv4 address")))?,
+            ),
+            None => None,
+        },
+        internal: c.internal,
+    };
+    let n = husk_net::create_network(root, &c.name, &o, husk_containers::time::now_ns())?;
+    crate::out::line(&n.id)?;
+    Ok(())
+}
+
+/// `network ls`: the three built-in networks, then the named ones.
+fn list(root: &Path, quiet: bool) -> Result<(), Error> {
+    let named = networks::list(&husk_net::net_dir(root));
+    if quiet {
+        for n in ["bridge", "host", "none"]
+            .into_iter()
+            .chain(named.iter().map(|n| n.name.as_str()))
+        {
+            crate::out::line(n)?;
+        }
+        return Ok(());
+    }
+    crate::out::line(format!(
+        "{:<14} {:<20} {:<8} {:<18} {}",
+        "NETWORK ID", "NAME", "DRIVER", "SUBNET", "INTERNAL"
+    ))?;
+    let default = husk_net::default_network(root)
+        .map(|d| d.subnet.to_string())
+        .unwrap_or_else(|| "(first use)".into());
+    for (id, name, driver, subnet, internal) in [
+        ("-", "bridge", "bridge", default.as_str(), false),
+        ("-", "host", "host", "", false),
+        ("-", "none", "null", "", false),
+    ] {
+        crate::out::line(format!(
+            "{id:<14} {name:<20} {driver:<8} {subnet:<18} {internal}"
+        ))?;
+    }
+    for n in &named {
+        crate::out::line(format!(
+            "{:<14} {:<20} {:<8} {:<18} {}",
+            &n.id[..12],
+            n.name,
+            "bridge",
+            n.subnet.to_string(),
+            n.internal
+        ))?;
+    }
+    Ok(())
 }
 
 /// The detached container `word`, stopped (its network is read at each start: a running one's
