@@ -249,6 +249,18 @@ pub fn main(argv: &[String]) -> i32 {
     125
 }
 
+/// The socket attachers connect to, in the container's directory `ctr` (replacing an earlier
+/// run's); None when it cannot be made.
+fn attach_socket(ctr: &Path) -> Option<UnixListener> {
+    let (_d, path) = socket_path(ctr).ok()?;
+    let _ = std::fs::remove_file(&path);
+    let l = UnixListener::bind(&path).ok()?;
+    // Whoever can connect types into the container: its owner only, whatever the umask.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).ok()?;
+    Some(l)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn watch(
     store: &Path,
@@ -276,15 +288,7 @@ fn watch(
     // Only a container with a terminal or an open stdin has anything to attach to beyond its
     // log; the socket goes with the directory (rm) or is replaced by the next run's.
     let listener = (tty || input.is_some())
-        .then(|| {
-            let (_d, path) = socket_path(&ctr).ok()?;
-            let _ = std::fs::remove_file(&path);
-            let l = UnixListener::bind(&path).ok()?;
-            // Whoever can connect types into the container: its owner only, whatever the umask.
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).ok()?;
-            Some(l)
-        })
+        .then(|| attach_socket(&ctr))
         .flatten();
     let mut client: Option<Client> = None;
     let mut history = tty.then(|| History {
