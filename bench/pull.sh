@@ -79,7 +79,7 @@ for r in $(seq 1 "$REPS"); do
   echo "podman-pull $(t "${PODMAN[@]}" pull -q --tls-verify=false "$REG/big")" >> "$W/samples"
 done
 for r in $(seq 1 "$RUNS"); do
-  echo "husk-run $(HUSK_STORE=$W/store t "$HUSK" --root "$W/husk-run" run --rm "$REG/big" true)" >> "$W/samples"
+  echo "husk-run $(HUSK_STORE=$W/store t "$HUSK" --root "$W/husk-run" run --rm --network none "$REG/big" true)" >> "$W/samples"
   echo "podman-run $(t "${PODMAN[@]}" run --rm --network none "$REG/big" true)" >> "$W/samples"
 done
 python3 - "$W/samples" "$MIB" "$LAYERS" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'

@@ -12,5 +12,12 @@ if grep -q 'husk-it' /proc/self/mountinfo; then echo "LEFTOVER mounts:"; grep 'h
 # it-*: the tests' runc-mode ids; 64 hex digits: detached front-end containers (detached.rs).
 left=$(find /sys/fs/cgroup -maxdepth 3 -type d \( -path '*/husk/it-*' -o -regextype posix-extended -regex '.*/husk/[0-9a-f]{64}' \) 2>/dev/null)
 if [[ -n $left ]]; then echo "LEFTOVER cgroups:"; echo "$left"; bad=1; fi
-[[ $bad == 0 ]] && echo "no processes, mounts or cgroups left behind"
+# Every network test runs in a namespace of its own, and images default to the bridge only where a
+# test asks for it inside one: the host's namespace never gets husk's links or table.
+links=$(awk -F: 'NR > 2 {gsub(/ /, "", $1); if ($1 == "husk0" || $1 ~ /^hk/) print $1}' /proc/net/dev)
+if [[ -n $links ]]; then echo "LEFTOVER links in the host's network namespace:"; echo "$links"; bad=1; fi
+if command -v nft >/dev/null && nft list tables 2>/dev/null | grep -qx 'table inet husk'; then
+  echo "LEFTOVER: table inet husk in the host's network namespace"; bad=1
+fi
+[[ $bad == 0 ]] && echo "no processes, mounts, cgroups, links or nft table left behind"
 exit $bad

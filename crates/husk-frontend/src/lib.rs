@@ -115,9 +115,10 @@ pub struct RunArgs {
     /// no-new-privileges | seccomp=unconfined | seccomp=FILE
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,
-    /// none (own network namespace with loopback; the default), bridge (a veth on the husk0
-    /// bridge with an address, a default route and NAT; needs root), NAME (a network of `husk
-    /// network create`), container:NAME (another running container's), or host
+    /// none (own network namespace with loopback; the default with --rootfs and the host's
+    /// root), bridge (a veth on the husk0 bridge with an address, a default route and NAT; needs
+    /// root; the default for images), NAME (a network of `husk network create`),
+    /// container:NAME (another running container's), or host
     #[arg(long, visible_alias = "net")]
     pub network: Option<String>,
     /// Publish container ports: [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp], ports or ranges

@@ -466,6 +466,12 @@ pub fn prepare_run(
     image: &str,
     id: &str,
 ) -> Result<husk_image::overlay::Root, Error> {
+    // An image's container is a service as docker's are: on the bridge unless told otherwise
+    // (docs/frontend.md says why --rootfs and the embedded default stay on none). An ordinary
+    // user has no bridge (husk refuses one): none there.
+    if a.network.is_none() && husk_frontend::rootless::Rootless::detect().is_none() {
+        a.network = Some(husk_net::networks::DEFAULT.to_string());
+    }
     let root = Store::default_root();
     let policy = a.pull.as_deref().unwrap_or("missing");
     let missing = |root: &Path| {

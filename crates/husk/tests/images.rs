@@ -55,6 +55,7 @@ impl Store {
             !mi.contains(&*self.store().to_string_lossy()),
             "an overlay is still mounted"
         );
+        assert_host_network_untouched();
     }
 
     fn layer_count(&self) -> usize {
@@ -132,11 +133,13 @@ fn load_run_and_remove_images() {
     assert!(table.contains("sha256:"), "{table}");
 
     // Entrypoint + Cmd as docker joins them.
-    let out = s.ok(&["run", "localhost/t"]);
+    let out = s.ok(&["run", "--network", "none", "localhost/t"]);
     assert!(out.starts_with("root:x:0:0"), "{out}");
     // CMD replaces Cmd; -e overrides Env; WorkingDir made; whiteouts and opaque dir applied.
     let out = s.ok(&[
         "run",
+        "--network",
+        "none",
         "-e",
         "FOO=cli",
         "--entrypoint",
@@ -150,6 +153,8 @@ fn load_run_and_remove_images() {
     // A write lands in the container's upper layer, never in the shared layers.
     let out = s.ok(&[
         "run",
+        "--network",
+        "none",
         "localhost/t-oci:v1",
         "/bin/sh",
         "-c",
@@ -160,7 +165,10 @@ fn load_run_and_remove_images() {
 
     // An OCI layout directory runs as oci:DIR:TAG.
     let layout = format!("oci:{}:t", fx.join("oci").display());
-    assert_eq!(s.ok(&["run", &layout, "/bin/echo", "hi"]), "hi\n");
+    assert_eq!(
+        s.ok(&["run", "--network", "none", &layout, "/bin/echo", "hi"]),
+        "hi\n"
+    );
 
     s.ok(&["tag", "localhost/t", "example.com/x/y:2"]);
     let insp: serde_json::Value =
@@ -177,7 +185,14 @@ fn load_run_and_remove_images() {
     );
     assert_eq!(other.ok(&["images", "-q"]), ids);
     assert_eq!(
-        other.ok(&["run", "example.com/x/y:2", "/bin/cat", "/opq/new"]),
+        other.ok(&[
+            "run",
+            "--network",
+            "none",
+            "example.com/x/y:2",
+            "/bin/cat",
+            "/opq/new"
+        ]),
         "new\n"
     );
     for t in ["docker-archive", "oci-archive"] {
@@ -207,7 +222,7 @@ fn load_run_and_remove_images() {
         0,
         "layers of a removed image are collected"
     );
-    let o = s.husk(&["run", "--pull=never", "localhost/t"]);
+    let o = s.husk(&["run", "--network", "none", "--pull=never", "localhost/t"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("no such image"), "{}", stderr(&o));
     s.assert_clean();
@@ -223,6 +238,8 @@ fn rmi_is_refused_while_a_container_uses_the_image() {
         .arg(&s.root)
         .args([
             "run",
+            "--network",
+            "none",
             "--name",
             "imgbusy",
             "localhost/t",
@@ -384,6 +401,8 @@ fn run_d_image_keeps_its_root_until_rm_and_remounts_after_a_reboot() {
     std::fs::create_dir_all(&over).unwrap();
     let id = s.ok(&[
         "run",
+        "--network",
+        "none",
         "-d",
         "--name",
         "dimg",
@@ -483,4 +502,22 @@ fn run_d_image_keeps_its_root_until_rm_and_remounts_after_a_reboot() {
     s.ok(&["rm", "-f", "-v", "dimg"]);
     assert!(!src.exists(), "rm -v left the volume");
     s.assert_clean();
+}
+
+/// Images run on the bridge by default; these tests say `--network none` (networking is
+/// network.rs's, in namespaces of its own), so this namespace, the host's, has no husk0 and no
+/// table of husk's.
+fn assert_host_network_untouched() {
+    let dev = std::fs::read_to_string("/proc/net/dev").unwrap();
+    assert!(
+        !dev.lines()
+            .any(|l| l.trim_start().starts_with("husk0:") || l.trim_start().starts_with("hk")),
+        "a husk link in the host's namespace:\n{dev}"
+    );
+    if let Ok(o) = Command::new("nft").args(["list", "tables"]).output() {
+        assert!(
+            !stdout(&o).contains("table inet husk"),
+            "table inet husk in the host's namespace"
+        );
+    }
 }

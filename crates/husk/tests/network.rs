@@ -585,12 +585,18 @@ i=0; until [ "$(printf 'GET /index.html HTTP/1.0\r\n\r\n' | timeout 5 "$BB" nc 1
 echo "via-exposed: $(printf 'GET /index.html HTTP/1.0\r\n\r\n' | timeout 10 "$BB" nc 127.0.0.1 $HP | tail -1)"
 touch www/stop; wait $R
 echo "rules-left: $(nft list chain inet husk ports | grep -c dnat || true)"
+# An image's container is on the bridge by default (-p needs no --network); --rootfs stays on none.
+$HUSK --root "$ROOT" run --rm -p 8090:80 "oci:$ROOT/image/oci:t" sh -c 'ip -4 -o addr show eth0 | awk "{{print \"image-default:\", \$4}}"; ip route | grep -q "^default via 10.89.0.1" && echo image-default-route'
+$HUSK --root "$ROOT" run --rm --rootfs "$RF" sh -c 'echo "rootfs-default-links: $(ls /sys/class/net)"'
 {LEFTOVERS}"#
         ),
     );
     check_has(
         &o,
         &[
+            "image-default: 10.89.0.",
+            "image-default-route\n",
+            "rootfs-default-links: lo\n",
             "port: 53/udp -> 0.0.0.0:N\nport: 80/tcp -> 0.0.0.0:N\n",
             "via-exposed: page\n",
             "rules-left: 0\n",

@@ -314,7 +314,15 @@ fn pull_and_run_from_a_local_registry() {
     assert!(err.contains("Pull complete"), "{err}");
     assert_eq!(n.entries("layers").len(), 1);
     assert_eq!(
-        n.ok(&["run", "--rm", &img, "cat", "/etc/passwd"]),
+        n.ok(&[
+            "run",
+            "--network",
+            "none",
+            "--rm",
+            &img,
+            "cat",
+            "/etc/passwd"
+        ]),
         "root:x:0:0:root:/root:/bin/sh\n"
     );
     // Present: a second pull finds the layer in place; -q prints the id only.
@@ -343,15 +351,33 @@ fn pull_and_run_from_a_local_registry() {
     assert!(n.entries("partial").is_empty() && n.entries("tmp").is_empty());
     // run --pull: never refuses what is missing, missing (the default) pulls it, always pulls.
     n.ok(&["rmi", &img]);
-    let e = n.fails(&["run", "--rm", "--pull=never", &img, "true"]);
+    let e = n.fails(&[
+        "run",
+        "--network",
+        "none",
+        "--rm",
+        "--pull=never",
+        &img,
+        "true",
+    ]);
     assert!(
         e.contains("no such image") && e.contains("--pull never"),
         "{e}"
     );
-    let o = n.husk(&["run", "--rm", &img, "echo", "pulled"]);
+    let o = n.husk(&["run", "--network", "none", "--rm", &img, "echo", "pulled"]);
     assert_eq!(stdout(&o), "pulled\n", "{}", stderr(&o));
     assert!(stderr(&o).contains("Pull complete"), "{}", stderr(&o));
-    let o = n.husk(&["run", "--rm", "-q", "--pull=always", &img, "echo", "again"]);
+    let o = n.husk(&[
+        "run",
+        "--network",
+        "none",
+        "--rm",
+        "-q",
+        "--pull=always",
+        &img,
+        "echo",
+        "again",
+    ]);
     assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("again\n", ""));
     let inspect = n.ok(&["image", "inspect", &img]);
     assert!(inspect.contains("MARK=amd64"), "{inspect}");
@@ -434,7 +460,10 @@ fn token_auth_login_and_logout() {
         log.contains("/v2/bb/manifests/latest range=- auth=Bearer"),
         "{log}"
     );
-    assert_eq!(n.ok(&["run", "--rm", &img, "echo", "ok"]), "ok\n");
+    assert_eq!(
+        n.ok(&["run", "--network", "none", "--rm", &img, "echo", "ok"]),
+        "ok\n"
+    );
     n.ok(&["logout", PROXY]);
     assert!(
         !std::fs::read_to_string(n.dir.join("auth.json"))
@@ -465,7 +494,10 @@ fn a_dropped_connection_is_resumed_and_a_wrong_digest_refused() {
             && !l.contains("range=bytes=0-")),
         "no resumed request: {log}"
     );
-    assert_eq!(n.ok(&["run", "--rm", &img, "echo", "whole"]), "whole\n");
+    assert_eq!(
+        n.ok(&["run", "--network", "none", "--rm", &img, "echo", "whole"]),
+        "whole\n"
+    );
     n.ok(&["rmi", &img]);
     n.assert_store_empty();
 
@@ -535,5 +567,8 @@ fn a_zstd_layer_of_two_frames_is_pulled() {
     assert!(o.status.success(), "push.py: {}", stderr(&o));
     let img = format!("{REG}/zst");
     n.ok(&["pull", "-q", &img]);
-    assert_eq!(n.ok(&["run", "--rm", &img, "echo", "zstd"]), "zstd\n");
+    assert_eq!(
+        n.ok(&["run", "--network", "none", "--rm", &img, "echo", "zstd"]),
+        "zstd\n"
+    );
 }
