@@ -1,7 +1,9 @@
 //! A foreground `run --name N` in the store: docker keeps a named foreground container's output
 //! and exit code, so `husk logs N`, `ps -a` and `inspect N` work during and after the run. husk
 //! itself is the record's monitor: it copies the container's stdout and stderr (pipes instead
-//! of its own stdio) to its own stdio and into ctr.log on a thread, and records the exit. The
+//! of its own stdio) to its own stdio and into ctr.log on a thread, and records the exit. With a
+//! terminal husk-runtime relays the pty to husk's stdio and hands each chunk to `tee`, which
+//! logs it as stdout (docker keeps a terminal's output so). The
 //! runtime keeps the container under the caller's `--root` with the name as id (as without the
 //! record), which `Meta::foreground` names for `stop`/`kill`. The next foreground run of the same
 //! name replaces an exited record (its logs go with it); `rm` removes one, `--rm` at exit.
@@ -28,6 +30,9 @@ pub struct Record {
     /// Tells the copier the container exited (it then drains what is left, briefly).
     done: Option<OwnedFd>,
     copier: Option<JoinHandle<()>>,
+    /// With a terminal: the log and its line splitter, fed by `tee`.
+    term: Option<(Writer, Stream)>,
+    tty: bool,
     started: bool,
 }
 
@@ -59,6 +64,8 @@ pub fn begin(store: &Store, meta: Meta, spec: &husk_spec::Spec) -> Result<Record
         pipes: None,
         done: None,
         copier: None,
+        term: None,
+        tty: meta.tty,
         started: false,
     })
 }
@@ -87,7 +94,11 @@ fn io_err(step: &'static str, what: &'static str) -> impl Fn(std::io::Error) -> 
 
 impl Record {
     /// Points fds 1 and 2 at pipes for the container to inherit (call just before the launch).
+    /// Nothing with a terminal: the container's stdio is the pty's slave.
     pub fn redirect(&mut self) -> Result<(), Error> {
+        if self.tty {
+            return Ok(());
+        }
         let out = husk_sys::fs::dup_cloexec(1).map_err(io_err("dup", "stdout"))?;
         let err = husk_sys::fs::dup_cloexec(2).map_err(io_err("dup", "stderr"))?;
         let (out_r, out_w) = std::io::pipe().map_err(io_err("make pipe", "stdout"))?;
@@ -116,6 +127,28 @@ impl Record {
     /// The container runs as `pid`: husk's stdio back, the copier started, the record says
     /// running with husk as its monitor.
     pub fn started(&mut self, pid: i32, pid_start: u64) -> Result<(), Error> {
+        if self.tty {
+            let log = Writer::open(self.store.log_path(&self.id), crate::store::LOG_MAX);
+            self.term = Some((log, Stream::lines(b"stdout")));
+        } else {
+            self.start_copier()?;
+        }
+        self.started = true;
+        let mut st = self.store.state(&self.id)?;
+        st.status = "running".into();
+        (st.pid, st.pid_start, st.started_ns) = (pid, pid_start, now_ns());
+        self.store.save_state(&self.id, &st)
+    }
+
+    /// A chunk of the terminal's output (a run with `-t`): into the log.
+    pub fn tee(&mut self, b: &[u8]) {
+        if let Some((log, lines)) = &mut self.term {
+            lines.feed(b, log);
+            log.flush();
+        }
+    }
+
+    fn start_copier(&mut self) -> Result<(), Error> {
         let (out, err) = match &self.saved {
             Some((o, e)) => (
                 o.try_clone().map_err(io_err("dup", "stdout"))?,
@@ -140,11 +173,7 @@ impl Record {
                 .spawn(move || copy(log, [out_r, err_r], [out, err], done_r.into()))
                 .map_err(io_err("spawn", "log copier"))?,
         );
-        self.started = true;
-        let mut st = self.store.state(&self.id)?;
-        st.status = "running".into();
-        (st.pid, st.pid_start, st.started_ns) = (pid, pid_start, now_ns());
-        self.store.save_state(&self.id, &st)
+        Ok(())
     }
 
     /// The container exited with `code`: the rest of its output copied, the exit recorded (or,
@@ -153,6 +182,10 @@ impl Record {
         self.done = None;
         if let Some(c) = self.copier.take() {
             let _ = c.join();
+        }
+        if let Some((mut log, mut lines)) = self.term.take() {
+            lines.flush_partial(&mut log);
+            log.flush();
         }
         if self.auto_remove {
             let _ = self.store.remove(&self.id);

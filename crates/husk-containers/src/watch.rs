@@ -110,6 +110,33 @@ impl Stream {
             Ok(n) => n,
         };
         sink(&self.buf[self.len..self.len + n]);
+        self.split(n, log);
+    }
+
+    /// A line splitter with no descriptor: for output that reaches husk by another way (a
+    /// foreground run's terminal, which husk-runtime relays).
+    pub(crate) fn lines(name: &'static [u8]) -> Stream {
+        Stream {
+            buf: vec![0u8; LINE_MAX].into_boxed_slice(),
+            fd: None,
+            name,
+            len: 0,
+        }
+    }
+
+    /// Logs `bytes` as `pump` logs what it reads.
+    pub(crate) fn feed(&mut self, mut bytes: &[u8], log: &mut Writer) {
+        while !bytes.is_empty() {
+            let n = bytes.len().min(self.buf.len() - self.len);
+            self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+            self.split(n, log);
+            bytes = &bytes[n..];
+        }
+    }
+
+    /// `n` new bytes follow the held part line: every complete line (and a full buffer as a
+    /// partial one) goes to `log`.
+    fn split(&mut self, n: usize, log: &mut Writer) {
         self.len += n;
         let mut start = 0;
         while let Some(nl) = self.buf[start..self.len].iter().position(|&c| c == b'\n') {

@@ -286,7 +286,7 @@ pub fn exec(o: &ExecOpts) -> Result<i32, Error> {
         return Ok(0);
     }
     let exit = match &own_tty {
-        Some(sock) => crate::tty::wait_with_terminal(pidfd.as_fd(), sock.as_fd()),
+        Some(sock) => crate::tty::wait_with_terminal(pidfd.as_fd(), sock.as_fd(), &mut |_| {}),
         None => crate::process::wait_forwarding(pidfd.as_fd(), "exec process"),
     };
     let _ = sp::set_signal_mask(&old_sigmask);

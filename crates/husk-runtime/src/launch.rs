@@ -849,9 +849,15 @@ impl Launched {
 
     /// Foreground `run`: forwards signals until init exits; returns its status. The pidfd was
     /// taken before the clone returned, so an init that exits at once is never missed.
-    pub fn wait(mut self, keep: bool) -> Result<i32, Error> {
+    pub fn wait(self, keep: bool) -> Result<i32, Error> {
+        self.wait_teeing(keep, &mut |_| {})
+    }
+
+    /// `wait`, with `tee` seeing the terminal's output as husk relays it (nothing without a
+    /// terminal: that output never passes through husk).
+    pub fn wait_teeing(mut self, keep: bool, tee: &mut dyn FnMut(&[u8])) -> Result<i32, Error> {
         let exit = match self.tty.take() {
-            Some(sock) => crate::tty::wait_with_terminal(self.pidfd.as_fd(), sock.as_fd()),
+            Some(sock) => crate::tty::wait_with_terminal(self.pidfd.as_fd(), sock.as_fd(), tee),
             None => crate::process::wait_forwarding(self.pidfd.as_fd(), "init"),
         };
         let _ = sp::set_signal_mask(&self.old_sigmask);

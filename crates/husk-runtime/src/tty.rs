@@ -8,10 +8,15 @@ use husk_sys::{fs as sfs, tty};
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd};
 
-fn copy_once(from: BorrowedFd<'_>, to: &mut dyn Write) -> std::io::Result<usize> {
+fn copy_once(
+    from: BorrowedFd<'_>,
+    to: &mut dyn Write,
+    tee: &mut dyn FnMut(&[u8]),
+) -> std::io::Result<usize> {
     let mut buf = [0u8; 8192];
     let n = sfs::read(from, &mut buf)?;
     if n > 0 {
+        tee(&buf[..n]);
         to.write_all(&buf[..n])?;
         to.flush()?;
     }
@@ -26,9 +31,12 @@ pub(crate) fn receive_master(sock: BorrowedFd<'_>) -> Result<std::os::fd::OwnedF
     master.ok_or_else(|| Error::Msg("console: init sent no pty master".into()))
 }
 
+/// `tee` sees every byte of the container's screen as it is copied to husk's stdout (a named
+/// run's log keeps them).
 pub(crate) fn wait_with_terminal(
     pidfd: BorrowedFd<'_>,
     sock: BorrowedFd<'_>,
+    tee: &mut dyn FnMut(&[u8]),
 ) -> Result<Exit, Error> {
     let master = receive_master(sock)?;
     let stdin = std::io::stdin();
@@ -48,7 +56,7 @@ pub(crate) fn wait_with_terminal(
     if let Some(Ok((rows, cols))) = term.map(tty::get_winsize) {
         let _ = tty::set_winsize(master.as_fd(), rows, cols);
     }
-    let result = copy_loop(pidfd, master.as_fd(), stdin_fd, term);
+    let result = copy_loop(pidfd, master.as_fd(), stdin_fd, term, tee);
     if let (Some(fd), Some(t)) = (term, &saved) {
         let _ = tty::restore(fd, t);
     }
@@ -60,6 +68,7 @@ fn copy_loop(
     master: BorrowedFd<'_>,
     stdin: BorrowedFd<'_>,
     term: Option<BorrowedFd<'_>>,
+    tee: &mut dyn FnMut(&[u8]),
 ) -> Result<Exit, Error> {
     let sigfd =
         sp::signalfd(&sp::SigSet::forwardable()).map_err(Error::io("signalfd", "terminal"))?;
@@ -96,15 +105,15 @@ fn copy_loop(
         }
         if master_open && ready[2] != 0 {
             // 0 or EIO: every holder of the peer has closed it.
-            master_open = matches!(copy_once(master, &mut stdout), Ok(n) if n > 0);
+            master_open = matches!(copy_once(master, &mut stdout, tee), Ok(n) if n > 0);
         }
         if stdin_open && ready[3] != 0 {
-            stdin_open = matches!(copy_once(stdin, &mut to_master), Ok(n) if n > 0);
+            stdin_open = matches!(copy_once(stdin, &mut to_master, &mut |_| {}), Ok(n) if n > 0);
         }
         if ready[0] != 0 {
             // Drain what the process wrote before it exited.
             while master_open && husk_sys::sock::poll_in(&[master], 0).is_ok_and(|r| r[0] != 0) {
-                master_open = matches!(copy_once(master, &mut stdout), Ok(n) if n > 0);
+                master_open = matches!(copy_once(master, &mut stdout, tee), Ok(n) if n > 0);
             }
             let exit = sp::waitid_pidfd(pidfd, false).map_err(Error::io("wait", "init"))?;
             return Ok(exit.unwrap_or(Exit::Code(255)));

@@ -73,10 +73,21 @@ pub fn run(root: &Path, mut a: RunArgs, systemd_cgroup: bool) -> Result<i32, Err
         files: vec![],
         systemd_cgroup,
     };
-    start_and_wait(launch::launch(&opts, Mode::Run)?, a.detach, a.keep)
+    start_and_wait(
+        launch::launch(&opts, Mode::Run)?,
+        a.detach,
+        a.keep,
+        &mut |_| {},
+    )
 }
 
-fn start_and_wait(mut c: launch::Launched, detach: bool, keep: bool) -> Result<i32, Error> {
+/// `tee`: as Launched::wait_teeing.
+fn start_and_wait(
+    mut c: launch::Launched,
+    detach: bool,
+    keep: bool,
+    tee: &mut dyn FnMut(&[u8]),
+) -> Result<i32, Error> {
     if let Err(e) = c.start() {
         // A failed poststart fails the run; the container is torn down with its state.
         let _ = c.wait_after_kill();
@@ -86,7 +97,7 @@ fn start_and_wait(mut c: launch::Launched, detach: bool, keep: bool) -> Result<i
         c.detach();
         return Ok(0);
     }
-    c.wait(keep)
+    c.wait_teeing(keep, tee)
 }
 
 /// `run -d`: the container goes into the front end's store and runs under its own monitor
@@ -290,11 +301,11 @@ fn run_frontend(root: &Path, a: RunArgs, id: String, image: Option<&str>) -> Res
         },
     };
     husk_runtime::fault::point("run.network-leased")?;
-    // A named run without a terminal keeps its output and exit code for `logs`, `ps -a` and
-    // `inspect` (husk_containers::foreground); a terminal's output is not recorded, nor a run
-    // whose name is a runc id but not a docker name (`[a-zA-Z0-9][a-zA-Z0-9_.-]+`).
+    // A named run keeps its output (a terminal's as stdout) and exit code for `logs`, `ps -a`
+    // and `inspect` (husk_containers::foreground); not a run whose name is a runc id but not a
+    // docker name (`[a-zA-Z0-9][a-zA-Z0-9_.-]+`).
     let mut record = match &a.name {
-        Some(n) if !a.tty && husk_containers::store::valid_name(n) => {
+        Some(n) if husk_containers::store::valid_name(n) => {
             let meta = husk_containers::Meta {
                 foreground: Some(root.to_path_buf()),
                 ..store_meta(&a, &husk_containers::store::new_id()?, &built, image)
@@ -350,10 +361,10 @@ fn run_frontend(root: &Path, a: RunArgs, id: String, image: Option<&str>) -> Res
         }
     };
     let Some(mut r) = record else {
-        return start_and_wait(c, false, false);
+        return start_and_wait(c, false, false, &mut |_| {});
     };
     r.started(c.state.pid, c.state.pid_start)?;
-    let code = start_and_wait(c, false, false);
+    let code = start_and_wait(c, false, false, &mut |b| r.tee(b));
     // A run that failed after the launch (a poststart hook) is recorded as docker's 125.
     r.finish(*code.as_ref().unwrap_or(&125));
     code

@@ -652,6 +652,49 @@ fn logs_of_named_foreground_runs() {
     fe.ok(&["rm", "-f", "fg", "fgl", "fgk", "held"]);
 }
 
+/// `husk ARGS` with a new pty as its terminal (common::in_a_pty).
+fn in_a_pty(fe: &Fe, args: &str) -> std::process::Output {
+    let h = common::HUSK;
+    common::in_a_pty(&format!("{h} --root {} {args}", fe.env.root.display()))
+}
+
+#[test]
+fn logs_of_named_foreground_runs_with_a_terminal() {
+    require_root!();
+    require!(
+        common::has_script(),
+        "no script(1) (util-linux) to provide a pty"
+    );
+    let fe = Fe::new("det-fgtty");
+    let r = common::rootfs();
+    let r = r.to_str().unwrap();
+    // -t and -it: the terminal shows the output as before, and the log keeps it as stdout
+    // (the pty's line ends, as docker keeps them).
+    for (flags, name) in [("-t", "tt"), ("-it", "tit")] {
+        let o = in_a_pty(
+            &fe,
+            &format!("run {flags} --name {name} --rootfs {r} sh -c 'tty; echo on-{name}; exit 6'"),
+        );
+        assert_eq!(o.status.code(), Some(6), "{}{}", stdout(&o), stderr(&o));
+        assert!(stdout(&o).contains(&format!("on-{name}")), "{}", stdout(&o));
+        // With -i the pty also echoes (as ^@) the NUL script(1) types at its stdin's EOF,
+        // wherever it falls.
+        let l = fe.env.husk(&["logs", name]);
+        let want = format!("/dev/pts/0\r\non-{name}\r\n");
+        let logged = stdout(&l);
+        let exact = flags == "-t" && logged == want;
+        assert!(
+            (exact || flags == "-it" && logged.replace("^@", "") == want) && stderr(&l).is_empty(),
+            "{flags}: {:?} {:?}",
+            stdout(&l),
+            stderr(&l)
+        );
+        let ps = fe.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
+        assert!(ps.contains(&format!("{name} Exited (6) ")), "{ps}");
+    }
+    fe.ok(&["rm", "tt", "tit"]);
+}
+
 #[test]
 fn the_small_monitor_binary_and_without_it_husk_itself() {
     require_root!();

@@ -297,22 +297,10 @@ fn default_seccomp_profile_and_security_opts() {
     let _ = std::fs::remove_file(&profile);
 }
 
-/// `sh -c cmdline` with a new pty as its terminal, made by script(1); stdin is /dev/null.
-fn in_a_pty(cmdline: &str) -> Output {
-    Command::new("script")
-        .args(["-qec", cmdline, "/dev/null"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn tty_in_the_foreground_through_script() {
     require_root!();
-    require!(
-        Command::new("script").arg("--version").output().is_ok(),
-        "no script(1) (util-linux) to provide a pty"
-    );
+    require!(has_script(), "no script(1) (util-linux) to provide a pty");
     let f = Front::new("tty");
     let rootfs = rootfs().to_string_lossy().into_owned();
     let inner = format!(
@@ -1259,10 +1247,7 @@ fn a_killed_husk_run_takes_its_container_along() {
 #[test]
 fn tty_without_interactive_gets_the_window_size_and_single_carriage_returns() {
     require_root!();
-    require!(
-        Command::new("script").arg("--version").output().is_ok(),
-        "no script(1) (util-linux) to provide a pty"
-    );
+    require!(has_script(), "no script(1) (util-linux) to provide a pty");
     let f = Front::new("ttysize");
     let rootfs = rootfs().to_string_lossy().into_owned();
     let inner = format!(

@@ -655,3 +655,17 @@ pub fn fixture_script(dir: &Path, script: &str) {
         .unwrap();
     assert!(o.status.success(), "fixture: {}", stderr(&o));
 }
+
+/// Whether script(1) (util-linux) is there to give a command a pty.
+pub fn has_script() -> bool {
+    Command::new("script").arg("--version").output().is_ok()
+}
+
+/// `sh -c cmdline` with a new pty as its terminal, made by script(1); stdin is /dev/null.
+pub fn in_a_pty(cmdline: &str) -> Output {
+    Command::new("script")
+        .args(["-qec", cmdline, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
