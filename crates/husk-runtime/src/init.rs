@@ -243,8 +243,9 @@ impl CgroupEntry<'_> {
                     fds.len()
                 ));
             }
+            Err(e) => return Err(fail("receive", "the cgroup's tasks files", e)),
             // The parent failed or died: it reports (or there is nobody to report to).
-            _ => sp::exit_now(1),
+            Ok(None) => sp::exit_now(1),
         };
         husk_cgroup::SelfJoin::from_parts(self.files.to_vec(), fds)
             .join()

@@ -130,6 +130,13 @@ pub fn recv_fds(
     if msg.msg_flags & libc::MSG_TRUNC != 0 {
         return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
     }
+    // A cut control message with room left for more fds than arrived: the kernel could not
+    // install them all because the fd table is at RLIMIT_NOFILE. The fds that did arrive are
+    // closed here; a short list would be taken for the whole one. (Cut with the room used up
+    // is a peer that sent more than `max`: the caller sees more fds than it asked for.)
+    if msg.msg_flags & libc::MSG_CTRUNC != 0 && fds.len() < max {
+        return Err(io::Error::from_raw_os_error(libc::EMFILE));
+    }
     Ok((n, fds))
 }
 

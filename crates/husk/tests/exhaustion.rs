@@ -7,9 +7,10 @@ use common::*;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-/// husk under `sh -c PREFIX; exec husk --root ROOT ARGS`: for limits set by the shell.
+/// husk under `bash -c PREFIX; exec husk --root ROOT ARGS`: for limits set by the shell (bash,
+/// not dash: dash redirects only fds 0-9).
 fn husk_under(env: &Env, prefix: &str, args: &[&str]) -> std::process::Output {
-    let mut cmd = Command::new("sh");
+    let mut cmd = Command::new("bash");
     cmd.arg("-c")
         .arg(format!("{prefix}; exec \"$0\" \"$@\""))
         .arg(HUSK)
@@ -137,6 +138,25 @@ fn few_fds_work_or_fail_cleanly() {
             assert!(
                 e.contains("EMFILE") || e.contains("EBADF"),
                 "ulimit -n {n}: {e}"
+            );
+            let o = env.husk(&["delete", "--force", &id]);
+            assert!(o.status.success(), "delete --force: {}", stderr(&o));
+        }
+        assert_gone(&env, &id);
+    }
+    // Inherited fds fill the table from below (a CI runner or a shell that leaks them): what
+    // husk opens, and what init receives over its channel, meets the limit at other steps.
+    // Receiving the cgroup files with the table full used to cut the SCM_RIGHTS list short
+    // (MSG_CTRUNC), and init said "internal: expected the cgroup's 9 files, got … with 8".
+    for inherited in [30, 40, 45, 48, 50, 52, 55, 58, 60] {
+        let id = env.id(&format!("i{inherited}"));
+        let prefix = format!(
+            "ulimit -Sn 64; for ((f = 3; f <= {inherited}; f++)); do eval \"exec $f</dev/null\"; done"
+        );
+        if let Err(e) = lifecycle_under(&env, &prefix, &id) {
+            assert!(
+                e.contains("EMFILE") || e.contains("EBADF"),
+                "fds 3-{inherited} inherited, ulimit -n 64: {e}"
             );
             let o = env.husk(&["delete", "--force", &id]);
             assert!(o.status.success(), "delete --force: {}", stderr(&o));
