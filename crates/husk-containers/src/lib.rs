@@ -7,6 +7,7 @@
 
 pub mod attach;
 pub mod foreground;
+pub mod format;
 pub mod logs;
 pub mod monitor;
 pub mod net;

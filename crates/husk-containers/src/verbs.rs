@@ -1,6 +1,7 @@
 //! docker's container verbs on the store: each reads the records the monitors keep, acts through
 //! husk-runtime on the runtime root, and waits for the monitor's record where docker waits.
 
+use crate::format;
 use crate::logs;
 use crate::monitor;
 use crate::store::{Meta, Seen, State, Store, alive};
@@ -498,28 +499,9 @@ pub fn ps(
                     ]
                 })
                 .collect();
-            // docker's tabwriter: each column as wide as its widest cell, 3 spaces apart.
-            let mut width = head.map(|h| h.chars().count());
-            for c in &cells {
-                for (i, s) in c.iter().enumerate() {
-                    width[i] = width[i].max(s.chars().count());
-                }
-            }
-            let line = |c: &[String]| {
-                let mut l = String::new();
-                for (i, s) in c.iter().enumerate() {
-                    if i + 1 == c.len() {
-                        l.push_str(s);
-                    } else {
-                        l.push_str(s);
-                        l.extend(std::iter::repeat_n(' ', width[i] - s.chars().count() + 3));
-                    }
-                }
-                l
-            };
-            w(out, &line(&head.map(String::from)))?;
-            for c in &cells {
-                w(out, &line(c))?;
+            let cells: Vec<Vec<String>> = cells.into_iter().map(Vec::from).collect();
+            for l in format::table(&head.map(String::from), &cells) {
+                w(out, &l)?;
             }
         }
         t => {
@@ -527,66 +509,19 @@ pub fn ps(
                 Some(rest) => (true, rest),
                 None => (false, t),
             };
-            let parts = template(t)?;
+            let parts = format::template(t, PS_FIELDS)?;
             if header {
-                let h: String = parts
-                    .iter()
-                    .map(|p| match p {
-                        Part::Text(s) => s.clone(),
-                        Part::Field(f) => f.to_uppercase(),
-                    })
-                    .collect();
-                w(out, &h)?;
+                w(out, &format::render(&parts, str::to_uppercase))?;
             }
             for r in &rows {
-                let l: String = parts
-                    .iter()
-                    .map(|p| match p {
-                        Part::Text(s) => s.clone(),
-                        Part::Field(f) => r.field(f, now, trunc).unwrap_or_default(),
-                    })
-                    .collect();
-                w(out, &l)?;
+                w(
+                    out,
+                    &format::render(&parts, |f| r.field(f, now, trunc).unwrap_or_default()),
+                )?;
             }
         }
     }
     Ok(())
-}
-
-enum Part {
-    Text(String),
-    Field(String),
-}
-
-/// `{{.Names}}\t{{.Status}}`: the subset of Go templates people write for `ps --format`.
-fn template(t: &str) -> Result<Vec<Part>, Error> {
-    let t = t.replace("\\t", "\t").replace("\\n", "\n");
-    let mut parts = vec![];
-    let mut rest = t.as_str();
-    while let Some(open) = rest.find("{{") {
-        parts.push(Part::Text(rest[..open].to_string()));
-        let close = rest[open..]
-            .find("}}")
-            .ok_or_else(|| Error::Msg(format!("--format {t}: a {{{{ without }}}}")))?;
-        let inner = rest[open + 2..open + close].trim();
-        let field = inner
-            .strip_prefix('.')
-            .filter(|f| PS_FIELDS.contains(f))
-            .ok_or_else(|| {
-                Error::Msg(format!(
-                    "--format: unknown field {inner}; known: {}",
-                    PS_FIELDS
-                        .iter()
-                        .map(|f| format!(".{f}"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                ))
-            })?;
-        parts.push(Part::Field(field.to_string()));
-        rest = &rest[open + close + 2..];
-    }
-    parts.push(Part::Text(rest.to_string()));
-    Ok(parts)
 }
 
 /// `inspect`: docker's object for each container.

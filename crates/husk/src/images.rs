@@ -24,6 +24,15 @@ pub struct ImagesArgs {
     /// Show the manifest digest
     #[arg(long)]
     pub digests: bool,
+    /// Full image ids (sha256:...)
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// table (default), json (an object a line), or a template of {{.Repository}} {{.Tag}}
+    /// {{.ID}} {{.Digest}} {{.CreatedSince}} {{.CreatedAt}} {{.Size}} (`table ` adds a header)
+    #[arg(long, default_value = "")]
+    pub format: String,
+    /// Only this repository (any tag), or REPOSITORY:TAG
+    pub reference: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -46,6 +55,9 @@ pub enum ImageCmd {
     Prune {
         #[arg(short, long)]
         all: bool,
+        /// Do not ask for confirmation
+        #[arg(short, long)]
+        force: bool,
     },
     /// List images (as `husk images`)
     Ls(ImagesArgs),
@@ -232,83 +244,204 @@ pub fn load(a: LoadArgs) -> Result<(), Error> {
         if a.quiet {
             crate::out::line(n)?;
         } else {
-            crate::out::line(format!("Loaded image: {n}"))?;
+            let what = if n.starts_with("sha256:") {
+                "image ID"
+            } else {
+                "image"
+            };
+            crate::out::line(format!("Loaded {what}: {n}"))?;
         }
     }
     Ok(())
 }
 
-fn ago(secs: u64) -> String {
-    let d = husk_image::store::now().saturating_sub(secs);
-    match d {
-        0..60 => "Less than a minute ago".into(),
-        60..3600 => format!("{} minutes ago", d / 60),
-        3600..86400 => format!("{} hours ago", d / 3600),
-        _ => format!("{} days ago", d / 86400),
+/// docker's units.HumanSizeWithPrecision(n, 3): decimal units, three significant digits.
+fn human(n: u64) -> String {
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < 4 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    let digits = match v {
+        _ if v >= 99.95 => 0,
+        _ if v >= 9.995 => 1,
+        _ => 2,
+    };
+    let mut s = format!("{v:.digits$}");
+    if s.contains('.') {
+        s = s.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    format!("{s}{}", ["B", "kB", "MB", "GB", "TB"][unit])
+}
+
+const IMAGE_FIELDS: &[&str] = &[
+    "Containers",
+    "CreatedAt",
+    "CreatedSince",
+    "Digest",
+    "ID",
+    "Repository",
+    "SharedSize",
+    "Size",
+    "Tag",
+    "UniqueSize",
+    "VirtualSize",
+];
+
+/// docker's header for a field in `--format 'table ...'`.
+fn header(field: &str) -> String {
+    match field {
+        "ID" => "IMAGE ID".into(),
+        "CreatedSince" => "CREATED".into(),
+        "CreatedAt" => "CREATED AT".into(),
+        "VirtualSize" => "SIZE".into(),
+        "SharedSize" => "SHARED SIZE".into(),
+        "UniqueSize" => "UNIQUE SIZE".into(),
+        f => f.to_uppercase(),
     }
 }
 
-fn human(n: u64) -> String {
-    match n {
-        0..1000 => format!("{n}B"),
-        1000..1_000_000 => format!("{:.3}kB", n as f64 / 1e3),
-        1_000_000..1_000_000_000 => format!("{:.3}MB", n as f64 / 1e6),
-        _ => format!("{:.3}GB", n as f64 / 1e9),
+/// One row of `images`: an image under one of its names.
+struct Row {
+    repo: String,
+    tag: String,
+    id: String,
+    digest: String,
+    created_ns: u64,
+    size: u64,
+}
+
+impl Row {
+    fn field(&self, f: &str, now: u64) -> String {
+        match f {
+            "Repository" => self.repo.clone(),
+            "Tag" => self.tag.clone(),
+            "ID" => self.id.clone(),
+            "Digest" => self.digest.clone(),
+            "CreatedSince" => format!(
+                "{} ago",
+                husk_containers::time::human(now.saturating_sub(self.created_ns))
+            ),
+            // docker's Go time format: 2024-01-26 23:00:00 +0000 UTC
+            "CreatedAt" => {
+                let t = husk_containers::time::rfc3339(self.created_ns);
+                format!("{} {} +0000 UTC", &t[..10], &t[11..19])
+            }
+            "Size" | "VirtualSize" => human(self.size),
+            _ => "N/A".into(),
+        }
     }
+}
+
+fn rows(s: &Store, a: &ImagesArgs) -> Result<Vec<Row>, Error> {
+    let idx = s.index()?;
+    // docker's order: the newest image first; created the same second, by id.
+    let created = |i: &husk_image::store::Image| -> u64 {
+        s.read_json::<serde_json::Value>(&i.id, "image config")
+            .ok()
+            .and_then(|c| {
+                c["created"]
+                    .as_str()
+                    .and_then(husk_containers::time::parse_rfc3339)
+            })
+            .unwrap_or(i.loaded * 1_000_000_000)
+    };
+    let mut with_time: Vec<_> = idx.images.values().map(|i| (created(i), i)).collect();
+    with_time.sort_by(|(tx, x), (ty, y)| ty.cmp(tx).then(x.id.cmp(&y.id)));
+    // `images REPO` lists each of its tags; `images REPO:TAG` that one.
+    let wanted = match &a.reference {
+        Some(r) => {
+            let tagged = r.rsplit('/').next().is_some_and(|last| last.contains(':'));
+            let n = reference::normalize(r)?;
+            Some((
+                reference::split(&n).0.to_string(),
+                tagged.then(|| reference::split(&n).1.to_string()),
+            ))
+        }
+        None => None,
+    };
+    let mut out = vec![];
+    for (created_ns, i) in with_time {
+        let names = if i.names.is_empty() {
+            vec![("<none>", "<none>")]
+        } else {
+            i.names.iter().map(|n| reference::split(n)).collect()
+        };
+        for (repo, tag) in names {
+            if let Some((r, t)) = &wanted
+                && (repo != r || t.as_deref().is_some_and(|t| t != tag))
+            {
+                continue;
+            }
+            out.push(Row {
+                repo: repo.into(),
+                tag: tag.into(),
+                id: if a.no_trunc {
+                    i.id.clone()
+                } else {
+                    i.short_id().into()
+                },
+                digest: i.manifest.clone(),
+                created_ns,
+                size: i.size(),
+            });
+        }
+    }
+    Ok(out)
 }
 
 pub fn images(a: ImagesArgs) -> Result<(), Error> {
+    use husk_containers::format;
     let s = store(false)?;
-    let idx = s.index()?;
-    let mut imgs: Vec<_> = idx.images.values().collect();
-    imgs.sort_by(|x, y| y.loaded.cmp(&x.loaded).then(x.id.cmp(&y.id)));
+    let rows = rows(&s, &a)?;
+    let now = husk_containers::time::now_ns();
     if a.quiet {
-        for i in imgs {
-            crate::out::line(i.short_id())?;
+        // One line an image, however many names it has.
+        let mut seen = std::collections::HashSet::new();
+        for r in rows.iter().filter(|r| seen.insert(r.id.clone())) {
+            crate::out::line(&r.id)?;
         }
         return Ok(());
     }
-    let mut rows = vec![];
-    for i in imgs {
-        let names = if i.names.is_empty() {
-            vec!["<none>:<none>".to_string()]
-        } else {
-            i.names.clone()
-        };
-        for n in names {
-            let (repo, tag) = if n == "<none>:<none>" {
-                ("<none>", "<none>")
-            } else {
-                reference::split(&n)
-            };
-            let mut r = vec![repo.to_string(), tag.to_string()];
+    match a.format.as_str() {
+        "json" => {
+            for r in &rows {
+                let m: serde_json::Map<_, _> = IMAGE_FIELDS
+                    .iter()
+                    .map(|f| (f.to_string(), r.field(f, now).into()))
+                    .collect();
+                crate::out::line(serde_json::Value::Object(m).to_string())?;
+            }
+        }
+        "" | "table" => {
+            let mut cols = vec!["Repository", "Tag"];
             if a.digests {
-                r.push(i.manifest.clone());
+                cols.push("Digest");
             }
-            r.extend([i.short_id().to_string(), ago(i.loaded), human(i.size())]);
-            rows.push(r);
-        }
-    }
-    let mut head = vec!["REPOSITORY", "TAG"];
-    if a.digests {
-        head.push("DIGEST");
-    }
-    head.extend(["IMAGE ID", "CREATED", "SIZE"]);
-    let mut all = vec![head.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
-    all.extend(rows);
-    let widths: Vec<usize> = (0..all[0].len())
-        .map(|c| all.iter().map(|r| r[c].len()).max().unwrap_or(0))
-        .collect();
-    for r in all {
-        let mut line = String::new();
-        for (c, cell) in r.iter().enumerate() {
-            if c + 1 == r.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<w$}   ", w = widths[c]));
+            cols.extend(["ID", "CreatedSince", "Size"]);
+            let head: Vec<String> = cols.iter().map(|c| header(c)).collect();
+            let cells: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| cols.iter().map(|c| r.field(c, now)).collect())
+                .collect();
+            for l in format::table(&head, &cells) {
+                crate::out::line(l)?;
             }
         }
-        crate::out::line(line)?;
+        t => {
+            let (with_header, t) = match t.strip_prefix("table ") {
+                Some(rest) => (true, rest),
+                None => (false, t),
+            };
+            let parts = format::template(t, IMAGE_FIELDS)?;
+            if with_header {
+                crate::out::line(format::render(&parts, header))?;
+            }
+            for r in &rows {
+                crate::out::line(format::render(&parts, |f| r.field(f, now)))?;
+            }
+        }
     }
     Ok(())
 }
@@ -403,7 +536,7 @@ pub fn tag(src: &str, dst: &str) -> Result<(), Error> {
 pub fn image(c: ImageCmd) -> Result<(), Error> {
     match c {
         ImageCmd::Inspect { images } => inspect(&images),
-        ImageCmd::Prune { all } => prune(all),
+        ImageCmd::Prune { all, force } => prune(all, force),
         ImageCmd::Ls(a) => images(a),
         ImageCmd::Rm(a) => rmi(a),
     }
@@ -441,7 +574,15 @@ fn inspect(refs: &[String]) -> Result<(), Error> {
     crate::out::line(serde_json::to_string_pretty(&out).map_err(|e| Error::Msg(e.to_string()))?)
 }
 
-fn prune(all: bool) -> Result<(), Error> {
+fn prune(all: bool, force: bool) -> Result<(), Error> {
+    let what = if all {
+        "This will remove all images without at least one container associated to them."
+    } else {
+        "This will remove all dangling images."
+    };
+    if !force && !crate::containers::confirm(what) {
+        return Ok(());
+    }
     let s = store(true)?;
     let mut idx = s.index()?;
     let used: Vec<String> = s.in_use().into_iter().map(|(_, id)| id).collect();
@@ -451,9 +592,16 @@ fn prune(all: bool) -> Result<(), Error> {
         .filter(|i| (all || i.names.is_empty()) && !used.contains(&i.id))
         .map(|i| i.id.clone())
         .collect();
+    if !gone.is_empty() {
+        crate::out::line("Deleted Images:")?;
+    }
     for id in &gone {
-        idx.images.remove(id);
-        crate::out::line(format!("Deleted: {id}"))?;
+        if let Some(i) = idx.images.remove(id) {
+            for n in &i.names {
+                crate::out::line(format!("untagged: {n}"))?;
+            }
+        }
+        crate::out::line(format!("deleted: {id}"))?;
     }
     s.write_index(&idx)?;
     s.gc(&idx)

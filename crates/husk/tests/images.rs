@@ -131,6 +131,56 @@ fn load_run_and_remove_images() {
         "{table}"
     );
     assert!(table.contains("sha256:"), "{table}");
+    let head: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap()
+        .split("   ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        head,
+        ["REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE"]
+    );
+    // docker's --format: templates (with `table `'s header), json; `image ls REPO[:TAG]`.
+    assert_eq!(
+        s.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]),
+        "localhost/t:latest\nlocalhost/t-oci:v1\n"
+    );
+    let t = s.ok(&[
+        "image",
+        "ls",
+        "--format",
+        "table {{.ID}}\\t{{.CreatedSince}}",
+        "localhost/t-oci",
+    ]);
+    let id = ids.trim();
+    assert!(
+        t.starts_with(&format!("IMAGE ID\tCREATED\n{id}\t"))
+            && t.ends_with(" ago\n")
+            && t.lines().count() == 2,
+        "{t}"
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(&s.ok(&["images", "--format", "json", "localhost/t:latest"])).unwrap();
+    assert_eq!(
+        (&j["Repository"], &j["Tag"], &j["ID"]),
+        (&"localhost/t".into(), &"latest".into(), &id.into())
+    );
+    assert!(
+        j["Size"].as_str().unwrap().ends_with("MB")
+            && j["CreatedAt"].as_str().unwrap().ends_with(" +0000 UTC"),
+        "{j}"
+    );
+    let insp: serde_json::Value =
+        serde_json::from_str(&s.ok(&["image", "inspect", "localhost/t"])).unwrap();
+    assert_eq!(s.ok(&["images", "-q", "--no-trunc"]).trim(), insp[0]["Id"]);
+    assert_eq!(
+        s.ok(&["images", "localhost/t:nope"]).lines().count(),
+        1,
+        "only the header"
+    );
 
     // Entrypoint + Cmd as docker joins them.
     let out = s.ok(&["run", "--network", "none", "localhost/t"]);
@@ -260,7 +310,11 @@ fn rmi_is_refused_while_a_container_uses_the_image() {
         "{}",
         stderr(&o)
     );
+    // docker's prompt, answered by /dev/null: nothing pruned.
     let o = s.husk(&["image", "prune", "-a"]);
+    assert!(o.status.success() && stderr(&o).contains("Are you sure"));
+    assert_eq!(stdout(&o), "");
+    let o = s.husk(&["image", "prune", "-af"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(s.layer_count(), 2, "prune kept the image a container uses");
     s.ok(&["kill", "imgbusy", "KILL"]);
