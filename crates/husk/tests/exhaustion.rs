@@ -7,12 +7,17 @@ use common::*;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-/// husk under `bash -c PREFIX; exec husk --root ROOT ARGS`: for limits set by the shell (bash,
-/// not dash: dash redirects only fds 0-9).
+/// Closes every fd above 2 the shell inherited: whatever the test runner leaks must not count
+/// against the limits the tests set.
+const CLOSE_INHERITED: &str =
+    r#"for f in /proc/$$/fd/*; do f=${f##*/}; (( f > 2 )) && eval "exec $f>&-"; done"#;
+
+/// husk under `bash -c PREFIX; exec husk --root ROOT ARGS`, with only fds 0-2 inherited: for
+/// limits set by the shell (bash, not dash: dash redirects only fds 0-9).
 fn husk_under(env: &Env, prefix: &str, args: &[&str]) -> std::process::Output {
     let mut cmd = Command::new("bash");
     cmd.arg("-c")
-        .arg(format!("{prefix}; exec \"$0\" \"$@\""))
+        .arg(format!("{CLOSE_INHERITED}; {prefix}; exec \"$0\" \"$@\""))
         .arg(HUSK)
         .arg("--root")
         .arg(&env.root)
