@@ -12,15 +12,13 @@
 
 use crate::store::{LOST, State, Store};
 use crate::time::now_ns;
+use crate::watch::{self, ARGV0};
 use husk_runtime::Error;
 use husk_runtime::launch::{self, CreateOpts, Mode};
 use husk_sys::process as sp;
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-
-/// argv[0] of the monitor's images; `main` checks for it before parsing anything.
-pub const ARGV0: &str = "husk-monitor";
 
 fn exe_args(verb: &str, store: &Store, id: &str, extra: &[String]) -> Vec<String> {
     let mut v = vec![
@@ -117,8 +115,8 @@ pub fn main(argv: &[String]) -> i32 {
     };
     match verb.as_str() {
         "launch" => launch_and_watch(&store, id),
-        crate::watch::VERB => crate::watch::main(argv),
-        "finish" => {
+        watch::VERB => watch::main(argv),
+        watch::FINISH => {
             let code = argv.get(4).and_then(|c| c.parse().ok()).unwrap_or(LOST);
             finish(&store, id, code)
         }
@@ -168,7 +166,7 @@ fn launch_and_watch(store: &Store, id: &str) -> i32 {
             if ok {
                 let (exe, husk) = watcher();
                 let args = exe_args(
-                    crate::watch::VERB,
+                    watch::VERB,
                     store,
                     id,
                     &[

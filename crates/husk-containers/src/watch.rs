@@ -18,6 +18,14 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
+/// argv[0] of the monitor's images (husk itself, or the small binary of this loop installed
+/// under this name); husk's `main` checks for it before parsing anything.
+pub const ARGV0: &str = "husk-monitor";
+
+/// The verb the loop executes husk with when the container has exited: husk-monitor finish
+/// STORE ID CODE (crate::monitor records it).
+pub const FINISH: &str = "finish";
+
 /// The verb husk's monitor executes the loop with; argv: husk-monitor watch STORE ID PID HUSK
 /// MODE, MODE a set of `t` (terminal) and `i` (stdin kept open) or `-`.
 pub const VERB: &str = "watch";
@@ -262,8 +270,8 @@ pub fn main(argv: &[String]) -> i32 {
         Err(_) => crate::store::LOST,
     };
     let args = [
-        crate::monitor::ARGV0.to_string(),
-        "finish".into(),
+        ARGV0.to_string(),
+        FINISH.into(),
         dir.clone(),
         id.clone(),
         code.to_string(),

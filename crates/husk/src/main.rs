@@ -22,7 +22,7 @@ static ALLOC: husk_sys::alloc::Arena = husk_sys::alloc::Arena::new();
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
     // The per-container monitor (husk_containers::monitor) is this binary under another name.
-    if argv.first().map(String::as_str) == Some(husk_containers::monitor::ARGV0) {
+    if argv.first().map(String::as_str) == Some(husk_containers::watch::ARGV0) {
         std::process::exit(husk_containers::monitor::main(&argv));
     }
     if argv.first().map(String::as_str) == Some(reaper::PATH) {
