@@ -14,7 +14,10 @@ pub struct Root {
 /// mount(2) takes its options in one page.
 const OPTIONS_MAX: usize = 4095;
 
-pub fn prepare(store: &Store, img: &Image, id: &str) -> Result<Root, Error> {
+/// `volatile`: the root is thrown away when its run ends (a foreground run's), so overlayfs may
+/// skip every sync to the upper filesystem; without it, the unmount syncs the whole filesystem
+/// the store is on (tens to hundreds of ms on a busy machine).
+pub fn prepare(store: &Store, img: &Image, id: &str, volatile: bool) -> Result<Root, Error> {
     let dir = store.root.join("containers").join(id);
     if dir.exists() {
         // Left by a husk that was killed: its container is gone (the caller checked).
@@ -30,7 +33,7 @@ pub fn prepare(store: &Store, img: &Image, id: &str) -> Result<Root, Error> {
     }
     let ip = root.dir.join("image");
     std::fs::write(&ip, &img.id).map_err(Error::io("write", &ip))?;
-    mount(store, img, &root.dir)?;
+    mount(store, img, &root.dir, volatile)?;
     husk_runtime::fault::point("image.overlay-mounted")?;
     Ok(root)
 }
@@ -50,7 +53,7 @@ pub fn remount(dir: &Path) -> Result<(), Error> {
     let ip = dir.join("image");
     let id = std::fs::read_to_string(&ip).map_err(Error::io("read", &ip))?;
     let idx = store.index()?;
-    mount(&store, store.find(&idx, id.trim())?, dir)
+    mount(&store, store.find(&idx, id.trim())?, dir, false)
 }
 
 /// Removes a kept root (`Root::keep`): unmounted, its upper gone.
@@ -58,7 +61,7 @@ pub fn remove(dir: &Path) -> Result<(), Error> {
     release_dir(dir)
 }
 
-fn mount(store: &Store, img: &Image, dir: &Path) -> Result<(), Error> {
+fn mount(store: &Store, img: &Image, dir: &Path, volatile: bool) -> Result<(), Error> {
     let merged = dir.join("merged");
     let mut lower = vec![];
     for l in img.layers.iter().rev() {
@@ -80,21 +83,26 @@ fn mount(store: &Store, img: &Image, dir: &Path) -> Result<(), Error> {
         dir.join("upper").display(),
         dir.join("work").display()
     );
-    if opts.len() > OPTIONS_MAX {
+    if opts.len() + ",volatile".len() > OPTIONS_MAX {
         return Err(Error::Msg(format!(
             "image {}: {} layers do not fit in overlayfs' one-page mount options (not yet supported)",
             img.short_id(),
             img.layers.len()
         )));
     }
-    husk_sys::mount::mount(
-        Some("overlay"),
-        &merged.to_string_lossy(),
-        Some("overlay"),
-        0,
-        Some(&opts),
-    )
-    .map_err(Error::io("mount overlay root", &merged))
+    let target = merged.to_string_lossy();
+    let overlay = |opts: &str| {
+        husk_sys::mount::mount(Some("overlay"), &target, Some("overlay"), 0, Some(opts))
+    };
+    let mounted = match volatile {
+        // Linux < 5.10 knows no `volatile` (EINVAL): such a root is mounted as a kept one.
+        true => match overlay(&format!("{opts},volatile")) {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => overlay(&opts),
+            r => r,
+        },
+        false => overlay(&opts),
+    };
+    mounted.map_err(Error::io("mount overlay root", &merged))
 }
 
 impl Root {

@@ -686,7 +686,8 @@ pub fn prepare_run(
                 .collect()
         })
         .unwrap_or_default();
-    let root = husk_image::overlay::prepare(&s, img, id)?;
+    // A foreground run's root goes with it; a detached one's outlives a crash (`start`).
+    let root = husk_image::overlay::prepare(&s, img, id, !a.detach)?;
     husk_image::apply::apply(&cfg, a, &root.merged, image)?;
     let mut vols = vec![];
     for v in anonymous_volumes(&cfg, a) {

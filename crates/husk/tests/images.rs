@@ -211,6 +211,15 @@ fn load_run_and_remove_images() {
         "ls /etc/new 2>&1; echo $FOO",
     ]);
     assert_eq!(out, "ls: /etc/new: No such file or directory\nimg\n");
+    // A foreground run's root is thrown away after it: overlayfs skips syncing the upper fs
+    // (its unmount would otherwise sync the store's whole filesystem).
+    let mi = s.ok(&["run", "localhost/t", "/bin/cat", "/proc/self/mountinfo"]);
+    let root_line = mi
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/"))
+        .unwrap();
+    // Linux shows it as `volatile` or (6.x) `fsync=volatile`.
+    assert!(root_line.contains("volatile"), "{root_line}");
     s.assert_clean();
 
     // An OCI layout directory runs as oci:DIR:TAG.
@@ -519,6 +528,13 @@ fn run_d_image_keeps_its_root_until_rm_and_remounts_after_a_reboot() {
         img[0]["Config"]["ExposedPorts"],
         serde_json::json!({"80/tcp": {}})
     );
+    // A kept root must survive a crash: no `volatile` on it.
+    let mi = s.ok(&["exec", "dimg", "cat", "/proc/self/mountinfo"]);
+    let root_line = mi
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/"))
+        .unwrap();
+    assert!(!root_line.contains("volatile"), "{root_line}");
     let row = s.ok(&["ps", "--format", "{{.Image}} {{.Names}}"]);
     assert_eq!(row.trim(), "localhost/t dimg");
     let o = s.husk(&["rmi", "-f", "localhost/t"]);
