@@ -213,7 +213,14 @@ fn load_run_and_remove_images() {
     assert_eq!(out, "ls: /etc/new: No such file or directory\nimg\n");
     // A foreground run's root is thrown away after it: overlayfs skips syncing the upper fs
     // (its unmount would otherwise sync the store's whole filesystem).
-    let mi = s.ok(&["run", "localhost/t", "/bin/cat", "/proc/self/mountinfo"]);
+    let mi = s.ok(&[
+        "run",
+        "--network",
+        "none",
+        "localhost/t",
+        "/bin/cat",
+        "/proc/self/mountinfo",
+    ]);
     let root_line = mi
         .lines()
         .find(|l| l.split(' ').nth(4) == Some("/"))
