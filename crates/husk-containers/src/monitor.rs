@@ -81,6 +81,8 @@ pub fn spawn(store: &Store, id: &str) -> Result<(), (Error, i32)> {
         // The monitor must not hold the caller's terminal or pipes (`$(husk run -d ...)`
         // would wait for it), nor get its signals: a session of its own.
         let _ = sp::setsid();
+        // A caller proxying signals (`run --sig-proxy`) has them blocked: not the monitor.
+        let _ = sp::set_signal_mask(&sp::SigSet::empty());
         let ok = husk_sys::fs::dup2(null.as_raw_fd(), 0).is_ok()
             && husk_sys::fs::dup2(report_w.as_raw_fd(), 1).is_ok()
             && husk_sys::fs::dup2(null.as_raw_fd(), 2).is_ok();

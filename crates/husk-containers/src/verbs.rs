@@ -210,6 +210,87 @@ pub struct Attach<'a> {
 /// docker's message and exit code when the detach keys end an attachment.
 pub const DETACHED_CODE: i32 = 1;
 
+/// A foreground run that can outlive husk (`run --detach-keys`, `--sig-proxy=false`): the
+/// container is made and monitored as `run -d` makes it, and the caller is attached from its
+/// first byte as `start -a` attaches. Its exit code; 0 after the detach keys (docker's `run`),
+/// the container going on. `--rm` (in `meta`) is done here after the exit, so the code can be
+/// read first, or left to the monitor once detached. `sig_proxy`: the signals husk receives go
+/// to the container (docker's rule: without a terminal only).
+pub fn run_attached(
+    store: &Store,
+    mut meta: Meta,
+    spec: &husk_spec::Spec,
+    a: Attach<'_>,
+    sig_proxy: bool,
+) -> Result<i32, (Error, i32)> {
+    let e125 = |e| (e, 125);
+    let rm = std::mem::take(&mut meta.auto_remove);
+    let proxy = sig_proxy && !meta.tty;
+    let mut blocked = None;
+    if proxy {
+        // Blocked before any thread exists, so every thread inherits the mask and only the
+        // proxy's signalfd sees them.
+        let set = husk_sys::process::SigSet::forwardable();
+        blocked = Some(
+            husk_sys::process::block_signals(&set)
+                .map_err(Error::io("block", "signals"))
+                .map_err(e125)?,
+        );
+    }
+    let id = match run_detached(store, meta, spec) {
+        Ok(id) => id,
+        Err(e) => {
+            if let Some(old) = &blocked {
+                let _ = husk_sys::process::set_signal_mask(old);
+            }
+            return Err(e);
+        }
+    };
+    if proxy {
+        proxy_signals(store, &id).map_err(e125)?;
+    }
+    match relay(store, &id, (None, 0), a, true).map_err(e125)? {
+        Some(code) => {
+            if rm {
+                store.remove(&id).map_err(e125)?;
+            }
+            Ok(code)
+        }
+        None => {
+            if rm {
+                // The monitor removes it at its exit from now on; one that exited meanwhile is
+                // removed here.
+                let mut m = store.meta(&id).map_err(e125)?;
+                m.auto_remove = true;
+                crate::store::write_json(&store.ctr(&id).join("meta.json"), &m).map_err(e125)?;
+                if state_of(store, &id).is_ok_and(|s| s.status == "exited") {
+                    store.remove(&id).map_err(e125)?;
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// docker's sig-proxy: a thread passes each forwardable signal (blocked by the caller) to the
+/// container, as `husk kill -s SIG` would. It ends with the process.
+fn proxy_signals(store: &Store, id: &str) -> Result<(), Error> {
+    use husk_sys::process as sp;
+    let fd =
+        sp::signalfd(&sp::SigSet::forwardable()).map_err(Error::io("signalfd", "sig-proxy"))?;
+    let (store, id) = (store.clone(), id.to_string());
+    std::thread::Builder::new()
+        .spawn(move || {
+            while let Ok(sig) = sp::read_signalfd(std::os::fd::AsFd::as_fd(&fd)) {
+                if ![libc::SIGCHLD, libc::SIGWINCH, libc::SIGPIPE, libc::SIGURG].contains(&sig) {
+                    let _ = kill(&store, &id, sig);
+                }
+            }
+        })
+        .map_err(Error::io("spawn", "sig-proxy thread"))?;
+    Ok(())
+}
+
 /// `start`: runs a created or exited container again, with the same config and root. With
 /// `attach`, relays its output (and input) until it exits and returns its code.
 pub fn start(store: &Store, word: &str, attach: Option<Attach<'_>>) -> Result<i32, (Error, i32)> {
@@ -233,19 +314,22 @@ pub fn start(store: &Store, word: &str, attach: Option<Attach<'_>>) -> Result<i3
     monitor::spawn(store, &id)?;
     match attach {
         None => Ok(0),
-        Some(a) => relay(store, &id, pos, a, true).map_err(e125),
+        Some(a) => relay(store, &id, pos, a, true)
+            .map(|c| c.unwrap_or(DETACHED_CODE))
+            .map_err(e125),
     }
 }
 
 /// The attachment proper: a terminal through the monitor's socket, else the log from `pos`
-/// (and stdin through the socket with `-i`). The container's exit code, or DETACHED_CODE.
+/// (and stdin through the socket with `-i`). The container's exit code, or None after the
+/// detach keys.
 fn relay(
     store: &Store,
     id: &str,
     pos: (Option<u64>, u64),
     a: Attach<'_>,
     replay: bool,
-) -> Result<i32, Error> {
+) -> Result<Option<i32>, Error> {
     let meta = store.meta(id)?;
     let input = a.input && meta.stdin;
     let ended = if meta.tty {
@@ -286,9 +370,11 @@ fn relay(
     match ended {
         crate::attach::Ended::Detached => {
             let _ = writeln!(a.err, "read escape sequence");
-            Ok(DETACHED_CODE)
+            Ok(None)
         }
-        crate::attach::Ended::Exited | crate::attach::Ended::ExitedUnheard => wait(store, id),
+        crate::attach::Ended::Exited | crate::attach::Ended::ExitedUnheard => {
+            wait(store, id).map(Some)
+        }
     }
 }
 
@@ -304,7 +390,7 @@ pub fn attach(store: &Store, word: &str, a: Attach<'_>) -> Result<i32, Error> {
         )));
     }
     let pos = logs::position(store, &id);
-    relay(store, &id, pos, a, false)
+    relay(store, &id, pos, a, false).map(|c| c.unwrap_or(DETACHED_CODE))
 }
 
 /// `container prune`: removes every container that is not running; their ids.

@@ -68,6 +68,15 @@ pub struct RunArgs {
     /// Return once the container runs: print its id; `husk ps`, `logs`, `stop`, `rm` manage it
     #[arg(short, long)]
     pub detach: bool,
+    /// Keys that detach a foreground `-i` run, leaving the container running (docker's syntax:
+    /// ctrl-p,ctrl-q). The run then goes through a monitor, as `run -d` + `attach`
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
+    /// Pass the signals husk receives to the container (default true, as docker's; a run with a
+    /// terminal passes them either way unless it goes through a monitor). false: the run goes
+    /// through a monitor and a signal ends only husk, the container going on
+    #[arg(long = "sig-proxy", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub sig_proxy: Option<bool>,
 
     // --- the front end (docker's names) ---
     /// Root directory (default: the host's filesystem, read-only)

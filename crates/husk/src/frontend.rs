@@ -34,6 +34,10 @@ pub fn run(root: &Path, mut a: RunArgs, systemd_cgroup: bool) -> Result<i32, Err
             ));
         }
         let unprivileged = husk_runtime::caller::Caller::current().unprivileged();
+        let monitored = through_monitor(&a)?;
+        if monitored {
+            check_it(&a)?;
+        }
         return match a.take_positionals() {
             Target::Image(image) if unprivileged => Err(Error::Msg(format!(
                 "{image}: images as an ordinary user: not yet (their layers must be unpacked with ownership shifted into the user's /etc/subuid range, and mounted with overlayfs inside the user namespace); unpack the image yourself and use --rootfs DIR"
@@ -41,9 +45,12 @@ pub fn run(root: &Path, mut a: RunArgs, systemd_cgroup: bool) -> Result<i32, Err
             _ if a.detach && unprivileged => Err(Error::Msg(
                 "-d as an ordinary user: not yet; run in the foreground".into(),
             )),
-            Target::Image(image) if a.detach => run_detached(root, a, Some(&image)),
+            _ if monitored && unprivileged => Err(Error::Msg(
+                "--detach-keys and --sig-proxy=false as an ordinary user: not yet (they need a monitor, as -d does)".into(),
+            )),
+            Target::Image(image) if a.detach || monitored => run_detached(root, a, Some(&image)),
             Target::Image(image) => run_image(root, a, &image),
-            _ if a.detach => run_detached(root, a, None),
+            _ if a.detach || monitored => run_detached(root, a, None),
             _ => {
                 let id = container_id(&a);
                 run_frontend(root, a, id, None)
@@ -100,10 +107,44 @@ fn start_and_wait(
     c.wait_teeing(keep, tee)
 }
 
+/// A foreground run goes through a monitor, as `run -d` + `attach`, when it asks for what only
+/// a container that can outlive husk has: detach keys, or signals that end husk alone.
+fn through_monitor(a: &RunArgs) -> Result<bool, Error> {
+    let asked = a.detach_keys.is_some() || a.sig_proxy.is_some();
+    if a.detach && asked {
+        return Err(Error::Msg(
+            "--detach-keys and --sig-proxy are for a foreground run: give -d's container its keys with husk attach --detach-keys".into(),
+        ));
+    }
+    if a.detach_keys.is_some() && !a.interactive {
+        return Err(Error::Msg(
+            "--detach-keys: the keys are read from the container's input, which needs -i".into(),
+        ));
+    }
+    Ok(a.detach_keys.is_some() || a.sig_proxy == Some(false))
+}
+
+/// docker's check: a pty fed from a pipe would echo the input and never pass its EOF.
+fn check_it(a: &RunArgs) -> Result<(), Error> {
+    use std::io::IsTerminal;
+    if a.tty && a.interactive && !std::io::stdin().is_terminal() {
+        return Err(Error::Msg(
+            "-it: the input device is not a TTY (drop -t to pipe into the container)".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// `run -d`: the container goes into the front end's store and runs under its own monitor
-/// (crate husk-containers); prints the id once the process runs.
+/// (crate husk-containers); prints the id once the process runs. Without -d (`through_monitor`)
+/// the caller stays attached until the container exits or the detach keys are typed.
 fn run_detached(root: &Path, mut a: RunArgs, image: Option<&str>) -> Result<i32, Error> {
     use husk_containers::{Meta, Restart, Store, store};
+    let keys = match (&a.detach_keys, a.detach) {
+        (_, true) => None,
+        (Some(k), false) => Some(husk_containers::attach::parse_keys(k)?),
+        (None, false) => Some(husk_containers::attach::DEFAULT_KEYS.to_vec()),
+    };
     let restart = match &a.restart {
         Some(r) => Restart::parse(r)?,
         None => Restart::default(),
@@ -147,7 +188,36 @@ fn run_detached(root: &Path, mut a: RunArgs, image: Option<&str>) -> Result<i32,
         ..store_meta(&a, &id, &built, image)
     };
     write_cidfile(&a, &id)?;
-    match husk_containers::verbs::run_detached(&s, meta, &built.spec) {
+    let ran = match &keys {
+        Some(keys) => {
+            let attach = husk_containers::verbs::Attach {
+                input: a.interactive,
+                keys,
+                out: &mut std::io::stdout(),
+                err: &mut std::io::stderr(),
+            };
+            let sig_proxy = a.sig_proxy.unwrap_or(true);
+            let r = husk_containers::verbs::run_attached(&s, meta, &built.spec, attach, sig_proxy);
+            // The image root is the container's once it exists (`rm`, or `--rm` at its exit,
+            // removes it), else unmounted here.
+            let exists = r.is_ok() || s.ctr(&id).exists();
+            if exists {
+                image_root.map(husk_image::overlay::Root::keep);
+            }
+            return match r {
+                Ok(code) => Ok(code),
+                Err((e, code)) => {
+                    if !exists {
+                        remove_cidfile(&a);
+                    }
+                    eprintln!("husk: {e}");
+                    Ok(code)
+                }
+            };
+        }
+        None => husk_containers::verbs::run_detached(&s, meta, &built.spec),
+    };
+    match ran {
         Ok(id) => {
             image_root.map(husk_image::overlay::Root::keep);
             crate::out::line(id)?;
@@ -263,13 +333,7 @@ fn run_image(root: &Path, mut a: RunArgs, image: &str) -> Result<i32, Error> {
 
 /// `image`: the image name `run_image` mounted (`a.rootfs` is its overlay root), for the record.
 fn run_frontend(root: &Path, a: RunArgs, id: String, image: Option<&str>) -> Result<i32, Error> {
-    use std::io::IsTerminal;
-    if a.tty && a.interactive && !std::io::stdin().is_terminal() {
-        // docker's check: a pty fed from a pipe would echo the input and never pass its EOF.
-        return Err(Error::Msg(
-            "-it: the input device is not a TTY (drop -t to pipe into the container)".into(),
-        ));
-    }
+    check_it(&a)?;
     let store = husk_containers::Store::for_root(root);
     if let Some(n) = &a.name
         && !husk_containers::foreground::name_free(&store, n)

@@ -571,6 +571,103 @@ fn d_i_keeps_stdin_open_for_attach() {
     assert_eq!((code, out.as_str()), (137, ""));
 }
 
+/// `kill -s SIG PID` (the test's own child).
+fn signal(pid: u32, sig: &str) {
+    let o = Command::new("kill")
+        .args(["-s", sig, &pid.to_string()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn foreground_detach_keys_and_sig_proxy() {
+    require_root!();
+    let fe = Fe::new("det-fgkeys");
+    let r = common::rootfs();
+    let r = r.to_str().unwrap();
+    let run = |opts: &[&str], cmd: &str| -> Attached {
+        let mut a = vec!["run"];
+        a.extend_from_slice(opts);
+        a.extend_from_slice(&["--rootfs", r, "sh", "-c", cmd]);
+        Attached::new(&fe, &a)
+    };
+    let reader = "read x; echo got $x; read y; echo then $y; exit 4";
+    // --detach-keys: the keys detach the foreground run (docker's run ends with 0), the
+    // container goes on and is a -d container from then on.
+    let mut a = run(&["-i", "--detach-keys", "ctrl-x,y", "--name", "dk"], reader);
+    a.send(b"one\n");
+    a.wait_for("got one");
+    a.send(b"\x18y");
+    let (code, out, err) = a.end();
+    assert_eq!((code, out.as_str()), (0, "got one\n"), "{err}");
+    assert!(err.contains("read escape sequence"), "{err}");
+    assert_eq!(fe.status("dk"), "running");
+    let mut a = Attached::new(&fe, &["attach", "dk"]);
+    a.send(b"two\n");
+    let (code, out, err) = a.end();
+    assert_eq!((code, out.as_str()), (4, "then two\n"), "{err}");
+    let rm_keys: &[&str] = &["-i", "--rm", "--detach-keys", "ctrl-p,ctrl-q"];
+    // Without the keys typed it is an ordinary foreground run: output, exit code; --rm leaves
+    // nothing once the code is read.
+    let mut a = run(&[rm_keys, &["--name", "dkrm"]].concat(), reader);
+    a.send(b"a\nb\n");
+    let (code, out, err) = a.end();
+    assert_eq!((code, out.as_str()), (4, "got a\nthen b\n"), "{err}");
+    assert!(!fe.ok(&["ps", "-a"]).contains("dkrm"));
+    // --rm and detached: removed at its exit by the monitor.
+    let mut a = run(&[rm_keys, &["--name", "dkgone"]].concat(), reader);
+    a.send(b"a\n");
+    a.wait_for("got a");
+    a.send(b"\x10\x11");
+    assert_eq!(a.end().0, 0);
+    let mut a = Attached::new(&fe, &["attach", "dkgone"]);
+    a.send(b"b\n");
+    a.wait_for("then b");
+    // (its code goes with the record: as for `run -d --rm`, `attach` and `wait` cannot read it)
+    a.end();
+    wait_until(
+        PATIENCE,
+        "--rm removes the detached run at its exit",
+        || !fe.ok(&["ps", "-a"]).contains("dkgone"),
+    );
+    // Refused rather than ignored: keys without -i (nothing reads them), either flag with -d.
+    for (opts, says) in [
+        (&["--detach-keys", "ctrl-p,ctrl-q"][..], "needs -i"),
+        (
+            &["-d", "-i", "--detach-keys", "ctrl-p,ctrl-q"][..],
+            "husk attach --detach-keys",
+        ),
+        (&["-d", "--sig-proxy=false"][..], "for a foreground run"),
+        (&["-i", "--detach-keys", "ctrl-1"][..], "ctrl-1"),
+    ] {
+        let (code, _, err) = run(opts, "true").end();
+        assert_eq!(code, 125, "{opts:?}");
+        assert!(err.contains(says), "{opts:?}: {err}");
+    }
+    assert!(!fe.ok(&["ps", "-a"]).contains("Created"));
+    // sig-proxy (the default): a signal to husk reaches the container's process.
+    let trap = "trap 'echo got-term; exit 9' TERM; echo ready; while :; do sleep 0.1; done";
+    let a = run(
+        &["-i", "--detach-keys", "ctrl-p,ctrl-q", "--name", "sp"],
+        trap,
+    );
+    a.wait_for("ready");
+    signal(a.child.id(), "TERM");
+    let (code, out, err) = a.end();
+    assert_eq!((code, out.as_str()), (9, "ready\ngot-term\n"), "{err}");
+    // --sig-proxy=false: the signal ends husk alone; the container goes on (in its monitor).
+    let a = run(&["--sig-proxy=false", "--name", "nsp"], trap);
+    a.wait_for("ready");
+    signal(a.child.id(), "TERM");
+    let (code, _, err) = a.end();
+    assert_eq!(code, -1, "husk ends by the signal: {err}");
+    assert_eq!(fe.status("nsp"), "running");
+    fe.ok(&["stop", "nsp"]);
+    assert_eq!(fe.inspect("nsp")["State"]["ExitCode"], 9);
+    fe.ok(&["rm", "dk", "sp", "nsp"]);
+}
+
 #[test]
 fn logs_of_named_foreground_runs() {
     require_root!();
