@@ -50,13 +50,14 @@ explain() {
   grep -E -A4 "panicked at" "$1" | grep -vE '^ +[0-9]+: |^ +at |^note: ' | head -60
 }
 
-say "lint: cargo fmt --check, cargo clippy -D warnings, no module cycles"
+say "lint: cargo fmt --check, cargo clippy -D warnings, no module cycles, no long functions"
 for c in rustfmt clippy; do
   rustup component list --installed | grep -q "^$c" || rustup component add "$c"
 done
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 python3 scripts/module-cycles.py
+python3 scripts/long-functions.py
 
 say "build"
 run_logged target/build.log cargo build --workspace --all-targets --locked || { explain target/build.log; exit 1; }
