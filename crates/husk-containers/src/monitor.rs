@@ -245,13 +245,21 @@ fn launch_once(store: &Store, id: &str) -> Result<Launch, Error> {
         .iter()
         .map(|(n, e)| (n.clone(), e.into()))
         .collect();
-    let att = match &meta.bridge {
-        Some(b) => {
-            let hostname = spec.hostname.clone().unwrap_or_default();
-            Some(crate::net::lease(id, b, &mut files, &mut plan, &hostname)?)
+    let hostname = spec.hostname.clone().unwrap_or_default();
+    let mut att = vec![];
+    if let Some(b) = &meta.bridge {
+        att.push(crate::net::lease(id, b, &mut files, &mut plan, &hostname)?);
+    }
+    for (i, b) in meta.networks.iter().enumerate() {
+        let more = crate::net::lease_more(id, b, &hostname, None, format!("eth{}", i + 1), false);
+        match more {
+            Ok(a) => att.push(a),
+            Err(e) => {
+                att.into_iter().for_each(husk_net::Attachment::release);
+                return Err(e);
+            }
         }
-        None => None,
-    };
+    }
     let opts = CreateOpts {
         root: store.run.clone(),
         id: id.to_string(),
@@ -261,8 +269,8 @@ fn launch_once(store: &Store, id: &str) -> Result<Launch, Error> {
         files,
         ..Default::default()
     };
-    let attach = |pid: i32| att.as_ref().map_or(Ok(()), |a| a.attach(pid));
-    let step = att.is_some().then_some(&attach as launch::RuntimeStep<'_>);
+    let attach = |pid: i32| att.iter().try_for_each(|a| a.attach(pid));
+    let step = (!att.is_empty()).then_some(&attach as launch::RuntimeStep<'_>);
     let started = launch::launch_plan_with(&opts, &plan, Mode::Run, step).and_then(|mut c| {
         husk_runtime::fault::point("monitor.launched")?;
         let master = c.start().and_then(|()| c.take_pty_master());
@@ -278,9 +286,7 @@ fn launch_once(store: &Store, id: &str) -> Result<Launch, Error> {
     let (c, master) = match started {
         Ok(x) => x,
         Err(e) => {
-            if let Some(a) = att {
-                a.release();
-            }
+            att.into_iter().for_each(husk_net::Attachment::release);
             return Err(e);
         }
     };
@@ -336,7 +342,10 @@ fn finish(store: &Store, id: &str, code: i32) -> i32 {
     st.pid = 0;
     let _ = store.clean_runtime(id);
     let meta = store.meta(id).ok();
-    if let Some(b) = meta.as_ref().and_then(|m| m.bridge.as_ref()) {
+    if let Some(b) = meta
+        .as_ref()
+        .and_then(|m| m.bridge.as_ref().or(m.networks.first()))
+    {
         husk_net::release_id(&b.root, id);
     }
     let stopping = store.stop_marker(id).exists();

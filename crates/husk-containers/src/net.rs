@@ -20,10 +20,6 @@ pub fn lease(
     plan: &mut Plan,
     hostname: &str,
 ) -> Result<husk_net::Attachment, Error> {
-    let mut publish = vec![];
-    for p in &b.publish {
-        publish.extend(husk_net::Publish::parse(p)?);
-    }
     let hosts = files
         .iter()
         .find_map(|(n, e)| match e {
@@ -31,22 +27,7 @@ pub fn lease(
             _ => None,
         })
         .unwrap_or_default();
-    let req = husk_net::Request {
-        network: b.network.clone(),
-        id: id.to_string(),
-        names: b.names.clone(),
-        publish,
-        ip: match &b.ip {
-            Some(ip) => Some(ip.parse().map_err(|_| {
-                Error::Msg(format!("--ip {ip}: not an IPv4 address (IPv6: not yet)"))
-            })?),
-            None => None,
-        },
-        mac: b.mac.as_deref().map(husk_net::parse_mac).transpose()?,
-        hosts,
-        hostname: hostname.to_string(),
-    };
-    let att = husk_net::allocate(&b.root, &req)?;
+    let att = husk_net::allocate(&b.root, &request(id, b, hosts, hostname, None)?)?;
     husk_runtime::explain::step(|| {
         format!(
             "network: leased {} on {} ({})",
@@ -63,4 +44,57 @@ pub fn lease(
         files.retain(|(n, _)| n != "hosts");
     }
     Ok(att)
+}
+
+/// One more network for container `id` (`network connect`, or the networks after the first at
+/// a start): a lease held by `holder` (a running container's monitor; None: this process), the
+/// link named `ifname` in the container, with the default route only when `default_route`. Its
+/// /etc/hosts is the first network's file, which names this network's others too.
+pub fn lease_more(
+    id: &str,
+    b: &BridgeMeta,
+    hostname: &str,
+    holder: Option<String>,
+    ifname: String,
+    default_route: bool,
+) -> Result<husk_net::Attachment, Error> {
+    let mut att = husk_net::allocate(&b.root, &request(id, b, String::new(), hostname, holder)?)?;
+    att.ifname = ifname;
+    att.default_route = default_route;
+    husk_runtime::explain::step(|| {
+        format!(
+            "network: leased {} on {} ({}) for {}",
+            att.ip, att.network.name, att.network.bridge, att.ifname
+        )
+    });
+    Ok(att)
+}
+
+fn request(
+    id: &str,
+    b: &BridgeMeta,
+    hosts: String,
+    hostname: &str,
+    holder: Option<String>,
+) -> Result<husk_net::Request, Error> {
+    let mut publish = vec![];
+    for p in &b.publish {
+        publish.extend(husk_net::Publish::parse(p)?);
+    }
+    Ok(husk_net::Request {
+        network: b.network.clone(),
+        id: id.to_string(),
+        names: b.names.clone(),
+        publish,
+        ip: match &b.ip {
+            Some(ip) => Some(ip.parse().map_err(|_| {
+                Error::Msg(format!("--ip {ip}: not an IPv4 address (IPv6: not yet)"))
+            })?),
+            None => None,
+        },
+        mac: b.mac.as_deref().map(husk_net::parse_mac).transpose()?,
+        hosts,
+        hostname: hostname.to_string(),
+        holder,
+    })
 }

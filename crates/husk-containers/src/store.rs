@@ -149,6 +149,10 @@ pub struct Meta {
     /// `--network bridge`: each run leases an address (husk-net) and releases it at exit.
     #[serde(default)]
     pub bridge: Option<BridgeMeta>,
+    /// The networks after the first (`network connect`): each run leases on them too, as
+    /// eth1, eth2, ... without the default route.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<BridgeMeta>,
     /// A foreground `run --name`'s record (crate::foreground): the runtime keeps the container
     /// under this `--root` with the name as its id, not in the store's own root.
     #[serde(default)]
@@ -461,7 +465,7 @@ impl Store {
                 husk_image::overlay::remove(dir)?;
             }
             // Released at each exit by the monitor; a monitor killed first left it.
-            if let Some(b) = &m.bridge {
+            if let Some(b) = m.bridge.as_ref().or(m.networks.first()) {
                 husk_net::release_id(&b.root, id);
             }
             let link = self.name_link(&m.name);

@@ -72,8 +72,8 @@ impl Endpoint {
     }
 }
 
-/// Every endpoint on `network`.
-pub fn on_network(net_dir: &Path, _locked: &Locked, network: &str) -> Vec<Endpoint> {
+/// Every endpoint, of every network.
+fn every(net_dir: &Path) -> Vec<Endpoint> {
     let mut eps: Vec<Endpoint> = std::fs::read_dir(dir(net_dir))
         .map(|d| {
             d.flatten()
@@ -82,7 +82,6 @@ pub fn on_network(net_dir: &Path, _locked: &Locked, network: &str) -> Vec<Endpoi
                     let ip = n.to_str()?.strip_suffix(".json")?.parse().ok()?;
                     Endpoint::read(net_dir, ip)
                 })
-                .filter(|e| e.network == network)
                 .collect()
         })
         .unwrap_or_default();
@@ -90,13 +89,28 @@ pub fn on_network(net_dir: &Path, _locked: &Locked, network: &str) -> Vec<Endpoi
     eps
 }
 
-/// The /etc/hosts text of `me` among `all` (the network's endpoints, `me` included).
+/// Every endpoint on `network`.
+pub fn on_network(net_dir: &Path, _locked: &Locked, network: &str) -> Vec<Endpoint> {
+    every(net_dir)
+        .into_iter()
+        .filter(|e| e.network == network)
+        .collect()
+}
+
+/// The /etc/hosts text of `me` among `all` (every endpoint, `me` included): the others on
+/// each named network its container is on (a container on several networks has one endpoint on
+/// each, and whichever file is bound into it names them all).
 pub fn render(me: &Endpoint, all: &[Endpoint]) -> String {
     let mut text = me.base.clone();
-    if me.network == DEFAULT {
-        return text;
-    }
-    for e in all.iter().filter(|e| e.ip != me.ip) {
+    let nets: Vec<&str> = all
+        .iter()
+        .filter(|e| e.id == me.id && e.network != DEFAULT)
+        .map(|e| e.network.as_str())
+        .collect();
+    for e in all
+        .iter()
+        .filter(|e| e.id != me.id && nets.contains(&e.network.as_str()))
+    {
         text.push_str(&e.line());
     }
     text
@@ -127,19 +141,30 @@ pub fn add(net_dir: &Path, locked: &Locked, e: &Endpoint) -> Result<PathBuf, Err
 }
 
 /// Forgets the endpoint at `ip` and updates its network's others.
-pub fn remove(net_dir: &Path, locked: &Locked, ip: Ipv4Addr) {
-    let network = Endpoint::read(net_dir, ip).map(|e| e.network);
+pub fn remove(net_dir: &Path, _locked: &Locked, ip: Ipv4Addr) {
+    let gone = Endpoint::read(net_dir, ip);
     let _ = std::fs::remove_file(record_path(net_dir, ip));
     let _ = std::fs::remove_file(hosts_path(net_dir, ip));
-    if let Some(n) = network {
-        let _ = refresh(net_dir, locked, &n);
+    if let Some(g) = gone {
+        // Its network's others, and its container's endpoints on other networks.
+        let _ = rewrite(net_dir, &g.network, Some(&g.id));
     }
 }
 
-/// Rewrites every hosts file of `network`.
-pub fn refresh(net_dir: &Path, locked: &Locked, network: &str) -> Result<(), Error> {
-    let all = on_network(net_dir, locked, network);
-    for e in &all {
+/// Rewrites the hosts files of the containers on `network` (all their endpoints').
+pub fn refresh(net_dir: &Path, _locked: &Locked, network: &str) -> Result<(), Error> {
+    rewrite(net_dir, network, None)
+}
+
+fn rewrite(net_dir: &Path, network: &str, also: Option<&str>) -> Result<(), Error> {
+    let all = every(net_dir);
+    let ids: Vec<&str> = all
+        .iter()
+        .filter(|e| e.network == network)
+        .map(|e| e.id.as_str())
+        .chain(also)
+        .collect();
+    for e in all.iter().filter(|e| ids.contains(&e.id.as_str())) {
         write_in_place(&hosts_path(net_dir, e.ip), &render(e, &all))?;
     }
     Ok(())
@@ -178,6 +203,24 @@ mod tests {
             format!("{}10.91.0.2\tweb www aaaaaaaaaaaa\n", b.base)
         );
         // The default network shares no names.
+        assert_eq!(std::fs::read_to_string(&fc).unwrap(), c.base);
+        // c joins n too: its bound file (on the default network) names n's others, and
+        // theirs name it.
+        let c2 = ep([10, 91, 0, 4], "n", "cccc", &["c"]);
+        add(&dir, &l, &c2).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&fc).unwrap(),
+            format!(
+                "{}10.91.0.2\tweb www aaaaaaaaaaaa\n10.91.0.3\tdb bbbbbbbbbbbb\n",
+                c.base
+            )
+        );
+        assert!(
+            std::fs::read_to_string(&fa)
+                .unwrap()
+                .ends_with("10.91.0.4\tc cccc\n")
+        );
+        remove(&dir, &l, c2.ip);
         assert_eq!(std::fs::read_to_string(&fc).unwrap(), c.base);
         remove(&dir, &l, b.ip);
         assert!(!fb.exists());

@@ -93,7 +93,11 @@ pub fn lock(dir: &Path) -> Result<Locked, Error> {
 
 /// This process as a lease holder: pid and start time (pids are reused, start times are not).
 pub fn me() -> String {
-    let pid = std::process::id();
+    holder(std::process::id())
+}
+
+/// Process `pid` as a lease holder (a running container's monitor, for `network connect`).
+pub fn holder(pid: u32) -> String {
     format!("{pid} {}", start_time(pid).unwrap_or_default())
 }
 

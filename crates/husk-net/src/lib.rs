@@ -56,6 +56,10 @@ pub struct Attachment {
     pub published: Vec<Publish>,
     /// The container's /etc/hosts, which husk rewrites as containers come and go.
     pub hosts_file: PathBuf,
+    /// Its name inside the container (eth0, eth1, ... with more than one network), and whether
+    /// the default route goes through it (the first network's).
+    pub ifname: String,
+    pub default_route: bool,
     lease: PathBuf,
     dir: PathBuf,
     id: String,
@@ -75,6 +79,9 @@ pub struct Request {
     /// Its own /etc/hosts; the line `127.0.1.1\tHOSTNAME` gets its address.
     pub hosts: String,
     pub hostname: String,
+    /// The lease's holder ("PID START") when it is not this process: a running container's
+    /// monitor, whose exit releases the container's leases (`network connect`).
+    pub holder: Option<String>,
 }
 
 pub fn net_dir(root: &Path) -> PathBuf {
@@ -184,7 +191,7 @@ pub fn allocate(root: &Path, req: &Request) -> Result<Attachment, Error> {
         ports::check_free(&p)?;
         published.push(p);
     }
-    let mut holder = ipam::me();
+    let mut holder = req.holder.clone().unwrap_or_else(ipam::me);
     for p in &published {
         holder.push(' ');
         holder.push_str(&p.record());
@@ -237,6 +244,8 @@ pub fn allocate(root: &Path, req: &Request) -> Result<Attachment, Error> {
         mac: req.mac,
         published,
         hosts_file,
+        ifname: IFNAME.to_string(),
+        default_route: true,
         lease: lease.file.clone(),
         dir: dir.clone(),
         id: req.id.clone(),
@@ -488,6 +497,8 @@ impl Attachment {
             ip: self.ip,
             prefix: self.network.subnet.prefix,
             gateway: self.network.gateway,
+            ifname: self.ifname.clone(),
+            default_route: self.default_route,
         }
     }
 
@@ -514,6 +525,60 @@ impl Attachment {
             drop(locked);
         }
     }
+}
+
+/// The interface name for one more network in the network namespace of process `pid`: the
+/// first ethN it lacks, and whether it gets the default route (none there yet).
+pub fn next_ifname(pid: i32) -> (String, bool) {
+    let read =
+        |f: &str| std::fs::read_to_string(format!("/proc/{pid}/net/{f}")).unwrap_or_default();
+    let dev = read("dev");
+    let have: Vec<&str> = dev
+        .lines()
+        .filter_map(|l| l.split_once(':').map(|(n, _)| n.trim()))
+        .collect();
+    let name = (0..)
+        .map(|i| format!("eth{i}"))
+        .find(|n| !have.contains(&n.as_str()))
+        .expect("some ethN is free");
+    let routed = read("route").lines().skip(1).any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.get(1) == Some(&"00000000") && f.get(7) == Some(&"00000000")
+    });
+    (name, !routed)
+}
+
+/// `network disconnect` of a running container: its link on `network` deleted (its peer in the
+/// container goes with it), and that network's lease and hosts entries released. Returns the
+/// address it had.
+pub fn detach(root: &Path, id: &str, network: &str) -> Result<Ipv4Addr, Error> {
+    let dir = net_dir(root);
+    let locked = ipam::lock(&dir)?;
+    let ep = hosts::on_network(&dir, &locked, network)
+        .into_iter()
+        .find(|e| e.id == id)
+        .ok_or_else(|| {
+            Error::Msg(format!(
+                "network disconnect {network}: container {id} holds no address on it"
+            ))
+        })?;
+    let veth = veth_name(ep.ip);
+    explain(
+        &format!("delete veth {veth} (and its peer in the container)"),
+        || link::Rtnl::open().and_then(|mut r| r.delete(&veth)),
+    )?;
+    let lease = dir.join("leases").join(ep.ip.to_string());
+    let ports = std::fs::read_to_string(&lease)
+        .unwrap_or_default()
+        .split_whitespace()
+        .count()
+        > 3;
+    if ports {
+        remove_rules(id)?;
+    }
+    hosts::remove(&dir, &locked, ep.ip);
+    std::fs::remove_file(&lease).map_err(Error::io("remove", &lease))?;
+    Ok(ep.ip)
 }
 
 /// `Attachment::release` for a process other than the one that allocated (a detached

@@ -164,6 +164,9 @@ pub struct Veth {
     pub ip: Ipv4Addr,
     pub prefix: u8,
     pub gateway: Ipv4Addr,
+    /// Its name in the container, and whether the default route goes through it.
+    pub ifname: String,
+    pub default_route: bool,
 }
 
 /// docker's rule for a MAC made from the address (02:42 and the IPv4 bytes, here 02:68): a
@@ -185,7 +188,7 @@ impl Veth {
         })?;
         let create = |host: &mut Rtnl| host.0.transact(&mut [self.new_pair(master, ns)]).map(drop);
         crate::explain(
-            &format!("RTM_NEWLINK veth {} ↔ {}", self.host, crate::IFNAME),
+            &format!("RTM_NEWLINK veth {} ↔ {}", self.host, self.ifname),
             || {
                 match create(&mut host) {
                     // The name is the address's, which this container holds: a pair of that
@@ -204,7 +207,7 @@ impl Veth {
             let mut c: Rtnl = crate::explain("rtnetlink socket in the container's netns", || {
                 Rtnl::open_in(ns)
             })?;
-            let eth = c.index(crate::IFNAME)?;
+            let eth = c.index(&self.ifname)?;
             let mut gw = [0u8; 12];
             gw[0] = AF_INET;
             gw[4] = 254; // RT_TABLE_MAIN
@@ -215,11 +218,7 @@ impl Veth {
                 RTM_NEWROUTE,
                 NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
                 &gw,
-                format!(
-                    "add default route via {} on {}",
-                    self.gateway,
-                    crate::IFNAME
-                ),
+                format!("add default route via {} on {}", self.gateway, self.ifname),
             );
             route
                 .attr(RTA_GATEWAY, &self.gateway.octets())
@@ -228,23 +227,22 @@ impl Veth {
                 RTM_NEWLINK,
                 NLM_F_ACK,
                 &ifinfo(eth, true),
-                format!("set {} up", crate::IFNAME),
+                format!("set {} up", self.ifname),
             );
+            let mut msgs = vec![up, Rtnl::addr(eth, self.ip, self.prefix, &self.ifname)];
+            // A second network's link reaches its own subnet only; the first keeps the way out.
+            let via = if self.default_route {
+                msgs.push(route);
+                format!(", RTM_NEWROUTE default via {}", self.gateway)
+            } else {
+                String::new()
+            };
             crate::explain(
                 &format!(
-                    "{} up, RTM_NEWADDR {}/{}, RTM_NEWROUTE default via {}",
-                    crate::IFNAME,
-                    self.ip,
-                    self.prefix,
-                    self.gateway
+                    "{} up, RTM_NEWADDR {}/{}{via}",
+                    self.ifname, self.ip, self.prefix
                 ),
-                || {
-                    c.0.transact(&mut [
-                        up,
-                        Rtnl::addr(eth, self.ip, self.prefix, crate::IFNAME),
-                        route,
-                    ])
-                },
+                || c.0.transact(&mut msgs),
             )
             .map(drop)
             .map_err(Error::from)
@@ -263,9 +261,7 @@ impl Veth {
             &ifinfo(0, true),
             format!(
                 "create veth {} on {} (peer {} in the container)",
-                self.host,
-                self.bridge,
-                crate::IFNAME
+                self.host, self.bridge, self.ifname
             ),
         );
         m.str(IFLA_IFNAME, &self.host)
@@ -277,7 +273,7 @@ impl Veth {
         // The peer: its own ifinfomsg, then its attributes. Not up yet: veth_open refuses
         // (ENOTCONN) until the pair is complete.
         m.begin(VETH_INFO_PEER).raw(&ifinfo(0, false));
-        m.str(IFLA_IFNAME, crate::IFNAME)
+        m.str(IFLA_IFNAME, &self.ifname)
             .u32(IFLA_MTU, self.mtu)
             .attr(IFLA_ADDRESS, &self.mac)
             .u32(IFLA_NET_NS_FD, ns.as_raw_fd() as u32);

@@ -282,6 +282,7 @@ fn store_meta(
         image_root: None,
         exposed: a.exposed.clone(),
         bridge: None,
+        networks: vec![],
         foreground: None,
     }
 }

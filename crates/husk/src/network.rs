@@ -201,33 +201,45 @@ fn list(root: &Path, quiet: bool) -> Result<(), Error> {
     Ok(())
 }
 
-/// The detached container `word`, stopped (its network is read at each start: a running one's
-/// links are not changed in place).
-fn stopped(
-    root: &Path,
-    verb: &str,
-    word: &str,
-) -> Result<(husk_containers::Store, husk_containers::Meta), Error> {
+/// A container's store, its record, and its init's and monitor's pids when it runs.
+type Target = (
+    husk_containers::Store,
+    husk_containers::Meta,
+    Option<(i32, i32)>,
+);
+
+/// The detached container `word` (a running container's links change in place; a stopped
+/// one's networks are read at its next start).
+fn target(root: &Path, verb: &str, word: &str) -> Result<Target, Error> {
     let store = husk_containers::Store::for_root(root);
     let id = store.resolve(word)?;
     let meta = store.meta(&id)?;
     use husk_containers::store::Seen;
-    if matches!(
-        store.state(&id).unwrap_or_default().seen(),
-        Seen::Running | Seen::Restarting
-    ) {
-        return Err(Error::Msg(format!(
-            "network {verb} {word}: the container is running, and husk does not change a running container's links yet: stop it, {verb}, start it"
-        )));
-    }
-    Ok((store, meta))
+    let st = store.state(&id).unwrap_or_default();
+    let running = match st.seen() {
+        Seen::Running if meta.foreground.is_some() => {
+            return Err(Error::Msg(format!(
+                "network {verb} {word}: a foreground run's links are its husk's: run it with -d to change them while it runs"
+            )));
+        }
+        Seen::Running => Some((st.pid, st.monitor_pid)),
+        Seen::Restarting => {
+            return Err(Error::Msg(format!(
+                "network {verb} {word}: the container is restarting: try again once it runs"
+            )));
+        }
+        _ => None,
+    };
+    Ok((store, meta, running))
 }
 
 fn save_meta(store: &husk_containers::Store, m: &husk_containers::Meta) -> Result<(), Error> {
     husk_containers::store::write_json(&store.ctr(&m.id).join("meta.json"), m)
 }
 
-/// `network connect NET CONTAINER`: the container's next start leases on NET.
+/// `network connect NET CONTAINER`: a running container gets a link on NET now (eth0 with the
+/// default route when it had no network, else the next ethN); every start leases on each of its
+/// networks.
 fn connect(
     root: &Path,
     network: &str,
@@ -240,16 +252,16 @@ fn connect(
     } else {
         networks::find(&husk_net::net_dir(root), network)?.name
     };
-    let (store, mut meta) = stopped(root, "connect", word)?;
-    if let Some(b) = &meta.bridge {
-        return Err(Error::Msg(if b.network == name {
-            format!("network connect {name} {word}: already on {name}")
-        } else {
-            format!(
-                "network connect {name} {word}: it is on network {}, and a container has one network in husk: disconnect it first",
-                b.network
-            )
-        }));
+    let (store, mut meta, running) = target(root, "connect", word)?;
+    if meta
+        .bridge
+        .iter()
+        .chain(&meta.networks)
+        .any(|b| b.network == name)
+    {
+        return Err(Error::Msg(format!(
+            "network connect {name} {word}: already on {name}"
+        )));
     }
     // Its own network namespace (none), not the host's or another container's.
     let spec = store.spec(&meta.id)?;
@@ -263,7 +275,7 @@ fn connect(
             "network connect {name} {word}: the container uses the host's or another container's network namespace"
         )));
     }
-    meta.bridge = Some(husk_containers::store::BridgeMeta {
+    let b = husk_containers::store::BridgeMeta {
         root: root.to_path_buf(),
         publish: vec![],
         network: name,
@@ -274,25 +286,70 @@ fn connect(
             .collect(),
         ip,
         mac: None,
-    });
-    save_meta(&store, &meta)
+    };
+    if let Some((pid, monitor)) = running {
+        // The monitor holds the lease: its exit (the container's) releases it with the rest.
+        let (ifname, default_route) = husk_net::next_ifname(pid);
+        let hostname = spec.hostname.clone().unwrap_or_default();
+        let att = husk_containers::net::lease_more(
+            &meta.id,
+            &b,
+            &hostname,
+            Some(husk_net::ipam::holder(monitor as u32)),
+            ifname,
+            default_route,
+        )?;
+        let attached = att.attach(pid);
+        if let Err(e) = attached.and_then(|()| record_network(&store, &mut meta, b)) {
+            let _ = husk_net::detach(root, &meta.id, &att.network.name);
+            return Err(e);
+        }
+        return Ok(());
+    }
+    record_network(&store, &mut meta, b)
 }
 
-/// `network disconnect NET CONTAINER`: the container's next start has no network (none).
-fn disconnect(root: &Path, network: &str, word: &str) -> Result<(), Error> {
-    let (store, mut meta) = stopped(root, "disconnect", word)?;
-    match &meta.bridge {
-        Some(b)
-            if b.network == network
-                || networks::find(&husk_net::net_dir(root), network)
-                    .is_ok_and(|n| n.name == b.network) => {}
-        _ => {
-            return Err(Error::Msg(format!(
-                "network disconnect {network} {word}: the container is not on {network}"
-            )));
-        }
+/// The first network is `bridge` in the record (its /etc/hosts is the bound one), the others
+/// `networks`.
+fn record_network(
+    store: &husk_containers::Store,
+    meta: &mut husk_containers::Meta,
+    b: husk_containers::store::BridgeMeta,
+) -> Result<(), Error> {
+    if meta.bridge.is_none() {
+        meta.bridge = Some(b);
+    } else {
+        meta.networks.push(b);
     }
-    meta.bridge = None;
+    save_meta(store, meta)
+}
+
+/// `network disconnect NET CONTAINER`: a running container's link on NET goes now; its next
+/// start leases on the networks left (none left: network none).
+fn disconnect(root: &Path, network: &str, word: &str) -> Result<(), Error> {
+    let (store, mut meta, running) = target(root, "disconnect", word)?;
+    let on = |b: &husk_containers::store::BridgeMeta| {
+        b.network == network
+            || networks::find(&husk_net::net_dir(root), network).is_ok_and(|n| n.name == b.network)
+    };
+    let mut all: Vec<_> = meta
+        .bridge
+        .take()
+        .into_iter()
+        .chain(meta.networks.drain(..))
+        .collect();
+    let Some(i) = all.iter().position(on) else {
+        return Err(Error::Msg(format!(
+            "network disconnect {network} {word}: the container is not on {network}"
+        )));
+    };
+    let gone = all.remove(i);
+    if running.is_some() {
+        husk_net::detach(root, &meta.id, &gone.network)?;
+    }
+    let mut rest = all.into_iter();
+    meta.bridge = rest.next();
+    meta.networks = rest.collect();
     save_meta(&store, &meta)
 }
 

@@ -605,7 +605,7 @@ $HUSK --root "$ROOT" run --rm --rootfs "$RF" sh -c 'echo "rootfs-default-links: 
 }
 
 #[test]
-fn connect_and_disconnect_move_a_stopped_detached_container_between_networks() {
+fn connect_and_disconnect_change_a_running_containers_networks() {
     require_net!();
     let o = in_netns(
         "connect",
@@ -614,16 +614,27 @@ fn connect_and_disconnect_move_a_stopped_detached_container_between_networks() {
 H() {{ $HUSK --root "$ROOT" "$@"; }}
 H network create n1 >/dev/null; H network create n2 >/dev/null
 H run -d --name cx --network n1 --rootfs "$RF" sleep 600 >/dev/null
-H network connect n2 cx 2>&1 | sed 's/^/running: /' || true
-H stop -t 0 cx >/dev/null
-H network connect n2 cx 2>&1 | sed 's/^/one-network: /' || true
-H network disconnect n1 cx
+H run -d --name cpeer --network n2 --rootfs "$RF" sleep 600 >/dev/null
+# Running: a second link now, eth1 on n2, the default route staying on eth0.
 H network connect --alias cc n2 cx
-H network rm n1 && echo n1-free
-H start cx >/dev/null
-H exec cx ip -4 -o addr show eth0 | awk '{{print "on-n2:", $4}}'
-H run --network n2 --rootfs "$RF" -- sh -c 'ping -c 1 -W 5 cc >/dev/null && echo reaches-alias'
-H rm -f cx >/dev/null
+H network connect n2 cx 2>&1 | sed 's/^/again: /' || true
+H exec cx ip -4 -o addr show eth1 | awk '{{print "live-eth1:", $4}}'
+H exec cx ip route | grep '^default' | sed 's/^/route: /'
+H exec cx ping -c 1 -W 5 cpeer >/dev/null && echo cx-reaches-peer-by-name
+H exec cpeer ping -c 1 -W 5 cc >/dev/null && echo peer-reaches-alias
+H network rm n1 2>&1 | sed 's/^/in-use: /' || true
+# Running: eth0 (n1) goes, its lease and names with it; n2 stays.
+H network disconnect n1 cx
+echo "links-after-disconnect: $(H exec cx ls /sys/class/net | tr '
+' ' ')"
+H exec cx ping -c 1 -W 5 cpeer >/dev/null && echo still-reaches-peer
+H network rm n1 >/dev/null && echo n1-free
+# The bridge as eth0 again (no default route was left: it takes it); both at the next start.
+H network connect bridge cx
+H exec cx ip route | grep '^default' | sed 's/^/route-again: /'
+H stop -t 0 cx >/dev/null; H start cx >/dev/null
+H exec cx ip -4 -o addr | awk '$2 != "lo" {{print "restarted:", $2, $4}}' | sed 's/\.[0-9]*\//.N\//'
+H rm -f cx cpeer >/dev/null
 H network rm n2 >/dev/null && echo n2-removed
 rm -rf "$ROOT-fe"
 {LEFTOVERS}"#
@@ -632,11 +643,17 @@ rm -rf "$ROOT-fe"
     check_has(
         &o,
         &[
-            "running: husk: network connect cx: the container is running, and husk does not change a running container's links yet: stop it, connect, start it\n",
-            "one-network: husk: network connect n2 cx: it is on network n1, and a container has one network in husk: disconnect it first\n",
-            "n1\nn1-free\n",
-            "on-n2: 10.91.1.2/24\n",
-            "reaches-alias\n",
+            "again: husk: network connect n2 cx: already on n2\n",
+            "live-eth1: 10.91.1.3/24\n",
+            "route: default via 10.91.0.1 dev eth0",
+            "cx-reaches-peer-by-name\n",
+            "peer-reaches-alias\n",
+            "in-use: husk: network n1 is in use by container",
+            "links-after-disconnect: eth1 lo \n",
+            "still-reaches-peer\n",
+            "n1-free\n",
+            "route-again: default via 10.89.0.1 dev eth0",
+            "restarted: eth0 10.91.1.N/24\nrestarted: eth1 10.89.0.N/16\n",
             "n2-removed\n",
         ],
     );
