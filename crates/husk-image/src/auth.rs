@@ -4,6 +4,11 @@
 //! `~/.docker/config.json`. All share `{"auths": {"KEY": {"auth": base64("user:password")}}}`,
 //! KEY being a registry (`quay.io`), a registry and namespace (`quay.io/me`), or docker's URL
 //! forms (`https://index.docker.io/v1/`). `husk login`/`logout` write the first.
+//!
+//! A file's `credHelpers` (`{"HOST": "NAME"}`) and `credsStore` (`"NAME"`) name docker's
+//! credential helpers: `docker-credential-NAME get`, the server on stdin, answers
+//! `{"Username", "Secret"}` as JSON. Per file: the registry's helper, then an `auths` entry
+//! that holds credentials, then the store (docker leaves `auths` entries empty beside one).
 
 use base64::Engine as _;
 use husk_runtime::Error;
@@ -113,7 +118,24 @@ fn decode(path: &std::path::Path, key: &str, auth: &str) -> Result<Creds, Error>
 pub fn lookup(registry: &str, repo: &str) -> Result<Option<Creds>, Error> {
     for path in read_paths() {
         let Some(v) = read(&path)? else { continue };
+        if let Some((host, name)) = v["credHelpers"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .find(|(k, _)| aliases(registry).contains(&key_name(k)))
+            && let Some(name) = name.as_str()
+        {
+            let found = helper(&path, &format!("credHelpers.\"{host}\""), name, registry)?;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
         let Some(auths) = v["auths"].as_object() else {
+            if let Some(name) = v["credsStore"].as_str().filter(|n| !n.is_empty())
+                && let Some(c) = helper(&path, "credsStore", name, registry)?
+            {
+                return Ok(Some(c));
+            }
             continue;
         };
         let mut best: Option<(usize, &str, &Value)> = None;
@@ -133,8 +155,90 @@ pub fn lookup(registry: &str, repo: &str) -> Result<Option<Creds>, Error> {
         {
             return decode(&path, k, a).map(Some);
         }
+        if let Some(name) = v["credsStore"].as_str().filter(|n| !n.is_empty())
+            && let Some(c) = helper(&path, "credsStore", name, registry)?
+        {
+            return Ok(Some(c));
+        }
     }
     Ok(None)
+}
+
+/// `docker-credential-NAME get` for `registry` (docker.io as docker names it to helpers);
+/// None when the helper has nothing for it (it exits 1 saying "credentials not found").
+fn helper(
+    path: &std::path::Path,
+    key: &str,
+    name: &str,
+    registry: &str,
+) -> Result<Option<Creds>, Error> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let prog = format!("docker-credential-{name}");
+    let server = match registry {
+        "docker.io" => "https://index.docker.io/v1/",
+        r => r,
+    };
+    let from = || format!("{prog} ({key} in {})", path.display());
+    let mut child = Command::new(&prog)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            Error::Msg(format!(
+                "credential helper {}: {}",
+                from(),
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    "not found in $PATH".to_string()
+                } else {
+                    husk_runtime::errno_text(&e)
+                }
+            ))
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits without reading is judged by its answer below.
+        let _ = stdin.write_all(server.as_bytes());
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(Error::io("wait for credential helper", &prog))?;
+    let said = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
+    if !out.status.success() {
+        let msg = [said(&out.stdout), said(&out.stderr)].join(" ");
+        if msg.contains("credentials not found") {
+            return Ok(None);
+        }
+        return Err(Error::Msg(format!(
+            "credential helper {} get {server}: {}: {}",
+            from(),
+            out.status,
+            msg.trim()
+        )));
+    }
+    let v: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+        Error::Msg(format!(
+            "credential helper {} get {server}: not JSON ({e})",
+            from()
+        ))
+    })?;
+    let (Some(user), Some(secret)) = (v["Username"].as_str(), v["Secret"].as_str()) else {
+        return Err(Error::Msg(format!(
+            "credential helper {} get {server}: no Username and Secret in its answer",
+            from()
+        )));
+    };
+    if user == "<token>" {
+        return Err(Error::Msg(format!(
+            "credential helper {} get {server}: an identity token (OAuth2 refresh token): not yet supported by husk",
+            from()
+        )));
+    }
+    Ok(Some(Creds {
+        user: user.into(),
+        password: secret.into(),
+    }))
 }
 
 /// `husk login`: the entry for `registry` in `write_path()`, created 0600 with its directory.

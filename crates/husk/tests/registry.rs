@@ -475,6 +475,80 @@ fn token_auth_login_and_logout() {
     // Basic credentials on the command line work without the file.
     n.ok(&["rmi", &img]);
     n.ok(&["pull", "-q", "--creds", "user:secret", &img]);
+    n.ok(&["rmi", &img]);
+    cred_helpers(&n, &img);
+}
+
+/// docker's credential helpers: `credHelpers` names one for the registry, `credsStore` one for
+/// every registry; husk runs `docker-credential-NAME get` with the registry on stdin.
+fn cred_helpers(n: &Net, img: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = n.dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-fake");
+    let log = n.dir.join("helper.log");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\nread -r server\necho \"$1 $server\" >> {}\ncase \"$server\" in\n{PROXY}) printf '{{\"ServerURL\":\"%s\",\"Username\":\"user\",\"Secret\":\"secret\"}}' \"$server\";;\n*) echo 'credentials not found in native keychain'; exit 1;;\nesac\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let pull = |auth: serde_json::Value| {
+        std::fs::write(n.dir.join("auth.json"), auth.to_string()).unwrap();
+        let o = n
+            .cmd(HUSK)
+            .env("PATH", &path)
+            .args([
+                "--root",
+                n.dir.join("run").to_str().unwrap(),
+                "pull",
+                "-q",
+                img,
+            ])
+            .output()
+            .unwrap();
+        let _ = n.husk(&["rmi", img]);
+        o
+    };
+    let o = pull(serde_json::json!({"credHelpers": {PROXY: "fake"}}));
+    assert!(o.status.success(), "credHelpers: {}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        format!("get {PROXY}\n")
+    );
+    let o = pull(serde_json::json!({"auths": {PROXY: {}}, "credsStore": "fake"}));
+    assert!(o.status.success(), "credsStore: {}", stderr(&o));
+    let o = pull(serde_json::json!({"credHelpers": {PROXY: "gone"}}));
+    assert!(
+        !o.status.success()
+            && stderr(&o).contains("docker-credential-gone (credHelpers.\"127.0.0.1:5001\" in ")
+            && stderr(&o).contains("not found in $PATH"),
+        "{}",
+        stderr(&o)
+    );
+    // A helper without credentials for the registry: the registry's challenge is answered as
+    // without any ("husk login").
+    let o = pull(serde_json::json!({"credHelpers": {PROXY: "fake"}, "credsStore": "fake"}));
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::write(
+        &helper,
+        "#!/bin/sh\necho 'credentials not found in native keychain'; exit 1\n",
+    )
+    .unwrap();
+    let o = pull(serde_json::json!({"credsStore": "fake"}));
+    assert!(
+        !o.status.success() && stderr(&o).contains(&format!("husk login {PROXY}")),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
