@@ -2,8 +2,13 @@
 # Runs in the cgroup v2 guest (see scripts/test-systemd.sh): systemd as pid 1 of a husk
 # container, then husk inside it with --systemd-cgroup, checked against systemctl and the
 # cgroup files. Every wait polls a condition with a deadline (the guest is TCG-emulated).
+# LAYOUT=v2 (the guest as it boots), hybrid: every controller moved from the cgroup2 root to
+# its own v1 hierarchy, a name=systemd hierarchy and cgroup2 at unified/, as a hybrid host
+# mounts them, or v1: the same without unified/ (legacy). systemd in the container then runs
+# in that mode too and takes v1 properties.
 set -u
 fail=0
+LAYOUT=${LAYOUT:-v2}
 ok() { echo "ok   $*"; }
 bad() { echo "FAIL $*"; fail=1; }
 # $1 = what, $2 = want, $3 = got
@@ -18,6 +23,40 @@ until_true() {
 }
 
 OUTER="$HUSK --root /run/husk-outer"
+if [ "$LAYOUT" != v2 ]; then
+    # A controller leaves cgroup2 for a v1 hierarchy only while no cgroup below the root uses
+    # it: this runs first, before anything made one.
+    sed 's/\([a-z_]*\)/-\1/g' /sys/fs/cgroup/cgroup.subtree_control >/sys/fs/cgroup/cgroup.subtree_control
+    mount -t tmpfs -o mode=755 tmpfs /sys/fs/cgroup
+    for c in $(awk 'NR > 1 && $4 == 1 { print $1 }' /proc/cgroups); do
+        mkdir /sys/fs/cgroup/$c && mount -t cgroup -o $c cgroup /sys/fs/cgroup/$c || {
+            echo "FAIL mount the v1 $c hierarchy"; exit 1; }
+    done
+    mkdir /sys/fs/cgroup/systemd
+    mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd || { echo "FAIL mount name=systemd"; exit 1; }
+    if [ "$LAYOUT" = hybrid ]; then
+        mkdir /sys/fs/cgroup/unified && mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified || {
+            echo "FAIL mount unified"; exit 1; }
+    fi
+fi
+if [ "$LAYOUT" = v1 ]; then
+    # In a container systemd reads its "kernel command line" from its own arguments: without
+    # this it mounts cgroup2 at unified/ itself and runs hybrid.
+    sed -i 's|"--log-level=info"|&, "systemd.legacy_systemd_cgroup_controller=1"|' "$STAGE/outer/config.json"
+fi
+# A file of the container's cgroup (path from the outer container's), in its hierarchy.
+cgf() {
+    if [ "$LAYOUT" = v2 ]; then echo "/sys/fs/cgroup/husk-sd$1/$2"; else echo "/sys/fs/cgroup/${2%%.*}/husk-sd$1/$2"; fi
+}
+# Every directory a cgroup of the outer container's has (one per hierarchy on hybrid).
+cgdirs() {
+    if [ "$LAYOUT" = v2 ]; then echo "/sys/fs/cgroup/husk-sd$1"; return; fi
+    for h in memory pids freezer systemd $([ "$LAYOUT" = hybrid ] && echo unified); do
+        echo "/sys/fs/cgroup/$h/husk-sd$1"
+    done
+}
+# The line of /proc/PID/cgroup that holds the memory controller.
+memline() { if [ "$LAYOUT" = v2 ]; then grep '^0::'; else grep ':memory:' | cut -d: -f2-; fi; }
 # Units systemd needs beyond its built-in ones: the slices used and a default target.
 mkdir -p /etc/systemd/system
 printf '[Unit]\nDescription=husk test target\n' >/etc/systemd/system/default.target
@@ -47,8 +86,19 @@ H() { IN "$HUSK" "$@"; }
 # `load UNIT`, then `prop NAME`.
 load() { props=$(IN systemctl show "$1"); }
 prop() { echo "$props" | sed -n "s/^$1=//p"; }
-ok "systemd $(IN systemctl --version | sed -n '1s/systemd \([0-9]*\).*/\1/p') runs as pid 1 of husk container sysd"
-scope=/sys/fs/cgroup/husk-sd/huskt.slice/huskt-a.slice/husk-c1.scope
+ok "systemd $(IN systemctl --version | sed -n '1s/systemd \([0-9]*\).*/\1/p') runs as pid 1 of husk container sysd ($LAYOUT)"
+# systemd picks its mode from what is mounted (statfs of /sys/fs/cgroup, unified/, systemd/)
+# and moves itself to init.scope in the hierarchies it tracks processes with: the unified one
+# (v2, hybrid), name=systemd (hybrid, v1).
+case $LAYOUT in
+    v2) want=":/init.scope" ;;
+    hybrid) want="name=systemd:/init.scope :/init.scope" ;;
+    v1) want="name=systemd:/init.scope :/" ;;
+esac
+check "systemd's own cgroups ($LAYOUT mode)" "$want" \
+    "$(IN cat /proc/1/cgroup | grep -E '^[0-9]*:(name=systemd)?:' | cut -d: -f2- | tr '\n' ' ' | sed 's/ $//')"
+scope=/huskt.slice/huskt-a.slice/husk-c1.scope
+if [ "$LAYOUT" = v2 ]; then mem=0::$scope; else mem=memory:$scope; fi
 
 # create: the scope exists, holds init, carries runc's properties; the files hold the limits.
 H --systemd-cgroup create -b "$STAGE/inner" c1 </dev/null >/tmp/c1.log 2>&1 || { cat /tmp/c1.log; bad "create c1"; }
@@ -57,39 +107,60 @@ load husk-c1.scope
 check "unit ActiveState" active "$(prop ActiveState)"
 check "unit Slice" huskt-a.slice "$(prop Slice)"
 check "unit Delegate" yes "$(prop Delegate)"
-check "unit MemoryMax" 67108864 "$(prop MemoryMax)"
 check "unit TasksMax" 50 "$(prop TasksMax)"
-check "unit CPUWeight" 20 "$(prop CPUWeight)"
 check "unit CPUQuotaPerSecUSec" 200ms "$(prop CPUQuotaPerSecUSec)"
-check "unit AllowedCPUs" 0 "$(prop AllowedCPUs)"
 check "unit DevicePolicy" strict "$(prop DevicePolicy)"
 check "unit DefaultDependencies" no "$(prop DefaultDependencies)"
-check "unit ControlGroup" /huskt.slice/huskt-a.slice/husk-c1.scope "$(prop ControlGroup)"
+check "unit ControlGroup" $scope "$(prop ControlGroup)"
+# org.systemd.property.* annotations (a Sec name as USec).
+check "annotated unit CollectMode" inactive-or-failed "$(prop CollectMode)"
+check "annotated unit TimeoutStopUSec" 7s "$(prop TimeoutStopUSec)"
 c1pid=$(H state c1 | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
-check "init in the scope (the container's own view)" "0::/huskt.slice/huskt-a.slice/husk-c1.scope" "$(IN cat /proc/$c1pid/cgroup)"
-check "memory.max" 67108864 "$(cat $scope/memory.max)"
-check "pids.max" 50 "$(cat $scope/pids.max)"
-check "cpu.max" "20000 100000" "$(cat $scope/cpu.max)"
-check "cpu.weight" 20 "$(cat $scope/cpu.weight)"
+check "init in the scope (the container's own view)" "$mem" "$(IN cat /proc/$c1pid/cgroup | memline)"
+check "pids.max" 50 "$(cat $(cgf $scope pids.max))"
+if [ "$LAYOUT" = v2 ]; then
+    check "unit MemoryMax" 67108864 "$(prop MemoryMax)"
+    check "unit CPUWeight" 20 "$(prop CPUWeight)"
+    check "unit AllowedCPUs" 0 "$(prop AllowedCPUs)"
+    check "memory.max" 67108864 "$(cat $(cgf $scope memory.max))"
+    check "cpu.max" "20000 100000" "$(cat $(cgf $scope cpu.max))"
+    check "cpu.weight" 20 "$(cat $(cgf $scope cpu.weight))"
+else
+    check "unit MemoryLimit" 67108864 "$(prop MemoryLimit)"
+    check "unit CPUShares" 512 "$(prop CPUShares)"
+    check "unit BlockIOAccounting" yes "$(prop BlockIOAccounting)"
+    check "memory.limit_in_bytes" 67108864 "$(cat $(cgf $scope memory.limit_in_bytes))"
+    check "cpu.cfs_quota_us" 20000 "$(cat $(cgf $scope cpu.cfs_quota_us))"
+    check "cpu.shares" 512 "$(cat $(cgf $scope cpu.shares))"
+    check "cpuset.cpus" 0 "$(cat $(cgf $scope cpuset.cpus))"
+    check "init in the name=systemd scope" "name=systemd:$scope" \
+        "$(IN cat /proc/$c1pid/cgroup | grep name=systemd | cut -d: -f2-)"
+fi
 
 H start c1 || bad "start c1"
 check "c1 after start" running "$(H state c1 | sed -n 's/.*"status": *"\([a-z]*\)".*/\1/p')"
-check "exec in c1 joins the scope" "0::/huskt.slice/huskt-a.slice/husk-c1.scope" "$(H exec c1 cat /proc/self/cgroup)"
+check "exec in c1 joins the scope" "$mem" "$(H exec c1 cat /proc/self/cgroup | memline)"
 
 # update: SetUnitProperties, then the files.
 H update --memory 134217728 --pids-limit 80 c1 || bad "update c1"
 load husk-c1.scope
-check "unit MemoryMax after update" 134217728 "$(prop MemoryMax)"
 check "unit TasksMax after update" 80 "$(prop TasksMax)"
-check "memory.max after update" 134217728 "$(cat $scope/memory.max)"
-check "pids.max after update" 80 "$(cat $scope/pids.max)"
+check "pids.max after update" 80 "$(cat $(cgf $scope pids.max))"
+if [ "$LAYOUT" = v2 ]; then
+    check "unit MemoryMax after update" 134217728 "$(prop MemoryMax)"
+    check "memory.max after update" 134217728 "$(cat $(cgf $scope memory.max))"
+else
+    check "unit MemoryLimit after update" 134217728 "$(prop MemoryLimit)"
+    check "memory.limit_in_bytes after update" 134217728 "$(cat $(cgf $scope memory.limit_in_bytes))"
+fi
 
 # pause/resume: the files, as with cgroupfs.
+if [ "$LAYOUT" = v2 ]; then freeze=cgroup.freeze on=1 off=0; else freeze=freezer.state on=FROZEN off=THAWED; fi
 H pause c1 || bad "pause c1"
-check "cgroup.freeze after pause" 1 "$(cat $scope/cgroup.freeze)"
+check "$freeze after pause" $on "$(cat $(cgf $scope $freeze))"
 check "c1 after pause" paused "$(H state c1 | sed -n 's/.*"status": *"\([a-z]*\)".*/\1/p')"
 H resume c1 || bad "resume c1"
-check "cgroup.freeze after resume" 0 "$(cat $scope/cgroup.freeze)"
+check "$freeze after resume" $off "$(cat $(cgf $scope $freeze))"
 
 # A second container for the same unit is refused (its cgroup holds c1) and leaves nothing.
 H --systemd-cgroup create -b "$STAGE/inner" c2 </dev/null >/tmp/c2.log 2>&1 && bad "create c2 on c1's unit succeeded"
@@ -100,7 +171,9 @@ check "no state left for c2" "" "$(H list -q | grep c2)"
 H kill c1 KILL || bad "kill c1"
 until_true 600 "H state c1 | grep -q stopped" && ok "c1 stopped after kill" || bad "c1 did not stop after kill"
 H delete c1 || bad "delete c1"
-until_true 600 "[ ! -d $scope ]" && ok "scope cgroup removed" || bad "scope cgroup left: $scope"
+for d in $(cgdirs $scope); do
+    until_true 600 "[ ! -d $d ]" && ok "scope cgroup removed ($d)" || bad "scope cgroup left: $d"
+done
 load husk-c1.scope
 check "unit after delete" inactive "$(prop ActiveState)"
 check "unit load state after delete" not-found "$(prop LoadState)"
@@ -116,10 +189,14 @@ check "default unit active" active "$(prop ActiveState)"
 H delete --force c3 || bad "delete --force c3"
 load husk-c3.scope
 check "default unit after delete --force" not-found "$(prop LoadState)"
-[ -d /sys/fs/cgroup/husk-sd/system.slice/husk-c3.scope ] && bad "c3's cgroup left" || ok "c3's cgroup removed"
+for d in $(cgdirs /system.slice/husk-c3.scope); do
+    [ -d $d ] && bad "c3's cgroup left: $d" || ok "c3's cgroup removed ($d)"
+done
 
 # delete --force of the systemd container: every cgroup systemd made under it goes too.
 $OUTER delete --force sysd || bad "delete --force sysd"
-[ -d /sys/fs/cgroup/husk-sd ] && bad "systemd's cgroups left: $(find /sys/fs/cgroup/husk-sd -type d)" || ok "systemd container deleted with its slices"
+for d in $(cgdirs ""); do
+    [ -d $d ] && bad "systemd's cgroups left: $(find $d -type d)" || ok "systemd container deleted with its slices ($d)"
+done
 [ $fail = 0 ] || { echo "--- systemd's log"; tail -40 /var/log/systemd.log; }
 exit $fail

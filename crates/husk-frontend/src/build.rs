@@ -494,7 +494,14 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
 
     let ns = own_namespaces(a, host)?;
 
+    let args = process_args(a, host, embedded);
+    // podman's --systemd looks at the program, not at --init's reaper in front of it.
+    let program = &args[if a.init { 2 } else { 0 }..];
+    let systemd = super::systemd::wanted(a.systemd.as_deref(), program)?;
     let mut mounts = container_mounts(a, host, embedded, &ns, &rootfs)?;
+    if systemd {
+        super::systemd::mounts(&mut mounts);
+    }
     let mut etc_files = etc_binds(a, host, embedded, ns.net, &hostname, &mut mounts)?;
     let root_path = scaffold_root(a, host, embedded, &rootfs, &mut mounts, &mut etc_files);
 
@@ -517,7 +524,6 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
             .map_err(bad)?;
     }
     let cwd = working_dir(a, host, embedded)?;
-    let args = process_args(a, host, embedded);
 
     let mut spec = Spec {
         oci_version: husk_spec::OCI_VERSION.into(),
@@ -574,6 +580,9 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
         }),
         ..Default::default()
     };
+    if systemd {
+        super::systemd::process(&mut spec, a.stop_signal.is_some());
+    }
     lsm.apply(&mut spec)?;
     let mut plan = husk_spec::lower(&spec, &root_path)?;
     plan.rootfs_readonly_recursive = embedded;
@@ -1140,6 +1149,44 @@ mod tests {
         assert_eq!(plan.process.caps.unwrap().bounding.count_ones(), 14);
         assert!(!plan.masked_paths.is_empty());
         assert!(plan.process.env.contains(&"HOSTNAME=abc".to_string()));
+    }
+
+    #[test]
+    fn systemd_as_init_gets_what_it_boots_with() {
+        let root = std::env::temp_dir().join(format!("husk-sdroot-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        let a = args(|a| {
+            a.rootfs = Some(root.clone());
+            a.args = vec!["/sbin/init".into()];
+        });
+        let Built { spec, plan, .. } = build(&a, "sd", &host()).unwrap();
+        let _ = std::fs::remove_dir(&root);
+        let tmpfs = |d: &str| {
+            spec.mounts
+                .iter()
+                .any(|m| m.destination == d && m.kind.as_deref() == Some("tmpfs"))
+        };
+        assert!(tmpfs("/run") && tmpfs("/run/lock") && tmpfs("/tmp"));
+        let cg = spec
+            .mounts
+            .iter()
+            .find(|m| m.destination == "/sys/fs/cgroup")
+            .unwrap();
+        assert!(!cg.options.iter().any(|o| o == "ro"), "{:?}", cg.options);
+        assert!(plan.process.env.contains(&"container=husk".to_string()));
+        assert_eq!(spec.annotations[crate::STOP_SIGNAL], "37");
+        // --systemd false, or another program: none of it.
+        for f in [Some("false"), None] {
+            let a = args(|a| {
+                a.rootfs = Some("/".into());
+                a.systemd = f.map(String::from);
+                a.args = vec![if f.is_some() { "/sbin/init" } else { "sh" }.into()];
+            });
+            let Built { spec, plan, .. } = build(&a, "sd", &host()).unwrap();
+            assert!(!plan.process.env.contains(&"container=husk".to_string()));
+            assert!(!spec.annotations.contains_key(crate::STOP_SIGNAL));
+            assert!(!spec.mounts.iter().any(|m| m.destination == "/run/lock"));
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod rootless;
 mod scaffold;
 mod seccomp_default;
 pub mod size;
+mod systemd;
 mod user;
 
 use std::path::PathBuf;
@@ -164,6 +165,11 @@ pub struct RunArgs {
     /// Run a tiny init as pid 1 that forwards signals and reaps zombies
     #[arg(long)]
     pub init: bool,
+    /// systemd as pid 1 (podman's): true (the default) when the command is systemd or init,
+    /// always, or false: tmpfs /run, /run/lock, /tmp, a writable /sys/fs/cgroup,
+    /// container=husk, stop signal SIGRTMIN+3
+    #[arg(long, value_parser = ["true", "false", "always"])]
+    pub systemd: Option<String>,
     /// Memory limit (b, k, m, g: bytes, KiB, MiB, GiB)
     #[arg(short = 'm', long)]
     pub memory: Option<String>,

@@ -184,7 +184,12 @@ struct Prepared {
     cg_path: String,
     /// `--systemd-cgroup`: the scope, and systemd, connected before anything exists (no
     /// systemd to ask fails with nothing to undo).
-    systemd: Option<(husk_cgroup::systemd::Unit, husk_cgroup::systemd::Systemd)>,
+    /// With the unit properties the config's annotations ask for.
+    systemd: Option<(
+        husk_cgroup::systemd::Unit,
+        husk_cgroup::systemd::Systemd,
+        Vec<husk_cgroup::systemd::props::Prop>,
+    )>,
     /// The container's device nodes, which its device rules always allow.
     devices: Vec<(char, i64, i64)>,
 }
@@ -226,11 +231,13 @@ fn prepare(opts: &CreateOpts, plan: &Plan) -> Result<Prepared, Error> {
                 crate::caller::Caller::current().rootless(),
             )?,
             husk_cgroup::systemd::Systemd::connect()?,
+            husk_cgroup::systemd::annotations::properties(&plan.record.annotations)
+                .map_err(husk_cgroup::CgroupError::Unsupported)?,
         )),
         false => None,
     };
     let mut cgroup = match &systemd {
-        Some((unit, _)) => Cgroup {
+        Some((unit, _, _)) => Cgroup {
             systemd_unit: Some(unit.name.clone()),
             ..Cgroup::locate(&hier, &own, &unit.cgroup_path())?
         },
@@ -597,9 +604,10 @@ fn handshake(
 /// Makes the rest of the cgroup and writes the limits, before init lets anything of the
 /// container run.
 fn make_cgroup(plan: &Plan, pre: &mut Prepared, state: &State) -> Result<(), Error> {
-    if let Some((unit, sd)) = &mut pre.systemd {
+    if let Some((unit, sd, annotated)) = &mut pre.systemd {
         let res = plan.resources.as_ref();
-        husk_cgroup::systemd::start(sd, unit, &pre.hier, state.pid, res, &state.devices)?;
+        let devices = &state.devices;
+        husk_cgroup::systemd::start(sd, unit, &pre.hier, state.pid, res, devices, annotated)?;
         crate::explain::step(|| format!("systemd started {} in {}", unit.name, unit.slice));
     }
     pre.cgroup.create_part(false)?;

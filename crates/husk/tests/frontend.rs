@@ -340,6 +340,29 @@ fn tty_in_the_foreground_through_script() {
     assert_eq!(o.status.code(), Some(4));
 }
 
+/// `--systemd always`: what systemd as pid 1 needs is there when the container runs (the
+/// tmpfs, the cgroup mount writable, `container=husk`), and the stop signal is recorded.
+#[test]
+fn systemd_mode_mounts_tmpfs_and_a_writable_cgroup() {
+    require_root!();
+    let f = Front::new("systemd");
+    let rootfs = rootfs().to_string_lossy().into_owned();
+    let sh = ["--rootfs", rootfs.as_str(), "--", "/bin/sh", "-c"];
+    let script = "echo container=$container; for d in /run /run/lock /tmp /sys/fs/cgroup; do \
+         grep \" $d \" /proc/self/mountinfo | while read -r _ _ _ _ p o _; do echo \"$p ${o%%,*}\"; done; \
+         done";
+    let o = f.run_clean(&[&["--systemd", "always"][..], &sh, &[script]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let tmpfs = ["/run rw", "/run/lock rw", "/tmp rw"];
+    for want in tmpfs.iter().chain(&["container=husk", "/sys/fs/cgroup rw"]) {
+        assert!(text.lines().any(|l| l == *want), "{want:?} in {text}");
+    }
+    // The same command without the flag: not systemd, so none of it.
+    let o = f.run_clean(&[&sh[..], &["echo container=$container"]].concat());
+    assert_eq!(stdout(&o).trim(), "container=", "{}", stderr(&o));
+}
+
 #[test]
 fn init_reaps_orphans_and_forwards_signals() {
     require_root!();

@@ -17,8 +17,13 @@ use std::time::Duration;
 pub enum Value {
     Byte(u8),
     Bool(bool),
+    I16(i16),
+    U16(u16),
+    I32(i32),
     U32(u32),
+    I64(i64),
     U64(u64),
+    Double(f64),
     Str(String),
     ObjPath(String),
     Sig(String),
@@ -32,8 +37,13 @@ impl Value {
         match self {
             Value::Byte(_) => "y".into(),
             Value::Bool(_) => "b".into(),
+            Value::I16(_) => "n".into(),
+            Value::U16(_) => "q".into(),
+            Value::I32(_) => "i".into(),
             Value::U32(_) => "u".into(),
+            Value::I64(_) => "x".into(),
             Value::U64(_) => "t".into(),
+            Value::Double(_) => "d".into(),
             Value::Str(_) => "s".into(),
             Value::ObjPath(_) => "o".into(),
             Value::Sig(_) => "g".into(),
@@ -60,6 +70,7 @@ impl Value {
 fn align_of(sig: u8) -> usize {
     match sig {
         b'y' | b'g' | b'v' => 1,
+        b'n' | b'q' => 2,
         b't' | b'x' | b'd' | b'(' | b'{' => 8,
         _ => 4,
     }
@@ -83,15 +94,22 @@ impl Enc {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
 
+    fn fixed<const N: usize>(&mut self, bytes: [u8; N]) {
+        self.pad(N);
+        self.buf.extend_from_slice(&bytes);
+    }
+
     fn put(&mut self, v: &Value) {
         match v {
             Value::Byte(b) => self.buf.push(*b),
             Value::Bool(b) => self.u32(u32::from(*b)),
+            Value::I16(n) => self.fixed(n.to_le_bytes()),
+            Value::U16(n) => self.fixed(n.to_le_bytes()),
+            Value::I32(n) => self.fixed(n.to_le_bytes()),
             Value::U32(n) => self.u32(*n),
-            Value::U64(n) => {
-                self.pad(8);
-                self.buf.extend_from_slice(&n.to_le_bytes());
-            }
+            Value::I64(n) => self.fixed(n.to_le_bytes()),
+            Value::U64(n) => self.fixed(n.to_le_bytes()),
+            Value::Double(n) => self.fixed(n.to_le_bytes()),
             Value::Str(s) | Value::ObjPath(s) => {
                 self.u32(s.len() as u32);
                 self.buf.extend_from_slice(s.as_bytes());
@@ -188,10 +206,24 @@ impl Dec<'_> {
         Ok(match sig[0] {
             b'y' => Value::Byte(self.take(1)?[0]),
             b'b' => Value::Bool(self.u32()? != 0),
-            b'u' | b'i' | b'h' => Value::U32(self.u32()?),
+            b'n' | b'q' => {
+                self.align(2)?;
+                let b: [u8; 2] = self.take(2)?.try_into().expect("2");
+                match sig[0] {
+                    b'n' => Value::I16(i16::from_le_bytes(b)),
+                    _ => Value::U16(u16::from_le_bytes(b)),
+                }
+            }
+            b'u' | b'h' => Value::U32(self.u32()?),
+            b'i' => Value::I32(self.u32()? as i32),
             b't' | b'x' | b'd' => {
                 self.align(8)?;
-                Value::U64(u64::from_le_bytes(self.take(8)?.try_into().expect("8")))
+                let b: [u8; 8] = self.take(8)?.try_into().expect("8");
+                match sig[0] {
+                    b'x' => Value::I64(i64::from_le_bytes(b)),
+                    b'd' => Value::Double(f64::from_le_bytes(b)),
+                    _ => Value::U64(u64::from_le_bytes(b)),
+                }
             }
             b's' | b'o' => {
                 let len = self.u32()? as usize;
@@ -478,6 +510,48 @@ mod tests {
             args.iter().map(Value::signature).collect::<String>(),
             "ssa(sv)a(sa(sv))"
         );
+    }
+
+    #[test]
+    fn every_number_type_keeps_its_size_alignment_and_sign() {
+        // A byte first, so each number after it has to be padded to its own alignment.
+        let args = vec![
+            Value::Byte(1),
+            Value::I16(-2),
+            Value::Byte(3),
+            Value::U16(65535),
+            Value::Byte(4),
+            Value::I32(-5),
+            Value::Byte(6),
+            Value::I64(-7),
+            Value::Byte(8),
+            Value::Double(2.5),
+        ];
+        let mut e = Enc { buf: Vec::new() };
+        args.iter().for_each(|a| e.put(a));
+        assert_eq!(
+            e.buf,
+            [
+                &[1, 0][..],
+                &(-2i16).to_le_bytes(),
+                &[3, 0],
+                &[0xff, 0xff],
+                &[4, 0, 0, 0],
+                &(-5i32).to_le_bytes(),
+                &[6, 0, 0, 0, 0, 0, 0, 0],
+                &(-7i64).to_le_bytes(),
+                &[8, 0, 0, 0, 0, 0, 0, 0],
+                &2.5f64.to_le_bytes(),
+            ]
+            .concat()
+        );
+        let sig: String = args.iter().map(Value::signature).collect();
+        assert_eq!(sig, "ynyqyiyxyd");
+        let mut d = Dec {
+            buf: &e.buf,
+            pos: 0,
+        };
+        assert_eq!(d.all(&sig).unwrap(), args);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! the cgroup files as with cgroupfs (what systemd cannot express included), and pause, kill,
 //! stats and exec use the files alone. Nothing here runs unless the flag is given.
 
+pub mod annotations;
 pub mod dbus;
 pub mod props;
 
@@ -155,8 +156,10 @@ pub fn resource_properties(
     Ok(out)
 }
 
-/// `create`: starts the container's scope with init (`pid`) in it and the unit properties of
-/// `res`; the cgroup files are written after, as with cgroupfs.
+/// `create`: starts the container's scope with init (`pid`) in it, the unit properties of
+/// `res`, then those of the `org.systemd.property.*` annotations (`annotated`, from
+/// [`annotations::properties`]; after, so they win, as in runc); the cgroup files are
+/// written after, as with cgroupfs.
 pub fn start(
     sd: &mut Systemd,
     unit: &Unit,
@@ -164,11 +167,13 @@ pub fn start(
     pid: i32,
     res: Option<&Resources>,
     extra_devices: &[(char, i64, i64)],
+    annotated: &[props::Prop],
 ) -> Result<(), CgroupError> {
-    let props = match res {
+    let mut props = match res {
         Some(r) => resource_properties(h, r, extra_devices, sd.version)?,
         None => Vec::new(),
     };
+    props.extend_from_slice(annotated);
     sd.start_scope(unit, pid, h, props)
 }
 
