@@ -16,8 +16,8 @@ skip() {
   exit 0
 }
 [[ $(id -u) == 0 ]] || skip "not root (the test makes users)"
-for t in useradd userdel runuser newuidmap newgidmap runc; do
-  command -v "$t" >/dev/null || skip "no $t (apt-get install passwd util-linux uidmap runc)"
+for t in useradd userdel runuser newuidmap newgidmap runc pasta unshare; do
+  command -v "$t" >/dev/null || skip "no $t (apt-get install passwd util-linux uidmap runc passt)"
 done
 BB=$(command -v busybox) || skip "no busybox (apt-get install busybox-static)"
 [[ -x $HUSK ]] || { echo "no husk binary at $HUSK (cargo build first)"; exit 1; }
@@ -41,7 +41,7 @@ trap cleanup EXIT
 mkdir -p "$T/bin" "$T/rootfs/bin"
 cp "$HUSK" "$T/bin/husk"
 cp "$BB" "$T/rootfs/bin/busybox"
-for a in sh id cat ls sleep true touch; do ln -s busybox "$T/rootfs/bin/$a"; done
+for a in sh id cat ls sleep true touch nc ip seq; do ln -s busybox "$T/rootfs/bin/$a"; done
 # --rootfs DIR: the user's own unpacked root, as a user's tarball gives it
 rootfs() { [[ -d $T/rootfs-$1 ]] || { cp -a "$T/rootfs" "$T/rootfs-$1" && chown -R "$1:" "$T/rootfs-$1"; }; echo "$T/rootfs-$1"; }
 for u in "$U1" "$U0"; do
@@ -109,7 +109,7 @@ check "a root-owned --rootfs: EACCES names the step and says the container's roo
 check "an image as an ordinary user: refused, saying why and what to do" 125 \
   "images as an ordinary user: not yet.*use --rootfs DIR" as "$U1" "$H" run localhost/busybox true
 check "--network bridge as an ordinary user: refused, saying why" 125 \
-  "--network bridge: needs root.*use --network none or host" \
+  "--network bridge: needs root.*as an ordinary user use --network pasta" \
   as "$U1" "$H" run --network bridge -- true
 check "-d as an ordinary user: refused" 125 "^husk: -d as an ordinary user: not yet" \
   as "$U1" "$H" run -d --rootfs "$(rootfs "$U1")" sleep 1
@@ -146,6 +146,55 @@ check "delete" 0 "" as "$U1" "$H" delete c1
 check "--rootless true: create runs without cgroups" 0 "" \
   sh -c "runuser -u '$U1' -- env -i XDG_RUNTIME_DIR='$T/run-$U1' '$H' --rootless true create --bundle '$B' c2 >'$T/c2.out' 2>&1"
 check "delete --force" 0 "" as "$U1" "$H" delete --force c2
+
+# --network pasta, only inside network namespaces made here (never the host's interfaces): the
+# test's namespace has an uplink veth with an address and a default route for pasta to copy; its
+# peer is in a second namespace with a server the container reaches outbound; the user's
+# container publishes 18080 -> 8080 to a client in the test's namespace (each nc bounded by
+# timeout: pasta passes the data at once, a peer's close at times only late). /dev/net/tun is 0600 on
+# some hosts: made 0666 for this part only, restored on every way out.
+tun_mode=$(stat -c %a /dev/net/tun)
+if [[ $tun_mode == 600 ]]; then
+  check "--network pasta with /dev/net/tun 0600: refused, naming the device and what to do" 125 \
+    "open /dev/net/tun: EACCES.*chmod 0666 /dev/net/tun" \
+    as "$U1" "$H" run --network pasta --rootfs "$(rootfs "$U1")" -- true
+  check "no tun access: the default network is none" 0 "^lo\$" \
+    as "$U1" "$H" run --rootfs "$(rootfs "$U1")" -- sh -c 'echo $(tail -n +3 /proc/net/dev | cut -d: -f1)'
+fi
+check "--network pasta as root: refused, saying why" 125 "--network pasta: for an ordinary user" \
+  "$H" run --network pasta -- true
+check "-p with pasta needs a host port" 125 "-p 80: with --network pasta the host port must be given" \
+  as "$U1" "$H" run --network pasta -p 80 -- true
+trap 'chmod "$tun_mode" /dev/net/tun; cleanup' EXIT
+chmod 0666 /dev/net/tun
+cat >"$T/pasta.sh" <<NET
+set -u
+ip link set lo up
+ip link add up0 type veth peer name up1
+unshare -n sh -c 'echo \$\$ >$T/peer.pid; for i in \$(seq 600); do ip link show up1 >/dev/null 2>&1 && break; sleep 0.1; done
+  ip addr add 10.77.0.2/24 dev up1 && ip link set up1 up && echo outside | timeout 60 $BB nc -l -p 9000' &
+for i in \$(seq 600); do [ -s $T/peer.pid ] && break; sleep 0.1; done # bounded: 60 s
+ip link set up1 netns \$(cat $T/peer.pid)
+ip addr add 10.77.0.1/24 dev up0 && ip link set up0 up && ip route add default via 10.77.0.254
+# pasta is the default network of an ordinary user where it can work (podman 5's)
+runuser -u $U1 -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin XDG_RUNTIME_DIR=$T/run-$U1 HOME=/ \\
+  $H run --rm -p 18080:8080 --rootfs $(rootfs "$U1") -- sh -c '
+    echo "inside: \$(ip -4 -o addr show | grep -o "10.77.0.1/24")"
+    for i in \$(seq 100); do got=\$(busybox timeout 5 nc 10.77.0.2 9000 </dev/null 2>/dev/null); [ -n "\$got" ] && break; sleep 0.1; done
+    echo "outbound: \$got"
+    echo served | busybox timeout 60 nc -l -p 8080' &
+for i in \$(seq 600); do # bounded: 60 s
+  got=\$(timeout 5 $BB nc 127.0.0.1 18080 </dev/null 2>/dev/null); [ "\$got" = served ] && break
+  sleep 0.1
+done
+echo "client: \$got"
+wait
+NET
+out=$(timeout 180 unshare -n sh "$T/pasta.sh" 2>&1)
+chmod "$tun_mode" /dev/net/tun
+check "--network pasta (the default): the uplink's address inside" 0 "^inside: 10.77.0.1/24\$" echo "$out"
+check "--network pasta: outbound to a server in another namespace" 0 "^outbound: outside\$" echo "$out"
+check "--network pasta: -p 18080:8080 reaches the container from the host's side" 0 "^client: served\$" echo "$out"
 
 # husk's own rootless spec, as the user without ranges
 B0=$T/bundle0

@@ -269,7 +269,10 @@ fn launch_once(store: &Store, id: &str) -> Result<Launch, Error> {
         files,
         ..Default::default()
     };
-    let attach = |pid: i32| att.iter().try_for_each(|a| a.attach(pid));
+    let attach = |ns: &launch::InitNamespaces| {
+        att.iter()
+            .try_for_each(|a| a.attach(std::os::fd::AsFd::as_fd(&ns.net)))
+    };
     let step = (!att.is_empty()).then_some(&attach as launch::RuntimeStep<'_>);
     let started = launch::launch_plan_with(&opts, &plan, Mode::Run, step).and_then(|mut c| {
         husk_runtime::fault::point("monitor.launched")?;

@@ -663,13 +663,19 @@ fn own_namespaces(a: &RunArgs, host: &Host) -> Result<OwnNamespaces, Error> {
     // A named network is checked when its address is leased; container:NAME's namespace is
     // joined by path (the front end fills it in once it has found that container).
     let own_net = match network {
+        "pasta" if host.rootless.is_none() => {
+            return Err(bad(
+                "--network pasta: for an ordinary user (pasta would drop root for nobody, who cannot join the container's namespaces); as root use --network bridge",
+            ));
+        }
+        "pasta" => true,
         n if host.rootless.is_some()
             && n != "none"
             && n != "host"
             && !n.starts_with("container:") =>
         {
             return Err(bad(format!(
-                "--network {n}: needs root (a veth on a husk bridge and nftables rules); networking for an ordinary user (pasta, slirp4netns) is not yet in husk: use --network none or host"
+                "--network {n}: needs root (a veth on a husk bridge and nftables rules); as an ordinary user use --network pasta (apt-get install passt), none or host"
             )));
         }
         "host" => false,
@@ -682,9 +688,10 @@ fn own_namespaces(a: &RunArgs, host: &Host) -> Result<OwnNamespaces, Error> {
             )));
         }
     };
-    let attached = !matches!(network, "none" | "host") && !network.starts_with("container:");
+    let attached =
+        !matches!(network, "none" | "host" | "pasta") && !network.starts_with("container:");
     for (set, flag) in [
-        (!a.publish.is_empty(), "-p/--publish"),
+        (!a.publish.is_empty() && network != "pasta", "-p/--publish"),
         (a.publish_all, "-P/--publish-all"),
         (!a.network_alias.is_empty(), "--network-alias"),
         (a.ip.is_some(), "--ip"),
@@ -692,7 +699,12 @@ fn own_namespaces(a: &RunArgs, host: &Host) -> Result<OwnNamespaces, Error> {
     ] {
         if set && !attached {
             return Err(bad(format!(
-                "{flag} needs --network bridge or a named network (this one is {network})"
+                "{flag} needs --network bridge or a named network{} (this one is {network})",
+                if flag.starts_with("-p") {
+                    ", or pasta as an ordinary user"
+                } else {
+                    ""
+                }
             )));
         }
     }

@@ -11,6 +11,7 @@ pub mod link;
 mod netlink;
 pub mod networks;
 pub mod nft;
+pub mod pasta;
 pub mod ports;
 
 /// Runs one network step and narrates it under `--explain` with its own cost (the narration's
@@ -502,12 +503,10 @@ impl Attachment {
         }
     }
 
-    /// Attaches the container whose init is `pid` (its network namespace exists from the
-    /// clone on): called in-process by `husk run` (`launch_plan_with`).
-    pub fn attach(&self, pid: i32) -> Result<(), Error> {
-        let path = format!("/proc/{pid}/ns/net");
-        let ns = std::fs::File::open(&path).map_err(Error::io("open", &path))?;
-        self.veth().attach(std::os::fd::AsFd::as_fd(&ns))
+    /// Attaches the container whose network namespace is `netns` (init's, which exists from
+    /// the clone on): called in-process by `husk run` (`launch_plan_with`).
+    pub fn attach(&self, netns: std::os::fd::BorrowedFd<'_>) -> Result<(), Error> {
+        self.veth().attach(netns)
     }
 
     /// Removes the port rules, the hosts file (updating the network's others) and the lease.

@@ -28,6 +28,8 @@ pub(crate) struct InitArgs<'a> {
     pub join_user: Option<OwnedFd>,
     pub join_mount: Option<OwnedFd>,
     pub runtime_hooks: bool,
+    /// A runtime step waits for init's namespaces (`Msg::Namespaces`).
+    pub send_namespaces: bool,
     /// Where to attach the root when it is `/` itself (see `Rootfs::prepare`).
     pub staging: Option<PathBuf>,
     /// User namespaces for id-mapped mounts, aligned with `plan.mounts`.
@@ -354,6 +356,9 @@ fn enter_namespaces(a: &InitArgs<'_>) -> Step<()> {
         sec::setresgid(0).map_err(|e| fail("setresgid", "0", e))?;
         sec::setresuid(0).map_err(|e| fail("setresuid", "0", e))?;
     }
+    if a.send_namespaces {
+        send_namespaces(&a.chan)?;
+    }
     if let Some(name) = &a.session_keyring {
         // The keyring is labelled when it is made (SELinux keycreate, as runc does).
         crate::lsm::apply(&crate::lsm::keyring_writes(p))?;
@@ -381,6 +386,20 @@ fn enter_namespaces(a: &InitArgs<'_>) -> Step<()> {
     // is for exec only: runtime-spec 1.3 says it does not apply to init (runc agrees).
     sec::set_affinity(None).map_err(|e| fail("sched_setaffinity", "all CPUs", e))?;
     Ok(())
+}
+
+/// Init's user and network namespaces for the parent's runtime step (pasta joins them by
+/// `/proc/self/fd/N`). Only init may open them: being non-dumpable, its /proc/PID/ns refuses
+/// even its own uid (EACCES), while a process' own /proc/thread-self/ns is always its own.
+fn send_namespaces(chan: &Channel) -> Step<()> {
+    let open = |kind: &str| {
+        let p = format!("/proc/thread-self/ns/{kind}");
+        sfs::openat(None, Path::new(&p), libc::O_RDONLY | libc::O_CLOEXEC, 0)
+            .map_err(|e| fail("open", &p, e))
+    };
+    let (user, net) = (open("user")?, open("net")?);
+    chan.send_with_fds(&Msg::Namespaces, &[user.as_fd(), net.as_fd()])
+        .map_err(|e| fail("sync", "namespaces", e))
 }
 
 /// The root bound and every mount made (`Rootfs::mount_all`), or without a mount namespace only

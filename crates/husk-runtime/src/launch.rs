@@ -152,10 +152,18 @@ pub fn launch_plan(opts: &CreateOpts, plan: &Plan, mode: Mode) -> Result<Launche
     launch_plan_with(opts, plan, mode, None)
 }
 
-/// Work of the caller, given init's pid, done in-process once init's namespaces exist and
-/// before anything of the container runs (the front end's `--network bridge` attach: a
+/// Work of the caller, given init's pid and namespaces, done in-process once they exist and
+/// before anything of the container runs (the front end's `--network bridge` attach, pasta: a
 /// createRuntime hook without the hook's process).
-pub type RuntimeStep<'a> = &'a dyn Fn(i32) -> Result<(), Error>;
+pub type RuntimeStep<'a> = &'a dyn Fn(&InitNamespaces) -> Result<(), Error>;
+
+/// Init's pid, and its user and network namespaces as init itself opened them (see
+/// `init::send_namespaces`).
+pub struct InitNamespaces {
+    pub pid: i32,
+    pub user: OwnedFd,
+    pub net: OwnedFd,
+}
 
 /// `launch_plan` with a `RuntimeStep`: it runs while init mounts (after the cgroup is sent),
 /// and init waits for it as for createRuntime hooks, before pivot_root.
@@ -452,6 +460,7 @@ fn spawn(
                 join_user,
                 join_mount,
                 runtime_hooks,
+                send_namespaces: has_step,
                 staging,
                 console,
                 idmaps,
@@ -577,7 +586,8 @@ fn handshake(
     send_cgroups(&chan, &pre, pidfd.as_fd(), into_cgroup, plan)?;
     // Init mounts meanwhile, on the other CPU when there is one.
     if let Some(step) = step {
-        step(pid)?;
+        let (user, net) = recv_namespaces(&chan, plan, &pre, pidfd.as_fd())?;
+        step(&InitNamespaces { pid, user, net })?;
     }
     await_ready(&chan, plan, &pre, pidfd.as_fd(), &hook_state)?;
     state.pid_start = sp::proc_stat(pid)
@@ -656,6 +666,43 @@ fn send_cgroups(
     })
 }
 
+/// Init's user and network namespaces (`Msg::Namespaces`), or its error.
+fn recv_namespaces(
+    chan: &Channel,
+    plan: &Plan,
+    pre: &Prepared,
+    pidfd: BorrowedFd<'_>,
+) -> Result<(OwnedFd, OwnedFd), Error> {
+    match chan
+        .recv_with_fds(2)
+        .map_err(Error::io("sync", "namespaces"))?
+    {
+        Some((Msg::Namespaces, fds)) => {
+            let mut fds = fds.into_iter();
+            match (fds.next(), fds.next()) {
+                (Some(user), Some(net)) => Ok((user, net)),
+                _ => Err(Error::Msg(
+                    "internal: init sent fewer than its 2 namespaces".into(),
+                )),
+            }
+        }
+        Some((m, _)) => Err(init_failed(m)),
+        None => Err(died_during_setup(pidfd, &pre.cgroup, &pre.hier, plan)),
+    }
+}
+
+/// An init's report that is not the one awaited: its error, or a protocol fault.
+fn init_failed(m: Msg) -> Error {
+    match m {
+        Msg::Error(m) => Error::Msg(m),
+        Msg::NoExec(m) => Error::Exec {
+            not_found: crate::process::is_not_found(&m),
+            msg: m,
+        },
+        other => Error::Msg(format!("internal: unexpected {other:?} from init")),
+    }
+}
+
 /// Runs the prestart and createRuntime hooks when init has mounted, until it is ready.
 fn await_ready(
     chan: &Channel,
@@ -682,16 +729,7 @@ fn await_ready(
                 crate::fault::point("create.ready")?;
                 return Ok(());
             }
-            Some(Msg::Error(m)) => return Err(Error::Msg(m)),
-            Some(Msg::NoExec(m)) => {
-                let not_found = crate::process::is_not_found(&m);
-                return Err(Error::Exec { msg: m, not_found });
-            }
-            Some(other) => {
-                return Err(Error::Msg(format!(
-                    "internal: unexpected {other:?} from init"
-                )));
-            }
+            Some(other) => return Err(init_failed(other)),
             None => return Err(died_during_setup(pidfd, &pre.cgroup, &pre.hier, plan)),
         }
     }

@@ -15,6 +15,9 @@
 //! | 1'   | parent → child | `Cgroups`  | the cgroup is ready, limits set; with it the open `tasks` |
 //! |      |                |            | files of the v1 hierarchies (SCM_RIGHTS): the child moves |
 //! |      |                |            | itself in before the cgroup namespace and cgroup mounts   |
+//! | 1''  | child → parent | `Namespaces`| (only for a runtime step) its user and network        |
+//! |      |                |            | namespaces (SCM_RIGHTS), opened by init itself: non-      |
+//! |      |                |            | dumpable, its /proc/PID/ns is closed to the caller's uid  |
 //! | 2    | child → parent | `Mounted`  | mounts done, before pivot_root: run createRuntime hooks  |
 //! | 3    | parent → child | `HooksDone`| (only when there are prestart/createRuntime hooks)       |
 //! | 4    | child → parent | `Ready`    | everything but exec is done                              |
@@ -34,6 +37,7 @@ const MAX_TEXT: usize = 4096;
 pub enum Msg {
     Go(i32),
     Cgroups,
+    Namespaces,
     Mounted,
     HooksDone,
     Ready,
@@ -50,6 +54,7 @@ impl Msg {
                 (b'G', &pid)
             }
             Msg::Cgroups => (b'C', ""),
+            Msg::Namespaces => (b'N', ""),
             Msg::Mounted => (b'M', ""),
             Msg::HooksDone => (b'H', ""),
             Msg::Ready => (b'R', ""),
@@ -74,6 +79,7 @@ impl Msg {
                     })?,
             ),
             Some(b'C') => Msg::Cgroups,
+            Some(b'N') => Msg::Namespaces,
             Some(b'M') => Msg::Mounted,
             Some(b'H') => Msg::HooksDone,
             Some(b'R') => Msg::Ready,
@@ -150,6 +156,7 @@ mod tests {
         for m in [
             Msg::Go(4242),
             Msg::Cgroups,
+            Msg::Namespaces,
             Msg::Mounted,
             Msg::HooksDone,
             Msg::Ready,

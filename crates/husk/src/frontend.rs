@@ -34,6 +34,10 @@ pub fn run(root: &Path, mut a: RunArgs, systemd_cgroup: bool) -> Result<i32, Err
             ));
         }
         let unprivileged = husk_runtime::caller::Caller::current().unprivileged();
+        // podman 5's default for an ordinary user, where pasta can work (else none, as root's).
+        if unprivileged && a.network.is_none() && husk_net::pasta::usable() {
+            a.network = Some("pasta".into());
+        }
         let monitored = through_monitor(&a)?;
         if monitored {
             check_it(&a)?;
@@ -351,6 +355,7 @@ fn run_frontend(root: &Path, a: RunArgs, id: String, image: Option<&str>) -> Res
             join_container_netns(root, &n["container:".len()..], &mut built)?;
             NetGuard(None)
         }
+        "pasta" => NetGuard(None),
         _ => match bridge_meta(root, &a) {
             Some(b) => {
                 let hostname = built.spec.hostname.clone().unwrap_or_default();
@@ -401,14 +406,22 @@ fn run_frontend(root: &Path, a: RunArgs, id: String, image: Option<&str>) -> Res
     // docker writes the id at create and refuses an existing file; removed again if the
     // container never runs.
     write_cidfile(&a, &id)?;
-    let attach = |pid: i32| match net.0.as_ref() {
-        Some(att) => att.attach(pid),
-        None => Ok(()),
+    let pasta = match a.network.as_deref() {
+        Some("pasta") => Some(husk_net::pasta::prepare(&a.publish)?),
+        _ => None,
     };
-    let step = net
-        .0
-        .is_some()
-        .then_some(&attach as launch::RuntimeStep<'_>);
+    // Stopped (dropped) once the container is gone, however the run ends.
+    let pasta_running = std::cell::RefCell::new(None);
+    let attach = |ns: &launch::InitNamespaces| {
+        if let Some(att) = net.0.as_ref() {
+            att.attach(std::os::fd::AsFd::as_fd(&ns.net))?;
+        }
+        if let Some(p) = &pasta {
+            *pasta_running.borrow_mut() = Some(p.attach(ns, &root.join(&id).join("pasta.pid"))?);
+        }
+        Ok(())
+    };
+    let step = (net.0.is_some() || pasta.is_some()).then_some(&attach as launch::RuntimeStep<'_>);
     if let Some(r) = &mut record {
         r.redirect()?;
     }
@@ -465,7 +478,7 @@ impl Drop for NetGuard {
 /// ExposedPorts, each on a free host port.
 fn bridge_meta(root: &Path, a: &RunArgs) -> Option<husk_containers::store::BridgeMeta> {
     let network = a.network.as_deref().unwrap_or("none");
-    if matches!(network, "none" | "host") || network.starts_with("container:") {
+    if matches!(network, "none" | "host" | "pasta") || network.starts_with("container:") {
         return None;
     }
     let mut publish = a.publish.clone();

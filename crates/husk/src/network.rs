@@ -299,7 +299,10 @@ fn connect(
             ifname,
             default_route,
         )?;
-        let attached = att.attach(pid);
+        let path = format!("/proc/{pid}/ns/net");
+        let attached = std::fs::File::open(&path)
+            .map_err(Error::io("open", &path))
+            .and_then(|ns| att.attach(std::os::fd::AsFd::as_fd(&ns)));
         if let Err(e) = attached.and_then(|()| record_network(&store, &mut meta, b)) {
             let _ = husk_net::detach(root, &meta.id, &att.network.name);
             return Err(e);
