@@ -64,6 +64,9 @@ pub struct Attachment {
     lease: PathBuf,
     dir: PathBuf,
     id: String,
+    /// The thread that removes the port rules when init exits (`rules_go_at_exit`), and the
+    /// pipe whose closing asks it to remove them now.
+    rules_at_exit: std::sync::Mutex<Option<(std::thread::JoinHandle<()>, std::io::PipeWriter)>>,
 }
 
 /// What a container asks of its network.
@@ -251,6 +254,7 @@ pub fn allocate(root: &Path, req: &Request) -> Result<Attachment, Error> {
         dir: dir.clone(),
         id: req.id.clone(),
         network,
+        rules_at_exit: Default::default(),
     })
 }
 
@@ -509,14 +513,55 @@ impl Attachment {
         self.veth().attach(netns)
     }
 
+    /// Removes the port rules on a thread of its own as soon as init (`pid`) exits, while husk
+    /// tears the container down: deleting a rule costs an RCU grace period (10-16 ms measured
+    /// here) when its netlink socket is closed (nf_tables waits for the deleted rules to be
+    /// freed then), which this overlaps with removing the cgroup and the state dir. `release`
+    /// waits for it, asking it to go on at once if init still runs. Only for a process that
+    /// clones nothing after this (the foreground `husk run`): the monitor forks again.
+    pub fn rules_go_at_exit(&self, pid: i32) -> Result<(), Error> {
+        if self.published.is_empty() {
+            return Ok(());
+        }
+        let pidfd = husk_sys::process::pidfd_open(pid)
+            .map_err(Error::io("pidfd_open", format!("init {pid}")))?;
+        let (now_r, now_w) = std::io::pipe().map_err(Error::io("make pipe", "port rules"))?;
+        let id = self.id.clone();
+        let t = std::thread::Builder::new()
+            .name("port-rules".into())
+            .spawn(move || {
+                use std::os::fd::AsFd;
+                let _ = husk_sys::sock::poll_in(&[pidfd.as_fd(), now_r.as_fd()], -1);
+                let _ = remove_rules(&id);
+            })
+            .map_err(Error::io(
+                "spawn",
+                "the thread removing the port rules at exit",
+            ))?;
+        *self.rules_at_exit.lock().unwrap_or_else(|e| e.into_inner()) = Some((t, now_w));
+        Ok(())
+    }
+
     /// Removes the port rules, the hosts file (updating the network's others) and the lease.
     /// The veth pair goes with the container's network namespace, which the kernel tears down
     /// after init's exit on a worker of its own: deleting it here waits for the same RCU grace
     /// periods in husk's exit path (~10-40 ms measured). A pair not yet gone when its address
     /// is leased again is deleted then (`link::Veth::attach`, EEXIST).
     pub fn release(self) {
-        if !self.published.is_empty() {
-            let _ = remove_rules(&self.id);
+        let at_exit = self
+            .rules_at_exit
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        match at_exit {
+            Some((t, now)) => {
+                drop(now);
+                let _ = t.join();
+            }
+            None if !self.published.is_empty() => {
+                let _ = remove_rules(&self.id);
+            }
+            None => {}
         }
         if let Ok(locked) = ipam::lock(&self.dir) {
             hosts::remove(&self.dir, &locked, self.ip);

@@ -415,6 +415,7 @@ fn run_frontend(root: &Path, a: RunArgs, id: String, image: Option<&str>) -> Res
     let attach = |ns: &launch::InitNamespaces| {
         if let Some(att) = net.0.as_ref() {
             att.attach(std::os::fd::AsFd::as_fd(&ns.net))?;
+            att.rules_go_at_exit(ns.pid)?;
         }
         if let Some(p) = &pasta {
             *pasta_running.borrow_mut() = Some(p.attach(ns, &root.join(&id).join("pasta.pid"))?);
