@@ -9,6 +9,7 @@
 
 pub mod apply;
 pub mod auth;
+pub mod certs;
 pub mod decompress;
 pub mod digest;
 pub mod export;

@@ -29,6 +29,8 @@ pub struct Options {
     /// None: from the auth files (see crate::auth).
     pub creds: Option<Creds>,
     pub progress: Mode,
+    /// podman's `--cert-dir` (crate::certs).
+    pub cert_dir: Option<std::path::PathBuf>,
 }
 
 const PARALLEL: usize = 3;
@@ -90,6 +92,7 @@ pub fn pull(root: &Path, image: &str, o: &Options) -> Result<String, Error> {
         &registry::Options {
             tls_verify: o.tls_verify,
             creds,
+            cert_dir: o.cert_dir.clone(),
         },
     )?;
     let (bytes, mt, md, m) = fetch_image_manifest(&client, &r, &platform)?;

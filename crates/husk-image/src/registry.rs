@@ -71,9 +71,11 @@ impl Ref {
 }
 
 pub struct Options {
-    /// None: verify certificates except for local registries.
+    /// None: verify certificates except for local registries without certs.d files.
     pub tls_verify: Option<bool>,
     pub creds: Option<Creds>,
+    /// podman's `--cert-dir`: the registry's CAs and client certificate (crate::certs).
+    pub cert_dir: Option<std::path::PathBuf>,
 }
 
 pub struct Client {
@@ -87,10 +89,14 @@ pub struct Client {
     auth: Mutex<Option<String>>,
 }
 
-fn agent(verify: bool) -> ureq::Agent {
-    let tls = ureq::tls::TlsConfig::builder()
+fn agent(verify: bool, certs: crate::certs::Tls) -> ureq::Agent {
+    let mut tls = ureq::tls::TlsConfig::builder()
         .disable_verification(!verify)
-        .build();
+        .client_cert(certs.client);
+    if !certs.cas.is_empty() {
+        tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs.cas));
+    }
+    let tls = tls.build();
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .tls_config(tls)
@@ -178,12 +184,15 @@ impl Client {
     /// Finds how to reach the registry (HTTPS, or HTTP for an insecure one) by its `/v2/`
     /// endpoint, and answers its challenge there when it makes one.
     pub fn connect(r: &Ref, o: &Options) -> Result<Client, Error> {
+        let certs = crate::certs::for_registry(&r.registry, o.cert_dir.as_deref())?;
+        // A local registry given a CA is one whose certificate is to be checked.
         let insecure = match o.tls_verify {
             Some(v) => !v,
-            None => r.is_local(),
+            None => r.is_local() && certs.dir.is_none(),
         };
+        let trust = certs.dir.clone();
         let mut c = Client {
-            agent: agent(!insecure),
+            agent: agent(!insecure, certs),
             base: format!("https://{}", r.endpoint()),
             registry: r.registry.clone(),
             repo: r.repo.clone(),
@@ -196,6 +205,19 @@ impl Client {
                 c.base = format!("http://{}", r.endpoint());
                 c.ping()
                     .map_err(|plain| Error::Msg(format!("{tls}; over plain HTTP: {plain}")))?
+            }
+            Err(Error::Msg(m)) if m.contains("certificate") => {
+                let hint = match &trust {
+                    Some(d) => format!("the CAs in {} do not vouch for it", d.display()),
+                    None => format!(
+                        "no CA husk trusts signed it: put the registry's CA in {}/ca.crt, or --tls-verify=false",
+                        crate::certs::default_dir(&r.registry).display()
+                    ),
+                };
+                return Err(Error::Msg(format!(
+                    "{m} ({}'s TLS certificate: {hint})",
+                    r.registry
+                )));
             }
             Err(e) => return Err(e),
         };

@@ -80,6 +80,10 @@ pub struct PullArgs {
     /// Credentials USER[:PASSWORD] for this pull instead of the auth file's
     #[arg(long)]
     pub creds: Option<String>,
+    /// The registry's CAs (*.crt) and client certificate (*.cert, *.key) from this directory
+    /// instead of /etc/containers/certs.d/HOST:PORT or /etc/docker/certs.d/HOST:PORT
+    #[arg(long)]
+    pub cert_dir: Option<PathBuf>,
     /// NAME[:TAG|@DIGEST]; short names are docker.io's (alpine = docker.io/library/alpine:latest)
     pub image: String,
 }
@@ -97,6 +101,9 @@ pub struct LoginArgs {
     /// Verify the registry's TLS certificate (as for husk pull)
     #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub tls_verify: Option<bool>,
+    /// The registry's CAs and client certificate from this directory (as for husk pull)
+    #[arg(long)]
+    pub cert_dir: Option<PathBuf>,
     /// The registry: HOST[:PORT] (docker.io when omitted)
     pub registry: Option<String>,
 }
@@ -130,16 +137,20 @@ pub fn pull_options(
         tls_verify,
         creds: creds.map(creds_arg),
         progress: husk_image::progress::Mode::detect(quiet),
+        cert_dir: None,
     })
 }
 
 pub fn pull(a: PullArgs) -> Result<(), Error> {
-    let o = pull_options(
-        a.quiet,
-        a.platform.as_deref(),
-        a.tls_verify,
-        a.creds.as_deref(),
-    )?;
+    let o = husk_image::pull::Options {
+        cert_dir: a.cert_dir,
+        ..pull_options(
+            a.quiet,
+            a.platform.as_deref(),
+            a.tls_verify,
+            a.creds.as_deref(),
+        )?
+    };
     let id = husk_image::pull::pull(&Store::default_root(), &a.image, &o)?;
     crate::out::line(id)
 }
@@ -204,6 +215,7 @@ pub fn login(a: LoginArgs) -> Result<(), Error> {
         &husk_image::registry::Options {
             tls_verify: a.tls_verify,
             creds: Some(creds.clone()),
+            cert_dir: a.cert_dir,
         },
     )?;
     husk_image::auth::save(&r.registry, &creds)?;

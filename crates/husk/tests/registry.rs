@@ -646,3 +646,88 @@ fn a_zstd_layer_of_two_frames_is_pulled() {
         "zstd\n"
     );
 }
+
+/// Removes a directory when dropped (a test's /etc/containers/certs.d entry).
+struct RemoveDir(PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_tls_registry_is_trusted_through_certs_d() {
+    let Some(mut n) = Net::new("tls") else {
+        return;
+    };
+    if !have("openssl") {
+        skip(Skip::Prerequisite, "openssl not installed");
+        return;
+    }
+    n.push("bb", "bb");
+    // A CA, a certificate for 127.0.0.1 it signs, and a CA that signs nothing here.
+    let tls = n.dir.join("tls");
+    for d in ["good", "other"] {
+        std::fs::create_dir_all(tls.join(d)).unwrap();
+    }
+    let script = r#"set -e
+ec() { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "$@" 2>/dev/null; }
+ec -subj /CN=husk-test-ca -keyout ca.key -out good/ca.crt
+ec -subj /CN=husk-other-ca -keyout other.key -out other/ca.crt
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 -keyout srv.key -out srv.csr 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > ext
+openssl x509 -req -in srv.csr -CA good/ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile ext -out srv.crt 2>/dev/null
+"#;
+    fixture_script(&tls, script);
+    let cfg = n.dir.join("registry-tls.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 0.1\nlog: {{level: warn, accesslog: {{disabled: true}}}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: 127.0.0.1:5443, tls: {{certificate: {}, key: {}}}}}\n",
+            n.dir.join("reg").display(),
+            tls.join("srv.crt").display(),
+            tls.join("srv.key").display()
+        ),
+    )
+    .unwrap();
+    n.spawn("docker-registry", &["serve", cfg.to_str().unwrap()]);
+    n.wait_port(5443);
+    let img = "127.0.0.1:5443/bb";
+    let e = n.fails(&["pull", "-q", "--tls-verify=true", img]);
+    assert!(
+        e.contains("127.0.0.1:5443's TLS certificate: no CA husk trusts signed it")
+            && e.contains("/etc/containers/certs.d/127.0.0.1:5443/ca.crt"),
+        "{e}"
+    );
+    let other = tls.join("other");
+    let e = n.fails(&["pull", "-q", "--cert-dir", other.to_str().unwrap(), img]);
+    assert!(
+        e.contains(&format!(
+            "the CAs in {} do not vouch for it",
+            other.display()
+        )),
+        "{e}"
+    );
+    n.ok(&[
+        "pull",
+        "-q",
+        "--cert-dir",
+        tls.join("good").to_str().unwrap(),
+        img,
+    ]);
+    n.ok(&["rmi", img]);
+    // docker's and podman's place: a local registry given a CA is verified with it.
+    let certs_d = PathBuf::from("/etc/containers/certs.d/127.0.0.1:5443");
+    std::fs::create_dir_all(&certs_d).unwrap();
+    let _gone = RemoveDir(certs_d.clone());
+    std::fs::copy(other.join("ca.crt"), certs_d.join("ca.crt")).unwrap();
+    let e = n.fails(&["pull", "-q", img]);
+    assert!(e.contains("do not vouch for it"), "{e}");
+    std::fs::copy(tls.join("good/ca.crt"), certs_d.join("ca.crt")).unwrap();
+    n.ok(&["pull", "-q", img]);
+    assert_eq!(
+        n.ok(&["run", "--network", "none", "--rm", img, "echo", "ok"]),
+        "ok\n"
+    );
+}
