@@ -27,11 +27,15 @@ pub fn lease(
             _ => None,
         })
         .unwrap_or_default();
+    let t = std::time::Instant::now();
     let att = husk_net::allocate(&b.root, &request(id, b, hosts, hostname, None)?)?;
     husk_runtime::explain::step(|| {
         format!(
-            "network: leased {} on {} ({})",
-            att.ip, att.network.name, att.network.bridge
+            "network: leased {} on {} ({}): lock, stale leases, address, hosts files ({} µs)",
+            att.ip,
+            att.network.name,
+            att.network.bridge,
+            t.elapsed().as_micros()
         )
     });
     // The embedded default has no /etc/hosts bind: it shows the host's own.
@@ -58,13 +62,18 @@ pub fn lease_more(
     ifname: String,
     default_route: bool,
 ) -> Result<husk_net::Attachment, Error> {
+    let t = std::time::Instant::now();
     let mut att = husk_net::allocate(&b.root, &request(id, b, String::new(), hostname, holder)?)?;
     att.ifname = ifname;
     att.default_route = default_route;
     husk_runtime::explain::step(|| {
         format!(
-            "network: leased {} on {} ({}) for {}",
-            att.ip, att.network.name, att.network.bridge, att.ifname
+            "network: leased {} on {} ({}) for {} ({} µs)",
+            att.ip,
+            att.network.name,
+            att.network.bridge,
+            att.ifname,
+            t.elapsed().as_micros()
         )
     });
     Ok(att)

@@ -138,6 +138,8 @@ $HUSK --root "$ROOT" --explain run --network bridge -p 8080:80 --rootfs "$RF" --
         "explain: rtnetlink socket in the container's netns\n",
         "explain: eth0 up, RTM_NEWADDR 10.89.0.2/16, RTM_NEWROUTE default via 10.89.0.1\n",
         "explain: nf_tables: delete the rules commented",
+        "explain: leased 10.89.0.2 on bridge (husk0): lock, stale leases, address, hosts files\n",
+        "explain: released the lease and hosts file, port rules gone\n",
     ] {
         assert!(out.contains(step), "{step}: {out}");
     }
