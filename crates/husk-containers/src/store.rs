@@ -519,4 +519,26 @@ mod tests {
         let id = new_id().unwrap();
         assert!(id.len() == 64 && id.bytes().all(|c| c.is_ascii_hexdigit()));
     }
+
+    #[test]
+    fn short_ids_resolve_only_when_unique() {
+        let dir = std::env::temp_dir().join(format!("husk-store-ids-{}", std::process::id()));
+        let s = Store::for_root(&dir);
+        let (a, b) = (
+            format!("abc1{}", "0".repeat(60)),
+            format!("abc2{}", "0".repeat(60)),
+        );
+        for id in [&a, &b] {
+            std::fs::create_dir_all(s.ctr(id)).unwrap();
+        }
+        std::fs::create_dir_all(s.dir.join("names")).unwrap();
+        std::os::unix::fs::symlink(&b, s.name_link("web")).unwrap();
+        let r = |w: &str| s.resolve(w).map_err(|e| e.to_string());
+        assert_eq!(r("abc1"), Ok(a.clone()));
+        assert_eq!(r(&a), Ok(a.clone()));
+        assert_eq!(r("web"), Ok(b.clone()));
+        assert!(r("abc").unwrap_err().contains("more than one"));
+        assert!(r("abd").unwrap_err().contains("no such container"));
+        std::fs::remove_dir_all(&s.dir).unwrap();
+    }
 }

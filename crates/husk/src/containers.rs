@@ -79,21 +79,23 @@ fn out() -> crate::out::Stdout {
 /// Runs `f` for each name, printing the name as docker does; the first error is returned after
 /// the others were tried.
 fn each(names: &[String], mut f: impl FnMut(&str) -> Result<(), Error>) -> Result<i32, Error> {
-    let mut failed = None;
+    if let [n] = names {
+        // One name: its error is the command's, printed once by main.
+        f(n)?;
+        crate::out::line(n)?;
+        return Ok(0);
+    }
+    let mut failed = false;
     for n in names {
         match f(n) {
             Ok(()) => crate::out::line(n)?,
             Err(e) => {
                 eprintln!("husk: {n}: {e}");
-                failed = Some(e);
+                failed = true;
             }
         }
     }
-    match failed {
-        Some(_) if names.len() > 1 => Ok(1),
-        Some(e) => Err(e),
-        None => Ok(0),
-    }
+    Ok(i32::from(failed))
 }
 
 pub fn logs(root: &Path, a: &LogsArgs) -> Result<i32, Error> {
@@ -173,21 +175,21 @@ pub fn start(root: &Path, names: &[String], attach: Option<(bool, &str)>) -> Res
 
 pub fn wait(root: &Path, names: &[String]) -> Result<i32, Error> {
     let s = store(root);
-    let mut failed = None;
+    if let [n] = names {
+        crate::out::line(verbs::wait(&s, n)?)?;
+        return Ok(0);
+    }
+    let mut failed = false;
     for n in names {
         match verbs::wait(&s, n) {
             Ok(code) => crate::out::line(code)?,
             Err(e) => {
                 eprintln!("husk: {n}: {e}");
-                failed = Some(e);
+                failed = true;
             }
         }
     }
-    match failed {
-        Some(e) if names.len() == 1 => Err(e),
-        Some(_) => Ok(1),
-        None => Ok(0),
-    }
+    Ok(i32::from(failed))
 }
 
 pub fn inspect(root: &Path, names: &[String]) -> Result<i32, Error> {

@@ -153,6 +153,10 @@ fn run_d_ps_logs_stop_escalates_rm() {
         "{}",
         stderr(&o)
     );
+    // Said once (a single name's error is the command's).
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    let o = fe.env.husk(&["wait", "nosuch"]);
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
     // stop: TERM is ignored by this pid 1, so KILL after 1 s.
     fe.ok(&["stop", "-t", "1", "web1"]);
     assert_eq!(fe.ok(&["wait", "web1"]).trim(), "137");
@@ -244,9 +248,16 @@ fn start_again_restart_kill_and_rm_f() {
     // rm -f of a running one.
     fe.ok(&["start", "again"]);
     let mon = fe.monitor_pid("again");
+    let pid3 = fe.inspect("again")["State"]["Pid"].as_i64().unwrap();
     fe.ok(&["rm", "-f", "again"]);
     assert!(!fe.store().join("containers").join(&id).exists());
+    assert!(!fe.store().join("run").join(&id).exists());
     common::assert_no_cgroup(&id);
+    // Nothing of it runs: its process, nor anything naming its id (the monitor).
+    assert!(!common::alive(&pid3.to_string()));
+    wait_until(PATIENCE, "nothing names the id", || {
+        common::procs_naming(&id).is_empty()
+    });
     wait_until(PATIENCE, "the monitor is gone", || {
         std::fs::read_to_string(format!("/proc/{mon}/stat"))
             .map(|s| s.contains(") Z "))
