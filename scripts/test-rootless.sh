@@ -111,8 +111,18 @@ check "an image as an ordinary user: refused, saying why and what to do" 125 \
 check "--network bridge as an ordinary user: refused, saying why" 125 \
   "--network bridge: needs root.*as an ordinary user use --network pasta" \
   as "$U1" "$H" run --network bridge -- true
-check "-d as an ordinary user: refused" 125 "^husk: -d as an ordinary user: not yet" \
-  as "$U1" "$H" run -d --rootfs "$(rootfs "$U1")" sleep 1
+# detached, under its monitor, as the user: exec, logs, stop, rm
+check "-d as an ordinary user" 0 "^[0-9a-f]{64}\$" \
+  as "$U1" "$H" run -d --name d1 --rootfs "$(rootfs "$U1")" -- sh -c 'echo hello; exec sleep 300'
+check "-d: exec" 0 "^uid=0 gid=0" as "$U1" "$H" exec d1 id
+for _ in $(seq 600); do # bounded: 60 s
+  as "$U1" "$H" logs d1 2>/dev/null | grep -q hello && break
+  sleep 0.1
+done
+check "-d: logs" 0 "^hello\$" as "$U1" "$H" logs d1
+check "-d: stop" 0 "^d1\$" as "$U1" "$H" stop -t 1 d1
+check "-d: ps -a shows it exited" 0 "Exited .* d1\$" as "$U1" "$H" ps -a
+check "-d: rm" 0 "^d1\$" as "$U1" "$H" rm d1
 
 # su without a login: no XDG_RUNTIME_DIR, state in $TMPDIR/husk-run-UID (podman's fallback),
 # which must be the user's own
@@ -172,29 +182,50 @@ set -u
 ip link set lo up
 ip link add up0 type veth peer name up1
 unshare -n sh -c 'echo \$\$ >$T/peer.pid; for i in \$(seq 600); do ip link show up1 >/dev/null 2>&1 && break; sleep 0.1; done
-  ip addr add 10.77.0.2/24 dev up1 && ip link set up1 up && echo outside | timeout 60 $BB nc -l -p 9000' &
+  ip addr add 10.77.0.2/24 dev up1 && ip link set up1 up && echo outside | timeout 60 $BB nc -l -p 9000
+  exec sleep 300' & # kept: the veth pair, and so the uplink, lives as long as this namespace
 for i in \$(seq 600); do [ -s $T/peer.pid ] && break; sleep 0.1; done # bounded: 60 s
 ip link set up1 netns \$(cat $T/peer.pid)
 ip addr add 10.77.0.1/24 dev up0 && ip link set up0 up && ip route add default via 10.77.0.254
 # pasta is the default network of an ordinary user where it can work (podman 5's)
-runuser -u $U1 -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin XDG_RUNTIME_DIR=$T/run-$U1 HOME=/ \\
+runuser -u $U1 -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin XDG_RUNTIME_DIR=$T/run-$U1 HOME=$T/home-$U1 \\
   $H run --rm -p 18080:8080 --rootfs $(rootfs "$U1") -- sh -c '
     echo "inside: \$(ip -4 -o addr show | grep -o "10.77.0.1/24")"
     for i in \$(seq 100); do got=\$(busybox timeout 5 nc 10.77.0.2 9000 </dev/null 2>/dev/null); [ -n "\$got" ] && break; sleep 0.1; done
     echo "outbound: \$got"
     echo served | busybox timeout 60 nc -l -p 8080' &
+run=\$!
 for i in \$(seq 600); do # bounded: 60 s
   got=\$(timeout 5 $BB nc 127.0.0.1 18080 </dev/null 2>/dev/null); [ "\$got" = served ] && break
   sleep 0.1
 done
 echo "client: \$got"
-wait
+wait \$run
+# detached: the monitor starts pasta and its exit (here at stop) stops it
+id=\$(runuser -u $U1 -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin XDG_RUNTIME_DIR=$T/run-$U1 HOME=$T/home-$U1 \\
+  $H run -d -p 18081:8081 --rootfs $(rootfs "$U1") -- sh -c 'while :; do echo detached | busybox timeout 60 nc -l -p 8081; done')
+for i in \$(seq 600); do # bounded: 60 s
+  got=\$(timeout 5 $BB nc 127.0.0.1 18081 </dev/null 2>/dev/null); [ "\$got" = detached ] && break
+  sleep 0.1
+done
+echo "detached client: \$got"
+runuser -u $U1 -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin XDG_RUNTIME_DIR=$T/run-$U1 HOME=$T/home-$U1 $H stop -t 1 \$id >/dev/null
+for i in \$(seq 600); do # bounded: 60 s
+  left=\$(ps -u $U1 -o stat=,comm= | awk '\$1 !~ /^Z/ && \$2 ~ /^pas/' | wc -l)
+  [ "\$left" = 0 ] && break
+  sleep 0.1
+done
+echo "pasta left after stop: \$left"
+runuser -u $U1 -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin XDG_RUNTIME_DIR=$T/run-$U1 HOME=$T/home-$U1 $H rm \$id >/dev/null
+kill \$(cat $T/peer.pid)
 NET
 out=$(timeout 180 unshare -n sh "$T/pasta.sh" 2>&1)
 chmod "$tun_mode" /dev/net/tun
 check "--network pasta (the default): the uplink's address inside" 0 "^inside: 10.77.0.1/24\$" echo "$out"
 check "--network pasta: outbound to a server in another namespace" 0 "^outbound: outside\$" echo "$out"
 check "--network pasta: -p 18080:8080 reaches the container from the host's side" 0 "^client: served\$" echo "$out"
+check "--network pasta, -d: -p 18081:8081 reaches the detached container" 0 "^detached client: detached\$" echo "$out"
+check "--network pasta, -d: pasta is gone once the container stopped" 0 "^pasta left after stop: 0\$" echo "$out"
 
 # husk's own rootless spec, as the user without ranges
 B0=$T/bundle0

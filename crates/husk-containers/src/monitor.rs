@@ -269,11 +269,22 @@ fn launch_once(store: &Store, id: &str) -> Result<Launch, Error> {
         files,
         ..Default::default()
     };
+    let pasta = match &meta.pasta {
+        Some(publish) => Some(husk_net::pasta::prepare(publish)?),
+        None => None,
+    };
+    // Stopped when dropped, if the launch fails; once it runs, by `finish` (clean_runtime) from
+    // the pid file, whichever process that is.
+    let pasta_running = std::cell::RefCell::new(None);
     let attach = |ns: &launch::InitNamespaces| {
         att.iter()
-            .try_for_each(|a| a.attach(std::os::fd::AsFd::as_fd(&ns.net)))
+            .try_for_each(|a| a.attach(std::os::fd::AsFd::as_fd(&ns.net)))?;
+        if let Some(p) = &pasta {
+            *pasta_running.borrow_mut() = Some(p.attach(ns, &store.pasta_pid_file(id))?);
+        }
+        Ok(())
     };
-    let step = (!att.is_empty()).then_some(&attach as launch::RuntimeStep<'_>);
+    let step = (!att.is_empty() || pasta.is_some()).then_some(&attach as launch::RuntimeStep<'_>);
     let started = launch::launch_plan_with(&opts, &plan, Mode::Run, step).and_then(|mut c| {
         husk_runtime::fault::point("monitor.launched")?;
         let master = c.start().and_then(|()| c.take_pty_master());
@@ -293,6 +304,7 @@ fn launch_once(store: &Store, id: &str) -> Result<Launch, Error> {
             return Err(e);
         }
     };
+    std::mem::forget(pasta_running.take());
     let (pid, pid_start) = (c.state.pid, c.state.pid_start);
     c.detach();
     let me = sp::getpid();

@@ -149,6 +149,10 @@ pub struct Meta {
     /// `--network bridge`: each run leases an address (husk-net) and releases it at exit.
     #[serde(default)]
     pub bridge: Option<BridgeMeta>,
+    /// `--network pasta` (an ordinary user's): each run starts pasta with these `-p` values;
+    /// `clean_runtime` stops it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pasta: Option<Vec<String>>,
     /// The networks after the first (`network connect`): each run leases on them too, as
     /// eth1, eth2, ... without the default route.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -453,7 +457,13 @@ impl Store {
 
     /// Removes the runtime's leftovers (state dir, cgroup, processes) of an earlier run.
     pub fn clean_runtime(&self, id: &str) -> Result<(), Error> {
+        husk_net::pasta::stop(&self.pasta_pid_file(id));
         husk_runtime::ops::delete(&self.run, id, true)
+    }
+
+    /// Where a run's pasta writes its pid: in the runtime's state dir, gone with it.
+    pub fn pasta_pid_file(&self, id: &str) -> PathBuf {
+        self.run.join(id).join(husk_net::pasta::PID_FILE)
     }
 
     /// Removes everything of a container: runtime leftovers, its image root, its directory,

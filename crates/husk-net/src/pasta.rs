@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 pub const TUN: &str = "/dev/net/tun";
+/// pasta's pid file, in the container's state dir.
+pub const PID_FILE: &str = "pasta.pid";
 
 /// A pasta invocation, checked before anything of the container exists.
 #[derive(Debug, Clone, PartialEq)]
@@ -168,16 +170,35 @@ impl Running {
     /// The pasta whose pid `pid_file` holds (pasta wrote it before its parent exited, so the
     /// pid is that live process').
     pub fn from_pid_file(pid_file: &Path) -> Result<Running, Error> {
-        let text = std::fs::read_to_string(pid_file).map_err(Error::io("read", pid_file))?;
-        let pid: i32 = text.trim().parse().map_err(|_| {
-            Error::Msg(format!(
-                "read {}: {text:?} is not a pid",
-                pid_file.display()
-            ))
-        })?;
-        let pidfd = husk_sys::process::pidfd_open(pid)
-            .map_err(Error::io("pidfd_open", format!("pasta {pid}")))?;
-        Ok(Running { pidfd })
+        open_pid_file(pid_file).map(|(_, pidfd)| Running { pidfd })
+    }
+}
+
+/// The pid in `pid_file` and a pidfd of it.
+fn open_pid_file(pid_file: &Path) -> Result<(i32, OwnedFd), Error> {
+    let text = std::fs::read_to_string(pid_file).map_err(Error::io("read", pid_file))?;
+    let pid: i32 = text.trim().parse().map_err(|_| {
+        Error::Msg(format!(
+            "read {}: {text:?} is not a pid",
+            pid_file.display()
+        ))
+    })?;
+    let pidfd = husk_sys::process::pidfd_open(pid)
+        .map_err(Error::io("pidfd_open", format!("pasta {pid}")))?;
+    Ok((pid, pidfd))
+}
+
+/// Stops the pasta of a container whose runner is gone (a detached container's monitor, at
+/// its exit or at `rm`): by the pid file, only when that pid is still a pasta (the pidfd,
+/// opened first, keeps the pid from being reused meanwhile).
+pub fn stop(pid_file: &Path) {
+    let Ok((pid, pidfd)) = open_pid_file(pid_file) else {
+        return;
+    };
+    // pasta execs passt.avx2 where the CPU has AVX2: either name, as /proc/PID/comm shows it.
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if comm.starts_with("pasta") || comm.starts_with("passt") {
+        drop(Running { pidfd });
     }
 }
 

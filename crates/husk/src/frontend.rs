@@ -46,11 +46,8 @@ pub fn run(root: &Path, mut a: RunArgs, systemd_cgroup: bool) -> Result<i32, Err
             Target::Image(image) if unprivileged => Err(Error::Msg(format!(
                 "{image}: images as an ordinary user: not yet (their layers must be unpacked with ownership shifted into the user's /etc/subuid range, and mounted with overlayfs inside the user namespace); unpack the image yourself and use --rootfs DIR"
             ))),
-            _ if a.detach && unprivileged => Err(Error::Msg(
-                "-d as an ordinary user: not yet; run in the foreground".into(),
-            )),
             _ if monitored && unprivileged => Err(Error::Msg(
-                "--detach-keys and --sig-proxy=false as an ordinary user: not yet (they need a monitor, as -d does)".into(),
+                "--detach-keys and --sig-proxy=false as an ordinary user: not yet; use -d, then logs -f or attach".into(),
             )),
             Target::Image(image) if a.detach || monitored => run_detached(root, a, Some(&image)),
             Target::Image(image) => run_image(root, a, &image),
@@ -185,10 +182,16 @@ fn run_detached(root: &Path, mut a: RunArgs, image: Option<&str>) -> Result<i32,
     {
         join_container_netns(root, other, &mut built)?;
     }
+    let pasta = match a.network.as_deref() {
+        // Checked now, so that what is missing shows here rather than in the monitor's log.
+        Some("pasta") => husk_net::pasta::prepare(&a.publish).map(|_| Some(a.publish.clone()))?,
+        _ => None,
+    };
     let meta = Meta {
         restart,
         image_root: image_root.as_ref().map(|r| r.dir.clone()),
         bridge,
+        pasta,
         ..store_meta(&a, &id, &built, image)
     };
     write_cidfile(&a, &id)?;
@@ -286,6 +289,7 @@ fn store_meta(
         image_root: None,
         exposed: a.exposed.clone(),
         bridge: None,
+        pasta: None,
         networks: vec![],
         foreground: None,
     }
@@ -418,7 +422,8 @@ fn run_frontend(root: &Path, a: RunArgs, id: String, image: Option<&str>) -> Res
             att.rules_go_at_exit(ns.pid)?;
         }
         if let Some(p) = &pasta {
-            *pasta_running.borrow_mut() = Some(p.attach(ns, &root.join(&id).join("pasta.pid"))?);
+            *pasta_running.borrow_mut() =
+                Some(p.attach(ns, &root.join(&id).join(husk_net::pasta::PID_FILE))?);
         }
         Ok(())
     };
