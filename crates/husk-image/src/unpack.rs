@@ -4,6 +4,7 @@
 //! component is created with O_EXCL/O_NOFOLLOW (an existing entry is unlinked first, never
 //! followed), hard links join two entries of this layer only, and whiteouts become overlayfs'
 //! own (a 0/0 character device for `.wh.NAME`, `trusted.overlay.opaque=y` for `.wh..wh..opq`).
+//! A regular file's capabilities (PAX `SCHILY.xattr.security.capability`) are kept.
 
 use husk_runtime::Error;
 use husk_sys::fs::{self as sfs, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_XDEV};
@@ -54,6 +55,16 @@ pub fn unpack(r: impl Read, dir: &Path) -> Result<Stats, Error> {
         stats.bytes += create_entry(&mut entry, root.as_fd(), parent.as_fd(), &name, &at)?;
     }
     Ok(stats)
+}
+
+/// The file capabilities (`setcap`'s) a PAX record carries, as docker and GNU tar write them.
+/// No other xattr is taken from a layer: `trusted.overlay.*` ones would forge overlayfs'
+/// whiteouts and redirects, and the rest are not the image's to set on the host's files.
+fn file_capabilities<R: Read>(entry: &mut tar::Entry<'_, R>) -> Option<Vec<u8>> {
+    let pax = entry.pax_extensions().ok()??;
+    pax.filter_map(Result::ok)
+        .find(|e| e.key_bytes() == b"SCHILY.xattr.security.capability")
+        .map(|e| e.value_bytes().to_vec())
 }
 
 /// Where one tar entry goes, for its error messages.
@@ -112,6 +123,7 @@ fn create_entry<R: Read>(
     let shown = at.shown;
     let io_err = |step| at.io_err(step);
     let mut bytes = 0;
+    let caps = file_capabilities(entry);
     let h = entry.header();
     let mode = h.mode().unwrap_or(0o644) & 0o7777;
     let (uid, gid) = (h.uid().unwrap_or(0) as u32, h.gid().unwrap_or(0) as u32);
@@ -134,6 +146,11 @@ fn create_entry<R: Read>(
             let mut file = std::fs::File::from(f);
             bytes = io::copy(entry, &mut file).map_err(io_err("write file"))?;
             owner_mode(file.as_fd(), uid, gid, Some(mode)).map_err(io_err("set owner and mode"))?;
+            // After the chown, which would clear them.
+            if let Some(c) = &caps {
+                sfs::fsetxattr(file.as_fd(), c"security.capability", c)
+                    .map_err(io_err("set file capabilities"))?;
+            }
             sfs::futimens(file.as_fd(), mtime, 0).map_err(io_err("set mtime"))?;
         }
         T::Directory => {

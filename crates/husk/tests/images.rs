@@ -413,6 +413,10 @@ fn hostile_layers_stay_inside_the_layer() {
             {"name": "root", "type": "symlink", "target": "/"},
             {"name": format!("root/{b}/secret"), "data": "overwritten?"},
             {"name": "bin/su", "data": "#!", "mode": 0o4755},
+            // cap_net_raw+ep (vfs_cap_data v2), and an overlay xattr that must not be taken.
+            {"name": "bin/ping", "data": "#!", "xattrs": {
+                "security.capability": "0100000200200000000000000000000000000000",
+                "trusted.overlay.opaque": "79"}},
             {"name": "dev/null2", "type": "char", "major": 1, "minor": 3},
             {"name": "p", "type": "fifo"},
             {"name": "etc/.wh.hidden", "data": ""},
@@ -445,6 +449,19 @@ fn hostile_layers_stay_inside_the_layer() {
         std::fs::metadata(diff.join("bin/su")).unwrap().mode() & 0o7777,
         0o4755
     );
+    if have("getcap") {
+        let o = Command::new("getcap")
+            .arg(diff.join("bin/ping"))
+            .output()
+            .unwrap();
+        assert!(stdout(&o).contains("cap_net_raw=ep"), "{}", stdout(&o));
+    }
+    let o = Command::new("python3")
+        .args(["-c", "import os,sys; print(os.listxattr(sys.argv[1]))"])
+        .arg(diff.join("bin/ping"))
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), "['security.capability']\n", "{}", stderr(&o));
     let dev = std::fs::symlink_metadata(diff.join("dev/null2")).unwrap();
     assert!(dev.file_type().is_char_device() && dev.rdev() == 0x103);
     assert!(
