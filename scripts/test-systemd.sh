@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Live test of the systemd cgroup driver (`--systemd-cgroup`) against a real systemd: none runs
 # on this host, so the cgroup v2 guest (../shared/tools/cgroup2-vm) starts one as pid 1 of a
-# husk container (root = the guest's /, its own cgroup namespace with cgroup2 mounted rw,
-# tmpfs /run and /tmp, container=husk: what podman's --systemd=always gives), and husk, run
+# husk container (`husk run --systemd always --rootfs / --privileged`: its own cgroup
+# namespace with the cgroup mount rw, tmpfs /run, /run/lock and /tmp, container=husk), and husk, run
 # inside that container as a Kubernetes node image runs its runtime, drives containers through
 # it: create/start/update/pause/resume/exec/kill/delete, checked against `systemctl show` and the
 # cgroup files (tests/systemd/guest.sh). Usage: scripts/test-systemd.sh
@@ -18,22 +18,15 @@ skip() {
 [[ -x $vm ]] || skip "$vm not found (set CGROUP2_VM to the cgroup2-vm tool)"
 sd=/lib/systemd/systemd
 [[ -x $sd ]] || skip "$sd missing (apt-get install systemd)"
-command -v runc >/dev/null || skip "runc missing (its spec is the base of both configs)"
+command -v runc >/dev/null || skip "runc missing (its spec is the base of the inner config)"
 stage=$PWD/target/systemd-stage
-rm -rf "$stage" && mkdir -p "$stage/outer" "$stage/inner"
+rm -rf "$stage" && mkdir -p "$stage/inner"
 cargo build --locked -p husk 2>"$stage/build.log" || { cat "$stage/build.log"; exit 1; }
 husk=$PWD/target/x86_64-unknown-linux-musl/debug/husk
-(cd "$stage/outer" && runc spec) && (cd "$stage/inner" && runc spec)
+(cd "$stage/inner" && runc spec)
 python3 - "$stage" <<'PY'
 import json, sys
 stage = sys.argv[1]
-caps = """CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP
-LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER SYS_MODULE
-SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME
-SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG
-WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF CHECKPOINT_RESTORE""".split()
-caps = ["CAP_" + c for c in caps]
-
 def load(d):
     with open(f"{stage}/{d}/config.json") as f:
         return json.load(f)
@@ -41,36 +34,6 @@ def load(d):
 def save(d, c):
     with open(f"{stage}/{d}/config.json", "w") as f:
         json.dump(c, f, indent=1)
-
-# systemd as pid 1 of a privileged container whose root is the guest's own /.
-c = load("outer")
-c["root"] = {"path": "/", "readonly": False}
-p = c["process"]
-p["terminal"] = False
-p["args"] = ["/lib/systemd/systemd", "--log-target=console", "--log-level=info"]
-p["env"].append("container=husk")
-p["capabilities"] = {k: caps for k in ["bounding", "effective", "permitted"]}
-p["noNewPrivileges"] = False
-lx = c["linux"]
-lx["maskedPaths"], lx["readonlyPaths"] = [], []
-lx["namespaces"] = [{"type": t} for t in ["pid", "network", "mount", "ipc", "uts", "cgroup"]]
-lx["cgroupsPath"] = "/husk-sd"
-# A limit, so husk delegates every controller down to the container (cgroup.subtree_control).
-lx["resources"] = {"devices": [{"allow": True, "access": "rwm"}], "pids": {"limit": 4096}}
-mounts = [m for m in c["mounts"] if m["destination"] != "/sys/fs/cgroup"]
-for m in mounts:
-    if m["destination"] == "/sys":
-        m["options"] = [o for o in m["options"] if o != "ro"]
-mounts += [
-    {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-     "options": ["nosuid", "noexec", "nodev", "rw"]},
-    {"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=755"]},
-    {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]},
-    # systemd as pid 1 logs to /dev/console: the guest's log file stands in for it.
-    {"destination": "/dev/console", "type": "bind", "source": "/var/log/systemd.log", "options": ["bind", "rw"]},
-]
-c["mounts"] = mounts
-save("outer", c)
 
 # The container husk makes through systemd: runc's default config with limits.
 c = load("inner")

@@ -39,20 +39,21 @@ if [ "$LAYOUT" != v2 ]; then
             echo "FAIL mount unified"; exit 1; }
     fi
 fi
-if [ "$LAYOUT" = v1 ]; then
-    # In a container systemd reads its "kernel command line" from its own arguments: without
-    # this it mounts cgroup2 at unified/ itself and runs hybrid.
-    sed -i 's|"--log-level=info"|&, "systemd.legacy_systemd_cgroup_controller=1"|' "$STAGE/outer/config.json"
-fi
+# In a container systemd reads its "kernel command line" from its own arguments: without
+# this on v1 it mounts cgroup2 at unified/ itself and runs hybrid.
+legacy=""
+[ "$LAYOUT" = v1 ] && legacy=systemd.legacy_systemd_cgroup_controller=1
+# The systemd container's cgroup: --cgroup-parent husk-sd, then its id (set below).
+SD=
 # A file of the container's cgroup (path from the outer container's), in its hierarchy.
 cgf() {
-    if [ "$LAYOUT" = v2 ]; then echo "/sys/fs/cgroup/husk-sd$1/$2"; else echo "/sys/fs/cgroup/${2%%.*}/husk-sd$1/$2"; fi
+    if [ "$LAYOUT" = v2 ]; then echo "/sys/fs/cgroup/$SD$1/$2"; else echo "/sys/fs/cgroup/${2%%.*}/$SD$1/$2"; fi
 }
 # Every directory a cgroup of the outer container's has (one per hierarchy on hybrid).
 cgdirs() {
-    if [ "$LAYOUT" = v2 ]; then echo "/sys/fs/cgroup/husk-sd$1"; return; fi
+    if [ "$LAYOUT" = v2 ]; then echo "/sys/fs/cgroup/$SD$1"; return; fi
     for h in memory pids freezer systemd $([ "$LAYOUT" = hybrid ] && echo unified); do
-        echo "/sys/fs/cgroup/$h/husk-sd$1"
+        echo "/sys/fs/cgroup/$h/$SD$1"
     done
 }
 # The line of /proc/PID/cgroup that holds the memory controller.
@@ -68,19 +69,35 @@ mkdir -p /inner/rootfs/bin
 cp /bin/busybox /inner/rootfs/bin/
 for a in sh sleep cat; do ln -sf busybox /inner/rootfs/bin/$a; done
 
-mkdir -p /var/log
-$OUTER create -b "$STAGE/outer" sysd </dev/null >/var/log/systemd.log 2>&1 || {
-    cat /var/log/systemd.log; echo "FAIL create the systemd container"; exit 1; }
-$OUTER start sysd || { cat /var/log/systemd.log; echo "FAIL start the systemd container"; exit 1; }
-sdpid=$($OUTER state sysd | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
-echo "systemd is pid $sdpid (host view)"
+mkdir -p /var/log && : >/var/log/systemd.log
+# podman's --systemd=always: tmpfs /run, /run/lock, /tmp, the cgroup mount writable,
+# container=husk; --privileged for a node image's rights (every capability, /sys rw, devices);
+# a pids limit so husk delegates every controller down to the container; systemd as pid 1
+# logs to /dev/console, for which the guest's log file stands in.
+# No --name: a named foreground run with --privileged failed on main at this writing (125, its
+# message lost); the container is found by its generated id, the only one under this root.
+$OUTER run --systemd always --rootfs / --privileged --network none \
+    --cgroup-parent husk-sd --pids-limit 4096 -v /var/log/systemd.log:/dev/console \
+    -- /lib/systemd/systemd --log-target=console --log-level=info $legacy \
+    </dev/null >/var/log/husk-run.log 2>&1 &
+runpid=$!
+until_true 3000 "$OUTER list 2>/dev/null | grep -q running" || {
+    cat /var/log/husk-run.log; echo "FAIL husk run --systemd always: not running in 300 s"; exit 1; }
+sysd=$($OUTER list -q)
+SD=husk-sd/$sysd
+sdpid=$($OUTER state $sysd | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
+echo "systemd is pid $sdpid (host view), run by husk run --systemd always"
+check "systemd's environment" container=husk \
+    "$(tr '\0' '\n' </proc/$sdpid/environ | grep '^container=')"
+check "stop signal recorded (SIGRTMIN+3)" 37 \
+    "$($OUTER state $sysd | sed -n 's/.*"husk.stop-signal": *"\([0-9]*\)".*/\1/p')"
 if ! until_true 3000 "[ -S /proc/$sdpid/root/run/systemd/private ]"; then
     cat /var/log/systemd.log; ls -la /proc/$sdpid/root/run /proc/$sdpid/root/run/systemd
     cat /proc/$sdpid/status | head -5; echo "FAIL systemd's private socket did not appear in 300 s"; exit 1
 fi
 
 # Inside the systemd container, as a node's runtime would run.
-IN() { $OUTER exec sysd "$@"; }
+IN() { $OUTER exec $sysd "$@"; }
 H() { IN "$HUSK" "$@"; }
 # One systemctl call per unit and moment (each exec costs seconds in the emulated guest):
 # `load UNIT`, then `prop NAME`.
@@ -193,8 +210,10 @@ for d in $(cgdirs /system.slice/husk-c3.scope); do
     [ -d $d ] && bad "c3's cgroup left: $d" || ok "c3's cgroup removed ($d)"
 done
 
-# delete --force of the systemd container: every cgroup systemd made under it goes too.
-$OUTER delete --force sysd || bad "delete --force sysd"
+# delete --force of the systemd container: every cgroup systemd made under it goes too, and
+# its foreground husk run ends.
+$OUTER delete --force $sysd || bad "delete --force the systemd container"
+until_true 600 "! kill -0 $runpid 2>/dev/null" && ok "husk run ended" || bad "husk run still running"
 for d in $(cgdirs ""); do
     [ -d $d ] && bad "systemd's cgroups left: $(find $d -type d)" || ok "systemd container deleted with its slices ($d)"
 done
