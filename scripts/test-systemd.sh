@@ -5,7 +5,8 @@
 # namespace with the cgroup mount rw, tmpfs /run, /run/lock and /tmp, container=husk), and husk, run
 # inside that container as a Kubernetes node image runs its runtime, drives containers through
 # it: create/start/update/pause/resume/exec/kill/delete, checked against `systemctl show` and the
-# cgroup files (tests/systemd/guest.sh). Usage: scripts/test-systemd.sh
+# cgroup files (tests/systemd/guest.sh), once per cgroup layout (one guest boot each).
+# Usage: [SYSTEMD_LAYOUTS="v2 hybrid v1"] scripts/test-systemd.sh (default: v2 hybrid)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 vm=${CGROUP2_VM:-../shared/tools/cgroup2-vm}

@@ -116,8 +116,10 @@ if [[ "${1:-}" != "--no-v2" ]]; then
   scripts/test-lsm.sh
 fi
 if [[ "${1:-}" != "--no-v2" ]]; then
-  # The systemd cgroup driver against a real systemd: pid 1 of a husk container in the guest.
-  say "systemd cgroup driver against systemd 252 in the guest (scripts/test-systemd.sh)"
+  # The systemd cgroup driver against a real systemd: pid 1 of a husk container (husk run
+  # --systemd always) in the guest, one boot on cgroup v2 and one with the controllers on v1
+  # hierarchies (hybrid); SYSTEMD_LAYOUTS="v2 hybrid v1" adds legacy.
+  say "systemd cgroup driver against systemd 252 in the guest, v2 and hybrid (scripts/test-systemd.sh)"
   scripts/test-systemd.sh
 fi
 say "host unchanged after the whole suite (the clients' own /etc files aside)"
