@@ -231,17 +231,18 @@ fn prepare(opts: &CreateOpts, plan: &Plan) -> Result<Prepared, Error> {
         .cgroups_path
         .clone()
         .unwrap_or_else(|| format!("/husk/{}", opts.id));
+    // What the config says is checked before systemd is asked anything.
     let systemd = match opts.systemd_cgroup {
-        true => Some((
-            husk_cgroup::systemd::Unit::parse(
+        true => {
+            let unit = husk_cgroup::systemd::Unit::parse(
                 plan.cgroups_path.as_deref(),
                 &opts.id,
                 crate::caller::Caller::current().rootless(),
-            )?,
-            husk_cgroup::systemd::Systemd::connect()?,
-            husk_cgroup::systemd::annotations::properties(&plan.record.annotations)
-                .map_err(husk_cgroup::CgroupError::Unsupported)?,
-        )),
+            )?;
+            let annotated = husk_cgroup::systemd::annotations::properties(&plan.record.annotations)
+                .map_err(husk_cgroup::CgroupError::Unsupported)?;
+            Some((unit, husk_cgroup::systemd::Systemd::connect()?, annotated))
+        }
         false => None,
     };
     let mut cgroup = match &systemd {

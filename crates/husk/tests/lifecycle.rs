@@ -302,6 +302,18 @@ fn systemd_cgroup_without_systemd_fails_and_leaves_nothing() {
     assert!(stderr(&o).contains("slice:prefix:name"), "{}", stderr(&o));
     assert_no_state(&env, &id);
     assert_no_cgroup(&id);
+    // A bad org.systemd.property.* annotation is named before systemd is asked anything.
+    env.config["linux"]["cgroupsPath"] = json!(format!("husk_it.slice:itp:{id}"));
+    env.config["annotations"] = json!({"org.systemd.property.CollectMode": "inactive"});
+    let o = env.husk(&["--systemd-cgroup", "run", "-b", &b, &id]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("org.systemd.property.CollectMode") && !e.contains("connect to"),
+        "{e}"
+    );
+    assert_no_state(&env, &id);
+    assert_no_cgroup(&id);
 }
 
 #[test]
