@@ -1,8 +1,10 @@
 //! A container's root from an image: overlayfs with the image's layers as lowerdirs (read-only,
-//! shared) and the container's own upper/work under containers/<id>/, removed with it.
+//! shared) and the container's own upper/work under containers/<id>/, removed with it. More
+//! layers than one page of mount options holds are named by fd.
 
 use crate::store::{Image, Store};
 use husk_runtime::Error;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 /// The mounted root of one container; `release` (or drop) unmounts it and removes its upper.
@@ -73,19 +75,39 @@ fn mount(store: &Store, img: &Image, dir: &Path, volatile: bool) -> Result<(), E
         std::fs::create_dir_all(&e).map_err(Error::io("create", &e))?;
         lower.push(e);
     }
-    let opts = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lower
+    let options = |lower: &[PathBuf]| {
+        format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(":"),
+            dir.join("upper").display(),
+            dir.join("work").display()
+        )
+    };
+    let fits = |opts: &str| opts.len() + ",volatile".len() <= OPTIONS_MAX;
+    let mut opts = options(&lower);
+    // Too many layers for one page: each named by an fd of this process (`/proc/self/fd/N`,
+    // 17 bytes instead of ~100), which overlayfs resolves at mount time; held until then.
+    let mut held = vec![];
+    if !fits(&opts) {
+        for l in &lower {
+            held.push(
+                husk_sys::fs::openat(None, l, libc::O_PATH | libc::O_DIRECTORY, 0)
+                    .map_err(Error::io("open image layer", l))?,
+            );
+        }
+        let short: Vec<PathBuf> = held
             .iter()
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join(":"),
-        dir.join("upper").display(),
-        dir.join("work").display()
-    );
-    if opts.len() + ",volatile".len() > OPTIONS_MAX {
+            .map(|fd| PathBuf::from(husk_sys::mount::fd_path(fd.as_fd())))
+            .collect();
+        opts = options(&short);
+    }
+    if !fits(&opts) {
         return Err(Error::Msg(format!(
-            "image {}: {} layers do not fit in overlayfs' one-page mount options (not yet supported)",
+            "image {}: {} layers do not fit in overlayfs' one-page mount options even named by fd",
             img.short_id(),
             img.layers.len()
         )));

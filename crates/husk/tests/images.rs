@@ -479,6 +479,56 @@ fn hostile_layers_stay_inside_the_layer() {
     s.assert_clean();
 }
 
+/// 70 layers: their paths overflow the one page of mount options, so the root's lowerdirs
+/// are named by fd; every layer shows, the upper ones over the lower.
+#[test]
+fn an_image_of_seventy_layers_runs() {
+    let s = Store::new("layers");
+    if let Some(r) = skip_reason() {
+        return skip(Skip::Prerequisite, &r);
+    }
+    for t in ["python3", "busybox"] {
+        if !have(t) {
+            return skip(Skip::Prerequisite, &format!("{t} not installed"));
+        }
+    }
+    let bb = String::from_utf8(
+        Command::new("sh")
+            .args(["-c", "command -v busybox"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let mut layers = vec![serde_json::json!({"entries": [
+        {"name": "bin/busybox", "from": bb.trim(), "mode": 0o755},
+    ]})];
+    for i in 1..70 {
+        layers.push(serde_json::json!({"entries": [
+            {"name": format!("f{i}"), "data": format!("{i}")},
+            {"name": "top", "data": format!("{i}")},
+        ]}));
+    }
+    let a = crafted(&s, "many", serde_json::Value::Array(layers));
+    s.ok(&["load", "-i", a.to_str().unwrap()]);
+    assert_eq!(s.layer_count(), 70);
+    assert_eq!(
+        s.ok(&[
+            "run",
+            "--network",
+            "none",
+            "localhost/many",
+            "/bin/busybox",
+            "cat",
+            "/f1",
+            "/f69",
+            "/top"
+        ]),
+        "16969"
+    );
+    s.assert_clean();
+}
+
 #[test]
 fn run_d_image_keeps_its_root_until_rm_and_remounts_after_a_reboot() {
     let s = Store::new("detached");

@@ -1,7 +1,7 @@
 # Writes a docker-archive (as `docker save` lays it out) from crafted layer tars, for the
 # hostile-layer tests: argv = OUT NAME SPEC, SPEC a JSON list of layers, each a list of entries
 # {"name", "type": file|dir|symlink|link|char|fifo, "data", "target", "mode", "major", "minor",
-#  "xattrs": {NAME: HEX}} (xattrs as PAX SCHILY.xattr.NAME records, as docker and GNU tar write them).
+#  "xattrs": {NAME: HEX}, "from": a host file whose bytes are the data} (xattrs as PAX SCHILY.xattr.NAME records, as docker and GNU tar write them).
 # A layer may carry "bad_diff_id": true to record a wrong diffID in the config.
 import hashlib, io, json, sys, tarfile
 
@@ -20,7 +20,7 @@ for layer in spec:
             ti.devmajor, ti.devminor = e.get("major", 0), e.get("minor", 0)
             ti.pax_headers = {"SCHILY.xattr." + k: bytes.fromhex(v).decode("utf-8", "surrogateescape")
                               for k, v in e.get("xattrs", {}).items()}
-            data = e.get("data", "").encode()
+            data = open(e["from"], "rb").read() if "from" in e else e.get("data", "").encode()
             ti.size = len(data) if ti.type == tarfile.REGTYPE else 0
             t.addfile(ti, io.BytesIO(data) if ti.size else None)
     raw = buf.getvalue()
