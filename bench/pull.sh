@@ -9,8 +9,11 @@
 # (incompressible) + a copy of /usr/include (many small text files), gzip-compressed by skopeo.
 # Both tools pull into stores under $W (same filesystem); podman runs with its own --root and
 # runc, ulimits pinned as shared/tools/registry-fixture.sh does. Each pull starts from an empty
-# store (husk: the store removed; podman: rmi -a). Env: HUSK (default the release build), REPS,
-# RUNS, BIG_LAYERS (4), BIG_LAYER_MB (48), W (work dir, default /var/tmp/husk-pull-bench).
+# store (husk: the store removed; podman: rmi -a). Then the peak RSS (wait4's maxrss, GNU
+# time's %M) of one pull of an image whose one layer is HUGE_MB MiB of random bytes: a pull
+# streams a layer, the bound is 64 MiB for husk. Env: HUSK (default the release build), REPS,
+# RUNS, BIG_LAYERS (4), BIG_LAYER_MB (48), HUGE_MB (1024; 0 skips the RSS row), W (work dir,
+# default /var/tmp/husk-pull-bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HUSK=${HUSK:-$PWD/target/x86_64-unknown-linux-musl/release/husk}
@@ -18,10 +21,11 @@ REPS=${REPS:-5}
 RUNS=${RUNS:-20}
 BIG_LAYERS=${BIG_LAYERS:-4}
 BIG_LAYER_MB=${BIG_LAYER_MB:-48}
+HUGE_MB=${HUGE_MB:-1024}
 W=${W:-/var/tmp/husk-pull-bench}
 if [[ -z ${IN_NETNS:-} ]]; then
   [[ -x $HUSK ]] || cargo build --release -p husk
-  exec unshare -n env IN_NETNS=1 HUSK="$HUSK" W="$W" bash "$0" "$@"
+  exec unshare -n env IN_NETNS=1 HUSK="$HUSK" W="$W" HUGE_MB="$HUGE_MB" bash "$0" "$@"
 fi
 ip link set lo up
 REG=127.0.0.1:5000
@@ -82,12 +86,36 @@ for r in $(seq 1 "$RUNS"); do
   echo "husk-run $(HUSK_STORE=$W/store t "$HUSK" --root "$W/husk-run" run --rm --network none "$REG/big" true)" >> "$W/samples"
   echo "podman-run $(t "${PODMAN[@]}" run --rm --network none "$REG/big" true)" >> "$W/samples"
 done
+if ((HUGE_MB > 0)); then
+  if [[ ! -f $W/oci-huge/index.json ]]; then
+    rm -rf "$W/oci-huge" "$W/work"; mkdir -p "$W/work/h"
+    head -c "$((HUGE_MB << 20))" /dev/urandom > "$W/work/h/huge.bin"
+    tar --numeric-owner --owner=0 --group=0 -C "$W/work/h" -cf "$W/work/huge.tar" .
+    umoci init --layout "$W/oci-huge"
+    umoci new --image "$W/oci-huge:huge"
+    umoci raw add-layer --image "$W/oci-huge:huge" "$W/work/huge.tar"
+    umoci config --image "$W/oci-huge:huge" --config.cmd sh --architecture amd64 --os linux
+    umoci gc --layout "$W/oci-huge"
+    rm -rf "$W/work"
+  fi
+  skopeo copy -q --dest-tls-verify=false "oci:$W/oci-huge:huge" "docker://$REG/huge:latest"
+  rss() { /usr/bin/time -o "$W/rss" -f '%M %e' "$@" >/dev/null 2>&1; cat "$W/rss"; }
+  rm -rf "$W/store-huge"
+  echo "husk-huge $(HUSK_STORE=$W/store-huge rss "$HUSK" pull -q "$REG/huge")" >> "$W/samples"
+  rm -rf "$W/store-huge"
+  "${PODMAN[@]}" rmi -a -f >/dev/null 2>&1 || true
+  echo "podman-huge $(rss "${PODMAN[@]}" pull -q --tls-verify=false "$REG/huge")" >> "$W/samples"
+  "${PODMAN[@]}" rmi -a -f >/dev/null 2>&1 || true
+fi
 python3 - "$W/samples" "$MIB" "$LAYERS" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
-import statistics as st, sys
-d = {}
+import os, statistics as st, sys
+d, huge = {}, {}
 for l in open(sys.argv[1]):
-    k, v = l.split()
-    d.setdefault(k, []).append(float(v))
+    k, *v = l.split()
+    if k.endswith("-huge"):
+        huge[k] = v
+    else:
+        d.setdefault(k, []).append(float(v[0]))
 mib = float(sys.argv[2])
 print(f"image: {sys.argv[3]} layers, {mib:.1f} MiB compressed; load average at the end: {sys.argv[4]}\n")
 print("| what | runs | median s | min s | max s | MiB/s (median) |\n|---|---|---|---|---|---|")
@@ -103,4 +131,8 @@ if hp and pp:
     print(f"\npull: husk/podman median ratio {st.median(hp) / st.median(pp):.2f}")
 if hr and pr:
     print(f"run --rm IMAGE true: husk/podman median ratio {st.median(hr) / st.median(pr):.2f}")
+if huge:
+    print(f"\n| pull of one {os.environ['HUGE_MB']} MiB random layer | peak RSS MiB | s |\n|---|---|---|")
+    for k, (kib, secs) in huge.items():
+        print(f"| {k.split('-')[0]} | {int(kib) / 1024:.1f} | {float(secs):.1f} |")
 PY

@@ -4,7 +4,7 @@
 use std::io::{self, BufRead, BufReader, Read};
 
 /// `r` decompressed: gzip (every member), zstd (every frame, skippable frames skipped) or as is.
-pub fn auto<'a, R: Read + 'a>(r: R) -> io::Result<Box<dyn Read + 'a>> {
+pub fn auto<'a, R: Read + Send + 'a>(r: R) -> io::Result<Box<dyn Read + Send + 'a>> {
     let mut b = BufReader::with_capacity(256 << 10, r);
     let head = b.fill_buf()?;
     Ok(if head.starts_with(&[0x1f, 0x8b]) {

@@ -4,7 +4,7 @@
 //! diffID checked against the config's, and renamed into layers/<chain id>.
 
 use crate::store::{Layer, Store};
-use crate::{decompress, digest, unpack};
+use crate::{decompress, digest, readahead, unpack};
 use husk_runtime::Error;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -350,24 +350,27 @@ fn unpack_layer(store: &Store, blob: &str, diff_id: &str, dest: &Path) -> Result
 
 /// A layer blob's stream -> decompress -> diffID hash -> hostile-safe unpack into tmp/. The
 /// unpacked layer (`diff/` and its `size`) is returned still under tmp/: the caller renames it
-/// into layers/ once everything else it checks holds. One path for load and pull.
+/// into layers/ once everything else it checks holds. One path for load and pull. Three threads:
+/// `blob_stream` (for a pull: network, blob digest, partial file), gunzip + diffID digest, and
+/// tar + file creation.
 pub fn unpack_stream(
     store: &Store,
-    blob_stream: impl std::io::Read,
+    blob_stream: impl std::io::Read + Send,
     blob: &str,
     diff_id: &str,
 ) -> Result<(crate::store::Tmp, u64), Error> {
     let tmp = store.tmp("layer");
     let diff = tmp.0.join("diff");
     std::fs::create_dir_all(&diff).map_err(Error::io("create layer directory", &diff))?;
-    let r = decompress::auto(blob_stream)
-        .map_err(|e| Error::Msg(format!("layer {blob}: read: {e}")))?;
-    let mut h = digest::Hashing::new(r);
-    let stats =
-        unpack::unpack(&mut h, &diff).map_err(|e| Error::Msg(format!("layer {blob}: {e}")))?;
-    let (got, _) = h
-        .finish()
-        .map_err(|e| Error::Msg(format!("layer {blob}: read: {e}")))?;
+    let read_err = |e: std::io::Error| Error::Msg(format!("layer {blob}: read: {e}"));
+    let (r, _) = readahead::split(blob_stream, |compressed| -> Result<_, Error> {
+        let r = decompress::auto(compressed).map_err(read_err)?;
+        let (stats, h) =
+            readahead::split(digest::Hashing::new(r), |tar| unpack::unpack(tar, &diff));
+        let stats = stats.map_err(|e| Error::Msg(format!("layer {blob}: {e}")))?;
+        Ok((stats, h.finish().map_err(read_err)?.0))
+    });
+    let (stats, got) = r?;
     if got != diff_id {
         return Err(Error::Msg(format!(
             "layer {blob}: diffID mismatch: the config says {diff_id}, the content is {got}; the layer was not stored"

@@ -18,6 +18,7 @@ pub mod overlay;
 pub mod platform;
 pub mod progress;
 pub mod pull;
+pub mod readahead;
 pub mod reference;
 pub mod registry;
 pub mod store;

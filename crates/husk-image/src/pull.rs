@@ -1,5 +1,5 @@
 //! `husk pull`: manifest (an index resolved to the platform), config, then the missing layers,
-//! up to three at once. Each layer is one pass: network -> sha256 of the blob -> append to
+//! up to eight at once. Each layer is one pass: network -> sha256 of the blob -> append to
 //! partial/<hex> -> decompress -> sha256 (diffID) -> hostile-safe unpack into tmp/ (the load
 //! path's `import::unpack_stream`); the blob is renamed into blobs/ and the layer into layers/
 //! only when both digests and the size match. A dropped connection is resumed with `Range`
@@ -33,7 +33,9 @@ pub struct Options {
     pub cert_dir: Option<std::path::PathBuf>,
 }
 
-const PARALLEL: usize = 3;
+/// Layers pulled at once: every layer of a usual image, so the largest is not left to start
+/// last; each is three threads (see import::unpack_stream).
+const PARALLEL: usize = 8;
 /// Attempts per blob when the connection fails (each resumes where the last stopped).
 const ATTEMPTS: u32 = 5;
 

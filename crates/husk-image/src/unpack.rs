@@ -28,6 +28,11 @@ pub fn unpack(r: impl Read, dir: &Path) -> Result<Stats, Error> {
     let root = sfs::openat(None, dir, libc::O_RDONLY | libc::O_DIRECTORY, 0)
         .map_err(Error::io("open layer directory", dir))?;
     let mut stats = Stats::default();
+    // The last entry's parent, reused while entries share it (a layer lists a directory's files
+    // in a row): each entry changes only children of its parent, never a directory on the
+    // parent's path, so the fd still names what resolving the path again would. An entry with
+    // another parent replaces it, resolved afresh.
+    let mut last: Option<(PathBuf, OwnedFd)> = None;
     let mut ar = tar::Archive::new(r);
     let entries = ar
         .entries()
@@ -47,8 +52,13 @@ pub fn unpack(r: impl Read, dir: &Path) -> Result<Stats, Error> {
         let Some(name) = rel.file_name().map(PathBuf::from) else {
             continue; // "./": the layer's root itself keeps the store's mode.
         };
-        let parent = open_parent(root.as_fd(), rel.parent().unwrap_or(Path::new("")))
-            .map_err(at.io_err("open parent of layer entry"))?;
+        let prel = rel.parent().unwrap_or(Path::new(""));
+        if last.as_ref().is_none_or(|(p, _)| p != prel) {
+            let fd =
+                open_parent(root.as_fd(), prel).map_err(at.io_err("open parent of layer entry"))?;
+            last = Some((prel.to_path_buf(), fd));
+        }
+        let parent = last.as_ref().map(|(_, fd)| fd).expect("set above");
         if mark_whiteout(parent.as_fd(), &name, &at)? {
             continue;
         }
@@ -130,21 +140,19 @@ fn create_entry<R: Read>(
     let mtime = h.mtime().unwrap_or(0) as i64;
     let kind = h.entry_type();
     use tar::EntryType as T;
-    let is_dir = kind == T::Directory;
-    if !is_dir || !is_dir_at(parent.as_fd(), name) {
-        remove_existing(parent.as_fd(), name).map_err(io_err("replace layer entry"))?;
-    }
     match kind {
         T::Regular | T::Continuous | T::GNUSparse => {
-            let f = sfs::openat(
-                Some(parent.as_fd()),
-                name,
-                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
-                0o600,
-            )
+            let f = fresh(parent, name, || {
+                sfs::openat(
+                    Some(parent),
+                    name,
+                    libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+                    0o600,
+                )
+            })
             .map_err(io_err("create file"))?;
             let mut file = std::fs::File::from(f);
-            bytes = io::copy(entry, &mut file).map_err(io_err("write file"))?;
+            bytes = copy(entry, &mut file).map_err(io_err("write file"))?;
             owner_mode(file.as_fd(), uid, gid, Some(mode)).map_err(io_err("set owner and mode"))?;
             // After the chown, which would clear them.
             if let Some(c) = &caps {
@@ -154,10 +162,16 @@ fn create_entry<R: Read>(
             sfs::futimens(file.as_fd(), mtime, 0).map_err(io_err("set mtime"))?;
         }
         T::Directory => {
-            if let Err(e) = sfs::mkdirat(parent.as_fd(), name, 0o700)
-                && e.raw_os_error() != Some(libc::EEXIST)
-            {
-                return Err(io_err("create directory")(e));
+            // A directory already there stays (its entries with it); anything else is replaced.
+            match sfs::mkdirat(parent, name, 0o700) {
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) && !is_dir_at(parent, name) => {
+                    remove_existing(parent, name).map_err(io_err("replace layer entry"))?;
+                    sfs::mkdirat(parent, name, 0o700).map_err(io_err("create directory"))?;
+                }
+                Err(e) if e.raw_os_error() != Some(libc::EEXIST) => {
+                    return Err(io_err("create directory")(e));
+                }
+                _ => {}
             }
             let d = sfs::openat(
                 Some(parent.as_fd()),
@@ -175,8 +189,10 @@ fn create_entry<R: Read>(
             use std::os::unix::ffi::OsStrExt;
             // The target is only text: nothing here ever follows it.
             let target = std::ffi::OsStr::from_bytes(&target).to_owned();
-            sfs::symlinkat(Path::new(&target), parent.as_fd(), name)
-                .map_err(io_err("create symlink"))?;
+            fresh(parent, name, || {
+                sfs::symlinkat(Path::new(&target), parent, name)
+            })
+            .map_err(io_err("create symlink"))?;
             let l = sfs::openat(
                 Some(parent.as_fd()),
                 name,
@@ -200,8 +216,10 @@ fn create_entry<R: Read>(
                 h.device_major().ok().flatten().unwrap_or(0),
                 h.device_minor().ok().flatten().unwrap_or(0),
             );
-            sfs::mknodat(parent.as_fd(), name, t | (mode & 0o777), major, minor)
-                .map_err(io_err("create device node"))?;
+            fresh(parent, name, || {
+                sfs::mknodat(parent, name, t | (mode & 0o777), major, minor)
+            })
+            .map_err(io_err("create device node"))?;
             let n = sfs::openat(
                 Some(parent.as_fd()),
                 name,
@@ -251,8 +269,10 @@ fn link_within_layer(
     // Resolved inside this layer: a link can only join two of its own entries.
     let tparent = open_parent_existing(root.as_fd(), trel.parent().unwrap_or(Path::new("")))
         .map_err(io_err("open hard link target's directory"))?;
-    sfs::linkat(tparent.as_fd(), Path::new(tname), parent.as_fd(), name)
-        .map_err(io_err("create hard link"))?;
+    fresh(parent, name, || {
+        sfs::linkat(tparent.as_fd(), Path::new(tname), parent, name)
+    })
+    .map_err(io_err("create hard link"))?;
     Ok(())
 }
 
@@ -331,6 +351,47 @@ fn is_dir_at(parent: BorrowedFd<'_>, name: &Path) -> bool {
     sfs::openat(Some(parent), name, libc::O_PATH | libc::O_NOFOLLOW, 0)
         .and_then(|fd| sfs::fstat(fd.as_fd()))
         .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+}
+
+/// A file's contents in writes of up to 256 KiB (io::copy's 8 KiB make a layer of large files
+/// tens of thousands of write calls), from one buffer per thread.
+fn copy(r: &mut impl Read, w: &mut std::fs::File) -> io::Result<u64> {
+    use std::io::Write;
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUF.with_borrow_mut(|buf| {
+        buf.resize(256 << 10, 0);
+        let mut n = 0;
+        loop {
+            match r.read(buf) {
+                Ok(0) => return Ok(n),
+                Ok(k) => {
+                    w.write_all(&buf[..k])?;
+                    n += k as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    })
+}
+
+/// `make` creates `name` in `parent` exclusively; where an entry of that name exists (a later
+/// tar entry replacing an earlier one) it is removed and `make` runs again. Trying first spares
+/// the usual, fresh name a syscall.
+fn fresh<T>(
+    parent: BorrowedFd<'_>,
+    name: &Path,
+    make: impl Fn() -> io::Result<T>,
+) -> io::Result<T> {
+    match make() {
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+            remove_existing(parent, name)?;
+            make()
+        }
+        r => r,
+    }
 }
 
 /// Removes `name` in `parent` if present (a later layer entry replaces an earlier one); a
