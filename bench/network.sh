@@ -42,6 +42,8 @@ PODMAN=
 if command -v podman >/dev/null; then
   PODMAN=1
   podman_conf "$W/containers.conf"
+  # crun refuses this host's hybrid cgroup layout ("cgroups in hybrid mode not supported").
+  echo 'runtime = "runc"' >>"$W/containers.conf"
   export CONTAINERS_CONF=$W/containers.conf
 fi
 
