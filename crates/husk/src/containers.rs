@@ -222,7 +222,10 @@ pub fn attach(root: &Path, name: &str, input: bool, keys: &str) -> Result<i32, E
 }
 
 pub fn ps(root: &Path, all: bool, quiet: bool, format: &str, no_trunc: bool) -> Result<i32, Error> {
-    verbs::ps(&store(root), all, quiet, format, no_trunc, &mut out())?;
+    // One write for the whole table (stdout is line-buffered: a write per row otherwise).
+    let mut buf = std::io::BufWriter::with_capacity(64 << 10, out());
+    verbs::ps(&store(root), all, quiet, format, no_trunc, &mut buf)?;
+    std::io::Write::flush(&mut buf).map_err(Error::io("write", "stdout"))?;
     Ok(0)
 }
 
