@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Rootless (issue 17), side by side: an ordinary user with /etc/subuid and /etc/subgid ranges
 # (made here and removed after) runs `husk run --rm --rootfs DIR true` and rootless
-# `podman run --rm --network none --rootfs DIR true` on the same busybox root it owns,
-# interleaved, N times each; median and p10-p90 of the wall time of each whole command.
+# `podman run --rm --rootfs DIR true` on the same busybox root it owns, with network none, and
+# with each one's user-mode network (husk: pasta; podman 4.3: slirp4netns, it has no pasta), and
+# pasta's own `pasta --config-net true` for its setup cost; interleaved, N times each; median
+# and p10-p90 of the wall time of each whole command. Everything runs in a network namespace of
+# the script's own (an uplink veth with a default route for pasta and slirp4netns to use), with
+# /dev/net/tun made 0666 for the run and restored after.
 # Usage (as root): bench/rootless.sh HUSK_BIN OUT.md [N]
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -12,7 +16,9 @@ W=$(mktemp -d /tmp/husk-bench-rootless.XXXXXX)
 chmod 755 "$W"
 U=hkbench$$
 FIRST=$((400000 + ($$ % 1000) * 65536))
+tun_mode=$(stat -c %a /dev/net/tun)
 cleanup() {
+  chmod "$tun_mode" /dev/net/tun
   # this user's processes only (podman's pause process holds its namespace), by pid
   for p in $(pgrep -u "$U" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
   userdel "$U" 2>/dev/null || true
@@ -20,6 +26,7 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
+chmod 0666 /dev/net/tun
 useradd -M -d "$W/home" -s /bin/sh "$U"
 sed -i "/^$U:/d" /etc/subuid /etc/subgid
 echo "$U:$FIRST:65536" >>/etc/subuid
@@ -32,47 +39,62 @@ mkdir -p "$W/rootfs/"{proc,dev,sys,etc,tmp}
 chown -R "$U:" "$W/home" "$W/run" "$W/rootfs"
 chmod 700 "$W/run"
 podman_conf "$W/containers.conf"
-as() {
-  runuser -u "$U" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$W/home" USER="$U" \
-    XDG_RUNTIME_DIR="$W/run" XDG_CONFIG_HOME="$W/home/.config" CONTAINERS_CONF="$W/containers.conf" "$@"
-}
 # The loop runs as the user in one shell, so runuser's PAM session is in neither number.
 cat >"$W/loop.sh" <<LOOP
-h() { "$W/husk" run --rm --rootfs "$W/rootfs" -- true; }
-p() { podman --root "$W/home/storage" --runroot "$W/run/storage" --storage-driver vfs \\
+h() { "$W/husk" run --rm --network none --rootfs "$W/rootfs" -- true; }
+hn() { "$W/husk" run --rm --network pasta --rootfs "$W/rootfs" -- true; }
+p() { podman --root "$W/home/storage" --runroot "$W/run/storage" --storage-driver vfs --runtime runc \\
   run --rm --network none --rootfs "$W/rootfs" true; }
-h && p || exit 1 # warm-up (podman makes its pause process and storage on the first run)
+pn() { podman --root "$W/home/storage" --runroot "$W/run/storage" --storage-driver vfs --runtime runc \\
+  run --rm --network slirp4netns --rootfs "$W/rootfs" true; }
+pa() { pasta --config-net -q -t none -u none -T none -U none -- true; }
+h && hn && p && pn && pa || exit 1 # warm-up (podman makes its pause process and storage first)
 for i in \$(seq $N); do
-  for c in h p; do
-    t=\$(date +%s%N); \$c || exit 1; echo "\$c \$(( (\$(date +%s%N) - t) / 1000 ))"
+  for c in h p hn pn pa; do
+    t=\$(date +%s%N); \$c >/dev/null || exit 1; echo "\$c \$(( (\$(date +%s%N) - t) / 1000 ))"
   done
 done
 LOOP
+cat >"$W/ns.sh" <<NS
+ip link set lo up
+ip link add up0 type veth peer name up1 && ip link set up1 up
+ip addr add 10.77.0.1/24 dev up0 && ip link set up0 up && ip route add default via 10.77.0.254
+runuser -u "$U" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$W/home" USER="$U" \\
+  XDG_RUNTIME_DIR="$W/run" XDG_CONFIG_HOME="$W/home/.config" CONTAINERS_CONF="$W/containers.conf" \\
+  sh "$W/loop.sh"
+NS
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
-as sh "$W/loop.sh" >"$W/times" 2>"$W/err" || { cat "$W/err"; exit 1; }
-mapfile -t h < <(awk '$1 == "h" {print $2}' "$W/times")
-mapfile -t p < <(awk '$1 == "p" {print $2}' "$W/times")
+unshare -n sh "$W/ns.sh" >"$W/times" 2>"$W/err" || { cat "$W/err"; exit 1; }
+col() { awk -v c="$1" '$1 == c {print $2}' "$W/times"; }
+mapfile -t h < <(col h)
+mapfile -t p < <(col p)
+mapfile -t hn < <(col hn)
+mapfile -t pn < <(col pn)
+mapfile -t pa < <(col pa)
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 stats() { python3 -c 'import sys,statistics
 v=sorted(int(x)/1000 for x in sys.argv[1:]); q=lambda f: v[min(len(v)-1,int(f*len(v)))]
 print(f"{statistics.median(v):.1f} ({q(0.1):.1f} - {q(0.9):.1f})")' "$@"; }
 ratio() { python3 -c 'import sys,statistics
-a=[int(x) for x in sys.argv[2:2+int(sys.argv[1])]]; b=[int(x) for x in sys.argv[2+int(sys.argv[1]):]]
-print(f"{statistics.median(a)/statistics.median(b):.2f}x")' "${#h[@]}" "${h[@]}" "${p[@]}"; }
+n=int(sys.argv[1]); a=[int(x) for x in sys.argv[2:2+n]]; b=[int(x) for x in sys.argv[2+n:]]
+print(f"{statistics.median(a)/statistics.median(b):.2f}x")' "$@"; }
 {
   echo
   echo "## Rootless (bench/rootless.sh)"
   echo
   echo "An ordinary user with subuid/subgid ranges, \`--rootfs\` on the same busybox root it owns,"
-  echo "network none, $N interleaved runs each in one shell of the user, wall time of the whole"
-  echo "command, median (p10 - p90)."
+  echo "$N interleaved runs each in one shell of the user, in a network namespace of the script's"
+  echo "own, wall time of the whole command, median (p10 - p90)."
   echo "$(date -u +%FT%TZ), $("$HUSK" --version | head -1) (git $(git -C "$(dirname "$0")" rev-parse --short HEAD)), $(podman --version)."
   echo "Load average before / after: $load0 / $load1 (shared 2-core machine)."
   echo
-  echo "| command | ms |"
-  echo "|---|---|"
-  echo "| \`husk run --rm --rootfs DIR true\` | $(stats "${h[@]}") |"
-  echo "| \`podman run --rm --network none --rootfs DIR true\` (vfs, cgroupfs) | $(stats "${p[@]}") |"
-  echo "| husk / podman (medians) | $(ratio) |"
+  echo "| network | husk ms | podman ms (vfs, cgroupfs) | husk / podman |"
+  echo "|---|---|---|---|"
+  echo "| none | $(stats "${h[@]}") | $(stats "${p[@]}") | $(ratio "${#h[@]}" "${h[@]}" "${p[@]}") |"
+  echo "| husk pasta / podman slirp4netns | $(stats "${hn[@]}") | $(stats "${pn[@]}") | $(ratio "${#hn[@]}" "${hn[@]}" "${pn[@]}") |"
+  echo "| pasta's own \`pasta --config-net true\` | $(stats "${pa[@]}") | | |"
+  echo "| husk pasta - husk none (setup cost) | $(python3 -c 'import sys,statistics
+n=int(sys.argv[1]); a=[int(x) for x in sys.argv[2:2+n]]; b=[int(x) for x in sys.argv[2+n:]]
+print(f"{(statistics.median(a)-statistics.median(b))/1000:.1f}")' "${#hn[@]}" "${hn[@]}" "${h[@]}") | | |"
 } >"$OUT"
 cat "$OUT"
