@@ -28,10 +28,14 @@ if [ "$LAYOUT" != v2 ]; then
     # it: this runs first, before anything made one.
     sed 's/\([a-z_]*\)/-\1/g' /sys/fs/cgroup/cgroup.subtree_control >/sys/fs/cgroup/cgroup.subtree_control
     mount -t tmpfs -o mode=755 tmpfs /sys/fs/cgroup
-    for c in $(awk 'NR > 1 && $4 == 1 { print $1 }' /proc/cgroups); do
+    # cpu with cpuacct and net_cls with net_prio share a hierarchy, as hosts mount them
+    # (husk then links cpu and cpuacct to cpu,cpuacct in the container, as hosts do).
+    for c in $(awk 'NR > 1 && $4 == 1 { print $1 }' /proc/cgroups |
+            sed '/^cpuacct$/d; /^net_prio$/d; s/^cpu$/cpu,cpuacct/; s/^net_cls$/net_cls,net_prio/'); do
         mkdir /sys/fs/cgroup/$c && mount -t cgroup -o $c cgroup /sys/fs/cgroup/$c || {
             echo "FAIL mount the v1 $c hierarchy"; exit 1; }
     done
+    ln -s cpu,cpuacct /sys/fs/cgroup/cpu && ln -s cpu,cpuacct /sys/fs/cgroup/cpuacct
     mkdir /sys/fs/cgroup/systemd
     mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd || { echo "FAIL mount name=systemd"; exit 1; }
     if [ "$LAYOUT" = hybrid ]; then
@@ -114,6 +118,9 @@ case $LAYOUT in
 esac
 check "systemd's own cgroups ($LAYOUT mode)" "$want" \
     "$(IN cat /proc/1/cgroup | grep -E '^[0-9]*:(name=systemd)?:' | cut -d: -f2- | tr '\n' ' ' | sed 's/ $//')"
+if [ "$LAYOUT" != v2 ]; then
+    check "the container's cpu link" cpu,cpuacct "$(IN readlink /sys/fs/cgroup/cpu)"
+fi
 scope=/huskt.slice/huskt-a.slice/husk-c1.scope
 if [ "$LAYOUT" = v2 ]; then mem=0::$scope; else mem=memory:$scope; fi
 

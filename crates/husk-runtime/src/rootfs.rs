@@ -441,6 +441,18 @@ impl Rootfs<'_> {
                     husk_sys::mount::mount(Some(&dir.to_string_lossy()), &p, None, ms::BIND, None)
                 };
                 r.map_err(|e| fail("mount cgroup", Path::new("/").join(&sub), e))?;
+                // Co-mounted controllers ("cpu,cpuacct") are also reached by each name, as
+                // hosts and runc link them: systemd looks for /sys/fs/cgroup/cpu.
+                if name.contains(',') {
+                    for part in name.split(',') {
+                        match sfs::symlinkat(Path::new(&name), top.as_fd(), Path::new(part)) {
+                            Err(e) if e.raw_os_error() != Some(libc::EEXIST) => {
+                                return Err(fail("symlink", m.dest.join(part), e));
+                            }
+                            _ => {}
+                        }
+                    }
+                }
             }
         }
         let (mut set, mut clear) = (0, 0);
