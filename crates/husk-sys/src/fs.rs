@@ -2,6 +2,9 @@
 //! locks, memfds. Mounts are in `mount`, sockets and poll in `sock`.
 
 use crate::{cstr, cvt, cvt_i};
+use rustix::fs::{Access, AtFlags, CWD, FlockOperation, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
+use rustix::process::{Gid, Uid};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
@@ -12,13 +15,6 @@ pub const RESOLVE_NO_SYMLINKS: u64 = 0x04;
 pub const RESOLVE_BENEATH: u64 = 0x08;
 pub const RESOLVE_IN_ROOT: u64 = 0x10;
 
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-
 /// openat2(2). `flags` are O_* flags; O_CLOEXEC is always added.
 pub fn openat2(
     dir: BorrowedFd<'_>,
@@ -27,30 +23,13 @@ pub fn openat2(
     mode: u32,
     resolve: u64,
 ) -> io::Result<OwnedFd> {
-    let p = cstr(path)?;
-    let how = OpenHow {
-        flags: (flags | libc::O_CLOEXEC) as u64,
-        mode: mode as u64,
-        resolve,
-    };
+    let flags = OFlags::from_bits_retain((flags | libc::O_CLOEXEC) as u32);
+    let resolve = ResolveFlags::from_bits_retain(resolve);
     loop {
-        // SAFETY: `p` is a valid NUL-terminated string and `how` a valid open_how of the size we
-        // pass; the kernel only reads both.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                dir.as_raw_fd(),
-                p.as_ptr(),
-                &how as *const OpenHow,
-                std::mem::size_of::<OpenHow>(),
-            )
-        };
-        match cvt(r) {
-            // SAFETY: on success the syscall returned a new descriptor that nothing else owns.
-            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
+        match rustix::fs::openat2(dir, path, flags, Mode::from_bits_retain(mode), resolve) {
             // openat2 returns EAGAIN when a concurrent rename raced RESOLVE_IN_ROOT; retry.
-            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => continue,
-            Err(e) => return Err(e),
+            Err(Errno::AGAIN) => continue,
+            r => return Ok(r?),
         }
     }
 }
@@ -62,20 +41,21 @@ pub fn openat(
     flags: i32,
     mode: u32,
 ) -> io::Result<OwnedFd> {
-    let p = cstr(path)?;
-    let d = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
-    // SAFETY: valid C string; the returned fd is checked before being owned.
-    let fd = cvt_i(unsafe {
-        libc::openat(d, p.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint)
-    })?;
-    // SAFETY: a fresh descriptor from openat.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    let flags = OFlags::from_bits_retain((flags | libc::O_CLOEXEC) as u32);
+    Ok(rustix::fs::openat(
+        dir.unwrap_or(CWD),
+        path,
+        flags,
+        Mode::from_bits_retain(mode),
+    )?)
 }
 
 pub fn mkdirat(dir: BorrowedFd<'_>, name: &Path, mode: u32) -> io::Result<()> {
-    let p = cstr(name)?;
-    // SAFETY: valid C string and fd.
-    cvt_i(unsafe { libc::mkdirat(dir.as_raw_fd(), p.as_ptr(), mode) }).map(drop)
+    Ok(rustix::fs::mkdirat(
+        dir,
+        name,
+        Mode::from_bits_retain(mode),
+    )?)
 }
 
 pub fn mknodat(
@@ -85,6 +65,8 @@ pub fn mknodat(
     major: u32,
     minor: u32,
 ) -> io::Result<()> {
+    // Ours, not rustix's: rustix splits `mode` into a FileType, and a type of 0 (which the
+    // kernel takes as a regular file) becomes an invalid one there.
     let p = cstr(name)?;
     let dev = libc::makedev(major, minor);
     // SAFETY: valid C string and fd.
@@ -92,48 +74,41 @@ pub fn mknodat(
 }
 
 pub fn symlinkat(target: &Path, dir: BorrowedFd<'_>, name: &Path) -> io::Result<()> {
-    let (t, n) = (cstr(target)?, cstr(name)?);
-    // SAFETY: valid C strings and fd.
-    cvt_i(unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr()) }).map(drop)
+    Ok(rustix::fs::symlinkat(target, dir, name)?)
 }
 
 pub fn mkfifo(path: &Path, mode: u32) -> io::Result<()> {
-    let p = cstr(path)?;
-    // SAFETY: valid C string.
-    cvt_i(unsafe { libc::mkfifo(p.as_ptr(), mode) }).map(drop)
+    Ok(rustix::fs::mkfifoat(
+        CWD,
+        path,
+        Mode::from_bits_retain(mode),
+    )?)
 }
 
 /// Whether this process may write in `path`, by its effective ids and capabilities as the
 /// kernel sees them in its user namespace (faccessat2 AT_EACCESS, so no setuid confusion).
 pub fn writable(path: &Path) -> io::Result<bool> {
-    let p = cstr(path)?;
-    // SAFETY: valid C string; the call only reads it.
-    match cvt_i(unsafe {
-        libc::faccessat(libc::AT_FDCWD, p.as_ptr(), libc::W_OK, libc::AT_EACCESS)
-    }) {
-        Ok(_) => Ok(true),
-        Err(e)
-            if matches!(
-                e.raw_os_error(),
-                Some(libc::EACCES | libc::EPERM | libc::EROFS)
-            ) =>
-        {
-            Ok(false)
-        }
-        Err(e) => Err(e),
+    match rustix::fs::accessat(CWD, path, Access::WRITE_OK, AtFlags::EACCESS) {
+        Ok(()) => Ok(true),
+        Err(Errno::ACCESS | Errno::PERM | Errno::ROFS) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// fchown on an fd (works on O_PATH fds through AT_EMPTY_PATH).
 pub fn fchown(fd: BorrowedFd<'_>, uid: u32, gid: u32) -> io::Result<()> {
-    // SAFETY: empty path with AT_EMPTY_PATH operates on `fd` itself.
-    cvt_i(unsafe { libc::fchownat(fd.as_raw_fd(), c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH) })
-        .map(drop)
+    let (uid, gid) = (Uid::from_raw_unchecked(uid), Gid::from_raw_unchecked(gid));
+    Ok(rustix::fs::chownat(
+        fd,
+        c"",
+        Some(uid),
+        Some(gid),
+        AtFlags::EMPTY_PATH,
+    )?)
 }
 
 pub fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
-    // SAFETY: plain syscall on a valid fd.
-    cvt_i(unsafe { libc::fchmod(fd.as_raw_fd(), mode) }).map(drop)
+    Ok(rustix::fs::fchmod(fd, Mode::from_bits_retain(mode))?)
 }
 
 /// fstat on any fd (O_PATH included).
@@ -153,75 +128,52 @@ pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
 }
 
 pub fn fstatfs_magic(fd: BorrowedFd<'_>) -> io::Result<i64> {
-    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
-    // SAFETY: fills `st` on success.
-    cvt_i(unsafe { libc::fstatfs(fd.as_raw_fd(), st.as_mut_ptr()) })?;
-    // SAFETY: initialised by the successful call above.
     #[allow(clippy::unnecessary_cast)]
-    Ok(unsafe { st.assume_init() }.f_type as i64)
+    Ok(rustix::fs::fstatfs(fd)?.f_type as i64)
 }
 
 /// Sets extended attribute `name` of the file behind `fd` (not an O_PATH fd) to `value`.
 pub fn fsetxattr(fd: BorrowedFd<'_>, name: &std::ffi::CStr, value: &[u8]) -> io::Result<()> {
-    // SAFETY: a NUL-terminated name and a buffer of the given length, both only read.
-    cvt_i(unsafe {
-        libc::fsetxattr(
-            fd.as_raw_fd(),
-            name.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    })
-    .map(drop)
+    Ok(rustix::fs::fsetxattr(
+        fd,
+        name,
+        value,
+        rustix::fs::XattrFlags::empty(),
+    )?)
 }
 
 pub fn fchdir(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: plain syscall on a valid fd.
-    cvt_i(unsafe { libc::fchdir(fd.as_raw_fd()) }).map(drop)
+    Ok(rustix::process::fchdir(fd)?)
 }
 
 /// flock(2) exclusive, blocking.
 pub fn flock_exclusive(fd: BorrowedFd<'_>) -> io::Result<()> {
-    loop {
-        // SAFETY: plain syscall on a valid fd.
-        match cvt_i(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) }) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            r => return r.map(drop),
-        }
-    }
+    flock(fd, FlockOperation::LockExclusive)
 }
 
 /// flock(2) exclusive without waiting: false when another holder has it.
 pub fn flock_try_exclusive(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    match flock(fd, FlockOperation::NonBlockingLockExclusive) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+        r => r.map(|()| true),
+    }
+}
+
+/// flock(2), retried on EINTR.
+fn flock(fd: BorrowedFd<'_>, op: FlockOperation) -> io::Result<()> {
     loop {
-        // SAFETY: plain syscall on a valid fd.
-        match cvt_i(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-            r => return r.map(|_| true),
+        match rustix::fs::flock(fd, op) {
+            Err(Errno::INTR) => continue,
+            r => return Ok(r?),
         }
     }
 }
 
 /// Reads the target of a symlink given as (dir, name).
 pub fn readlinkat(dir: Option<BorrowedFd<'_>>, path: &Path) -> io::Result<std::path::PathBuf> {
-    let p = cstr(path)?;
-    let d = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
-    let mut buf = vec![0u8; 4096];
-    // SAFETY: buf is writable for buf.len() bytes.
-    let n = unsafe {
-        libc::readlinkat(
-            d,
-            p.as_ptr(),
-            buf.as_mut_ptr() as *mut libc::c_char,
-            buf.len(),
-        )
-    };
-    let n = cvt(n as libc::c_long)? as usize;
-    buf.truncate(n);
     use std::os::unix::ffi::OsStringExt;
-    Ok(std::ffi::OsString::from_vec(buf).into())
+    let target = rustix::fs::readlinkat(dir.unwrap_or(CWD), path, Vec::new())?;
+    Ok(std::ffi::OsString::from_vec(target.into_bytes()).into())
 }
 
 /// Closes every descriptor from `first` up, except those the kernel keeps for CLOEXEC use:
@@ -250,32 +202,17 @@ pub fn dup2(from: RawFd, to: RawFd) -> io::Result<()> {
 
 /// Sets or clears O_NONBLOCK on the open file description of `fd`.
 pub fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
-    // SAFETY: fcntl F_GETFL/F_SETFL on a borrowed (so open) fd; no memory is passed.
-    unsafe {
-        let flags = cvt_i(libc::fcntl(fd.as_raw_fd(), libc::F_GETFL))?;
-        let flags = if on {
-            flags | libc::O_NONBLOCK
-        } else {
-            flags & !libc::O_NONBLOCK
-        };
-        cvt_i(libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags)).map(drop)
-    }
+    let mut flags = rustix::fs::fcntl_getfl(fd)?;
+    flags.set(OFlags::NONBLOCK, on);
+    Ok(rustix::fs::fcntl_setfl(fd, flags)?)
 }
 
 /// read(2) into `buf` (also one datagram of a SOCK_SEQPACKET socket), retrying EINTR.
 pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     loop {
-        // SAFETY: buf is valid for writes of its length.
-        let n = unsafe {
-            libc::read(
-                fd.as_raw_fd(),
-                buf.as_mut_ptr() as *mut libc::c_void,
-                buf.len(),
-            )
-        };
-        match cvt(n as libc::c_long) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            r => return r.map(|n| n as usize),
+        match rustix::io::read(fd, &mut *buf) {
+            Err(Errno::INTR) => continue,
+            r => return Ok(r?),
         }
     }
 }
@@ -294,52 +231,40 @@ pub fn dup_cloexec(fd: RawFd) -> io::Result<OwnedFd> {
 /// must exist; either may be a directory or a symlink). The race tests use it the way the
 /// CVE-2021-30465 exploit did.
 pub fn renameat2_exchange(dir: BorrowedFd<'_>, a: &Path, b: &Path) -> io::Result<()> {
-    const RENAME_EXCHANGE: libc::c_uint = 1 << 1;
-    let (a, b) = (cstr(a)?, cstr(b)?);
-    // SAFETY: two valid NUL-terminated strings and a valid fd; the kernel only reads them.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_renameat2,
-            dir.as_raw_fd(),
-            a.as_ptr(),
-            dir.as_raw_fd(),
-            b.as_ptr(),
-            RENAME_EXCHANGE,
-        )
-    };
-    cvt(r).map(drop)
+    Ok(rustix::fs::renameat_with(
+        dir,
+        a,
+        dir,
+        b,
+        rustix::fs::RenameFlags::EXCHANGE,
+    )?)
 }
 
 /// An executable, close-on-exec memfd holding `contents`, sealed against writes, resizing and
 /// further seals, so whoever reaches it later (e.g. through /proc/PID/exe) cannot change it.
 /// Fails with EACCES where vm.memfd_noexec forbids executable memfds.
 pub fn sealed_memfd(name: &std::ffi::CStr, contents: &[u8]) -> io::Result<OwnedFd> {
+    use rustix::fs::{MemfdFlags, SealFlags};
     use std::io::Write;
-    const MFD_EXEC: libc::c_uint = 0x10;
-    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
-    // SAFETY: a valid C string name; the result is checked before being owned.
-    let mut r = unsafe { libc::memfd_create(name.as_ptr(), flags | MFD_EXEC) };
-    if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+    let flags = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
+    let memfd = match rustix::fs::memfd_create(name, flags | MemfdFlags::EXEC) {
         // Before 6.3 there is no MFD_EXEC; memfds are executable anyway.
-        // SAFETY: as above.
-        r = unsafe { libc::memfd_create(name.as_ptr(), flags) };
-    }
-    // SAFETY: a fresh descriptor from memfd_create.
-    let memfd = unsafe { OwnedFd::from_raw_fd(cvt_i(r)?) };
+        Err(Errno::INVAL) => rustix::fs::memfd_create(name, flags)?,
+        r => r?,
+    };
     let mut file = std::fs::File::from(memfd);
     file.write_all(contents)?;
-    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
-    // SAFETY: F_ADD_SEALS with an integer argument on a valid memfd.
-    cvt_i(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) })?;
+    let seals = SealFlags::SEAL | SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE;
+    rustix::fs::fcntl_add_seals(&file, seals)?;
     Ok(file.into())
 }
 
 /// A plain close-on-exec memfd, a scratch file that touches no filesystem.
 pub fn memfd(name: &std::ffi::CStr) -> io::Result<OwnedFd> {
-    // SAFETY: a valid C string name; the result is checked before being owned.
-    let r = cvt_i(unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) })?;
-    // SAFETY: a fresh descriptor from memfd_create.
-    Ok(unsafe { OwnedFd::from_raw_fd(r) })
+    Ok(rustix::fs::memfd_create(
+        name,
+        rustix::fs::MemfdFlags::CLOEXEC,
+    )?)
 }
 
 /// linkat(2) without AT_SYMLINK_FOLLOW: a hard link to the entry `old` itself, never to what a
@@ -350,47 +275,40 @@ pub fn linkat(
     new_dir: BorrowedFd<'_>,
     new: &Path,
 ) -> io::Result<()> {
-    let (o, n) = (cstr(old)?, cstr(new)?);
-    // SAFETY: valid C strings and fds; the kernel only reads them.
-    cvt_i(unsafe {
-        libc::linkat(
-            old_dir.as_raw_fd(),
-            o.as_ptr(),
-            new_dir.as_raw_fd(),
-            n.as_ptr(),
-            0,
-        )
-    })
-    .map(drop)
+    Ok(rustix::fs::linkat(
+        old_dir,
+        old,
+        new_dir,
+        new,
+        AtFlags::empty(),
+    )?)
 }
 
 /// unlinkat(2); `flags` 0 or AT_REMOVEDIR.
 pub fn unlinkat(dir: BorrowedFd<'_>, name: &Path, flags: i32) -> io::Result<()> {
-    let p = cstr(name)?;
-    // SAFETY: valid C string and fd.
-    cvt_i(unsafe { libc::unlinkat(dir.as_raw_fd(), p.as_ptr(), flags) }).map(drop)
+    Ok(rustix::fs::unlinkat(
+        dir,
+        name,
+        AtFlags::from_bits_retain(flags as u32),
+    )?)
 }
 
 /// Sets the access and modification times of the file behind `fd` (not an O_PATH fd).
 pub fn futimens(fd: BorrowedFd<'_>, secs: i64, nsecs: i64) -> io::Result<()> {
-    let t = libc::timespec {
-        tv_sec: secs as _,
+    let t = rustix::fs::Timespec {
+        tv_sec: secs,
         tv_nsec: nsecs as _,
     };
-    let times = [t, t];
-    // SAFETY: `times` is an array of two valid timespecs, only read.
-    cvt_i(unsafe { libc::futimens(fd.as_raw_fd(), times.as_ptr()) }).map(drop)
+    let times = rustix::fs::Timestamps {
+        last_access: t,
+        last_modification: t,
+    };
+    Ok(rustix::fs::futimens(fd, &times)?)
 }
 
 /// flock(2) LOCK_SH, retried on EINTR.
 pub fn flock_shared(fd: BorrowedFd<'_>) -> io::Result<()> {
-    loop {
-        // SAFETY: plain syscall on a valid fd.
-        match cvt_i(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_SH) }) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            r => return r.map(drop),
-        }
-    }
+    flock(fd, FlockOperation::LockShared)
 }
 
 #[cfg(test)]
@@ -438,6 +356,24 @@ mod tests {
             RESOLVE_BENEATH,
         );
         assert_eq!(e.unwrap_err().raw_os_error(), Some(libc::EXDEV));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// Locks belong to open files: a second open of the same file sees the first one's lock,
+    /// and gets it once that is closed.
+    #[test]
+    fn flock_try_exclusive_sees_another_holder() {
+        let d = scratch("flock");
+        let p = d.join("lock");
+        std::fs::write(&p, "").unwrap();
+        let (a, b) = (
+            std::fs::File::open(&p).unwrap(),
+            std::fs::File::open(&p).unwrap(),
+        );
+        assert!(flock_try_exclusive(a.as_fd()).unwrap());
+        assert!(!flock_try_exclusive(b.as_fd()).unwrap());
+        drop(a);
+        assert!(flock_try_exclusive(b.as_fd()).unwrap());
         let _ = std::fs::remove_dir_all(&d);
     }
 

@@ -2,9 +2,10 @@
 //! mount_setattr, fsopen for a private procfs), pivot_root and chroot.
 
 use crate::{cstr, cvt, cvt_i};
+use rustix::mount::{MoveMountFlags, OpenTreeFlags};
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 /// Path of an fd for mount(2) targets: mount follows the magic link to exactly this inode, so
@@ -47,9 +48,10 @@ pub fn mount(
 }
 
 pub fn umount2(target: &str, flags: i32) -> io::Result<()> {
-    let t = cstr(target)?;
-    // SAFETY: valid C string.
-    cvt_i(unsafe { libc::umount2(t.as_ptr(), flags) }).map(drop)
+    Ok(rustix::mount::unmount(
+        target,
+        rustix::mount::UnmountFlags::from_bits_retain(flags as u32),
+    )?)
 }
 
 #[repr(C)]
@@ -106,93 +108,47 @@ pub fn open_tree_clone(path: &Path, recursive: bool) -> io::Result<OwnedFd> {
 
 /// open_tree(2): a detached copy of the mount at `path` (with AT_RECURSIVE for a whole tree).
 pub fn open_tree(dir: Option<BorrowedFd<'_>>, path: &Path, flags: u32) -> io::Result<OwnedFd> {
-    let p = cstr(path)?;
-    let d = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
-    // SAFETY: valid C string; result checked.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            d,
-            p.as_ptr(),
-            flags | libc::O_CLOEXEC as u32,
-        )
-    };
-    // SAFETY: a fresh descriptor.
-    Ok(unsafe { OwnedFd::from_raw_fd(cvt(r)? as RawFd) })
+    let flags = OpenTreeFlags::from_bits_retain(flags) | OpenTreeFlags::OPEN_TREE_CLOEXEC;
+    Ok(rustix::mount::open_tree(
+        dir.unwrap_or(rustix::fs::CWD),
+        path,
+        flags,
+    )?)
 }
 
 /// move_mount(2) of a detached tree onto the inode `to` refers to.
 pub fn move_mount_to_fd(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> io::Result<()> {
-    const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x4;
-    const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
-    // SAFETY: both paths are empty C strings, used with the EMPTY_PATH flags.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            from.as_raw_fd(),
-            c"".as_ptr(),
-            to.as_raw_fd(),
-            c"".as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
-        )
-    };
-    cvt(r).map(drop)
+    let flags = MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH;
+    Ok(rustix::mount::move_mount(from, c"", to, c"", flags)?)
 }
 
 pub fn pivot_root(new_root: &str, put_old: &str) -> io::Result<()> {
-    let (n, o) = (cstr(new_root)?, cstr(put_old)?);
-    // SAFETY: valid C strings.
-    cvt(unsafe { libc::syscall(libc::SYS_pivot_root, n.as_ptr(), o.as_ptr()) }).map(drop)
+    Ok(rustix::process::pivot_root(new_root, put_old)?)
 }
 
 pub fn chroot(path: &str) -> io::Result<()> {
-    let p = cstr(path)?;
-    // SAFETY: valid C string.
-    cvt_i(unsafe { libc::chroot(p.as_ptr()) }).map(drop)
+    Ok(rustix::process::chroot(path)?)
 }
 
 /// Whether the mount `path` is on is read-only (ST_RDONLY).
 pub fn on_readonly_mount(path: &Path) -> io::Result<bool> {
-    let p = cstr(path)?;
-    let mut sv = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: valid C string; the kernel fills `sv` on success, which is checked first.
-    cvt_i(unsafe { libc::statvfs(p.as_ptr(), sv.as_mut_ptr()) })?;
-    // SAFETY: initialized by the successful statvfs above.
-    Ok(unsafe { sv.assume_init() }.f_flag & libc::ST_RDONLY != 0)
+    let sv = rustix::fs::statvfs(path)?;
+    Ok(sv.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY))
 }
 
 /// A private procfs instance of the current pid namespace, mounted nowhere (fsopen + fsmount):
 /// its root fd. Writes to /proc go through it, so nothing the container mounted over its /proc,
 /// or swapped into a shared mount, can redirect them (CVE-2019-16884, CVE-2025-52881).
 pub fn private_procfs() -> io::Result<OwnedFd> {
-    const FSOPEN_CLOEXEC: libc::c_uint = 1;
-    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
-    const FSMOUNT_CLOEXEC: libc::c_uint = 1;
-    const MOUNT_ATTR_NOSUID_NODEV_NOEXEC: libc::c_uint = 0x2 | 0x4 | 0x8;
-    // SAFETY: a valid C string; the result is checked and owned below.
-    let fsfd = cvt(unsafe { libc::syscall(libc::SYS_fsopen, c"proc".as_ptr(), FSOPEN_CLOEXEC) })?;
-    // SAFETY: a fresh descriptor.
-    let fsfd = unsafe { OwnedFd::from_raw_fd(fsfd as RawFd) };
-    // SAFETY: FSCONFIG_CMD_CREATE takes no key or value.
-    cvt(unsafe {
-        libc::syscall(
-            libc::SYS_fsconfig,
-            fsfd.as_raw_fd(),
-            FSCONFIG_CMD_CREATE,
-            std::ptr::null::<libc::c_char>(),
-            std::ptr::null::<libc::c_void>(),
-            0,
-        )
-    })?;
-    // SAFETY: plain syscall on the configured context; returns a new mount fd.
-    let m = cvt(unsafe {
-        libc::syscall(
-            libc::SYS_fsmount,
-            fsfd.as_raw_fd(),
-            FSMOUNT_CLOEXEC,
-            MOUNT_ATTR_NOSUID_NODEV_NOEXEC,
-        )
-    })?;
-    // SAFETY: a fresh descriptor.
-    Ok(unsafe { OwnedFd::from_raw_fd(m as RawFd) })
+    use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags};
+    let fsfd = rustix::mount::fsopen(c"proc", FsOpenFlags::FSOPEN_CLOEXEC)?;
+    rustix::mount::fsconfig_create(&fsfd)?;
+    let attrs = MountAttrFlags::MOUNT_ATTR_NOSUID
+        | MountAttrFlags::MOUNT_ATTR_NODEV
+        | MountAttrFlags::MOUNT_ATTR_NOEXEC;
+    Ok(rustix::mount::fsmount(
+        &fsfd,
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        attrs,
+    )?)
 }

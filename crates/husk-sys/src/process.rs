@@ -105,10 +105,15 @@ pub fn thread_count() -> io::Result<usize> {
 }
 
 pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
-    // SAFETY: plain syscall; the result is a new fd or an error.
-    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    // SAFETY: a fresh descriptor.
-    Ok(unsafe { OwnedFd::from_raw_fd(cvt(r)? as RawFd) })
+    // rustix has no Pid for 0 or less; the kernel's answer to those is EINVAL too.
+    let pid = Some(pid)
+        .filter(|&p| p > 0)
+        .and_then(rustix::process::Pid::from_raw)
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    Ok(rustix::process::pidfd_open(
+        pid,
+        rustix::process::PidfdFlags::empty(),
+    )?)
 }
 
 pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
@@ -446,24 +451,20 @@ pub fn exit_now(code: i32) -> ! {
 }
 
 pub fn sethostname(name: &str) -> io::Result<()> {
-    // SAFETY: pointer and length describe `name`.
-    cvt_i(unsafe { libc::sethostname(name.as_ptr() as *const libc::c_char, name.len()) }).map(drop)
+    Ok(rustix::system::sethostname(name.as_bytes())?)
 }
 
 pub fn setdomainname(name: &str) -> io::Result<()> {
-    // SAFETY: pointer and length describe `name`.
-    cvt_i(unsafe { libc::setdomainname(name.as_ptr() as *const libc::c_char, name.len()) })
-        .map(drop)
+    Ok(rustix::system::setdomainname(name.as_bytes())?)
 }
 
 pub fn setsid() -> io::Result<()> {
-    // SAFETY: plain syscall.
-    cvt_i(unsafe { libc::setsid() }).map(drop)
+    rustix::process::setsid()?;
+    Ok(())
 }
 
 pub fn umask(mask: u32) {
-    // SAFETY: always succeeds.
-    unsafe { libc::umask(mask) };
+    rustix::process::umask(rustix::fs::Mode::from_bits_retain(mask));
 }
 
 /// Process start time (field 22 of /proc/PID/stat) and state letter: together with the pid they
@@ -486,8 +487,7 @@ pub fn proc_stat(pid: i32) -> io::Result<(u64, char)> {
 /// Sets the kernel's name of this process (`comm`), which `ps` shows.
 pub fn set_name(name: &str) {
     if let Ok(c) = CString::new(name) {
-        // SAFETY: PR_SET_NAME reads at most 16 bytes of a valid C string.
-        unsafe { libc::prctl(libc::PR_SET_NAME, c.as_ptr(), 0, 0, 0) };
+        let _ = rustix::thread::set_name(&c);
     }
 }
 
@@ -497,19 +497,26 @@ pub fn set_pdeathsig(sig: i32) -> io::Result<()> {
 }
 
 pub fn set_dumpable(on: bool) -> io::Result<()> {
-    // SAFETY: plain prctl.
-    cvt_i(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong, 0, 0, 0) }).map(drop)
+    use rustix::process::DumpableBehavior;
+    let b = if on {
+        DumpableBehavior::Dumpable
+    } else {
+        DumpableBehavior::NotDumpable
+    };
+    Ok(rustix::process::set_dumpable_behavior(b)?)
 }
 
 pub fn set_child_subreaper() -> io::Result<()> {
-    // SAFETY: plain prctl.
-    cvt_i(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }).map(drop)
+    // rustix passes the pid as PR_SET_CHILD_SUBREAPER's argument, which the kernel reads as a
+    // flag: any pid sets it.
+    Ok(rustix::process::set_child_subreaper(Some(
+        rustix::process::getpid(),
+    ))?)
 }
 
 /// Terminal: make `fd` the controlling terminal of this (new session) process.
 pub fn set_controlling_tty(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: TIOCSCTTY takes an int argument.
-    cvt_i(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) }).map(drop)
+    Ok(rustix::process::ioctl_tiocsctty(fd)?)
 }
 
 /// waitpid(-1, WNOHANG): reaps any one exited child. None when none has exited (or none left).
@@ -592,6 +599,7 @@ pub fn trim_code_pages() -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
 
     /// The test harness runs each test on a thread of its own, so this process is never
     /// single-threaded here: no proof can be had.
@@ -606,5 +614,16 @@ mod tests {
         let name = exec_fn_name().expect("AT_EXECFN");
         let exe = std::env::args().next().unwrap();
         assert_eq!(name.to_str().unwrap(), exe);
+    }
+
+    /// rustix has no Pid for 0 or less: those are EINVAL (the kernel's answer), not a panic.
+    #[test]
+    fn pidfd_open_of_no_pid_is_einval() {
+        for pid in [0, -1] {
+            let e = pidfd_open(pid).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{pid}");
+        }
+        let me = pidfd_open(getpid()).unwrap();
+        assert!(waitid_pidfd(me.as_fd(), true).is_err(), "not our child");
     }
 }
