@@ -224,42 +224,17 @@ fn launch_once(store: &Store, id: &str) -> Result<Launch, Error> {
     plan.loopback_up = meta.loopback_up;
     plan.install_init = meta.install_init;
     let tty = plan.process.terminal;
-    // Without a terminal the container writes into two pipes (and, with -i, reads a third that
-    // the watcher keeps open); with one, init makes the pty's slave its stdio.
-    let mut pipes = None;
-    let mut stdin = None;
-    if !tty {
-        let (out_r, out_w) = std::io::pipe().map_err(Error::io("make pipe", "stdout"))?;
-        let (err_r, err_w) = std::io::pipe().map_err(Error::io("make pipe", "stderr"))?;
-        husk_sys::fs::dup2(out_w.as_raw_fd(), 1).map_err(Error::io("dup2", "stdout pipe"))?;
-        husk_sys::fs::dup2(err_w.as_raw_fd(), 2).map_err(Error::io("dup2", "stderr pipe"))?;
-        pipes = Some((OwnedFd::from(out_r), OwnedFd::from(err_r)));
-        if meta.stdin {
-            let (in_r, in_w) = std::io::pipe().map_err(Error::io("make pipe", "stdin"))?;
-            husk_sys::fs::dup2(in_r.as_raw_fd(), 0).map_err(Error::io("dup2", "stdin pipe"))?;
-            stdin = Some(OwnedFd::from(in_w));
-        }
-    }
+    let (pipes, stdin) = match tty {
+        true => (None, None),
+        false => stdio_pipes(meta.stdin)?,
+    };
     let mut files: Vec<_> = meta
         .files
         .iter()
         .map(|(n, e)| (n.clone(), e.into()))
         .collect();
     let hostname = spec.hostname.clone().unwrap_or_default();
-    let mut att = vec![];
-    if let Some(b) = &meta.bridge {
-        att.push(crate::net::lease(id, b, &mut files, &mut plan, &hostname)?);
-    }
-    for (i, b) in meta.networks.iter().enumerate() {
-        let more = crate::net::lease_more(id, b, &hostname, None, format!("eth{}", i + 1), false);
-        match more {
-            Ok(a) => att.push(a),
-            Err(e) => {
-                att.into_iter().for_each(husk_net::Attachment::release);
-                return Err(e);
-            }
-        }
-    }
+    let att = lease_networks(id, &meta, &mut files, &mut plan, &hostname)?;
     let opts = CreateOpts {
         root: store.run.clone(),
         id: id.to_string(),
@@ -307,22 +282,7 @@ fn launch_once(store: &Store, id: &str) -> Result<Launch, Error> {
     std::mem::forget(pasta_running.take());
     let (pid, pid_start) = (c.state.pid, c.state.pid_start);
     c.detach();
-    let me = sp::getpid();
-    let st = store.state(id).unwrap_or_default();
-    let st = State {
-        status: "running".into(),
-        pid,
-        pid_start,
-        monitor_pid: me,
-        monitor_start: sp::proc_stat(me).map(|s| s.0).unwrap_or(0),
-        started_ns: now_ns(),
-        finished_ns: st.finished_ns,
-        exit_code: 0,
-        restart_count: st.restart_count,
-        error: String::new(),
-    };
-    husk_runtime::fault::point("monitor.running")?;
-    store.save_state(id, &st)?;
+    record_running(store, id, pid, pid_start)?;
     let mode = match (tty, meta.stdin) {
         (true, true) => "ti",
         (true, false) => "t",
@@ -345,6 +305,73 @@ fn launch_once(store: &Store, id: &str) -> Result<Launch, Error> {
         stdin,
         mode: mode.into(),
     })
+}
+
+/// The read ends of the container's stdout and stderr pipes, and the write end of its stdin's.
+type Pipes = (Option<(OwnedFd, OwnedFd)>, Option<OwnedFd>);
+
+/// Without a terminal the container writes into two pipes (and, with -i, reads a third that
+/// the watcher keeps open), placed as this process' stdio for init to inherit; with one, init
+/// makes the pty's slave its stdio.
+fn stdio_pipes(with_stdin: bool) -> Result<Pipes, Error> {
+    let (out_r, out_w) = std::io::pipe().map_err(Error::io("make pipe", "stdout"))?;
+    let (err_r, err_w) = std::io::pipe().map_err(Error::io("make pipe", "stderr"))?;
+    husk_sys::fs::dup2(out_w.as_raw_fd(), 1).map_err(Error::io("dup2", "stdout pipe"))?;
+    husk_sys::fs::dup2(err_w.as_raw_fd(), 2).map_err(Error::io("dup2", "stderr pipe"))?;
+    let pipes = Some((OwnedFd::from(out_r), OwnedFd::from(err_r)));
+    let mut stdin = None;
+    if with_stdin {
+        let (in_r, in_w) = std::io::pipe().map_err(Error::io("make pipe", "stdin"))?;
+        husk_sys::fs::dup2(in_r.as_raw_fd(), 0).map_err(Error::io("dup2", "stdin pipe"))?;
+        stdin = Some(OwnedFd::from(in_w));
+    }
+    Ok((pipes, stdin))
+}
+
+/// The container's leases: the bridge's (its /etc/hosts among `files`, its address in the
+/// plan) and one per further network; all released when one fails.
+fn lease_networks(
+    id: &str,
+    meta: &crate::store::Meta,
+    files: &mut Vec<(String, husk_runtime::launch::StateEntry)>,
+    plan: &mut husk_spec::plan::Plan,
+    hostname: &str,
+) -> Result<Vec<husk_net::Attachment>, Error> {
+    let mut att = vec![];
+    if let Some(b) = &meta.bridge {
+        att.push(crate::net::lease(id, b, files, plan, hostname)?);
+    }
+    for (i, b) in meta.networks.iter().enumerate() {
+        let more = crate::net::lease_more(id, b, hostname, None, format!("eth{}", i + 1), false);
+        match more {
+            Ok(a) => att.push(a),
+            Err(e) => {
+                att.into_iter().for_each(husk_net::Attachment::release);
+                return Err(e);
+            }
+        }
+    }
+    Ok(att)
+}
+
+/// The record of a launched container: running, its pid and start time, this monitor's.
+fn record_running(store: &Store, id: &str, pid: i32, pid_start: u64) -> Result<(), Error> {
+    let me = sp::getpid();
+    let st = store.state(id).unwrap_or_default();
+    let st = State {
+        status: "running".into(),
+        pid,
+        pid_start,
+        monitor_pid: me,
+        monitor_start: sp::proc_stat(me).map(|s| s.0).unwrap_or(0),
+        started_ns: now_ns(),
+        finished_ns: st.finished_ns,
+        exit_code: 0,
+        restart_count: st.restart_count,
+        error: String::new(),
+    };
+    husk_runtime::fault::point("monitor.running")?;
+    store.save_state(id, &st)
 }
 
 /// The container exited with `code`: record it, clean up, then restart, remove, or end.
