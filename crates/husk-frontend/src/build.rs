@@ -508,21 +508,7 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
     let namespaces = namespace_list(&ns, host);
     let sysctl = sysctls(a)?;
 
-    // keep-id runs as the user's own ids unless -u says otherwise, as podman's.
-    let keep_user = host
-        .rootless
-        .as_ref()
-        .filter(|_| ns.keep_id && a.user.is_none())
-        .map(|r| format!("{}:{}", r.uid, r.gid));
-    let user = super::user::resolve(
-        &rootfs,
-        keep_user.as_deref().or(a.user.as_deref()),
-        &a.group_add,
-    )?;
-    if let Some(r) = &host.rootless {
-        r.check_mapped(user.uid, user.gid, &user.additional_gids, ns.keep_id)
-            .map_err(bad)?;
-    }
+    let user = container_user(a, host, &ns, &rootfs)?;
     let cwd = working_dir(a, host, embedded)?;
 
     let mut spec = Spec {
@@ -551,14 +537,7 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
             namespaces,
             resources,
             sysctl,
-            devices: if a.privileged {
-                super::devices::host_devices()
-            } else {
-                a.device
-                    .iter()
-                    .map(|d| super::devices::device(d).map(|d| d.0))
-                    .collect::<Result<_, _>>()?
-            },
+            devices: devices(a)?,
             cgroups_path: cgroups_path(a, host, id)?,
             seccomp: match seccomp {
                 Some(explicit) => explicit,
@@ -594,6 +573,42 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
         plan,
         files: etc_files,
     })
+}
+
+/// The process' user: -u resolved in the container's /etc files (keep-id runs as the user's own
+/// ids unless -u says otherwise, as podman's), and for a rootless run, checked to be mapped.
+fn container_user(
+    a: &RunArgs,
+    host: &Host,
+    ns: &OwnNamespaces,
+    rootfs: &Path,
+) -> Result<super::user::Resolved, Error> {
+    let keep_user = host
+        .rootless
+        .as_ref()
+        .filter(|_| ns.keep_id && a.user.is_none())
+        .map(|r| format!("{}:{}", r.uid, r.gid));
+    let user = super::user::resolve(
+        rootfs,
+        keep_user.as_deref().or(a.user.as_deref()),
+        &a.group_add,
+    )?;
+    if let Some(r) = &host.rootless {
+        r.check_mapped(user.uid, user.gid, &user.additional_gids, ns.keep_id)
+            .map_err(bad)?;
+    }
+    Ok(user)
+}
+
+/// The container's device nodes: the host's with --privileged, else each --device.
+fn devices(a: &RunArgs) -> Result<Vec<husk_spec::config::Device>, Error> {
+    if a.privileged {
+        return Ok(super::devices::host_devices());
+    }
+    a.device
+        .iter()
+        .map(|d| super::devices::device(d).map(|d| d.0))
+        .collect()
 }
 
 /// What --security-opt asks for.
