@@ -41,6 +41,7 @@ fn env() -> Vec<String> {
         })
     )];
     env.extend(husk_runtime::fault::env());
+    env.extend(husk_runtime::installed_binary_env());
     env
 }
 
@@ -140,7 +141,7 @@ fn record_failure(store: &Store, id: &str, e: &Error, code: i32) {
 /// The small watcher binary installed beside husk, else husk itself (which carries the same
 /// loop); and husk's own path, which the watcher executes again when the container exits.
 fn watcher() -> (PathBuf, PathBuf) {
-    let husk = std::fs::read_link("/proc/self/exe").unwrap_or_else(|_| "/proc/self/exe".into());
+    let husk = husk_runtime::installed_binary();
     let small = husk.with_file_name(ARGV0);
     if small.is_file() {
         (small, husk)

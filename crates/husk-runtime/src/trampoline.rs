@@ -15,7 +15,7 @@ use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 static HUSK_EXEC: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/husk-exec"));
 
@@ -70,7 +70,11 @@ pub fn reexec_from_readonly_binary() -> io::Result<()> {
         Err(_) => sealed_copy(exe)?,
     };
     let args: Vec<_> = std::env::args_os().collect();
+    let original = std::env::var_os(ORIGINAL_EXE_ENV)
+        .or_else(|| std::fs::read_link(exe).ok().map(PathBuf::into_os_string));
     let env: Vec<OsString> = std::env::vars_os()
+        .filter(|(k, _)| k != ORIGINAL_EXE_ENV)
+        .chain(original.map(|o| (ORIGINAL_EXE_ENV.into(), o)))
         .map(|(k, v)| {
             let mut kv = k;
             kv.push("=");
@@ -81,6 +85,26 @@ pub fn reexec_from_readonly_binary() -> io::Result<()> {
     let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
     let env: Vec<&[u8]> = env.iter().map(|e| e.as_bytes()).collect();
     Err(husk_sys::process::execveat_bytes(fd.as_fd(), &args, &env))
+}
+
+/// Where a re-executed husk finds the path it was started from: its /proc/self/exe names the
+/// detached copy ("/"), and a program installed beside husk (husk-monitor) is found by path.
+const ORIGINAL_EXE_ENV: &str = "HUSK_ORIGINAL_EXE";
+
+/// The path of the husk binary as installed, also after `reexec_from_readonly_binary`.
+pub fn installed_binary() -> PathBuf {
+    let exe = Path::new("/proc/self/exe");
+    match std::env::var_os(ORIGINAL_EXE_ENV) {
+        Some(p) if running_from_readonly_binary().unwrap_or(false) => PathBuf::from(p),
+        _ => std::fs::read_link(exe).unwrap_or_else(|_| exe.into()),
+    }
+}
+
+/// `NAME=VALUE` that keeps `installed_binary` right in a program executed with an environment
+/// of its own (the monitor), when this process was re-executed.
+pub fn installed_binary_env() -> Option<String> {
+    let p = std::env::var(ORIGINAL_EXE_ENV).ok()?;
+    Some(format!("{ORIGINAL_EXE_ENV}={p}"))
 }
 
 /// Whether this process runs from a binary nobody can write through /proc/self/exe: re-executed

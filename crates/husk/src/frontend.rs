@@ -33,6 +33,7 @@ pub fn run(root: &Path, mut a: RunArgs, systemd_cgroup: bool) -> Result<i32, Err
                 "--restart needs -d: a foreground container is never restarted".into(),
             ));
         }
+        protect_binary_first(&a)?;
         let unprivileged = husk_runtime::caller::Caller::current().unprivileged();
         // podman 5's default for an ordinary user, where pasta can work (else none, as root's).
         if unprivileged && a.network.is_none() && husk_net::pasta::usable() {
@@ -87,6 +88,32 @@ pub fn run(root: &Path, mut a: RunArgs, systemd_cgroup: bool) -> Result<i32, Err
         a.keep,
         &mut |_| {},
     )
+}
+
+/// CVE-2019-5736: a plan the sealed trampoline does not suit makes the launch re-execute husk
+/// from a read-only copy of its binary (husk_runtime::trampoline). That must happen before the
+/// front end makes anything (a name, a cidfile, a lease, an overlay root, log pipes, a monitor),
+/// or the new husk finds them half-made and its stderr already moved onto a log pipe; so the
+/// options that can lead there (a superset of trampoline::unsuitable's reasons: a shared pid
+/// namespace, CAP_SYS_PTRACE, an LSM label, a seccomp profile, no_new_privileges) re-execute
+/// here, first. It costs an execve (~1 ms) to runs with those options only.
+fn protect_binary_first(a: &RunArgs) -> Result<(), Error> {
+    let caps_ptrace = a.privileged
+        || a.cap_add.iter().any(|c| {
+            matches!(
+                c.to_ascii_uppercase().trim_start_matches("CAP_"),
+                "ALL" | "SYS_PTRACE"
+            )
+        });
+    if caps_ptrace || a.pid.is_some() || !a.security_opt.is_empty() {
+        husk_runtime::reexec_from_readonly_binary().map_err(|e| {
+            Error::Msg(format!(
+                "re-execute husk from a read-only copy of its binary (CVE-2019-5736): {}",
+                husk_runtime::errno_text(&e)
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 /// `tee`: as Launched::wait_teeing.

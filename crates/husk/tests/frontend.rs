@@ -206,6 +206,81 @@ fn rootfs_path_join(root: &str, rel: &str) -> std::path::PathBuf {
     std::path::Path::new(root).join(rel)
 }
 
+/// Options that make husk re-execute itself from a read-only copy (CVE-2019-5736) with the
+/// things a run makes before its launch: a name and its log, a cidfile, a monitor. The
+/// re-execution used to come at the launch, after those, and the new husk found them made
+/// (exit 125, its message lost on a log pipe).
+#[test]
+fn privileged_runs_keep_names_cidfiles_and_detach() {
+    require_root!();
+    let f = Front::new("privname");
+    let rootfs = rootfs().to_string_lossy().into_owned();
+    let name = format!("privname-{}", std::process::id());
+    let verb = |args: &[&str]| {
+        Command::new(HUSK)
+            .arg("--root")
+            .arg(&f.root)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    for opts in [
+        &["--privileged"][..],
+        &["--cap-add", "SYS_PTRACE"],
+        &["--pid", "host"],
+    ] {
+        let mut args = opts.to_vec();
+        args.extend([
+            "--name",
+            &name,
+            "--rootfs",
+            &rootfs,
+            "--",
+            "/bin/echo",
+            "hi",
+        ]);
+        assert_eq!(out(&f.run(&args)), "hi\n", "{opts:?}");
+        assert_eq!(out(&verb(&["logs", &name])), "hi\n", "{opts:?}: logs");
+        out(&verb(&["rm", &name]));
+    }
+    let cid = f.root.with_extension("cid");
+    let _ = std::fs::remove_file(&cid);
+    let cidfile = cid.to_string_lossy().into_owned();
+    let o = f.run(&[
+        "--privileged",
+        "--cidfile",
+        &cidfile,
+        "--rm",
+        "--rootfs",
+        &rootfs,
+        "--",
+        "/bin/true",
+    ]);
+    out(&o);
+    let written = std::fs::read_to_string(&cid).unwrap();
+    assert!(
+        !written.is_empty() && written.bytes().all(|b| b.is_ascii_hexdigit()),
+        "the id in the cidfile: {written:?}"
+    );
+    std::fs::remove_file(&cid).unwrap();
+    let id = out(&f.run(&[
+        "-d",
+        "--privileged",
+        "--name",
+        &name,
+        "--rootfs",
+        &rootfs,
+        "--",
+        "/bin/sleep",
+        "100",
+    ]));
+    assert_eq!(id.trim().len(), 64, "run -d prints the id: {id}");
+    let ps = out(&verb(&["ps"]));
+    assert!(ps.contains(&name), "running: {ps}");
+    out(&verb(&["rm", "-f", &name]));
+}
+
 #[test]
 fn privileged_and_interactive() {
     require_root!();
