@@ -178,7 +178,11 @@ fn launch_and_watch(store: &Store, id: &str) -> i32 {
                         l.mode,
                     ],
                 );
-                let e = sp::execve(&exe, &args, &env());
+                // The fault walk's error here stands for the execve failing.
+                let e = match husk_runtime::fault::point("monitor.reported") {
+                    Ok(()) => sp::execve(&exe, &args, &env()),
+                    Err(_) => std::io::Error::from_raw_os_error(libc::EIO),
+                };
                 // Nobody would reap the container: kill it, then fail as a launch does.
                 let _ = sp::kill(l.pid, libc::SIGKILL);
                 let _ = store.clean_runtime(id);
@@ -384,12 +388,18 @@ fn finish(store: &Store, id: &str, code: i32) -> i32 {
     st.finished_ns = now;
     st.pid = 0;
     let _ = store.clean_runtime(id);
+    if husk_runtime::fault::point("finish.cleaned").is_err() {
+        return code;
+    }
     let meta = store.meta(id).ok();
     if let Some(b) = meta
         .as_ref()
         .and_then(|m| m.bridge.as_ref().or(m.networks.first()))
     {
         husk_net::release_id(&b.root, id);
+    }
+    if husk_runtime::fault::point("finish.released").is_err() {
+        return code;
     }
     let stopping = store.stop_marker(id).exists();
     let restart = match &meta {
@@ -402,6 +412,9 @@ fn finish(store: &Store, id: &str, code: i32) -> i32 {
     };
     if !restart {
         let _ = store.save_state(id, &st);
+        if husk_runtime::fault::point("finish.recorded").is_err() {
+            return code;
+        }
         if meta.as_ref().is_some_and(|m| m.auto_remove) {
             let _ = store.remove(id);
         }

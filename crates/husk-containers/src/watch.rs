@@ -276,10 +276,11 @@ pub fn main(argv: &[String]) -> i32 {
         id.clone(),
         code.to_string(),
     ];
-    let env = [format!(
+    let mut env = vec![format!(
         "PATH={}",
         std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into())
     )];
+    env.extend(husk_runtime::fault::env());
     let _ = sp::execve(Path::new(husk), &args, &env);
     125
 }

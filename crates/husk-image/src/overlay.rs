@@ -16,10 +16,20 @@ pub struct Root {
 /// mount(2) takes its options in one page.
 const OPTIONS_MAX: usize = 4095;
 
-/// `volatile`: the root is thrown away when its run ends (a foreground run's), so overlayfs may
-/// skip every sync to the upper filesystem; without it, the unmount syncs the whole filesystem
-/// the store is on (tens to hundreds of ms on a busy machine).
-pub fn prepare(store: &Store, img: &Image, id: &str, volatile: bool) -> Result<Root, Error> {
+/// Mounts the root of container `id`. `record` is where the container's record will live (a
+/// detached container's directory in the front end's store, a foreground run's state dir):
+/// with this husk's pid it goes into the root's `owner` file, so a root whose husk was killed
+/// before any record held it is found and removed (`reclaim`). `volatile`: the root is thrown
+/// away when its run ends (a foreground run's), so overlayfs may skip every sync to the upper
+/// filesystem; without it, the unmount syncs the whole filesystem the store is on (tens to
+/// hundreds of ms on a busy machine).
+pub fn prepare(
+    store: &Store,
+    img: &Image,
+    id: &str,
+    record: &Path,
+    volatile: bool,
+) -> Result<Root, Error> {
     let dir = store.root.join("containers").join(id);
     if dir.exists() {
         // Left by a husk that was killed: its container is gone (the caller checked).
@@ -33,11 +43,52 @@ pub fn prepare(store: &Store, img: &Image, id: &str, volatile: bool) -> Result<R
         let p = root.dir.join(d);
         std::fs::create_dir_all(&p).map_err(Error::io("create container directory", &p))?;
     }
+    let me = std::process::id() as i32;
+    let start = husk_sys::process::proc_stat(me).map_or(0, |s| s.0);
+    let op = root.dir.join(OWNER);
+    std::fs::write(&op, format!("{me} {start}\n{}\n", record.display()))
+        .map_err(Error::io("write", &op))?;
     let ip = root.dir.join("image");
     std::fs::write(&ip, &img.id).map_err(Error::io("write", &ip))?;
     mount(store, img, &root.dir, volatile)?;
     husk_runtime::fault::point("image.overlay-mounted")?;
     Ok(root)
+}
+
+/// A root's `owner`: "PID START" of the husk that made it, then the path of its record.
+const OWNER: &str = "owner";
+
+/// Removes the roots under containers/ that nothing holds: their husk is gone (killed between
+/// the mount and the container's record) and no record names them. Called with the store
+/// locked exclusively (a run's `prepare`, rmi, prune), so no root is being made meanwhile.
+pub fn reclaim(store: &Store) {
+    let Ok(rd) = std::fs::read_dir(store.root.join("containers")) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let dir = e.path();
+        let Ok(text) = std::fs::read_to_string(dir.join(OWNER)) else {
+            continue;
+        };
+        let mut lines = text.lines();
+        let holder = lines.next().unwrap_or_default();
+        let record = lines.next().unwrap_or_default();
+        let alive = holder.split_once(' ').is_some_and(|(pid, start)| {
+            pid.parse()
+                .ok()
+                .and_then(|pid| husk_sys::process::proc_stat(pid).ok())
+                .is_some_and(|(s, state)| s.to_string() == start && state != 'Z')
+        });
+        if !alive && (record.is_empty() || !Path::new(record).exists()) {
+            husk_runtime::explain::step(|| {
+                format!(
+                    "image store: removed the root of a killed run ({})",
+                    dir.display()
+                )
+            });
+            let _ = release_dir(&dir);
+        }
+    }
 }
 
 /// A root kept past its run (`Root::keep`: a detached container's) mounted again where it is

@@ -98,10 +98,12 @@ pub fn pull(root: &Path, image: &str, o: &Options) -> Result<String, Error> {
         },
     )?;
     let (bytes, mt, md, m) = fetch_image_manifest(&client, &r, &platform)?;
+    husk_runtime::fault::point("pull.manifest")?;
     let (cfg, layers) = config_and_layers(&r.name, &mt, &md, &m)?;
 
     let store = Store::pin(root)?;
     let cfg_bytes = fetch_config(&client, &cfg)?;
+    husk_runtime::fault::point("pull.config")?;
     let config: Value = serde_json::from_slice(&cfg_bytes)
         .map_err(|e| Error::Msg(format!("image config {}: {e}", cfg.digest)))?;
     let diff_ids = import::diff_ids(&config, &cfg.digest, layers.len())?;
@@ -123,6 +125,7 @@ pub fn pull(root: &Path, image: &str, o: &Options) -> Result<String, Error> {
     };
     store.ingest(&mut cfg_bytes.as_slice(), Some(&cfg.digest))?;
     store.ingest(&mut bytes.as_slice(), Some(&md))?;
+    husk_runtime::fault::point("pull.recording")?;
     say(&format!("Writing manifest {md}"));
     let commit = Store::open(root, true)?;
     commit.record(&md, &cfg.digest, done, vec![r.name.clone()])?;
@@ -348,6 +351,8 @@ struct Tee<'a> {
     /// Why the connection failed, when it did.
     dropped: &'a Mutex<Option<String>>,
     abort: &'a AtomicBool,
+    /// Past the blob's half: the fault walk's `pull.blob-half` was reached.
+    half: bool,
 }
 
 impl Tee<'_> {
@@ -384,6 +389,13 @@ impl Read for Tee<'_> {
         }
         self.file.write_all(&buf[..n])?;
         self.pos += n as u64;
+        if !self.half && self.pos * 2 >= self.size && self.pos < self.size {
+            // Half of the blob in partial/ (on disk, as a crash would find it).
+            self.half = true;
+            self.file.flush()?;
+            husk_runtime::fault::point("pull.blob-half")
+                .map_err(|e| io::Error::other(e.to_string()))?;
+        }
         Ok(n)
     }
 }
@@ -510,6 +522,7 @@ impl Job<'_> {
                     let size = match size {
                         Some((tmp, size)) => {
                             tmp.keep_layer(&dest).map_err(c)?;
+                            husk_runtime::fault::point("pull.unpacked").map_err(c)?;
                             size
                         }
                         None => import::layer_size(&dest),
@@ -599,6 +612,7 @@ impl Job<'_> {
             size: d.size,
             dropped,
             abort: &self.abort,
+            half: false,
         };
         let mut hashed = digest::Hashing::new(Counted {
             inner: prefix.chain(tee),
@@ -625,8 +639,10 @@ impl Job<'_> {
             )));
         }
         let unpacked = unpacked?;
+        husk_runtime::fault::point("pull.verified")?;
         let dest: PathBuf = self.store.blob_path(&d.digest)?;
         std::fs::rename(part_path, &dest).map_err(Error::io("rename into the store", &dest))?;
+        husk_runtime::fault::point("pull.blob-stored")?;
         Ok(unpacked)
     }
 }

@@ -5,7 +5,7 @@
 //! images.json               image id (config digest) -> record (manifest, layers, names)
 //! blobs/sha256/<hex>        manifests, configs and layer blobs, by verified digest
 //! layers/<chain hex>/diff   each layer unpacked once, shared read-only by every image
-//! containers/<id>/          a running container's overlay: upper/ work/ merged/ and `image`
+//! containers/<id>/          a running container's overlay: upper/ work/ merged/, `image`, `owner`
 //! tmp/                      blobs and layers being written; renamed into place when verified
 //! partial/<hex>             a blob a pull is downloading (flock'd by it), kept to resume
 //! gc.lock                   flock: shared by every pull, exclusive (never waited for) by gc

@@ -210,38 +210,43 @@ pub fn allocate(root: &Path, req: &Request) -> Result<Attachment, Error> {
         &holder,
     )?;
     let ip = lease.ip;
-    let undo = |dir: &Path| {
-        let _ = std::fs::remove_file(&lease.file);
-        hosts::remove(dir, &locked, ip);
-    };
-    let own = req.hosts.replace(
-        &format!("127.0.1.1\t{}\n", req.hostname),
-        &format!("{ip}\t{}\n", req.hostname),
-    );
-    let ep = hosts::Endpoint {
-        ip,
-        network: network.name.clone(),
-        id: req.id.clone(),
-        names: req.names.clone(),
-        base: own,
-    };
-    let hosts_file = match hosts::add(&dir, &locked, &ep) {
+    let made = (|| {
+        husk_runtime::fault::point("net.leased")?;
+        let own = req.hosts.replace(
+            &format!("127.0.1.1\t{}\n", req.hostname),
+            &format!("{ip}\t{}\n", req.hostname),
+        );
+        let ep = hosts::Endpoint {
+            ip,
+            network: network.name.clone(),
+            id: req.id.clone(),
+            names: req.names.clone(),
+            base: own,
+        };
+        let hosts_file = hosts::add(&dir, &locked, &ep)?;
+        husk_runtime::fault::point("net.hosts")?;
+        if !published.is_empty() {
+            explain(
+                &format!("nf_tables batch: {} DNAT rule(s)", published.len()),
+                || nft::add_port_rules(&published, ip, &req.id),
+            )?;
+            husk_runtime::fault::point("net.ports")?;
+        }
+        Ok(hosts_file)
+    })();
+    let hosts_file = match made {
         Ok(f) => f,
         Err(e) => {
-            undo(&dir);
+            // Whatever of it was made: the rules (tagged with the id, so none of another's),
+            // the hosts entry and the lease.
+            if !published.is_empty() {
+                let _ = remove_rules(&req.id);
+            }
+            let _ = std::fs::remove_file(&lease.file);
+            hosts::remove(&dir, &locked, ip);
             return Err(e);
         }
     };
-    if !published.is_empty() {
-        let added = explain(
-            &format!("nf_tables batch: {} DNAT rule(s)", published.len()),
-            || nft::add_port_rules(&published, ip, &req.id),
-        );
-        if let Err(e) = added {
-            undo(&dir);
-            return Err(e);
-        }
-    }
     Ok(Attachment {
         veth: veth_name(ip),
         ip,
@@ -327,8 +332,10 @@ fn make_bridge(n: &Network) -> Result<(), Error> {
         || rtnl.create_bridge(br, n.mtu, n.gateway, n.subnet.prefix),
     )?;
     let rest = (|| {
+        husk_runtime::fault::point("net.bridge")?;
         let _ = remove_rules(&network_tag(&n.name));
         tools::nft(&(base_table() + &network_rules(n)))?;
+        husk_runtime::fault::point("net.bridge-rules")?;
         // Routing between the bridge and the uplink, and 127.0.0.1 DNATed onto the bridge
         // (published ports from the host itself); in this network namespace only.
         for (path, v) in [

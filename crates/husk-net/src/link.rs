@@ -244,8 +244,8 @@ impl Veth {
                 ),
                 || c.0.transact(&mut msgs),
             )
-            .map(drop)
-            .map_err(Error::from)
+            .map_err(Error::from)?;
+            husk_runtime::fault::point("net.addressed")
         })();
         if let Err(e) = inside {
             let _ = host.delete(&self.host);

@@ -146,7 +146,13 @@ pub fn restart(root: &Path, a: &StopArgs) -> Result<i32, Error> {
 
 pub fn rm(root: &Path, a: &RmArgs) -> Result<i32, Error> {
     let s = store(root);
-    each(&a.containers, |n| verbs::rm(&s, n, a.force))
+    let r = each(&a.containers, |n| verbs::rm(&s, n, a.force));
+    if a.force {
+        // The image root of a `run IMAGE` killed before its container had a record (so no
+        // name to remove) goes too, as the user cleaning up after a crash expects.
+        crate::images::reclaim_roots();
+    }
+    r
 }
 
 pub fn kill(root: &Path, names: &[String], signal: &str) -> Result<i32, Error> {

@@ -460,6 +460,7 @@ pub fn images(a: ImagesArgs) -> Result<(), Error> {
 
 pub fn rmi(a: RmiArgs) -> Result<(), Error> {
     let s = store(true)?;
+    husk_image::overlay::reclaim(&s);
     let mut idx = s.index()?;
     let used = s.in_use();
     for r in &a.images {
@@ -596,6 +597,7 @@ fn prune(all: bool, force: bool) -> Result<(), Error> {
         return Ok(());
     }
     let s = store(true)?;
+    husk_image::overlay::reclaim(&s);
     let mut idx = s.index()?;
     let used: Vec<String> = s.in_use().into_iter().map(|(_, id)| id).collect();
     let gone: Vec<String> = idx
@@ -621,10 +623,23 @@ fn prune(all: bool, force: bool) -> Result<(), Error> {
 
 /// `husk run IMAGE`: the image (loading `oci:DIR[:TAG]` first) mounted as the container's root
 /// with its config applied to `a`. Dropping the returned root unmounts and removes it.
+/// Removes the image roots whose run was killed before any record held them
+/// (husk_image::overlay::reclaim), when there is an image store.
+pub fn reclaim_roots() {
+    let root = Store::default_root();
+    if root.join("containers").is_dir()
+        && let Ok(s) = Store::open(&root, true)
+    {
+        husk_image::overlay::reclaim(&s);
+    }
+}
+
+/// `record`: where the container's record will be (see husk_image::overlay::prepare).
 pub fn prepare_run(
     a: &mut husk_frontend::RunArgs,
     image: &str,
     id: &str,
+    record: &Path,
 ) -> Result<husk_image::overlay::Root, Error> {
     // An image's container is a service as docker's are: on the bridge unless told otherwise
     // (docs/frontend.md says why --rootfs and the embedded default stay on none). An ordinary
@@ -698,8 +713,9 @@ pub fn prepare_run(
                 .collect()
         })
         .unwrap_or_default();
+    husk_image::overlay::reclaim(&s);
     // A foreground run's root goes with it; a detached one's outlives a crash (`start`).
-    let root = husk_image::overlay::prepare(&s, img, id, !a.detach)?;
+    let root = husk_image::overlay::prepare(&s, img, id, record, !a.detach)?;
     husk_image::apply::apply(&cfg, a, &root.merged, image)?;
     let mut vols = vec![];
     for v in anonymous_volumes(&cfg, a) {

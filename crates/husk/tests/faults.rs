@@ -6,7 +6,10 @@
 //! code is walked without touching this file.
 
 mod common;
+#[path = "registry/net.rs"]
+mod net;
 use common::*;
+use net::{Net, REG};
 use serde_json::json;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -73,9 +76,14 @@ fn leftovers(env: &Env, id: &str) -> Vec<String> {
 /// Polls until nothing of `id` is left (a SIGKILLed husk's init needs a moment to die), then
 /// asserts it.
 fn assert_nothing_left(env: &Env, id: &str, what: &str) {
+    assert_none_left(what, || leftovers(env, id));
+}
+
+/// Polls `left` until it finds nothing, then asserts that.
+fn assert_none_left(what: &str, left: impl Fn() -> Vec<String>) {
     let end = std::time::Instant::now() + PATIENCE;
     loop {
-        let left = leftovers(env, id);
+        let left = left();
         if left.is_empty() {
             return;
         }
@@ -91,13 +99,25 @@ fn assert_nothing_left(env: &Env, id: &str, what: &str) {
 fn traced_steps(env: &Env, id: &str) -> Vec<String> {
     let trace = env.dir.join("trace");
     lifecycle(env, id, None, Some(&trace)).expect("the clean pass");
+    steps_in(&trace, |_| true)
+}
+
+/// The steps `trace` lists that `keep` takes, in order, each once.
+fn steps_in(trace: &Path, keep: impl Fn(&str) -> bool) -> Vec<String> {
     let mut steps: Vec<String> = Vec::new();
-    for s in std::fs::read_to_string(&trace).unwrap().lines() {
-        if !steps.iter().any(|x| x == s) {
+    for s in std::fs::read_to_string(trace).unwrap().lines() {
+        if keep(s) && !steps.iter().any(|x| x == s) {
             steps.push(s.to_string());
         }
     }
     steps
+}
+
+/// Fails unless every step of `want` is in `steps`.
+fn assert_traced(steps: &[String], want: &[&str]) {
+    for w in want {
+        assert!(steps.iter().any(|s| s == w), "{w} not traced: {steps:?}");
+    }
 }
 
 #[test]
@@ -109,22 +129,20 @@ fn every_step_of_the_lifecycle_fails_and_is_killed_cleanly() {
     env.config["hooks"] = json!({"prestart": [{"path": "/bin/true"}]});
     env.config["linux"]["resources"] = json!({"pids": {"limit": 100}});
     let steps = traced_steps(&env, &env.id("trace"));
-    for want in [
-        "create.state-dir",
-        "create.clone",
-        "create.prestart-hooks",
-        "init.mounted",
-        "init.ready",
-        "init.started",
-        "start.released",
-        "exec.joined",
-        "delete.cgroup-removed",
-    ] {
-        assert!(
-            steps.iter().any(|s| s == want),
-            "{want} not traced: {steps:?}"
-        );
-    }
+    assert_traced(
+        &steps,
+        &[
+            "create.state-dir",
+            "create.clone",
+            "create.prestart-hooks",
+            "init.mounted",
+            "init.ready",
+            "init.started",
+            "start.released",
+            "exec.joined",
+            "delete.cgroup-removed",
+        ],
+    );
     for (i, step) in steps.iter().enumerate() {
         for action in ["error", "kill"] {
             let id = env.id(&format!("f{i}{}", &action[..1]));
@@ -192,5 +210,247 @@ echo "after: $(ls "$ROOT/.net/leases" | wc -l)"
             "{want:?} not in:\n{out}\n{}",
             stderr(&o)
         );
+    }
+}
+
+/// The front end's own steps (pull, the image's overlay, bridge networking, the detached
+/// monitor, its log and its exit record); create's, init's and the rest are walked above.
+const FRONT_END: &[&str] = &[
+    "pull.", "image.", "run.", "net.", "monitor.", "log.", "finish.",
+];
+
+/// One front-end pass under `fault`: pull, `run -d` on the bridge with a published port, wait
+/// for the container and its monitor to be gone, `logs`, `rm -f`, `rmi`; the pull and the rmi
+/// only for a pull's fault or a clean pass (the image stays pulled between the others, which
+/// keeps the walk's time down). Stops at the first command that fails.
+fn front_end_pass(
+    n: &Net,
+    img: &str,
+    name: &str,
+    pull: bool,
+    fault: Option<&str>,
+    trace: Option<&Path>,
+) -> Result<(), String> {
+    let husk = |args: &[&str]| {
+        let mut c = n.cmd(HUSK);
+        c.arg("--root").arg(n.dir.join("run")).args(args);
+        c.env_remove("HUSK_FAULT").env_remove("HUSK_FAULT_TRACE");
+        if let Some(f) = fault {
+            c.env("HUSK_FAULT", f);
+        }
+        if let Some(t) = trace {
+            c.env("HUSK_FAULT_TRACE", t);
+        }
+        let o = c.output().unwrap();
+        if o.status.success() {
+            Ok(stdout(&o))
+        } else {
+            Err(format!("{} failed: {:?} {}", args[0], o.status, stderr(&o)))
+        }
+    };
+    if pull {
+        husk(&["pull", "-q", img])?;
+    }
+    husk(&[
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        "bridge",
+        "-p",
+        "28090:80",
+        img,
+        "sh",
+        "-c",
+        "echo out",
+        name,
+    ])?;
+    // The container (its $0 is the name) and every monitor process of the store end.
+    let fe = n.dir.join("run-fe").to_string_lossy().into_owned();
+    wait_until(PATIENCE, &format!("{name} and its monitor to end"), || {
+        procs_naming(&fe).is_empty() && procs_naming(name).is_empty()
+    });
+    husk(&["logs", name])?;
+    husk(&["rm", "-f", name])?;
+    if pull {
+        husk(&["rmi", img])?;
+    }
+    Ok(())
+}
+
+/// Whatever a front-end pass left: the container's record, runtime state and cgroup, the
+/// overlay mount and the container's upper, processes, the lease, hosts entries, veths and
+/// DNAT rules in the test's namespace.
+fn front_end_leftovers(n: &Net, name: &str, ids: &[String]) -> Vec<String> {
+    let mut left = Vec::new();
+    let dirs = [
+        n.dir.join("run-fe/containers"),
+        n.dir.join("run-fe/run"),
+        n.dir.join("run-fe/names"),
+        n.store().join("containers"),
+        n.dir.join("run/.net/leases"),
+    ];
+    for d in dirs {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            // husk-runtime's root keeps its own lock files beside the state dirs.
+            if !(p.is_file() && d.ends_with("run-fe/run")) {
+                left.push(format!("{}", p.display()));
+            }
+        }
+    }
+    for id in ids {
+        left.extend(
+            cgroup_dirs(id)
+                .iter()
+                .filter(|d| d.exists())
+                .map(|d| format!("cgroup {}", d.display())),
+        );
+    }
+    let fe = n.dir.join("run-fe").to_string_lossy().into_owned();
+    for p in procs_naming(&fe).into_iter().chain(procs_naming(name)) {
+        left.push(format!("process {p}"));
+    }
+    let dir = n.dir.to_string_lossy().into_owned();
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    left.extend(
+        mi.lines()
+            .filter(|l| l.contains(&dir))
+            .map(|l| format!("mount {l}")),
+    );
+    for d in [n.dir.join("run"), n.dir.join("run-fe"), n.store()] {
+        left.extend(fds_into(&d));
+    }
+    let veths = n
+        .cmd("ip")
+        .args(["-o", "link", "show", "type", "veth"])
+        .output()
+        .unwrap();
+    left.extend(stdout(&veths).lines().map(|l| format!("veth {l}")));
+    let rules = n
+        .cmd("nft")
+        .args(["-a", "list", "ruleset"])
+        .output()
+        .unwrap();
+    left.extend(
+        stdout(&rules)
+            .lines()
+            .filter(|l| l.contains("dnat to"))
+            .map(|l| format!("rule {l}")),
+    );
+    if let Ok(hosts) = std::fs::read_dir(n.dir.join("run/.net/hosts")) {
+        left.extend(
+            hosts
+                .flatten()
+                .map(|e| format!("hosts {}", e.path().display())),
+        );
+    }
+    left
+}
+
+/// Every blob visible in the store is whole: its content has the digest it is named by.
+fn assert_blobs_whole(n: &Net, what: &str) {
+    for e in std::fs::read_dir(n.store().join("blobs/sha256"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let o = Command::new("sha256sum").arg(e.path()).output().unwrap();
+        let sum = stdout(&o);
+        let name = e.file_name().to_string_lossy().into_owned();
+        assert!(
+            sum.starts_with(&name),
+            "{what}: a blob that is not its digest: {sum}"
+        );
+    }
+}
+
+#[test]
+fn every_step_of_the_front_end_fails_and_is_killed_cleanly() {
+    require_root!();
+    for t in ["nft", "sha256sum"] {
+        require!(have(t), "{t} not installed");
+    }
+    let Some(n) = Net::new("faults") else { return };
+    n.push("bb", "bb");
+    let img = format!("{REG}/bb");
+    let trace = n.dir.join("trace");
+    front_end_pass(&n, &img, "fw-trace", true, None, Some(&trace)).expect("the clean pass");
+    n.assert_store_empty();
+    let steps = steps_in(&trace, |s| FRONT_END.iter().any(|p| s.starts_with(p)));
+    assert_traced(
+        &steps,
+        &[
+            "pull.manifest",
+            "pull.blob-half",
+            "pull.unpacked",
+            "pull.recording",
+            "image.overlay-mounted",
+            "net.bridge",
+            "net.leased",
+            "net.ports",
+            "net.addressed",
+            "monitor.running",
+            "monitor.reported",
+            "log.open",
+            "finish.released",
+            "finish.recorded",
+        ],
+    );
+    for (i, step) in steps.iter().enumerate() {
+        if i > 0 && step.starts_with("pull.") != steps[i - 1].starts_with("pull.") {
+            n.ok(&["pull", "-q", &img]);
+        }
+        for action in ["error", "kill"] {
+            let name = format!("fw{i}{}", &action[..1]);
+            let fault = format!("{step}:{action}");
+            // The bridge is made by the first run of a namespace: gone, so its steps are
+            // reached again.
+            let _ = n.cmd("ip").args(["link", "del", "husk0"]).output();
+            let reached = n.dir.join("reached");
+            let _ = std::fs::remove_file(&reached);
+            eprintln!("{fault}");
+            let pull = step.starts_with("pull.");
+            let r = front_end_pass(&n, &img, &name, pull, Some(&fault), Some(&reached));
+            let trace = std::fs::read_to_string(&reached).unwrap_or_default();
+            assert!(
+                trace.lines().any(|s| s == step),
+                "{fault}: not reached ({r:?})"
+            );
+            assert_blobs_whole(&n, &fault);
+            let o = n.husk(&["ps", "-a"]);
+            assert!(o.status.success(), "{fault}: ps -a: {}", stderr(&o));
+            let ids: Vec<String> = std::fs::read_dir(n.dir.join("run-fe/containers"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            // What a user does after a failure: remove the container, then the image.
+            let o = n.husk(&["rm", "-f", &name]);
+            assert!(
+                o.status.success() || stderr(&o).contains("no such container"),
+                "{fault}: rm -f after {r:?}: {}",
+                stderr(&o)
+            );
+            if pull {
+                let _ = n.husk(&["rmi", &img]);
+            }
+            assert_none_left(&format!("{fault} ({r:?})"), || {
+                front_end_leftovers(&n, &name, &ids)
+            });
+            // The next pass works, from the same name, and leaves the store empty.
+            front_end_pass(&n, &img, &name, pull, None, None)
+                .unwrap_or_else(|e| panic!("{fault}: the next pass: {e}"));
+            if pull {
+                n.assert_store_empty();
+            }
+            let left = front_end_leftovers(&n, &name, &ids);
+            assert!(
+                left.is_empty(),
+                "{fault}, then a clean pass: left behind: {left:#?}"
+            );
+        }
     }
 }
