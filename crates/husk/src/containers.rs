@@ -238,7 +238,7 @@ pub fn ps(root: &Path, all: bool, quiet: bool, format: &str, no_trunc: bool) -> 
 pub fn container(root: &Path, c: &ContainerCmd) -> Result<i32, Error> {
     match c {
         ContainerCmd::Prune { force } => {
-            if !force && !confirm("This will remove all stopped containers.") {
+            if !force && !crate::out::confirm("This will remove all stopped containers.") {
                 return Ok(0);
             }
             let ids = verbs::prune(&store(root))?;
@@ -249,14 +249,6 @@ pub fn container(root: &Path, c: &ContainerCmd) -> Result<i32, Error> {
             Ok(0)
         }
     }
-}
-
-/// docker's prompt before a prune without -f: only "y" or "yes" goes on.
-pub fn confirm(what: &str) -> bool {
-    eprint!("WARNING! {what}\nAre you sure you want to continue? [y/N] ");
-    let mut answer = String::new();
-    let _ = std::io::stdin().read_line(&mut answer);
-    matches!(answer.trim(), "y" | "Y" | "yes")
 }
 
 /// The runtime root and full id of a front-end container named by `word`, for `exec`.

@@ -593,7 +593,7 @@ fn prune(all: bool, force: bool) -> Result<(), Error> {
     } else {
         "This will remove all dangling images."
     };
-    if !force && !crate::containers::confirm(what) {
+    if !force && !crate::out::confirm(what) {
         return Ok(());
     }
     let s = store(true)?;

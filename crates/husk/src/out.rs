@@ -1,5 +1,5 @@
-//! husk's stdout. A reader that goes away (`husk list | head -1`) ends husk quietly with
-//! 128 + SIGPIPE, as SIGPIPE ends runc and coreutils there. Rust ignores SIGPIPE, so the write
+//! husk's stdout (and docker's y/N prompt, `confirm`). A reader that goes away (`husk list |
+//! head -1`) ends husk quietly with 128 + SIGPIPE, as SIGPIPE ends runc and coreutils there. Rust ignores SIGPIPE, so the write
 //! gets EPIPE, which `println!` turns into a panic; SIGPIPE's default action is no option,
 //! since it would also kill husk when a hook leaves its stdin unread.
 
@@ -39,4 +39,13 @@ pub fn line(text: impl std::fmt::Display) -> Result<(), Error> {
     writeln!(out, "{text}")
         .and_then(|_| out.flush())
         .map_err(Error::io("write", "stdout"))
+}
+
+/// docker's prompt before a prune without -f (containers' and images'): only "y" or "yes" goes
+/// on.
+pub fn confirm(what: &str) -> bool {
+    eprint!("WARNING! {what}\nAre you sure you want to continue? [y/N] ");
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    matches!(answer.trim(), "y" | "Y" | "yes")
 }
