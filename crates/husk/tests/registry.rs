@@ -364,15 +364,6 @@ fn a_zstd_layer_of_two_frames_is_pulled() {
     );
 }
 
-/// Removes a directory when dropped (a test's /etc/containers/certs.d entry).
-struct RemoveDir(PathBuf);
-
-impl Drop for RemoveDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[test]
 fn a_tls_registry_is_trusted_through_certs_d() {
     let Some(mut n) = Net::new("tls") else {
@@ -434,15 +425,29 @@ openssl x509 -req -in srv.csr -CA good/ca.crt -CAkey ca.key -CAcreateserial -day
         img,
     ]);
     n.ok(&["rmi", img]);
-    // docker's and podman's place: a local registry given a CA is verified with it.
-    let certs_d = PathBuf::from("/etc/containers/certs.d/127.0.0.1:5443");
-    std::fs::create_dir_all(&certs_d).unwrap();
-    let _gone = RemoveDir(certs_d.clone());
-    std::fs::copy(other.join("ca.crt"), certs_d.join("ca.crt")).unwrap();
-    let e = n.fails(&["pull", "-q", img]);
-    assert!(e.contains("do not vouch for it"), "{e}");
-    std::fs::copy(tls.join("good/ca.crt"), certs_d.join("ca.crt")).unwrap();
-    n.ok(&["pull", "-q", img]);
+    // docker's and podman's place: a local registry given a CA is verified with it. The host's
+    // /etc is not written: the CA goes into a tmpfs over /etc/containers in a mount namespace
+    // of the pull's own (the suite checks /etc is unchanged afterwards).
+    let pull_with_etc_ca = |ca: &Path| {
+        let script = r#"mount -t tmpfs husk-test-etc /etc/containers
+d=/etc/containers/certs.d/127.0.0.1:5443; mkdir -p "$d" && cp "$1" "$d/ca.crt"; shift
+exec "$@""#;
+        let mut c = n.cmd("unshare");
+        c.args(["-m", "--propagation", "private", "sh", "-ec", script, "sh"])
+            .arg(ca)
+            .arg(HUSK)
+            .args(["pull", "-q", img]);
+        c.output().unwrap()
+    };
+    assert!(
+        Path::new("/etc/containers").is_dir(),
+        "/etc/containers (podman's package) is missing"
+    );
+    let o = pull_with_etc_ca(&other.join("ca.crt"));
+    assert!(!o.status.success(), "pulled with the wrong CA in certs.d");
+    assert!(stderr(&o).contains("do not vouch for it"), "{}", stderr(&o));
+    let o = pull_with_etc_ca(&tls.join("good/ca.crt"));
+    assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         n.ok(&["run", "--network", "none", "--rm", img, "echo", "ok"]),
         "ok\n"
