@@ -10,7 +10,7 @@ mod common;
 mod net;
 use common::*;
 use net::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 #[test]
