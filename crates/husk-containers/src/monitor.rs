@@ -185,6 +185,11 @@ fn launch_and_watch(store: &Store, id: &str) -> i32 {
                 };
                 // Nobody would reap the container: kill it, then fail as a launch does.
                 let _ = sp::kill(l.pid, libc::SIGKILL);
+                // Reaped first: a zombie child of ours would keep the runtime's delete waiting
+                // on a cgroup that never empties, and leave the state dir and the cgroup.
+                if let Ok(fd) = sp::pidfd_open(l.pid) {
+                    let _ = sp::waitid_pidfd(std::os::fd::AsFd::as_fd(&fd), false);
+                }
                 let _ = store.clean_runtime(id);
                 let e = Error::Msg(format!(
                     "execute the monitor {}: {}",
