@@ -146,8 +146,9 @@ fn refused(what: &str, resp: ureq::http::Response<ureq::Body>) -> Error {
     Error::Msg(format!("{what}: the registry answered {status} {detail}"))
 }
 
-/// `Bearer realm="…",service="…",scope="…"` -> ("bearer", [(key, value)]).
-fn challenge(h: &str) -> (String, Vec<(String, String)>) {
+/// `Bearer realm="…",service="…",scope="…"` -> ("bearer", [(key, value)]): a registry's
+/// `WWW-Authenticate` header, which is hostile input (fuzzed in tests/fuzz.rs).
+pub fn challenge(h: &str) -> (String, Vec<(String, String)>) {
     let (scheme, rest) = h.trim().split_once(' ').unwrap_or((h.trim(), ""));
     let mut params = vec![];
     let mut s = rest.trim();
@@ -166,6 +167,22 @@ fn challenge(h: &str) -> (String, Vec<(String, String)>) {
         s = tail.trim_start_matches([',', ' ']);
     }
     (scheme.to_ascii_lowercase(), params)
+}
+
+/// The token in a token endpoint's JSON answer (`token`, else `access_token`), refused unless
+/// it can go into the Authorization header as it is: visible ASCII only, so a hostile answer
+/// cannot end the header line and add one of its own.
+pub fn token_from(body: &[u8]) -> Result<String, String> {
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let t = v["token"]
+        .as_str()
+        .or(v["access_token"].as_str())
+        .filter(|t| !t.is_empty())
+        .ok_or("the answer has no token")?;
+    if !t.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("the token is not a header value (visible ASCII only)".into());
+    }
+    Ok(t.to_string())
 }
 
 fn query_escape(s: &str) -> String {
@@ -289,15 +306,8 @@ impl Client {
                     .take(MANIFEST_CAP)
                     .read_to_end(&mut body)
                     .map_err(|e| Error::Msg(format!("token from {realm}: {e}")))?;
-                let v: serde_json::Value = serde_json::from_slice(&body)
+                let t = token_from(&body)
                     .map_err(|e| Error::Msg(format!("token from {realm}: {e}")))?;
-                let t = v["token"]
-                    .as_str()
-                    .or(v["access_token"].as_str())
-                    .filter(|t| !t.is_empty())
-                    .ok_or_else(|| {
-                        Error::Msg(format!("token from {realm}: the answer has no token"))
-                    })?;
                 format!("Bearer {t}")
             }
             _ => {

@@ -1,7 +1,8 @@
 //! Fuzz targets of husk-image: hostile tar layers unpacked into a temporary directory (nothing
 //! may be written outside it: a bait directory next to it, named by absolute symlinks and hard
 //! links in the layers, must stay as it was), and OCI image layouts whose index, manifest and
-//! config are mutated (loaded into a temporary store). Refusals are fine, panics are not.
+//! config are mutated (loaded into a temporary store), and a registry's auth answers (its
+//! `WWW-Authenticate` challenge, its token endpoint's JSON). Refusals are fine, panics are not.
 
 use husk_fuzz::{apply, edits, fuzz, proptest::prelude::*};
 use husk_image::store::Store;
@@ -327,6 +328,102 @@ fn oci_layouts_with_mutated_index_manifest_and_config() {
             // Nothing half-written is left visible in the store's staging area.
             let tmp = listing(&store_dir.join("tmp"));
             assert!(tmp.is_empty(), "left in the store's tmp/: {tmp:?}");
+        },
+    );
+}
+
+/// Pieces of `WWW-Authenticate` headers: schemes, keys, quotes, separators, odd bytes.
+const CHALLENGE_PARTS: &[&str] = &[
+    "Bearer",
+    "Basic",
+    "bearer",
+    " ",
+    ",",
+    "=",
+    "\"",
+    "realm",
+    "service",
+    "scope",
+    "https://auth.example/token",
+    "registry.example",
+    "repository:a/b:pull",
+    "\u{e9}",
+    "\u{1F600}",
+    "\t",
+    "\\",
+    "==",
+    ",,",
+    "a=b",
+    "\"\"",
+];
+
+#[test]
+fn registry_auth_challenges_parse_without_panics_and_keep_quoted_values() {
+    fuzz(
+        "WWW-Authenticate challenge",
+        (
+            prop::collection::vec(prop::sample::select(CHALLENGE_PARTS), 0..24),
+            prop::collection::vec(("[a-zA-Z]{1,8}", "[^\"]{0,16}"), 0..5),
+        ),
+        |(parts, params)| {
+            let _ = husk_image::registry::challenge(&parts.concat());
+            // Well-formed: every quoted value comes back as written, its key lowercased.
+            let h = params
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{v}\""))
+                .collect::<Vec<_>>()
+                .join(",");
+            let (scheme, got) = husk_image::registry::challenge(&format!("Bearer {h}"));
+            assert_eq!(scheme, "bearer");
+            let want: Vec<_> = params
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect();
+            assert_eq!(got, want, "{h}");
+        },
+    );
+}
+
+#[test]
+fn token_answers_are_parsed_and_never_become_header_lines() {
+    fuzz(
+        "token endpoint answer",
+        (
+            prop::option::of(any::<String>()),
+            prop::option::of(any::<String>()),
+            prop::collection::vec(any::<u8>(), 0..64),
+        ),
+        |(token, access, junk)| {
+            let _ = husk_image::registry::token_from(&junk);
+            let mut v = serde_json::Map::new();
+            if let Some(t) = &token {
+                v.insert("token".into(), json!(t));
+            }
+            if let Some(t) = &access {
+                v.insert("access_token".into(), json!(t));
+            }
+            let body = serde_json::to_vec(&Value::Object(v)).unwrap();
+            match husk_image::registry::token_from(&body) {
+                Ok(t) => {
+                    assert!(
+                        !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic()),
+                        "{t:?}"
+                    );
+                    assert!(token.as_deref() == Some(&t) || access.as_deref() == Some(&t));
+                }
+                Err(_) => {
+                    let usable = |t: &Option<String>| {
+                        t.as_deref().is_some_and(|t| {
+                            !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic())
+                        })
+                    };
+                    let chosen = token.as_ref().or(access.as_ref());
+                    assert!(
+                        !usable(&chosen.cloned()),
+                        "refused a usable token: {chosen:?}"
+                    );
+                }
+            }
         },
     );
 }
