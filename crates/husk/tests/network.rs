@@ -294,6 +294,55 @@ echo "other-table: $(nft list table ip other | grep -c 'tcp dport 8080 counter p
     assert!(out.contains("client-address-preserved"), "{out}");
 }
 
+/// A published UDP port: a datagram from the remote namespace and one to the host's own
+/// address reach the container, whose answer names the client's address as it saw it. The
+/// client opens a new socket (a new source port) per try: a datagram sent before the rule
+/// existed leaves a conntrack entry without NAT that later ones of that port would follow.
+#[test]
+fn a_published_udp_port_answers_from_remote_and_host() {
+    require_net!();
+    if !have("python3") {
+        common::skip(common::Skip::Prerequisite, "python3 not installed");
+        return;
+    }
+    let o = in_netns(
+        "udp",
+        &format!(
+            r#"{REMOTE}
+ip link set lo up
+$HUSK --root "$ROOT" run --name echo --network bridge -p 5353:53/udp -- python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 53)); s.settimeout(60)
+while True:
+    d, a = s.recvfrom(100)
+    if d == b"stop": break
+    s.sendto(b"pong " + a[0].encode(), a)
+' & SRV=$!
+mkdir -p "$ROOT"; cat > "$ROOT/ask.py" <<'PY'
+import socket, sys
+for i in range(300):
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.settimeout(0.2)
+    c.sendto(sys.argv[3].encode(), (sys.argv[1], int(sys.argv[2])))
+    try:
+        print(c.recvfrom(100)[0].decode()); break
+    except socket.timeout:
+        pass
+PY
+i=0; until nft list chain inet husk ports 2>/dev/null | grep -q 5353 || [ $i -ge 300 ]; do sleep 0.1; i=$((i+1)); done
+echo "from-remote: $(nsenter --net=/proc/$REMOTE/ns/net python3 "$ROOT/ask.py" 192.0.2.1 5353 ping)"
+echo "from-host-address: $(python3 "$ROOT/ask.py" 192.0.2.1 5353 ping)"
+for i in 1 2 3 4 5; do python3 -c 'import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"stop", ("192.0.2.1", 5353))'; done
+wait $SRV
+echo "rules-left: $(nft list chain inet husk ports | grep -c dnat || true)"
+{LEFTOVERS}"#
+        ),
+    );
+    let out = check(&o);
+    assert!(out.contains("from-remote: pong 192.0.2.2\n"), "{out}");
+    assert!(out.contains("from-host-address: pong "), "{out}");
+    assert!(out.contains("rules-left: 0\n"), "{out}");
+}
+
 #[test]
 fn failures_leave_no_lease_veth_or_rule() {
     require_net!();
