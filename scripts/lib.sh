@@ -25,3 +25,16 @@ need_vm() {
   [[ ${HUSK_REQUIRE_ALL:-} == 1 ]] && exit 1
   exit 0
 }
+
+# podman_conf FILE: a containers.conf podman can run with on this host, which cannot raise
+# RLIMIT_NOFILE/NPROC past its own hard limits (rootful podman asks for nofile=1048576), with
+# cgroupfs and file events so podman needs no systemd. Used by test-clients.sh and bench/.
+podman_conf() {
+  cat >"$1" <<CONF
+[containers]
+default_ulimits = ["nofile=$(ulimit -Hn):$(ulimit -Hn)", "nproc=32768:32768"]
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+CONF
+}

@@ -349,14 +349,7 @@ echo "built $img/busybox-docker.tar and $img/busybox-oci.tar"
 podman_tests() {
   say "podman $(podman --version | awk '{print $3}') --runtime $T/bin/husk-podman, in a network namespace of its own"
   mkdir -p "$T/podman"
-  # rootful podman asks for nofile=1048576; the runtime cannot raise the hard limit here.
-  cat >"$T/podman/containers.conf" <<EOF
-[containers]
-default_ulimits = ["nofile=$(ulimit -Hn):$(ulimit -Hn)", "nproc=32768:32768"]
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-EOF
+  podman_conf "$T/podman/containers.conf"
   export CONTAINERS_CONF=$T/podman/containers.conf
   # podman (and through it netavark's bridge, veth and iptables rules, and every container's
   # network) runs in a network namespace made here: the host's interfaces and firewall are left
