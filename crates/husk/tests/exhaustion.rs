@@ -43,6 +43,17 @@ fn lifecycle_under(env: &Env, prefix: &str, id: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The lifecycle of `id` under `prefix` works, or fails naming EMFILE/EBADF; either way
+/// `delete --force` leaves nothing.
+fn works_or_names_emfile(env: &Env, prefix: &str, id: &str) {
+    if let Err(e) = lifecycle_under(env, prefix, id) {
+        assert!(e.contains("EMFILE") || e.contains("EBADF"), "{prefix}: {e}");
+        let o = env.husk(&["delete", "--force", id]);
+        assert!(o.status.success(), "delete --force: {}", stderr(&o));
+    }
+    assert_gone(env, id);
+}
+
 fn assert_gone(env: &Env, id: &str) {
     assert_no_state(env, id);
     assert_no_cgroup(id);
@@ -138,35 +149,17 @@ fn few_fds_work_or_fail_cleanly() {
     assert_gone(&env, &id);
     // Below what husk needs: an error naming EMFILE, or success; never a leftover.
     for n in [4, 6, 8, 12, 16] {
-        let id = env.id(&format!("n{n}"));
-        if let Err(e) = lifecycle_under(&env, &format!("ulimit -Sn {n}"), &id) {
-            assert!(
-                e.contains("EMFILE") || e.contains("EBADF"),
-                "ulimit -n {n}: {e}"
-            );
-            let o = env.husk(&["delete", "--force", &id]);
-            assert!(o.status.success(), "delete --force: {}", stderr(&o));
-        }
-        assert_gone(&env, &id);
+        works_or_names_emfile(&env, &format!("ulimit -Sn {n}"), &env.id(&format!("n{n}")));
     }
     // Inherited fds fill the table from below (a CI runner or a shell that leaks them): what
     // husk opens, and what init receives over its channel, meets the limit at other steps.
     // Receiving the cgroup files with the table full used to cut the SCM_RIGHTS list short
     // (MSG_CTRUNC), and init said "internal: expected the cgroup's 9 files, got … with 8".
     for inherited in [30, 40, 45, 48, 50, 52, 55, 58, 60] {
-        let id = env.id(&format!("i{inherited}"));
         let prefix = format!(
             "ulimit -Sn 64; for ((f = 3; f <= {inherited}; f++)); do eval \"exec $f</dev/null\"; done"
         );
-        if let Err(e) = lifecycle_under(&env, &prefix, &id) {
-            assert!(
-                e.contains("EMFILE") || e.contains("EBADF"),
-                "fds 3-{inherited} inherited, ulimit -n 64: {e}"
-            );
-            let o = env.husk(&["delete", "--force", &id]);
-            assert!(o.status.success(), "delete --force: {}", stderr(&o));
-        }
-        assert_gone(&env, &id);
+        works_or_names_emfile(&env, &prefix, &env.id(&format!("i{inherited}")));
     }
     let id = env.id("n64b");
     lifecycle_under(&env, "ulimit -Sn 64", &id).unwrap();
