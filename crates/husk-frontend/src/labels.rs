@@ -12,8 +12,18 @@ pub const STOP_TIMEOUT: &str = "husk.stop-timeout";
 /// husk that was killed (its init died with it), and the next run of that name removes it.
 pub const FOREGROUND: &str = "husk.foreground";
 
+/// Annotation prefixes husk acts on: its own (`husk.`, the stop settings above) and runc's
+/// systemd unit properties (husk_cgroup's `org.systemd.property.`). An image is hostile input,
+/// so its Labels never set these; the user's own `--label` may.
+const ACTED_ON: [&str; 2] = ["husk.", "org.systemd.property."];
+
 pub fn annotations(a: &RunArgs) -> Result<BTreeMap<String, String>, Error> {
-    let mut out: BTreeMap<String, String> = a.image_labels.iter().cloned().collect();
+    let mut out: BTreeMap<String, String> = a
+        .image_labels
+        .iter()
+        .filter(|(k, _)| !ACTED_ON.iter().any(|p| k.starts_with(p)))
+        .cloned()
+        .collect();
     let mut add = |flag: &str, kv: &str| -> Result<(), Error> {
         // docker: `-l KEY` alone is KEY with an empty value.
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
@@ -63,6 +73,8 @@ mod tests {
             image_labels: vec![
                 ("img".into(), "image".into()),
                 ("from".into(), "image".into()),
+                (STOP_TIMEOUT.into(), "99999999".into()),
+                ("org.systemd.property.CollectMode".into(), "'inactive-or-failed'".into()),
             ],
             stop_signal: Some("SIGINT".into()),
             stop_timeout: Some(3),
@@ -76,6 +88,16 @@ mod tests {
         assert_eq!(m["bare"], "");
         assert_eq!(m[STOP_SIGNAL], "2");
         assert_eq!(m[STOP_TIMEOUT], "3");
+        let image_only = RunArgs {
+            image_labels: a.image_labels.clone(),
+            ..Default::default()
+        };
+        let m = annotations(&image_only).unwrap();
+        assert!(
+            !m.contains_key(STOP_TIMEOUT) && !m.keys().any(|k| k.starts_with("org.systemd.")),
+            "an image's labels set what husk acts on: {m:?}"
+        );
+        assert_eq!(m["img"], "image");
         for bad in [
             RunArgs {
                 label: vec!["=x".into()],
