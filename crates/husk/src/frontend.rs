@@ -188,7 +188,7 @@ fn run_detached(root: &Path, mut a: RunArgs, image: Option<&str>) -> Result<i32,
     // The image's overlay root stays mounted while the container exists: unmounted (dropped) if
     // it never runs, kept for `rm` to remove once it does.
     let image_root = match image {
-        Some(image) => Some(crate::images::prepare_run(&mut a, image, &id, &s.ctr(&id))?),
+        Some(image) => Some(crate::images::prepare_run(&mut a, image, &id, &s.ctr(&id), true)?),
         None => None,
     };
     let host = build::Host::current(s.run.join(&id));
@@ -359,7 +359,7 @@ fn run_image(root: &Path, mut a: RunArgs, image: &str) -> Result<i32, Error> {
             "container name \"{id}\" is already in use"
         )));
     }
-    let rootfs = crate::images::prepare_run(&mut a, image, &id, &root.join(&id))?;
+    let rootfs = crate::images::prepare_run(&mut a, image, &id, &root.join(&id), false)?;
     let r = run_frontend(root, a, id, Some(image));
     let released = rootfs.release();
     let code = r?;

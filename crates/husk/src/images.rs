@@ -621,8 +621,6 @@ fn prune(all: bool, force: bool) -> Result<(), Error> {
     s.gc(&idx)
 }
 
-/// `husk run IMAGE`: the image (loading `oci:DIR[:TAG]` first) mounted as the container's root
-/// with its config applied to `a`. Dropping the returned root unmounts and removes it.
 /// Removes the image roots whose run was killed before any record held them
 /// (husk_image::overlay::reclaim), when there is an image store.
 pub fn reclaim_roots() {
@@ -634,12 +632,17 @@ pub fn reclaim_roots() {
     }
 }
 
-/// `record`: where the container's record will be (see husk_image::overlay::prepare).
+/// `husk run IMAGE`: the image (loading `oci:DIR[:TAG]` first) mounted as the container's root
+/// with its config applied to `a`. Dropping the returned root unmounts and removes it.
+/// `record`: where the container's record will be (see husk_image::overlay::prepare). `kept`:
+/// the container outlives this run (`-d`, and the monitored foreground runs of --detach-keys
+/// and --sig-proxy=false), so `start` mounts its root again, even after a crash: not volatile.
 pub fn prepare_run(
     a: &mut husk_frontend::RunArgs,
     image: &str,
     id: &str,
     record: &Path,
+    kept: bool,
 ) -> Result<husk_image::overlay::Root, Error> {
     // An image's container is a service as docker's are: on the bridge unless told otherwise
     // (docs/frontend.md says why --rootfs and the embedded default stay on none). An ordinary
@@ -714,8 +717,7 @@ pub fn prepare_run(
         })
         .unwrap_or_default();
     husk_image::overlay::reclaim(&s);
-    // A foreground run's root goes with it; a detached one's outlives a crash (`start`).
-    let root = husk_image::overlay::prepare(&s, img, id, record, !a.detach)?;
+    let root = husk_image::overlay::prepare(&s, img, id, record, !kept)?;
     husk_image::apply::apply(&cfg, a, &root.merged, image)?;
     let mut vols = vec![];
     for v in anonymous_volumes(&cfg, a) {
