@@ -74,7 +74,10 @@ mod tests {
                 ("img".into(), "image".into()),
                 ("from".into(), "image".into()),
                 (STOP_TIMEOUT.into(), "99999999".into()),
-                ("org.systemd.property.CollectMode".into(), "'inactive-or-failed'".into()),
+                (
+                    "org.systemd.property.CollectMode".into(),
+                    "'inactive-or-failed'".into(),
+                ),
             ],
             stop_signal: Some("SIGINT".into()),
             stop_timeout: Some(3),

@@ -24,7 +24,10 @@ mod shared;
 pub mod state;
 mod sync;
 mod trampoline;
-pub use trampoline::{installed_binary, installed_binary_env, reexec_from_readonly_binary};
+pub use trampoline::{
+    installed_binary, installed_binary_env, protect_binary, protect_for,
+    reexec_from_readonly_binary,
+};
 mod tty;
 pub mod userdirs;
 

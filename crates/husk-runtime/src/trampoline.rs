@@ -25,12 +25,6 @@ const CAP_SYS_PTRACE: u64 = 1 << 19;
 /// trampoline, `None` to execute directly (husk already runs from a read-only binary). When
 /// neither is possible this re-executes husk from a read-only copy and does not return.
 pub(crate) fn choose(plan: &Plan) -> Result<Option<OwnedFd>, Error> {
-    let protect_err = |e: io::Error| {
-        Error::Msg(format!(
-            "re-execute husk from a read-only copy of its binary (CVE-2019-5736): {}",
-            crate::errno_text(&e)
-        ))
-    };
     if running_from_readonly_binary().map_err(protect_err)? {
         return Ok(None);
     }
@@ -42,9 +36,35 @@ pub(crate) fn choose(plan: &Plan) -> Result<Option<OwnedFd>, Error> {
         Some(why) => why.to_string(),
     };
     crate::explain::step(|| format!("re-executing from a read-only copy of husk: {why}"));
-    reexec_from_readonly_binary().map_err(protect_err)?;
+    protect_binary()?;
     // Returned without executing: the binary turned out to be protected after all.
     Ok(None)
+}
+
+fn protect_err(e: io::Error) -> Error {
+    Error::Msg(format!(
+        "re-execute husk from a read-only copy of its binary (CVE-2019-5736): {}",
+        crate::errno_text(&e)
+    ))
+}
+
+/// `reexec_from_readonly_binary`, its failure worded as husk's errors are.
+pub fn protect_binary() -> Result<(), Error> {
+    reexec_from_readonly_binary().map_err(protect_err)
+}
+
+/// For a caller that makes things before the launch (the front end: a name, a cidfile, a
+/// lease, log pipes, a monitor): re-executes now, from `plan` alone and before those exist,
+/// when the launch would (`choose` with a plan the trampoline does not suit). Returns when
+/// husk can stay as it is.
+pub fn protect_for(plan: &Plan) -> Result<(), Error> {
+    match unsuitable(plan) {
+        Some(why) if !running_from_readonly_binary().map_err(protect_err)? => {
+            crate::explain::step(|| format!("re-executing from a read-only copy of husk: {why}"));
+            protect_binary()
+        }
+        _ => Ok(()),
+    }
 }
 
 /// CVE-2019-5736: every process husk makes for a container is a fork of husk, so until its
@@ -70,8 +90,8 @@ pub fn reexec_from_readonly_binary() -> io::Result<()> {
         Err(_) => sealed_copy(exe)?,
     };
     let args: Vec<_> = std::env::args_os().collect();
-    let original = std::env::var_os(ORIGINAL_EXE_ENV)
-        .or_else(|| std::fs::read_link(exe).ok().map(PathBuf::into_os_string));
+    // Not re-executed yet (checked above), so /proc/self/exe is the installed binary.
+    let original = std::fs::read_link(exe).ok().map(PathBuf::into_os_string);
     let env: Vec<OsString> = std::env::vars_os()
         .filter(|(k, _)| k != ORIGINAL_EXE_ENV)
         .chain(original.map(|o| (ORIGINAL_EXE_ENV.into(), o)))
@@ -94,6 +114,8 @@ const ORIGINAL_EXE_ENV: &str = "HUSK_ORIGINAL_EXE";
 /// The path of the husk binary as installed, also after `reexec_from_readonly_binary`.
 pub fn installed_binary() -> PathBuf {
     let exe = Path::new("/proc/self/exe");
+    // A re-executed husk, or a program it executed through /proc/self/exe (the monitor), runs
+    // from the detached copy, which only running_from_readonly_binary recognises.
     match std::env::var_os(ORIGINAL_EXE_ENV) {
         Some(p) if running_from_readonly_binary().unwrap_or(false) => PathBuf::from(p),
         _ => std::fs::read_link(exe).unwrap_or_else(|_| exe.into()),

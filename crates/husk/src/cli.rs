@@ -437,12 +437,7 @@ fn set_up(cli: &Cli) -> Result<PathBuf, Error> {
     // Does not return when it re-executes. create and run decide once the config is read
     // (husk-runtime's trampoline.rs): usually a cheaper way to the same guarantee.
     if matches!(cli.cmd, Cmd::Exec(_)) {
-        husk_runtime::reexec_from_readonly_binary().map_err(|e| {
-            Error::Msg(format!(
-                "re-execute husk from a read-only copy of its binary (CVE-2019-5736): {}",
-                husk_runtime::errno_text(&e)
-            ))
-        })?;
+        husk_runtime::protect_binary()?;
     }
     if cli.explain {
         husk_runtime::explain::enable();

@@ -33,7 +33,6 @@ pub fn run(root: &Path, mut a: RunArgs, systemd_cgroup: bool) -> Result<i32, Err
                 "--restart needs -d: a foreground container is never restarted".into(),
             ));
         }
-        protect_binary_first(&a)?;
         let unprivileged = husk_runtime::caller::Caller::current().unprivileged();
         // podman 5's default for an ordinary user, where pasta can work (else none, as root's).
         if unprivileged && a.network.is_none() && husk_net::pasta::usable() {
@@ -50,8 +49,14 @@ pub fn run(root: &Path, mut a: RunArgs, systemd_cgroup: bool) -> Result<i32, Err
             _ if monitored && unprivileged => Err(Error::Msg(
                 "--detach-keys and --sig-proxy=false as an ordinary user: not yet; use -d, then logs -f or attach".into(),
             )),
-            Target::Image(image) if a.detach || monitored => run_detached(root, a, Some(&image)),
-            Target::Image(image) => run_image(root, a, &image),
+            Target::Image(image) if a.detach || monitored => {
+                protect_before_the_image_root(&a)?;
+                run_detached(root, a, Some(&image))
+            }
+            Target::Image(image) => {
+                protect_before_the_image_root(&a)?;
+                run_image(root, a, &image)
+            }
             _ if a.detach || monitored => run_detached(root, a, None),
             _ => {
                 let id = container_id(&a);
@@ -90,14 +95,14 @@ pub fn run(root: &Path, mut a: RunArgs, systemd_cgroup: bool) -> Result<i32, Err
     )
 }
 
-/// CVE-2019-5736: a plan the sealed trampoline does not suit makes the launch re-execute husk
-/// from a read-only copy of its binary (husk_runtime::trampoline). That must happen before the
-/// front end makes anything (a name, a cidfile, a lease, an overlay root, log pipes, a monitor),
-/// or the new husk finds them half-made and its stderr already moved onto a log pipe; so the
-/// options that can lead there (a superset of trampoline::unsuitable's reasons: a shared pid
-/// namespace, CAP_SYS_PTRACE, an LSM label, a seccomp profile, no_new_privileges) re-execute
-/// here, first. It costs an execve (~1 ms) to runs with those options only.
-fn protect_binary_first(a: &RunArgs) -> Result<(), Error> {
+/// CVE-2019-5736: a plan the sealed trampoline does not suit makes husk re-execute from a
+/// read-only copy of its binary, which must come before the front end makes anything
+/// (husk_runtime::protect_for, called right after each build). An image run mounts its overlay
+/// root before its plan exists, so the options that can lead there (a superset of
+/// trampoline::unsuitable's reasons: a shared pid namespace, CAP_SYS_PTRACE, an LSM label, a
+/// seccomp profile, no_new_privileges) re-execute before that mount. It costs an execve (~1 ms)
+/// to runs with those options only.
+fn protect_before_the_image_root(a: &RunArgs) -> Result<(), Error> {
     let caps_ptrace = a.privileged
         || a.cap_add.iter().any(|c| {
             matches!(
@@ -106,12 +111,7 @@ fn protect_binary_first(a: &RunArgs) -> Result<(), Error> {
             )
         });
     if caps_ptrace || a.pid.is_some() || !a.security_opt.is_empty() {
-        husk_runtime::reexec_from_readonly_binary().map_err(|e| {
-            Error::Msg(format!(
-                "re-execute husk from a read-only copy of its binary (CVE-2019-5736): {}",
-                husk_runtime::errno_text(&e)
-            ))
-        })?;
+        husk_runtime::protect_binary()?;
     }
     Ok(())
 }
@@ -188,7 +188,13 @@ fn run_detached(root: &Path, mut a: RunArgs, image: Option<&str>) -> Result<i32,
     // The image's overlay root stays mounted while the container exists: unmounted (dropped) if
     // it never runs, kept for `rm` to remove once it does.
     let image_root = match image {
-        Some(image) => Some(crate::images::prepare_run(&mut a, image, &id, &s.ctr(&id), true)?),
+        Some(image) => Some(crate::images::prepare_run(
+            &mut a,
+            image,
+            &id,
+            &s.ctr(&id),
+            true,
+        )?),
         None => None,
     };
     let host = build::Host::current(s.run.join(&id));
@@ -201,6 +207,7 @@ fn run_detached(root: &Path, mut a: RunArgs, image: Option<&str>) -> Result<i32,
         &id,
         &host,
     )?;
+    husk_runtime::protect_for(&built.plan)?;
     let bridge = bridge_meta(root, &a);
     if let Some(other) = a
         .network
@@ -380,6 +387,7 @@ fn run_frontend(root: &Path, a: RunArgs, id: String, image: Option<&str>) -> Res
     }
     let host = build::Host::current(root.join(&id));
     let mut built = build::build(&a, &id, &host)?;
+    husk_runtime::protect_for(&built.plan)?;
     // Held until the container is gone: dropping it removes the veth and the lease.
     let net = match a.network.as_deref().unwrap_or("none") {
         n if n.starts_with("container:") => {
