@@ -150,6 +150,20 @@ fn watcher() -> (PathBuf, PathBuf) {
     }
 }
 
+/// Undoes a container this monitor launched but cannot watch: killed and reaped first (a
+/// zombie child of ours would keep the runtime's delete waiting on a cgroup that never empties),
+/// then its runtime state, pasta, leases, hosts entries and port rules, as `finish` does.
+fn abandon(store: &Store, id: &str, pid: i32) {
+    let _ = sp::kill(pid, libc::SIGKILL);
+    if let Ok(fd) = sp::pidfd_open(pid) {
+        let _ = sp::waitid_pidfd(std::os::fd::AsFd::as_fd(&fd), false);
+    }
+    let _ = store.clean_runtime(id);
+    if let Some(b) = store.meta(id).ok().and_then(|m| m.bridge) {
+        husk_net::release_id(&b.root, id);
+    }
+}
+
 fn launch_and_watch(store: &Store, id: &str) -> i32 {
     // fd 1 is the caller's report pipe (or /dev/null on a restart): a close-on-exec copy, so
     // neither the container nor the watcher holds it and the caller sees EOF.
@@ -184,13 +198,7 @@ fn launch_and_watch(store: &Store, id: &str) -> i32 {
                     Err(_) => std::io::Error::from_raw_os_error(libc::EIO),
                 };
                 // Nobody would reap the container: kill it, then fail as a launch does.
-                let _ = sp::kill(l.pid, libc::SIGKILL);
-                // Reaped first: a zombie child of ours would keep the runtime's delete waiting
-                // on a cgroup that never empties, and leave the state dir and the cgroup.
-                if let Ok(fd) = sp::pidfd_open(l.pid) {
-                    let _ = sp::waitid_pidfd(std::os::fd::AsFd::as_fd(&fd), false);
-                }
-                let _ = store.clean_runtime(id);
+                abandon(store, id, l.pid);
                 let e = Error::Msg(format!(
                     "execute the monitor {}: {}",
                     exe.display(),
@@ -244,6 +252,11 @@ fn launch_once(store: &Store, id: &str) -> Result<Launch, Error> {
         .map(|(n, e)| (n.clone(), e.into()))
         .collect();
     let hostname = spec.hostname.clone().unwrap_or_default();
+    // Checked before the lease, which a failure here would leave held.
+    let pasta = match &meta.pasta {
+        Some(publish) => Some(husk_net::pasta::prepare(publish)?),
+        None => None,
+    };
     let att = lease_networks(id, &meta, &mut files, &mut plan, &hostname)?;
     let opts = CreateOpts {
         root: store.run.clone(),
@@ -253,10 +266,6 @@ fn launch_once(store: &Store, id: &str) -> Result<Launch, Error> {
         foreground: tty,
         files,
         ..Default::default()
-    };
-    let pasta = match &meta.pasta {
-        Some(publish) => Some(husk_net::pasta::prepare(publish)?),
-        None => None,
     };
     // Stopped when dropped, if the launch fails; once it runs, by `finish` (clean_runtime) from
     // the pid file, whichever process that is.
@@ -292,7 +301,10 @@ fn launch_once(store: &Store, id: &str) -> Result<Launch, Error> {
     std::mem::forget(pasta_running.take());
     let (pid, pid_start) = (c.state.pid, c.state.pid_start);
     c.detach();
-    record_running(store, id, pid, pid_start)?;
+    if let Err(e) = record_running(store, id, pid, pid_start) {
+        abandon(store, id, pid);
+        return Err(e);
+    }
     let mode = match (tty, meta.stdin) {
         (true, true) => "ti",
         (true, false) => "t",

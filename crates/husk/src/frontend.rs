@@ -595,6 +595,9 @@ fn remove_left_behind(root: &Path, id: &str) -> Result<(), Error> {
     if (st["status"] == "stopped" || st["status"] == "creating")
         && st["annotations"][husk_frontend::FOREGROUND] == "true"
     {
+        // The killed run's pasta holds the container's namespaces and never exits on its own;
+        // its pid file goes with the state dir, so it is stopped first.
+        husk_net::pasta::stop(&root.join(id).join(husk_net::pasta::PID_FILE));
         husk_runtime::ops::delete(root, id, false).map_err(|e| {
             Error::Msg(format!(
                 "container name \"{id}\" is already in use (removing what a killed run left: {e})"

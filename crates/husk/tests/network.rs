@@ -339,7 +339,7 @@ echo "rules-left: $(nft list chain inet husk ports | grep -c dnat || true)"
     );
     let out = check(&o);
     assert!(out.contains("from-remote: pong 192.0.2.2\n"), "{out}");
-    assert!(out.contains("from-host-address: pong "), "{out}");
+    assert!(out.contains("from-host-address: pong 192.0.2.1\n"), "{out}");
     assert!(out.contains("rules-left: 0\n"), "{out}");
 }
 
