@@ -331,15 +331,9 @@ impl CArgs {
     }
 }
 
-/// execveat(fd, "", AT_EMPTY_PATH): executes the file `fd` refers to. Returns only on failure.
-pub fn execveat_fd(fd: BorrowedFd<'_>, args: &[String], env: &[String]) -> io::Error {
-    match CArgs::new(args, env) {
-        Some((a, e)) => execveat_c(fd, &a, &e),
-        None => io::Error::from_raw_os_error(libc::EINVAL),
-    }
-}
 
-/// `execveat_fd` for strings that may not be UTF-8 (this process' own argv and environment).
+/// execveat(fd, "", AT_EMPTY_PATH) of the file `fd` refers to, with strings that may not be
+/// UTF-8 (this process' own argv and environment). Returns only on failure.
 pub fn execveat_bytes(fd: BorrowedFd<'_>, args: &[&[u8]], env: &[&[u8]]) -> io::Error {
     match (
         CArgs::from_bytes(args.iter().copied()),
@@ -360,7 +354,7 @@ pub fn exec_fn_name() -> Option<&'static std::ffi::CStr> {
     (execfn != 0).then(|| unsafe { std::ffi::CStr::from_ptr(execfn as *const libc::c_char) })
 }
 
-/// `execveat_fd` with the strings converted already.
+/// `execveat_bytes` with the strings converted already.
 pub(crate) fn execveat_c(fd: BorrowedFd<'_>, a: &CArgs, e: &CArgs) -> io::Error {
     let (ap, ep) = (a.ptrs(), e.ptrs());
     // SAFETY: an empty path with AT_EMPTY_PATH executes `fd` itself; argv/envp are
@@ -506,13 +500,6 @@ pub fn set_dumpable(on: bool) -> io::Result<()> {
     Ok(rustix::process::set_dumpable_behavior(b)?)
 }
 
-pub fn set_child_subreaper() -> io::Result<()> {
-    // rustix passes the pid as PR_SET_CHILD_SUBREAPER's argument, which the kernel reads as a
-    // flag: any pid sets it.
-    Ok(rustix::process::set_child_subreaper(Some(
-        rustix::process::getpid(),
-    ))?)
-}
 
 /// Terminal: make `fd` the controlling terminal of this (new session) process.
 pub fn set_controlling_tty(fd: BorrowedFd<'_>) -> io::Result<()> {

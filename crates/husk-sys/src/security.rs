@@ -30,10 +30,6 @@ pub fn set_no_new_privs() -> io::Result<()> {
     Ok(rustix::thread::set_no_new_privs(true)?)
 }
 
-pub fn get_no_new_privs() -> io::Result<bool> {
-    Ok(rustix::thread::no_new_privs()?)
-}
-
 /// Highest capability this kernel knows.
 pub fn last_cap() -> u8 {
     std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
