@@ -22,6 +22,18 @@ done
 BB=$(command -v busybox) || skip "no busybox (apt-get install busybox-static)"
 [[ -x $HUSK ]] || { echo "no husk binary at $HUSK (cargo build first)"; exit 1; }
 
+# The whole test runs in a mount namespace of its own with a 0600 tun node bound over
+# /dev/net/tun (on a tmpfs made there): an ordinary user's default network is then `none` on
+# every host, so no check but the pasta part (which binds a 0666 node in a namespace of its own,
+# inside a network namespace it makes) can start pasta in the host's network namespace, and the
+# host's node is never touched.
+if [[ -z ${HUSK_ROOTLESS_NS:-} ]]; then
+  exec env HUSK_ROOTLESS_NS=1 unshare -m --propagation private bash "$PWD/scripts/test-rootless.sh" "$@"
+fi
+tundir=$(mktemp -d /tmp/husk-rootless-tun.XXXXXX)
+mount -t tmpfs -o mode=0755 husk-test-tun "$tundir" && mknod -m 0600 "$tundir/tun" c 10 200 &&
+  mount --bind "$tundir/tun" /dev/net/tun || { echo "cannot bind a 0600 tun node over /dev/net/tun"; exit 1; }
+
 T=$(mktemp -d /tmp/husk-rootless.XXXXXX)
 chmod 755 "$T"
 U1=hkrl$$a U0=hkrl$$b # with ranges, without
@@ -29,12 +41,18 @@ FIRST=$((300000 + ($$ % 1000) * 65536))
 fail=0 made=()
 cleanup() {
   local u
+  [[ -s $T/peer.pid ]] && kill "$(cat "$T/peer.pid")" 2>/dev/null
   for u in "${made[@]}"; do
+    # a failed check can leave the user's containers, monitors or pasta running: userdel
+    # refuses a user with processes, which would leave both
+    pkill -KILL -u "$u" 2>/dev/null
+    for i in $(seq 50); do pgrep -u "$u" >/dev/null || break; sleep 0.1; done
     userdel "$u" 2>/dev/null
     # only this script's own lines: other tests may edit these files meanwhile
     sed -i "/^$u:/d" /etc/subuid /etc/subgid
   done
   rm -rf "$T"
+  umount "$tundir" 2>/dev/null; rmdir "$tundir"
 }
 trap cleanup EXIT
 
@@ -165,14 +183,11 @@ check "delete --force" 0 "" as "$U1" "$H" delete --force c2
 # some hosts: this part runs in a mount namespace of its own where a 0666 tun node (on a tmpfs made
 # there) is bound over it; the host's node is never touched (a chmod back still moves its ctime,
 # which the suite's host-integrity check compares).
-tun_mode=$(stat -c %a /dev/net/tun)
-if [[ $tun_mode == 600 ]]; then
-  check "--network pasta with /dev/net/tun 0600: refused, naming the device and what to do" 125 \
-    "open /dev/net/tun: EACCES.*chmod 0666 /dev/net/tun" \
-    as "$U1" "$H" run --network pasta --rootfs "$(rootfs "$U1")" -- true
-  check "no tun access: the default network is none" 0 "^lo\$" \
-    as "$U1" "$H" run --rootfs "$(rootfs "$U1")" -- sh -c 'echo $(tail -n +3 /proc/net/dev | cut -d: -f1)'
-fi
+check "--network pasta with /dev/net/tun 0600: refused, naming the device and what to do" 125 \
+  "open /dev/net/tun: EACCES.*chmod 0666 /dev/net/tun" \
+  as "$U1" "$H" run --network pasta --rootfs "$(rootfs "$U1")" -- true
+check "no tun access: the default network is none" 0 "^lo\$" \
+  as "$U1" "$H" run --rootfs "$(rootfs "$U1")" -- sh -c 'echo $(tail -n +3 /proc/net/dev | cut -d: -f1)'
 check "--network pasta as root: refused, saying why" 125 "--network pasta: for an ordinary user" \
   "$H" run --network pasta -- true
 check "-p with pasta needs a host port" 125 "-p 80: with --network pasta the host port must be given" \
