@@ -5,8 +5,9 @@
 # with each one's user-mode network (husk: pasta; podman 4.3: slirp4netns, it has no pasta), and
 # pasta's own `pasta --config-net true` for its setup cost; interleaved, N times each; median
 # and p10-p90 of the wall time of each whole command. Everything runs in a network namespace of
-# the script's own (an uplink veth with a default route for pasta and slirp4netns to use), with
-# /dev/net/tun made 0666 for the run and restored after.
+# the script's own (an uplink veth with a default route for pasta and slirp4netns to use), and a
+# mount namespace of its own where a 0666 tun node is bound over /dev/net/tun (the host's node is
+# never changed, so nothing is left 0666 if the bench is killed).
 # Usage (as root): bench/rootless.sh HUSK_BIN OUT.md [N]
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -16,9 +17,7 @@ W=$(mktemp -d /tmp/husk-bench-rootless.XXXXXX)
 chmod 755 "$W"
 U=hkbench$$
 FIRST=$((400000 + ($$ % 1000) * 65536))
-tun_mode=$(stat -c %a /dev/net/tun)
 cleanup() {
-  chmod "$tun_mode" /dev/net/tun
   # this user's processes only (podman's pause process holds its namespace), by pid
   for p in $(pgrep -u "$U" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
   userdel "$U" 2>/dev/null || true
@@ -26,7 +25,6 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
-chmod 0666 /dev/net/tun
 useradd -M -d "$W/home" -s /bin/sh "$U"
 sed -i "/^$U:/d" /etc/subuid /etc/subgid
 echo "$U:$FIRST:65536" >>/etc/subuid
@@ -64,7 +62,8 @@ runuser -u "$U" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$W/home" USER
   sh "$W/loop.sh"
 NS
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
-unshare -n sh "$W/ns.sh" >"$W/times" 2>"$W/err" || { cat "$W/err"; exit 1; }
+unshare -n -m --propagation private sh -c 'mkdir "$1/tun" && mount -t tmpfs -o mode=0755 husk-bench-tun "$1/tun" &&
+  mknod -m 0666 "$1/tun/tun" c 10 200 && mount --bind "$1/tun/tun" /dev/net/tun && exec sh "$1/ns.sh"' sh "$W" >"$W/times" 2>"$W/err" || { cat "$W/err"; exit 1; }
 col() { awk -v c="$1" '$1 == c {print $2}' "$W/times"; }
 mapfile -t h < <(col h)
 mapfile -t p < <(col p)
