@@ -656,12 +656,13 @@ fn send_cgroups(
     let Err(e) = sent else {
         return Ok(());
     };
-    Err(match chan.recv() {
-        Ok(Some(Msg::Error(m))) => Error::Msg(m),
-        Ok(Some(Msg::NoExec(m))) => Error::Exec {
-            not_found: crate::process::is_not_found(&m),
-            msg: m,
-        },
+    // Init's namespaces, when a runtime step asked for them, come before its error.
+    let mut reply = chan.recv();
+    if matches!(reply, Ok(Some(Msg::Namespaces))) {
+        reply = chan.recv();
+    }
+    Err(match reply {
+        Ok(Some(m @ (Msg::Error(_) | Msg::NoExec(_)))) => init_failed(m),
         Ok(None) => died_during_setup(pidfd, &pre.cgroup, &pre.hier, plan),
         _ => Error::io("sync", "cgroups")(e),
     })
