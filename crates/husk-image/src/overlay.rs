@@ -39,15 +39,20 @@ pub fn prepare(
         merged: dir.join("merged"),
         dir,
     };
+    // The owner first: a husk killed after this leaves a root `reclaim` recognises as its.
+    // A start time that cannot be read fails the run: 0 would make the root look abandoned.
+    let me = std::process::id() as i32;
+    let (start, _) =
+        husk_sys::process::proc_stat(me).map_err(Error::io("read", "/proc/self/stat"))?;
+    std::fs::create_dir_all(&root.dir)
+        .map_err(Error::io("create container directory", &root.dir))?;
+    let op = root.dir.join(OWNER);
+    std::fs::write(&op, format!("{me} {start}\n{}\n", record.display()))
+        .map_err(Error::io("write", &op))?;
     for d in ["upper", "work", "merged"] {
         let p = root.dir.join(d);
         std::fs::create_dir_all(&p).map_err(Error::io("create container directory", &p))?;
     }
-    let me = std::process::id() as i32;
-    let start = husk_sys::process::proc_stat(me).map_or(0, |s| s.0);
-    let op = root.dir.join(OWNER);
-    std::fs::write(&op, format!("{me} {start}\n{}\n", record.display()))
-        .map_err(Error::io("write", &op))?;
     let ip = root.dir.join("image");
     std::fs::write(&ip, &img.id).map_err(Error::io("write", &ip))?;
     mount(store, img, &root.dir, volatile)?;
@@ -74,10 +79,12 @@ pub fn reclaim(store: &Store) {
         let holder = lines.next().unwrap_or_default();
         let record = lines.next().unwrap_or_default();
         let alive = holder.split_once(' ').is_some_and(|(pid, start)| {
-            pid.parse()
-                .ok()
-                .and_then(|pid| husk_sys::process::proc_stat(pid).ok())
-                .is_some_and(|(s, state)| s.to_string() == start && state != 'Z')
+            let (Ok(pid), Ok(start)) = (pid.parse::<i32>(), start.parse::<u64>()) else {
+                return false;
+            };
+            pid > 0
+                && husk_sys::process::proc_stat(pid)
+                    .is_ok_and(|(s, state)| s == start && !matches!(state, 'Z' | 'X'))
         });
         if !alive && (record.is_empty() || !Path::new(record).exists()) {
             husk_runtime::explain::step(|| {
