@@ -331,7 +331,6 @@ impl CArgs {
     }
 }
 
-
 /// execveat(fd, "", AT_EMPTY_PATH) of the file `fd` refers to, with strings that may not be
 /// UTF-8 (this process' own argv and environment). Returns only on failure.
 pub fn execveat_bytes(fd: BorrowedFd<'_>, args: &[&[u8]], env: &[&[u8]]) -> io::Error {
@@ -499,7 +498,6 @@ pub fn set_dumpable(on: bool) -> io::Result<()> {
     };
     Ok(rustix::process::set_dumpable_behavior(b)?)
 }
-
 
 /// Terminal: make `fd` the controlling terminal of this (new session) process.
 pub fn set_controlling_tty(fd: BorrowedFd<'_>) -> io::Result<()> {

@@ -310,10 +310,24 @@ fn number(word: &str, ty: &str) -> Option<Value> {
             Some(d) => (true, d),
             None => (false, word.strip_prefix('+').unwrap_or(word)),
         };
-        let n = match digits.strip_prefix("0x") {
-            Some(hex) => i128::from_str_radix(hex, 16).ok()?,
-            None => digits.parse::<i128>().ok()?,
+        // As runc reads them (godbus: strconv.ParseInt(s, 0, …)): 0x hex, 0o or a leading 0
+        // octal, 0b binary, else decimal.
+        let (radix, body) = if let Some(h) = digits.strip_prefix("0x").or(digits.strip_prefix("0X"))
+        {
+            (16, h)
+        } else if let Some(o) = digits.strip_prefix("0o").or(digits.strip_prefix("0O")) {
+            (8, o)
+        } else if let Some(b) = digits.strip_prefix("0b").or(digits.strip_prefix("0B")) {
+            (2, b)
+        } else if digits.len() > 1 && digits.starts_with('0') {
+            (8, &digits[1..])
+        } else {
+            (10, digits)
         };
+        if body.is_empty() || body.starts_with(['+', '-']) {
+            return None;
+        }
+        let n = i128::from_str_radix(body, radix).ok()?;
         Some(if neg { -n } else { n })
     };
     Some(match ty {
@@ -391,6 +405,13 @@ mod tests {
         assert_eq!(parse("true").unwrap(), Value::Bool(true));
         assert_eq!(parse("@t 7").unwrap(), Value::U64(7));
         assert_eq!(parse("uint32 0x10").unwrap(), Value::U32(16));
+        // godbus reads numbers as strconv.ParseInt(s, 0, …) does: runc's 0755 is 493.
+        assert_eq!(parse("uint32 0755").unwrap(), Value::U32(0o755));
+        assert_eq!(parse("uint32 0o17").unwrap(), Value::U32(15));
+        assert_eq!(parse("uint32 0b101").unwrap(), Value::U32(5));
+        assert_eq!(parse("int32 -010").unwrap(), Value::I32(-8));
+        assert_eq!(parse("uint32 0").unwrap(), Value::U32(0));
+        assert!(parse("uint32 08").is_err() && parse("uint32 0x").is_err());
         assert_eq!(parse("int16 -5").unwrap(), Value::I16(-5));
         assert_eq!(parse("byte 255").unwrap(), Value::Byte(255));
         assert_eq!(parse("\"a\\\"b\"").unwrap(), Value::Str("a\"b".into()));
