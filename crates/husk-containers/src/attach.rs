@@ -8,7 +8,7 @@ use crate::store::{Seen, Store};
 use crate::watch::{self, FRAME_HELLO, FRAME_INPUT, FRAME_WINSIZE};
 use husk_runtime::Error;
 use husk_sys::{fs as sfs, process as sp, tty};
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
@@ -95,14 +95,41 @@ impl<'k> Escape<'k> {
     }
 }
 
+/// One frame of the socket's protocol (watch.rs): kind, length, at most 255 bytes of body.
+fn frame(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(body.len() + 2);
+    f.extend_from_slice(&[kind, body.len() as u8]);
+    f.extend_from_slice(body);
+    f
+}
+
 fn send_frames(sock: &mut UnixStream, kind: u8, bytes: &[u8]) -> std::io::Result<()> {
-    for chunk in bytes.chunks(255) {
-        let mut f = Vec::with_capacity(chunk.len() + 2);
-        f.extend_from_slice(&[kind, chunk.len() as u8]);
-        f.extend_from_slice(chunk);
-        sock.write_all(&f)?;
+    bytes
+        .chunks(255)
+        .try_for_each(|chunk| sock.write_all(&frame(kind, chunk)))
+}
+
+/// The client's end of the monitor's socket. The monitor closes its end when the container
+/// exits, possibly before it read what the client writes: a write that finds it closed is not
+/// an error (the output sent before is still read, up to the end), only further writes stop.
+struct Peer {
+    sock: UnixStream,
+    open: bool,
+}
+
+impl Peer {
+    fn send(&mut self, kind: u8, body: &[u8]) -> Result<(), Error> {
+        if !self.open {
+            return Ok(());
+        }
+        match self.sock.write_all(&frame(kind, body)) {
+            Err(e) if matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset) => {
+                self.open = false;
+                Ok(())
+            }
+            r => r.map_err(Error::io("write", "the monitor's socket")),
+        }
     }
-    Ok(())
 }
 
 fn running(store: &Store, id: &str) -> bool {
@@ -149,12 +176,7 @@ impl Drop for Raw<'_> {
 /// `input`) to it, the window size as it changes. `replay`: the monitor first sends what the
 /// container wrote before the connection (`start -a`, whose container may write before
 /// the client connects).
-pub fn terminal(
-    mut sock: UnixStream,
-    input: bool,
-    keys: &[u8],
-    replay: bool,
-) -> Result<Ended, Error> {
+pub fn terminal(sock: UnixStream, input: bool, keys: &[u8], replay: bool) -> Result<Ended, Error> {
     let stdin = std::io::stdin();
     let stdin_fd = stdin.as_fd();
     let stdout = std::io::stdout();
@@ -169,19 +191,17 @@ pub fn terminal(
             None
         },
     };
-    let io = |e| Error::io("write", "the monitor's socket")(e);
-    let winsize = |sock: &mut UnixStream| -> Result<(), Error> {
+    let mut peer = Peer { sock, open: true };
+    let winsize = |peer: &mut Peer| -> Result<(), Error> {
         if let Some(Ok((rows, cols))) = term.map(tty::get_winsize) {
             let [r0, r1] = rows.to_le_bytes();
             let [c0, c1] = cols.to_le_bytes();
-            sock.write_all(&[FRAME_WINSIZE, 4, r0, r1, c0, c1])
-                .map_err(io)?;
+            peer.send(FRAME_WINSIZE, &[r0, r1, c0, c1])?;
         }
         Ok(())
     };
-    sock.write_all(&[FRAME_HELLO, 1, u8::from(replay)])
-        .map_err(io)?;
-    winsize(&mut sock)?;
+    peer.send(FRAME_HELLO, &[u8::from(replay)])?;
+    winsize(&mut peer)?;
     let mut winch = sp::SigSet::empty();
     winch.add(libc::SIGWINCH);
     let old = sp::block_signals(&winch).map_err(Error::io("block", "SIGWINCH"))?;
@@ -197,15 +217,15 @@ pub fn terminal(
         loop {
             let r = husk_sys::sock::poll_fixed(
                 [
-                    Some((sock.as_fd(), libc::POLLIN)),
-                    reading.then_some((stdin_fd, libc::POLLIN)),
+                    Some((peer.sock.as_fd(), libc::POLLIN)),
+                    (reading && peer.open).then_some((stdin_fd, libc::POLLIN)),
                     Some((sigfd.as_fd(), libc::POLLIN)),
                 ],
                 -1,
             )
             .map_err(Error::io("poll", "attach"))?;
             if r[0] != 0 {
-                let n = sock.read(&mut buf).unwrap_or(0);
+                let n = peer.sock.read(&mut buf).unwrap_or(0);
                 if n == 0 {
                     return Ok(if heard {
                         Ended::Exited
@@ -224,14 +244,16 @@ pub fn terminal(
                 reading = n > 0;
                 pass.clear();
                 let detach = esc.feed(&buf[..n], &mut pass);
-                send_frames(&mut sock, FRAME_INPUT, &pass).map_err(io)?;
+                for chunk in pass.chunks(255) {
+                    peer.send(FRAME_INPUT, chunk)?;
+                }
                 if detach {
                     return Ok(Ended::Detached);
                 }
             }
             if r[2] != 0 {
                 let _ = sp::read_signalfd(sigfd.as_fd());
-                winsize(&mut sock)?;
+                winsize(&mut peer)?;
             }
         }
     })();
@@ -271,6 +293,28 @@ mod tests {
         assert_eq!(parse_keys("ctrl-p,ctrl-q").unwrap(), DEFAULT_KEYS);
         assert_eq!(parse_keys("ctrl-@,a,ctrl-_").unwrap(), vec![0, b'a', 0x1f]);
         assert!(parse_keys("ctrl-1").is_err() && parse_keys("ab").is_err());
+    }
+
+    #[test]
+    fn a_monitor_that_closed_first_still_gives_its_output() {
+        // The monitor's side replays and closes (the container exited) before the client's
+        // hello or window size arrives: the client's write is no error, the replay still reads.
+        let (client, mut monitor) = UnixStream::pair().unwrap();
+        monitor.write_all(b"early-bird").unwrap();
+        let mut unread = [0u8; 8];
+        let mut peer = Peer {
+            sock: client,
+            open: true,
+        };
+        peer.send(FRAME_HELLO, &[1]).unwrap();
+        monitor.read_exact(&mut unread[..3]).unwrap();
+        drop(monitor);
+        peer.send(FRAME_WINSIZE, &[24, 0, 80, 0]).unwrap();
+        peer.send(FRAME_INPUT, b"more").unwrap();
+        assert!(!peer.open);
+        let mut got = String::new();
+        let _ = peer.sock.read_to_string(&mut got);
+        assert_eq!(got, "early-bird");
     }
 
     #[test]
