@@ -65,7 +65,7 @@ const OWNER: &str = "owner";
 
 /// Removes the roots under containers/ that nothing holds: their husk is gone (killed between
 /// the mount and the container's record) and no record names them. Called with the store
-/// locked exclusively (a run's `prepare`, rmi, prune), so no root is being made meanwhile.
+/// locked exclusively (rm -f, rmi, prune), so no root is being made meanwhile.
 pub fn reclaim(store: &Store) {
     let Ok(rd) = std::fs::read_dir(store.root.join("containers")) else {
         return;

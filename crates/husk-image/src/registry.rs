@@ -205,7 +205,7 @@ impl Client {
         // A local registry given a CA is one whose certificate is to be checked.
         let insecure = match o.tls_verify {
             Some(v) => !v,
-            None => r.is_local() && certs.dir.is_none(),
+            None => r.is_local() && certs.cas.is_empty(),
         };
         let trust = certs.dir.clone();
         let mut c = Client {

@@ -7,8 +7,9 @@
 use crate::overlay::Root;
 use husk_runtime::Error;
 use husk_sys::fs::{self as sfs, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS};
+use husk_sys::mount::fd_path;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 const DIR: i32 = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
@@ -88,10 +89,6 @@ fn random_name() -> Result<String, Error> {
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
-fn fd_path(fd: BorrowedFd<'_>) -> PathBuf {
-    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-}
-
 fn copy_owner_mode(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> io::Result<()> {
     let st = sfs::fstat(src)?;
     // chown first: it clears setuid/setgid bits the image may carry.
@@ -130,7 +127,7 @@ fn copy_dir(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> io::Result<()> {
                 let target = sfs::readlinkat(Some(src), &name)?;
                 sfs::symlinkat(&target, dst, &name)?;
                 std::os::unix::fs::lchown(
-                    fd_path(dst).join(&name),
+                    Path::new(&fd_path(dst)).join(&name),
                     Some(st.st_uid),
                     Some(st.st_gid),
                 )?;

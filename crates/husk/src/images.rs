@@ -716,7 +716,6 @@ pub fn prepare_run(
                 .collect()
         })
         .unwrap_or_default();
-    husk_image::overlay::reclaim(&s);
     let root = husk_image::overlay::prepare(&s, img, id, record, !kept)?;
     husk_image::apply::apply(&cfg, a, &root.merged, image)?;
     let mut vols = vec![];
