@@ -12,14 +12,10 @@ import os
 import re
 import sys
 
+from rust_source import blank
+
 ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), ".."))
-# Comments, string and char literals, blanked but for their newlines so line numbers hold.
-NOISE = re.compile(r"""//[^\n]*|/\*.*?\*/|\br(#*)".*?"\1|b?"(?:\\.|[^"\\])*"|b?'(?:\\.|[^'\\]|\\u\{\w+\})'""", re.S)
 FN = re.compile(r"^[ \t]*(?:pub(?:\([^)]*\))?\s+)?(?:const\s+)?(?:async\s+)?(?:unsafe\s+)?(?:extern\s+\"C\"\s+)?fn\s+(\w+)", re.M)
-
-
-def blank(text):
-    return NOISE.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
 
 
 def functions(path):

@@ -18,11 +18,9 @@ import os
 import re
 import sys
 
+from rust_source import NOISE
+
 ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), ".."))
-
-
-# Comments, string and char literals (block comments are taken as unnested).
-NOISE = re.compile(r"""//[^\n]*|/\*.*?\*/|\br(#*)".*?"\1|b?"(?:\\.|[^"\\])*"|b?'(?:\\.|[^'\\]|\\u\{\w+\})'""", re.S)
 
 
 def strip_comments_and_strings(text):
