@@ -223,11 +223,7 @@ impl Seen {
     }
 }
 
-/// Whether `pid` is still the process that started at `start` (and not a zombie).
-pub fn alive(pid: i32, start: u64) -> bool {
-    pid > 0
-        && matches!(husk_sys::process::proc_stat(pid), Ok((s, st)) if s == start && st != 'Z' && st != 'X')
-}
+pub use husk_sys::process::alive;
 
 /// The code recorded for a container whose monitor vanished before it could record one.
 pub const LOST: i32 = 255;

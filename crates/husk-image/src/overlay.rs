@@ -82,9 +82,7 @@ pub fn reclaim(store: &Store) {
             let (Ok(pid), Ok(start)) = (pid.parse::<i32>(), start.parse::<u64>()) else {
                 return false;
             };
-            pid > 0
-                && husk_sys::process::proc_stat(pid)
-                    .is_ok_and(|(s, state)| s == start && !matches!(state, 'Z' | 'X'))
+            husk_sys::process::alive(pid, start)
         });
         if !alive && (record.is_empty() || !Path::new(record).exists()) {
             husk_runtime::explain::step(|| {

@@ -120,8 +120,7 @@ impl State {
 
     /// Whether init is still the process we started (alive and not a zombie).
     pub fn init_alive(&self) -> bool {
-        self.pid > 0
-            && matches!(husk_sys::process::proc_stat(self.pid), Ok((start, st)) if start == self.pid_start && st != 'Z' && st != 'X')
+        husk_sys::process::alive(self.pid, self.pid_start)
     }
 }
 

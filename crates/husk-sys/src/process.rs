@@ -477,6 +477,12 @@ pub fn proc_stat(pid: i32) -> io::Result<(u64, char)> {
     Ok((start, state))
 }
 
+/// Whether `pid` is still the process that started at `start` (its proc_stat start time) and
+/// has not exited: a reused pid, a zombie and a dead process are all not alive.
+pub fn alive(pid: i32, start: u64) -> bool {
+    pid > 0 && matches!(proc_stat(pid), Ok((s, state)) if s == start && !matches!(state, 'Z' | 'X'))
+}
+
 /// Sets the kernel's name of this process (`comm`), which `ps` shows.
 pub fn set_name(name: &str) {
     if let Ok(c) = CString::new(name) {
@@ -588,6 +594,36 @@ mod tests {
 
     /// The test harness runs each test on a thread of its own, so this process is never
     /// single-threaded here: no proof can be had.
+    /// A pid with another start time is a reused pid: not the process recorded.
+    #[test]
+    fn alive_is_this_pid_at_this_start() {
+        let me = getpid();
+        let (start, _) = proc_stat(me).unwrap();
+        assert!(alive(me, start));
+        assert!(!alive(me, start + 1));
+        assert!(!alive(0, start));
+        assert!(!alive(-1, start));
+    }
+
+    /// A zombie keeps its pid and start time but is no longer running.
+    #[test]
+    fn zombie_is_not_alive() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        // Until reaped the child stays a zombie; wait for it to get there.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let start = loop {
+            let (start, state) = proc_stat(pid).unwrap();
+            if state == 'Z' {
+                break start;
+            }
+            assert!(std::time::Instant::now() < deadline, "child never exited");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        assert!(!alive(pid, start));
+        child.wait().unwrap();
+    }
+
     #[test]
     fn no_single_threaded_proof_with_threads_running() {
         assert!(thread_count().unwrap() > 1);
