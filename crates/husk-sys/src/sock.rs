@@ -130,10 +130,16 @@ pub fn recv_fds(
     if msg.msg_flags & libc::MSG_TRUNC != 0 {
         return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
     }
-    // A cut control message with room left for more fds than arrived: the kernel could not
-    // install them all because the fd table is at RLIMIT_NOFILE. The fds that did arrive are
-    // closed here; a short list would be taken for the whole one. (Cut with the room used up
-    // is a peer that sent more than `max`: the caller sees more fds than it asked for.)
+    // The kernel sets MSG_CTRUNC (scm_detach_fds) when it delivers fewer fds than were sent,
+    // for one of two reasons. The control buffer holds fewer: room is (msg_controllen -
+    // sizeof(cmsghdr)) / 4, which CMSG_SPACE's 8-byte alignment makes `max` or `max` + 1; the
+    // rest are closed, and the caller sees at least `max` fds, more than it asked for if the
+    // peer sent more. Or installing one failed: the receiver's fd table is full
+    // (get_unused_fd_flags at RLIMIT_NOFILE, or fs.nr_open) or an LSM refused the file
+    // (security_file_receive); the kernel stops there, closes the rest and drops the error.
+    // So fewer than `max` with the flag set is the second case, reported as EMFILE, the error
+    // the full table gave the kernel and by far its likeliest cause; the fds that did arrive
+    // are closed here, as a short list would be taken for the whole one.
     if msg.msg_flags & libc::MSG_CTRUNC != 0 && fds.len() < max {
         return Err(io::Error::from_raw_os_error(libc::EMFILE));
     }
