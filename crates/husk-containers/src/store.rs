@@ -274,22 +274,11 @@ pub fn valid_name(n: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
-fn random_bytes<const N: usize>() -> Result<[u8; N], Error> {
-    use std::io::Read;
-    let mut b = [0u8; N];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .map_err(Error::io("read", "/dev/urandom"))?;
-    Ok(b)
-}
-
 /// 64 hex digits, as docker's ids; never all digits, so a short prefix never reads as a number.
 pub fn new_id() -> Result<String, Error> {
     loop {
-        let id: String = random_bytes::<32>()?
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let id =
+            husk_sys::random::hex::<32>().map_err(Error::io("read", husk_sys::random::SOURCE))?;
         if !id[..12].bytes().all(|c| c.is_ascii_digit()) {
             return Ok(id);
         }
@@ -366,7 +355,8 @@ impl Store {
 
     /// A free generated name, docker-style (`brave_hopper`, then `brave_hopper_2`, ...).
     pub fn generate_name(&self) -> Result<String, Error> {
-        let r = random_bytes::<2>()?;
+        let r =
+            husk_sys::random::bytes::<2>().map_err(Error::io("read", husk_sys::random::SOURCE))?;
         let base = format!(
             "{}_{}",
             ADJECTIVES[r[0] as usize % ADJECTIVES.len()],

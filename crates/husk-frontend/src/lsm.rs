@@ -96,11 +96,7 @@ fn lxc_contexts() -> Result<String, Error> {
 }
 
 fn random_mcs() -> Result<String, Error> {
-    use std::io::Read;
-    let mut b = [0u8; 4];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .map_err(Error::io("read", "/dev/urandom"))?;
+    let b = husk_sys::random::bytes::<4>().map_err(Error::io("read", husk_sys::random::SOURCE))?;
     let c1 = u16::from_le_bytes([b[0], b[1]]) % 1024;
     let mut c2 = u16::from_le_bytes([b[2], b[3]]) % 1024;
     if c2 == c1 {

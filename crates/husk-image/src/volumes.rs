@@ -20,7 +20,9 @@ pub fn create(root: &Root, path: &str) -> Result<PathBuf, Error> {
     let rel = inside(path)?;
     let dir = root.dir.join("volumes");
     std::fs::create_dir_all(&dir).map_err(Error::io("create volumes directory", &dir))?;
-    let vol = dir.join(random_name()?);
+    let name =
+        husk_sys::random::hex::<32>().map_err(Error::io("read", husk_sys::random::SOURCE))?;
+    let vol = dir.join(name);
     std::fs::create_dir(&vol).map_err(Error::io("create volume", &vol))?;
     let r = sfs::openat(None, &root.merged, DIR, 0).map_err(Error::io("open", &root.merged))?;
     let src = match sfs::openat2(
@@ -78,15 +80,6 @@ fn inside(path: &str) -> Result<PathBuf, Error> {
         )));
     }
     Ok(out)
-}
-
-fn random_name() -> Result<String, Error> {
-    use std::io::Read;
-    let mut b = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .map_err(Error::io("read", "/dev/urandom"))?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
 fn copy_owner_mode(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> io::Result<()> {

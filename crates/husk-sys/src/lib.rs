@@ -9,6 +9,7 @@ pub mod fs;
 pub mod mount;
 pub mod net;
 pub mod process;
+pub mod random;
 pub mod security;
 pub mod sock;
 pub mod tty;
