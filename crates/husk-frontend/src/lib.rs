@@ -165,7 +165,8 @@ pub struct RunArgs {
     /// Run a tiny init as pid 1 that forwards signals and reaps zombies
     #[arg(long)]
     pub init: bool,
-    /// systemd as pid 1 (podman's): true (the default) when the command is systemd or init,
+    /// systemd as pid 1 (podman's): true (the default) when the command is /sbin/init,
+    /// /usr/sbin/init, /usr/local/sbin/init or a program named systemd,
     /// always, or false: tmpfs /run, /run/lock, /tmp, a writable /sys/fs/cgroup,
     /// container=husk, stop signal SIGRTMIN+3
     #[arg(long, value_parser = ["true", "false", "always"])]

@@ -12,18 +12,30 @@ use super::labels::STOP_SIGNAL;
 use super::mounts::mount;
 
 /// Whether the run is in systemd mode: always, never, or (true, podman's default) when the
-/// program is named systemd or init.
+/// program is one of podman's init paths or its file name is `systemd` (podman's rule to the
+/// letter: a bare `init`, or /usr/bin/init, is some other program).
 pub fn wanted(flag: Option<&str>, args: &[String]) -> Result<bool, Error> {
     match flag.unwrap_or("true") {
         "always" => Ok(true),
         "false" => Ok(false),
-        "true" => Ok(args
-            .first()
-            .is_some_and(|p| matches!(p.rsplit('/').next(), Some("systemd" | "init")))),
+        "true" => Ok(is_init(args)),
         f => Err(Error::Msg(format!(
             "--systemd {f}: want true, false or always"
         ))),
     }
+}
+
+const INIT_PATHS: [&str; 3] = ["/sbin/init", "/usr/sbin/init", "/usr/local/sbin/init"];
+
+fn is_init(args: &[String]) -> bool {
+    // podman build writes a shell-form ENTRYPOINT as `/bin/sh -c LINE`: podman looks at LINE.
+    let program = match args {
+        [sh, c, line, ..] if sh == "/bin/sh" && c == "-c" => line,
+        [first, ..] => first,
+        [] => return false,
+    };
+    INIT_PATHS.contains(&program.as_str())
+        || std::path::Path::new(program).file_name() == Some("systemd".as_ref())
 }
 
 /// The tmpfs systemd expects, where no mount of the caller's is (a volume on /tmp wins), and
@@ -74,20 +86,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn true_means_a_program_named_systemd_or_init() {
-        for p in ["/sbin/init", "/lib/systemd/systemd", "systemd", "init"] {
-            assert!(wanted(None, &[p.to_string()]).unwrap(), "{p}");
+    fn true_means_podmans_init_paths_or_a_program_named_systemd() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        for p in [
+            "/sbin/init",
+            "/usr/sbin/init",
+            "/usr/local/sbin/init",
+            "/lib/systemd/systemd",
+            "systemd",
+        ] {
+            assert!(wanted(None, &v(&[p])).unwrap(), "{p}");
+            assert!(wanted(Some("true"), &v(&[p, "--x"])).unwrap(), "{p}");
             assert!(
-                wanted(Some("true"), &[p.to_string(), "--x".into()]).unwrap(),
-                "{p}"
+                wanted(None, &v(&["/bin/sh", "-c", p])).unwrap(),
+                "sh -c {p}"
             );
-            assert!(!wanted(Some("false"), &[p.to_string()]).unwrap(), "{p}");
+            assert!(!wanted(Some("false"), &v(&[p])).unwrap(), "{p}");
         }
-        for p in ["/bin/sh", "/usr/bin/initdb", "/sbin/systemd-udevd"] {
-            assert!(!wanted(None, &[p.to_string()]).unwrap(), "{p}");
-            assert!(wanted(Some("always"), &[p.to_string()]).unwrap(), "{p}");
+        for p in [
+            "/bin/sh",
+            "/usr/bin/initdb",
+            "/sbin/systemd-udevd",
+            "init",
+            "/init",
+            "/usr/bin/init",
+            "./sbin/init",
+        ] {
+            assert!(!wanted(None, &v(&[p])).unwrap(), "{p}");
+            assert!(wanted(Some("always"), &v(&[p])).unwrap(), "{p}");
         }
-        assert!(wanted(Some("yes"), &["init".to_string()]).is_err());
+        // Only /bin/sh -c is looked past, and only to its command line.
+        assert!(!wanted(None, &v(&["/bin/bash", "-c", "/sbin/init"])).unwrap());
+        assert!(!wanted(None, &v(&["/bin/sh", "/sbin/init"])).unwrap());
+        assert!(!wanted(None, &[]).unwrap());
+        assert!(wanted(Some("yes"), &v(&["/sbin/init"])).is_err());
     }
 
     #[test]
