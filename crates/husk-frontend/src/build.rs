@@ -513,7 +513,18 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
 
     let mut spec = Spec {
         oci_version: husk_spec::OCI_VERSION.into(),
-        process: Some(process(a, host, &hostname, user, args, cwd, caps, nnp)?),
+        process: Some(process(
+            a,
+            host,
+            ProcessParts {
+                hostname: &hostname,
+                user,
+                args,
+                cwd,
+                caps,
+                nnp,
+            },
+        )?),
         root: Some(Root {
             path: root_path.to_string_lossy().into_owned(),
             readonly: embedded || a.read_only,
@@ -1035,19 +1046,28 @@ fn process_args(a: &RunArgs, host: &Host, embedded: bool) -> Vec<String> {
     }
 }
 
-/// The spec's `process`: the resolved user, arguments, working directory and capabilities, with
-/// the environment, rlimits and OOM score the flags give.
-#[allow(clippy::too_many_arguments)]
-fn process(
-    a: &RunArgs,
-    host: &Host,
-    hostname: &str,
+/// What `build` resolved for the process before writing it: from the flags, the image and the
+/// container's root.
+struct ProcessParts<'b> {
+    hostname: &'b str,
     user: super::user::Resolved,
     args: Vec<String>,
     cwd: String,
     caps: Vec<String>,
     nnp: bool,
-) -> Result<Process, Error> {
+}
+
+/// The spec's `process`: the resolved parts, with the environment, rlimits and OOM score the
+/// flags give.
+fn process(a: &RunArgs, host: &Host, parts: ProcessParts<'_>) -> Result<Process, Error> {
+    let ProcessParts {
+        hostname,
+        user,
+        args,
+        cwd,
+        caps,
+        nnp,
+    } = parts;
     Ok(Process {
         terminal: a.tty,
         env: env(a, host, hostname, &user.home)?,
