@@ -8,7 +8,7 @@ use crate::{decompress, digest, readahead, unpack};
 use husk_runtime::Error;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -54,19 +54,9 @@ impl Files {
 }
 
 fn clean(p: &str) -> Result<String, Error> {
-    let mut out = PathBuf::new();
-    for c in Path::new(p).components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::CurDir | Component::RootDir => {}
-            _ => {
-                return Err(Error::Msg(format!(
-                    "archive path \"{p}\" leads outside the archive"
-                )));
-            }
-        }
-    }
-    Ok(out.to_string_lossy().into_owned())
+    crate::unpack::clean(p.as_bytes())
+        .map(|c| c.to_string_lossy().into_owned())
+        .map_err(|why| Error::Msg(format!("archive path \"{p}\": {why}")))
 }
 
 /// `husk load -i FILE`: a docker-archive or oci-archive (gzip/zstd-compressed or plain).

@@ -276,15 +276,16 @@ fn link_within_layer(
     Ok(())
 }
 
-/// The entry's path as components inside the layer: a leading `/` and `.` components dropped,
-/// `..` refused (a layer names its own files; docker would clamp it, husk will not guess).
-fn clean(raw: &[u8]) -> Result<PathBuf, &'static str> {
+/// A path the image names (a layer entry, an archive member, a VOLUME) as components inside its
+/// root: a leading `/` and `.` components dropped, `..` refused (the image names its own files;
+/// docker would clamp it, husk will not guess). The error is the reason, for the caller to frame.
+pub(crate) fn clean(raw: &[u8]) -> Result<PathBuf, &'static str> {
     use std::os::unix::ffi::OsStrExt;
     let mut out = PathBuf::new();
     for c in Path::new(std::ffi::OsStr::from_bytes(raw)).components() {
         match c {
             Component::RootDir | Component::CurDir => {}
-            Component::ParentDir => return Err("\"..\" leads out of the layer"),
+            Component::ParentDir => return Err("\"..\" leads out of the root"),
             Component::Normal(n) => out.push(n),
             Component::Prefix(_) => return Err("not a Unix path"),
         }

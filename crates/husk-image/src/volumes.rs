@@ -10,7 +10,7 @@ use husk_sys::fs::{self as sfs, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS};
 use husk_sys::mount::fd_path;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 const DIR: i32 = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
 
@@ -60,20 +60,10 @@ pub fn name_of(source: &Path) -> Option<String> {
     .then(|| name.to_string())
 }
 
-/// The image's path as components (`..` refused: a VOLUME names a place inside the root).
+/// The image's path as components inside the root; not the root itself.
 fn inside(path: &str) -> Result<PathBuf, Error> {
-    let mut out = PathBuf::new();
-    for c in Path::new(path).components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::RootDir | Component::CurDir => {}
-            _ => {
-                return Err(Error::Msg(format!(
-                    "image VOLUME \"{path}\": \"..\" is not a path inside the root"
-                )));
-            }
-        }
-    }
+    let out = crate::unpack::clean(path.as_bytes())
+        .map_err(|why| Error::Msg(format!("image VOLUME \"{path}\": {why}")))?;
     if out.as_os_str().is_empty() {
         return Err(Error::Msg(format!(
             "image VOLUME \"{path}\": a volume cannot be the root"
@@ -155,6 +145,8 @@ mod tests {
         assert_eq!(name_of(&src), Some(n));
         assert_eq!(name_of(Path::new("/srv/data")), None);
         assert_eq!(inside("/var/lib/x/").unwrap(), PathBuf::from("var/lib/x"));
-        assert!(inside("/").is_err() && inside("/a/../b").is_err());
+        assert!(inside("/").is_err() && inside("/a\0b").is_err());
+        let e = inside("/a/../b").unwrap_err().to_string();
+        assert!(e.contains("\"..\" leads out of the root"), "{e}");
     }
 }

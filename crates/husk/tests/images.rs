@@ -375,7 +375,7 @@ fn hostile_layers_stay_inside_the_layer() {
         (
             "dotdot",
             json!([{"name": "../../x", "data": "x"}]),
-            "\"..\" leads out of the layer",
+            "\"..\" leads out of the root",
         ),
         (
             "hardout",
