@@ -51,6 +51,50 @@ pub fn render(parts: &[Part], field: impl Fn(&str) -> String) -> String {
         .collect()
 }
 
+/// A listing's lines as `--format` asks: `json` (an object a row, of every `known` field),
+/// "" or `table` (docker's `columns`, headed), or a template (`table ` before it adds a header).
+/// `header` names a field as docker heads its column; `field` is a row's value of a field.
+pub fn listing<R>(
+    format: &str,
+    known: &[&str],
+    columns: &[&str],
+    header: impl Fn(&str) -> String,
+    rows: &[R],
+    field: impl Fn(&R, &str) -> String,
+) -> Result<Vec<String>, Error> {
+    Ok(match format {
+        "json" => rows
+            .iter()
+            .map(|r| {
+                let m: serde_json::Map<_, _> = known
+                    .iter()
+                    .map(|f| (f.to_string(), field(r, f).into()))
+                    .collect();
+                serde_json::Value::Object(m).to_string()
+            })
+            .collect(),
+        "" | "table" => {
+            let head: Vec<String> = columns.iter().map(|c| header(c)).collect();
+            let cells: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| columns.iter().map(|c| field(r, c)).collect())
+                .collect();
+            table(&head, &cells)
+        }
+        t => {
+            let (with_header, t) = match t.strip_prefix("table ") {
+                Some(rest) => (true, rest),
+                None => (false, t),
+            };
+            let parts = template(t, known)?;
+            let head = with_header.then(|| render(&parts, &header));
+            head.into_iter()
+                .chain(rows.iter().map(|r| render(&parts, |f| field(r, f))))
+                .collect()
+        }
+    })
+}
+
 /// The lines of a table: the header, then each row.
 pub fn table(head: &[String], cells: &[Vec<String>]) -> Vec<String> {
     let mut width: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
@@ -77,6 +121,26 @@ pub fn table(head: &[String], cells: &[Vec<String>]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listings_in_each_format() {
+        let rows = [("a", "1"), ("bb", "22")];
+        let field = |r: &(&str, &str), f: &str| if f == "X" { r.0 } else { r.1 }.to_string();
+        let head = |f: &str| format!("{f} HEAD");
+        let l = |format| listing(format, &["X", "Y"], &["Y", "X"], head, &rows, field).unwrap();
+        assert_eq!(
+            l("json"),
+            [r#"{"X":"a","Y":"1"}"#, r#"{"X":"bb","Y":"22"}"#]
+        );
+        assert_eq!(l(""), ["Y HEAD   X HEAD", "1        a", "22       bb"]);
+        assert_eq!(l("table"), l(""));
+        assert_eq!(l("{{.X}}={{.Y}}"), ["a=1", "bb=22"]);
+        assert_eq!(
+            l("table {{.X}}\\t{{.Y}}"),
+            ["X HEAD\tY HEAD", "a\t1", "bb\t22"]
+        );
+        assert!(listing("{{.Z}}", &["X"], &["X"], head, &rows, field).is_err());
+    }
 
     #[test]
     fn templates_and_tables() {

@@ -548,66 +548,30 @@ pub fn ps(
         }
         return Ok(());
     }
-    match format {
-        "json" => {
-            for r in &rows {
-                let mut m = serde_json::Map::new();
-                for f in PS_FIELDS {
-                    m.insert(
-                        (*f).into(),
-                        Value::String(r.field(f, now, trunc).unwrap_or_default()),
-                    );
-                }
-                w(out, &Value::Object(m).to_string())?;
-            }
-        }
-        "" | "table" => {
-            let head = [
-                "CONTAINER ID",
-                "IMAGE",
-                "COMMAND",
-                "CREATED",
-                "STATUS",
-                "PORTS",
-                "NAMES",
-            ];
-            let cells: Vec<[String; 7]> = rows
-                .iter()
-                .map(|r| {
-                    [
-                        r.field("ID", now, trunc).unwrap_or_default(),
-                        r.meta.image.clone(),
-                        r.command(trunc),
-                        r.field("RunningFor", now, trunc).unwrap_or_default(),
-                        r.status_text(now),
-                        r.ports(),
-                        r.meta.name.clone(),
-                    ]
-                })
-                .collect();
-            let cells: Vec<Vec<String>> = cells.into_iter().map(Vec::from).collect();
-            for l in format::table(&head.map(String::from), &cells) {
-                w(out, &l)?;
-            }
-        }
-        t => {
-            let (header, t) = match t.strip_prefix("table ") {
-                Some(rest) => (true, rest),
-                None => (false, t),
-            };
-            let parts = format::template(t, PS_FIELDS)?;
-            if header {
-                w(out, &format::render(&parts, str::to_uppercase))?;
-            }
-            for r in &rows {
-                w(
-                    out,
-                    &format::render(&parts, |f| r.field(f, now, trunc).unwrap_or_default()),
-                )?;
-            }
-        }
+    let columns = [
+        "ID",
+        "Image",
+        "Command",
+        "RunningFor",
+        "Status",
+        "Ports",
+        "Names",
+    ];
+    let field = |r: &Row, f: &str| r.field(f, now, trunc).unwrap_or_default();
+    for l in format::listing(format, PS_FIELDS, &columns, ps_header, &rows, field)? {
+        w(out, &l)?;
     }
     Ok(())
+}
+
+/// docker's header for a `ps` field, in its table and in `--format 'table ...'`.
+fn ps_header(field: &str) -> String {
+    match field {
+        "ID" => "CONTAINER ID".into(),
+        "RunningFor" => "CREATED".into(),
+        "CreatedAt" => "CREATED AT".into(),
+        f => f.to_uppercase(),
+    }
 }
 
 /// `inspect`: docker's object for each container.
@@ -720,4 +684,43 @@ pub fn inspect(store: &Store, word: &str) -> Result<Value, Error> {
         "NetworkSettings": {"Mode": network},
         "Monitor": {"Pid": if alive(st.monitor_pid, st.monitor_start) { st.monitor_pid } else { 0 }},
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docker heads a templated `ps` column as it heads the table's: `table {{.ID}}` reads
+    /// CONTAINER ID, not ID.
+    #[test]
+    fn ps_template_headers_are_dockers() {
+        let dir = std::env::temp_dir().join(format!("husk-ps-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store {
+            dir: dir.clone(),
+            run: dir.clone(),
+        };
+        let ps_out = |format: &str| {
+            let mut out = vec![];
+            ps(&store, true, false, format, false, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let t = ps_out("table {{.ID}}\\t{{.RunningFor}}\\t{{.CreatedAt}}\\t{{.State}}");
+        let table = ps_out("");
+        std::fs::remove_dir(&dir).unwrap();
+        assert_eq!(t, "CONTAINER ID\tCREATED\tCREATED AT\tSTATE\n");
+        assert_eq!(
+            table.split_whitespace().collect::<Vec<_>>(),
+            [
+                "CONTAINER",
+                "ID",
+                "IMAGE",
+                "COMMAND",
+                "CREATED",
+                "STATUS",
+                "PORTS",
+                "NAMES"
+            ]
+        );
+    }
 }

@@ -416,44 +416,14 @@ pub fn images(a: ImagesArgs) -> Result<(), Error> {
         }
         return Ok(());
     }
-    match a.format.as_str() {
-        "json" => {
-            for r in &rows {
-                let m: serde_json::Map<_, _> = IMAGE_FIELDS
-                    .iter()
-                    .map(|f| (f.to_string(), r.field(f, now).into()))
-                    .collect();
-                crate::out::line(serde_json::Value::Object(m).to_string())?;
-            }
-        }
-        "" | "table" => {
-            let mut cols = vec!["Repository", "Tag"];
-            if a.digests {
-                cols.push("Digest");
-            }
-            cols.extend(["ID", "CreatedSince", "Size"]);
-            let head: Vec<String> = cols.iter().map(|c| header(c)).collect();
-            let cells: Vec<Vec<String>> = rows
-                .iter()
-                .map(|r| cols.iter().map(|c| r.field(c, now)).collect())
-                .collect();
-            for l in format::table(&head, &cells) {
-                crate::out::line(l)?;
-            }
-        }
-        t => {
-            let (with_header, t) = match t.strip_prefix("table ") {
-                Some(rest) => (true, rest),
-                None => (false, t),
-            };
-            let parts = format::template(t, IMAGE_FIELDS)?;
-            if with_header {
-                crate::out::line(format::render(&parts, header))?;
-            }
-            for r in &rows {
-                crate::out::line(format::render(&parts, |f| r.field(f, now)))?;
-            }
-        }
+    let mut columns = vec!["Repository", "Tag"];
+    if a.digests {
+        columns.push("Digest");
+    }
+    columns.extend(["ID", "CreatedSince", "Size"]);
+    let field = |r: &Row, f: &str| r.field(f, now);
+    for l in format::listing(&a.format, IMAGE_FIELDS, &columns, header, &rows, field)? {
+        crate::out::line(l)?;
     }
     Ok(())
 }
