@@ -278,7 +278,9 @@ fn launch_once(store: &Store, id: &str) -> Result<Launch, Error> {
         }
         Ok(())
     };
-    let step = (!att.is_empty() || pasta.is_some()).then_some(&attach as launch::RuntimeStep<'_>);
+    // pasta joins the user namespace too; a bridge attach needs only the network's.
+    let step = (!att.is_empty() || pasta.is_some())
+        .then(|| launch::RuntimeStep::new(pasta.is_some(), &attach));
     let started = launch::launch_plan_with(&opts, &plan, Mode::Run, step).and_then(|mut c| {
         husk_runtime::fault::point("monitor.launched")?;
         let master = c.start().and_then(|()| c.take_pty_master());

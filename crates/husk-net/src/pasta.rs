@@ -128,7 +128,10 @@ impl Pasta {
                 .map_err(Error::io("fcntl F_SETFD", "namespace fd"))?;
             Ok(d)
         };
-        let (user, net) = (inherit(&ns.user)?, inherit(&ns.net)?);
+        let user = ns.user.as_ref().ok_or_else(|| {
+            Error::Msg("internal: pasta's step got no user namespace (StepNamespaces::Net)".into())
+        })?;
+        let (user, net) = (inherit(user)?, inherit(&ns.net)?);
         let mut cmd = Command::new(&self.bin);
         cmd.args(&self.args)
             .arg("-P")

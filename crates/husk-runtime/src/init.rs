@@ -28,8 +28,8 @@ pub(crate) struct InitArgs<'a> {
     pub join_user: Option<OwnedFd>,
     pub join_mount: Option<OwnedFd>,
     pub runtime_hooks: bool,
-    /// A runtime step waits for init's namespaces (`Msg::Namespaces`).
-    pub send_namespaces: bool,
+    /// A runtime step waits for these of init's namespaces (`Msg::Namespaces`).
+    pub send_namespaces: Option<crate::launch::StepNamespaces>,
     /// Where to attach the root when it is `/` itself (see `Rootfs::prepare`).
     pub staging: Option<PathBuf>,
     /// User namespaces for id-mapped mounts, aligned with `plan.mounts`.
@@ -356,8 +356,8 @@ fn enter_namespaces(a: &InitArgs<'_>) -> Step<()> {
         sec::setresgid(0).map_err(|e| fail("setresgid", "0", e))?;
         sec::setresuid(0).map_err(|e| fail("setresuid", "0", e))?;
     }
-    if a.send_namespaces {
-        send_namespaces(&a.chan)?;
+    if let Some(needs) = a.send_namespaces {
+        send_namespaces(&a.chan, needs)?;
     }
     if let Some(name) = &a.session_keyring {
         // The keyring is labelled when it is made (SELinux keycreate, as runc does).
@@ -388,17 +388,21 @@ fn enter_namespaces(a: &InitArgs<'_>) -> Step<()> {
     Ok(())
 }
 
-/// Init's user and network namespaces for the parent's runtime step (pasta joins them by
-/// `/proc/self/fd/N`). Only init may open them: being non-dumpable, its /proc/PID/ns refuses
-/// even its own uid (EACCES), while a process' own /proc/thread-self/ns is always its own.
-fn send_namespaces(chan: &Channel) -> Step<()> {
-    let open = |kind: &str| {
-        let p = format!("/proc/thread-self/ns/{kind}");
-        sfs::openat(None, Path::new(&p), libc::O_RDONLY | libc::O_CLOEXEC, 0)
-            .map_err(|e| fail("open", &p, e))
-    };
-    let (user, net) = (open("user")?, open("net")?);
-    chan.send_with_fds(&Msg::Namespaces, &[user.as_fd(), net.as_fd()])
+/// The namespaces the parent's runtime step needs (pasta joins them by `/proc/self/fd/N`), and
+/// only those. Only init may open them: being non-dumpable, its /proc/PID/ns refuses even its
+/// own uid (EACCES), while a process' own /proc/thread-self/ns is always its own.
+pub(crate) fn send_namespaces(chan: &Channel, needs: crate::launch::StepNamespaces) -> Step<()> {
+    let fds = needs
+        .kinds()
+        .iter()
+        .map(|kind| {
+            let p = format!("/proc/thread-self/ns/{kind}");
+            sfs::openat(None, Path::new(&p), libc::O_RDONLY | libc::O_CLOEXEC, 0)
+                .map_err(|e| fail("open", &p, e))
+        })
+        .collect::<Step<Vec<OwnedFd>>>()?;
+    let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+    chan.send_with_fds(&Msg::Namespaces, &borrowed)
         .map_err(|e| fail("sync", "namespaces", e))
 }
 

@@ -155,13 +155,68 @@ pub fn launch_plan(opts: &CreateOpts, plan: &Plan, mode: Mode) -> Result<Launche
 /// Work of the caller, given init's pid and namespaces, done in-process once they exist and
 /// before anything of the container runs (the front end's `--network bridge` attach, pasta: a
 /// createRuntime hook without the hook's process).
-pub type RuntimeStep<'a> = &'a dyn Fn(&InitNamespaces) -> Result<(), Error>;
+#[derive(Clone, Copy)]
+pub struct RuntimeStep<'a> {
+    /// The namespaces init opens and sends for it, nothing more: an fd held is a reference
+    /// that keeps a namespace alive, and a bridge attach has no use for the user namespace.
+    pub needs: StepNamespaces,
+    pub run: &'a dyn Fn(&InitNamespaces) -> Result<(), Error>,
+}
 
-/// Init's pid, and its user and network namespaces as init itself opened them (see
+impl<'a> RuntimeStep<'a> {
+    /// A step in init's network namespace, and its user namespace too when `user` (pasta).
+    pub fn new(user: bool, run: &'a dyn Fn(&InitNamespaces) -> Result<(), Error>) -> Self {
+        let needs = match user {
+            true => StepNamespaces::UserAndNet,
+            false => StepNamespaces::Net,
+        };
+        RuntimeStep { needs, run }
+    }
+}
+
+/// Which of init's namespaces a `RuntimeStep` gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepNamespaces {
+    /// The network namespace (a veth moved in by netlink).
+    Net,
+    /// The user namespace too (pasta joins both to make its tap device).
+    UserAndNet,
+}
+
+impl StepNamespaces {
+    /// The /proc/thread-self/ns names init opens, in the order they travel.
+    pub(crate) fn kinds(self) -> &'static [&'static str] {
+        match self {
+            StepNamespaces::Net => &["net"],
+            StepNamespaces::UserAndNet => &["user", "net"],
+        }
+    }
+
+    /// The fds of `Msg::Namespaces` as `InitNamespaces`: exactly as many as `kinds`.
+    fn take(self, pid: i32, fds: Vec<OwnedFd>) -> Result<InitNamespaces, Error> {
+        let want = self.kinds().len();
+        if fds.len() != want {
+            return Err(Error::Msg(format!(
+                "internal: init sent {} namespace fds, expected {want} ({})",
+                fds.len(),
+                self.kinds().join(", ")
+            )));
+        }
+        let mut fds = fds.into_iter();
+        let user = (self == StepNamespaces::UserAndNet)
+            .then(|| fds.next())
+            .flatten();
+        let net = fds.next().expect("count checked above");
+        Ok(InitNamespaces { pid, user, net })
+    }
+}
+
+/// Init's pid, and the namespaces its step asked for as init itself opened them (see
 /// `init::send_namespaces`).
 pub struct InitNamespaces {
     pub pid: i32,
-    pub user: OwnedFd,
+    /// `Some` only for `StepNamespaces::UserAndNet`.
+    pub user: Option<OwnedFd>,
     pub net: OwnedFd,
 }
 
@@ -175,7 +230,7 @@ pub fn launch_plan_with(
 ) -> Result<Launched, Error> {
     let pre = prepare(opts, plan)?;
     let claimed = claim(opts, plan, &pre, mode)?;
-    let spawned = spawn(opts, plan, pre, claimed, step.is_some())?;
+    let spawned = spawn(opts, plan, pre, claimed, step.map(|s| s.needs))?;
     handshake(opts, plan, spawned, step)
 }
 
@@ -401,7 +456,7 @@ fn spawn(
     plan: &Plan,
     mut pre: Prepared,
     c: Claimed,
-    has_step: bool,
+    step_needs: Option<StepNamespaces>,
 ) -> Result<Spawned, Error> {
     // Init's: the parent's copies are closed once it is cloned.
     let (trampoline, console) = (pre.trampoline.take(), pre.console.take());
@@ -430,8 +485,9 @@ fn spawn(
         dirs: pre.cgroup.dirs.clone(),
         own_cgroup_ns: plan.creates(NsKind::Cgroup),
     };
-    let runtime_hooks =
-        !plan.hooks.prestart.is_empty() || !plan.hooks.create_runtime.is_empty() || has_step;
+    let runtime_hooks = !plan.hooks.prestart.is_empty()
+        || !plan.hooks.create_runtime.is_empty()
+        || step_needs.is_some();
 
     log::debug(|| {
         format!(
@@ -461,7 +517,7 @@ fn spawn(
                 join_user,
                 join_mount,
                 runtime_hooks,
-                send_namespaces: has_step,
+                send_namespaces: step_needs,
                 staging,
                 console,
                 idmaps,
@@ -587,8 +643,8 @@ fn handshake(
     send_cgroups(&chan, &pre, pidfd.as_fd(), into_cgroup, plan)?;
     // Init mounts meanwhile, on the other CPU when there is one.
     if let Some(step) = step {
-        let (user, net) = recv_namespaces(&chan, plan, &pre, pidfd.as_fd())?;
-        step(&InitNamespaces { pid, user, net })?;
+        let ns = recv_namespaces(&chan, step.needs, pid, plan, &pre, pidfd.as_fd())?;
+        (step.run)(&ns)?;
     }
     await_ready(&chan, plan, &pre, pidfd.as_fd(), &hook_state)?;
     state.pid_start = sp::proc_stat(pid)
@@ -668,26 +724,20 @@ fn send_cgroups(
     })
 }
 
-/// Init's user and network namespaces (`Msg::Namespaces`), or its error.
+/// The namespaces init sent for the runtime step (`Msg::Namespaces`), or its error.
 fn recv_namespaces(
     chan: &Channel,
+    needs: StepNamespaces,
+    pid: i32,
     plan: &Plan,
     pre: &Prepared,
     pidfd: BorrowedFd<'_>,
-) -> Result<(OwnedFd, OwnedFd), Error> {
+) -> Result<InitNamespaces, Error> {
     match chan
-        .recv_with_fds(2)
+        .recv_with_fds(needs.kinds().len())
         .map_err(Error::io("sync", "namespaces"))?
     {
-        Some((Msg::Namespaces, fds)) => {
-            let mut fds = fds.into_iter();
-            match (fds.next(), fds.next()) {
-                (Some(user), Some(net)) => Ok((user, net)),
-                _ => Err(Error::Msg(
-                    "internal: init sent fewer than its 2 namespaces".into(),
-                )),
-            }
-        }
+        Some((Msg::Namespaces, fds)) => needs.take(pid, fds),
         Some((m, _)) => Err(init_failed(m)),
         None => Err(died_during_setup(pidfd, &pre.cgroup, &pre.hier, plan)),
     }
@@ -943,4 +993,56 @@ fn refuse_net_sysctl_in_own_netns(
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The inode of a namespace fd, and of this process' own namespace of `kind`.
+    fn ns_ino(fd: &OwnedFd) -> u64 {
+        fs::File::from(fd.try_clone().unwrap())
+            .metadata()
+            .unwrap()
+            .ino()
+    }
+    fn own_ino(kind: &str) -> u64 {
+        fs::metadata(format!("/proc/self/ns/{kind}")).unwrap().ino()
+    }
+
+    /// A bridge attach gets init's network namespace and no user namespace fd (init opened
+    /// one for every step before); pasta gets both, each the namespace it names.
+    #[test]
+    fn init_sends_only_the_namespaces_its_step_needs() {
+        for (needs, want_user) in [
+            (StepNamespaces::Net, false),
+            (StepNamespaces::UserAndNet, true),
+        ] {
+            let (a, b) = husk_sys::sock::seqpacket_pair().unwrap();
+            let (a, b) = (Channel(a), Channel(b));
+            init::send_namespaces(&a, needs).unwrap();
+            // Room for more than asked: a surplus fd would arrive and be counted.
+            let (m, fds) = b.recv_with_fds(4).unwrap().unwrap();
+            assert_eq!(m, Msg::Namespaces);
+            assert_eq!(fds.len(), needs.kinds().len(), "{needs:?}");
+            let ns = needs.take(7, fds).unwrap();
+            assert_eq!(ns.pid, 7);
+            assert_eq!(ns_ino(&ns.net), own_ino("net"), "{needs:?}");
+            assert_eq!(ns.user.is_some(), want_user, "{needs:?}");
+            if let Some(u) = &ns.user {
+                assert_eq!(ns_ino(u), own_ino("user"));
+            }
+        }
+        // A count other than the step's is init and husk out of step: named, never guessed at.
+        let two = vec![
+            fs::File::open("/proc/self/ns/net").unwrap().into(),
+            fs::File::open("/proc/self/ns/net").unwrap().into(),
+        ];
+        let e = StepNamespaces::Net.take(7, two).err().unwrap();
+        assert!(
+            e.to_string()
+                .contains("sent 2 namespace fds, expected 1 (net)"),
+            "{e}"
+        );
+    }
 }

@@ -15,9 +15,10 @@
 //! | 1'   | parent → child | `Cgroups`  | the cgroup is ready, limits set; with it the open `tasks` |
 //! |      |                |            | files of the v1 hierarchies (SCM_RIGHTS): the child moves |
 //! |      |                |            | itself in before the cgroup namespace and cgroup mounts   |
-//! | 1''  | child → parent | `Namespaces`| (only for a runtime step) its user and network        |
-//! |      |                |            | namespaces (SCM_RIGHTS), opened by init itself: non-      |
-//! |      |                |            | dumpable, its /proc/PID/ns is closed to the caller's uid  |
+//! | 1''  | child → parent | `Namespaces`| (only for a runtime step) the namespaces it needs     |
+//! |      |                |            | (network; user too for pasta), SCM_RIGHTS, opened by init |
+//! |      |                |            | itself: non-dumpable, its /proc/PID/ns is closed to the   |
+//! |      |                |            | caller's uid                                              |
 //! | 2    | child → parent | `Mounted`  | mounts done, before pivot_root: run createRuntime hooks  |
 //! | 3    | parent → child | `HooksDone`| (only when there are prestart/createRuntime hooks)       |
 //! | 4    | child → parent | `Ready`    | everything but exec is done                              |

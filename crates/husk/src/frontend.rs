@@ -462,7 +462,9 @@ fn run_frontend(root: &Path, a: RunArgs, id: String, image: Option<&str>) -> Res
         }
         Ok(())
     };
-    let step = (net.0.is_some() || pasta.is_some()).then_some(&attach as launch::RuntimeStep<'_>);
+    // pasta joins the user namespace too; a bridge attach needs only the network's.
+    let step = (net.0.is_some() || pasta.is_some())
+        .then(|| launch::RuntimeStep::new(pasta.is_some(), &attach));
     if let Some(r) = &mut record {
         r.redirect()?;
     }
