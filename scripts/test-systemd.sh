@@ -26,7 +26,7 @@ cargo build --locked -p husk 2>"$stage/build.log" || { cat "$stage/build.log"; e
 husk=$PWD/target/x86_64-unknown-linux-musl/debug/husk
 (cd "$stage/inner" && runc spec)
 python3 - "$stage" <<'PY'
-import json, sys
+import json, os, sys
 stage = sys.argv[1]
 def load(d):
     with open(f"{stage}/{d}/config.json") as f:
@@ -51,6 +51,14 @@ c["linux"]["resources"].update({
 c["annotations"] = {"org.systemd.property.CollectMode": "'inactive-or-failed'",
                     "org.systemd.property.TimeoutStopSec": "uint64 7"}
 save("inner", c)
+# Properties systemd refuses though their syntax is fine: one it does not know, and one of the
+# wrong type (SendSIGKILL is a boolean), each container in a unit of its own.
+for kind, key, value in [("name", "NoSuchPropertyHusk", "'x'"), ("type", "SendSIGKILL", "'yes'")]:
+    r = json.loads(json.dumps(c))
+    r["linux"]["cgroupsPath"] = f"huskt-a.slice:husk:r{kind}"
+    r["annotations"] = {f"org.systemd.property.{key}": value}
+    os.makedirs(f"{stage}/refused-{kind}")
+    save(f"refused-{kind}", r)
 PY
 cp tests/systemd/guest.sh "$stage/guest.sh"
 args=(--bin "$husk" --bin "$sd" --bin systemctl --share "$stage" --env HUSK="$husk" --env STAGE="$stage"

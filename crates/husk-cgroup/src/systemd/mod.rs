@@ -175,6 +175,37 @@ pub fn start(
     };
     props.extend_from_slice(annotated);
     sd.start_scope(unit, pid, h, props)
+        .map_err(|e| name_annotated(e, annotated))
+}
+
+/// The step of StartTransientUnit's refusal.
+const START_STEP: &str = "start (StartTransientUnit)";
+
+/// systemd names a property it does not know ("Cannot set property X, or unknown property."),
+/// but not one whose value has the wrong type: that is a bare errno (ENXIO, from reading the
+/// variant). A refusal that names none of the properties the annotations set lists them: they
+/// are what the config's author wrote freely, husk's own are checked types.
+fn name_annotated(e: CgroupError, annotated: &[props::Prop]) -> CgroupError {
+    match e {
+        CgroupError::Systemd { step, unit, msg }
+            if step == START_STEP
+                && !annotated.is_empty()
+                && !annotated.iter().any(|(n, _)| msg.contains(n.as_str())) =>
+        {
+            let names: Vec<&str> = annotated.iter().map(|(n, _)| n.as_str()).collect();
+            CgroupError::Systemd {
+                step,
+                unit,
+                msg: format!(
+                    "{msg}; systemd names no property (a value of the wrong type is refused \
+                     so), and the {}* annotations set: {}",
+                    annotations::PREFIX,
+                    names.join(", ")
+                ),
+            }
+        }
+        e => e,
+    }
 }
 
 /// `update`: the new limits as unit properties (the files are written after).
@@ -394,7 +425,7 @@ impl Systemd {
             Value::Array("(sa(sv))".into(), vec![]),
         ];
         if let Err(e) = self.call("start", name, "StartTransientUnit", &args)? {
-            return Err(refused("start (StartTransientUnit)", name, e));
+            return Err(refused(START_STEP, name, e));
         }
         let r = self.wait(name, "start", |s| match s {
             Some("active") => Some(Ok(())),
@@ -448,6 +479,41 @@ impl Systemd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An annotated property of the wrong type is refused with ENXIO alone: the error then
+    /// names the annotated properties; one systemd names itself, or a refusal of another
+    /// step, stays as systemd said it.
+    #[test]
+    fn a_refusal_naming_no_property_names_the_annotated_ones() {
+        let refusal = |step, msg: &str| CgroupError::Systemd {
+            step,
+            unit: "husk-c1.scope".into(),
+            msg: msg.into(),
+        };
+        let annotated = vec![
+            ("SendSIGKILL".to_string(), Value::Str("yes".into())),
+            ("TimeoutStopUSec".to_string(), Value::U64(7_000_000)),
+        ];
+        let e = name_annotated(
+            refusal(START_STEP, "No such device or address (System.Error.ENXIO)"),
+            &annotated,
+        );
+        assert_eq!(
+            e.to_string(),
+            "systemd: start (StartTransientUnit) husk-c1.scope: No such device or address \
+             (System.Error.ENXIO); systemd names no property (a value of the wrong type is \
+             refused so), and the org.systemd.property.* annotations set: SendSIGKILL, \
+             TimeoutStopUSec"
+        );
+        let named = "Cannot set property SendSIGKILL, or unknown property. \
+                     (org.freedesktop.DBus.Error.PropertyReadOnly)";
+        let e = name_annotated(refusal(START_STEP, named), &annotated);
+        assert!(e.to_string().ends_with(named), "{e}");
+        let e = name_annotated(refusal("start", "the unit is failed"), &annotated);
+        assert!(e.to_string().ends_with("the unit is failed"), "{e}");
+        let e = name_annotated(refusal(START_STEP, "EIO"), &[]);
+        assert!(e.to_string().ends_with("EIO"), "{e}");
+    }
 
     #[test]
     fn nested_slices_expand_as_systemd_nests_them() {
