@@ -187,16 +187,15 @@ impl Record {
             lines.flush_partial(&mut log);
             log.flush();
         }
-        if self.auto_remove {
-            let _ = self.store.remove(&self.id);
-            return;
-        }
         let mut st = self.store.state(&self.id).unwrap_or_default();
         st.status = "exited".into();
         st.exit_code = code;
         st.finished_ns = now_ns();
         st.pid = 0;
         let _ = self.store.save_state(&self.id, &st);
+        if self.auto_remove {
+            let _ = self.store.remove_once_read(&self.id);
+        }
     }
 }
 

@@ -435,7 +435,7 @@ fn finish(store: &Store, id: &str, code: i32) -> i32 {
             return code;
         }
         if meta.as_ref().is_some_and(|m| m.auto_remove) {
-            let _ = store.remove(id);
+            let _ = store.remove_once_read(id);
         }
         return code;
     }

@@ -11,8 +11,15 @@
 use crate::time;
 use husk_runtime::Error;
 use husk_runtime::launch::StateEntry;
+use husk_sys::fs as sfs;
 use serde::{Deserialize, Serialize};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long a `--rm` removal waits for a `wait` that holds the record and does not read it
+/// (stopped, say); a live one reads it within milliseconds of the exit.
+const WAITERS_GRACE: Duration = Duration::from_secs(10);
 
 /// Where front-end containers of a `--root` live: runc-mode containers (engines' `--root`) and
 /// these never share a directory. The default root's store survives a reboot, as docker's does;
@@ -474,6 +481,31 @@ impl Store {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("remove", &dir)(e)),
             _ => Ok(()),
         }
+    }
+
+    /// `--rm` after the exit: the record, with its exit code, stays until every `wait` and
+    /// `attach` that was blocked on the container has read it (they hold its directory locked
+    /// shared, see `hold_for_exit`), at most WAITERS_GRACE for one that never lets go; then it
+    /// is removed as `remove` removes it. docker's `wait` of a `--rm` container prints its code.
+    pub fn remove_once_read(&self, id: &str) -> Result<(), Error> {
+        let dir = std::fs::File::open(self.ctr(id));
+        if let Ok(d) = &dir {
+            let end = Instant::now() + WAITERS_GRACE;
+            while matches!(sfs::flock_try_exclusive(d.as_fd()), Ok(false)) && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        // Removed while still locked, so a waiter that comes now finds no record, not one
+        // half gone.
+        self.remove(id)
+    }
+
+    /// A `wait`'s or `attach`'s hold on the container's record: `--rm` leaves it until this is
+    /// dropped. None when the container is gone.
+    pub fn hold_for_exit(&self, id: &str) -> Option<std::fs::File> {
+        let d = std::fs::File::open(self.ctr(id)).ok()?;
+        sfs::flock_shared(d.as_fd()).ok()?;
+        Some(d)
     }
 
     /// When the container was created, for `ps`' CREATED and ordering.

@@ -182,6 +182,7 @@ pub fn rm(store: &Store, word: &str, force: bool) -> Result<(), Error> {
 /// `wait`: blocks until the container stops; its exit code.
 pub fn wait(store: &Store, word: &str) -> Result<i32, Error> {
     let id = store.resolve(word)?;
+    let _held = store.hold_for_exit(&id);
     let st = state_of(store, &id)?;
     if st.seen() == Seen::Running {
         wait_gone(st.pid, st.pid_start, None);
@@ -330,6 +331,8 @@ fn relay(
     a: Attach<'_>,
     replay: bool,
 ) -> Result<Option<i32>, Error> {
+    // The exit code is read at the end, also of a `--rm` container.
+    let _held = store.hold_for_exit(id);
     let meta = store.meta(id)?;
     let input = a.input && meta.stdin;
     let ended = if meta.tty {

@@ -293,6 +293,76 @@ fn rm_flag_removes_at_exit_and_prune() {
     assert_eq!(fe.ok(&["ps", "-aq", "--no-trunc"]).trim(), b);
 }
 
+/// How many processes hold a shared flock on `dir` (/proc/locks names its inode): `wait`s and
+/// `attach`es holding a container's record.
+fn shared_holders(dir: &std::path::Path) -> usize {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(ino) = std::fs::metadata(dir).map(|m| m.ino()) else {
+        return 0;
+    };
+    let tail = format!(":{ino}");
+    let locks = std::fs::read_to_string("/proc/locks").unwrap();
+    locks
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.get(1) == Some(&"FLOCK") && f.get(3) == Some(&"READ"))
+        .filter(|f| f.get(5).is_some_and(|d| d.ends_with(&tail)))
+        .count()
+}
+
+#[test]
+fn wait_and_attach_read_the_code_of_a_rm_container() {
+    require_root!();
+    let fe = Fe::new("det-rm-wait");
+    // docker's `run -d --rm` then `wait`: the exit code, then the container is gone.
+    let id = fe.run_d(&["--rm", "--name", "brief"], &["sleep", "1000"]);
+    let dir = fe.store().join("containers").join(&id);
+    let waiter = Attached::new(&fe, &["wait", "brief"]);
+    let attacher = Attached::new(&fe, &["attach", "brief"]);
+    wait_until(PATIENCE, "wait and attach hold the record", || {
+        shared_holders(&dir) == 2
+    });
+    fe.ok(&["kill", "brief"]);
+    let (code, out, err) = waiter.end();
+    assert_eq!((code, out.trim()), (0, "137"), "{err}");
+    let (code, _, err) = attacher.end();
+    assert_eq!(code, 137, "{err}");
+    wait_until(PATIENCE, "--rm removed the container", || !dir.exists());
+    // A foreground `run --rm --name` too: `wait` from another shell gets its code.
+    let r = common::rootfs();
+    let fg = Attached::new(
+        &fe,
+        &[
+            "run",
+            "--rm",
+            "-i",
+            "--name",
+            "fg",
+            "--rootfs",
+            r.to_str().unwrap(),
+            "sh",
+            "-c",
+            "read x; exit 4",
+        ],
+    );
+    // It reads its stdin, which only this test ends.
+    wait_until(PATIENCE, "the foreground run runs", || {
+        fe.env.husk(&["inspect", "fg"]).status.success() && fe.status("fg") == "running"
+    });
+    let fg_dir = fe
+        .store()
+        .join("containers")
+        .join(fe.inspect("fg")["Id"].as_str().unwrap());
+    let waiter = Attached::new(&fe, &["wait", "fg"]);
+    wait_until(PATIENCE, "wait holds the record", || {
+        shared_holders(&fg_dir) == 1
+    });
+    assert_eq!(fg.end().0, 4);
+    let (code, out, err) = waiter.end();
+    assert_eq!((code, out.trim()), (0, "4"), "{err}");
+    assert!(!fg_dir.exists());
+}
+
 #[test]
 fn restart_on_failure_counts() {
     require_root!();
