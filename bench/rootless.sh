@@ -2,7 +2,8 @@
 # Rootless (issue 17), side by side: an ordinary user with /etc/subuid and /etc/subgid ranges
 # (made here and removed after) runs `husk run --rm --rootfs DIR true` and rootless
 # `podman run --rm --rootfs DIR true` on the same busybox root it owns, with network none, and
-# with each one's user-mode network (husk: pasta; podman 4.3: slirp4netns, it has no pasta), and
+# with each one's user-mode network (husk: pasta; podman 4.3: slirp4netns, it has no pasta), husk's
+# slirp4netns against podman's, and
 # pasta's own `pasta --config-net true` for its setup cost; interleaved, N times each; median
 # and p10-p90 of the wall time of each whole command. Everything runs in a network namespace of
 # the script's own (an uplink veth with a default route for pasta and slirp4netns to use), and a
@@ -41,14 +42,15 @@ podman_conf "$W/containers.conf"
 cat >"$W/loop.sh" <<LOOP
 h() { "$W/husk" run --rm --network none --rootfs "$W/rootfs" -- true; }
 hn() { "$W/husk" run --rm --network pasta --rootfs "$W/rootfs" -- true; }
+hs() { "$W/husk" run --rm --network slirp4netns --rootfs "$W/rootfs" -- true; }
 p() { podman --root "$W/home/storage" --runroot "$W/run/storage" --storage-driver vfs --runtime runc \\
   run --rm --network none --rootfs "$W/rootfs" true; }
 pn() { podman --root "$W/home/storage" --runroot "$W/run/storage" --storage-driver vfs --runtime runc \\
   run --rm --network slirp4netns --rootfs "$W/rootfs" true; }
 pa() { pasta --config-net -q -t none -u none -T none -U none -- true; }
-h && hn && p && pn && pa || exit 1 # warm-up (podman makes its pause process and storage first)
+h && hn && hs && p && pn && pa || exit 1 # warm-up (podman makes its pause process and storage first)
 for i in \$(seq $N); do
-  for c in h p hn pn pa; do
+  for c in h p hn pn hs pa; do
     t=\$(date +%s%N); \$c >/dev/null || exit 1; echo "\$c \$(( (\$(date +%s%N) - t) / 1000 ))"
   done
 done
@@ -70,6 +72,7 @@ mapfile -t p < <(col p)
 mapfile -t hn < <(col hn)
 mapfile -t pn < <(col pn)
 mapfile -t pa < <(col pa)
+mapfile -t hs < <(col hs)
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 stats() { python3 -c 'import sys,statistics
 v=sorted(int(x)/1000 for x in sys.argv[1:]); q=lambda f: v[min(len(v)-1,int(f*len(v)))]
@@ -91,6 +94,7 @@ print(f"{statistics.median(a)/statistics.median(b):.2f}x")' "$@"; }
   echo "|---|---|---|---|"
   echo "| none | $(stats "${h[@]}") | $(stats "${p[@]}") | $(ratio "${#h[@]}" "${h[@]}" "${p[@]}") |"
   echo "| husk pasta / podman slirp4netns | $(stats "${hn[@]}") | $(stats "${pn[@]}") | $(ratio "${#hn[@]}" "${hn[@]}" "${pn[@]}") |"
+  echo "| slirp4netns (both) | $(stats "${hs[@]}") | $(stats "${pn[@]}") | $(ratio "${#hs[@]}" "${hs[@]}" "${pn[@]}") |"
   echo "| pasta's own \`pasta --config-net true\` | $(stats "${pa[@]}") | | |"
   echo "| husk pasta - husk none (setup cost) | $(python3 -c 'import sys,statistics
 n=int(sys.argv[1]); a=[int(x) for x in sys.argv[2:2+n]]; b=[int(x) for x in sys.argv[2+n:]]

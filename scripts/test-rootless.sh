@@ -243,6 +243,92 @@ check "--network pasta: -p 18080:8080 reaches the container from the host's side
 check "--network pasta, -d: -p 18081:8081 reaches the detached container" 0 "^detached client: detached\$" echo "$out"
 check "--network pasta, -d: pasta is gone once the container stopped" 0 "^pasta left after stop: 0\$" echo "$out"
 
+# --network slirp4netns (podman's user-mode network before pasta), as the pasta part: only inside
+# namespaces made here, a 0666 tun node bound in a mount namespace of its own; outbound NAT to a
+# server in a second namespace, -p through slirp4netns's API socket (add_hostfwd), its DNS
+# forwarder as the container's name server, the host's loopback closed unless
+# allow_host_loopback=true, and slirp4netns gone with the container (foreground and -d). The
+# front end opens the tun device once per start (usable, then prepare, share one probe).
+slirp4netns_checks() {
+  command -v slirp4netns >/dev/null || { check "slirp4netns installed (apt-get install slirp4netns)" 0 x false; return; }
+  check "--network slirp4netns without slirp4netns in PATH: refused, saying what to install" 125 \
+    "--network slirp4netns: slirp4netns not found in PATH \(apt-get install slirp4netns\)" \
+    runuser -u "$U1" -- env -i PATH="$T/bin" XDG_RUNTIME_DIR="$T/run-$U1" HOME="$T/home-$U1" \
+    "$H" run --network slirp4netns --rootfs "$(rootfs "$U1")" -- true
+  check "--network slirp4netns with /dev/net/tun 0600: refused, naming the device" 125 \
+    "--network slirp4netns: open /dev/net/tun: EACCES" \
+    as "$U1" "$H" run --network slirp4netns --rootfs "$(rootfs "$U1")" -- true
+  check "--network slirp4netns:port_handler=rootlesskit: refused" 125 "only slirp4netns's own" \
+    as "$U1" "$H" run --network slirp4netns:port_handler=rootlesskit --rootfs "$(rootfs "$U1")" -- true
+  local r="runuser -u $U1 -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin XDG_RUNTIME_DIR=$T/run-$U1 HOME=$T/home-$U1"
+  cat >"$T/slirp.sh" <<NET
+set -u
+mkdir -p $T/devtun4 && mount -t tmpfs -o mode=0755 husk-test-tun $T/devtun4
+mknod -m 0666 $T/devtun4/tun c 10 200 && mount --bind $T/devtun4/tun /dev/net/tun
+ip link set lo up
+ip link add up0 type veth peer name up1
+unshare -n sh -c 'echo \$\$ >$T/peer4.pid; for i in \$(seq 600); do ip link show up1 >/dev/null 2>&1 && break; sleep 0.1; done
+  ip addr add 10.77.0.2/24 dev up1 && ip link set up1 up && echo outside | timeout 60 $BB nc -l -p 9000
+  exec sleep 300' &
+for i in \$(seq 600); do [ -s $T/peer4.pid ] && break; sleep 0.1; done # bounded: 60 s
+ip link set up1 netns \$(cat $T/peer4.pid)
+ip addr add 10.77.0.1/24 dev up0 && ip link set up0 up && ip route add default via 10.77.0.254
+# a server on the test namespace's loopback: closed to the container by default
+(echo loopback-open | timeout 60 $BB nc -l -s 127.0.0.1 -p 9001) >/dev/null 2>&1 &
+$r $H run --rm --network slirp4netns -p 18090:8090 --rootfs $(rootfs "$U1") -- sh -c '
+    echo "inside: \$(ip -4 -o addr show tap0 | grep -o "10.0.2.100/24")"
+    echo "dns: \$(grep nameserver /etc/resolv.conf)"
+    for i in \$(seq 100); do got=\$(busybox timeout 5 nc 10.77.0.2 9000 </dev/null 2>/dev/null); [ -n "\$got" ] && break; sleep 0.1; done
+    echo "outbound: \$got"
+    echo "host loopback: \$(busybox timeout 5 nc 10.0.2.2 9001 </dev/null 2>/dev/null || echo closed)"
+    echo served | busybox timeout 60 nc -l -p 8090' &
+run=\$!
+for i in \$(seq 600); do # bounded: 60 s
+  got=\$(timeout 5 $BB nc 127.0.0.1 18090 </dev/null 2>/dev/null); [ "\$got" = served ] && break
+  sleep 0.1
+done
+echo "client: \$got"
+wait \$run
+echo "after the run: \$(ps -u $U1 -o stat=,comm= | awk '\$1 !~ /^Z/ && \$2 == "slirp4netns"' | wc -l) slirp4netns"
+echo "allowed loopback: \$($r $H run --rm --network slirp4netns:allow_host_loopback=true --rootfs $(rootfs "$U1") -- busybox timeout 10 nc 10.0.2.2 9001 </dev/null 2>&1)"
+id=\$($r $H run -d --network slirp4netns -p 18091:8091 --rootfs $(rootfs "$U1") -- sh -c 'while :; do echo detached | busybox timeout 60 nc -l -p 8091; done')
+for i in \$(seq 600); do # bounded: 60 s
+  got=\$(timeout 5 $BB nc 127.0.0.1 18091 </dev/null 2>/dev/null); [ "\$got" = detached ] && break
+  sleep 0.1
+done
+echo "detached client: \$got"
+$r $H stop -t 1 \$id >/dev/null
+for i in \$(seq 600); do # bounded: 60 s
+  left=\$(ps -u $U1 -o stat=,comm= | awk '\$1 !~ /^Z/ && \$2 == "slirp4netns"' | wc -l)
+  [ "\$left" = 0 ] && break
+  sleep 0.1
+done
+echo "slirp4netns left after stop: \$left"
+$r $H rm \$id >/dev/null
+# pasta, the default: the front end's own opens of the tun device (pasta's are its own process')
+if command -v strace >/dev/null; then
+  $r strace -qq -e trace=openat -o $T/strace.out $H run --rm --rootfs $(rootfs "$U1") -- true
+  echo "tun opens: \$(grep -c '"/dev/net/tun"' $T/strace.out)"
+else
+  echo "tun opens: no strace"
+fi
+kill \$(cat $T/peer4.pid)
+NET
+  local out
+  out=$(timeout 180 unshare -n -m --propagation private sh "$T/slirp.sh" 2>&1)
+  check "--network slirp4netns: tap0 with slirp's address" 0 "^inside: 10.0.2.100/24\$" echo "$out"
+  check "--network slirp4netns: its DNS forwarder is the name server" 0 "^dns: nameserver 10.0.2.3\$" echo "$out"
+  check "--network slirp4netns: outbound NAT to a server in another namespace" 0 "^outbound: outside\$" echo "$out"
+  check "--network slirp4netns: the host's loopback closed by default" 0 "^host loopback: closed\$" echo "$out"
+  check "--network slirp4netns: -p 18090:8090 through add_hostfwd" 0 "^client: served\$" echo "$out"
+  check "--network slirp4netns: gone with the foreground container" 0 "^after the run: 0 slirp4netns\$" echo "$out"
+  check "--network slirp4netns:allow_host_loopback=true reaches it" 0 "^allowed loopback: loopback-open\$" echo "$out"
+  check "--network slirp4netns, -d: -p 18091:8091 reaches the detached container" 0 "^detached client: detached\$" echo "$out"
+  check "--network slirp4netns, -d: gone once the container stopped" 0 "^slirp4netns left after stop: 0\$" echo "$out"
+  check "the default network's start opens /dev/net/tun once in the front end" 0 "^tun opens: 1\$" echo "$out"
+}
+slirp4netns_checks
+
 # husk's own rootless spec, as the user without ranges
 B0=$T/bundle0
 mkdir -p "$B0" && cp -a "$T/rootfs" "$B0/rootfs" && chown -R "$U0:" "$B0"

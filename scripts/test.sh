@@ -10,10 +10,10 @@ say() { printf '\n== %s\n' "$*"; }
 need=()
 # umoci, skopeo and python3 build images.rs' inputs; iproute2, nftables and util-linux
 # (unshare, nsenter) carry network.rs; docker-registry is registry.rs' local registry (in a
-# network namespace of the test's own) with zstd for its zstd layer and openssl for its TLS registry's certificates; passt is test-rootless.sh's pasta; systemd is copied into the guest for test-systemd.sh;
+# network namespace of the test's own) with zstd for its zstd layer and openssl for its TLS registry's certificates; passt is test-rootless.sh's pasta, slirp4netns and strace its slirp4netns part; systemd is copied into the guest for test-systemd.sh;
 # all are prerequisites, so a missing one fails the run.
 for pkg in busybox-static gcc libc6-dev libseccomp-dev apparmor runc umoci skopeo python3 \
-  iproute2 nftables util-linux uidmap passt docker-registry zstd openssl systemd; do
+  iproute2 nftables util-linux uidmap passt slirp4netns strace docker-registry zstd openssl systemd; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [[ ${#need[@]} -gt 0 ]]; then

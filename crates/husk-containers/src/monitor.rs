@@ -253,9 +253,10 @@ fn launch_once(store: &Store, id: &str) -> Result<Launch, Error> {
         .collect();
     let hostname = spec.hostname.clone().unwrap_or_default();
     // Checked before the lease, which a failure here would leave held.
-    let pasta = match &meta.pasta {
-        Some(publish) => Some(husk_net::pasta::prepare(publish)?),
-        None => None,
+    let user_net = match (&meta.pasta, &meta.slirp4netns) {
+        (Some(publish), _) => husk_net::helper::UserNet::prepare("pasta", publish)?,
+        (None, Some((network, publish))) => husk_net::helper::UserNet::prepare(network, publish)?,
+        (None, None) => None,
     };
     let att = lease_networks(id, &meta, &mut files, &mut plan, &hostname)?;
     let opts = CreateOpts {
@@ -267,20 +268,20 @@ fn launch_once(store: &Store, id: &str) -> Result<Launch, Error> {
         files,
         ..Default::default()
     };
-    // Stopped when dropped, if the launch fails; once it runs, by `finish` (clean_runtime) from
-    // the pid file, whichever process that is.
-    let pasta_running = std::cell::RefCell::new(None);
+    // Stopped when dropped, if the launch fails; once it runs it is disowned, and `finish`
+    // (clean_runtime) stops it from the pid file, whichever process that is.
+    let helper_running = std::cell::RefCell::new(None);
     let attach = |ns: &launch::InitNamespaces| {
         att.iter()
             .try_for_each(|a| a.attach(std::os::fd::AsFd::as_fd(&ns.net)))?;
-        if let Some(p) = &pasta {
-            *pasta_running.borrow_mut() = Some(p.attach(ns, &store.pasta_pid_file(id))?);
+        if let Some(u) = &user_net {
+            *helper_running.borrow_mut() = Some(u.attach(ns, &store.helper_dir(id))?);
         }
         Ok(())
     };
-    // pasta joins the user namespace too; a bridge attach needs only the network's.
-    let step = (!att.is_empty() || pasta.is_some())
-        .then(|| launch::RuntimeStep::new(pasta.is_some(), &attach));
+    // pasta and slirp4netns join the user namespace too; a bridge attach needs only the network's.
+    let step = (!att.is_empty() || user_net.is_some())
+        .then(|| launch::RuntimeStep::new(user_net.is_some(), &attach));
     let started = launch::launch_plan_with(&opts, &plan, Mode::Run, step).and_then(|mut c| {
         husk_runtime::fault::point("monitor.launched")?;
         let master = c.start().and_then(|()| c.take_pty_master());
@@ -300,7 +301,9 @@ fn launch_once(store: &Store, id: &str) -> Result<Launch, Error> {
             return Err(e);
         }
     };
-    std::mem::forget(pasta_running.take());
+    if let Some(r) = helper_running.take() {
+        r.disown();
+    }
     let (pid, pid_start) = (c.state.pid, c.state.pid_start);
     c.detach();
     if let Err(e) = record_running(store, id, pid, pid_start) {

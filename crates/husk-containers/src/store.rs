@@ -160,6 +160,10 @@ pub struct Meta {
     /// `clean_runtime` stops it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pasta: Option<Vec<String>>,
+    /// `--network slirp4netns[:OPTIONS]` (an ordinary user's): that value and the `-p` values;
+    /// each run starts slirp4netns with them, `clean_runtime` stops it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slirp4netns: Option<(String, Vec<String>)>,
     /// The networks after the first (`network connect`): each run leases on them too, as
     /// eth1, eth2, ... without the default route.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -450,13 +454,14 @@ impl Store {
 
     /// Removes the runtime's leftovers (state dir, cgroup, processes) of an earlier run.
     pub fn clean_runtime(&self, id: &str) -> Result<(), Error> {
-        husk_net::pasta::stop(&self.pasta_pid_file(id));
+        husk_net::helper::stop(&self.run.join(id));
         husk_runtime::ops::delete(&self.run, id, true)
     }
 
-    /// Where a run's pasta writes its pid: in the runtime's state dir, gone with it.
-    pub fn pasta_pid_file(&self, id: &str) -> PathBuf {
-        self.run.join(id).join(husk_net::pasta::PID_FILE)
+    /// Where a run's pasta or slirp4netns keeps its pid (and slirp4netns its socket and log):
+    /// the runtime's state dir, gone with it.
+    pub fn helper_dir(&self, id: &str) -> PathBuf {
+        self.run.join(id)
     }
 
     /// Removes everything of a container: runtime leftovers, its image root, its directory,

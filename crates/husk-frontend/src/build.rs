@@ -656,6 +656,11 @@ fn security_opts(a: &RunArgs) -> Result<SecurityOpts, Error> {
     Ok(SecurityOpts { nnp, seccomp, lsm })
 }
 
+/// pasta and slirp4netns: an ordinary user's networks, run by husk-net's helpers.
+fn user_mode(network: &str) -> bool {
+    network == "pasta" || network == "slirp4netns" || network.starts_with("slirp4netns:")
+}
+
 /// Which namespaces the container gets of its own (false: the host's), from --network, --pid,
 /// --ipc, --uts, --cgroupns and --userns.
 struct OwnNamespaces {
@@ -689,19 +694,19 @@ fn own_namespaces(a: &RunArgs, host: &Host) -> Result<OwnNamespaces, Error> {
     // A named network is checked when its address is leased; container:NAME's namespace is
     // joined by path (the front end fills it in once it has found that container).
     let own_net = match network {
-        "pasta" if host.rootless.is_none() => {
-            return Err(bad(
-                "--network pasta: for an ordinary user (pasta would drop root for nobody, who cannot join the container's namespaces); as root use --network bridge",
-            ));
+        n if user_mode(n) && host.rootless.is_none() => {
+            return Err(bad(format!(
+                "--network {n}: for an ordinary user (husk runs it in the container's user namespace, which a root container lacks); as root use --network bridge"
+            )));
         }
-        "pasta" => true,
+        n if user_mode(n) => true,
         n if host.rootless.is_some()
             && n != "none"
             && n != "host"
             && !n.starts_with("container:") =>
         {
             return Err(bad(format!(
-                "--network {n}: needs root (a veth on a husk bridge and nftables rules); as an ordinary user use --network pasta (apt-get install passt), none or host"
+                "--network {n}: needs root (a veth on a husk bridge and nftables rules); as an ordinary user use --network pasta (apt-get install passt), slirp4netns, none or host"
             )));
         }
         "host" => false,
@@ -714,10 +719,11 @@ fn own_namespaces(a: &RunArgs, host: &Host) -> Result<OwnNamespaces, Error> {
             )));
         }
     };
-    let attached =
-        !matches!(network, "none" | "host" | "pasta") && !network.starts_with("container:");
+    let attached = !matches!(network, "none" | "host")
+        && !user_mode(network)
+        && !network.starts_with("container:");
     for (set, flag) in [
-        (!a.publish.is_empty() && network != "pasta", "-p/--publish"),
+        (!a.publish.is_empty() && !user_mode(network), "-p/--publish"),
         (a.publish_all, "-P/--publish-all"),
         (!a.network_alias.is_empty(), "--network-alias"),
         (a.ip.is_some(), "--ip"),
@@ -727,7 +733,7 @@ fn own_namespaces(a: &RunArgs, host: &Host) -> Result<OwnNamespaces, Error> {
             return Err(bad(format!(
                 "{flag} needs --network bridge or a named network{} (this one is {network})",
                 if flag.starts_with("-p") {
-                    ", or pasta as an ordinary user"
+                    ", or pasta or slirp4netns as an ordinary user"
                 } else {
                     ""
                 }
@@ -903,8 +909,15 @@ fn etc_binds(
         .iter()
         .map(|h| mounts::add_host(h))
         .collect::<Result<Vec<_>, _>>()?;
+    // slirp4netns answers DNS itself on 10.0.2.3 (relaying to the host's resolvers, loopback
+    // ones included), which podman names as the container's server.
+    let slirp_dns = ["10.0.2.3".to_string()];
+    let servers = match a.network.as_deref() {
+        Some(n) if a.dns.is_empty() && !embedded && user_mode(n) && n != "pasta" => &slirp_dns[..],
+        _ => &a.dns[..],
+    };
     let dns = mounts::Dns {
-        servers: &a.dns,
+        servers,
         search: &a.dns_search,
         options: &a.dns_option,
     };

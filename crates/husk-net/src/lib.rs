@@ -5,6 +5,7 @@
 //! with `nft -f` (docs/architecture.md, "Networking").
 #![forbid(unsafe_code)]
 
+pub mod helper;
 pub mod hosts;
 pub mod ipam;
 pub mod link;
@@ -13,6 +14,7 @@ pub mod networks;
 pub mod nft;
 pub mod pasta;
 pub mod ports;
+pub mod slirp;
 
 /// Runs one network step and narrates it under `--explain` with its own cost (the narration's
 /// "+N µs" counts from the previous step, which may be something else's).
@@ -140,18 +142,62 @@ fn reclaim(dir: &Path, locked: &ipam::Locked) {
             )
         });
         // Usually gone with the container's network namespace; a leftover goes now.
-        let veth = veth_name(ip);
-        if tools::link_exists(&veth) {
-            let _ = explain(&format!("delete leftover veth {veth}"), || {
-                link::Rtnl::open().and_then(|mut r| r.delete(&veth))
-            });
+        let _ = drop_lease(dir, locked, ip, &text, VethEnd::IfLeft);
+    }
+}
+
+/// What becomes of a lease's veth pair when the lease goes.
+#[derive(Clone, Copy, PartialEq)]
+enum VethEnd {
+    /// `network disconnect`: the container lives on, so its link is deleted now.
+    Delete,
+    /// A reclaimed lease: its pair went with the dead container's network namespace, unless
+    /// the kernel has not torn that down yet.
+    IfLeft,
+    /// An exited container's: its namespace takes the pair (deleting it here would wait for
+    /// the kernel's RCU grace periods, see `Attachment::release`).
+    WithNetns,
+}
+
+/// One lease's end, shared by `detach`, `release_id` and `reclaim`: its veth as `veth` says,
+/// its port rules when the lease ("ID PID START [PORTS...]") records any (tagged with the id,
+/// so none of another's), its hosts entries (the network's others updated) and its file.
+fn drop_lease(
+    dir: &Path,
+    locked: &ipam::Locked,
+    ip: Ipv4Addr,
+    text: &str,
+    veth: VethEnd,
+) -> Result<(), Error> {
+    let name = veth_name(ip);
+    let delete = || {
+        explain(
+            &format!("delete veth {name} (and its peer in the container)"),
+            || link::Rtnl::open().and_then(|mut r| r.delete(&name)),
+        )
+    };
+    match veth {
+        VethEnd::Delete => delete()?,
+        VethEnd::IfLeft if tools::link_exists(&name) => {
+            let _ = delete();
         }
-        if let Some(dead) = text.split_whitespace().next()
-            && text.split_whitespace().count() > 3
-        {
-            let _ = remove_rules(dead);
-        }
-        hosts::remove(dir, locked, ip);
+        _ => {}
+    }
+    let mut words = text.split_whitespace();
+    let id = words.next().unwrap_or_default();
+    let rules = match words.count() > 2 {
+        true => remove_rules(id),
+        false => Ok(()),
+    };
+    let last = match veth {
+        VethEnd::Delete => hosts::LastFile::Keep,
+        _ => hosts::LastFile::Remove,
+    };
+    hosts::remove(dir, locked, ip, last);
+    let lease = dir.join("leases").join(ip.to_string());
+    match std::fs::remove_file(&lease) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("remove", &lease)(e)),
+        _ => rules,
     }
 }
 
@@ -212,7 +258,15 @@ pub fn allocate(root: &Path, req: &Request) -> Result<Attachment, Error> {
     let ip = lease.ip;
     let made = (|| {
         husk_runtime::fault::point("net.leased")?;
-        let own = req.hosts.replace(
+        let kept;
+        let hosts = match req.hosts.is_empty() {
+            true => {
+                kept = hosts::kept(&dir, &locked, &req.id);
+                &kept
+            }
+            false => &req.hosts,
+        };
+        let own = hosts.replace(
             &format!("127.0.1.1\t{}\n", req.hostname),
             &format!("{ip}\t{}\n", req.hostname),
         );
@@ -243,7 +297,12 @@ pub fn allocate(root: &Path, req: &Request) -> Result<Attachment, Error> {
                 let _ = remove_rules(&req.id);
             }
             let _ = std::fs::remove_file(&lease.file);
-            hosts::remove(&dir, &locked, ip);
+            // A running container's (`network connect`) keeps the file bound into it.
+            let last = match req.holder {
+                Some(_) => hosts::LastFile::Keep,
+                None => hosts::LastFile::Remove,
+            };
+            hosts::remove(&dir, &locked, ip, last);
             return Err(e);
         }
     };
@@ -571,7 +630,8 @@ impl Attachment {
             None => {}
         }
         if let Ok(locked) = ipam::lock(&self.dir) {
-            hosts::remove(&self.dir, &locked, self.ip);
+            hosts::remove(&self.dir, &locked, self.ip, hosts::LastFile::Remove);
+            hosts::forget(&self.dir, &locked, &self.id);
             let _ = std::fs::remove_file(&self.lease);
             drop(locked);
         }
@@ -613,22 +673,9 @@ pub fn detach(root: &Path, id: &str, network: &str) -> Result<Ipv4Addr, Error> {
                 "network disconnect {network}: container {id} holds no address on it"
             ))
         })?;
-    let veth = veth_name(ep.ip);
-    explain(
-        &format!("delete veth {veth} (and its peer in the container)"),
-        || link::Rtnl::open().and_then(|mut r| r.delete(&veth)),
-    )?;
-    let lease = dir.join("leases").join(ep.ip.to_string());
-    let ports = std::fs::read_to_string(&lease)
-        .unwrap_or_default()
-        .split_whitespace()
-        .count()
-        > 3;
-    if ports {
-        remove_rules(id)?;
-    }
-    hosts::remove(&dir, &locked, ep.ip);
-    std::fs::remove_file(&lease).map_err(Error::io("remove", &lease))?;
+    let text = std::fs::read_to_string(dir.join("leases").join(ep.ip.to_string()))
+        .unwrap_or_else(|_| id.to_string());
+    drop_lease(&dir, &locked, ep.ip, &text, VethEnd::Delete)?;
     Ok(ep.ip)
 }
 
@@ -638,23 +685,13 @@ pub fn detach(root: &Path, id: &str, network: &str) -> Result<Ipv4Addr, Error> {
 pub fn release_id(root: &Path, id: &str) {
     let dir = net_dir(root);
     let Ok(locked) = ipam::lock(&dir) else { return };
-    let Ok(leases) = std::fs::read_dir(dir.join("leases")) else {
-        return;
-    };
-    for e in leases.flatten() {
-        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+    for (ip, text) in ipam::held_by_ip(&dir, &locked) {
         if text.split_whitespace().next() == Some(id) {
-            // "ID PID START [PORTS...]"
-            if text.split_whitespace().count() > 3 {
-                let _ = remove_rules(id);
-            }
-            if let Some(ip) = e.file_name().to_str().and_then(|n| n.parse().ok()) {
-                hosts::remove(&dir, &locked, ip);
-            }
-            let _ = std::fs::remove_file(e.path());
+            let _ = drop_lease(&dir, &locked, ip, &text, VethEnd::WithNetns);
         }
     }
-    drop(locked);
+    // Kept by `network disconnect` of its every network.
+    hosts::forget(&dir, &locked, id);
 }
 
 #[cfg(test)]

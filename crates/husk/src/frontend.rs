@@ -216,9 +216,15 @@ fn run_detached(root: &Path, mut a: RunArgs, image: Option<&str>) -> Result<i32,
     {
         join_container_netns(root, other, &mut built)?;
     }
-    let pasta = match a.network.as_deref() {
-        // Checked now, so that what is missing shows here rather than in the monitor's log.
-        Some("pasta") => husk_net::pasta::prepare(&a.publish).map(|_| Some(a.publish.clone()))?,
+    // Checked now, so that what is missing shows here rather than in the monitor's log.
+    let user_net =
+        husk_net::helper::UserNet::prepare(a.network.as_deref().unwrap_or(""), &a.publish)?;
+    let pasta =
+        matches!(user_net, Some(husk_net::helper::UserNet::Pasta(_))).then(|| a.publish.clone());
+    let slirp4netns = match user_net {
+        Some(husk_net::helper::UserNet::Slirp(_)) => {
+            a.network.clone().map(|n| (n, a.publish.clone()))
+        }
         _ => None,
     };
     let meta = Meta {
@@ -226,6 +232,7 @@ fn run_detached(root: &Path, mut a: RunArgs, image: Option<&str>) -> Result<i32,
         image_root: image_root.as_ref().map(|r| r.dir.clone()),
         bridge,
         pasta,
+        slirp4netns,
         ..store_meta(&a, &id, &built, image)
     };
     write_cidfile(&a, &id)?;
@@ -324,6 +331,7 @@ fn store_meta(
         exposed: a.exposed.clone(),
         bridge: None,
         pasta: None,
+        slirp4netns: None,
         networks: vec![],
         foreground: None,
     }
@@ -394,7 +402,7 @@ fn run_frontend(root: &Path, a: RunArgs, id: String, image: Option<&str>) -> Res
             join_container_netns(root, &n["container:".len()..], &mut built)?;
             NetGuard(None)
         }
-        "pasta" => NetGuard(None),
+        n if husk_net::helper::user_mode(n) => NetGuard(None),
         _ => match bridge_meta(root, &a) {
             Some(b) => {
                 let hostname = built.spec.hostname.clone().unwrap_or_default();
@@ -445,26 +453,23 @@ fn run_frontend(root: &Path, a: RunArgs, id: String, image: Option<&str>) -> Res
     // docker writes the id at create and refuses an existing file; removed again if the
     // container never runs.
     write_cidfile(&a, &id)?;
-    let pasta = match a.network.as_deref() {
-        Some("pasta") => Some(husk_net::pasta::prepare(&a.publish)?),
-        _ => None,
-    };
+    let user_net =
+        husk_net::helper::UserNet::prepare(a.network.as_deref().unwrap_or(""), &a.publish)?;
     // Stopped (dropped) once the container is gone, however the run ends.
-    let pasta_running = std::cell::RefCell::new(None);
+    let helper_running = std::cell::RefCell::new(None);
     let attach = |ns: &launch::InitNamespaces| {
         if let Some(att) = net.0.as_ref() {
             att.attach(std::os::fd::AsFd::as_fd(&ns.net))?;
             att.rules_go_at_exit(ns.pid)?;
         }
-        if let Some(p) = &pasta {
-            *pasta_running.borrow_mut() =
-                Some(p.attach(ns, &root.join(&id).join(husk_net::pasta::PID_FILE))?);
+        if let Some(u) = &user_net {
+            *helper_running.borrow_mut() = Some(u.attach(ns, &root.join(&id))?);
         }
         Ok(())
     };
-    // pasta joins the user namespace too; a bridge attach needs only the network's.
-    let step = (net.0.is_some() || pasta.is_some())
-        .then(|| launch::RuntimeStep::new(pasta.is_some(), &attach));
+    // pasta and slirp4netns join the user namespace too; a bridge attach needs only the network's.
+    let step = (net.0.is_some() || user_net.is_some())
+        .then(|| launch::RuntimeStep::new(user_net.is_some(), &attach));
     if let Some(r) = &mut record {
         r.redirect()?;
     }
@@ -526,7 +531,10 @@ impl Drop for NetGuard {
 /// ExposedPorts, each on a free host port.
 fn bridge_meta(root: &Path, a: &RunArgs) -> Option<husk_containers::store::BridgeMeta> {
     let network = a.network.as_deref().unwrap_or("none");
-    if matches!(network, "none" | "host" | "pasta") || network.starts_with("container:") {
+    if matches!(network, "none" | "host")
+        || husk_net::helper::user_mode(network)
+        || network.starts_with("container:")
+    {
         return None;
     }
     let mut publish = a.publish.clone();
@@ -597,9 +605,9 @@ fn remove_left_behind(root: &Path, id: &str) -> Result<(), Error> {
     if (st["status"] == "stopped" || st["status"] == "creating")
         && st["annotations"][husk_frontend::FOREGROUND] == "true"
     {
-        // The killed run's pasta holds the container's namespaces and never exits on its own;
-        // its pid file goes with the state dir, so it is stopped first.
-        husk_net::pasta::stop(&root.join(id).join(husk_net::pasta::PID_FILE));
+        // The killed run's pasta or slirp4netns holds the container's namespaces and never
+        // exits on its own; its pid file goes with the state dir, so it is stopped first.
+        husk_net::helper::stop(&root.join(id));
         husk_runtime::ops::delete(root, id, false).map_err(|e| {
             Error::Msg(format!(
                 "container name \"{id}\" is already in use (removing what a killed run left: {e})"

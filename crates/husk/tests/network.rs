@@ -679,14 +679,22 @@ H network disconnect n1 cx
 echo "links-after-disconnect: $(H exec cx ls /sys/class/net | tr '
 ' ' ')"
 H exec cx ping -c 1 -W 5 cpeer >/dev/null && echo still-reaches-peer
+# The /etc/hosts bound into it (n1's, its first network's) lives on: another network's names
+# reach it.
+H network create n3 >/dev/null
+H run -d --name cpeer3 --network n3 --rootfs "$RF" sleep 600 >/dev/null
+H network connect n3 cx
+H exec cx cat /etc/hosts | grep -q 'cpeer3' && echo hosts-names-n3-peer
+H network disconnect n3 cx
 H network rm n1 >/dev/null && echo n1-free
 # The bridge as eth0 again (no default route was left: it takes it); both at the next start.
 H network connect bridge cx
 H exec cx ip route | grep '^default' | sed 's/^/route-again: /'
 H stop -t 0 cx >/dev/null; H start cx >/dev/null
 H exec cx ip -4 -o addr | awk '$2 != "lo" {{print "restarted:", $2, $4}}' | sed 's/\.[0-9]*\//.N\//'
-H rm -f cx cpeer >/dev/null
+H rm -f cx cpeer cpeer3 >/dev/null
 H network rm n2 >/dev/null && echo n2-removed
+H network rm n3 >/dev/null
 rm -rf "$ROOT-fe"
 {LEFTOVERS}"#
         ),
@@ -702,6 +710,7 @@ rm -rf "$ROOT-fe"
             "in-use: husk: network n1 is in use by container",
             "links-after-disconnect: eth1 lo \n",
             "still-reaches-peer\n",
+            "hosts-names-n3-peer\n",
             "n1-free\n",
             "route-again: default via 10.89.0.1 dev eth0",
             "restarted: eth0 10.91.1.N/24\nrestarted: eth1 10.89.0.N/16\n",

@@ -98,6 +98,14 @@ fn pull_and_run_from_a_local_registry() {
     assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("again\n", ""));
     let inspect = n.ok(&["image", "inspect", &img]);
     assert!(inspect.contains("MARK=amd64"), "{inspect}");
+    // The namespace's holder goes whole with the fixture: its sleep too, not left for 300 s.
+    let sleep = n.sleep_pid();
+    drop(n);
+    wait_until(
+        std::time::Duration::from_secs(10),
+        "the holder's sleep gone",
+        || !alive(&sleep),
+    );
 }
 
 #[test]

@@ -7,6 +7,7 @@
 
 use crate::common::*;
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -123,10 +124,13 @@ impl Net {
         let dir = std::env::temp_dir().join(format!("husk-reg-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("reg")).unwrap();
+        // A process group of its own (timeout's, with the sleep under it), killed whole at
+        // the end: killing timeout alone would leave the sleep holding the namespace.
         let mut holder = Command::new("timeout")
             .args(["300", "unshare", "-n", "sh", "-c"])
             .arg("ip link set lo up && echo up && exec sleep 300")
             .stdout(Stdio::piped())
+            .process_group(0)
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -154,17 +158,21 @@ impl Net {
     }
 
     /// The holder's pid: `sleep` in the namespace (timeout's child).
-    pub fn ns(&self) -> String {
+    pub fn sleep_pid(&self) -> String {
         let kids = std::fs::read_to_string(format!(
             "/proc/{}/task/{}/children",
             self.holder.id(),
             self.holder.id()
         ))
         .unwrap();
-        format!(
-            "--net=/proc/{}/ns/net",
-            kids.split_whitespace().next().expect("unshare runs")
-        )
+        kids.split_whitespace()
+            .next()
+            .expect("unshare runs")
+            .to_string()
+    }
+
+    pub fn ns(&self) -> String {
+        format!("--net=/proc/{}/ns/net", self.sleep_pid())
     }
 
     pub fn cmd(&self, prog: &str) -> Command {
@@ -289,7 +297,9 @@ impl Drop for Net {
             let _ = k.kill();
             let _ = k.wait();
         }
-        let _ = self.holder.kill();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.holder.id())])
+            .status();
         let _ = self.holder.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
