@@ -95,6 +95,13 @@ impl Running {
         Ok(Running { pidfd: Some(pidfd) })
     }
 
+    /// Waits up to `ms` for the helper to exit; false while it runs.
+    pub fn exited_within(&self, ms: i32) -> bool {
+        self.pidfd
+            .as_ref()
+            .is_none_or(|fd| husk_sys::sock::poll_in(&[fd.as_fd()], ms).map_or(true, |r| r[0] != 0))
+    }
+
     /// Leaves the helper running past this value: a detached container's monitor launches
     /// the container, then executes the watcher, which must not take the helper down with
     /// the launch's stack; `stop` ends it by the pid file when the container is gone

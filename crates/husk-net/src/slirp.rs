@@ -187,7 +187,7 @@ impl Slirp {
         });
         for p in &self.publish {
             let t = std::time::Instant::now();
-            api(state_dir, &hostfwd_request(p)).map_err(|e| {
+            api(state_dir, &running, &hostfwd_request(p)).map_err(|e| {
                 Error::Msg(format!("-p {}: slirp4netns add_hostfwd: {e}", p.record()))
             })?;
             husk_runtime::explain::step(|| {
@@ -202,10 +202,10 @@ impl Slirp {
     }
 }
 
-/// One request on the API socket of the slirp4netns in `state_dir`, which answers
+/// One request on the API socket of the slirp4netns (`running`) in `state_dir`, which answers
 /// `{"return": ...}` or `{"error": ...}` and closes. Reached through an fd of the
 /// directory, whose /proc/self/fd path is short whatever the state dir's.
-fn api(state_dir: &Path, request: &str) -> Result<serde_json::Value, String> {
+fn api(state_dir: &Path, running: &Running, request: &str) -> Result<serde_json::Value, String> {
     let dir = std::fs::File::open(state_dir).map_err(|e| {
         format!(
             "open {}: {}",
@@ -222,7 +222,19 @@ fn api(state_dir: &Path, request: &str) -> Result<serde_json::Value, String> {
             husk_runtime::errno_text(&e)
         )
     };
-    let mut s = std::os::unix::net::UnixStream::connect(&path).map_err(|e| fail("connect", e))?;
+    // slirp4netns reports ready from the child that made the tap, before its parent binds the
+    // socket: waited for while slirp4netns runs (bounded: 30 s).
+    let t = std::time::Instant::now();
+    let mut s = loop {
+        match std::os::unix::net::UnixStream::connect(&path) {
+            Ok(s) => break s,
+            Err(e)
+                if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ECONNREFUSED))
+                    && t.elapsed() < std::time::Duration::from_secs(30)
+                    && !running.exited_within(1) => {}
+            Err(e) => return Err(fail("connect", e)),
+        }
+    };
     s.write_all(request.as_bytes())
         .map_err(|e| fail("write", e))?;
     s.shutdown(std::net::Shutdown::Write)
