@@ -273,8 +273,9 @@ unshare -n sh -c 'echo \$\$ >$T/peer4.pid; for i in \$(seq 600); do ip link show
 for i in \$(seq 600); do [ -s $T/peer4.pid ] && break; sleep 0.1; done # bounded: 60 s
 ip link set up1 netns \$(cat $T/peer4.pid)
 ip addr add 10.77.0.1/24 dev up0 && ip link set up0 up && ip route add default via 10.77.0.254
-# a server on the test namespace's loopback: closed to the container by default
-(echo loopback-open | timeout 60 $BB nc -l -s 127.0.0.1 -p 9001) >/dev/null 2>&1 &
+# a server on the test namespace's loopback (10.0.2.2 in slirp's network): closed to the
+# container by default
+(echo loopback-open | timeout 60 $BB nc -l -p 9001) >/dev/null 2>&1 &
 $r $H run --rm --network slirp4netns -p 18090:8090 --rootfs $(rootfs "$U1") -- sh -c '
     echo "inside: \$(ip -4 -o addr show tap0 | grep -o "10.0.2.100/24")"
     echo "dns: \$(grep nameserver /etc/resolv.conf)"
@@ -307,8 +308,8 @@ echo "slirp4netns left after stop: \$left"
 $r $H rm \$id >/dev/null
 # pasta, the default: the front end's own opens of the tun device (pasta's are its own process')
 if command -v strace >/dev/null; then
-  $r strace -qq -e trace=openat -o $T/strace.out $H run --rm --rootfs $(rootfs "$U1") -- true
-  echo "tun opens: \$(grep -c '"/dev/net/tun"' $T/strace.out)"
+  $r strace -qq -e trace=open,openat -o $T/home-$U1/strace.out $H run --rm --rootfs $(rootfs "$U1") -- true
+  echo "tun opens: \$(grep -c '"/dev/net/tun"' $T/home-$U1/strace.out)"
 else
   echo "tun opens: no strace"
 fi

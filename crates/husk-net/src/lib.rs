@@ -699,6 +699,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn release_id_drops_every_lease_of_its_container_and_no_others() {
+        let root = std::env::temp_dir().join(format!("husk-release-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let dir = net_dir(&root);
+        std::fs::create_dir_all(dir.join("leases")).unwrap();
+        let locked = ipam::lock(&dir).unwrap();
+        let lease = |ip: [u8; 4], net: &str, id: &str| {
+            let ip = Ipv4Addr::from(ip);
+            std::fs::write(dir.join("leases").join(ip.to_string()), format!("{id} 1 1")).unwrap();
+            let ep = hosts::Endpoint {
+                ip,
+                network: net.into(),
+                id: id.into(),
+                names: vec![id.into()],
+                base: format!("{ip}\t{id}\n"),
+            };
+            hosts::add(&dir, &locked, &ep).unwrap()
+        };
+        let mine = lease([10, 91, 0, 2], "n1", "aaaa");
+        lease([10, 92, 0, 2], "n2", "aaaa");
+        let other = lease([10, 91, 0, 3], "n1", "bbbb");
+        drop(locked);
+        release_id(&root, "aaaa");
+        let left: Vec<String> = std::fs::read_dir(dir.join("leases"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, ["10.91.0.3"]);
+        assert!(!mine.exists());
+        // The other's file no longer names it.
+        assert_eq!(
+            std::fs::read_to_string(&other).unwrap(),
+            "10.91.0.3\tbbbb\n"
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
     fn records_names_and_rules() {
         let b = parse_record("10.89.0.0/16 1500\n").unwrap();
         assert_eq!((b.subnet.to_string(), b.mtu), ("10.89.0.0/16".into(), 1500));
