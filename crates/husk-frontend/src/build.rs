@@ -880,15 +880,8 @@ fn container_mounts(
         let c = c.to_string_lossy();
         mounts.push(mount(&c, "bind", &c, &["rbind", "rro"]));
     }
-    for v in &a.volume {
-        mounts.push(mounts::volume(v)?);
-    }
-    for t in &a.tmpfs {
-        mounts.push(mounts::tmpfs(t)?);
-    }
-    for m in &a.mount {
-        mounts.push(mounts::mount_flag(m)?);
-    }
+    mounts.extend(a.image_volumes.iter().cloned());
+    mounts.extend(mounts::user_mounts(a)?);
     Ok(mounts)
 }
 
@@ -1247,6 +1240,29 @@ mod tests {
             assert!(!spec.annotations.contains_key(crate::STOP_SIGNAL));
             assert!(!spec.mounts.iter().any(|m| m.destination == "/run/lock"));
         }
+    }
+
+    /// An image's anonymous volume is mounted before the caller's mounts, so a -v under it
+    /// lands inside the volume rather than under it.
+    #[test]
+    fn image_volumes_go_before_the_callers_mounts() {
+        let a = args(|a| {
+            a.rootfs = Some("/".into());
+            a.volume = vec!["/etc:/data/etc:ro".into()];
+            a.tmpfs = vec!["/data/t".into()];
+            a.image_volumes =
+                vec![crate::mounts::anonymous_volume("/data", Path::new("/var/v/1")).unwrap()];
+        });
+        let Built { spec, .. } = build(&a, "x", &host()).unwrap();
+        let at = |d: &str| spec.mounts.iter().position(|m| m.destination == d).unwrap();
+        assert!(at("/data") < at("/data/etc") && at("/data/etc") < at("/data/t"));
+        let v = &spec.mounts[at("/data")];
+        assert_eq!(
+            (v.kind.as_deref(), v.source.as_deref(), &v.options[..]),
+            (Some("bind"), Some("/var/v/1"), &["rbind".to_string()][..])
+        );
+        assert!(crate::mounts::anonymous_volume("data", Path::new("/v")).is_err());
+        assert!(crate::mounts::anonymous_volume("/", Path::new("/v")).is_err());
     }
 
     #[test]

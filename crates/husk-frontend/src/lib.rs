@@ -6,7 +6,7 @@ pub mod build;
 mod devices;
 mod labels;
 mod lsm;
-mod mounts;
+pub mod mounts;
 pub mod rootless;
 mod scaffold;
 mod seccomp_default;
@@ -310,6 +310,10 @@ pub struct RunArgs {
     /// The image config's Env, under --env-file and -e (set by husk-image for `run IMAGE`)
     #[arg(skip)]
     pub image_env: Vec<String>,
+    /// The image's anonymous VOLUMEs, mounted before -v, --tmpfs and --mount so one of those
+    /// under a VOLUME mounts inside it, as docker's does (set for `run IMAGE`)
+    #[arg(skip)]
+    pub image_volumes: Vec<husk_spec::config::Mount>,
     /// The image config's Labels, under --label-file and --label (set for `run IMAGE`)
     #[arg(skip)]
     pub image_labels: Vec<(String, String)>,

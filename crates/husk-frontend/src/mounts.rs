@@ -132,6 +132,21 @@ pub fn mount_flag(v: &str) -> Result<Mount, Error> {
     Ok(m)
 }
 
+/// The caller's mounts: `-v`, then `--tmpfs`, then `--mount`.
+pub fn user_mounts(a: &crate::RunArgs) -> Result<Vec<Mount>, Error> {
+    let v = a.volume.iter().map(|v| volume(v));
+    let t = a.tmpfs.iter().map(|t| tmpfs(t));
+    let m = a.mount.iter().map(|m| mount_flag(m));
+    v.chain(t).chain(m).collect()
+}
+
+/// The bind of an image VOLUME's anonymous volume `dir` at `dst`, whose path is checked as a
+/// -v destination is.
+pub fn anonymous_volume(dst: &str, dir: &Path) -> Result<Mount, Error> {
+    destination("image VOLUME", dst, dst)?;
+    Ok(mount(dst, "bind", &dir.to_string_lossy(), &["rbind"]))
+}
+
 /// docker's `--add-host HOST:IP` (also `HOST=IP`, and IPv6 addresses with colons).
 pub fn add_host(v: &str) -> Result<(String, String), Error> {
     let (host, ip) = v

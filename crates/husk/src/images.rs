@@ -686,41 +686,61 @@ pub fn prepare_run(
                 .collect()
         })
         .unwrap_or_default();
+    let anonymous = anonymous_volumes(&cfg, a)?;
     let root = husk_image::overlay::prepare(&s, img, id, record, !kept)?;
     husk_image::apply::apply(&cfg, a, &root.merged, image)?;
-    let mut vols = vec![];
-    for v in anonymous_volumes(&cfg, a) {
+    for v in anonymous {
         let dir = husk_image::volumes::create(&root, &v)?;
-        vols.push(format!("{}:{v}", dir.display()));
+        a.image_volumes
+            .push(husk_frontend::mounts::anonymous_volume(&v, &dir)?);
     }
-    // First: a -v under an image VOLUME mounts inside the volume, as docker's does.
-    a.volume.splice(0..0, vols);
     a.rootfs = Some(root.merged.clone());
     Ok(root)
 }
 
 /// The image's VOLUMEs the command line mounts nothing at: a -v, --mount or --tmpfs at the same
 /// path takes the anonymous volume's place, as docker's does.
-fn anonymous_volumes(cfg: &serde_json::Value, a: &husk_frontend::RunArgs) -> Vec<String> {
+fn anonymous_volumes(
+    cfg: &serde_json::Value,
+    a: &husk_frontend::RunArgs,
+) -> Result<Vec<String>, Error> {
     let norm = |p: &str| Path::new(p).components().collect::<PathBuf>();
-    let mut taken: Vec<PathBuf> = a
-        .volume
+    let taken: Vec<PathBuf> = husk_frontend::mounts::user_mounts(a)?
         .iter()
-        .filter_map(|v| v.split(':').nth(1))
-        .chain(a.tmpfs.iter().map(|t| t.split(':').next().unwrap_or(t)))
-        .map(norm)
+        .map(|m| norm(&m.destination))
         .collect();
-    for m in &a.mount {
-        taken.extend(m.split(',').filter_map(|kv| match kv.split_once('=') {
-            Some(("target" | "destination" | "dst", d)) => Some(norm(d)),
-            _ => None,
-        }));
-    }
-    cfg["config"]["Volumes"]
+    Ok(cfg["config"]["Volumes"]
         .as_object()
         .into_iter()
         .flatten()
         .map(|(k, _)| k.clone())
         .filter(|k| !taken.contains(&norm(k)))
-        .collect()
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A VOLUME the caller mounts something at (by -v, --tmpfs or any --mount spelling of the
+    /// target, trailing slash or not) gets no anonymous volume.
+    #[test]
+    fn anonymous_volumes_are_those_nothing_is_mounted_at() {
+        let cfg = serde_json::json!({"config": {"Volumes": {
+            "/free": {}, "/v/": {}, "/t": {}, "/m": {}, "/d": {}
+        }}});
+        let mut a = husk_frontend::RunArgs {
+            volume: vec!["/etc:/v:ro".into()],
+            tmpfs: vec!["/t/:size=1m".into()],
+            mount: vec![
+                "type=tmpfs,target=/m".into(),
+                "type=bind,src=/etc,destination=/d/".into(),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(anonymous_volumes(&cfg, &a).unwrap(), ["/free"]);
+        // A bad -v is refused here, before the image's root is made.
+        a.volume = vec!["rel:/x".into()];
+        assert!(anonymous_volumes(&cfg, &a).is_err());
+    }
 }
