@@ -130,28 +130,9 @@ pub fn lookup(registry: &str, repo: &str) -> Result<Option<Creds>, Error> {
                 return Ok(found);
             }
         }
-        let Some(auths) = v["auths"].as_object() else {
-            if let Some(name) = v["credsStore"].as_str().filter(|n| !n.is_empty())
-                && let Some(c) = helper(&path, "credsStore", name, registry)?
-            {
-                return Ok(Some(c));
-            }
-            continue;
-        };
-        let mut best: Option<(usize, &str, &Value)> = None;
-        for (k, entry) in auths {
-            let name = key_name(k);
-            let (host, ns) = name.split_once('/').unwrap_or((name, ""));
-            let ns_ok = ns.is_empty() || repo == ns || repo.starts_with(&format!("{ns}/"));
-            if aliases(registry).contains(&host)
-                && ns_ok
-                && best.is_none_or(|(n, _, _)| ns.len() > n)
-            {
-                best = Some((ns.len(), k, entry));
-            }
-        }
-        if let Some((_, k, entry)) = best
-            && let Some(a) = entry["auth"].as_str().filter(|a| !a.is_empty())
+        if let Some((k, a)) = v["auths"]
+            .as_object()
+            .and_then(|auths| auths_entry(auths, registry, repo))
         {
             return decode(&path, k, a).map(Some);
         }
@@ -162,6 +143,26 @@ pub fn lookup(registry: &str, repo: &str) -> Result<Option<Creds>, Error> {
         }
     }
     Ok(None)
+}
+
+/// The `auths` key most specific to `registry/repo` and its `auth`, when it holds one (docker
+/// leaves the entry empty when a credsStore keeps the secret).
+fn auths_entry<'v>(
+    auths: &'v serde_json::Map<String, Value>,
+    registry: &str,
+    repo: &str,
+) -> Option<(&'v str, &'v str)> {
+    let mut best: Option<(usize, &str, &Value)> = None;
+    for (k, entry) in auths {
+        let name = key_name(k);
+        let (host, ns) = name.split_once('/').unwrap_or((name, ""));
+        let ns_ok = ns.is_empty() || repo == ns || repo.starts_with(&format!("{ns}/"));
+        if aliases(registry).contains(&host) && ns_ok && best.is_none_or(|(n, _, _)| ns.len() > n) {
+            best = Some((ns.len(), k, entry));
+        }
+    }
+    let (_, k, entry) = best?;
+    Some((k, entry["auth"].as_str().filter(|a| !a.is_empty())?))
 }
 
 /// `docker-credential-NAME get` for `registry` (docker.io as docker names it to helpers);
@@ -296,6 +297,28 @@ fn write(path: &std::path::Path, v: &Value) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests {
+    /// The most specific key wins; an empty one there leaves the file's credsStore to answer
+    /// rather than a less specific key's credentials.
+    #[test]
+    fn the_most_specific_auths_entry_and_its_auth() {
+        let auths = serde_json::json!({
+            "https://index.docker.io/v1/": {"auth": "aG9zdA=="},
+            "docker.io/me": {"auth": "bnM="},
+            "quay.io": {"auth": "cXVheQ=="},
+            "quay.io/me": {},
+        });
+        let auths = auths.as_object().unwrap();
+        let e = |registry, repo| super::auths_entry(auths, registry, repo);
+        assert_eq!(e("docker.io", "me/app"), Some(("docker.io/me", "bnM=")));
+        assert_eq!(
+            e("docker.io", "library/busybox"),
+            Some(("https://index.docker.io/v1/", "aG9zdA=="))
+        );
+        assert_eq!(e("quay.io", "other/app"), Some(("quay.io", "cXVheQ==")));
+        assert_eq!(e("quay.io", "me/app"), None);
+        assert_eq!(e("ghcr.io", "me/app"), None);
+    }
+
     #[test]
     fn keys_as_docker_and_podman_write_them() {
         assert_eq!(

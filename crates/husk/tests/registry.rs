@@ -259,10 +259,43 @@ fn cred_helpers(n: &Net, img: &str) {
         "{}",
         stderr(&o)
     );
-    // A helper without credentials for the registry: the registry's challenge is answered as
-    // without any ("husk login").
-    let o = pull(serde_json::json!({"credHelpers": {PROXY: "fake"}, "credsStore": "fake"}));
-    assert!(o.status.success(), "{}", stderr(&o));
+    // The registry's helper has nothing for it ("credentials not found"): the file's next
+    // source answers, an auths entry or the credsStore.
+    let empty = bin.join("docker-credential-empty");
+    std::fs::write(
+        &empty,
+        format!(
+            "#!/bin/sh\nread -r server\necho \"empty $1 $server\" >> {}\necho 'credentials not found in native keychain'; exit 1\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&empty, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(&log, "").unwrap();
+    let o = pull(serde_json::json!({"credHelpers": {PROXY: "empty"}, "credsStore": "fake"}));
+    assert!(
+        o.status.success(),
+        "credHelpers -> credsStore: {}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        format!("empty get {PROXY}\nget {PROXY}\n")
+    );
+    let basic = "dXNlcjpzZWNyZXQ="; // user:secret
+    let o = pull(serde_json::json!({
+        "credHelpers": {PROXY: "empty"},
+        "auths": {PROXY: {"auth": basic}},
+        "credsStore": "fake"
+    }));
+    assert!(o.status.success(), "credHelpers -> auths: {}", stderr(&o));
+    // The auths entry answered: the credsStore was not asked.
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        format!("empty get {PROXY}\nget {PROXY}\nempty get {PROXY}\n")
+    );
+    // No source has credentials: the registry's challenge is answered as without any
+    // ("husk login").
     std::fs::write(
         &helper,
         "#!/bin/sh\necho 'credentials not found in native keychain'; exit 1\n",
@@ -372,6 +405,24 @@ fn a_zstd_layer_of_two_frames_is_pulled() {
     );
 }
 
+/// docker-registry on 127.0.0.1:`port` over TLS with `tls`'s srv.crt and srv.key, serving the
+/// images `push` stored; `more` adds to its `http.tls` settings.
+fn tls_registry(n: &mut Net, tls: &Path, port: u16, more: &str) {
+    let cfg = n.dir.join(format!("registry-{port}.yml"));
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 0.1\nlog: {{level: warn, accesslog: {{disabled: true}}}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: 127.0.0.1:{port}, tls: {{certificate: {}, key: {}{more}}}}}\n",
+            n.dir.join("reg").display(),
+            tls.join("srv.crt").display(),
+            tls.join("srv.key").display()
+        ),
+    )
+    .unwrap();
+    n.spawn("docker-registry", &["serve", cfg.to_str().unwrap()]);
+    n.wait_port(port);
+}
+
 #[test]
 fn a_tls_registry_is_trusted_through_certs_d() {
     let Some(mut n) = Net::new("tls") else {
@@ -396,19 +447,7 @@ printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > ext
 openssl x509 -req -in srv.csr -CA good/ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile ext -out srv.crt 2>/dev/null
 "#;
     fixture_script(&tls, script);
-    let cfg = n.dir.join("registry-tls.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "version: 0.1\nlog: {{level: warn, accesslog: {{disabled: true}}}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: 127.0.0.1:5443, tls: {{certificate: {}, key: {}}}}}\n",
-            n.dir.join("reg").display(),
-            tls.join("srv.crt").display(),
-            tls.join("srv.key").display()
-        ),
-    )
-    .unwrap();
-    n.spawn("docker-registry", &["serve", cfg.to_str().unwrap()]);
-    n.wait_port(5443);
+    tls_registry(&mut n, &tls, 5443, "");
     let img = "127.0.0.1:5443/bb";
     let e = n.fails(&["pull", "-q", "--tls-verify=true", img]);
     assert!(
@@ -460,4 +499,25 @@ exec "$@""#;
         n.ok(&["run", "--network", "none", "--rm", img, "echo", "ok"]),
         "ok\n"
     );
+
+    // A registry that asks for a client certificate (docker-registry's http.tls.clientcas):
+    // refused without one; a certs.d directory's client.cert with its client.key answers it.
+    std::fs::create_dir_all(tls.join("mtls")).unwrap();
+    let script = r#"set -e
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=husk-client-ca -keyout clientca.key -out clientca.crt 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=husk-client -keyout mtls/client.key -out client.csr 2>/dev/null
+printf 'extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n' > cext
+openssl x509 -req -in client.csr -CA clientca.crt -CAkey clientca.key -CAcreateserial -days 2 -extfile cext -out mtls/client.cert 2>/dev/null
+cp good/ca.crt mtls/ca.crt
+"#;
+    fixture_script(&tls, script);
+    let cas = format!(", clientcas: [{}]", tls.join("clientca.crt").display());
+    tls_registry(&mut n, &tls, 5444, &cas);
+    n.ok(&["rmi", img]);
+    let img = "127.0.0.1:5444/bb";
+    let good = tls.join("good");
+    n.fails(&["pull", "-q", "--cert-dir", good.to_str().unwrap(), img]);
+    n.assert_store_empty();
+    let mtls = tls.join("mtls");
+    n.ok(&["pull", "-q", "--cert-dir", mtls.to_str().unwrap(), img]);
 }
