@@ -13,7 +13,8 @@
 # time's %M) of one pull of an image whose one layer is HUGE_MB MiB of random bytes: a pull
 # streams a layer, the bound is 64 MiB for husk. Env: HUSK (default the release build), REPS,
 # RUNS, BIG_LAYERS (4), BIG_LAYER_MB (48), HUGE_MB (1024; 0 skips the RSS row), W (work dir,
-# default /var/tmp/husk-pull-bench).
+# default /var/tmp/husk-pull-bench), PARTS (default "pull run cold huge": which tables; cold is
+# `run --rm IMAGE true` with the image absent, the pull included, REPS times each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HUSK=${HUSK:-$PWD/target/x86_64-unknown-linux-musl/release/husk}
@@ -22,10 +23,11 @@ RUNS=${RUNS:-20}
 BIG_LAYERS=${BIG_LAYERS:-4}
 BIG_LAYER_MB=${BIG_LAYER_MB:-48}
 HUGE_MB=${HUGE_MB:-1024}
+PARTS=${PARTS:-pull run cold huge}
 W=${W:-/var/tmp/husk-pull-bench}
 if [[ -z ${IN_NETNS:-} ]]; then
   [[ -x $HUSK ]] || cargo build --release -p husk
-  exec unshare -n env IN_NETNS=1 HUSK="$HUSK" W="$W" HUGE_MB="$HUGE_MB" bash "$0" "$@"
+  exec unshare -n env IN_NETNS=1 HUSK="$HUSK" W="$W" HUGE_MB="$HUGE_MB" PARTS="$PARTS" bash "$0" "$@"
 fi
 ip link set lo up
 REG=127.0.0.1:5000
@@ -76,17 +78,33 @@ LAYERS=$(curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http:/
 t() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc; }
 : > "$W/samples"
 "${PODMAN[@]}" info >/dev/null 2>&1 || true
-for r in $(seq 1 "$REPS"); do
-  rm -rf "$W/store"; sync
-  echo "husk-pull $(HUSK_STORE=$W/store t "$HUSK" pull -q "$REG/big")" >> "$W/samples"
-  "${PODMAN[@]}" rmi -a -f >/dev/null 2>&1 || true; sync
-  echo "podman-pull $(t "${PODMAN[@]}" pull -q --tls-verify=false "$REG/big")" >> "$W/samples"
-done
-for r in $(seq 1 "$RUNS"); do
-  echo "husk-run $(HUSK_STORE=$W/store t "$HUSK" --root "$W/husk-run" run --rm --network none "$REG/big" true)" >> "$W/samples"
-  echo "podman-run $(t "${PODMAN[@]}" run --rm --network none "$REG/big" true)" >> "$W/samples"
-done
-if ((HUGE_MB > 0)); then
+has() { [[ " $PARTS " == *" $1 "* ]]; }
+if has pull; then
+  for r in $(seq 1 "$REPS"); do
+    rm -rf "$W/store"; sync
+    echo "husk-pull $(HUSK_STORE=$W/store t "$HUSK" pull -q "$REG/big")" >> "$W/samples"
+    "${PODMAN[@]}" rmi -a -f >/dev/null 2>&1 || true; sync
+    echo "podman-pull $(t "${PODMAN[@]}" pull -q --tls-verify=false "$REG/big")" >> "$W/samples"
+  done
+fi
+if has run; then
+  [[ -f $W/store/images.json ]] || HUSK_STORE=$W/store "$HUSK" pull -q "$REG/big" >/dev/null
+  "${PODMAN[@]}" image exists "$REG/big" || "${PODMAN[@]}" pull -q --tls-verify=false "$REG/big" >/dev/null
+  for r in $(seq 1 "$RUNS"); do
+    echo "husk-run $(HUSK_STORE=$W/store t "$HUSK" --root "$W/husk-run" run --rm --network none "$REG/big" true)" >> "$W/samples"
+    echo "podman-run $(t "${PODMAN[@]}" run --rm --network none "$REG/big" true)" >> "$W/samples"
+  done
+fi
+# Cold: the image absent, `run` pulls it (--pull missing, both tools' default), then runs true.
+if has cold; then
+  for r in $(seq 1 "$REPS"); do
+    rm -rf "$W/store"; sync
+    echo "husk-cold $(HUSK_STORE=$W/store t "$HUSK" --root "$W/husk-run" run --rm -q --network none "$REG/big" true)" >> "$W/samples"
+    "${PODMAN[@]}" rmi -a -f >/dev/null 2>&1 || true; sync
+    echo "podman-cold $(t "${PODMAN[@]}" run --rm -q --network none --tls-verify=false "$REG/big" true)" >> "$W/samples"
+  done
+fi
+if ((HUGE_MB > 0)) && has huge; then
   if [[ ! -f $W/oci-huge/index.json ]]; then
     rm -rf "$W/oci-huge" "$W/work"; mkdir -p "$W/work/h"
     head -c "$((HUGE_MB << 20))" /dev/urandom > "$W/work/h/huge.bin"
@@ -119,7 +137,7 @@ for l in open(sys.argv[1]):
 mib = float(sys.argv[2])
 print(f"image: {sys.argv[3]} layers, {mib:.1f} MiB compressed; load average at the end: {sys.argv[4]}\n")
 print("| what | runs | median s | min s | max s | MiB/s (median) |\n|---|---|---|---|---|---|")
-for k in ["husk-pull", "podman-pull", "husk-run", "podman-run"]:
+for k in ["husk-pull", "podman-pull", "husk-run", "podman-run", "husk-cold", "podman-cold"]:
     v = d.get(k, [])
     if not v:
         continue
@@ -131,6 +149,9 @@ if hp and pp:
     print(f"\npull: husk/podman median ratio {st.median(hp) / st.median(pp):.2f}")
 if hr and pr:
     print(f"run --rm IMAGE true: husk/podman median ratio {st.median(hr) / st.median(pr):.2f}")
+hc, pc = d.get("husk-cold"), d.get("podman-cold")
+if hc and pc:
+    print(f"cold run (pull included): husk/podman median ratio {st.median(hc) / st.median(pc):.2f}")
 if huge:
     print(f"\n| pull of one {os.environ['HUGE_MB']} MiB random layer | peak RSS MiB | s |\n|---|---|---|")
     for k, (kib, secs) in huge.items():

@@ -20,6 +20,7 @@ pub mod progress;
 pub mod pull;
 pub mod readahead;
 pub mod reference;
+pub mod registries;
 pub mod registry;
 pub mod store;
 pub mod unpack;

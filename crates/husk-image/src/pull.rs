@@ -75,9 +75,33 @@ fn is_index(mt: &str, v: &Value) -> bool {
     mt == registry::OCI_INDEX || mt == registry::DOCKER_LIST || v["manifests"].is_array()
 }
 
-/// Pulls `image` into the store at `root`; returns the image id (its config digest).
+/// Pulls `image` into the store at `root`; returns the image id (its config digest). A short
+/// name's candidates (registries.conf: an alias, else each search registry, else docker.io)
+/// are tried in order, as podman does; the first one found is pulled.
 pub fn pull(root: &Path, image: &str, o: &Options) -> Result<String, Error> {
-    let r = Ref::parse(image)?;
+    let conf = crate::registries::current()?;
+    let names = conf.candidates(image)?;
+    let mut failed = vec![];
+    for name in &names {
+        match pull_one(root, name, conf, o) {
+            Ok(id) => return Ok(id),
+            Err(e) if names.len() == 1 => return Err(e),
+            Err(e) => failed.push(format!("{name}: {e}")),
+        }
+    }
+    Err(Error::Msg(format!(
+        "{image}: no candidate could be pulled (registries.conf's unqualified-search-registries): {}",
+        failed.join("; ")
+    )))
+}
+
+fn pull_one(
+    root: &Path,
+    name: &str,
+    conf: &crate::registries::Config,
+    o: &Options,
+) -> Result<String, Error> {
+    let (r, insecure) = Ref::routed(name, conf)?;
     let platform = o.platform.clone().unwrap_or_else(Platform::host);
     let creds = match &o.creds {
         Some(c) => Some(c.clone()),
@@ -88,11 +112,19 @@ pub fn pull(root: &Path, image: &str, o: &Options) -> Result<String, Error> {
             let _ = writeln!(io::stderr(), "{s}");
         }
     };
-    say(&format!("Trying to pull {}...", r.name));
+    if r.name.starts_with(&format!("{}/{}", r.registry, r.repo)) {
+        say(&format!("Trying to pull {}...", r.name));
+    } else {
+        say(&format!(
+            "Trying to pull {} from {}/{} (registries.conf)...",
+            r.name, r.registry, r.repo
+        ));
+    }
     let client = Client::connect(
         &r,
         &registry::Options {
-            tls_verify: o.tls_verify,
+            // An explicit --tls-verify wins over the table's `insecure`, as podman's does.
+            tls_verify: o.tls_verify.or(insecure.then_some(false)),
             creds,
             cert_dir: o.cert_dir.clone(),
         },

@@ -48,6 +48,15 @@ impl Ref {
         })
     }
 
+    /// The image `name` (normalized) as registries.conf routes it: fetched from its
+    /// `location`, recorded under `name`; the flag is the table's `insecure`.
+    pub fn routed(name: &str, conf: &crate::registries::Config) -> Result<(Ref, bool), Error> {
+        let route = conf.route(name)?;
+        let mut r = Ref::parse(&route.physical)?;
+        r.name = name.to_string();
+        Ok((r, route.insecure))
+    }
+
     /// docker.io's API lives on another host.
     pub fn endpoint(&self) -> &str {
         match self.registry.as_str() {

@@ -249,7 +249,8 @@ impl Store {
         tmp.keep(&self.root.join("images.json"))
     }
 
-    /// The image `r` names: an id (`sha256:…`, or a hex prefix of at least 3), else a name.
+    /// The image `r` names: an id (`sha256:…`, or a hex prefix of at least 3), else a name (a
+    /// short one through registries.conf: the first of its candidates the store holds).
     pub fn find<'a>(&self, idx: &'a Index, r: &str) -> Result<&'a Image, Error> {
         let hex = r.strip_prefix("sha256:").unwrap_or(r);
         if hex.len() >= 3 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -264,10 +265,10 @@ impl Store {
                 _ => return Err(Error::Msg(format!("{r}: ambiguous image id prefix"))),
             }
         }
-        let name = crate::reference::normalize(r)?;
-        idx.images
-            .values()
-            .find(|i| i.names.contains(&name))
+        let names = crate::registries::candidates(r)?;
+        names
+            .iter()
+            .find_map(|n| idx.images.values().find(|i| i.names.contains(n)))
             .ok_or_else(|| Error::Msg(format!("{r}: no such image (husk images lists them)")))
     }
 

@@ -441,9 +441,7 @@ pub fn rmi(a: RmiArgs) -> Result<(), Error> {
                 img.short_id()
             )));
         }
-        let by_name = reference::normalize(r)
-            .ok()
-            .filter(|n| img.names.contains(n));
+        let by_name = named_as(&img, r);
         let entry = idx.images.get_mut(&img.id).expect("found above");
         if let Some(n) = &by_name
             && img.names.len() > 1
@@ -469,6 +467,14 @@ pub fn rmi(a: RmiArgs) -> Result<(), Error> {
     s.gc(&idx)
 }
 
+/// The name of `img` that `r` gives (a short name through registries.conf), if `r` is a name.
+fn named_as(img: &husk_image::store::Image, r: &str) -> Option<String> {
+    husk_image::registries::candidates(r)
+        .ok()?
+        .into_iter()
+        .find(|n| img.names.contains(n))
+}
+
 /// Names given as names are saved under them; an image given by id, under all of its names.
 pub fn save(out: &Path, refs: &[String]) -> Result<(), Error> {
     let s = store(false)?;
@@ -476,10 +482,7 @@ pub fn save(out: &Path, refs: &[String]) -> Result<(), Error> {
     let mut picked: Vec<(husk_image::store::Image, Vec<String>)> = vec![];
     for r in refs {
         let img = s.find(&idx, r)?;
-        let names = match reference::normalize(r)
-            .ok()
-            .filter(|n| img.names.contains(n))
-        {
+        let names = match named_as(img, r) {
             Some(n) => vec![n],
             None => img.names.clone(),
         };

@@ -364,6 +364,114 @@ fn a_dropped_connection_is_resumed_and_a_wrong_digest_refused() {
     n.assert_store_empty();
 }
 
+/// registries.conf (CONTAINERS_REGISTRIES_CONF, a file of the test's own): an alias to a
+/// logical name whose `location` is the registry on a second, non-loopback address of the
+/// namespace's lo (so only the table's `insecure` lets husk speak plain HTTP to it), search
+/// registries tried in order, and a `blocked` prefix.
+#[test]
+fn registries_conf_aliases_locations_insecure_and_blocked() {
+    let Some(n) = Net::new("conf") else { return };
+    n.push("bb", "bb");
+    let o = n
+        .cmd("ip")
+        .args(["addr", "add", "10.254.0.1/32", "dev", "lo"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "ip addr: {}", stderr(&o));
+    let far = "10.254.0.1:5000";
+    // Without a table saying so, a registry off this machine is HTTPS with checked certificates.
+    let e = n.fails(&["pull", "-q", &format!("{far}/bb")]);
+    assert!(e.contains(far), "{e}");
+    let conf = n.dir.join("registries.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"unqualified-search-registries = ["10.254.0.9:5000", "{far}"]
+
+[aliases]
+"husk-test-bb" = "registry.husk.example/team/bb"
+
+[[registry]]
+prefix = "registry.husk.example/team"
+location = "{far}"
+insecure = true
+
+[[registry]]
+location = "{far}"
+insecure = true
+
+[[registry]]
+prefix = "{REG}/bb"
+blocked = true
+"#
+        ),
+    )
+    .unwrap();
+    let husk = |args: &[&str]| {
+        n.cmd(HUSK)
+            .env("CONTAINERS_REGISTRIES_CONF", &conf)
+            .arg("--root")
+            .arg(n.dir.join("run"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // The alias: fetched from the location over plain HTTP, recorded under the logical name,
+    // and found by the alias again when run.
+    let o = husk(&["pull", "husk-test-bb"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "Trying to pull registry.husk.example/team/bb:latest from {far}/bb (registries.conf)"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    let o = husk(&[
+        "run",
+        "--network",
+        "none",
+        "--rm",
+        "husk-test-bb",
+        "echo",
+        "aliased",
+    ]);
+    assert_eq!(stdout(&o), "aliased\n", "{}", stderr(&o));
+    let names = n.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert_eq!(names.trim(), "registry.husk.example/team/bb:latest");
+    // A short name without an alias: the search registries in order (the first has no route).
+    let o = husk(&["pull", "-q", "bb"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = husk(&[
+        "run",
+        "--network",
+        "none",
+        "--rm",
+        "--pull=never",
+        "bb",
+        "true",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(n.ok(&["images"]).contains(&format!("{far}/bb")));
+    // Blocked: refused before any request, naming the table and the file.
+    let o = husk(&["pull", &format!("{REG}/bb")]);
+    let e = stderr(&o);
+    assert!(
+        !o.status.success()
+            && e.contains("blocked by registries.conf")
+            && e.contains(conf.to_str().unwrap()),
+        "{e}"
+    );
+    // A file husk cannot read fails the pull naming it.
+    std::fs::write(&conf, "[aliases\n").unwrap();
+    let o = husk(&["pull", "bb"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains(conf.to_str().unwrap()),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn a_zstd_layer_of_two_frames_is_pulled() {
     let Some(n) = Net::new("zstd") else { return };

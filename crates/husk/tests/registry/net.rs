@@ -147,7 +147,7 @@ impl Net {
         std::fs::write(
             &cfg,
             format!(
-                "version: 0.1\nlog: {{level: warn, accesslog: {{disabled: true}}}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: {REG}}}\n",
+                "version: 0.1\nlog: {{level: warn, accesslog: {{disabled: true}}}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: ':5000'}}\n",
                 n.dir.join("reg").display()
             ),
         )
