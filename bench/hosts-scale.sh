@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # /etc/hosts at scale (husk-net hosts.rs): C detached containers on one named network, then N
 # `husk run --rm --network NET true` on it, two husk binaries side by side (each with a root and
-# a network of its own, interleaved): the wall time of each start and the lease step's own cost
-# as `--explain` narrates it ("leased ... lock, stale leases, address, hosts files"), which is
+# a network of its own, interleaved): the wall time of each start and the lease step's
+# own cost as `--explain` narrates it ("leased ... lock, stale leases, address, hosts files"), which is
 # where every container's /etc/hosts is rewritten. Everything runs in a network namespace of the
 # script's own (`unshare -n`); the host's interfaces and firewall are never touched.
 # Usage (as root): bench/hosts-scale.sh BEFORE_HUSK AFTER_HUSK OUT.md [C] [N]
@@ -17,22 +17,21 @@ cat >"$W/ns.sh" <<NS
 set -eu
 ip link set lo up
 H() { v=\$1; shift; if [ \$v = b ]; then "$BEFORE" --root "$W/b" "\$@"; else "$AFTER" --root "$W/a" "\$@"; fi; }
+# the containers go however the script ends (their sleeps would hold the namespace)
+trap 'for v in b a; do H \$v rm -f \$(seq -f "c\$v%g" $C) >/dev/null 2>&1; H \$v network rm n\$v >/dev/null 2>&1; done' EXIT
 for v in b a; do
   H \$v network create n\$v >/dev/null
   for i in \$(seq $C); do H \$v run -d --name c\$v\$i --network n\$v --rootfs "$W/rootfs" sleep 600 >/dev/null; done
 done
 for i in \$(seq $N); do
   for v in b a; do
+    if [ \$v = b ]; then B="$BEFORE"; else B="$AFTER"; fi
     t=\$(date +%s%N)
-    H \$v --explain run --rm --network n\$v --rootfs "$W/rootfs" true 2>"$W/explain"
+    "\$B" --root "$W/\$v" --explain run --rm --network n\$v --rootfs "$W/rootfs" true 2>"$W/explain"
     w=\$(( (\$(date +%s%N) - t) / 1000 ))
     l=\$(sed -n 's/.*network: leased .*hosts files (\([0-9]*\) µs)\$/\1/p' "$W/explain")
     echo "\$v \$w \$l"
   done
-done
-for v in b a; do
-  H \$v rm -f \$(seq -f "c\$v%g" $C) >/dev/null
-  H \$v network rm n\$v >/dev/null
 done
 NS
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
