@@ -254,8 +254,8 @@ fn launch_once(store: &Store, id: &str) -> Result<Launch, Error> {
     let hostname = spec.hostname.clone().unwrap_or_default();
     // Checked before the lease, which a failure here would leave held.
     let user_net = match (&meta.pasta, &meta.slirp4netns) {
-        (Some(publish), _) => husk_net::helper::UserNet::prepare("pasta", publish)?,
-        (None, Some((network, publish))) => husk_net::helper::UserNet::prepare(network, publish)?,
+        (Some(publish), _) => husk_net::usermode::UserNet::prepare("pasta", publish)?,
+        (None, Some((network, publish))) => husk_net::usermode::UserNet::prepare(network, publish)?,
         (None, None) => None,
     };
     let att = lease_networks(id, &meta, &mut files, &mut plan, &hostname)?;

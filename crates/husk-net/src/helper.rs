@@ -3,6 +3,7 @@
 //! joined through init's namespace fds, and stopped when the container is gone by a pidfd
 //! (`Running`) or, from another process, by its pid file in the state dir (`stop`).
 
+use crate::ports::Publish;
 use husk_runtime::Error;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -153,40 +154,22 @@ impl Drop for Running {
     }
 }
 
-/// Whether `--network` names a user-mode network (an ordinary user's: no bridge, no rules).
-pub fn user_mode(network: &str) -> bool {
-    network == "pasta" || crate::slirp::named(network)
-}
-
-/// The user-mode network a container asked for, checked before anything of it exists.
-#[derive(Debug, Clone, PartialEq)]
-pub enum UserNet {
-    Pasta(crate::pasta::Pasta),
-    Slirp(crate::slirp::Slirp),
-}
-
-impl UserNet {
-    /// The helper of `network` with these `-p` values (None for a network of another kind),
-    /// or what it lacks.
-    pub fn prepare(network: &str, publish: &[String]) -> Result<Option<UserNet>, Error> {
-        Ok(match network {
-            "pasta" => Some(UserNet::Pasta(crate::pasta::prepare(publish)?)),
-            n if crate::slirp::named(n) => Some(UserNet::Slirp(crate::slirp::prepare(n, publish)?)),
-            _ => None,
-        })
-    }
-
-    /// Starts the helper for init's namespaces, its pid file in the container's `state_dir`.
-    pub fn attach(
-        &self,
-        ns: &husk_runtime::launch::InitNamespaces,
-        state_dir: &Path,
-    ) -> Result<Running, Error> {
-        match self {
-            UserNet::Pasta(p) => p.attach(ns, state_dir),
-            UserNet::Slirp(s) => s.attach(ns, state_dir),
+/// The publications of `-p` values, each with a host port of its own: pasta and slirp4netns
+/// bind exactly what they are told (no free-port choice, as the bridge's `ports::choose` makes).
+pub fn publications(network: &str, publish: &[String]) -> Result<Vec<Publish>, Error> {
+    let mut all = Vec::new();
+    for v in publish {
+        for p in Publish::parse(v)? {
+            if p.host_port == 0 || p.host_last != p.host_port {
+                return Err(Error::Msg(format!(
+                    "-p {v}: with --network {network} the host port must be given, one per container port (e.g. -p 8080:{})",
+                    p.port
+                )));
+            }
+            all.push(p);
         }
     }
+    Ok(all)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod nft;
 pub mod pasta;
 pub mod ports;
 pub mod slirp;
+pub mod usermode;
 
 /// Runs one network step and narrates it under `--explain` with its own cost (the narration's
 /// "+N µs" counts from the previous step, which may be something else's).

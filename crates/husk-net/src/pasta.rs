@@ -48,24 +48,6 @@ pub fn port_args(publish: &[Publish]) -> Vec<String> {
     args
 }
 
-/// The publications of `-p` values, each with a host port of its own: pasta and slirp4netns
-/// bind exactly what they are told (no free-port choice, as the bridge's `ports::choose` makes).
-pub fn publications(network: &str, publish: &[String]) -> Result<Vec<Publish>, Error> {
-    let mut all = Vec::new();
-    for v in publish {
-        for p in Publish::parse(v)? {
-            if p.host_port == 0 || p.host_last != p.host_port {
-                return Err(Error::Msg(format!(
-                    "-p {v}: with --network {network} the host port must be given, one per container port (e.g. -p 8080:{})",
-                    p.port
-                )));
-            }
-            all.push(p);
-        }
-    }
-    Ok(all)
-}
-
 /// pasta's binary, or what is missing and what to do: looked for once per process, however
 /// often a start asks (`usable` for an ordinary user's default network, then `prepare`).
 fn probe() -> &'static Result<PathBuf, String> {
@@ -80,7 +62,7 @@ pub fn usable() -> bool {
 
 /// Checks what pasta needs, saying what is missing and what to do.
 pub fn prepare(publish: &[String]) -> Result<Pasta, Error> {
-    let publish = publications("pasta", publish)?;
+    let publish = helper::publications("pasta", publish)?;
     let bin = probe().clone().map_err(Error::Msg)?;
     let mut args: Vec<String> = ["--config-net", "--quiet", "--no-map-gw"]
         .map(String::from)
@@ -133,7 +115,7 @@ mod tests {
 
     #[test]
     fn published_ports_become_pastas_and_nothing_else_is_forwarded() {
-        let p = publications(
+        let p = helper::publications(
             "pasta",
             &[
                 "8080:80".into(),
@@ -152,7 +134,9 @@ mod tests {
     #[test]
     fn a_publication_without_a_host_port_is_refused() {
         for v in ["80", "8000-8010:80", "127.0.0.1::80"] {
-            let e = publications("pasta", &[v.into()]).unwrap_err().to_string();
+            let e = helper::publications("pasta", &[v.into()])
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("host port must be given"), "{v}: {e}");
         }
     }

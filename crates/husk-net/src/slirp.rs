@@ -89,7 +89,7 @@ pub struct Slirp {
 /// Checks what slirp4netns needs, saying what is missing and what to do.
 pub fn prepare(network: &str, publish: &[String]) -> Result<Slirp, Error> {
     let options = Options::parse(network)?;
-    let publish = crate::pasta::publications("slirp4netns", publish)?;
+    let publish = helper::publications("slirp4netns", publish)?;
     let bin = helper::check("slirp4netns", "slirp4netns", "slirp4netns").map_err(Error::Msg)?;
     Ok(Slirp {
         bin,
@@ -285,7 +285,7 @@ mod tests {
 
     #[test]
     fn publications_become_hostfwd_requests() {
-        let p = crate::pasta::publications(
+        let p = helper::publications(
             "slirp4netns",
             &["127.0.0.1:8080:80".into(), "5353:53/udp".into()],
         )
@@ -301,7 +301,7 @@ mod tests {
         );
         assert_eq!(r[1]["arguments"]["proto"], "udp");
         assert_eq!(r[1]["arguments"]["host_addr"], "0.0.0.0");
-        let e = crate::pasta::publications("slirp4netns", &["80".into()]).unwrap_err();
+        let e = helper::publications("slirp4netns", &["80".into()]).unwrap_err();
         assert!(
             e.to_string()
                 .contains("with --network slirp4netns the host port must be given")

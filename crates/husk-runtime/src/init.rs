@@ -29,7 +29,7 @@ pub(crate) struct InitArgs<'a> {
     pub join_mount: Option<OwnedFd>,
     pub runtime_hooks: bool,
     /// A runtime step waits for these of init's namespaces (`Msg::Namespaces`).
-    pub send_namespaces: Option<crate::launch::StepNamespaces>,
+    pub send_namespaces: Option<crate::sync::StepNamespaces>,
     /// Where to attach the root when it is `/` itself (see `Rootfs::prepare`).
     pub staging: Option<PathBuf>,
     /// User namespaces for id-mapped mounts, aligned with `plan.mounts`.
@@ -391,7 +391,7 @@ fn enter_namespaces(a: &InitArgs<'_>) -> Step<()> {
 /// The namespaces the parent's runtime step needs (pasta joins them by `/proc/self/fd/N`), and
 /// only those. Only init may open them: being non-dumpable, its /proc/PID/ns refuses even its
 /// own uid (EACCES), while a process' own /proc/thread-self/ns is always its own.
-pub(crate) fn send_namespaces(chan: &Channel, needs: crate::launch::StepNamespaces) -> Step<()> {
+pub(crate) fn send_namespaces(chan: &Channel, needs: crate::sync::StepNamespaces) -> Step<()> {
     let fds = needs
         .kinds()
         .iter()

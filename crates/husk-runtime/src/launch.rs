@@ -6,6 +6,7 @@ use crate::init::{self, InitArgs};
 use crate::rootfs::CgroupView;
 use crate::shared::write_pid_file;
 use crate::state::{ContainerDir, State, Status};
+pub use crate::sync::StepNamespaces;
 use crate::sync::{Channel, Msg};
 use crate::{Error, hooks, log};
 use husk_cgroup::{Cgroup, Hierarchies};
@@ -174,24 +175,7 @@ impl<'a> RuntimeStep<'a> {
     }
 }
 
-/// Which of init's namespaces a `RuntimeStep` gets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StepNamespaces {
-    /// The network namespace (a veth moved in by netlink).
-    Net,
-    /// The user namespace too (pasta joins both to make its tap device).
-    UserAndNet,
-}
-
 impl StepNamespaces {
-    /// The /proc/thread-self/ns names init opens, in the order they travel.
-    pub(crate) fn kinds(self) -> &'static [&'static str] {
-        match self {
-            StepNamespaces::Net => &["net"],
-            StepNamespaces::UserAndNet => &["user", "net"],
-        }
-    }
-
     /// The fds of `Msg::Namespaces` as `InitNamespaces`: exactly as many as `kinds`.
     fn take(self, pid: i32, fds: Vec<OwnedFd>) -> Result<InitNamespaces, Error> {
         let want = self.kinds().len();

@@ -146,6 +146,25 @@ impl Channel {
     }
 }
 
+/// Which of init's namespaces a `RuntimeStep` gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepNamespaces {
+    /// The network namespace (a veth moved in by netlink).
+    Net,
+    /// The user namespace too (pasta joins both to make its tap device).
+    UserAndNet,
+}
+
+impl StepNamespaces {
+    /// The /proc/thread-self/ns names init opens, in the order they travel.
+    pub(crate) fn kinds(self) -> &'static [&'static str] {
+        match self {
+            StepNamespaces::Net => &["net"],
+            StepNamespaces::UserAndNet => &["user", "net"],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

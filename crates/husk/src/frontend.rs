@@ -218,11 +218,11 @@ fn run_detached(root: &Path, mut a: RunArgs, image: Option<&str>) -> Result<i32,
     }
     // Checked now, so that what is missing shows here rather than in the monitor's log.
     let user_net =
-        husk_net::helper::UserNet::prepare(a.network.as_deref().unwrap_or(""), &a.publish)?;
+        husk_net::usermode::UserNet::prepare(a.network.as_deref().unwrap_or(""), &a.publish)?;
     let pasta =
-        matches!(user_net, Some(husk_net::helper::UserNet::Pasta(_))).then(|| a.publish.clone());
+        matches!(user_net, Some(husk_net::usermode::UserNet::Pasta(_))).then(|| a.publish.clone());
     let slirp4netns = match user_net {
-        Some(husk_net::helper::UserNet::Slirp(_)) => {
+        Some(husk_net::usermode::UserNet::Slirp(_)) => {
             a.network.clone().map(|n| (n, a.publish.clone()))
         }
         _ => None,
@@ -402,7 +402,7 @@ fn run_frontend(root: &Path, a: RunArgs, id: String, image: Option<&str>) -> Res
             join_container_netns(root, &n["container:".len()..], &mut built)?;
             NetGuard(None)
         }
-        n if husk_net::helper::user_mode(n) => NetGuard(None),
+        n if husk_net::usermode::user_mode(n) => NetGuard(None),
         _ => match bridge_meta(root, &a) {
             Some(b) => {
                 let hostname = built.spec.hostname.clone().unwrap_or_default();
@@ -454,7 +454,7 @@ fn run_frontend(root: &Path, a: RunArgs, id: String, image: Option<&str>) -> Res
     // container never runs.
     write_cidfile(&a, &id)?;
     let user_net =
-        husk_net::helper::UserNet::prepare(a.network.as_deref().unwrap_or(""), &a.publish)?;
+        husk_net::usermode::UserNet::prepare(a.network.as_deref().unwrap_or(""), &a.publish)?;
     // Stopped (dropped) once the container is gone, however the run ends.
     let helper_running = std::cell::RefCell::new(None);
     let attach = |ns: &launch::InitNamespaces| {
@@ -532,7 +532,7 @@ impl Drop for NetGuard {
 fn bridge_meta(root: &Path, a: &RunArgs) -> Option<husk_containers::store::BridgeMeta> {
     let network = a.network.as_deref().unwrap_or("none");
     if matches!(network, "none" | "host")
-        || husk_net::helper::user_mode(network)
+        || husk_net::usermode::user_mode(network)
         || network.starts_with("container:")
     {
         return None;

@@ -1,0 +1,43 @@
+//! The user-mode networks an ordinary user's container can have (pasta, slirp4netns): which
+//! one `--network` names, checked before anything exists, and started for init's namespaces.
+//! What the two helpers share underneath is `helper`'s.
+
+use crate::helper::Running;
+use husk_runtime::Error;
+use std::path::Path;
+
+/// Whether `--network` names a user-mode network (an ordinary user's: no bridge, no rules).
+pub fn user_mode(network: &str) -> bool {
+    network == "pasta" || crate::slirp::named(network)
+}
+
+/// The user-mode network a container asked for, checked before anything of it exists.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserNet {
+    Pasta(crate::pasta::Pasta),
+    Slirp(crate::slirp::Slirp),
+}
+
+impl UserNet {
+    /// The helper of `network` with these `-p` values (None for a network of another kind),
+    /// or what it lacks.
+    pub fn prepare(network: &str, publish: &[String]) -> Result<Option<UserNet>, Error> {
+        Ok(match network {
+            "pasta" => Some(UserNet::Pasta(crate::pasta::prepare(publish)?)),
+            n if crate::slirp::named(n) => Some(UserNet::Slirp(crate::slirp::prepare(n, publish)?)),
+            _ => None,
+        })
+    }
+
+    /// Starts the helper for init's namespaces, its pid file in the container's `state_dir`.
+    pub fn attach(
+        &self,
+        ns: &husk_runtime::launch::InitNamespaces,
+        state_dir: &Path,
+    ) -> Result<Running, Error> {
+        match self {
+            UserNet::Pasta(p) => p.attach(ns, state_dir),
+            UserNet::Slirp(s) => s.attach(ns, state_dir),
+        }
+    }
+}
