@@ -34,6 +34,8 @@ pub struct Record {
     term: Option<(Writer, Stream)>,
     tty: bool,
     started: bool,
+    /// crate::logs::copy_lock, let go once the container's last output is logged.
+    copying: Option<std::fs::File>,
 }
 
 /// Makes the record of `meta` (a foreground run's: `meta.foreground` set), replacing an exited
@@ -43,6 +45,7 @@ pub fn begin(store: &Store, meta: Meta, spec: &husk_spec::Spec) -> Result<Record
         store.remove(&old)?;
     }
     store.create(&meta, spec)?;
+    let copying = crate::logs::copy_lock(store, &meta.id);
     // husk is the record's monitor from the start: a run killed before its container started
     // leaves a record the next run of the name can tell is over.
     let me = sp::getpid();
@@ -67,6 +70,7 @@ pub fn begin(store: &Store, meta: Meta, spec: &husk_spec::Spec) -> Result<Record
         term: None,
         tty: meta.tty,
         started: false,
+        copying,
     })
 }
 
@@ -176,9 +180,9 @@ impl Record {
         Ok(())
     }
 
-    /// The container exited with `code`: the rest of its output copied, the exit recorded (or,
-    /// with `--rm`, the record removed).
-    pub fn finish(mut self, code: i32) {
+    /// The container exited with `code`: the rest of its output copied, the exit recorded and,
+    /// with `--rm`, the record removed once its waiters read it (the error when it could not be).
+    pub fn finish(mut self, code: i32) -> Result<(), Error> {
         self.done = None;
         if let Some(c) = self.copier.take() {
             let _ = c.join();
@@ -187,6 +191,7 @@ impl Record {
             lines.flush_partial(&mut log);
             log.flush();
         }
+        self.copying = None;
         let mut st = self.store.state(&self.id).unwrap_or_default();
         st.status = "exited".into();
         st.exit_code = code;
@@ -194,8 +199,9 @@ impl Record {
         st.pid = 0;
         let _ = self.store.save_state(&self.id, &st);
         if self.auto_remove {
-            let _ = self.store.remove_once_read(&self.id);
+            return self.store.remove_once_read(&self.id);
         }
+        Ok(())
     }
 }
 

@@ -5,11 +5,12 @@
 //! what was added; at LOG_MAX the file is renamed to ctr.log.1 (replacing the previous one) and a
 //! new one begun, which a follower notices by the path naming another inode.
 
-use crate::store::Store;
+use crate::store::{Seen, Store, alive};
 use crate::time;
 use husk_runtime::Error;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
@@ -84,6 +85,36 @@ impl Writer {
             self.size += self.out.len() as u64;
         }
         self.out.clear();
+    }
+}
+
+/// The copy lock: whoever copies container `id`'s output into its log (the detached monitor from
+/// before its record says running until it has logged the last output; a named foreground run's
+/// husk likewise) holds it exclusively on the container's config.json, a file written once at
+/// create (the log is replaced by rotation, and the directory's lock is `wait`'s and `attach`'s,
+/// Store::hold_for_exit). It goes with the holder's exit, so a killed monitor never leaves it
+/// held. None when the file cannot be opened: the container runs on, `logs` just cannot wait.
+pub fn copy_lock(store: &Store, id: &str) -> Option<File> {
+    let f = File::open(copy_lock_path(store, id)).ok()?;
+    husk_sys::fs::flock_exclusive(f.as_fd()).ok()?;
+    Some(f)
+}
+
+fn copy_lock_path(store: &Store, id: &str) -> std::path::PathBuf {
+    store.ctr(id).join("config.json")
+}
+
+/// A container whose process has ended while its record still says running: its monitor may
+/// not have read the last output from the pipe yet (it could be between its launch and its
+/// loop, or descheduled). Waits until the copier lets go of the copy lock, so `logs` of a
+/// finished process shows all it wrote.
+fn wait_for_copy(store: &Store, id: &str) {
+    let Ok(st) = store.state(id) else { return };
+    if st.seen() != Seen::Running || alive(st.pid, st.pid_start) {
+        return;
+    }
+    if let Ok(f) = File::open(copy_lock_path(store, id)) {
+        let _ = husk_sys::fs::flock_shared(f.as_fd());
     }
 }
 
@@ -164,6 +195,7 @@ pub fn show(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), Error> {
+    wait_for_copy(store, id);
     let path = store.log_path(id);
     let old = path.with_extension("log.1");
     let mut p = Printer {

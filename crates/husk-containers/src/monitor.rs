@@ -17,7 +17,7 @@ use husk_runtime::Error;
 use husk_runtime::launch::{self, CreateOpts, Mode};
 use husk_sys::process as sp;
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 fn exe_args(verb: &str, store: &Store, id: &str, extra: &[String]) -> Vec<String> {
@@ -171,13 +171,25 @@ fn launch_and_watch(store: &Store, id: &str) -> i32 {
         return 125;
     };
     let mut report = std::fs::File::from(report);
+    // Taken before the record can say running; the watcher keeps it (fd 6) until it has logged
+    // the container's last output.
+    let copying = crate::logs::copy_lock(store, id).map(OwnedFd::from);
     match launch_once(store, id) {
         Ok(l) => {
             let _ = report.write_all(b"ok\n");
             drop(report);
-            let fds = [Some(&l.out), l.err.as_ref(), l.stdin.as_ref()];
+            // Each moved above the targets first: a dup2 onto 4 must not close a source that
+            // happens to be 4.
+            let fds = [
+                Some(&l.out),
+                l.err.as_ref(),
+                l.stdin.as_ref(),
+                copying.as_ref(),
+            ]
+            .map(|f| f.map(|f| husk_sys::fs::dup_at_least(f.as_fd(), 10)));
             let ok = fds.iter().zip(3..).all(|(f, n)| match f {
-                Some(f) => husk_sys::fs::dup2(f.as_raw_fd(), n).is_ok(),
+                Some(Ok(f)) => husk_sys::fs::dup2(f.as_raw_fd(), n).is_ok(),
+                Some(Err(_)) => false,
                 None => true,
             });
             if ok {
@@ -437,7 +449,9 @@ fn finish(store: &Store, id: &str, code: i32) -> i32 {
         if husk_runtime::fault::point("finish.recorded").is_err() {
             return code;
         }
-        if meta.as_ref().is_some_and(|m| m.auto_remove) {
+        // Read again after the exit is recorded: a `run --rm` detached from meanwhile sets
+        // auto_remove and then checks for the exit, so one of the two removes it.
+        if store.meta(id).is_ok_and(|m| m.auto_remove) {
             let _ = store.remove_once_read(id);
         }
         return code;

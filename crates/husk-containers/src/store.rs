@@ -481,10 +481,28 @@ impl Store {
                 let _ = std::fs::remove_file(&link);
             }
         }
+        // Out of sight first, in one step: a concurrent writer (a monitor recording the exit,
+        // `rm -f`'s stop marker) can no longer add to it by its path, readers see the whole
+        // record or none, and a second remover finds nothing left to do.
         let dir = self.ctr(id);
-        match std::fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("remove", &dir)(e)),
-            _ => Ok(()),
+        let gone = self.dir.join("containers").join(format!(".rm-{id}"));
+        match std::fs::rename(&dir, &gone) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io("rename", &dir)(e));
+            }
+            _ => {}
+        }
+        // A writer that resolved the path just before the rename may still add an entry:
+        // removed again then.
+        let mut tries = 0;
+        loop {
+            match std::fs::remove_dir_all(&gone) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) && tries < 10 => tries += 1,
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::io("remove", &gone)(e));
+                }
+                _ => return Ok(()),
+            }
         }
     }
 

@@ -163,7 +163,14 @@ pub fn rm(store: &Store, word: &str, force: bool) -> Result<(), Error> {
                 let (rt, rid) = store.runtime(&meta);
                 let _ = husk_runtime::ops::kill(&rt, &rid, libc::SIGKILL, false);
             }
-            settle(store, &id)?;
+            if let Err(e) = settle(store, &id) {
+                // A foreground `run --rm` (its husk the monitor) removes its record at the
+                // exit instead of recording it: nothing left to remove.
+                return match store.ctr(&id).exists() {
+                    true => Err(e),
+                    false => Ok(()),
+                };
+            }
             // The monitor may still be removing the runtime's state (or, with --rm, the
             // container): let it finish first.
             if alive(st.monitor_pid, st.monitor_start) {
@@ -247,30 +254,46 @@ pub fn run_attached(
             return Err(e);
         }
     };
-    if proxy {
-        proxy_signals(store, &id).map_err(e125)?;
+    let ended = match proxy {
+        true => proxy_signals(store, &id),
+        false => Ok(()),
     }
-    match relay(store, &id, (None, 0), a, true).map_err(e125)? {
-        Some(code) => {
+    .and_then(|()| relay(store, &id, (None, 0), a, true));
+    match ended {
+        Ok(Some(code)) => {
             if rm {
                 store.remove(&id).map_err(e125)?;
             }
             Ok(code)
         }
-        None => {
-            if rm {
-                // The monitor removes it at its exit from now on; one that exited meanwhile is
-                // removed here.
-                let mut m = store.meta(&id).map_err(e125)?;
-                m.auto_remove = true;
-                crate::store::write_json(&store.ctr(&id).join("meta.json"), &m).map_err(e125)?;
-                if state_of(store, &id).is_ok_and(|s| s.status == "exited") {
-                    store.remove(&id).map_err(e125)?;
-                }
-            }
-            Ok(0)
+        // Detached (or the attachment failed): the container goes on without this husk.
+        Ok(None) | Err(_) if rm => {
+            let left = remove_at_exit(store, &id);
+            let code = ended.map_err(e125)?;
+            left.map_err(e125)?;
+            Ok(code.unwrap_or(0))
         }
+        Ok(None) => Ok(0),
+        Err(e) => Err(e125(e)),
     }
+}
+
+/// `--rm` of a container this husk no longer waits for: its monitor removes it at its exit from
+/// now on (it reads meta.json after recording the exit); one that exited meanwhile is removed
+/// here.
+fn remove_at_exit(store: &Store, id: &str) -> Result<(), Error> {
+    let mut m = match store.meta(id) {
+        Ok(m) => m,
+        // Removed meanwhile (`rm -f`).
+        Err(_) if !store.ctr(id).exists() => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    m.auto_remove = true;
+    crate::store::write_json(&store.ctr(id).join("meta.json"), &m)?;
+    if state_of(store, id).is_ok_and(|s| s.status == "exited") {
+        store.remove(id)?;
+    }
+    Ok(())
 }
 
 /// docker's sig-proxy: a thread passes each forwardable signal (blocked by the caller) to the

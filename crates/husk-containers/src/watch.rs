@@ -9,7 +9,8 @@
 //! the exit, clean up and restart: the code that does that never stays resident.
 //!
 //! Descriptors on entry: 3 the container's stdout pipe or pty master, 4 its stderr pipe
-//! (without a terminal), 5 the write end of its stdin pipe (`-i` without a terminal).
+//! (without a terminal), 5 the write end of its stdin pipe (`-i` without a terminal), 6 the
+//! copy lock (crate::logs::copy_lock), let go once the last output is logged.
 
 use crate::logs::Writer;
 use husk_sys::process as sp;
@@ -253,6 +254,7 @@ pub fn main(argv: &[String]) -> i32 {
     } else {
         None
     };
+    let copying = cloexec_copy(6);
     // The inherited 3, 4 and 5 must not reach anything this executes; 0, 1 and 2 are the
     // launch's ends of the container's pipes, which would keep them from ever reaching EOF.
     let _ = husk_sys::fs::close_range_cloexec(3);
@@ -269,6 +271,8 @@ pub fn main(argv: &[String]) -> i32 {
         Ok(pidfd) => watch(Path::new(dir), id, pidfd, out, err, stdin, tty, mode),
         Err(_) => crate::store::LOST,
     };
+    // Everything is logged: `logs` may read now, before `finish` records the exit.
+    drop(copying);
     let args = [
         ARGV0.to_string(),
         FINISH.into(),

@@ -211,5 +211,11 @@ fn release_dir(dir: &Path) -> Result<(), Error> {
     {
         return Err(Error::io("unmount overlay root", &merged)(e));
     }
-    std::fs::remove_dir_all(dir).map_err(Error::io("remove container directory", dir))
+    // Gone already: another `rm` (or a `--rm` run's exit) removed it meanwhile.
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(Error::io("remove container directory", dir)(e))
+        }
+        _ => Ok(()),
+    }
 }

@@ -227,6 +227,13 @@ pub fn dup_cloexec(fd: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
+/// A close-on-exec copy of `fd` numbered `min` or above: a descriptor about to be placed with
+/// dup2 among others (3, 4, ...) first moves out of their way, so no dup2 closes one still to
+/// be placed.
+pub fn dup_at_least(fd: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd> {
+    Ok(rustix::io::fcntl_dupfd_cloexec(fd, min)?)
+}
+
 /// renameat2(2) with RENAME_EXCHANGE: atomically swaps the entries `a` and `b` in `dir` (both
 /// must exist; either may be a directory or a symlink). The race tests use it the way the
 /// CVE-2021-30465 exploit did.

@@ -492,7 +492,10 @@ fn run_frontend(root: &Path, a: RunArgs, id: String, image: Option<&str>) -> Res
     r.started(c.state.pid, c.state.pid_start)?;
     let code = start_and_wait(c, false, false, &mut |b| r.tee(b));
     // A run that failed after the launch (a poststart hook) is recorded as docker's 125.
-    r.finish(*code.as_ref().unwrap_or(&125));
+    if let Err(e) = r.finish(*code.as_ref().unwrap_or(&125)) {
+        // docker's `--rm` that could not remove: said, and the container's code kept.
+        eprintln!("husk: --rm: {e}");
+    }
     code
 }
 

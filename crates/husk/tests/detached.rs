@@ -916,3 +916,126 @@ fn the_small_monitor_binary_and_without_it_husk_itself() {
     assert_eq!(fe.inspect("solo")["State"]["ExitCode"], 137);
     fe.ok(&["rm", "solo"]);
 }
+
+/// Whether process `pid` waits for a flock (its request is listed in /proc/locks with `->`).
+fn blocked_on_a_flock(pid: u32) -> bool {
+    std::fs::read_to_string("/proc/locks")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.get(1) == Some(&"->")
+                && f.get(2) == Some(&"FLOCK")
+                && f.get(5) == Some(&&*pid.to_string())
+        })
+}
+
+/// Found as an empty `logs` after a finished `run -d sh -c 'echo out'` under load: the
+/// container's process can end before its monitor has copied its output (the monitor may be
+/// between its launch and its loop, or descheduled), and `logs` read the log as it was. Held
+/// here by stopping the monitor before the container writes: `logs` of the ended process must
+/// wait for the monitor (the copy lock) and show the line, not return without it.
+#[test]
+fn logs_of_an_ended_process_wait_for_its_monitor_to_copy() {
+    require_root!();
+    let fe = Fe::new("det-copied");
+    let gate = fe.env.dir.join("gate");
+    std::fs::create_dir_all(&gate).unwrap();
+    let fifo = gate.join("fifo");
+    let o = Command::new("mkfifo").arg(&fifo).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = format!("{}:/gate", gate.display());
+    fe.run_d(
+        &["--name", "copied", "-v", &v],
+        &["sh", "-c", "read x < /gate/fifo; echo out"],
+    );
+    let mon = fe.monitor_pid("copied") as u32;
+    let pid = fe.inspect("copied")["State"]["Pid"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    // Continued however the test ends, so the cleanup's `rm -f` is not left waiting on it.
+    struct Stopped(u32);
+    impl Drop for Stopped {
+        fn drop(&mut self) {
+            signal(self.0, "CONT");
+        }
+    }
+    signal(mon, "STOP");
+    let stopped = Stopped(mon);
+    // Opening blocks until the container has it open for reading.
+    std::fs::write(&fifo, b"go\n").unwrap();
+    wait_until(PATIENCE, "the container's process ends", || {
+        !common::alive(&pid)
+    });
+    let mut logs = Command::new(common::HUSK)
+        .arg("--root")
+        .arg(&fe.env.root)
+        .args(["logs", "copied"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(PATIENCE, "logs waits for the monitor or ends", || {
+        blocked_on_a_flock(logs.id()) || logs.try_wait().unwrap().is_some()
+    });
+    let early = logs.try_wait().unwrap();
+    drop(stopped);
+    let o = logs.wait_with_output().unwrap();
+    assert!(
+        early.is_none(),
+        "logs ended before the monitor copied the output: {:?}",
+        stdout(&o)
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "out\n");
+    assert_eq!(fe.ok(&["wait", "copied"]).trim(), "0");
+    fe.ok(&["rm", "copied"]);
+}
+
+/// `run --rm` in the foreground (husk its record's monitor, and through a monitor with
+/// `--sig-proxy=false`) while `rm -f` removes it: `rm -f` succeeds (it found the record gone
+/// where it waited for the exit to be recorded, and failed on state.json), the run ends with the
+/// kill, and nothing of either is left in the store, not even a directory the removal raced a
+/// writer for.
+#[test]
+fn rm_f_during_a_run_rm_leaves_nothing() {
+    require_root!();
+    let fe = Fe::new("det-rmrace");
+    let r = common::rootfs();
+    for (name, opt) in [("fgrm", None), ("monrm", Some("--sig-proxy=false"))] {
+        let mut run = Command::new(common::HUSK);
+        run.arg("--root")
+            .arg(&fe.env.root)
+            .args(["run", "--rm", "--name", name]);
+        run.args(opt).arg("--rootfs").arg(&r);
+        let mut child = run
+            .args(["sh", "-c", "echo started; exec sleep 1000"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line, "started\n", "{name}");
+        let o = fe.env.husk(&["rm", "-f", name]);
+        assert!(o.status.success(), "{name}: rm -f: {}", stderr(&o));
+        let o = child.wait_with_output().unwrap();
+        assert_ne!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
+        for d in ["containers", "names"] {
+            let left: Vec<_> = std::fs::read_dir(fe.store().join(d))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.file_name())
+                .collect();
+            assert!(left.is_empty(), "{name}: left in {d}: {left:?}");
+        }
+        assert_eq!(fe.ok(&["ps", "-aq"]), "", "{name}");
+    }
+}

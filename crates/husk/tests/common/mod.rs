@@ -572,6 +572,11 @@ impl Bait {
 /// (tests of one binary share the `it-PID-` prefix, so a substring match would wait on another
 /// test's container).
 fn names_id(cmdline: &str, id: &str) -> bool {
+    // A path (a store directory the monitors' argv carries) is one whole argument: never a
+    // word of the split below, which made faults.rs' wait for the monitors a no-op.
+    if id.contains('/') {
+        return cmdline.split('\0').any(|arg| arg == id);
+    }
     cmdline
         .split(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
         .any(|word| word == id)
