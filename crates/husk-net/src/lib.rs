@@ -178,7 +178,10 @@ fn drop_lease(
         )
     };
     match veth {
-        VethEnd::Delete => delete()?,
+        VethEnd::Delete => {
+            delete()?;
+            husk_runtime::fault::point("net.veth-deleted")?;
+        }
         VethEnd::IfLeft if tools::link_exists(&name) => {
             let _ = delete();
         }
@@ -662,22 +665,21 @@ pub fn next_ifname(pid: i32) -> (String, bool) {
 
 /// `network disconnect` of a running container: its link on `network` deleted (its peer in the
 /// container goes with it), and that network's lease and hosts entries released. Returns the
-/// address it had.
-pub fn detach(root: &Path, id: &str, network: &str) -> Result<Ipv4Addr, Error> {
+/// address it had, None when it held none.
+pub fn detach(root: &Path, id: &str, network: &str) -> Result<Option<Ipv4Addr>, Error> {
     let dir = net_dir(root);
     let locked = ipam::lock(&dir)?;
-    let ep = hosts::on_network(&dir, &locked, network)
+    // None held: detached already (a disconnect that failed after this, before its record).
+    let Some(ep) = hosts::on_network(&dir, &locked, network)
         .into_iter()
         .find(|e| e.id == id)
-        .ok_or_else(|| {
-            Error::Msg(format!(
-                "network disconnect {network}: container {id} holds no address on it"
-            ))
-        })?;
+    else {
+        return Ok(None);
+    };
     let text = std::fs::read_to_string(dir.join("leases").join(ep.ip.to_string()))
         .unwrap_or_else(|_| id.to_string());
     drop_lease(&dir, &locked, ep.ip, &text, VethEnd::Delete)?;
-    Ok(ep.ip)
+    Ok(Some(ep.ip))
 }
 
 /// `Attachment::release` for a process other than the one that allocated (a detached

@@ -14,11 +14,34 @@
 
 use crate::Error;
 
+#[cfg(feature = "fault-injection")]
+static SCOPE: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// Names this process' steps from now on `SCOPE/step`: a command that reaches steps of another's
+/// (`network connect` leases and attaches as `run` does) is walked apart from it, since a fault
+/// named `net.leased` would stop the run before the connect is reached.
+#[cfg(feature = "fault-injection")]
+pub fn scope(name: &'static str) {
+    let _ = SCOPE.set(name);
+}
+
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub fn scope(_name: &'static str) {}
+
 /// Reached step `step`: fails or dies there when the test asked for it.
 #[cfg(feature = "fault-injection")]
 pub fn point(step: &'static str) -> Result<(), Error> {
     use std::io::Write;
     use std::sync::OnceLock;
+    let scoped;
+    let step = match SCOPE.get() {
+        Some(s) => {
+            scoped = format!("{s}/{step}");
+            scoped.as_str()
+        }
+        None => step,
+    };
     // Opened at the first step (before the clone), so init, a clone, still writes to it after
     // pivot_root, where the path no longer resolves. O_APPEND with one write per line: husk and
     // init trace into the same file.

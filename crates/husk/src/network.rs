@@ -247,6 +247,7 @@ fn connect(
     alias: &[String],
     ip: Option<String>,
 ) -> Result<(), Error> {
+    husk_runtime::fault::scope("connect");
     let name = if network == networks::DEFAULT {
         network.to_string()
     } else {
@@ -302,7 +303,8 @@ fn connect(
         let path = format!("/proc/{pid}/ns/net");
         let attached = std::fs::File::open(&path)
             .map_err(Error::io("open", &path))
-            .and_then(|ns| att.attach(std::os::fd::AsFd::as_fd(&ns)));
+            .and_then(|ns| att.attach(std::os::fd::AsFd::as_fd(&ns)))
+            .and_then(|()| husk_runtime::fault::point("network.attached"));
         if let Err(e) = attached.and_then(|()| record_network(&store, &mut meta, b)) {
             let _ = husk_net::detach(root, &meta.id, &att.network.name);
             return Err(e);
@@ -330,6 +332,7 @@ fn record_network(
 /// `network disconnect NET CONTAINER`: a running container's link on NET goes now; its next
 /// start leases on the networks left (none left: network none).
 fn disconnect(root: &Path, network: &str, word: &str) -> Result<(), Error> {
+    husk_runtime::fault::scope("disconnect");
     let (store, mut meta, running) = target(root, "disconnect", word)?;
     let on = |b: &husk_containers::store::BridgeMeta| {
         b.network == network
@@ -349,6 +352,7 @@ fn disconnect(root: &Path, network: &str, word: &str) -> Result<(), Error> {
     let gone = all.remove(i);
     if running.is_some() {
         husk_net::detach(root, &meta.id, &gone.network)?;
+        husk_runtime::fault::point("network.detached")?;
     }
     let mut rest = all.into_iter();
     meta.bridge = rest.next();

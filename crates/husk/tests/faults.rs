@@ -214,20 +214,35 @@ echo "after: $(ls "$ROOT/.net/leases" | wc -l)"
 }
 
 /// The front end's own steps (pull, the image's overlay, bridge networking, the detached
-/// monitor, its log and its exit record); create's, init's and the rest are walked above.
+/// monitor, its log and its exit record, `network connect` and `disconnect`); create's, init's
+/// and the rest are walked above.
 const FRONT_END: &[&str] = &[
-    "pull.", "image.", "run.", "net.", "monitor.", "log.", "finish.",
+    "pull.",
+    "image.",
+    "run.",
+    "net.",
+    "monitor.",
+    "log.",
+    "finish.",
+    "connect/",
+    "disconnect/",
 ];
 
-/// One front-end pass under `fault`: pull, `run -d` on the bridge with a published port, wait
-/// for the container and its monitor to be gone, `logs`, `rm -f`, `rmi`; the pull and the rmi
-/// only for a pull's fault or a clean pass (the image stays pulled between the others, which
-/// keeps the walk's time down). Stops at the first command that fails.
+/// The second network of the walk's `network connect` passes.
+const NET2: &str = "fwnet";
+
+/// One front-end pass under `fault`: pull, `run -d` on the bridge with a published port,
+/// then with `links` `network connect` and `disconnect` of NET2 while it runs and a `stop`, wait
+/// for the container and its monitor to be gone, `logs` (the line it wrote, in a clean pass),
+/// `rm -f`, `rmi`; the pull and the rmi only for a pull's fault or a clean pass (the image stays
+/// pulled between the others, which keeps the walk's time down). Stops at the first command
+/// that fails.
 fn front_end_pass(
     n: &Net,
     img: &str,
     name: &str,
     pull: bool,
+    links: bool,
     fault: Option<&str>,
     trace: Option<&Path>,
 ) -> Result<(), String> {
@@ -251,6 +266,11 @@ fn front_end_pass(
     if pull {
         husk(&["pull", "-q", img])?;
     }
+    let sh = if links {
+        "echo out; exec sleep 1000"
+    } else {
+        "echo out"
+    };
     husk(&[
         "run",
         "-d",
@@ -263,15 +283,23 @@ fn front_end_pass(
         img,
         "sh",
         "-c",
-        "echo out",
+        sh,
         name,
     ])?;
+    if links {
+        husk(&["network", "connect", NET2, name])?;
+        husk(&["network", "disconnect", NET2, name])?;
+        husk(&["stop", "-t", "0", name])?;
+    }
     // The container (its $0 is the name) and every monitor process of the store end.
     let fe = n.dir.join("run-fe").to_string_lossy().into_owned();
     wait_until(PATIENCE, &format!("{name} and its monitor to end"), || {
         procs_naming(&fe).is_empty() && procs_naming(name).is_empty()
     });
-    husk(&["logs", name])?;
+    let logs = husk(&["logs", name])?;
+    if fault.is_none() && logs != "out\n" {
+        return Err(format!("logs: {logs:?}, not the line the container wrote"));
+    }
     husk(&["rm", "-f", name])?;
     if pull {
         husk(&["rmi", img])?;
@@ -339,7 +367,7 @@ fn front_end_leftovers(n: &Net, name: &str, ids: &[String]) -> Vec<String> {
             .filter(|l| l.contains("dnat to"))
             .map(|l| format!("rule {l}")),
     );
-    if let Ok(hosts) = std::fs::read_dir(n.dir.join("run/.net/hosts")) {
+    if let Ok(hosts) = std::fs::read_dir(n.dir.join("run/.net/endpoints")) {
         left.extend(
             hosts
                 .flatten()
@@ -375,8 +403,9 @@ fn every_step_of_the_front_end_fails_and_is_killed_cleanly() {
     let Some(n) = Net::new("faults") else { return };
     n.push("bb", "bb");
     let img = format!("{REG}/bb");
+    n.ok(&["network", "create", NET2]);
     let trace = n.dir.join("trace");
-    front_end_pass(&n, &img, "fw-trace", true, None, Some(&trace)).expect("the clean pass");
+    front_end_pass(&n, &img, "fw-trace", true, true, None, Some(&trace)).expect("the clean pass");
     n.assert_store_empty();
     let steps = steps_in(&trace, |s| FRONT_END.iter().any(|p| s.starts_with(p)));
     assert_traced(
@@ -396,6 +425,11 @@ fn every_step_of_the_front_end_fails_and_is_killed_cleanly() {
             "log.open",
             "finish.released",
             "finish.recorded",
+            "connect/net.leased",
+            "connect/net.veth",
+            "connect/network.attached",
+            "disconnect/net.veth-deleted",
+            "disconnect/network.detached",
         ],
     );
     for (i, step) in steps.iter().enumerate() {
@@ -412,7 +446,8 @@ fn every_step_of_the_front_end_fails_and_is_killed_cleanly() {
             let _ = std::fs::remove_file(&reached);
             eprintln!("{fault}");
             let pull = step.starts_with("pull.");
-            let r = front_end_pass(&n, &img, &name, pull, Some(&fault), Some(&reached));
+            let links = step.contains('/');
+            let r = front_end_pass(&n, &img, &name, pull, links, Some(&fault), Some(&reached));
             let trace = std::fs::read_to_string(&reached).unwrap_or_default();
             assert!(
                 trace.lines().any(|s| s == step),
@@ -421,6 +456,9 @@ fn every_step_of_the_front_end_fails_and_is_killed_cleanly() {
             assert_blobs_whole(&n, &fault);
             let o = n.husk(&["ps", "-a"]);
             assert!(o.status.success(), "{fault}: ps -a: {}", stderr(&o));
+            if links && action == "error" {
+                assert_link_undone(&n, &name, &fault, &r);
+            }
             let ids: Vec<String> = std::fs::read_dir(n.dir.join("run-fe/containers"))
                 .into_iter()
                 .flatten()
@@ -441,7 +479,7 @@ fn every_step_of_the_front_end_fails_and_is_killed_cleanly() {
                 front_end_leftovers(&n, &name, &ids)
             });
             // The next pass works, from the same name, and leaves the store empty.
-            front_end_pass(&n, &img, &name, pull, None, None)
+            front_end_pass(&n, &img, &name, pull, links, None, None)
                 .unwrap_or_else(|e| panic!("{fault}: the next pass: {e}"));
             if pull {
                 n.assert_store_empty();
@@ -453,4 +491,44 @@ fn every_step_of_the_front_end_fails_and_is_killed_cleanly() {
             );
         }
     }
+}
+
+/// After a `network connect` or `disconnect` that failed, the container (still running) is on
+/// the bridge alone or, its disconnect failed midway, `disconnect` finishes it: one lease and one
+/// veth left, its bridge's, and no endpoint (hosts entry) on NET2.
+fn assert_link_undone(n: &Net, name: &str, fault: &str, r: &Result<(), String>) {
+    if fault.starts_with("disconnect/") {
+        let o = n.husk(&["network", "disconnect", NET2, name]);
+        assert!(
+            o.status.success() || stderr(&o).contains("not on"),
+            "{fault}: disconnect again: {}",
+            stderr(&o)
+        );
+    }
+    let count = |d: &str| {
+        std::fs::read_dir(n.dir.join("run/.net").join(d))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let veths = n
+        .cmd("ip")
+        .args(["-o", "link", "show", "type", "veth"])
+        .output()
+        .unwrap();
+    let veths = stdout(&veths).lines().count();
+    let on_net2 = std::fs::read_dir(n.dir.join("run/.net/endpoints"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            std::fs::read_to_string(e.path())
+                .unwrap_or_default()
+                .contains(&format!("\"Network\":\"{NET2}\""))
+        })
+        .count();
+    assert_eq!(
+        (count("leases"), on_net2, veths),
+        (1, 0, 1),
+        "{fault} ({r:?}): leases, endpoints on {NET2} and veths left"
+    );
 }
