@@ -3,8 +3,10 @@
 # (made here and removed after) runs `husk run --rm --rootfs DIR true` and rootless
 # `podman run --rm --rootfs DIR true` on the same busybox root it owns, with network none, and
 # with each one's user-mode network (husk: pasta; podman 4.3: slirp4netns, it has no pasta), husk's
-# slirp4netns against podman's, and
-# pasta's own `pasta --config-net true` for its setup cost; interleaved, N times each; median
+# slirp4netns against podman's,
+# pasta's own `pasta --config-net true` for its setup cost, and an image of that root (one layer,
+# an oci-archive both load) with `run --rm IMAGE true` (podman on its overlay driver, which is
+# native overlayfs in a user namespace on this kernel); interleaved, N times each; median
 # and p10-p90 of the wall time of each whole command. Everything runs in a network namespace of
 # the script's own (an uplink veth with a default route for pasta and slirp4netns to use), and a
 # mount namespace of its own where a 0666 tun node is bound over /dev/net/tun (the host's node is
@@ -35,7 +37,30 @@ cp "$HUSK" "$W/husk"
 cp "$(command -v busybox)" "$W/rootfs/bin/busybox"
 for a in sh true; do ln -s busybox "$W/rootfs/bin/$a"; done
 mkdir -p "$W/rootfs/"{proc,dev,sys,etc,tmp}
-chown -R "$U:" "$W/home" "$W/run" "$W/rootfs"
+python3 - "$W/rootfs" "$W/img.tar" <<'PY'
+import hashlib, io, json, sys, tarfile
+root, out = sys.argv[1], sys.argv[2]
+blobs = {}
+def blob(data):
+    d = hashlib.sha256(data).hexdigest(); blobs[d] = data
+    return {"digest": "sha256:" + d, "size": len(data)}
+b = io.BytesIO()
+with tarfile.open(fileobj=b, mode="w") as t:
+    t.add(root, arcname=".", filter=lambda i: (setattr(i, "uid", 0), setattr(i, "gid", 0), i)[2])
+layer = b.getvalue()
+cfg = blob(json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
+    "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}}).encode())
+man = blob(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": dict(cfg, mediaType="application/vnd.oci.image.config.v1+json"),
+    "layers": [dict(blob(layer), mediaType="application/vnd.oci.image.layer.v1.tar")]}).encode())
+index = {"schemaVersion": 2, "manifests": [dict(man, mediaType="application/vnd.oci.image.manifest.v1+json",
+    annotations={"org.opencontainers.image.ref.name": "localhost/rlbench:1"})]}
+with tarfile.open(out, "w") as t:
+    for name, data in [("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), ("index.json", json.dumps(index).encode())] + \
+            [("blobs/sha256/" + d, v) for d, v in blobs.items()]:
+        i = tarfile.TarInfo(name); i.size = len(data); i.mode = 0o644; t.addfile(i, io.BytesIO(data))
+PY
+chown -R "$U:" "$W/home" "$W/run" "$W/rootfs" "$W/img.tar"
 chmod 700 "$W/run"
 podman_conf "$W/containers.conf"
 # The loop runs as the user in one shell, so runuser's PAM session is in neither number.
@@ -48,9 +73,13 @@ p() { podman --root "$W/home/storage" --runroot "$W/run/storage" --storage-drive
 pn() { podman --root "$W/home/storage" --runroot "$W/run/storage" --storage-driver vfs --runtime runc \\
   run --rm --network slirp4netns --rootfs "$W/rootfs" true; }
 pa() { pasta --config-net -q -t none -u none -T none -U none -- true; }
-h && hn && hs && p && pn && pa || exit 1 # warm-up (podman makes its pause process and storage first)
+hi() { "$W/husk" run --rm --network none localhost/rlbench:1 true; }
+po() { podman --root "$W/home/ovl" --runroot "$W/run/ovl" --storage-driver overlay --runtime runc "\$@"; }
+pi() { po run --rm --network none localhost/rlbench:1 true; }
+"$W/husk" load -q -i "$W/img.tar" >/dev/null && po load -q -i "$W/img.tar" >/dev/null || exit 1
+h && hn && hs && p && pn && pa && hi && pi || exit 1 # warm-up (podman makes its pause process and storage first)
 for i in \$(seq $N); do
-  for c in h p hn pn hs pa; do
+  for c in h p hn pn hs pa hi pi; do
     t=\$(date +%s%N); \$c >/dev/null || exit 1; echo "\$c \$(( (\$(date +%s%N) - t) / 1000 ))"
   done
 done
@@ -73,6 +102,8 @@ mapfile -t hn < <(col hn)
 mapfile -t pn < <(col pn)
 mapfile -t pa < <(col pa)
 mapfile -t hs < <(col hs)
+mapfile -t hi < <(col hi)
+mapfile -t pi < <(col pi)
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 stats() { python3 -c 'import sys,statistics
 v=sorted(int(x)/1000 for x in sys.argv[1:]); q=lambda f: v[min(len(v)-1,int(f*len(v)))]
@@ -96,6 +127,7 @@ print(f"{statistics.median(a)/statistics.median(b):.2f}x")' "$@"; }
   echo "| husk pasta / podman slirp4netns | $(stats "${hn[@]}") | $(stats "${pn[@]}") | $(ratio "${#hn[@]}" "${hn[@]}" "${pn[@]}") |"
   echo "| slirp4netns (both) | $(stats "${hs[@]}") | $(stats "${pn[@]}") | $(ratio "${#hs[@]}" "${hs[@]}" "${pn[@]}") |"
   echo "| pasta's own \`pasta --config-net true\` | $(stats "${pa[@]}") | | |"
+  echo "| none, \`run --rm IMAGE true\` (podman: overlay driver) | $(stats "${hi[@]}") | $(stats "${pi[@]}") | $(ratio "${#hi[@]}" "${hi[@]}" "${pi[@]}") |"
   echo "| husk pasta - husk none (setup cost) | $(python3 -c 'import sys,statistics
 n=int(sys.argv[1]); a=[int(x) for x in sys.argv[2:2+n]]; b=[int(x) for x in sys.argv[2+n:]]
 print(f"{(statistics.median(a)-statistics.median(b))/1000:.1f}")' "${#hn[@]}" "${hn[@]}" "${h[@]}") | | |"

@@ -124,8 +124,96 @@ check "--network host: the host's /sys bound" 0 "^block" \
 check "a root-owned --rootfs: EACCES names the step and says the container's root is the user" 125 \
   "create mount target /proc: EACCES.*container's root is uid $uid1 on the host" \
   as "$U1" "$H" run --rootfs "$T/rootfs" -- true
-check "an image as an ordinary user: refused, saying why and what to do" 125 \
-  "images as an ordinary user: not yet.*use --rootfs DIR" as "$U1" "$H" run localhost/busybox true
+
+# images as the user: an OCI layout made here (two layers: busybox, a file of uid 1234, a file
+# and a directory's contents the second layer whites out, the second an opaque directory), as
+# an oci-archive for `husk load` and as a layout directory for `run oci:DIR`
+python3 - "$T/rootfs" "$T/img" <<'PY' || { echo "cannot make the test image"; exit 1; }
+import hashlib, io, json, os, sys, tarfile
+root, out = sys.argv[1], sys.argv[2]
+os.makedirs(out + "/blobs/sha256")
+def blob(data):
+    d = hashlib.sha256(data).hexdigest()
+    open(f"{out}/blobs/sha256/{d}", "wb").write(data)
+    return {"digest": "sha256:" + d, "size": len(data)}
+def layer(add):
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode="w", format=tarfile.PAX_FORMAT) as t:
+        add(t)
+    data = b.getvalue()
+    return data, blob(data)
+def entry(t, name, data=None, uid=0, mode=0o644, kind=tarfile.REGTYPE):
+    i = tarfile.TarInfo(name); i.uid = i.gid = uid; i.mode = mode; i.type = kind
+    if data is None:
+        t.addfile(i)
+    else:
+        i.size = len(data); t.addfile(i, io.BytesIO(data))
+def base(t):
+    for d in ["bin", "etc", "home", "opq"]:
+        entry(t, d, mode=0o755, kind=tarfile.DIRTYPE)
+    entry(t, "home/app", uid=1234, mode=0o755, kind=tarfile.DIRTYPE)
+    for n in sorted(os.listdir(root + "/bin")):
+        p = root + "/bin/" + n
+        if os.path.islink(p):
+            i = tarfile.TarInfo("bin/" + n); i.type = tarfile.SYMTYPE; i.linkname = os.readlink(p); t.addfile(i)
+        else:
+            entry(t, "bin/" + n, open(p, "rb").read(), mode=0o755)
+    entry(t, "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\napp:x:1234:1234::/home/app:/bin/sh\n")
+    entry(t, "home/app/note", b"app's\n", uid=1234)
+    entry(t, "gone", b"whited out\n")
+    entry(t, "opq/old", b"hidden by the opaque directory\n")
+def top(t):
+    entry(t, ".wh.gone", b"")
+    entry(t, "opq", mode=0o755, kind=tarfile.DIRTYPE)
+    entry(t, "opq/.wh..wh..opq", b"")
+    entry(t, "opq/new", b"new\n")
+layers = [layer(base), layer(top)]
+diff = ["sha256:" + hashlib.sha256(d).hexdigest() for d, _ in layers]
+cfg = blob(json.dumps({"architecture": "amd64", "os": "linux",
+    "config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]},
+    "rootfs": {"type": "layers", "diff_ids": diff}}).encode())
+man = blob(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": dict(cfg, mediaType="application/vnd.oci.image.config.v1+json"),
+    "layers": [dict(d, mediaType="application/vnd.oci.image.layer.v1.tar") for _, d in layers]}).encode())
+json.dump({"schemaVersion": 2, "manifests": [dict(man, mediaType="application/vnd.oci.image.manifest.v1+json",
+    annotations={"io.containerd.image.name": "localhost/rlbox:1"})]}, open(out + "/index.json", "w"))
+json.dump({"imageLayoutVersion": "1.0.0"}, open(out + "/oci-layout", "w"))
+PY
+tar -C "$T/img" -cf "$T/img.tar" . && chmod -R a+rX "$T/img" "$T/img.tar"
+store1=$T/home-$U1/.local/share/husk
+check "image, with ranges: husk load" 0 "Loaded image: localhost/rlbox:1" as "$U1" "$H" load -i "$T/img.tar"
+check "image, with ranges: husk images" 0 "^localhost/rlbox +1 " as "$U1" "$H" images
+check "image, with ranges: a layer's file of uid 1234 is the user's range's on the host" 0 "^$((FIRST + 1233)) $((FIRST + 1233))\$" \
+  sh -c "stat -c '%u %g' $store1/layers/*/diff/home/app/note"
+check "image, with ranges: run, root is the user" 0 "^uid=0\(root\) gid=0 .*app:x:1234" \
+  as "$U1" "$H" run --rm localhost/rlbox:1 sh -c 'echo $(id) $(cat /etc/passwd)'
+check "image, with ranges: the file of uid 1234 shows 1234 inside" 0 "^1234 1234 app's\$" \
+  as "$U1" "$H" run --rm localhost/rlbox:1 sh -c 'echo $(stat -c "%u %g" /home/app/note) $(cat /home/app/note)'
+check "image, with ranges: whiteout and opaque directory" 0 "^gone: no; opq: new\$" \
+  as "$U1" "$H" run --rm localhost/rlbox:1 sh -c 'echo "gone: $(ls /gone 2>/dev/null || echo no); opq: $(ls /opq)"'
+check "image, with ranges: -u app, writes as 1234 (copy-up keeps the owner)" 0 "^1234 1234\$" \
+  as "$U1" "$H" run --rm -u app localhost/rlbox:1 sh -c 'echo x >>/home/app/note && stat -c "%u %g" /home/app/note'
+check "image, with ranges: a write does not reach the image" 0 "^app's\$" \
+  as "$U1" "$H" run --rm localhost/rlbox:1 cat /home/app/note
+check "image, with ranges: run oci:DIR" 0 "^new\$" as "$U1" "$H" run --rm "oci:$T/img" cat /opq/new
+check "image, with ranges: run -d IMAGE refused, saying why and what to do" 125 \
+  "run -d IMAGE as an ordinary user: not yet.*foreground" as "$U1" "$H" run -d localhost/rlbox:1 true
+check "image, with ranges: nothing left of the runs in the store" 0 "^0\$" \
+  sh -c "find $store1/containers $store1/tmp -mindepth 1 | wc -l"
+check "image, with ranges: rmi" 0 "Untagged: localhost/rlbox:1" as "$U1" "$H" rmi localhost/rlbox:1
+check "image, with ranges: rmi left no layer, blob or container" 0 "^0\$" \
+  sh -c "find $store1/layers $store1/blobs/sha256 $store1/containers -mindepth 1 | wc -l"
+store0=$T/home-$U0/.local/share/husk
+check "image, no ranges: load" 0 "Loaded image: localhost/rlbox:1" as "$U0" "$H" load -i "$T/img.tar"
+check "image, no ranges: files of other owners are the user's (root inside)" 0 "^0 0 app's\$" \
+  as "$U0" "$H" run --rm localhost/rlbox:1 sh -c 'echo $(stat -c "%u %g" /home/app/note) $(cat /home/app/note)'
+check "image, no ranges: whiteout and opaque directory" 0 "^gone: no; opq: new\$" \
+  as "$U0" "$H" run --rm localhost/rlbox:1 sh -c 'echo "gone: $(ls /gone 2>/dev/null || echo no); opq: $(ls /opq)"'
+check "image, no ranges: -u 1234 is refused, naming the missing range" 125 "uid 1234 is not mapped" \
+  as "$U0" "$H" run --rm -u 1234 localhost/rlbox:1 true
+check "image, no ranges: rmi" 0 "Untagged: localhost/rlbox:1" as "$U0" "$H" rmi localhost/rlbox:1
+check "image, no ranges: rmi left an empty store" 0 "^0\$" \
+  sh -c "find $store0/layers $store0/blobs/sha256 $store0/containers -mindepth 1 | wc -l"
 check "--network bridge as an ordinary user: refused, saying why" 125 \
   "--network bridge: needs root.*as an ordinary user use --network pasta" \
   as "$U1" "$H" run --network bridge -- true

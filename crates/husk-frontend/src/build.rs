@@ -498,7 +498,12 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
     // podman's --systemd looks at the program, not at --init's reaper in front of it.
     let program = &args[if a.init { 2 } else { 0 }..];
     let systemd = super::systemd::wanted(a.systemd.as_deref(), program)?;
-    let mut mounts = container_mounts(a, host, embedded, &ns, &rootfs)?;
+    // What the root holds is read here, before init attaches a detached root where it goes.
+    let view = match &a.root_mount {
+        Some(fd) => PathBuf::from(husk_sys::mount::fd_path(std::os::fd::AsFd::as_fd(&**fd))),
+        None => rootfs.clone(),
+    };
+    let mut mounts = container_mounts(a, host, embedded, &ns, &view)?;
     if systemd {
         super::systemd::mounts(&mut mounts);
     }
@@ -508,7 +513,7 @@ pub fn build(a: &RunArgs, id: &str, host: &Host) -> Result<Built, Error> {
     let namespaces = namespace_list(&ns, host);
     let sysctl = sysctls(a)?;
 
-    let user = container_user(a, host, &ns, &rootfs)?;
+    let user = container_user(a, host, &ns, &view)?;
     let cwd = working_dir(a, host, embedded)?;
 
     let mut spec = Spec {

@@ -141,6 +141,11 @@ pub struct RunArgs {
     /// The image's ExposedPorts keys (`80/tcp`), set when an image is run: what -P publishes
     #[arg(skip)]
     pub exposed: Vec<String>,
+    /// An ordinary user's image root: overlayfs mounted nowhere (made in a user namespace of its
+    /// own, husk_image::overlay). The front end reads the root through it (`/proc/self/fd/N`);
+    /// init attaches it at `--rootfs`, the empty directory it stands for.
+    #[arg(skip)]
+    pub root_mount: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
     /// Another name for the container on a named network (the others' /etc/hosts)
     #[arg(long = "network-alias", visible_alias = "net-alias")]
     pub network_alias: Vec<String>,

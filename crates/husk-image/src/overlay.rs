@@ -1,6 +1,15 @@
 //! A container's root from an image: overlayfs with the image's layers as lowerdirs (read-only,
 //! shared) and the container's own upper/work under containers/<id>/, removed with it. More
 //! layers than one page of mount options holds are named by fd.
+//!
+//! An ordinary user cannot mount overlayfs in the host's mount namespace, only as root of a user
+//! namespace (Linux >= 5.11, `userxattr`). Its root (`prepare_detached`) is made by a child in a
+//! namespace mapped as the container's (husk_runtime::mapped): a tmpfs for upper and work, then
+//! the overlay, whose detached copy (open_tree) is sent back as an fd. The front end reads the root
+//! through that fd and init attaches it in the container's own mount namespace (move_mount).
+//! Nothing of it is on the host's filesystems: the container's writes live in that tmpfs and go
+//! when the last reference (init's mount namespace, the front end's fd) does, even after a kill.
+//! fuse-overlayfs, podman's fallback for older kernels, is not needed on these.
 
 use crate::store::{Image, Store};
 use husk_runtime::Error;
@@ -11,6 +20,8 @@ use std::path::{Path, PathBuf};
 pub struct Root {
     pub dir: PathBuf,
     pub merged: PathBuf,
+    /// `prepare_detached`'s overlay, mounted nowhere; `merged` is then only where init attaches it.
+    pub mount: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
 }
 
 /// mount(2) takes its options in one page.
@@ -30,6 +41,20 @@ pub fn prepare(
     record: &Path,
     volatile: bool,
 ) -> Result<Root, Error> {
+    let root = root_dir(store, img, id, record, &["upper", "work", "merged"])?;
+    mount(store, img, &root.dir, volatile, "")?;
+    husk_runtime::fault::point("image.overlay-mounted")?;
+    Ok(root)
+}
+
+/// containers/<id>/ of a new root, with its `owner`, `subdirs` and `image`.
+fn root_dir(
+    store: &Store,
+    img: &Image,
+    id: &str,
+    record: &Path,
+    subdirs: &[&str],
+) -> Result<Root, Error> {
     let dir = store.root.join("containers").join(id);
     if dir.exists() {
         // Left by a husk that was killed: its container is gone (the caller checked).
@@ -38,6 +63,7 @@ pub fn prepare(
     let root = Root {
         merged: dir.join("merged"),
         dir,
+        mount: None,
     };
     // The owner first: a husk killed after this leaves a root `reclaim` recognises as its.
     // A start time that cannot be read fails the run: 0 would make the root look abandoned.
@@ -49,13 +75,60 @@ pub fn prepare(
     let op = root.dir.join(OWNER);
     std::fs::write(&op, format!("{me} {start}\n{}\n", record.display()))
         .map_err(Error::io("write", &op))?;
-    for d in ["upper", "work", "merged"] {
+    for d in subdirs {
         let p = root.dir.join(d);
         std::fs::create_dir_all(&p).map_err(Error::io("create container directory", &p))?;
     }
     let ip = root.dir.join("image");
     std::fs::write(&ip, &img.id).map_err(Error::io("write", &ip))?;
-    mount(store, img, &root.dir, volatile)?;
+    Ok(root)
+}
+
+/// `prepare` for an ordinary user (see the module's comment): `uid`/`gid` are the container's
+/// maps. containers/<id>/ holds only `owner`, `image` and the empty `merged` init attaches the
+/// root at; all of it the user's own, removed by `release`.
+pub fn prepare_detached(
+    store: &Store,
+    img: &Image,
+    id: &str,
+    record: &Path,
+    uid: &[husk_spec::config::IdMapping],
+    gid: &[husk_spec::config::IdMapping],
+) -> Result<Root, Error> {
+    let mut root = root_dir(store, img, id, record, &["merged"])?;
+    let mut lower = vec![];
+    for l in img.layers.iter().rev() {
+        lower.push(store.layer_dir(&l.chain_id)?.join("diff"));
+    }
+    let scratch = root.dir.clone();
+    let reply = husk_runtime::mapped::run(uid, gid, || {
+        // The child's own mount namespace: this tmpfs over the container's directory is seen by
+        // no one else, and lives on only as the overlay's upper layer. mount(2), not fsconfig,
+        // whose values stop at 256 bytes (a few layers' paths); then a detached copy to send.
+        let s = scratch.to_string_lossy();
+        husk_sys::mount::mount(Some("tmpfs"), &s, Some("tmpfs"), 0, Some("mode=0755"))
+            .map_err(Error::io("mount tmpfs for the upper layer", &scratch))?;
+        for d in ["upper", "work", "merged"] {
+            let p = scratch.join(d);
+            std::fs::create_dir(&p).map_err(Error::io("create", &p))?;
+        }
+        mount(store, img, &scratch, false, ",userxattr")?;
+        let merged = scratch.join("merged");
+        let fd = husk_sys::mount::open_tree_clone(&merged, false).map_err(Error::io(
+            "take a detached copy of the overlay root",
+            &merged,
+        ))?;
+        Ok(husk_runtime::mapped::Reply {
+            fds: vec![fd],
+            text: String::new(),
+        })
+    })?;
+    let fd = reply
+        .fds
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Msg("the overlay root's fd did not arrive".into()))?;
+    root.mount = Some(std::sync::Arc::new(fd));
     husk_runtime::fault::point("image.overlay-mounted")?;
     Ok(root)
 }
@@ -111,7 +184,7 @@ pub fn remount(dir: &Path) -> Result<(), Error> {
     let ip = dir.join("image");
     let id = std::fs::read_to_string(&ip).map_err(Error::io("read", &ip))?;
     let idx = store.index()?;
-    mount(&store, store.find(&idx, id.trim())?, dir, false)
+    mount(&store, store.find(&idx, id.trim())?, dir, false, "")
 }
 
 /// Removes a kept root (`Root::keep`): unmounted, its upper gone.
@@ -119,7 +192,8 @@ pub fn remove(dir: &Path) -> Result<(), Error> {
     release_dir(dir)
 }
 
-fn mount(store: &Store, img: &Image, dir: &Path, volatile: bool) -> Result<(), Error> {
+/// `extra`: more options, each with its leading comma.
+fn mount(store: &Store, img: &Image, dir: &Path, volatile: bool, extra: &str) -> Result<(), Error> {
     let merged = dir.join("merged");
     let mut lower = vec![];
     for l in img.layers.iter().rev() {
@@ -133,7 +207,7 @@ fn mount(store: &Store, img: &Image, dir: &Path, volatile: bool) -> Result<(), E
     }
     let options = |lower: &[PathBuf]| {
         format!(
-            "lowerdir={},upperdir={},workdir={}",
+            "lowerdir={},upperdir={},workdir={}{extra}",
             lower
                 .iter()
                 .map(|p| p.to_string_lossy().into_owned())
@@ -184,6 +258,15 @@ fn mount(store: &Store, img: &Image, dir: &Path, volatile: bool) -> Result<(), E
 }
 
 impl Root {
+    /// Where the root's files are read and written before the container runs: the detached
+    /// overlay by its fd, else `merged`.
+    pub fn view(&self) -> PathBuf {
+        match &self.mount {
+            Some(fd) => PathBuf::from(husk_sys::mount::fd_path(fd.as_fd())),
+            None => self.merged.clone(),
+        }
+    }
+
     /// Keeps the root mounted past this value, for a container that outlives its `run` (`-d`);
     /// `remove` takes it away, `remount` mounts it again after a reboot.
     pub fn keep(mut self) -> PathBuf {
@@ -206,8 +289,12 @@ impl Drop for Root {
 
 fn release_dir(dir: &Path) -> Result<(), Error> {
     let merged = dir.join("merged");
+    // EPERM: an ordinary user, whose roots are never mounted in this namespace.
     if let Err(e) = husk_sys::mount::umount2(&merged.to_string_lossy(), libc::MNT_DETACH)
-        && !matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOENT))
+        && !matches!(
+            e.raw_os_error(),
+            Some(libc::EINVAL | libc::ENOENT | libc::EPERM)
+        )
     {
         return Err(Error::io("unmount overlay root", &merged)(e));
     }

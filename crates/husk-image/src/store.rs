@@ -29,6 +29,15 @@ pub const DEFAULT_ROOT: &str = "/var/lib/husk";
 /// Manifests and configs are read whole: a cap keeps a hostile archive from filling memory.
 pub const JSON_CAP: u64 = 8 << 20;
 
+/// `default_root` fixed before this process enters an ordinary user's mapped namespace
+/// (husk_runtime::mapped), where it is root and would otherwise pick /var/lib/husk.
+static PINNED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Fixes `default_root` at what it is now, for the rest of this process and its children.
+pub fn pin_default_root() -> PathBuf {
+    PINNED.get_or_init(Store::default_root).clone()
+}
+
 pub struct Store {
     pub root: PathBuf,
     _lock: OwnedFd,
@@ -109,6 +118,9 @@ impl Tmp {
 impl Store {
     /// `$HUSK_STORE`, else /var/lib/husk, or an ordinary user's `$XDG_DATA_HOME/husk`.
     pub fn default_root() -> PathBuf {
+        if let Some(p) = PINNED.get() {
+            return p.clone();
+        }
         std::env::var_os("HUSK_STORE")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)

@@ -5,6 +5,11 @@
 //! followed), hard links join two entries of this layer only, and whiteouts become overlayfs'
 //! own (a 0/0 character device for `.wh.NAME`, `trusted.overlay.opaque=y` for `.wh..wh..opq`).
 //! A regular file's capabilities (PAX `SCHILY.xattr.security.capability`) are kept.
+//!
+//! An ordinary user's layers are unpacked as root of a user namespace mapped as its containers'
+//! (husk_runtime::mapped): owners land shifted into the user's /etc/subuid range, the opaque mark
+//! is `user.overlay.opaque` (what overlayfs reads with `userxattr`), and 0/0 whiteouts need no
+//! privilege (Linux >= 5.8). See `Shift` for what such a map cannot hold.
 
 use husk_runtime::Error;
 use husk_sys::fs::{self as sfs, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_XDEV};
@@ -15,6 +20,47 @@ use std::path::{Component, Path, PathBuf};
 const RESOLVE: u64 = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
 const WHITEOUT: &str = ".wh.";
 const OPAQUE: &str = ".wh..wh..opq";
+
+/// How this process can set owners, from its user namespace's uid map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shift {
+    /// The initial user namespace (root's store): owners as the tar says.
+    Host,
+    /// A map with the user's ranges: owners as the tar says, shifted by the map; an owner beyond
+    /// the map is an error naming it.
+    Ranges,
+    /// Only the user's own id (no /etc/subuid range): files of other owners cannot exist, so
+    /// they stay the user's (root in the container), as podman's `ignore_chown_errors`; device
+    /// nodes, which only the initial namespace may make, are left out as well.
+    SingleId,
+}
+
+fn shift_of(uid_map: &str) -> Shift {
+    let lines: Vec<Vec<&str>> = uid_map
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    match lines.as_slice() {
+        [l] if l[..] == ["0", "0", "4294967295"] => Shift::Host,
+        [l] if l.get(2) == Some(&"1") => Shift::SingleId,
+        _ => Shift::Ranges,
+    }
+}
+
+fn shift() -> Shift {
+    static SHIFT: std::sync::OnceLock<Shift> = std::sync::OnceLock::new();
+    *SHIFT.get_or_init(|| {
+        shift_of(&std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default())
+    })
+}
+
+/// The xattr that marks a directory opaque for the overlayfs that will mount it.
+fn opaque_xattr() -> &'static std::ffi::CStr {
+    match shift() {
+        Shift::Host => c"trusted.overlay.opaque",
+        _ => c"user.overlay.opaque",
+    }
+}
 
 /// What one layer held, for `husk images`' SIZE.
 #[derive(Debug, Default, Clone, Copy)]
@@ -102,7 +148,7 @@ fn mark_whiteout(parent: BorrowedFd<'_>, name: &Path, at: &EntryAt<'_>) -> Resul
     let io_err = |step| at.io_err(step);
     let name_str = name.to_string_lossy();
     if name_str == OPAQUE {
-        sfs::fsetxattr(parent.as_fd(), c"trusted.overlay.opaque", b"y")
+        sfs::fsetxattr(parent.as_fd(), opaque_xattr(), b"y")
             .map_err(io_err("mark opaque directory"))?;
         return Ok(true);
     }
@@ -205,6 +251,10 @@ fn create_entry<R: Read>(
         T::Link => {
             let target = entry.link_name_bytes();
             link_within_layer(target.as_deref(), root, parent, name, at)?;
+        }
+        T::Char | T::Block if shift() != Shift::Host => {
+            // mknod of a device needs CAP_MKNOD in the initial user namespace; the runtime
+            // gives a container its /dev, so the image's nodes are not needed there.
         }
         T::Char | T::Block | T::Fifo => {
             let t = match kind {
@@ -410,7 +460,17 @@ fn remove_existing(parent: BorrowedFd<'_>, name: &Path) -> io::Result<()> {
 
 /// chown first: it clears setuid/setgid bits, which the image may legitimately carry.
 fn owner_mode(fd: BorrowedFd<'_>, uid: u32, gid: u32, mode: Option<u32>) -> io::Result<()> {
-    sfs::fchown(fd, uid, gid)?;
+    match sfs::fchown(fd, uid, gid) {
+        // An id the namespace does not map (see `Shift`).
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) && shift() != Shift::Host => {
+            if shift() == Shift::Ranges {
+                return Err(io::Error::other(format!(
+                    "owner {uid}:{gid} is beyond the ids /etc/subuid and /etc/subgid grant this user (EINVAL): grant a larger range (65536 ids from 1 are what images use)"
+                )));
+            }
+        }
+        r => r?,
+    }
     if let Some(m) = mode {
         sfs::fchmod(fd, m)?;
     }
@@ -426,4 +486,21 @@ pub fn ensure_dir(root: &Path, path: &str) -> Result<(), Error> {
         .map_err(Error::io("open container root", root))?;
     open_parent(r.as_fd(), &rel).map_err(Error::io("create working directory", root.join(&rel)))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Shift, shift_of};
+
+    #[test]
+    fn the_uid_map_says_how_owners_are_set() {
+        assert_eq!(shift_of("         0          0 4294967295\n"), Shift::Host);
+        assert_eq!(
+            shift_of("         0       1000          1\n"),
+            Shift::SingleId
+        );
+        assert_eq!(shift_of("0 1000 1\n1 300000 65536\n"), Shift::Ranges);
+        // An unreadable map is not taken for the host's.
+        assert_eq!(shift_of(""), Shift::Ranges);
+    }
 }

@@ -32,6 +32,8 @@ pub(crate) struct InitArgs<'a> {
     pub send_namespaces: Option<crate::sync::StepNamespaces>,
     /// Where to attach the root when it is `/` itself (see `Rootfs::prepare`).
     pub staging: Option<PathBuf>,
+    /// The root as a detached mount to attach at `plan.rootfs` (see `CreateOpts::rootfs_mount`).
+    pub rootfs_mount: Option<&'a OwnedFd>,
     /// User namespaces for id-mapped mounts, aligned with `plan.mounts`.
     pub idmaps: Vec<Option<OwnedFd>>,
     /// Bind sources the parent opened, aligned with `plan.mounts` (see `launch::open_bind_sources`).
@@ -419,7 +421,7 @@ fn mount_root<'a>(
     let has_mount_ns = plan.has(NsKind::Mount);
     Ok(if has_mount_ns {
         crate::explain::step(|| "joined namespaces, hostname, affinity".into());
-        let root = Rootfs::prepare(plan, a.staging.as_deref())?;
+        let root = Rootfs::prepare(plan, a.staging.as_deref(), a.rootfs_mount)?;
         crate::explain::step(|| format!("bound rootfs {}", plan.rootfs.display()));
         let r = Rootfs {
             idmaps: &a.idmaps,

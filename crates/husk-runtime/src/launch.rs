@@ -37,6 +37,10 @@ pub struct CreateOpts {
     pub files: Vec<(String, StateEntry)>,
     /// `--systemd-cgroup`: the cgroup is a systemd scope (husk_cgroup::systemd).
     pub systemd_cgroup: bool,
+    /// The root as a detached mount (an ordinary user's image root: overlayfs made in another
+    /// user namespace, see husk_image::overlay), which init attaches at `plan.rootfs` in its own
+    /// mount namespace instead of binding that directory.
+    pub rootfs_mount: Option<std::sync::Arc<OwnedFd>>,
 }
 
 /// One entry `CreateOpts::files` makes in the state dir.
@@ -503,6 +507,7 @@ fn spawn(
                 runtime_hooks,
                 send_namespaces: step_needs,
                 staging,
+                rootfs_mount: opts.rootfs_mount.as_deref(),
                 console,
                 idmaps,
                 bind_sources,

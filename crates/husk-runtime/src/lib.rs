@@ -14,6 +14,7 @@ pub use cgroup_ops::{events, pause, pids, resume, update};
 pub mod launch;
 pub mod log;
 pub mod lsm;
+pub mod mapped;
 pub mod ops;
 mod process;
 mod propagation;

@@ -165,15 +165,25 @@ impl Rootfs<'_> {
     /// Opens the rootfs as a mount of its own (pivot_root needs a mount point). A root of `/`
     /// is bound onto `staging` instead: bound onto itself, it could not be reached (a lookup of
     /// `/` never crosses the mount stacked on it) and pivot_root would see the old root.
-    pub fn prepare(plan: &Plan, staging: Option<&Path>) -> Step<OwnedFd> {
+    /// A root given as a detached mount (`detached`) is attached there instead.
+    pub fn prepare(
+        plan: &Plan,
+        staging: Option<&Path>,
+        detached: Option<&OwnedFd>,
+    ) -> Step<OwnedFd> {
         let applied = crate::propagation::before_bind(plan.rootfs_propagation);
         husk_sys::mount::mount(None, "/", None, applied, None)
             .map_err(|e| fail("set propagation of", "/", e))?;
         let target = staging.unwrap_or(&plan.rootfs);
         crate::propagation::make_parent_private(applied, target)?;
-        let (r, t) = (plan.rootfs.to_string_lossy(), target.to_string_lossy());
-        husk_sys::mount::mount(Some(&r), &t, None, ms::BIND | ms::REC, None)
-            .map_err(|e| fail("bind rootfs", &plan.rootfs, e))?;
+        if let Some(fd) = detached {
+            husk_sys::mount::move_mount_to_path(fd.as_fd(), target)
+                .map_err(|e| fail("attach the root's mount at", target, e))?;
+        } else {
+            let (r, t) = (plan.rootfs.to_string_lossy(), target.to_string_lossy());
+            husk_sys::mount::mount(Some(&r), &t, None, ms::BIND | ms::REC, None)
+                .map_err(|e| fail("bind rootfs", &plan.rootfs, e))?;
+        }
         let root = sfs::openat(None, target, libc::O_PATH | libc::O_DIRECTORY, 0)
             .map_err(|e| fail("open rootfs", target, e))?;
         if plan.rootfs_readonly_recursive {

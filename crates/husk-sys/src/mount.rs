@@ -152,3 +152,15 @@ pub fn private_procfs() -> io::Result<OwnedFd> {
         attrs,
     )?)
 }
+
+/// move_mount(2) of a detached tree onto the path `to` (resolved in the caller's mount
+/// namespace): how a root made elsewhere (another user namespace's overlayfs) is attached.
+pub fn move_mount_to_path(from: BorrowedFd<'_>, to: &Path) -> io::Result<()> {
+    Ok(rustix::mount::move_mount(
+        from,
+        c"",
+        rustix::fs::CWD,
+        to,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )?)
+}

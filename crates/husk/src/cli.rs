@@ -266,6 +266,7 @@ impl CreateArgs {
             preserve_fds: self.preserve_fds,
             files: vec![],
             systemd_cgroup: false,
+            rootfs_mount: None,
         }
     }
 }
@@ -327,6 +328,7 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         Cmd::Create { c, id } => {
             let opts = CreateOpts {
                 systemd_cgroup,
+                rootfs_mount: None,
                 ..c.opts(root, &id)
             };
             launch::launch(&opts, Mode::Create)?.finish_create()

@@ -43,8 +43,8 @@ pub fn run(root: &Path, mut a: RunArgs, systemd_cgroup: bool) -> Result<i32, Err
             check_it(&a)?;
         }
         return match a.take_positionals() {
-            Target::Image(image) if unprivileged => Err(Error::Msg(format!(
-                "{image}: images as an ordinary user: not yet (their layers must be unpacked with ownership shifted into the user's /etc/subuid range, and mounted with overlayfs inside the user namespace); unpack the image yourself and use --rootfs DIR"
+            Target::Image(image) if unprivileged && (a.detach || monitored) => Err(Error::Msg(format!(
+                "{image}: run -d IMAGE as an ordinary user: not yet (its root is an overlayfs held by the run that made it, and a detached container outlives that run); run it in the foreground, or -d with --rootfs DIR"
             ))),
             _ if monitored && unprivileged => Err(Error::Msg(
                 "--detach-keys and --sig-proxy=false as an ordinary user: not yet; use -d, then logs -f or attach".into(),
@@ -86,6 +86,7 @@ pub fn run(root: &Path, mut a: RunArgs, systemd_cgroup: bool) -> Result<i32, Err
         preserve_fds: a.preserve_fds.unwrap_or(0),
         files: vec![],
         systemd_cgroup,
+        rootfs_mount: None,
     };
     start_and_wait(
         launch::launch(&opts, Mode::Run)?,
@@ -441,6 +442,7 @@ fn run_frontend(root: &Path, a: RunArgs, id: String, image: Option<&str>) -> Res
         bundle: built.plan.rootfs.clone(),
         foreground: true,
         files: built.files,
+        rootfs_mount: a.root_mount.clone(),
         ..Default::default()
     };
     if !a.interactive {

@@ -141,7 +141,26 @@ pub fn pull_options(
     })
 }
 
+/// Runs `f`, which changes the store's files; for an ordinary user as root of a user namespace
+/// mapped as its containers' (husk_runtime::mapped), because its store holds files of the ids
+/// those containers see: unpacking chowns to them, removing removes theirs. Returns `f`'s text.
+fn as_store_owner(f: impl FnOnce() -> Result<String, Error>) -> Result<String, Error> {
+    let Some(me) = husk_frontend::rootless::Rootless::detect() else {
+        return f();
+    };
+    husk_image::store::pin_default_root();
+    let (uid, gid) = (me.uid_mappings(false), me.gid_mappings(false));
+    let reply = husk_runtime::mapped::run(&uid, &gid, || {
+        f().map(|text| husk_runtime::mapped::Reply { fds: vec![], text })
+    })?;
+    Ok(reply.text)
+}
+
 pub fn pull(a: PullArgs) -> Result<(), Error> {
+    as_store_owner(|| pull_here(a).map(|()| String::new())).map(drop)
+}
+
+fn pull_here(a: PullArgs) -> Result<(), Error> {
     let o = husk_image::pull::Options {
         cert_dir: a.cert_dir,
         ..pull_options(
@@ -247,6 +266,10 @@ fn store(exclusive: bool) -> Result<Store, Error> {
 }
 
 pub fn load(a: LoadArgs) -> Result<(), Error> {
+    as_store_owner(|| load_here(a).map(|()| String::new())).map(drop)
+}
+
+fn load_here(a: LoadArgs) -> Result<(), Error> {
     let s = store(true)?;
     let loaded = import::load_archive(&s, &a.input);
     // Archive files no image refers to (docker-archive's legacy v1 json, or everything of a
@@ -429,6 +452,10 @@ pub fn images(a: ImagesArgs) -> Result<(), Error> {
 }
 
 pub fn rmi(a: RmiArgs) -> Result<(), Error> {
+    as_store_owner(|| rmi_here(a).map(|()| String::new())).map(drop)
+}
+
+fn rmi_here(a: RmiArgs) -> Result<(), Error> {
     let s = store(true)?;
     husk_image::overlay::reclaim(&s);
     let mut idx = s.index()?;
@@ -569,6 +596,10 @@ fn prune(all: bool, force: bool) -> Result<(), Error> {
     if !force && !crate::out::confirm(what) {
         return Ok(());
     }
+    as_store_owner(|| prune_here(all).map(|()| String::new())).map(drop)
+}
+
+fn prune_here(all: bool) -> Result<(), Error> {
     let s = store(true)?;
     husk_image::overlay::reclaim(&s);
     let mut idx = s.index()?;
@@ -620,7 +651,8 @@ pub fn prepare_run(
     // An image's container is a service as docker's are: on the bridge unless told otherwise
     // (docs/frontend.md says why --rootfs and the embedded default stay on none). An ordinary
     // user has no bridge (husk refuses one): none there.
-    if a.network.is_none() && husk_frontend::rootless::Rootless::detect().is_none() {
+    let rootless = husk_frontend::rootless::Rootless::detect();
+    if a.network.is_none() && rootless.is_none() {
         a.network = Some(husk_net::networks::DEFAULT.to_string());
     }
     let root = Store::default_root();
@@ -645,30 +677,39 @@ pub fn prepare_run(
         let idx = s.index()?;
         Ok(s.find(&idx, image).is_ok())
     };
-    if !from_layout && (policy == "always" || (policy == "missing" && !stored(&root)?)) {
-        let o = pull_options(a.quiet, a.platform.as_deref(), a.tls_verify, None)?;
-        husk_image::pull::pull(&root, image, &o).map_err(|e| {
-            Error::Msg(format!(
-                "{image}: {e}. To run {image} on the host's root, read-only: husk run [OPTIONS] -- {image} ..."
-            ))
-        })?;
-    }
+    let pulling = !from_layout && (policy == "always" || (policy == "missing" && !stored(&root)?));
+    // What changes the store (a pull, a layout's load) runs where the store's owner is root.
+    let want = if pulling || from_layout {
+        let (quiet, platform, tls) = (a.quiet, a.platform.clone(), a.tls_verify);
+        let r = root.clone();
+        as_store_owner(move || {
+            if pulling {
+                let o = pull_options(quiet, platform.as_deref(), tls, None)?;
+                husk_image::pull::pull(&r, image, &o).map_err(|e| {
+                    Error::Msg(format!(
+                        "{image}: {e}. To run {image} on the host's root, read-only: husk run [OPTIONS] -- {image} ..."
+                    ))
+                })?;
+            }
+            let Some(rest) = image.strip_prefix("oci:") else {
+                return Ok(image.to_string());
+            };
+            let (dir, tag) = match rest.rsplit_once(':') {
+                Some((d, t)) if !t.contains('/') => (d, Some(t)),
+                _ => (rest, None),
+            };
+            let s = Store::open(&r, true)?;
+            let names = import::load_layout(&s, Path::new(dir), tag)?;
+            Ok(names.into_iter().next().unwrap_or_default())
+        })?
+    } else {
+        image.to_string()
+    };
     // A mistyped command is no reason to create the store.
     if !from_layout && !root.join("images.json").exists() {
         return Err(missing(&root));
     }
     let s = Store::open(&root, true)?;
-    let want = match image.strip_prefix("oci:") {
-        Some(rest) => {
-            let (dir, tag) = match rest.rsplit_once(':') {
-                Some((d, t)) if !t.contains('/') => (d, Some(t)),
-                _ => (rest, None),
-            };
-            let names = import::load_layout(&s, Path::new(dir), tag)?;
-            names.into_iter().next().unwrap_or_default()
-        }
-        None => image.to_string(),
-    };
     let idx = s.index()?;
     let img = s.find(&idx, &want).map_err(|e| match e {
         Error::Msg(m) if m.contains("no such image") => missing(&s.root),
@@ -689,10 +730,28 @@ pub fn prepare_run(
                 .collect()
         })
         .unwrap_or_default();
-    let anonymous = anonymous_volumes(&cfg, a)?;
-    let root = husk_image::overlay::prepare(&s, img, id, record, !kept)?;
-    husk_image::apply::apply(&cfg, a, &root.merged, image)?;
-    for v in anonymous {
+    let volumes = anonymous_volumes(&cfg, a)?;
+    if rootless.is_some() && !volumes.is_empty() {
+        return Err(Error::Msg(format!(
+            "{image}: its VOLUMEs ({}) as an ordinary user: not yet (an anonymous volume is seeded with the image's files and owners); mount a directory of yours there with -v DIR:{}",
+            volumes.join(", "),
+            volumes[0]
+        )));
+    }
+    let root = match &rootless {
+        Some(me) => husk_image::overlay::prepare_detached(
+            &s,
+            img,
+            id,
+            record,
+            &me.uid_mappings(a.userns.as_deref() == Some("keep-id")),
+            &me.gid_mappings(a.userns.as_deref() == Some("keep-id")),
+        )?,
+        None => husk_image::overlay::prepare(&s, img, id, record, !kept)?,
+    };
+    husk_image::apply::apply(&cfg, a, &root.view(), image)?;
+    a.root_mount = root.mount.clone();
+    for v in volumes {
         let dir = husk_image::volumes::create(&root, &v)?;
         a.image_volumes
             .push(husk_frontend::mounts::anonymous_volume(&v, &dir)?);
