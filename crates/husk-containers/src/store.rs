@@ -467,6 +467,7 @@ impl Store {
     /// Removes everything of a container: runtime leftovers, its image root, its directory,
     /// its name.
     pub fn remove(&self, id: &str) -> Result<(), Error> {
+        self.sweep_removed();
         self.clean_runtime(id)?;
         if let Ok(m) = self.meta(id) {
             if let Some(dir) = &m.image_root {
@@ -497,11 +498,35 @@ impl Store {
         let mut tries = 0;
         loop {
             match std::fs::remove_dir_all(&gone) {
-                Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) && tries < 10 => tries += 1,
+                Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) && tries < 10 => {
+                    // The writer needs a moment to finish its entry; retrying at once would
+                    // spend every try before it has.
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(5 * tries));
+                }
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     return Err(Error::io("remove", &gone)(e));
                 }
                 _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Finishes removals that were left half done: `remove` renames a record to `.rm-<id>`
+    /// before deleting it, and a remover killed in between (or whose delete failed) leaves a
+    /// directory that `ids()` never lists, so nothing else would ever retry it. Best effort: a
+    /// failure here leaves it for the next sweep, and a concurrent remover's own delete of the
+    /// same directory tolerates entries that vanish under it.
+    pub fn sweep_removed(&self) {
+        let containers = self.dir.join("containers");
+        let Ok(d) = std::fs::read_dir(&containers) else {
+            return;
+        };
+        for e in d.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.strip_prefix(".rm-").is_some_and(|id| id.len() == 64) {
+                let _ = std::fs::remove_dir_all(containers.join(&*name));
             }
         }
     }
@@ -569,6 +594,26 @@ mod tests {
         assert!(valid_name("web-1.a_b") && !valid_name("-x") && !valid_name("a/b"));
         let id = new_id().unwrap();
         assert!(id.len() == 64 && id.bytes().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn half_done_removals_are_swept() {
+        let dir = std::env::temp_dir().join(format!("husk-store-sweep-{}", std::process::id()));
+        let s = Store::for_root(&dir);
+        let c = s.dir.join("containers");
+        let gone = c.join(format!(".rm-{}", "a".repeat(64)));
+        std::fs::create_dir_all(gone.join("sub")).unwrap();
+        std::fs::write(gone.join("sub/state.json"), "{}").unwrap();
+        // Not a removal's: left alone.
+        let other = c.join(".rm-x");
+        std::fs::create_dir_all(&other).unwrap();
+        crate::verbs::prune(&s).unwrap();
+        assert!(!gone.exists());
+        assert!(other.exists());
+        std::fs::create_dir_all(gone.join("sub")).unwrap();
+        let _ = s.remove(&"b".repeat(64));
+        assert!(!gone.exists());
+        std::fs::remove_dir_all(&s.dir).unwrap();
     }
 
     #[test]

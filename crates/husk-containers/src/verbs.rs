@@ -421,6 +421,7 @@ pub fn attach(store: &Store, word: &str, a: Attach<'_>) -> Result<i32, Error> {
 
 /// `container prune`: removes every container that is not running; their ids.
 pub fn prune(store: &Store) -> Result<Vec<String>, Error> {
+    store.sweep_removed();
     let mut out = vec![];
     for id in store.ids() {
         let st = state_of(store, &id).unwrap_or_default();
