@@ -426,11 +426,8 @@ fn finish(store: &Store, id: &str, code: i32) -> i32 {
         return code;
     }
     let meta = store.meta(id).ok();
-    if let Some(b) = meta
-        .as_ref()
-        .and_then(|m| m.bridge.as_ref().or(m.networks.first()))
-    {
-        husk_net::release_id(&b.root, id);
+    if let Some(root) = meta.as_ref().and_then(|m| m.net_root()) {
+        husk_net::release_id(root, id);
     }
     if husk_runtime::fault::point("finish.released").is_err() {
         return code;

@@ -172,6 +172,22 @@ pub struct Meta {
     /// under this `--root` with the name as its id, not in the store's own root.
     #[serde(default)]
     pub foreground: Option<PathBuf>,
+    /// The `--root` whose `.net` may hold this container's hosts file while it is on no
+    /// network (`network disconnect` of its last, a `network connect` that failed): its exit and
+    /// `rm` release it there, as they do a networked container's through `bridge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_root: Option<PathBuf>,
+}
+
+impl Meta {
+    /// Where the container's leases and hosts file are released (husk_net::release_id).
+    pub fn net_root(&self) -> Option<&Path> {
+        self.bridge
+            .as_ref()
+            .or(self.networks.first())
+            .map(|b| b.root.as_path())
+            .or(self.net_root.as_deref())
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -474,8 +490,8 @@ impl Store {
                 husk_image::overlay::remove(dir)?;
             }
             // Released at each exit by the monitor; a monitor killed first left it.
-            if let Some(b) = m.bridge.as_ref().or(m.networks.first()) {
-                husk_net::release_id(&b.root, id);
+            if let Some(root) = m.net_root() {
+                husk_net::release_id(root, id);
             }
             let link = self.name_link(&m.name);
             if std::fs::read_link(&link).is_ok_and(|t| t == Path::new(id)) {

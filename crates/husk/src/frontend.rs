@@ -335,6 +335,7 @@ fn store_meta(
         slirp4netns: None,
         networks: vec![],
         foreground: None,
+        net_root: None,
     }
 }
 

@@ -289,6 +289,12 @@ fn connect(
         mac: None,
     };
     if let Some((pid, monitor)) = running {
+        // A link that fails after its hosts file was written leaves that file kept (detach's),
+        // a container on no network with nothing else to say where: recorded first.
+        if meta.net_root().is_none() {
+            meta.net_root = Some(root.to_path_buf());
+            save_meta(&store, &meta)?;
+        }
         // The monitor holds the lease: its exit (the container's) releases it with the rest.
         let (ifname, default_route) = husk_net::next_ifname(pid);
         let hostname = spec.hostname.clone().unwrap_or_default();
@@ -357,6 +363,10 @@ fn disconnect(root: &Path, network: &str, word: &str) -> Result<(), Error> {
     let mut rest = all.into_iter();
     meta.bridge = rest.next();
     meta.networks = rest.collect();
+    // The last one gone: the running container keeps its hosts file, released at its exit.
+    if meta.bridge.is_none() && running.is_some() {
+        meta.net_root = Some(gone.root);
+    }
     save_meta(&store, &meta)
 }
 

@@ -692,7 +692,19 @@ H network connect bridge cx
 H exec cx ip route | grep '^default' | sed 's/^/route-again: /'
 H stop -t 0 cx >/dev/null; H start cx >/dev/null
 H exec cx ip -4 -o addr | awk '$2 != "lo" {{print "restarted:", $2, $4}}' | sed 's/\.[0-9]*\//.N\//'
-H rm -f cx cpeer cpeer3 >/dev/null
+# On no network left it keeps its hosts file, released at its exit as a networked one's is.
+H run -d --name cz --network n2 --rootfs "$RF" sleep 600 >/dev/null
+CZ=$(readlink "$ROOT-fe/names/cz")
+H network disconnect n2 cz
+test -e "$ROOT/.net/endpoints/$CZ.hosts" && echo cz-keeps-hosts
+H stop -t 0 cz >/dev/null
+test -e "$ROOT/.net/endpoints/$CZ.hosts" || echo cz-hosts-gone-at-exit
+# A connect to a container on no network that fails after its link was made keeps one too:
+# gone with the container (the leftover check below).
+H run -d --name cw --network none --rootfs "$RF" sleep 600 >/dev/null
+HUSK_FAULT=connect/network.attached H network connect n2 cw 2>/dev/null || echo cw-connect-failed
+test -e "$ROOT/.net/endpoints/$(readlink "$ROOT-fe/names/cw").hosts" && echo cw-keeps-hosts
+H rm -f cx cpeer cpeer3 cz cw >/dev/null
 H network rm n2 >/dev/null && echo n2-removed
 H network rm n3 >/dev/null
 rm -rf "$ROOT-fe"
@@ -714,6 +726,10 @@ rm -rf "$ROOT-fe"
             "n1-free\n",
             "route-again: default via 10.89.0.1 dev eth0",
             "restarted: eth0 10.91.1.N/24\nrestarted: eth1 10.89.0.N/16\n",
+            "cz-keeps-hosts\n",
+            "cz-hosts-gone-at-exit\n",
+            "cw-connect-failed\n",
+            "cw-keeps-hosts\n",
             "n2-removed\n",
         ],
     );
