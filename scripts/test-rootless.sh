@@ -198,6 +198,8 @@ check "image, with ranges: a write does not reach the image" 0 "^app's\$" \
 check "image, with ranges: run oci:DIR" 0 "^new\$" as "$U1" "$H" run --rm "oci:$T/img" cat /opq/new
 check "image, with ranges: run -d IMAGE refused, saying why and what to do" 125 \
   "run -d IMAGE as an ordinary user: not yet.*foreground" as "$U1" "$H" run -d localhost/rlbox:1 true
+check "image, with ranges: --userns keep-id refused, saying why and what to do" 125 \
+  "keep-id with an image as an ordinary user: not yet.*--rootfs" as "$U1" "$H" run --rm --userns keep-id localhost/rlbox:1 true
 check "image, with ranges: nothing left of the runs in the store" 0 "^0\$" \
   sh -c "find $store1/containers $store1/tmp -mindepth 1 | wc -l"
 check "image, with ranges: rmi" 0 "Untagged: localhost/rlbox:1" as "$U1" "$H" rmi localhost/rlbox:1

@@ -58,9 +58,11 @@ where
         match buf[..n].split_first() {
             Some((&OK, t)) => Ok(Reply { fds, text: text(t) }),
             Some((&FAILED, t)) => Err(Error::Msg(text(t))),
-            _ => Err(Error::Msg(
-                "the child in the user namespace exited without a reply".into(),
-            )),
+            // Its end closed without a word: how it ended is the only clue.
+            _ => Err(Error::Msg(format!(
+                "the child in the user namespace (pid {pid}) {} without a reply",
+                ended(sp::waitid_pidfd(pidfd.as_fd(), false))
+            ))),
         }
     })();
     if result.is_err() {
@@ -68,6 +70,17 @@ where
     }
     let _ = sp::waitid_pidfd(pidfd.as_fd(), false);
     result
+}
+
+fn ended(how: std::io::Result<Option<sp::Exit>>) -> String {
+    match how {
+        Ok(Some(sp::Exit::Code(c))) => format!("exited with status {c}"),
+        Ok(Some(sp::Exit::Signal(n))) => {
+            format!("was killed by {}", husk_spec::names::signal_name(n))
+        }
+        Ok(None) => "ended".into(),
+        Err(e) => format!("ended (waitid: {})", husk_sys::errno::text(&e)),
+    }
 }
 
 fn child<F>(sock: OwnedFd, f: F) -> !
@@ -80,10 +93,24 @@ where
     {
         sp::exit_now(1);
     }
-    let r = husk_sys::security::setresgid(0)
-        .map_err(Error::io("setresgid", "0"))
-        .and_then(|()| husk_sys::security::setresuid(0).map_err(Error::io("setresuid", "0")))
-        .and_then(|()| f());
+    // A panic must not unwind: this child runs on a copy of the parent's stack, and unwinding
+    // would run the parent's destructors here a second time (removing what the parent made).
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        husk_sys::security::setresgid(0)
+            .map_err(Error::io("setresgid", "0"))
+            .and_then(|()| husk_sys::security::setresuid(0).map_err(Error::io("setresuid", "0")))
+            .and_then(|()| f())
+    }))
+    .unwrap_or_else(|p| {
+        let what = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(Error::Msg(format!(
+            "internal: the work in the user namespace panicked: {what}"
+        )))
+    });
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     let (mark, text, fds) = match &r {

@@ -738,14 +738,21 @@ pub fn prepare_run(
             volumes[0]
         )));
     }
+    // The layers are owned for the default map (the user as 0); under keep-id's map the image's
+    // root would be the user's uid inside and its uid 1 would be root.
+    if rootless.is_some() && a.userns.as_deref() == Some("keep-id") {
+        return Err(Error::Msg(format!(
+            "{image}: --userns keep-id with an image as an ordinary user: not yet (its layers are owned for the default map, where you are root inside); drop --userns keep-id and use -u UID, or run a root you unpacked with --rootfs DIR --userns keep-id"
+        )));
+    }
     let root = match &rootless {
         Some(me) => husk_image::overlay::prepare_detached(
             &s,
             img,
             id,
             record,
-            &me.uid_mappings(a.userns.as_deref() == Some("keep-id")),
-            &me.gid_mappings(a.userns.as_deref() == Some("keep-id")),
+            &me.uid_mappings(false),
+            &me.gid_mappings(false),
         )?,
         None => husk_image::overlay::prepare(&s, img, id, record, !kept)?,
     };
