@@ -107,14 +107,33 @@ fn copy_lock_path(store: &Store, id: &str) -> std::path::PathBuf {
 /// A container whose process has ended while its record still says running: its monitor may
 /// not have read the last output from the pipe yet (it could be between its launch and its
 /// loop, or descheduled). Waits until the copier lets go of the copy lock, so `logs` of a
-/// finished process shows all it wrote.
+/// finished process shows all it wrote. The wait polls rather than blocks: a restart policy's
+/// next run takes the lock again (the record then changes, so we stop), and with `--pid host`
+/// a surviving writer can keep the pipe open and the copier holding the lock indefinitely.
 fn wait_for_copy(store: &Store, id: &str) {
+    // The copier lets go within a few hundred ms of an exit (its drain ends after 200 ms of
+    // quiet); a bound of seconds covers a descheduled monitor on a loaded machine, and past it
+    // `logs` prints what is there rather than hang on a writer that never stops.
+    const BOUND: std::time::Duration = std::time::Duration::from_secs(5);
     let Ok(st) = store.state(id) else { return };
     if st.seen() != Seen::Running || alive(st.pid, st.pid_start) {
         return;
     }
-    if let Ok(f) = File::open(copy_lock_path(store, id)) {
-        let _ = husk_sys::fs::flock_shared(f.as_fd());
+    let Ok(f) = File::open(copy_lock_path(store, id)) else {
+        return;
+    };
+    let deadline = std::time::Instant::now() + BOUND;
+    while !matches!(husk_sys::fs::flock_try_shared(f.as_fd()), Ok(true) | Err(_))
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        match store.state(id) {
+            Ok(now)
+                if now.status == st.status
+                    && now.started_ns == st.started_ns
+                    && now.pid == st.pid => {}
+            _ => return,
+        }
     }
 }
 

@@ -318,6 +318,14 @@ pub fn flock_shared(fd: BorrowedFd<'_>) -> io::Result<()> {
     flock(fd, FlockOperation::LockShared)
 }
 
+/// flock(2) shared without waiting: false when an exclusive holder has it.
+pub fn flock_try_shared(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    match flock(fd, FlockOperation::NonBlockingLockShared) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+        r => r.map(|()| true),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

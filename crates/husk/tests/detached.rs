@@ -917,17 +917,14 @@ fn the_small_monitor_binary_and_without_it_husk_itself() {
     fe.ok(&["rm", "solo"]);
 }
 
-/// Whether process `pid` waits for a flock (its request is listed in /proc/locks with `->`).
-fn blocked_on_a_flock(pid: u32) -> bool {
-    std::fs::read_to_string("/proc/locks")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.get(1) == Some(&"->")
-                && f.get(2) == Some(&"FLOCK")
-                && f.get(5) == Some(&&*pid.to_string())
-        })
+/// Whether process `pid` has `path` open: `logs` opens the copy lock (the container's
+/// config.json) only to wait for the monitor on it.
+fn has_open(pid: u32, path: &std::path::Path) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| std::fs::read_link(e.path()).is_ok_and(|t| t == path))
 }
 
 /// Found as an empty `logs` after a finished `run -d sh -c 'echo out'` under load: the
@@ -976,8 +973,13 @@ fn logs_of_an_ended_process_wait_for_its_monitor_to_copy() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let lock = fe
+        .store()
+        .join("containers")
+        .join(fe.inspect("copied")["Id"].as_str().unwrap())
+        .join("config.json");
     wait_until(PATIENCE, "logs waits for the monitor or ends", || {
-        blocked_on_a_flock(logs.id()) || logs.try_wait().unwrap().is_some()
+        has_open(logs.id(), &lock) || logs.try_wait().unwrap().is_some()
     });
     let early = logs.try_wait().unwrap();
     drop(stopped);
@@ -1038,4 +1040,55 @@ fn rm_f_during_a_run_rm_leaves_nothing() {
         }
         assert_eq!(fe.ok(&["ps", "-aq"]), "", "{name}");
     }
+}
+
+/// `logs` of a process that has ended while its copier still holds the copy lock: with
+/// `--pid host` a background writer outlives the container's process and keeps the monitor
+/// draining its pipe (so holding the lock) for as long as it writes. `logs` waits a bounded
+/// while, then prints what the log has, rather than block until the writer stops.
+#[test]
+fn logs_of_an_ended_process_do_not_wait_on_a_surviving_writer() {
+    require_root!();
+    let fe = Fe::new("det-survivor");
+    let gate = fe.env.dir.join("gate");
+    std::fs::create_dir_all(&gate).unwrap();
+    // Stops the writer however the test ends (it also ends by itself, after minutes).
+    struct Open(PathBuf);
+    impl Drop for Open {
+        fn drop(&mut self) {
+            let _ = std::fs::write(&self.0, b"");
+        }
+    }
+    let _open = Open(gate.join("stop"));
+    let v = format!("{}:/gate", gate.display());
+    let writer = "i=0; while [ ! -e /gate/stop ] && [ $i -lt 4000 ]; do echo y; sleep 0.05; \
+                  i=$((i+1)); done";
+    fe.run_d(
+        &["--name", "survivor", "--pid", "host", "-v", &v],
+        &["sh", "-c", &format!("echo x; ({writer}) &")],
+    );
+    let pid = fe.inspect("survivor")["State"]["Pid"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    wait_until(PATIENCE, "the container's process ends", || {
+        !common::alive(&pid)
+    });
+    // The record says running until the writer stops: the monitor is still copying.
+    assert_eq!(fe.status("survivor"), "running");
+    let mut logs = Command::new(common::HUSK)
+        .arg("--root")
+        .arg(&fe.env.root)
+        .args(["logs", "survivor"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(PATIENCE, "logs returns while the writer writes", || {
+        logs.try_wait().unwrap().is_some()
+    });
+    let o = logs.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("x\n"), "{}", stdout(&o));
+    assert_eq!(fe.status("survivor"), "running", "the writer still writes");
 }
