@@ -261,8 +261,9 @@ pub fn run_attached(
     .and_then(|()| relay(store, &id, (None, 0), a, true));
     match ended {
         Ok(Some(code)) => {
+            // relay's hold is dropped by now: a `wait` from another shell still gets the code.
             if rm {
-                store.remove(&id).map_err(e125)?;
+                store.remove_once_read(&id).map_err(e125)?;
             }
             Ok(code)
         }
@@ -291,7 +292,7 @@ fn remove_at_exit(store: &Store, id: &str) -> Result<(), Error> {
     m.auto_remove = true;
     crate::store::write_json(&store.ctr(id).join("meta.json"), &m)?;
     if state_of(store, id).is_ok_and(|s| s.status == "exited") {
-        store.remove(id)?;
+        store.remove_once_read(id)?;
     }
     Ok(())
 }

@@ -328,39 +328,44 @@ fn wait_and_attach_read_the_code_of_a_rm_container() {
     let (code, _, err) = attacher.end();
     assert_eq!(code, 137, "{err}");
     wait_until(PATIENCE, "--rm removed the container", || !dir.exists());
-    // A foreground `run --rm --name` too: `wait` from another shell gets its code.
+    // A foreground `run --rm --name` too: `wait` from another shell gets its code; also where
+    // a monitor runs the container and husk relays (detach keys, no sig-proxy).
     let r = common::rootfs();
-    let fg = Attached::new(
-        &fe,
-        &[
-            "run",
-            "--rm",
-            "-i",
-            "--name",
-            "fg",
+    // (the relaying husk holds the record too, as `attach` does)
+    for (opts, holders) in [
+        (&[][..], 1),
+        (&["--detach-keys", "ctrl-x,y"], 2),
+        (&["--sig-proxy=false"], 2),
+    ] {
+        let mut args = vec!["run", "--rm", "-i", "--name", "fg"];
+        args.extend_from_slice(opts);
+        args.extend_from_slice(&[
             "--rootfs",
             r.to_str().unwrap(),
             "sh",
             "-c",
             "read x; exit 4",
-        ],
-    );
-    // It reads its stdin, which only this test ends.
-    wait_until(PATIENCE, "the foreground run runs", || {
-        fe.env.husk(&["inspect", "fg"]).status.success() && fe.status("fg") == "running"
-    });
-    let fg_dir = fe
-        .store()
-        .join("containers")
-        .join(fe.inspect("fg")["Id"].as_str().unwrap());
-    let waiter = Attached::new(&fe, &["wait", "fg"]);
-    wait_until(PATIENCE, "wait holds the record", || {
-        shared_holders(&fg_dir) == 1
-    });
-    assert_eq!(fg.end().0, 4);
-    let (code, out, err) = waiter.end();
-    assert_eq!((code, out.trim()), (0, "4"), "{err}");
-    assert!(!fg_dir.exists());
+        ]);
+        let mut fg = Attached::new(&fe, &args);
+        // It reads its stdin, which only this test ends.
+        wait_until(PATIENCE, "the foreground run runs", || {
+            fe.env.husk(&["inspect", "fg"]).status.success() && fe.status("fg") == "running"
+        });
+        let fg_dir = fe
+            .store()
+            .join("containers")
+            .join(fe.inspect("fg")["Id"].as_str().unwrap());
+        let waiter = Attached::new(&fe, &["wait", "fg"]);
+        wait_until(PATIENCE, "wait holds the record", || {
+            shared_holders(&fg_dir) == holders
+        });
+        // A line, not EOF: a relaying husk does not pass its stdin's EOF on.
+        fg.send(b"\n");
+        assert_eq!(fg.end().0, 4, "{opts:?}");
+        let (code, out, err) = waiter.end();
+        assert_eq!((code, out.trim()), (0, "4"), "{opts:?}: {err}");
+        assert!(!fg_dir.exists(), "{opts:?}");
+    }
 }
 
 #[test]
