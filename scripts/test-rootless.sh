@@ -381,6 +381,23 @@ done
 echo "client: \$got"
 wait \$run
 echo "after the run: \$(ps -u $U1 -o stat=,comm= | awk '\$1 !~ /^Z/ && \$2 == "slirp4netns"' | wc -l) slirp4netns"
+# a SIGKILLed foreground run's slirp4netns ends with it: its --exit-fd's other end was husk's
+$r $H run --name slirpkill --network slirp4netns --rootfs $(rootfs "$U1") -- sleep 300 &
+for i in \$(seq 600); do # bounded: 60 s
+  ps -u $U1 -o comm= | grep -qx sleep && ps -u $U1 -o comm= | grep -qx slirp4netns && break
+  sleep 0.1
+done
+kill -KILL \$(ps -u $U1 -o pid=,comm= | awk '\$2 == "husk" {print \$1}')
+for i in \$(seq 600); do # bounded: 60 s
+  left=\$(ps -u $U1 -o stat=,comm= | awk '\$1 !~ /^Z/ && \$2 == "slirp4netns"' | wc -l)
+  [ "\$left" = 0 ] && break
+  sleep 0.1
+done
+echo "slirp4netns left after a SIGKILLed run: \$left"
+wait \$!
+# its record, then its runtime leftovers (a name used again removes a killed run's)
+$r $H rm -f slirpkill >/dev/null
+$r $H run --rm --name slirpkill --network none --rootfs $(rootfs "$U1") -- true
 echo "allowed loopback: \$($r $H run --rm --network slirp4netns:allow_host_loopback=true --rootfs $(rootfs "$U1") -- busybox timeout 10 nc 10.0.2.2 9001 </dev/null 2>&1)"
 id=\$($r $H run -d --network slirp4netns -p 18091:8091 --rootfs $(rootfs "$U1") -- sh -c 'while :; do echo detached | busybox timeout 60 nc -l -p 8091; done')
 for i in \$(seq 600); do # bounded: 60 s
@@ -413,6 +430,7 @@ NET
   check "--network slirp4netns: the host's loopback closed by default" 0 "^host loopback: closed\$" echo "$out"
   check "--network slirp4netns: -p 18090:8090 through add_hostfwd" 0 "^client: served\$" echo "$out"
   check "--network slirp4netns: gone with the foreground container" 0 "^after the run: 0 slirp4netns\$" echo "$out"
+  check "--network slirp4netns: gone with a SIGKILLed foreground run" 0 "^slirp4netns left after a SIGKILLed run: 0\$" echo "$out"
   check "--network slirp4netns:allow_host_loopback=true reaches it" 0 "^allowed loopback: loopback-open\$" echo "$out"
   check "--network slirp4netns, -d: -p 18091:8091 reaches the detached container" 0 "^detached client: detached\$" echo "$out"
   check "--network slirp4netns, -d: gone once the container stopped" 0 "^slirp4netns left after stop: 0\$" echo "$out"

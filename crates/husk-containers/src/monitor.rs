@@ -287,7 +287,7 @@ fn launch_once(store: &Store, id: &str) -> Result<Launch, Error> {
         att.iter()
             .try_for_each(|a| a.attach(std::os::fd::AsFd::as_fd(&ns.net)))?;
         if let Some(u) = &user_net {
-            *helper_running.borrow_mut() = Some(u.attach(ns, &store.helper_dir(id))?);
+            *helper_running.borrow_mut() = Some(u.attach(ns, &store.helper_dir(id), false)?);
         }
         Ok(())
     };

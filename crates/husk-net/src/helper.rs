@@ -80,20 +80,35 @@ pub fn namespace_fds(
 #[derive(Debug)]
 pub struct Running {
     pidfd: Option<OwnedFd>,
+    /// The write end of slirp4netns's `--exit-fd` (close-on-exec): its close, when this value
+    /// goes or this process dies however it dies (a foreground husk SIGKILLed), ends it.
+    tie: Option<OwnedFd>,
 }
 
 impl Running {
     /// The helper whose pid `pid_file` holds (written before the helper was reported ready,
     /// so the pid is that live process').
     pub fn from_pid_file(pid_file: &Path) -> Result<Running, Error> {
-        open_pid_file(pid_file).map(|(_, pidfd)| Running { pidfd: Some(pidfd) })
+        open_pid_file(pid_file).map(|(_, pidfd)| Running {
+            pidfd: Some(pidfd),
+            tie: None,
+        })
     }
 
     /// This process' child `pid`, just spawned (not yet reaped, so the pid is that process').
     pub fn of_child(pid: u32) -> Result<Running, Error> {
         let pidfd = husk_sys::process::pidfd_open(pid as i32)
             .map_err(Error::io("pidfd_open", format!("network helper {pid}")))?;
-        Ok(Running { pidfd: Some(pidfd) })
+        Ok(Running {
+            pidfd: Some(pidfd),
+            tie: None,
+        })
+    }
+
+    /// The helper ends when `w`, the write end of its exit pipe, closes.
+    pub fn tied(mut self, w: OwnedFd) -> Running {
+        self.tie = Some(w);
+        self
     }
 
     /// Waits up to `ms` for the helper to exit; false while it runs.
@@ -106,7 +121,8 @@ impl Running {
     /// Leaves the helper running past this value: a detached container's monitor launches
     /// the container, then executes the watcher, which must not take the helper down with
     /// the launch's stack; `stop` ends it by the pid file when the container is gone
-    /// (`finish`, `rm`), whichever process that is.
+    /// (`finish`, `rm`), whichever process that is. A tied helper ends all the same (its
+    /// tie closes): the monitor's is started untied.
     pub fn disown(mut self) {
         self.pidfd = None;
     }
@@ -139,7 +155,10 @@ pub fn stop(state_dir: &Path) {
         .iter()
         .any(|n| comm.starts_with(n))
     {
-        drop(Running { pidfd: Some(pidfd) });
+        drop(Running {
+            pidfd: Some(pidfd),
+            tie: None,
+        });
     }
 }
 

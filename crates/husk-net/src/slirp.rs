@@ -98,8 +98,9 @@ pub fn prepare(network: &str, publish: &[String]) -> Result<Slirp, Error> {
     })
 }
 
-/// slirp4netns's arguments for the inherited fds (pure).
-pub fn args(o: &Options, user: i32, net: i32, ready: i32) -> Vec<String> {
+/// slirp4netns's arguments for the inherited fds (pure); `exit`: the read end of the pipe
+/// whose close ends it.
+pub fn args(o: &Options, user: i32, net: i32, ready: i32, exit: Option<i32>) -> Vec<String> {
     let mut a = vec![
         "--configure".to_string(),
         format!("--mtu={}", o.mtu),
@@ -109,6 +110,7 @@ pub fn args(o: &Options, user: i32, net: i32, ready: i32) -> Vec<String> {
         format!("--userns-path=/proc/self/fd/{user}"),
         "--enable-seccomp".into(),
     ];
+    a.extend(exit.map(|fd| format!("--exit-fd={fd}")));
     if !o.allow_host_loopback {
         a.push("--disable-host-loopback".into());
     }
@@ -133,12 +135,28 @@ pub fn hostfwd_request(p: &Publish) -> String {
 
 impl Slirp {
     /// Starts slirp4netns for init's namespaces and its publications; returns once the
-    /// container's tap is up and every port forwarded, with its pid in `state_dir`.
-    pub fn attach(&self, ns: &InitNamespaces, state_dir: &Path) -> Result<Running, Error> {
+    /// container's tap is up and every port forwarded, with its pid in `state_dir`; `tied`:
+    /// it exits when this process does (UserNet::attach).
+    pub fn attach(
+        &self,
+        ns: &InitNamespaces,
+        state_dir: &Path,
+        tied: bool,
+    ) -> Result<Running, Error> {
         let t = std::time::Instant::now();
         let (mut ready_r, ready_w) =
             std::io::pipe().map_err(Error::io("make pipe", "slirp4netns --ready-fd"))?;
         let ready_w = helper::inheritable(&ready_w.into(), "slirp4netns --ready-fd")?;
+        // The write end stays here only (close-on-exec), so no other process holds it open.
+        let (exit_r, exit_w) = match tied {
+            true => {
+                let (r, w) =
+                    std::io::pipe().map_err(Error::io("make pipe", "slirp4netns --exit-fd"))?;
+                let r = helper::inheritable(&r.into(), "slirp4netns --exit-fd")?;
+                (Some(r), Some(w))
+            }
+            false => (None, None),
+        };
         let (user, net) = helper::namespace_fds(ns, "slirp4netns")?;
         let log_path = state_dir.join(LOG);
         let log = std::fs::File::create(&log_path).map_err(Error::io("create", &log_path))?;
@@ -149,6 +167,7 @@ impl Slirp {
             user.as_raw_fd(),
             net.as_raw_fd(),
             ready_w.as_raw_fd(),
+            exit_r.as_ref().map(|r| r.as_raw_fd()),
         ))
         // The API socket's path is relative: a state dir's full path may pass sun_path's 108.
         .current_dir(state_dir)
@@ -157,9 +176,12 @@ impl Slirp {
         .stderr(err_log);
         let shown = format!("{cmd:?}").replace('"', "");
         let mut child = cmd.spawn().map_err(Error::io("run", &shown))?;
-        drop((user, net, ready_w));
+        drop((user, net, ready_w, exit_r));
         let running = match Running::of_child(child.id()) {
-            Ok(r) => r,
+            Ok(r) => match exit_w {
+                Some(w) => r.tied(w.into()),
+                None => r,
+            },
             Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -170,7 +192,18 @@ impl Slirp {
         std::fs::write(&pid_file, child.id().to_string()).map_err(Error::io("write", &pid_file))?;
         // "1" once configured; EOF if it exited (its write end is the only one left).
         let mut got = [0u8; 1];
-        let n = ready_r.read(&mut got).unwrap_or(0);
+        let n = loop {
+            match ready_r.read(&mut got) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(Error::Msg(format!(
+                        "{shown}: read its --ready-fd: {}",
+                        husk_runtime::errno_text(&e)
+                    )));
+                }
+                Ok(n) => break n,
+            }
+        };
         if n == 0 || got[0] != b'1' {
             drop(running);
             let said = std::fs::read_to_string(&log_path).unwrap_or_default();
@@ -258,15 +291,19 @@ mod tests {
         let d = Options::parse("slirp4netns").unwrap();
         assert_eq!((d.allow_host_loopback, d.mtu), (false, 65520));
         assert_eq!(
-            args(&d, 5, 6, 7).join(" "),
+            args(&d, 5, 6, 7, None).join(" "),
             "--configure --mtu=65520 --ready-fd=7 --api-socket=slirp4netns.sock --netns-type=path --userns-path=/proc/self/fd/5 --enable-seccomp --disable-host-loopback /proc/self/fd/6 tap0"
+        );
+        assert_eq!(
+            args(&d, 5, 6, 7, Some(8))[7..9],
+            ["--exit-fd=8", "--disable-host-loopback"]
         );
         let o = Options::parse(
             "slirp4netns:allow_host_loopback=true,mtu=1500,port_handler=slirp4netns",
         )
         .unwrap();
         assert_eq!((o.allow_host_loopback, o.mtu), (true, 1500));
-        assert!(!args(&o, 5, 6, 7).contains(&"--disable-host-loopback".to_string()));
+        assert!(!args(&o, 5, 6, 7, None).contains(&"--disable-host-loopback".to_string()));
         for (bad, says) in [
             (
                 "slirp4netns:port_handler=rootlesskit",

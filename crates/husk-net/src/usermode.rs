@@ -30,14 +30,17 @@ impl UserNet {
     }
 
     /// Starts the helper for init's namespaces, its pid file in the container's `state_dir`.
+    /// `tied`: slirp4netns ends with this process, however it ends (a foreground run's husk);
+    /// a monitor executes its watcher, which keeps no fd of it, and stops it by the pid file.
     pub fn attach(
         &self,
         ns: &husk_runtime::launch::InitNamespaces,
         state_dir: &Path,
+        tied: bool,
     ) -> Result<Running, Error> {
         match self {
             UserNet::Pasta(p) => p.attach(ns, state_dir),
-            UserNet::Slirp(s) => s.attach(ns, state_dir),
+            UserNet::Slirp(s) => s.attach(ns, state_dir, tied),
         }
     }
 }

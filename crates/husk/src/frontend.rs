@@ -466,7 +466,7 @@ fn run_frontend(root: &Path, a: RunArgs, id: String, image: Option<&str>) -> Res
             att.rules_go_at_exit(ns.pid)?;
         }
         if let Some(u) = &user_net {
-            *helper_running.borrow_mut() = Some(u.attach(ns, &root.join(&id))?);
+            *helper_running.borrow_mut() = Some(u.attach(ns, &root.join(&id), true)?);
         }
         Ok(())
     };
