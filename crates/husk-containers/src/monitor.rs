@@ -187,37 +187,48 @@ fn launch_and_watch(store: &Store, id: &str) -> i32 {
                 copying.as_ref(),
             ]
             .map(|f| f.map(|f| husk_sys::fs::dup_at_least(f.as_fd(), 10)));
-            let ok = fds.iter().zip(3..).all(|(f, n)| match f {
-                Some(Ok(f)) => husk_sys::fs::dup2(f.as_raw_fd(), n).is_ok(),
-                Some(Err(_)) => false,
-                None => true,
+            let placed = fds.iter().zip(3..).try_for_each(|(f, n)| match f {
+                Some(Ok(f)) => husk_sys::fs::dup2(f.as_raw_fd(), n),
+                Some(Err(e)) => Err(std::io::Error::from_raw_os_error(
+                    e.raw_os_error().unwrap_or(libc::EIO),
+                )),
+                None => Ok(()),
             });
-            if ok {
-                let (exe, husk) = watcher();
-                let args = exe_args(
-                    watch::VERB,
-                    store,
-                    id,
-                    &[
-                        l.pid.to_string(),
-                        husk.to_string_lossy().into_owned(),
-                        l.mode,
-                    ],
-                );
-                // The fault walk's error here stands for the execve failing.
-                let e = match husk_runtime::fault::point("monitor.reported") {
-                    Ok(()) => sp::execve(&exe, &args, &env()),
-                    Err(_) => std::io::Error::from_raw_os_error(libc::EIO),
-                };
-                // Nobody would reap the container: kill it, then fail as a launch does.
-                abandon(store, id, l.pid);
-                let e = Error::Msg(format!(
-                    "execute the monitor {}: {}",
-                    exe.display(),
+            let e = match placed.and_then(|()| {
+                husk_runtime::fault::point("monitor.fds_placed")
+                    .map_err(|_| std::io::Error::from_raw_os_error(libc::EBADF))
+            }) {
+                Err(e) => Error::Msg(format!(
+                    "place the monitor's descriptors 3-6: {}",
                     husk_runtime::errno_text(&e)
-                ));
-                record_failure(store, id, &e, 125);
-            }
+                )),
+                Ok(()) => {
+                    let (exe, husk) = watcher();
+                    let args = exe_args(
+                        watch::VERB,
+                        store,
+                        id,
+                        &[
+                            l.pid.to_string(),
+                            husk.to_string_lossy().into_owned(),
+                            l.mode,
+                        ],
+                    );
+                    // The fault walk's error here stands for the execve failing.
+                    let e = match husk_runtime::fault::point("monitor.reported") {
+                        Ok(()) => sp::execve(&exe, &args, &env()),
+                        Err(_) => std::io::Error::from_raw_os_error(libc::EIO),
+                    };
+                    Error::Msg(format!(
+                        "execute the monitor {}: {}",
+                        exe.display(),
+                        husk_runtime::errno_text(&e)
+                    ))
+                }
+            };
+            // Nobody would reap the container: kill it, then fail as a launch does.
+            abandon(store, id, l.pid);
+            record_failure(store, id, &e, 125);
             125
         }
         Err(e) => {

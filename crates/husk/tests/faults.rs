@@ -434,6 +434,7 @@ fn every_step_of_the_front_end_fails_and_is_killed_cleanly() {
             "net.ports",
             "net.addressed",
             "monitor.running",
+            "monitor.fds_placed",
             "monitor.reported",
             "log.open",
             "finish.released",
