@@ -22,6 +22,10 @@ pub const PRIVATE_BUS: &str = "/run/systemd/private";
 const DEADLINE: Duration = Duration::from_secs(60);
 /// How long the first reply on a new connection may take before husk connects again.
 const FIRST_REPLY: Duration = Duration::from_secs(10);
+/// How long husk keeps asking for systemd's first answer. systemd handles its bus between
+/// other work, and re-reading mountinfo after many mount changes can keep it from the bus for
+/// a long time (runc#3904); in the TCG-emulated test guest that was over a minute.
+const FIRST_ANSWER: Duration = Duration::from_secs(180);
 
 /// A container's unit: the parent slice and the scope's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -266,7 +270,7 @@ impl Systemd {
     /// in the TCG guest under heavy load: the connection accepted, the reply never sent) is
     /// retried on a new connection: asking the version changes nothing.
     pub fn connect_to(path: &Path) -> Result<Systemd, CgroupError> {
-        let mut tries = 0;
+        let give_up = Instant::now() + FIRST_ANSWER;
         let (mut sd, v) = loop {
             let conn = Conn::connect(path, FIRST_REPLY).map_err(|e| CgroupError::Systemd {
                 step: "connect to",
@@ -278,8 +282,9 @@ impl Systemd {
             })?;
             let mut sd = Systemd { conn, version: 0 };
             match sd.get(MANAGER_PATH, MANAGER, "Version", "manager") {
-                Err(CgroupError::Systemd { msg, .. }) if msg.starts_with("EAGAIN") && tries < 5 => {
-                    tries += 1;
+                Err(CgroupError::Systemd { msg, .. })
+                    if msg.starts_with("EAGAIN") && Instant::now() < give_up =>
+                {
                     continue;
                 }
                 r => break (sd, r?),
