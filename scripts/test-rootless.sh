@@ -20,6 +20,24 @@ for t in useradd userdel runuser newuidmap newgidmap runc pasta unshare; do
   command -v "$t" >/dev/null || skip "no $t (apt-get install passwd util-linux uidmap runc passt)"
 done
 BB=$(command -v busybox) || skip "no busybox (apt-get install busybox-static)"
+# The start of each generated network script: a 0666 tun node bound over /dev/net/tun in that
+# script's own mount namespace (the host's node is never touched), lo up, and
+# `await_answer PORT WANT`: bounded (60 s) until 127.0.0.1:PORT answers WANT, the last answer in $got.
+net_prelude() {
+  cat <<PRE
+set -u
+mkdir -p $1 && mount -t tmpfs -o mode=0755 husk-test-tun $1
+mknod -m 0666 $1/tun c 10 200 && mount --bind $1/tun /dev/net/tun
+ip link set lo up
+await_answer() {
+  for i in \$(seq 600); do
+    got=\$(timeout 5 $BB nc 127.0.0.1 \$1 </dev/null 2>/dev/null); [ "\$got" = "\$2" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+PRE
+}
 [[ -x $HUSK ]] || { echo "no husk binary at $HUSK (cargo build first)"; exit 1; }
 
 # The whole test runs in a mount namespace of its own with a 0600 tun node bound over
@@ -282,11 +300,7 @@ check "--network pasta as root: refused, saying why" 125 "--network pasta: for a
   "$H" run --network pasta -- true
 check "-p with pasta needs a host port" 125 "-p 80: with --network pasta the host port must be given" \
   as "$U1" "$H" run --network pasta -p 80 -- true
-cat >"$T/pasta.sh" <<NET
-set -u
-mkdir -p $T/devtun && mount -t tmpfs -o mode=0755 husk-test-tun $T/devtun
-mknod -m 0666 $T/devtun/tun c 10 200 && mount --bind $T/devtun/tun /dev/net/tun
-ip link set lo up
+{ net_prelude "$T/devtun"; cat <<NET
 ip link add up0 type veth peer name up1
 unshare -n sh -c 'echo \$\$ >$T/peer.pid; for i in \$(seq 600); do ip link show up1 >/dev/null 2>&1 && break; sleep 0.1; done
   ip addr add 10.77.0.2/24 dev up1 && ip link set up1 up && echo outside | timeout 60 $BB nc -l -p 9000
@@ -302,19 +316,13 @@ runuser -u $U1 -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin XDG_RUNTIME_DIR=$T/r
     echo "outbound: \$got"
     echo served | busybox timeout 60 nc -l -p 8080' &
 run=\$!
-for i in \$(seq 600); do # bounded: 60 s
-  got=\$(timeout 5 $BB nc 127.0.0.1 18080 </dev/null 2>/dev/null); [ "\$got" = served ] && break
-  sleep 0.1
-done
+await_answer 18080 served
 echo "client: \$got"
 wait \$run
 # detached: the monitor starts pasta and its exit (here at stop) stops it
 id=\$(runuser -u $U1 -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin XDG_RUNTIME_DIR=$T/run-$U1 HOME=$T/home-$U1 \\
   $H run -d -p 18081:8081 --rootfs $(rootfs "$U1") -- sh -c 'while :; do echo detached | busybox timeout 60 nc -l -p 8081; done')
-for i in \$(seq 600); do # bounded: 60 s
-  got=\$(timeout 5 $BB nc 127.0.0.1 18081 </dev/null 2>/dev/null); [ "\$got" = detached ] && break
-  sleep 0.1
-done
+await_answer 18081 detached
 echo "detached client: \$got"
 runuser -u $U1 -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin XDG_RUNTIME_DIR=$T/run-$U1 HOME=$T/home-$U1 $H stop -t 1 \$id >/dev/null
 for i in \$(seq 600); do # bounded: 60 s
@@ -326,6 +334,7 @@ echo "pasta left after stop: \$left"
 runuser -u $U1 -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin XDG_RUNTIME_DIR=$T/run-$U1 HOME=$T/home-$U1 $H rm \$id >/dev/null
 kill \$(cat $T/peer.pid)
 NET
+} >"$T/pasta.sh"
 out=$(timeout 180 unshare -n -m --propagation private sh "$T/pasta.sh" 2>&1)
 check "--network pasta (the default): the uplink's address inside" 0 "^inside: 10.77.0.1/24\$" echo "$out"
 check "--network pasta: outbound to a server in another namespace" 0 "^outbound: outside\$" echo "$out"
@@ -351,11 +360,7 @@ slirp4netns_checks() {
   check "--network slirp4netns:port_handler=rootlesskit: refused" 125 "only slirp4netns's own" \
     as "$U1" "$H" run --network slirp4netns:port_handler=rootlesskit --rootfs "$(rootfs "$U1")" -- true
   local r="runuser -u $U1 -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin XDG_RUNTIME_DIR=$T/run-$U1 HOME=$T/home-$U1"
-  cat >"$T/slirp.sh" <<NET
-set -u
-mkdir -p $T/devtun4 && mount -t tmpfs -o mode=0755 husk-test-tun $T/devtun4
-mknod -m 0666 $T/devtun4/tun c 10 200 && mount --bind $T/devtun4/tun /dev/net/tun
-ip link set lo up
+  { net_prelude "$T/devtun4"; cat <<NET
 ip link add up0 type veth peer name up1
 unshare -n sh -c 'echo \$\$ >$T/peer4.pid; for i in \$(seq 600); do ip link show up1 >/dev/null 2>&1 && break; sleep 0.1; done
   ip addr add 10.77.0.2/24 dev up1 && ip link set up1 up && echo outside | timeout 60 $BB nc -l -p 9000
@@ -374,10 +379,7 @@ $r $H run --rm --network slirp4netns -p 18090:8090 --rootfs $(rootfs "$U1") -- s
     echo "host loopback: \$(busybox timeout 5 nc 10.0.2.2 9001 </dev/null 2>/dev/null || echo closed)"
     echo served | busybox timeout 60 nc -l -p 8090' &
 run=\$!
-for i in \$(seq 600); do # bounded: 60 s
-  got=\$(timeout 5 $BB nc 127.0.0.1 18090 </dev/null 2>/dev/null); [ "\$got" = served ] && break
-  sleep 0.1
-done
+await_answer 18090 served
 echo "client: \$got"
 wait \$run
 echo "after the run: \$(ps -u $U1 -o stat=,comm= | awk '\$1 !~ /^Z/ && \$2 == "slirp4netns"' | wc -l) slirp4netns"
@@ -400,10 +402,7 @@ $r $H rm -f slirpkill >/dev/null
 $r $H run --rm --name slirpkill --network none --rootfs $(rootfs "$U1") -- true
 echo "allowed loopback: \$($r $H run --rm --network slirp4netns:allow_host_loopback=true --rootfs $(rootfs "$U1") -- busybox timeout 10 nc 10.0.2.2 9001 </dev/null 2>&1)"
 id=\$($r $H run -d --network slirp4netns -p 18091:8091 --rootfs $(rootfs "$U1") -- sh -c 'while :; do echo detached | busybox timeout 60 nc -l -p 8091; done')
-for i in \$(seq 600); do # bounded: 60 s
-  got=\$(timeout 5 $BB nc 127.0.0.1 18091 </dev/null 2>/dev/null); [ "\$got" = detached ] && break
-  sleep 0.1
-done
+await_answer 18091 detached
 echo "detached client: \$got"
 $r $H stop -t 1 \$id >/dev/null
 for i in \$(seq 600); do # bounded: 60 s
@@ -422,6 +421,7 @@ else
 fi
 kill \$(cat $T/peer4.pid)
 NET
+  } >"$T/slirp.sh"
   local out
   out=$(timeout 180 unshare -n -m --propagation private sh "$T/slirp.sh" 2>&1)
   check "--network slirp4netns: tap0 with slirp's address" 0 "^inside: 10.0.2.100/24\$" echo "$out"

@@ -47,6 +47,16 @@ impl Fe {
         stdout(&o)
     }
 
+    /// husk with this --root and ARGS, stdin from /dev/null, to be spawned.
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(common::HUSK);
+        c.arg("--root")
+            .arg(&self.env.root)
+            .args(args)
+            .stdin(Stdio::null());
+        c
+    }
+
     /// `run -d --rootfs R ARGS...`: the id printed.
     fn run_d(&self, opts: &[&str], cmd: &[&str]) -> String {
         let r = common::rootfs();
@@ -195,11 +205,8 @@ fn logs_follow_a_running_container_then_wait() {
         ],
     );
     let out = fe.env.dir.join("follow.out");
-    let mut child = Command::new(common::HUSK)
-        .arg("--root")
-        .arg(&fe.env.root)
-        .args(["logs", "-f", "follow"])
-        .stdin(Stdio::null())
+    let mut child = fe
+        .cmd(&["logs", "-f", "follow"])
         .stdout(std::fs::File::create(&out).unwrap())
         .stderr(Stdio::null())
         .spawn()
@@ -521,10 +528,8 @@ struct Attached {
 
 impl Attached {
     fn new(fe: &Fe, args: &[&str]) -> Attached {
-        let mut child = Command::new(common::HUSK)
-            .arg("--root")
-            .arg(&fe.env.root)
-            .args(args)
+        let mut child = fe
+            .cmd(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -786,12 +791,9 @@ fn logs_of_named_foreground_runs() {
     assert_eq!(fe.ok(&["logs", "fg"]), "again\n");
     // While it runs: `logs -f` follows, `ps` shows it up, `stop` reaches it in the runc root
     // its run uses (TERM ignored by this pid 1, then KILL).
-    let mut child = Command::new(common::HUSK)
-        .arg("--root")
-        .arg(&fe.env.root)
-        .args(["run", "--name", "fgl", "--rootfs", r])
+    let mut child = fe
+        .cmd(&["run", "--name", "fgl", "--rootfs", r])
         .args(["sh", "-c", "echo ready; exec sleep 1000"])
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -803,11 +805,8 @@ fn logs_of_named_foreground_runs() {
     assert_eq!(child.wait().unwrap().code(), Some(137));
     assert_eq!(fe.inspect("fgl")["State"]["ExitCode"], 137);
     // A run whose husk was killed leaves a record that reads exited; the name is free again.
-    let mut child = Command::new(common::HUSK)
-        .arg("--root")
-        .arg(&fe.env.root)
-        .args(["run", "--name", "fgk", "--rootfs", r, "sleep", "1000"])
-        .stdin(Stdio::null())
+    let mut child = fe
+        .cmd(&["run", "--name", "fgk", "--rootfs", r, "sleep", "1000"])
         .spawn()
         .unwrap();
     wait_until(PATIENCE, "the killed run's container runs", || {
@@ -970,10 +969,8 @@ fn logs_of_an_ended_process_wait_for_its_monitor_to_copy() {
     wait_until(PATIENCE, "the container's process ends", || {
         !common::alive(&pid)
     });
-    let mut logs = Command::new(common::HUSK)
-        .arg("--root")
-        .arg(&fe.env.root)
-        .args(["logs", "copied"])
+    let mut logs = fe
+        .cmd(&["logs", "copied"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -1011,10 +1008,7 @@ fn rm_f_during_a_run_rm_leaves_nothing() {
     let fe = Fe::new("det-rmrace");
     let r = common::rootfs();
     for (name, opt) in [("fgrm", None), ("monrm", Some("--sig-proxy=false"))] {
-        let mut run = Command::new(common::HUSK);
-        run.arg("--root")
-            .arg(&fe.env.root)
-            .args(["run", "--rm", "--name", name]);
+        let mut run = fe.cmd(&["run", "--rm", "--name", name]);
         run.args(opt).arg("--rootfs").arg(&r);
         let mut child = run
             .args(["sh", "-c", "echo started; exec sleep 1000"])
@@ -1081,10 +1075,8 @@ fn logs_of_an_ended_process_do_not_wait_on_a_surviving_writer() {
     });
     // The record says running until the writer stops: the monitor is still copying.
     assert_eq!(fe.status("survivor"), "running");
-    let mut logs = Command::new(common::HUSK)
-        .arg("--root")
-        .arg(&fe.env.root)
-        .args(["logs", "survivor"])
+    let mut logs = fe
+        .cmd(&["logs", "survivor"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

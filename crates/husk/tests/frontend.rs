@@ -210,6 +210,20 @@ fn rootfs_path_join(root: &str, rel: &str) -> std::path::PathBuf {
 /// things a run makes before its launch: a name and its log, a cidfile, a monitor. The
 /// re-execution used to come at the launch, after those, and the new husk found them made
 /// (exit 125, its message lost on a log pipe).
+/// `run` arguments: `pre`, `opts`, then `--name NAME --rootfs ROOTFS -- CMD...`.
+fn named_run<'a>(
+    pre: &[&'a str],
+    opts: &[&'a str],
+    name: &'a str,
+    rootfs: &'a str,
+    cmd: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = [pre, opts].concat();
+    args.extend(["--name", name, "--rootfs", rootfs, "--"]);
+    args.extend(cmd);
+    args
+}
+
 #[test]
 fn privileged_runs_keep_names_cidfiles_and_detach() {
     require_root!();
@@ -260,16 +274,7 @@ fn privileged_runs_keep_names_cidfiles_and_detach() {
         &["--privileged", "--security-opt", "seccomp=unconfined"],
         &["--security-opt", &seccomp_file],
     ] {
-        let mut args = opts.to_vec();
-        args.extend([
-            "--name",
-            &name,
-            "--rootfs",
-            &rootfs,
-            "--",
-            "/bin/echo",
-            "hi",
-        ]);
+        let args = named_run(&[], opts, &name, &rootfs, &["/bin/echo", "hi"]);
         assert_eq!(out(&f.run(&args)), "hi\n", "{opts:?}");
         assert_eq!(out(&verb(&["logs", &name])), "hi\n", "{opts:?}: logs");
         out(&verb(&["rm", &name]));
@@ -303,17 +308,7 @@ fn privileged_runs_keep_names_cidfiles_and_detach() {
             "seccomp=unconfined",
         ],
     ] {
-        let mut args = vec!["-d"];
-        args.extend(opts);
-        args.extend([
-            "--name",
-            &name,
-            "--rootfs",
-            &rootfs,
-            "--",
-            "/bin/sleep",
-            "100",
-        ]);
+        let args = named_run(&["-d"], opts, &name, &rootfs, &["/bin/sleep", "100"]);
         let id = out(&f.run(&args));
         assert_eq!(id.trim().len(), 64, "{opts:?}: run -d prints the id: {id}");
         let ps = out(&verb(&["ps"]));
