@@ -11,6 +11,7 @@ print "out". Prints the number of runs whose logs came back without it.
 """
 import os
 import subprocess
+import time
 import sys
 import threading
 
@@ -41,8 +42,13 @@ def worker(w, runs, root, rootfs, bad):
         name = f"race{w}x{i}"
         subprocess.run(husk + ["run", "-d", "--name", name, "--rootfs", rootfs,
                                "sh", "-c", "echo out", name], check=True, capture_output=True)
+        # Until nothing of it runs (polled gently: a busy scan would compete with the race
+        # it measures on two cores), at most a minute.
+        deadline = time.monotonic() + 60
         while live_naming(name):
-            pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{name}: still running after 60 s")
+            time.sleep(0.002)
         out = subprocess.run(husk + ["logs", name], capture_output=True, text=True).stdout
         if out != "out\n":
             bad.append((name, out))

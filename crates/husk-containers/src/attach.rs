@@ -103,12 +103,6 @@ fn frame(kind: u8, body: &[u8]) -> Vec<u8> {
     f
 }
 
-fn send_frames(sock: &mut UnixStream, kind: u8, bytes: &[u8]) -> std::io::Result<()> {
-    bytes
-        .chunks(255)
-        .try_for_each(|chunk| sock.write_all(&frame(kind, chunk)))
-}
-
 /// The client's end of the monitor's socket. The monitor closes its end when the container
 /// exits, possibly before it read what the client writes: a write that finds it closed is not
 /// an error (the output sent before is still read, up to the end), only further writes stop.
@@ -129,6 +123,11 @@ impl Peer {
             }
             r => r.map_err(Error::io("write", "the monitor's socket")),
         }
+    }
+
+    /// `bytes` in as many frames as they take.
+    fn send_all(&mut self, kind: u8, bytes: &[u8]) -> Result<(), Error> {
+        bytes.chunks(255).try_for_each(|c| self.send(kind, c))
     }
 }
 
@@ -244,9 +243,7 @@ pub fn terminal(sock: UnixStream, input: bool, keys: &[u8], replay: bool) -> Res
                 reading = n > 0;
                 pass.clear();
                 let detach = esc.feed(&buf[..n], &mut pass);
-                for chunk in pass.chunks(255) {
-                    peer.send(FRAME_INPUT, chunk)?;
-                }
+                peer.send_all(FRAME_INPUT, &pass)?;
                 if detach {
                     return Ok(Ended::Detached);
                 }
@@ -263,7 +260,8 @@ pub fn terminal(sock: UnixStream, input: bool, keys: &[u8], replay: bool) -> Res
 
 /// Forwards stdin to a container without a terminal (`-i`) until the caller's EOF or the
 /// detach keys; its output is read from the log meanwhile (by the caller's thread).
-pub fn forward_input(mut sock: UnixStream, keys: &[u8]) -> Ended {
+pub fn forward_input(sock: UnixStream, keys: &[u8]) -> Ended {
+    let mut peer = Peer { sock, open: true };
     let mut esc = Escape::new(keys);
     let mut buf = [0u8; 8192];
     let mut pass = Vec::with_capacity(buf.len());
@@ -275,7 +273,7 @@ pub fn forward_input(mut sock: UnixStream, keys: &[u8]) -> Ended {
         }
         pass.clear();
         let detach = esc.feed(&buf[..n], &mut pass);
-        if send_frames(&mut sock, FRAME_INPUT, &pass).is_err() {
+        if peer.send_all(FRAME_INPUT, &pass).is_err() || !peer.open {
             return Ended::Exited;
         }
         if detach {

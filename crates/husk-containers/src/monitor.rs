@@ -159,8 +159,8 @@ fn abandon(store: &Store, id: &str, pid: i32) {
         let _ = sp::waitid_pidfd(std::os::fd::AsFd::as_fd(&fd), false);
     }
     let _ = store.clean_runtime(id);
-    if let Some(b) = store.meta(id).ok().and_then(|m| m.bridge) {
-        husk_net::release_id(&b.root, id);
+    if let Some(root) = store.meta(id).ok().as_ref().and_then(|m| m.net_root()) {
+        husk_net::release_id(root, id);
     }
 }
 
@@ -302,9 +302,10 @@ fn launch_once(store: &Store, id: &str) -> Result<Launch, Error> {
         }
         Ok(())
     };
-    // pasta and slirp4netns join the user namespace too; a bridge attach needs only the network's.
-    let step = (!att.is_empty() || user_net.is_some())
-        .then(|| launch::RuntimeStep::new(user_net.is_some(), &attach));
+    let step = (!att.is_empty() || user_net.is_some()).then(|| launch::RuntimeStep {
+        needs: husk_net::usermode::step_needs(user_net.as_ref()),
+        run: &attach,
+    });
     let started = launch::launch_plan_with(&opts, &plan, Mode::Run, step).and_then(|mut c| {
         husk_runtime::fault::point("monitor.launched")?;
         let master = c.start().and_then(|()| c.take_pty_master());

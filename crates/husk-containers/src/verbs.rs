@@ -166,9 +166,10 @@ pub fn rm(store: &Store, word: &str, force: bool) -> Result<(), Error> {
             if let Err(e) = settle(store, &id) {
                 // A foreground `run --rm` (its husk the monitor) removes its record at the
                 // exit instead of recording it: nothing left to remove.
-                return match store.ctr(&id).exists() {
-                    true => Err(e),
-                    false => Ok(()),
+                return if store.ctr(&id).exists() {
+                    Err(e)
+                } else {
+                    Ok(())
                 };
             }
             // The monitor may still be removing the runtime's state (or, with --rm, the
@@ -254,11 +255,12 @@ pub fn run_attached(
             return Err(e);
         }
     };
-    let ended = match proxy {
-        true => proxy_signals(store, &id),
-        false => Ok(()),
-    }
-    .and_then(|()| relay(store, &id, (None, 0), a, true));
+    let proxied = if proxy {
+        proxy_signals(store, &id)
+    } else {
+        Ok(())
+    };
+    let ended = proxied.and_then(|()| relay(store, &id, (None, 0), a, true));
     match ended {
         Ok(Some(code)) => {
             // relay's hold is dropped by now: a `wait` from another shell still gets the code.

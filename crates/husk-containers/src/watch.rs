@@ -254,7 +254,6 @@ pub fn main(argv: &[String]) -> i32 {
     } else {
         None
     };
-    let copying = cloexec_copy(6);
     // The inherited 3, 4 and 5 must not reach anything this executes; 0, 1 and 2 are the
     // launch's ends of the container's pipes, which would keep them from ever reaching EOF.
     let _ = husk_sys::fs::close_range_cloexec(3);
@@ -271,8 +270,8 @@ pub fn main(argv: &[String]) -> i32 {
         Ok(pidfd) => watch(Path::new(dir), id, pidfd, out, err, stdin, tty, mode),
         Err(_) => crate::store::LOST,
     };
-    // Everything is logged: `logs` may read now, before `finish` records the exit.
-    drop(copying);
+    // Everything is logged. fd 6, the copy lock, is close-on-exec (above): the execve of
+    // `finish` lets `logs` read, before `finish` records the exit.
     let args = [
         ARGV0.to_string(),
         FINISH.into(),

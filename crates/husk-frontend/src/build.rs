@@ -661,9 +661,15 @@ fn security_opts(a: &RunArgs) -> Result<SecurityOpts, Error> {
     Ok(SecurityOpts { nnp, seccomp, lsm })
 }
 
-/// pasta and slirp4netns: an ordinary user's networks, run by husk-net's helpers.
-fn user_mode(network: &str) -> bool {
-    network == "pasta" || network == "slirp4netns" || network.starts_with("slirp4netns:")
+/// Whether `--network` names slirp4netns, with or without its options.
+pub fn slirp4netns(network: &str) -> bool {
+    network == "slirp4netns" || network.starts_with("slirp4netns:")
+}
+
+/// pasta and slirp4netns: an ordinary user's networks (no bridge, no rules), run by husk-net's
+/// helpers.
+pub fn user_mode(network: &str) -> bool {
+    network == "pasta" || slirp4netns(network)
 }
 
 /// Which namespaces the container gets of its own (false: the host's), from --network, --pid,
@@ -911,7 +917,7 @@ fn etc_binds(
     // ones included), which podman names as the container's server.
     let slirp_dns = ["10.0.2.3".to_string()];
     let servers = match a.network.as_deref() {
-        Some(n) if a.dns.is_empty() && !embedded && user_mode(n) && n != "pasta" => &slirp_dns[..],
+        Some(n) if a.dns.is_empty() && !embedded && slirp4netns(n) => &slirp_dns[..],
         _ => &a.dns[..],
     };
     let dns = mounts::Dns {

@@ -96,10 +96,6 @@ pub fn prepare_detached(
     gid: &[husk_spec::config::IdMapping],
 ) -> Result<Root, Error> {
     let mut root = root_dir(store, img, id, record, &["merged"])?;
-    let mut lower = vec![];
-    for l in img.layers.iter().rev() {
-        lower.push(store.layer_dir(&l.chain_id)?.join("diff"));
-    }
     let scratch = root.dir.clone();
     let reply = husk_runtime::mapped::run(uid, gid, || {
         // The child's own mount namespace: this tmpfs over the container's directory is seen by

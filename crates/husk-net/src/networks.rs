@@ -157,14 +157,7 @@ pub fn find(net_dir: &Path, key: &str) -> Result<Network, Error> {
 }
 
 fn random_id() -> Result<String, Error> {
-    let mut b = [0u8; 32];
-    let path = "/dev/urandom";
-    std::io::Read::read_exact(
-        &mut std::fs::File::open(path).map_err(Error::io("open", path))?,
-        &mut b,
-    )
-    .map_err(Error::io("read", path))?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+    husk_sys::random::hex::<32>().map_err(Error::io("read", husk_sys::random::SOURCE))
 }
 
 /// Plans a new network under the lock: its name free, its subnet clear of every other network's

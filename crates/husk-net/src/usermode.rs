@@ -6,11 +6,6 @@ use crate::helper::Running;
 use husk_runtime::Error;
 use std::path::Path;
 
-/// Whether `--network` names a user-mode network (an ordinary user's: no bridge, no rules).
-pub fn user_mode(network: &str) -> bool {
-    network == "pasta" || crate::slirp::named(network)
-}
-
 /// The user-mode network a container asked for, checked before anything of it exists.
 #[derive(Debug, Clone, PartialEq)]
 pub enum UserNet {
@@ -42,5 +37,14 @@ impl UserNet {
             UserNet::Pasta(p) => p.attach(ns, state_dir),
             UserNet::Slirp(s) => s.attach(ns, state_dir, tied),
         }
+    }
+}
+
+/// What init must send a container's runtime step: pasta and slirp4netns join its user
+/// namespace too; a bridge attach needs only the network's.
+pub fn step_needs(user_net: Option<&UserNet>) -> husk_runtime::launch::StepNamespaces {
+    match user_net {
+        Some(_) => husk_runtime::launch::StepNamespaces::UserAndNet,
+        None => husk_runtime::launch::StepNamespaces::Net,
     }
 }

@@ -168,17 +168,6 @@ pub struct RuntimeStep<'a> {
     pub run: &'a dyn Fn(&InitNamespaces) -> Result<(), Error>,
 }
 
-impl<'a> RuntimeStep<'a> {
-    /// A step in init's network namespace, and its user namespace too when `user` (pasta).
-    pub fn new(user: bool, run: &'a dyn Fn(&InitNamespaces) -> Result<(), Error>) -> Self {
-        let needs = match user {
-            true => StepNamespaces::UserAndNet,
-            false => StepNamespaces::Net,
-        };
-        RuntimeStep { needs, run }
-    }
-}
-
 impl StepNamespaces {
     /// The fds of `Msg::Namespaces` as `InitNamespaces`: exactly as many as `kinds`.
     fn take(self, pid: i32, fds: Vec<OwnedFd>) -> Result<InitNamespaces, Error> {

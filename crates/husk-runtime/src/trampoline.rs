@@ -116,9 +116,14 @@ pub fn installed_binary() -> PathBuf {
     let exe = Path::new("/proc/self/exe");
     // A re-executed husk, or a program it executed through /proc/self/exe (the monitor), runs
     // from the detached copy, which only running_from_readonly_binary recognises.
+    // Where no detached mount can be made (an ordinary user) the copy is a sealed memfd.
+    let link = std::fs::read_link(exe);
+    let memfd = link
+        .as_ref()
+        .is_ok_and(|l| l.as_os_str().as_encoded_bytes().starts_with(b"/memfd:"));
     match std::env::var_os(ORIGINAL_EXE_ENV) {
-        Some(p) if running_from_readonly_binary().unwrap_or(false) => PathBuf::from(p),
-        _ => std::fs::read_link(exe).unwrap_or_else(|_| exe.into()),
+        Some(p) if memfd || running_from_readonly_binary().unwrap_or(false) => PathBuf::from(p),
+        _ => link.unwrap_or_else(|_| exe.into()),
     }
 }
 

@@ -46,6 +46,11 @@ pub fn run(root: &Path, mut a: RunArgs, systemd_cgroup: bool) -> Result<i32, Err
             Target::Image(image) if unprivileged && (a.detach || monitored) => Err(Error::Msg(format!(
                 "{image}: run -d IMAGE as an ordinary user: not yet (its root is an overlayfs held by the run that made it, and a detached container outlives that run); run it in the foreground, or -d with --rootfs DIR"
             ))),
+            // Its layers are owned for the default map: under keep-id's the image's root would be
+            // the user's uid inside and its uid 1 would be root.
+            Target::Image(image) if unprivileged && a.userns.as_deref() == Some("keep-id") => Err(Error::Msg(format!(
+                "{image}: --userns keep-id with an image as an ordinary user: not yet (its layers are owned for the default map, where you are root inside); drop --userns keep-id and use -u UID, or run a root you unpacked with --rootfs DIR --userns keep-id"
+            ))),
             _ if monitored && unprivileged => Err(Error::Msg(
                 "--detach-keys and --sig-proxy=false as an ordinary user: not yet; use -d, then logs -f or attach".into(),
             )),
@@ -404,7 +409,7 @@ fn run_frontend(root: &Path, a: RunArgs, id: String, image: Option<&str>) -> Res
             join_container_netns(root, &n["container:".len()..], &mut built)?;
             NetGuard(None)
         }
-        n if husk_net::usermode::user_mode(n) => NetGuard(None),
+        n if husk_frontend::build::user_mode(n) => NetGuard(None),
         _ => match bridge_meta(root, &a) {
             Some(b) => {
                 let hostname = built.spec.hostname.clone().unwrap_or_default();
@@ -470,9 +475,10 @@ fn run_frontend(root: &Path, a: RunArgs, id: String, image: Option<&str>) -> Res
         }
         Ok(())
     };
-    // pasta and slirp4netns join the user namespace too; a bridge attach needs only the network's.
-    let step = (net.0.is_some() || user_net.is_some())
-        .then(|| launch::RuntimeStep::new(user_net.is_some(), &attach));
+    let step = (net.0.is_some() || user_net.is_some()).then(|| launch::RuntimeStep {
+        needs: husk_net::usermode::step_needs(user_net.as_ref()),
+        run: &attach,
+    });
     if let Some(r) = &mut record {
         r.redirect()?;
     }
@@ -538,7 +544,7 @@ impl Drop for NetGuard {
 fn bridge_meta(root: &Path, a: &RunArgs) -> Option<husk_containers::store::BridgeMeta> {
     let network = a.network.as_deref().unwrap_or("none");
     if matches!(network, "none" | "host")
-        || husk_net::usermode::user_mode(network)
+        || husk_frontend::build::user_mode(network)
         || network.starts_with("container:")
     {
         return None;

@@ -732,7 +732,7 @@ pub fn prepare_run(
         .unwrap_or_default();
     let volumes = anonymous_volumes(&cfg, a)?;
     if rootless.is_some() {
-        refuse_as_user(a, image, &volumes)?;
+        refuse_volumes_as_user(image, &volumes)?;
     }
     let root = match &rootless {
         Some(me) => husk_image::overlay::prepare_detached(
@@ -756,24 +756,13 @@ pub fn prepare_run(
     Ok(root)
 }
 
-/// What an ordinary user's image run cannot have yet, refused before its root is made.
-fn refuse_as_user(
-    a: &husk_frontend::RunArgs,
-    image: &str,
-    volumes: &[String],
-) -> Result<(), Error> {
+/// An image's VOLUMEs for an ordinary user: not yet, refused before its root is made.
+fn refuse_volumes_as_user(image: &str, volumes: &[String]) -> Result<(), Error> {
     if !volumes.is_empty() {
         return Err(Error::Msg(format!(
             "{image}: its VOLUMEs ({}) as an ordinary user: not yet (an anonymous volume is seeded with the image's files and owners); mount a directory of yours there with -v DIR:{}",
             volumes.join(", "),
             volumes[0]
-        )));
-    }
-    // The layers are owned for the default map (the user as 0); under keep-id's map the image's
-    // root would be the user's uid inside and its uid 1 would be root.
-    if a.userns.as_deref() == Some("keep-id") {
-        return Err(Error::Msg(format!(
-            "{image}: --userns keep-id with an image as an ordinary user: not yet (its layers are owned for the default map, where you are root inside); drop --userns keep-id and use -u UID, or run a root you unpacked with --rootfs DIR --userns keep-id"
         )));
     }
     Ok(())
