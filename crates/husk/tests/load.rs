@@ -128,7 +128,13 @@ done
 wait
 echo "listed $listed"
 echo "failed: $(awk '$2 != 0' "$DIR/codes" | wc -l)"
-echo "links: $(ip -o link show | grep -c ' hk' || true)"
+# An exited container's veth pair goes with its network namespace, which the kernel tears down
+# on a workqueue of its own after the run has returned (husk does not wait for it: see
+# husk_net's VethEnd::WithNetns). Wait for that, bounded, rather than count too early.
+links() { ip -o link show | grep -c ' hk' || true; }
+tries=0
+while [ "$(links)" != 0 ] && [ $tries -lt 600 ]; do sleep 0.2; tries=$((tries + 1)); done
+echo "links: $(links)"
 echo "leases: $(ls "$ROOT/.net/leases" 2>/dev/null | wc -l)"
 echo "rules: $(nft list chain inet husk ports | grep -c dnat || true)"
 echo "states: $(ls "$ROOT" | grep -v '^\.' | wc -l)"
