@@ -60,6 +60,8 @@ fail=0 made=()
 cleanup() {
   local u
   [[ -s $T/peer.pid ]] && kill "$(cat "$T/peer.pid")" 2>/dev/null
+  [[ -s $T/reg.pid ]] && kill "$(cat "$T/reg.pid")" 2>/dev/null
+  [[ -n ${registry:-} ]] && kill "$registry" 2>/dev/null
   for u in "${made[@]}"; do
     # a failed check can leave the user's containers, monitors or pasta running: userdel
     # refuses a user with processes, which would leave both
@@ -93,9 +95,11 @@ echo "$U1:$FIRST:65536" >>/etc/subgid
 uid1=$(id -u "$U1") uid0=$(id -u "$U0")
 
 # as USER, in a clean login-like environment; extra env words before the command
+# (in the network namespace `in_net` names, when the registry part sets it)
+in_net=()
 as() {
   local u=$1; shift
-  runuser -u "$u" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$T/home-$u" USER="$u" \
+  "${in_net[@]}" runuser -u "$u" -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$T/home-$u" USER="$u" \
     TMPDIR="$T/tmp-$u" XDG_RUNTIME_DIR="$T/run-$u" "$@"
 }
 # check NAME WANT_RC REGEX CMD...: runs CMD, compares the exit code and greps its output
@@ -234,6 +238,33 @@ check "image, no ranges: -u 1234 is refused, naming the missing range" 125 "uid 
 check "image, no ranges: rmi" 0 "Untagged: localhost/rlbox:1" as "$U0" "$H" rmi localhost/rlbox:1
 check "image, no ranges: rmi left an empty store" 0 "^0\$" \
   sh -c "find $store0/layers $store0/blobs/sha256 $store0/containers -mindepth 1 | wc -l"
+# pulled from a registry as each user: docker-registry on 127.0.0.1 inside a network namespace
+# made here (never the host's), the test image pushed there with skopeo; the user's pull runs
+# in its mapped child, which shares that namespace. localhost is plain HTTP, as docker's rule.
+unshare -n sh -c 'ip link set lo up && echo $$ >"$1/reg.pid" && exec sleep 600' _ "$T" &
+for i in $(seq 600); do [[ -s $T/reg.pid ]] && break; sleep 0.1; done # bounded: 60 s
+in_net=(nsenter -t "$(cat "$T/reg.pid")" -n)
+printf 'version: 0.1\nlog: {level: warn, accesslog: {disabled: true}}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: "127.0.0.1:5000"}\n' \
+  "$T/reg" >"$T/reg.yml"
+"${in_net[@]}" docker-registry serve "$T/reg.yml" >"$T/reg.log" 2>&1 &
+registry=$!
+for i in $(seq 600); do "${in_net[@]}" "$BB" wget -q -O /dev/null http://127.0.0.1:5000/v2/ 2>/dev/null && break; sleep 0.1; done
+check "registry: the test image pushed with skopeo" 0 "" \
+  "${in_net[@]}" skopeo copy -q --dest-tls-verify=false "oci:$T/img" docker://127.0.0.1:5000/rlbox:1
+for u in "$U1" "$U0"; do
+  want=$([[ $u == "$U1" ]] && echo 1234 || echo 0) # without ranges other owners are the user's
+  check "registry, $u: husk pull" 0 "^sha256:[0-9a-f]{64}\$" as "$u" "$H" pull -q localhost:5000/rlbox:1
+  check "registry, $u: the pulled image runs, its layers' owners as that user's map has them" 0 "^$want $want app's new\$" \
+    as "$u" "$H" run --rm localhost:5000/rlbox:1 sh -c 'echo $(stat -c "%u %g" /home/app/note) $(cat /home/app/note /opq/new)'
+  check "registry, $u: rmi" 0 "Untagged: localhost:5000/rlbox:1" as "$u" "$H" rmi localhost:5000/rlbox:1
+  s=$T/home-$u/.local/share/husk
+  check "registry, $u: nothing left in the store" 0 "^0\$" \
+    sh -c "find $s/layers $s/blobs/sha256 $s/containers $s/tmp -mindepth 1 | wc -l"
+done
+kill "$registry" "$(cat "$T/reg.pid")" 2>/dev/null
+wait "$registry" 2>/dev/null
+registry= in_net=()
+rm -f "$T/reg.pid"
 check "--network bridge as an ordinary user: refused, saying why" 125 \
   "--network bridge: needs root.*as an ordinary user use --network pasta" \
   as "$U1" "$H" run --network bridge -- true

@@ -1060,8 +1060,12 @@ fn logs_of_an_ended_process_do_not_wait_on_a_surviving_writer() {
     }
     let _open = Open(gate.join("stop"));
     let v = format!("{}:/gate", gate.display());
-    let writer = "i=0; while [ ! -e /gate/stop ] && [ $i -lt 4000 ]; do echo y; sleep 0.05; \
-                  i=$((i+1)); done";
+    // A line every 10 ms with no process started between them (`read -t` on a FIFO nobody
+    // writes is the shell's own sleep): the monitor drains until nothing came for 200 ms, and
+    // an external `sleep` per line could take that long to start in the TCG-emulated v2 guest.
+    let writer = "mkfifo /gate/tick; exec 9<>/gate/tick; i=0; \
+                  while [ ! -e /gate/stop ] && [ $i -lt 20000 ]; do \
+                  echo y; read -t 0.01 -u 9 _; i=$((i+1)); done";
     fe.run_d(
         &["--name", "survivor", "--pid", "host", "-v", &v],
         &["sh", "-c", &format!("echo x; ({writer}) &")],
