@@ -6,7 +6,8 @@
 # slirp4netns against podman's,
 # pasta's own `pasta --config-net true` for its setup cost, and an image of that root (one layer,
 # an oci-archive both load) with `run --rm IMAGE true` (podman on its overlay driver, which is
-# native overlayfs in a user namespace on this kernel); interleaved, N times each; median
+# native overlayfs in a user namespace on this kernel), and the same with --userns keep-id
+# (after the first run, which unpacks or copies the image for that map); interleaved, N times each; median
 # and p10-p90 of the wall time of each whole command. Everything runs in a network namespace of
 # the script's own (an uplink veth with a default route for pasta and slirp4netns to use), and a
 # mount namespace of its own where a 0666 tun node is bound over /dev/net/tun (the host's node is
@@ -76,10 +77,12 @@ pa() { pasta --config-net -q -t none -u none -T none -U none -- true; }
 hi() { "$W/husk" run --rm --network none localhost/rlbench:1 true; }
 po() { podman --root "$W/home/ovl" --runroot "$W/run/ovl" --storage-driver overlay --runtime runc "\$@"; }
 pi() { po run --rm --network none localhost/rlbench:1 true; }
+hk() { "$W/husk" run --rm --network none --userns keep-id localhost/rlbench:1 true; }
+pk() { po run --rm --network none --userns keep-id localhost/rlbench:1 true; }
 "$W/husk" load -q -i "$W/img.tar" >/dev/null && po load -q -i "$W/img.tar" >/dev/null || exit 1
-h && hn && hs && p && pn && pa && hi && pi || exit 1 # warm-up (podman makes its pause process and storage first)
+h && hn && hs && p && pn && pa && hi && pi && hk && pk || exit 1 # warm-up (podman makes its pause process and storage first; the first keep-id runs unpack or copy the image for that map)
 for i in \$(seq $N); do
-  for c in h p hn pn hs pa hi pi; do
+  for c in h p hn pn hs pa hi pi hk pk; do
     t=\$(date +%s%N); \$c >/dev/null || exit 1; echo "\$c \$(( (\$(date +%s%N) - t) / 1000 ))"
   done
 done
@@ -104,6 +107,8 @@ mapfile -t pa < <(col pa)
 mapfile -t hs < <(col hs)
 mapfile -t hi < <(col hi)
 mapfile -t pi < <(col pi)
+mapfile -t hk < <(col hk)
+mapfile -t pk < <(col pk)
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 stats() { python3 -c 'import sys,statistics
 v=sorted(int(x)/1000 for x in sys.argv[1:]); q=lambda f: v[min(len(v)-1,int(f*len(v)))]
@@ -128,6 +133,7 @@ print(f"{statistics.median(a)/statistics.median(b):.2f}x")' "$@"; }
   echo "| slirp4netns (both) | $(stats "${hs[@]}") | $(stats "${pn[@]}") | $(ratio "${#hs[@]}" "${hs[@]}" "${pn[@]}") |"
   echo "| pasta's own \`pasta --config-net true\` | $(stats "${pa[@]}") | | |"
   echo "| none, \`run --rm IMAGE true\` (podman: overlay driver) | $(stats "${hi[@]}") | $(stats "${pi[@]}") | $(ratio "${#hi[@]}" "${hi[@]}" "${pi[@]}") |"
+  echo "| none, \`run --rm --userns keep-id IMAGE true\` (after the first) | $(stats "${hk[@]}") | $(stats "${pk[@]}") | $(ratio "${#hk[@]}" "${hk[@]}" "${pk[@]}") |"
   echo "| husk pasta - husk none (setup cost) | $(python3 -c 'import sys,statistics
 n=int(sys.argv[1]); a=[int(x) for x in sys.argv[2:2+n]]; b=[int(x) for x in sys.argv[2+n:]]
 print(f"{(statistics.median(a)-statistics.median(b))/1000:.1f}")' "${#hn[@]}" "${hn[@]}" "${h[@]}") | | |"

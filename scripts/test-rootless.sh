@@ -220,8 +220,50 @@ check "image, with ranges: a write does not reach the image" 0 "^app's\$" \
 check "image, with ranges: run oci:DIR" 0 "^new\$" as "$U1" "$H" run --rm "oci:$T/img" cat /opq/new
 check "image, with ranges: run -d IMAGE refused, saying why and what to do" 125 \
   "run -d IMAGE as an ordinary user: not yet.*foreground" as "$U1" "$H" run -d localhost/rlbox:1 true
-check "image, with ranges: --userns keep-id refused, saying why and what to do" 125 \
-  "keep-id with an image as an ordinary user: not yet.*--rootfs" as "$U1" "$H" run --rm --userns keep-id localhost/rlbox:1 true
+# --userns keep-id with an image: rlbox's layers and a third (a 1777 /tmp; /data of uid 1234
+# with a file of its own and a root-owned directory), as localhost/rlx:1
+python3 - "$T/img" "$T/imgx" <<'PY' || { echo "cannot make the second test image"; exit 1; }
+import hashlib, io, json, shutil, sys, tarfile
+src, out = sys.argv[1], sys.argv[2]
+shutil.copytree(src, out)
+def blob(data):
+    d = hashlib.sha256(data).hexdigest()
+    open(f"{out}/blobs/sha256/{d}", "wb").write(data)
+    return {"digest": "sha256:" + d, "size": len(data)}
+def read(desc):
+    return json.load(open(f"{out}/blobs/sha256/{desc['digest'][7:]}"))
+b = io.BytesIO()
+with tarfile.open(fileobj=b, mode="w", format=tarfile.PAX_FORMAT) as t:
+    for name, uid, mode, data in [("tmp", 0, 0o1777, None), ("data", 1234, 0o750, None),
+                                  ("data/f", 1234, 0o640, b"seed\n"), ("data/sub", 0, 0o700, None)]:
+        i = tarfile.TarInfo(name); i.uid = i.gid = uid; i.mode = mode
+        if data is None:
+            i.type = tarfile.DIRTYPE; t.addfile(i)
+        else:
+            i.size = len(data); t.addfile(i, io.BytesIO(data))
+layer = b.getvalue()
+idx = json.load(open(out + "/index.json"))
+man = read(idx["manifests"][0])
+cfg = read(man["config"])
+cfg["rootfs"]["diff_ids"].append("sha256:" + hashlib.sha256(layer).hexdigest())
+man["layers"].append(dict(blob(layer), mediaType="application/vnd.oci.image.layer.v1.tar"))
+man["config"] = dict(blob(json.dumps(cfg).encode()), mediaType=man["config"]["mediaType"])
+idx["manifests"] = [dict(blob(json.dumps(man).encode()), mediaType=idx["manifests"][0]["mediaType"],
+                         annotations={"io.containerd.image.name": "localhost/rlx:1"})]
+json.dump(idx, open(out + "/index.json", "w"))
+PY
+tar -C "$T/imgx" -cf "$T/imgx.tar" . && chmod a+r "$T/imgx.tar"
+check "image, with ranges: load a second image" 0 "Loaded image: localhost/rlx:1" as "$U1" "$H" load -i "$T/imgx.tar"
+gid1=$(id -g "$U1")
+check "image, with ranges, keep-id: the user's ids, the image's owners, a write" 0 \
+  "^$uid1 $gid1 0 0 1234 1234 $uid1 $gid1 hi\$" \
+  as "$U1" "$H" run --rm --userns keep-id localhost/rlx:1 sh -c \
+  'echo hi >/tmp/mine && echo $(id -u) $(id -g) $(stat -c "%u %g" /etc/passwd /home/app/note /tmp/mine) $(cat /tmp/mine)'
+check "image, with ranges, keep-id: -u 0 writes in a root-owned directory" 0 "^0 0\$" \
+  as "$U1" "$H" run --rm --userns keep-id -u 0 localhost/rlx:1 sh -c 'touch /etc/made && stat -c "%u %g" /etc/made'
+check "image, with ranges, keep-id: its layers unpacked once more, for its map (uid 0 is $FIRST)" 0 "^3 $FIRST\$" \
+  sh -c "echo \$(ls -d $store1/layers/*/map-* | wc -l) \$(stat -c %u $store1/layers/*/map-*/diff/etc/passwd)"
+check "image, with ranges: rmi the second image" 0 "Untagged: localhost/rlx:1" as "$U1" "$H" rmi localhost/rlx:1
 check "image, with ranges: nothing left of the runs in the store" 0 "^0\$" \
   sh -c "find $store1/containers $store1/tmp -mindepth 1 | wc -l"
 check "image, with ranges: rmi" 0 "Untagged: localhost/rlbox:1" as "$U1" "$H" rmi localhost/rlbox:1
@@ -235,6 +277,9 @@ check "image, no ranges: whiteout and opaque directory" 0 "^gone: no; opq: new\$
   as "$U0" "$H" run --rm localhost/rlbox:1 sh -c 'echo "gone: $(ls /gone 2>/dev/null || echo no); opq: $(ls /opq)"'
 check "image, no ranges: -u 1234 is refused, naming the missing range" 125 "uid 1234 is not mapped" \
   as "$U0" "$H" run --rm -u 1234 localhost/rlbox:1 true
+check "image, no ranges, keep-id: the user's own id, owning every file, writes" 0 "^$uid0 $uid0 $uid0 $uid0\$" \
+  as "$U0" "$H" run --rm --userns keep-id localhost/rlbox:1 sh -c \
+  'touch /etc/made && echo $(id -u) $(stat -c %u /etc/passwd /home/app/note /etc/made)'
 check "image, no ranges: rmi" 0 "Untagged: localhost/rlbox:1" as "$U0" "$H" rmi localhost/rlbox:1
 check "image, no ranges: rmi left an empty store" 0 "^0\$" \
   sh -c "find $store0/layers $store0/blobs/sha256 $store0/containers -mindepth 1 | wc -l"

@@ -28,7 +28,15 @@ pub fn command(config: &Value, entrypoint: Option<&str>, args: &[String]) -> Vec
     [entry, cmd].concat()
 }
 
-pub fn apply(config: &Value, a: &mut RunArgs, root: &Path, image: &str) -> Result<(), Error> {
+/// `root`: where the front end makes a missing WorkingDir, or None where it cannot write the
+/// root (an ordinary user's keep-id root, whose / is the container's root, not the user): init
+/// makes a missing cwd anyway, as root of the container's namespace.
+pub fn apply(
+    config: &Value,
+    a: &mut RunArgs,
+    root: Option<&Path>,
+    image: &str,
+) -> Result<(), Error> {
     let c = &config["config"];
     let argv = command(config, a.entrypoint.as_deref(), &a.args);
     if argv.is_empty() {
@@ -48,10 +56,15 @@ pub fn apply(config: &Value, a: &mut RunArgs, root: &Path, image: &str) -> Resul
     if a.workdir.is_none()
         && let Some(w) = c["WorkingDir"].as_str().filter(|w| !w.is_empty())
     {
-        crate::unpack::ensure_dir(root, w)?;
+        if let Some(root) = root {
+            crate::unpack::ensure_dir(root, w)?;
+        }
         a.workdir = Some(w.to_string());
     }
+    // keep-id runs the command as the user's own ids unless -u says otherwise, over the image's
+    // User too (podman's documented rule).
     if a.user.is_none()
+        && a.userns.as_deref() != Some("keep-id")
         && let Some(u) = c["User"].as_str().filter(|u| !u.is_empty())
     {
         a.user = Some(u.to_string());

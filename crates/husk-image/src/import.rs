@@ -330,7 +330,12 @@ pub fn layer_size(dest: &Path) -> u64 {
 }
 
 /// A stored blob unpacked as the layer `dest` (see `unpack_stream`).
-fn unpack_layer(store: &Store, blob: &str, diff_id: &str, dest: &Path) -> Result<u64, Error> {
+pub(crate) fn unpack_layer(
+    store: &Store,
+    blob: &str,
+    diff_id: &str,
+    dest: &Path,
+) -> Result<u64, Error> {
     let p = store.blob_path(blob)?;
     let f = std::fs::File::open(&p).map_err(Error::io("open layer blob", &p))?;
     let (tmp, bytes) = unpack_stream(store, f, blob, diff_id)?;

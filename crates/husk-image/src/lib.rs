@@ -22,6 +22,7 @@ pub mod readahead;
 pub mod reference;
 pub mod registries;
 pub mod registry;
+pub mod remap;
 pub mod store;
 pub mod unpack;
 pub mod volumes;

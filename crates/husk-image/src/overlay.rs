@@ -42,7 +42,7 @@ pub fn prepare(
     volatile: bool,
 ) -> Result<Root, Error> {
     let root = root_dir(store, img, id, record, &["upper", "work", "merged"])?;
-    mount(store, img, &root.dir, volatile, "")?;
+    mount(store, img, &root.dir, volatile, "", None)?;
     husk_runtime::fault::point("image.overlay-mounted")?;
     Ok(root)
 }
@@ -85,8 +85,9 @@ fn root_dir(
 }
 
 /// `prepare` for an ordinary user (see the module's comment): `uid`/`gid` are the container's
-/// maps. containers/<id>/ holds only `owner`, `image` and the empty `merged` init attaches the
-/// root at; all of it the user's own, removed by `release`.
+/// maps; `variant`, the layers unpacked for them when they are not the store's own (crate::remap),
+/// made first where missing. containers/<id>/ holds only `owner`, `image` and the empty `merged`
+/// init attaches the root at; all of it the user's own, removed by `release`.
 pub fn prepare_detached(
     store: &Store,
     img: &Image,
@@ -94,10 +95,14 @@ pub fn prepare_detached(
     record: &Path,
     uid: &[husk_spec::config::IdMapping],
     gid: &[husk_spec::config::IdMapping],
+    variant: Option<&str>,
 ) -> Result<Root, Error> {
     let mut root = root_dir(store, img, id, record, &["merged"])?;
     let scratch = root.dir.clone();
     let reply = husk_runtime::mapped::run(uid, gid, || {
+        if let Some(v) = variant {
+            crate::remap::ensure(store, img, v)?;
+        }
         // The child's own mount namespace: this tmpfs over the container's directory is seen by
         // no one else, and lives on only as the overlay's upper layer. mount(2), not fsconfig,
         // whose values stop at 256 bytes (a few layers' paths); then a detached copy to send.
@@ -108,7 +113,7 @@ pub fn prepare_detached(
             let p = scratch.join(d);
             std::fs::create_dir(&p).map_err(Error::io("create", &p))?;
         }
-        mount(store, img, &scratch, false, ",userxattr")?;
+        mount(store, img, &scratch, false, ",userxattr", variant)?;
         let merged = scratch.join("merged");
         let fd = husk_sys::mount::open_tree_clone(&merged, false).map_err(Error::io(
             "take a detached copy of the overlay root",
@@ -180,7 +185,7 @@ pub fn remount(dir: &Path) -> Result<(), Error> {
     let ip = dir.join("image");
     let id = std::fs::read_to_string(&ip).map_err(Error::io("read", &ip))?;
     let idx = store.index()?;
-    mount(&store, store.find(&idx, id.trim())?, dir, false, "")
+    mount(&store, store.find(&idx, id.trim())?, dir, false, "", None)
 }
 
 /// Removes a kept root (`Root::keep`): unmounted, its upper gone.
@@ -188,12 +193,25 @@ pub fn remove(dir: &Path) -> Result<(), Error> {
     release_dir(dir)
 }
 
-/// `extra`: more options, each with its leading comma.
-fn mount(store: &Store, img: &Image, dir: &Path, volatile: bool, extra: &str) -> Result<(), Error> {
+/// `extra`: more options, each with its leading comma. `variant`: the layers' unpacking for
+/// another map (crate::remap), else the store's own.
+fn mount(
+    store: &Store,
+    img: &Image,
+    dir: &Path,
+    volatile: bool,
+    extra: &str,
+    variant: Option<&str>,
+) -> Result<(), Error> {
     let merged = dir.join("merged");
     let mut lower = vec![];
     for l in img.layers.iter().rev() {
-        lower.push(store.layer_dir(&l.chain_id)?.join("diff"));
+        let layer = store.layer_dir(&l.chain_id)?;
+        lower.push(
+            variant
+                .map_or(layer.clone(), |v| layer.join(v))
+                .join("diff"),
+        );
     }
     if lower.is_empty() {
         // overlayfs needs a lower layer; an image without layers is an empty root.

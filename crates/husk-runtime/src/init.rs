@@ -339,6 +339,18 @@ fn setup(a: &InitArgs<'_>, state_json: &str, seccomp_pending: bool) -> Step<Opti
     Ok(own_fds)
 }
 
+/// Whether a user namespace's map holds id 0: the plan's for a namespace init made, the
+/// kernel's (`file`, read after setns) for one it `joined`. An unreadable map is taken to hold
+/// it, so setresuid says what is wrong.
+fn holds_zero(plan: &[husk_spec::config::IdMapping], joined: bool, file: &str) -> bool {
+    if !joined {
+        return plan.iter().any(|m| m.container_id == 0);
+    }
+    std::fs::read_to_string(file).map_or(true, |t| {
+        t.lines().any(|l| l.split_whitespace().next() == Some("0"))
+    })
+}
+
 /// Non-dumpable, then the namespaces init joins itself (user, then mount), root of a new user
 /// namespace, the session keyring, loopback, names and CPU affinity.
 fn enter_namespaces(a: &InitArgs<'_>) -> Step<()> {
@@ -354,9 +366,17 @@ fn enter_namespaces(a: &InitArgs<'_>) -> Step<()> {
             .map_err(|e| fail("join", "user namespace", e))?;
     }
     if plan.has(NsKind::User) {
-        // Become root of the new user namespace (the maps were written before `Go`).
-        sec::setresgid(0).map_err(|e| fail("setresgid", "0", e))?;
-        sec::setresuid(0).map_err(|e| fail("setresuid", "0", e))?;
+        // Become root of the user namespace (the maps were written before `Go`) where its maps
+        // hold 0. An ordinary user's keep-id map without /etc/subuid ranges holds its own id
+        // alone: init stays that id, which has the namespace's full capabilities already (as its
+        // creator, or by setns).
+        let joined = a.join_user.is_some();
+        if holds_zero(&plan.gid_mappings, joined, "/proc/self/gid_map") {
+            sec::setresgid(0).map_err(|e| fail("setresgid", "0", e))?;
+        }
+        if holds_zero(&plan.uid_mappings, joined, "/proc/self/uid_map") {
+            sec::setresuid(0).map_err(|e| fail("setresuid", "0", e))?;
+        }
     }
     if let Some(needs) = a.send_namespaces {
         send_namespaces(&a.chan, needs)?;

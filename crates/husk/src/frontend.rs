@@ -46,11 +46,6 @@ pub fn run(root: &Path, mut a: RunArgs, systemd_cgroup: bool) -> Result<i32, Err
             Target::Image(image) if unprivileged && (a.detach || monitored) => Err(Error::Msg(format!(
                 "{image}: run -d IMAGE as an ordinary user: not yet (its root is an overlayfs held by the run that made it, and a detached container outlives that run); run it in the foreground, or -d with --rootfs DIR"
             ))),
-            // Its layers are owned for the default map: under keep-id's the image's root would be
-            // the user's uid inside and its uid 1 would be root.
-            Target::Image(image) if unprivileged && a.userns.as_deref() == Some("keep-id") => Err(Error::Msg(format!(
-                "{image}: --userns keep-id with an image as an ordinary user: not yet (its layers are owned for the default map, where you are root inside); drop --userns keep-id and use -u UID, or run a root you unpacked with --rootfs DIR --userns keep-id"
-            ))),
             _ if monitored && unprivileged => Err(Error::Msg(
                 "--detach-keys and --sig-proxy=false as an ordinary user: not yet; use -d, then logs -f or attach".into(),
             )),

@@ -734,18 +734,29 @@ pub fn prepare_run(
     if rootless.is_some() {
         refuse_volumes_as_user(image, &volumes)?;
     }
+    // keep-id's map needs the layers unpacked for it (husk_image::remap). Without ranges both
+    // maps hold the user's id alone, which owns every file of the default unpacking already.
+    let remap = rootless.as_ref().is_some_and(|me| {
+        a.userns.as_deref() == Some("keep-id") && !me.subuids.is_empty() && !me.subgids.is_empty()
+    });
     let root = match &rootless {
-        Some(me) => husk_image::overlay::prepare_detached(
-            &s,
-            img,
-            id,
-            record,
-            &me.uid_mappings(false),
-            &me.gid_mappings(false),
-        )?,
+        Some(me) => {
+            let (uid, gid) = (me.uid_mappings(remap), me.gid_mappings(remap));
+            let variant = remap.then(|| husk_image::remap::variant(&uid, &gid));
+            husk_image::overlay::prepare_detached(
+                &s,
+                img,
+                id,
+                record,
+                &uid,
+                &gid,
+                variant.as_deref(),
+            )?
+        }
         None => husk_image::overlay::prepare(&s, img, id, record, !kept)?,
     };
-    husk_image::apply::apply(&cfg, a, &root.view(), image)?;
+    let view = root.view();
+    husk_image::apply::apply(&cfg, a, (!remap).then_some(view.as_path()), image)?;
     a.root_mount = root.mount.clone();
     for v in volumes {
         let dir = husk_image::volumes::create(&root, &v)?;
