@@ -220,8 +220,8 @@ check "image, with ranges: a write does not reach the image" 0 "^app's\$" \
 check "image, with ranges: run oci:DIR" 0 "^new\$" as "$U1" "$H" run --rm "oci:$T/img" cat /opq/new
 check "image, with ranges: run -d IMAGE refused, saying why and what to do" 125 \
   "run -d IMAGE as an ordinary user: not yet.*foreground" as "$U1" "$H" run -d localhost/rlbox:1 true
-# --userns keep-id with an image: rlbox's layers and a third (a 1777 /tmp; /data of uid 1234
-# with a file of its own and a root-owned directory), as localhost/rlx:1
+# --userns keep-id and VOLUMEs with an image: rlbox's layers and a third (a 1777 /tmp; /data of
+# uid 1234 with a file of its own and a root-owned directory), /data a VOLUME, as localhost/rlx:1
 python3 - "$T/img" "$T/imgx" <<'PY' || { echo "cannot make the second test image"; exit 1; }
 import hashlib, io, json, shutil, sys, tarfile
 src, out = sys.argv[1], sys.argv[2]
@@ -246,6 +246,7 @@ idx = json.load(open(out + "/index.json"))
 man = read(idx["manifests"][0])
 cfg = read(man["config"])
 cfg["rootfs"]["diff_ids"].append("sha256:" + hashlib.sha256(layer).hexdigest())
+cfg["config"]["Volumes"] = {"/data": {}}
 man["layers"].append(dict(blob(layer), mediaType="application/vnd.oci.image.layer.v1.tar"))
 man["config"] = dict(blob(json.dumps(cfg).encode()), mediaType=man["config"]["mediaType"])
 idx["manifests"] = [dict(blob(json.dumps(man).encode()), mediaType=idx["manifests"][0]["mediaType"],
@@ -255,14 +256,36 @@ PY
 tar -C "$T/imgx" -cf "$T/imgx.tar" . && chmod a+r "$T/imgx.tar"
 check "image, with ranges: load a second image" 0 "Loaded image: localhost/rlx:1" as "$U1" "$H" load -i "$T/imgx.tar"
 gid1=$(id -g "$U1")
-check "image, with ranges, keep-id: the user's ids, the image's owners, a write" 0 \
-  "^$uid1 $gid1 0 0 1234 1234 $uid1 $gid1 hi\$" \
+check "image, with ranges, keep-id: the user's ids, the image's owners (its VOLUME's too), a write" 0 \
+  "^$uid1 $gid1 0 0 1234 1234 1234 1234 $uid1 $gid1 hi\$" \
   as "$U1" "$H" run --rm --userns keep-id localhost/rlx:1 sh -c \
-  'echo hi >/tmp/mine && echo $(id -u) $(id -g) $(stat -c "%u %g" /etc/passwd /home/app/note /tmp/mine) $(cat /tmp/mine)'
+  'echo hi >/tmp/mine && echo $(id -u) $(id -g) $(stat -c "%u %g" /etc/passwd /home/app/note /data /tmp/mine) $(cat /tmp/mine)'
 check "image, with ranges, keep-id: -u 0 writes in a root-owned directory" 0 "^0 0\$" \
   as "$U1" "$H" run --rm --userns keep-id -u 0 localhost/rlx:1 sh -c 'touch /etc/made && stat -c "%u %g" /etc/made'
 check "image, with ranges, keep-id: its layers unpacked once more, for its map (uid 0 is $FIRST)" 0 "^3 $FIRST\$" \
   sh -c "echo \$(ls -d $store1/layers/*/map-* | wc -l) \$(stat -c %u $store1/layers/*/map-*/diff/etc/passwd)"
+check "image, with ranges: a VOLUME seeded with the image's files, owners and modes" 0 \
+  "^1234 1234 750 1234 1234 640 0 0 700 seed 1\$" \
+  as "$U1" "$H" run --rm localhost/rlx:1 sh -c \
+  'echo $(stat -c "%u %g %a" /data /data/f /data/sub) $(cat /data/f) $(grep -c " /data " /proc/self/mountinfo)'
+# a write in the volume is there (on the host, in the user's store) while the container runs, and
+# goes with it (--rm); the script (root) ends it by a file it puts in the volume
+as "$U1" "$H" run --rm localhost/rlx:1 sh -c \
+  'echo w >/data/w; until [ -e /data/stop ]; do sleep 0.1; done; cat /data/w' >"$T/vol.out" 2>&1 &
+vpid=$!
+for i in $(seq 600); do
+  w=$(ls "$store1"/containers/*/volumes/*/w 2>/dev/null | head -1); [[ -n $w ]] && break; sleep 0.1
+done
+check "image, with ranges: the VOLUME in the user's store, owners shifted, the container's write in it" 0 \
+  "^$((FIRST + 1233)) $uid1 w\$" sh -c "echo \$(stat -c %u ${w%/w}/f $w) \$(cat $w)"
+if [[ -n $w ]]; then touch "${w%/w}/stop"; else kill "$vpid"; fi
+wait "$vpid"
+check "image, with ranges: the write read back at the end of the run" 0 "^w\$" cat "$T/vol.out"
+check "image, with ranges: --rm removed the VOLUME with its container" 0 "^0\$" \
+  sh -c "find $store1/containers -mindepth 1 | wc -l"
+check "image, with ranges: a run that fails after its VOLUME was made" 127 "" \
+  as "$U1" "$H" run --rm localhost/rlx:1 /no/such/command
+check "image, with ranges: ... leaves no VOLUME" 0 "^0\$" sh -c "find $store1/containers -mindepth 1 | wc -l"
 check "image, with ranges: rmi the second image" 0 "Untagged: localhost/rlx:1" as "$U1" "$H" rmi localhost/rlx:1
 check "image, with ranges: nothing left of the runs in the store" 0 "^0\$" \
   sh -c "find $store1/containers $store1/tmp -mindepth 1 | wc -l"
@@ -280,6 +303,10 @@ check "image, no ranges: -u 1234 is refused, naming the missing range" 125 "uid 
 check "image, no ranges, keep-id: the user's own id, owning every file, writes" 0 "^$uid0 $uid0 $uid0 $uid0\$" \
   as "$U0" "$H" run --rm --userns keep-id localhost/rlbox:1 sh -c \
   'touch /etc/made && echo $(id -u) $(stat -c %u /etc/passwd /home/app/note /etc/made)'
+check "image, no ranges: load the image with a VOLUME" 0 "Loaded image: localhost/rlx:1" as "$U0" "$H" load -i "$T/imgx.tar"
+check "image, no ranges: its VOLUME seeded, every file the user's (root inside)" 0 "^0 0 640 seed\$" \
+  as "$U0" "$H" run --rm localhost/rlx:1 sh -c 'echo $(stat -c "%u %g %a" /data/f) $(cat /data/f)'
+check "image, no ranges: rmi the image with a VOLUME" 0 "Untagged: localhost/rlx:1" as "$U0" "$H" rmi localhost/rlx:1
 check "image, no ranges: rmi" 0 "Untagged: localhost/rlbox:1" as "$U0" "$H" rmi localhost/rlbox:1
 check "image, no ranges: rmi left an empty store" 0 "^0\$" \
   sh -c "find $store0/layers $store0/blobs/sha256 $store0/containers -mindepth 1 | wc -l"

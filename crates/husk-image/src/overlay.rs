@@ -13,6 +13,7 @@
 
 use crate::store::{Image, Store};
 use husk_runtime::Error;
+use husk_spec::config::IdMapping;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,8 @@ pub struct Root {
     pub merged: PathBuf,
     /// `prepare_detached`'s overlay, mounted nowhere; `merged` is then only where init attaches it.
     pub mount: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
+    /// `prepare_detached`'s maps (uid, gid): the namespace its files are written in (volumes).
+    pub maps: Option<(Vec<IdMapping>, Vec<IdMapping>)>,
 }
 
 /// mount(2) takes its options in one page.
@@ -64,6 +67,7 @@ fn root_dir(
         merged: dir.join("merged"),
         dir,
         mount: None,
+        maps: None,
     };
     // The owner first: a husk killed after this leaves a root `reclaim` recognises as its.
     // A start time that cannot be read fails the run: 0 would make the root look abandoned.
@@ -93,8 +97,8 @@ pub fn prepare_detached(
     img: &Image,
     id: &str,
     record: &Path,
-    uid: &[husk_spec::config::IdMapping],
-    gid: &[husk_spec::config::IdMapping],
+    uid: &[IdMapping],
+    gid: &[IdMapping],
     variant: Option<&str>,
 ) -> Result<Root, Error> {
     let mut root = root_dir(store, img, id, record, &["merged"])?;
@@ -130,6 +134,7 @@ pub fn prepare_detached(
         .next()
         .ok_or_else(|| Error::Msg("the overlay root's fd did not arrive".into()))?;
     root.mount = Some(std::sync::Arc::new(fd));
+    root.maps = Some((uid.to_vec(), gid.to_vec()));
     husk_runtime::fault::point("image.overlay-mounted")?;
     Ok(root)
 }
@@ -312,6 +317,7 @@ fn release_dir(dir: &Path) -> Result<(), Error> {
     {
         return Err(Error::io("unmount overlay root", &merged)(e));
     }
+    remove_users_volumes(dir)?;
     // Gone already: another `rm` (or a `--rm` run's exit) removed it meanwhile.
     match std::fs::remove_dir_all(dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -319,4 +325,26 @@ fn release_dir(dir: &Path) -> Result<(), Error> {
         }
         _ => Ok(()),
     }
+}
+
+/// An ordinary user's volumes hold files of the ids its ranges grant (crate::volumes), in
+/// directories of those owners: the user may not remove them, root of a namespace mapping them
+/// may. Its other files (owner, image, merged) are the user's own.
+fn remove_users_volumes(dir: &Path) -> Result<(), Error> {
+    let volumes = dir.join("volumes");
+    if !volumes.exists() {
+        return Ok(());
+    }
+    let Some(me) = husk_frontend::rootless::Rootless::detect() else {
+        return Ok(());
+    };
+    husk_runtime::mapped::run(&me.uid_mappings(false), &me.gid_mappings(false), || {
+        match std::fs::remove_dir_all(&volumes) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::io("remove the container's volumes", &volumes)(e))
+            }
+            _ => Ok(husk_runtime::mapped::Reply::default()),
+        }
+    })
+    .map(drop)
 }

@@ -3,6 +3,12 @@
 //! it. The volumes live in the container's directory (`containers/<id>/volumes/<name>`) and go
 //! with it: at the end of a foreground run (docker's `--rm`), at `rm` of a detached one. husk
 //! has no volume verbs to find a dangling volume by, so none is left behind.
+//!
+//! An ordinary user's volumes (in its store, `$XDG_DATA_HOME/husk`) are seeded as root of a user
+//! namespace mapped as the container's root is (husk_runtime::mapped): only there can the copies
+//! get the image's owners, shifted into the user's ranges as its layers' are. Their files then
+//! belong to ids the user itself cannot remove: the overlay module removes them through such a
+//! namespace too.
 
 use crate::overlay::Root;
 use husk_runtime::Error;
@@ -14,17 +20,51 @@ use std::path::{Path, PathBuf};
 
 const DIR: i32 = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
 
-/// A volume for the image's VOLUME `path`, seeded from the container's (still unused) root;
-/// returns the directory to bind at `path`.
-pub fn create(root: &Root, path: &str) -> Result<PathBuf, Error> {
-    let rel = inside(path)?;
+/// A volume for each of the image's VOLUMEs `paths`, seeded from the container's (still unused)
+/// root; returns the directories to bind there, in order. An ordinary user's (a root with maps)
+/// are made in one child mapped as the root.
+pub fn create(root: &Root, paths: &[String]) -> Result<Vec<PathBuf>, Error> {
     let dir = root.dir.join("volumes");
+    if paths.is_empty() {
+        return Ok(vec![]);
+    }
     std::fs::create_dir_all(&dir).map_err(Error::io("create volumes directory", &dir))?;
+    let view = root.view();
+    let make = || -> Result<Vec<PathBuf>, Error> {
+        paths.iter().map(|p| create_one(&view, &dir, p)).collect()
+    };
+    let Some((uid, gid)) = &root.maps else {
+        return make();
+    };
+    let reply = husk_runtime::mapped::run(uid, gid, || {
+        let made = make()?;
+        let names: Vec<String> = made
+            .iter()
+            .map(|v| {
+                v.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        Ok(husk_runtime::mapped::Reply {
+            fds: vec![],
+            text: names.join("\n"),
+        })
+    })?;
+    Ok(reply.text.lines().map(|n| dir.join(n)).collect())
+}
+
+/// One volume under `dir` for the VOLUME `path` of the root seen at `view`.
+fn create_one(view: &Path, dir: &Path, path: &str) -> Result<PathBuf, Error> {
+    let rel = inside(path)?;
     let name =
         husk_sys::random::hex::<32>().map_err(Error::io("read", husk_sys::random::SOURCE))?;
     let vol = dir.join(name);
     std::fs::create_dir(&vol).map_err(Error::io("create volume", &vol))?;
-    let r = sfs::openat(None, &root.merged, DIR, 0).map_err(Error::io("open", &root.merged))?;
+    // Followed: an ordinary user's view is /proc/self/fd/N, a link to the detached overlay.
+    let r = sfs::openat(None, view, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+        .map_err(Error::io("open", view))?;
     let src = match sfs::openat2(
         r.as_fd(),
         &rel,
@@ -40,12 +80,12 @@ pub fn create(root: &Root, path: &str) -> Result<PathBuf, Error> {
                 husk_runtime::errno_text(&e)
             )));
         }
-        r => r.map_err(Error::io("open image VOLUME", root.merged.join(&rel)))?,
+        r => r.map_err(Error::io("open image VOLUME", Path::new(path)))?,
     };
     let dst = sfs::openat(None, &vol, DIR, 0).map_err(Error::io("open", &vol))?;
     copy_dir(src.as_fd(), dst.as_fd())
         .and_then(|()| copy_owner_mode(src.as_fd(), dst.as_fd()))
-        .map_err(|e| Error::io("seed volume from the image", root.merged.join(&rel))(e))?;
+        .map_err(|e| Error::io("seed volume from the image", Path::new(path))(e))?;
     Ok(vol)
 }
 

@@ -731,9 +731,6 @@ pub fn prepare_run(
         })
         .unwrap_or_default();
     let volumes = anonymous_volumes(&cfg, a)?;
-    if rootless.is_some() {
-        refuse_volumes_as_user(image, &volumes)?;
-    }
     // keep-id's map needs the layers unpacked for it (husk_image::remap). Without ranges both
     // maps hold the user's id alone, which owns every file of the default unpacking already.
     let remap = rootless.as_ref().is_some_and(|me| {
@@ -758,25 +755,15 @@ pub fn prepare_run(
     let view = root.view();
     husk_image::apply::apply(&cfg, a, (!remap).then_some(view.as_path()), image)?;
     a.root_mount = root.mount.clone();
-    for v in volumes {
-        let dir = husk_image::volumes::create(&root, &v)?;
+    for (v, dir) in volumes
+        .iter()
+        .zip(husk_image::volumes::create(&root, &volumes)?)
+    {
         a.image_volumes
-            .push(husk_frontend::mounts::anonymous_volume(&v, &dir)?);
+            .push(husk_frontend::mounts::anonymous_volume(v, &dir)?);
     }
     a.rootfs = Some(root.merged.clone());
     Ok(root)
-}
-
-/// An image's VOLUMEs for an ordinary user: not yet, refused before its root is made.
-fn refuse_volumes_as_user(image: &str, volumes: &[String]) -> Result<(), Error> {
-    if !volumes.is_empty() {
-        return Err(Error::Msg(format!(
-            "{image}: its VOLUMEs ({}) as an ordinary user: not yet (an anonymous volume is seeded with the image's files and owners); mount a directory of yours there with -v DIR:{}",
-            volumes.join(", "),
-            volumes[0]
-        )));
-    }
-    Ok(())
 }
 
 /// The image's VOLUMEs the command line mounts nothing at: a -v, --mount or --tmpfs at the same
