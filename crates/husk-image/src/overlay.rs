@@ -7,8 +7,9 @@
 //! namespace mapped as the container's (husk_runtime::mapped): a tmpfs for upper and work, then
 //! the overlay, whose detached copy (open_tree) is sent back as an fd. The front end reads the root
 //! through that fd and init attaches it in the container's own mount namespace (move_mount).
-//! Nothing of it is on the host's filesystems: the container's writes live in that tmpfs and go
-//! when the last reference (init's mount namespace, the front end's fd) does, even after a kill.
+//! Nothing of it but the image's volumes is on the host's filesystems: the container's writes
+//! live in that tmpfs and go when the last reference (init's mount namespace, the front end's fd)
+//! does, even after a kill.
 //! fuse-overlayfs, podman's fallback for older kernels, is not needed on these.
 
 use crate::store::{Image, Store};
@@ -23,8 +24,9 @@ pub struct Root {
     pub merged: PathBuf,
     /// `prepare_detached`'s overlay, mounted nowhere; `merged` is then only where init attaches it.
     pub mount: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
-    /// `prepare_detached`'s maps (uid, gid): the namespace its files are written in (volumes).
-    pub maps: Option<(Vec<IdMapping>, Vec<IdMapping>)>,
+    /// The image's anonymous volumes (crate::volumes), in the order of their VOLUMEs: made with
+    /// an ordinary user's root (`prepare_detached`), after the image's config for root's.
+    pub volumes: Vec<PathBuf>,
 }
 
 /// mount(2) takes its options in one page.
@@ -67,7 +69,7 @@ fn root_dir(
         merged: dir.join("merged"),
         dir,
         mount: None,
-        maps: None,
+        volumes: vec![],
     };
     // The owner first: a husk killed after this leaves a root `reclaim` recognises as its.
     // A start time that cannot be read fails the run: 0 would make the root look abandoned.
@@ -90,8 +92,11 @@ fn root_dir(
 
 /// `prepare` for an ordinary user (see the module's comment): `uid`/`gid` are the container's
 /// maps; `variant`, the layers unpacked for them when they are not the store's own (crate::remap),
-/// made first where missing. containers/<id>/ holds only `owner`, `image` and the empty `merged`
-/// init attaches the root at; all of it the user's own, removed by `release`.
+/// made first where missing. The image's `volumes` are seeded by the same child, the only place
+/// their copies can get the image's owners (crate::volumes). containers/<id>/ holds only `owner`,
+/// `image`, the empty `merged` init attaches the root at and `volumes/`; all of it but the
+/// volumes' contents the user's own, removed by `release`.
+#[allow(clippy::too_many_arguments)]
 pub fn prepare_detached(
     store: &Store,
     img: &Image,
@@ -100,32 +105,44 @@ pub fn prepare_detached(
     uid: &[IdMapping],
     gid: &[IdMapping],
     variant: Option<&str>,
+    volumes: &[String],
 ) -> Result<Root, Error> {
-    let mut root = root_dir(store, img, id, record, &["merged"])?;
-    let scratch = root.dir.clone();
+    let subdirs: &[&str] = if volumes.is_empty() {
+        &["merged"]
+    } else {
+        &["merged", "volumes"]
+    };
+    let mut root = root_dir(store, img, id, record, subdirs)?;
+    let (top, vols) = (root.merged.clone(), root.dir.join("volumes"));
     let reply = husk_runtime::mapped::run(uid, gid, || {
         if let Some(v) = variant {
             crate::remap::ensure(store, img, v)?;
         }
-        // The child's own mount namespace: this tmpfs over the container's directory is seen by
-        // no one else, and lives on only as the overlay's upper layer. mount(2), not fsconfig,
-        // whose values stop at 256 bytes (a few layers' paths); then a detached copy to send.
-        let s = scratch.to_string_lossy();
+        // The child's own mount namespace: this tmpfs over the (empty) `merged` is seen by no
+        // one else, and lives on only as the overlay's upper layer; the container's directory
+        // beside it stays the store's, for the volumes. mount(2), not fsconfig, whose values
+        // stop at 256 bytes (a few layers' paths); then a detached copy to send.
+        let s = top.to_string_lossy();
         husk_sys::mount::mount(Some("tmpfs"), &s, Some("tmpfs"), 0, Some("mode=0755"))
-            .map_err(Error::io("mount tmpfs for the upper layer", &scratch))?;
+            .map_err(Error::io("mount tmpfs for the upper layer", &top))?;
         for d in ["upper", "work", "merged"] {
-            let p = scratch.join(d);
+            let p = top.join(d);
             std::fs::create_dir(&p).map_err(Error::io("create", &p))?;
         }
-        mount(store, img, &scratch, false, ",userxattr", variant)?;
-        let merged = scratch.join("merged");
+        mount(store, img, &top, false, ",userxattr", variant)?;
+        let merged = top.join("merged");
+        let made = crate::volumes::create(&merged, &vols, volumes)?;
         let fd = husk_sys::mount::open_tree_clone(&merged, false).map_err(Error::io(
             "take a detached copy of the overlay root",
             &merged,
         ))?;
+        let names: Vec<String> = made
+            .iter()
+            .filter_map(|v| Some(v.file_name()?.to_str()?.to_string()))
+            .collect();
         Ok(husk_runtime::mapped::Reply {
             fds: vec![fd],
-            text: String::new(),
+            text: names.join("\n"),
         })
     })?;
     let fd = reply
@@ -134,7 +151,7 @@ pub fn prepare_detached(
         .next()
         .ok_or_else(|| Error::Msg("the overlay root's fd did not arrive".into()))?;
     root.mount = Some(std::sync::Arc::new(fd));
-    root.maps = Some((uid.to_vec(), gid.to_vec()));
+    root.volumes = reply.text.lines().map(|n| vols.join(n)).collect();
     husk_runtime::fault::point("image.overlay-mounted")?;
     Ok(root)
 }

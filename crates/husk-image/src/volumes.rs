@@ -4,13 +4,12 @@
 //! with it: at the end of a foreground run (docker's `--rm`), at `rm` of a detached one. husk
 //! has no volume verbs to find a dangling volume by, so none is left behind.
 //!
-//! An ordinary user's volumes (in its store, `$XDG_DATA_HOME/husk`) are seeded as root of a user
-//! namespace mapped as the container's root is (husk_runtime::mapped): only there can the copies
-//! get the image's owners, shifted into the user's ranges as its layers' are. Their files then
-//! belong to ids the user itself cannot remove: the overlay module removes them through such a
-//! namespace too.
+//! An ordinary user's volumes (in its store, `$XDG_DATA_HOME/husk`) are seeded by the child that
+//! mounts its root (overlay::prepare_detached), root of a user namespace mapped as the container's:
+//! only there can the copies get the image's owners, shifted into the user's ranges as its
+//! layers' are. Their files then belong to ids the user itself cannot remove: the overlay module
+//! removes them through such a namespace too.
 
-use crate::overlay::Root;
 use husk_runtime::Error;
 use husk_sys::fs::{self as sfs, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS};
 use husk_sys::mount::fd_path;
@@ -20,39 +19,14 @@ use std::path::{Path, PathBuf};
 
 const DIR: i32 = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
 
-/// A volume for each of the image's VOLUMEs `paths`, seeded from the container's (still unused)
-/// root; returns the directories to bind there, in order. An ordinary user's (a root with maps)
-/// are made in one child mapped as the root.
-pub fn create(root: &Root, paths: &[String]) -> Result<Vec<PathBuf>, Error> {
-    let dir = root.dir.join("volumes");
+/// A volume under `dir` for each of the image's VOLUMEs `paths`, seeded from the container's
+/// (still unused) root seen at `view`; returns the directories to bind there, in order.
+pub fn create(view: &Path, dir: &Path, paths: &[String]) -> Result<Vec<PathBuf>, Error> {
     if paths.is_empty() {
         return Ok(vec![]);
     }
-    std::fs::create_dir_all(&dir).map_err(Error::io("create volumes directory", &dir))?;
-    let view = root.view();
-    let make = || -> Result<Vec<PathBuf>, Error> {
-        paths.iter().map(|p| create_one(&view, &dir, p)).collect()
-    };
-    let Some((uid, gid)) = &root.maps else {
-        return make();
-    };
-    let reply = husk_runtime::mapped::run(uid, gid, || {
-        let made = make()?;
-        let names: Vec<String> = made
-            .iter()
-            .map(|v| {
-                v.file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
-        Ok(husk_runtime::mapped::Reply {
-            fds: vec![],
-            text: names.join("\n"),
-        })
-    })?;
-    Ok(reply.text.lines().map(|n| dir.join(n)).collect())
+    std::fs::create_dir_all(dir).map_err(Error::io("create volumes directory", dir))?;
+    paths.iter().map(|p| create_one(view, dir, p)).collect()
 }
 
 /// One volume under `dir` for the VOLUME `path` of the root seen at `view`.
@@ -62,9 +36,7 @@ fn create_one(view: &Path, dir: &Path, path: &str) -> Result<PathBuf, Error> {
         husk_sys::random::hex::<32>().map_err(Error::io("read", husk_sys::random::SOURCE))?;
     let vol = dir.join(name);
     std::fs::create_dir(&vol).map_err(Error::io("create volume", &vol))?;
-    // Followed: an ordinary user's view is /proc/self/fd/N, a link to the detached overlay.
-    let r = sfs::openat(None, view, libc::O_RDONLY | libc::O_DIRECTORY, 0)
-        .map_err(Error::io("open", view))?;
+    let r = sfs::openat(None, view, DIR, 0).map_err(Error::io("open", view))?;
     let src = match sfs::openat2(
         r.as_fd(),
         &rel,

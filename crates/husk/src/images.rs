@@ -736,7 +736,7 @@ pub fn prepare_run(
     let remap = rootless.as_ref().is_some_and(|me| {
         a.userns.as_deref() == Some("keep-id") && !me.subuids.is_empty() && !me.subgids.is_empty()
     });
-    let root = match &rootless {
+    let mut root = match &rootless {
         Some(me) => {
             let (uid, gid) = (me.uid_mappings(remap), me.gid_mappings(remap));
             let variant = remap.then(|| husk_image::remap::variant(&uid, &gid));
@@ -748,6 +748,7 @@ pub fn prepare_run(
                 &uid,
                 &gid,
                 variant.as_deref(),
+                &volumes,
             )?
         }
         None => husk_image::overlay::prepare(&s, img, id, record, !kept)?,
@@ -755,12 +756,13 @@ pub fn prepare_run(
     let view = root.view();
     husk_image::apply::apply(&cfg, a, (!remap).then_some(view.as_path()), image)?;
     a.root_mount = root.mount.clone();
-    for (v, dir) in volumes
-        .iter()
-        .zip(husk_image::volumes::create(&root, &volumes)?)
-    {
+    if rootless.is_none() {
+        // Seeded once the WorkingDir exists, as docker's are.
+        root.volumes = husk_image::volumes::create(&view, &root.dir.join("volumes"), &volumes)?;
+    }
+    for (v, dir) in volumes.iter().zip(&root.volumes) {
         a.image_volumes
-            .push(husk_frontend::mounts::anonymous_volume(v, &dir)?);
+            .push(husk_frontend::mounts::anonymous_volume(v, dir)?);
     }
     a.rootfs = Some(root.merged.clone());
     Ok(root)
