@@ -498,7 +498,13 @@ run=\$!
 await_answer 18090 served
 echo "client: \$got"
 wait \$run
-echo "after the run: \$(ps -u $U1 -o stat=,comm= | awk '\$1 !~ /^Z/ && \$2 == "slirp4netns"' | wc -l) slirp4netns"
+# killed as the run ends, not waited for (its exit deletes the tap device, tens of ms of RCU)
+for i in \$(seq 600); do # bounded: 60 s
+  left=\$(ps -u $U1 -o stat=,comm= | awk '\$1 !~ /^Z/ && \$2 == "slirp4netns"' | wc -l)
+  [ "\$left" = 0 ] && break
+  sleep 0.1
+done
+echo "after the run: \$left slirp4netns"
 # a SIGKILLed foreground run's slirp4netns ends with it: its --exit-fd's other end was husk's
 $r $H run --name slirpkill --network slirp4netns --rootfs $(rootfs "$U1") -- sleep 300 &
 for i in \$(seq 600); do # bounded: 60 s

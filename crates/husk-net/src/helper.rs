@@ -165,10 +165,13 @@ pub fn stop(state_dir: &Path) {
 impl Drop for Running {
     fn drop(&mut self) {
         if let Some(pidfd) = self.pidfd.take() {
-            // Neither keeps anything to flush; ESRCH: it is gone already.
+            // Neither keeps anything to flush; ESRCH: it is gone already. Not waited for: the
+            // helper's exit closes the last fd of the container's tap device, whose
+            // unregistration waits for RCU grace periods in the exiting helper (29 ms measured
+            // for slirp4netns, 60% of a whole rootless run), as an exited container's veth goes
+            // with its namespace after husk returns (VethEnd::WithNetns). SIGKILL cannot be
+            // refused; the zombie of a child is reaped by whoever inherits it when husk exits.
             let _ = husk_sys::process::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
-            // ECHILD for a helper that is not this process' child (its parent reaps it).
-            let _ = husk_sys::process::waitid_pidfd(pidfd.as_fd(), false);
         }
     }
 }
@@ -203,7 +206,7 @@ mod tests {
     }
 
     #[test]
-    fn a_disowned_helper_lives_on_and_a_dropped_one_is_stopped_and_reaped() {
+    fn a_disowned_helper_lives_on_and_a_dropped_one_is_killed() {
         let dir = std::env::temp_dir().join(format!("husk-helper-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let pid_file = dir.join(PID_FILE);
@@ -220,13 +223,14 @@ mod tests {
             }
             (kid, r.unwrap())
         };
-        let (dropped, stopper) = spawn();
+        let (mut dropped, stopper) = spawn();
         let (mut disowned, owner) = spawn();
         owner.disown();
         drop(stopper);
         assert!(alive(disowned.id()), "the disowned helper was stopped");
-        // Killed and reaped: no zombie left under this process.
-        assert!(!std::path::Path::new(&format!("/proc/{}", dropped.id())).exists());
+        // Killed (not waited for by the drop: its parent, here the test, reaps it).
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(dropped.wait().unwrap().signal(), Some(libc::SIGKILL));
         // Not a helper's name: `stop` leaves it.
         stop(&dir);
         assert!(alive(disowned.id()));
