@@ -191,7 +191,14 @@ pub fn rm(store: &Store, word: &str, force: bool) -> Result<(), Error> {
 pub fn wait(store: &Store, word: &str) -> Result<i32, Error> {
     let id = store.resolve(word)?;
     let _held = store.hold_for_exit(&id);
-    let st = state_of(store, &id)?;
+    let mut st = state_of(store, &id)?;
+    // Between its record and its start (`run -d` still starting it): waited through, as
+    // podman's `wait` and docker's since moby#49627, unless its runner is gone.
+    if st.seen() == Seen::Created && alive(st.monitor_pid, st.monitor_start) {
+        st = wait_record(store, &id, None, |s| {
+            s.seen() != Seen::Created || !alive(s.monitor_pid, s.monitor_start)
+        })?;
+    }
     if st.seen() == Seen::Running {
         wait_gone(st.pid, st.pid_start, None);
         let started = st.started_ns;
@@ -719,6 +726,46 @@ pub fn inspect(store: &Store, word: &str) -> Result<Value, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `wait` of a container recorded but not started yet (its runner alive) waits for its
+    /// exit; one whose runner is gone answers at once.
+    #[test]
+    fn wait_goes_through_created() {
+        let dir = std::env::temp_dir().join(format!("husk-wait-{}", std::process::id()));
+        let store = Store {
+            dir: dir.clone(),
+            run: dir.clone(),
+        };
+        let id = "ab".repeat(32);
+        std::fs::create_dir_all(store.ctr(&id)).unwrap();
+        let me = husk_sys::process::getpid();
+        let created = State {
+            status: "created".into(),
+            monitor_pid: me,
+            monitor_start: husk_sys::process::proc_stat(me).unwrap().0,
+            ..Default::default()
+        };
+        store.save_state(&id, &created).unwrap();
+        let code = std::thread::scope(|s| {
+            let waiter = s.spawn(|| wait(&store, &id));
+            // Started, ran and exited: a wait that answered `created` at once gives LOST.
+            let ran = State {
+                status: "exited".into(),
+                exit_code: 3,
+                ..created.clone()
+            };
+            store.save_state(&id, &ran).unwrap();
+            waiter.join().unwrap()
+        });
+        assert_eq!(code.unwrap(), 3);
+        let orphaned = State {
+            monitor_pid: 0,
+            ..created
+        };
+        store.save_state(&id, &orphaned).unwrap();
+        assert_eq!(wait(&store, &id).unwrap(), crate::store::LOST);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     /// docker heads a templated `ps` column as it heads the table's: `table {{.ID}}` reads
     /// CONTAINER ID, not ID.
