@@ -486,6 +486,17 @@ impl Store {
         self.sweep_removed();
         self.clean_runtime(id)?;
         if let Ok(m) = self.meta(id) {
+            // A foreground run keeps its container in its own --root under the name; a husk
+            // killed there left it (a live one cleans up itself: `rm -f` waited for it).
+            if m.foreground.is_some()
+                && !self
+                    .state(id)
+                    .is_ok_and(|s| alive(s.monitor_pid, s.monitor_start))
+            {
+                let (rt, rid) = self.runtime(&m);
+                husk_net::helper::stop(&rt.join(&rid));
+                husk_runtime::ops::delete(&rt, &rid, true)?;
+            }
             if let Some(dir) = &m.image_root {
                 husk_image::overlay::remove(dir)?;
             }

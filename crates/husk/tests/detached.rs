@@ -815,6 +815,20 @@ fn logs_of_named_foreground_runs() {
     child.kill().unwrap();
     let _ = child.wait();
     assert_eq!(fe.status("fgk"), "exited");
+    // rm -f of it removes what the killed run left in the runtime's root too (its state dir,
+    // named after the container, as a foreground run's is).
+    assert!(fe.env.root.join("fgk").exists());
+    fe.ok(&["rm", "-f", "fgk"]);
+    assert!(!fe.env.root.join("fgk").exists(), "the killed run's state dir");
+    let mut child = fe
+        .cmd(&["run", "--name", "fgk", "--rootfs", r, "sleep", "1000"])
+        .spawn()
+        .unwrap();
+    wait_until(PATIENCE, "the killed run's container runs again", || {
+        fe.env.husk(&["inspect", "fgk"]).status.success() && fe.status("fgk") == "running"
+    });
+    child.kill().unwrap();
+    let _ = child.wait();
     let o = fe
         .env
         .husk(&["run", "--name", "fgk", "--rootfs", r, "echo", "back"]);
