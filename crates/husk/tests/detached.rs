@@ -819,7 +819,10 @@ fn logs_of_named_foreground_runs() {
     // named after the container, as a foreground run's is).
     assert!(fe.env.root.join("fgk").exists());
     fe.ok(&["rm", "-f", "fgk"]);
-    assert!(!fe.env.root.join("fgk").exists(), "the killed run's state dir");
+    assert!(
+        !fe.env.root.join("fgk").exists(),
+        "the killed run's state dir"
+    );
     let mut child = fe
         .cmd(&["run", "--name", "fgk", "--rootfs", r, "sleep", "1000"])
         .spawn()
