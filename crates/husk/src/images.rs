@@ -716,20 +716,7 @@ pub fn prepare_run(
         e => e,
     })?;
     let cfg: serde_json::Value = s.read_json(&img.id, "image config")?;
-    // What -P publishes; read here, the image's config being plain JSON to husk-image too.
-    a.exposed = cfg["config"]["ExposedPorts"]
-        .as_object()
-        .map(|m| {
-            // PORT[-PORT][/PROTO] only: a key with a host part is not the image's to choose.
-            m.keys()
-                .filter(|k| {
-                    let port = k.split('/').next().unwrap_or_default();
-                    !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit() || b == b'-')
-                })
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default();
+    a.exposed = exposed_ports(&cfg);
     let volumes = anonymous_volumes(&cfg, a)?;
     // keep-id's map needs the layers unpacked for it (husk_image::remap). Without ranges both
     // maps hold the user's id alone, which owns every file of the default unpacking already.
@@ -766,6 +753,24 @@ pub fn prepare_run(
     }
     a.rootfs = Some(root.merged.clone());
     Ok(root)
+}
+
+/// What -P publishes: the image's ExposedPorts, PORT[-PORT][/PROTO] only (a key with a host
+/// part is not the image's to choose). Read here, the image's config being plain JSON to
+/// husk-image too.
+fn exposed_ports(cfg: &serde_json::Value) -> Vec<String> {
+    cfg["config"]["ExposedPorts"]
+        .as_object()
+        .map(|m| {
+            m.keys()
+                .filter(|k| {
+                    let port = k.split('/').next().unwrap_or_default();
+                    !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The image's VOLUMEs the command line mounts nothing at: a -v, --mount or --tmpfs at the same
