@@ -266,10 +266,10 @@ check "image, with ranges, keep-id: -u 0 writes in a root-owned directory" 0 "^0
   as "$U1" "$H" run --rm --userns keep-id -u 0 localhost/rlx:1 sh -c 'touch /etc/made && stat -c "%u %g" /etc/made'
 check "image, with ranges, keep-id: its layers unpacked once more, for its map (uid 0 is $FIRST)" 0 "^3 $FIRST\$" \
   sh -c "echo \$(ls -d $store1/layers/*/map-* | wc -l) \$(stat -c %u $store1/layers/*/map-*/diff/etc/passwd)"
-check "image, with ranges: a VOLUME seeded with the image's files, owners and modes" 0 \
-  "^1234 1234 750 1234 1234 640 0 0 700 seed 1\$" \
+check "image, with ranges: a VOLUME seeded with the image's files, owners, modes (a file's time)" 0 \
+  "^1234 1234 750 1234 1234 640 0 0 0 700 seed 1\$" \
   as "$U1" "$H" run --rm localhost/rlx:1 sh -c \
-  'echo $(stat -c "%u %g %a" /data /data/f /data/sub) $(cat /data/f) $(grep -c " /data " /proc/self/mountinfo)'
+  'echo $(stat -c "%u %g %a" /data) $(stat -c "%u %g %a %Y" /data/f) $(stat -c "%u %g %a" /data/sub) $(cat /data/f) $(grep -c " /data " /proc/self/mountinfo)'
 # a write in the volume is there (on the host, in the user's store) while the container runs, and
 # goes with it (--rm); the script (root) ends it by a file it puts in the volume
 as "$U1" "$H" run --rm localhost/rlx:1 sh -c \

@@ -84,11 +84,14 @@ fn inside(path: &str) -> Result<PathBuf, Error> {
     Ok(out)
 }
 
+/// Owner, mode and modification time (docker's copy keeps them too); a directory's after its
+/// entries are copied, which would move its time again.
 fn copy_owner_mode(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> io::Result<()> {
     let st = sfs::fstat(src)?;
     // chown first: it clears setuid/setgid bits the image may carry.
     sfs::fchown(dst, st.st_uid, st.st_gid)?;
-    sfs::fchmod(dst, st.st_mode & 0o7777)
+    sfs::fchmod(dst, st.st_mode & 0o7777)?;
+    sfs::futimens(dst, st.st_mtime, st.st_mtime_nsec)
 }
 
 /// Copies the tree under `src` into `dst` entry by entry, each opened with O_NOFOLLOW relative
