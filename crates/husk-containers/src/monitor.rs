@@ -123,8 +123,43 @@ pub fn main(argv: &[String]) -> i32 {
             let code = argv.get(4).and_then(|c| c.parse().ok()).unwrap_or(LOST);
             finish(&store, id, code)
         }
+        REMOVE => match store.remove_once_read(id) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprint!("{e}");
+                1
+            }
+        },
         _ => 125,
     }
+}
+
+/// husk-monitor remove STORE ID: `remove_in_child`'s.
+const REMOVE: &str = "remove";
+
+/// `Store::remove_once_read` in a child process (husk again, under the monitor's name): for a
+/// caller with threads (a relay's stdin and sig-proxy threads), because an ordinary user's image
+/// root is removed as root of a mapped user namespace, which only a single-threaded process can
+/// clone into (husk_runtime::mapped). Costs an execve.
+pub fn remove_in_child(store: &Store, id: &str) -> Result<(), Error> {
+    use std::os::unix::process::CommandExt;
+    let args = exe_args(REMOVE, store, id, &[]);
+    let out = std::process::Command::new("/proc/self/exe")
+        .arg0(&args[0])
+        .args(&args[1..])
+        .env_clear()
+        .envs(env().iter().filter_map(|kv| kv.split_once('=')))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .output()
+        .map_err(Error::io("execute", "husk-monitor remove"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(Error::Msg(format!(
+        "--rm: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    )))
 }
 
 /// What the monitor records when the container could not be launched.
@@ -257,9 +292,11 @@ fn launch_once(store: &Store, id: &str) -> Result<Launch, Error> {
     let spec = store.spec(id)?;
     // Leftovers of an earlier run whose monitor was killed (or a reboot): state dir, cgroup.
     store.clean_runtime(id)?;
-    if let Some(dir) = &meta.image_root {
-        husk_image::overlay::remount(dir)?;
-    }
+    // An ordinary user's image root is mounted for this start only: it goes with the container.
+    let root_mount = match &meta.image_root {
+        Some(dir) => husk_image::overlay::mount_kept(dir)?.map(std::sync::Arc::new),
+        None => None,
+    };
     let mut plan = husk_spec::lower(&spec, &meta.root_path)?;
     plan.rootfs_readonly_recursive = meta.rootfs_readonly_recursive;
     plan.loopback_up = meta.loopback_up;
@@ -289,6 +326,7 @@ fn launch_once(store: &Store, id: &str) -> Result<Launch, Error> {
         // With a terminal: husk's own console pair, whose master the watcher keeps.
         foreground: tty,
         files,
+        rootfs_mount: root_mount,
         ..Default::default()
     };
     // Stopped when dropped, if the launch fails; once it runs it is disowned, and `finish`

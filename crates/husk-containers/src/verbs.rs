@@ -229,8 +229,9 @@ pub const DETACHED_CODE: i32 = 1;
 /// A foreground run that can outlive husk (`run --detach-keys`, `--sig-proxy=false`): the
 /// container is made and monitored as `run -d` makes it, and the caller is attached from its
 /// first byte as `start -a` attaches. Its exit code; 0 after the detach keys (docker's `run`),
-/// the container going on. `--rm` (in `meta`) is done here after the exit, so the code can be
-/// read first, or left to the monitor once detached. `sig_proxy`: the signals husk receives go
+/// the container going on. `--rm` (in `meta`) is done after the exit, so the code can be read
+/// first (by a child, `monitor::remove_in_child`: this process may have threads), or left to
+/// the monitor once detached. `sig_proxy`: the signals husk receives go
 /// to the container (docker's rule: without a terminal only).
 pub fn run_attached(
     store: &Store,
@@ -272,7 +273,7 @@ pub fn run_attached(
         Ok(Some(code)) => {
             // relay's hold is dropped by now: a `wait` from another shell still gets the code.
             if rm {
-                store.remove_once_read(&id).map_err(e125)?;
+                monitor::remove_in_child(store, &id).map_err(e125)?;
             }
             Ok(code)
         }
@@ -301,7 +302,7 @@ fn remove_at_exit(store: &Store, id: &str) -> Result<(), Error> {
     m.auto_remove = true;
     crate::store::write_json(&store.ctr(id).join("meta.json"), &m)?;
     if state_of(store, id).is_ok_and(|s| s.status == "exited") {
-        store.remove_once_read(id)?;
+        monitor::remove_in_child(store, id)?;
     }
     Ok(())
 }

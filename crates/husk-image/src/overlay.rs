@@ -4,18 +4,22 @@
 //!
 //! An ordinary user cannot mount overlayfs in the host's mount namespace, only as root of a user
 //! namespace (Linux >= 5.11, `userxattr`). Its root (`prepare_detached`) is made by a child in a
-//! namespace mapped as the container's (husk_runtime::mapped): a tmpfs for upper and work, then
-//! the overlay, whose detached copy (open_tree) is sent back as an fd. The front end reads the root
-//! through that fd and init attaches it in the container's own mount namespace (move_mount).
-//! Nothing of it but the image's volumes is on the host's filesystems: the container's writes
-//! live in that tmpfs and go when the last reference (init's mount namespace, the front end's fd)
-//! does, even after a kill.
+//! namespace mapped as the container's (husk_runtime::mapped): the overlay, whose detached copy
+//! (open_tree) is sent back as an fd. The front end reads the root through that fd and init
+//! attaches it in the container's own mount namespace (move_mount). Nothing of it is mounted on
+//! the host: it goes when the last reference (init's mount namespace, the front end's fd) does,
+//! even after a kill. A foreground run's upper and work are a tmpfs (its writes go with it; only
+//! the image's volumes are on the host's filesystems); a kept root's (`run -d`) are directories
+//! under containers/<id>/ on the store's filesystem, so a container stopped and started again
+//! finds its writes, as docker's and podman's do: each start mounts it again the same way
+//! (`mount_kept`), and `remove` removes it as root of such a namespace (its upper holds files of
+//! the container's ids, which the user cannot remove).
 //! fuse-overlayfs, podman's fallback for older kernels, is not needed on these.
 
 use crate::store::{Image, Store};
 use husk_runtime::Error;
 use husk_spec::config::IdMapping;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// The mounted root of one container; `release` (or drop) unmounts it and removes its upper.
@@ -90,47 +94,90 @@ fn root_dir(
     Ok(root)
 }
 
-/// `prepare` for an ordinary user (see the module's comment): `uid`/`gid` are the container's
-/// maps; `variant`, the layers unpacked for them when they are not the store's own (crate::remap),
-/// made first where missing. The image's `volumes` are seeded by the same child, the only place
-/// their copies can get the image's owners (crate::volumes). containers/<id>/ holds only `owner`,
-/// `image`, the empty `merged` init attaches the root at and `volumes/`; all of it but the
-/// volumes' contents the user's own, removed by `release`.
-#[allow(clippy::too_many_arguments)]
+/// `prepare` for an ordinary user (see the module's comment): `ids` are the container's maps
+/// (and their layers' unpacking when it is not the store's own, crate::remap, made first where
+/// missing). The image's `volumes` are seeded by the child that mounts the root, the only place
+/// their copies can get the image's owners (crate::volumes). containers/<id>/ holds `owner`,
+/// `image`, the empty `merged` init attaches the root at and `volumes/`, all of it but the
+/// volumes' contents the user's own, removed by `release`; with `kept`, also `upper`, `work` and
+/// `idmap` (`ids`, for `mount_kept` and `remove`).
 pub fn prepare_detached(
     store: &Store,
     img: &Image,
     id: &str,
     record: &Path,
-    uid: &[IdMapping],
-    gid: &[IdMapping],
-    variant: Option<&str>,
+    ids: &IdMaps,
     volumes: &[String],
+    kept: bool,
 ) -> Result<Root, Error> {
-    let subdirs: &[&str] = if volumes.is_empty() {
-        &["merged"]
+    let mut subdirs = vec!["merged"];
+    if !volumes.is_empty() {
+        subdirs.push("volumes");
+    }
+    if kept {
+        subdirs.extend(["upper", "work"]);
+    }
+    let mut root = root_dir(store, img, id, record, &subdirs)?;
+    if kept {
+        let p = root.dir.join(IDMAP);
+        let text = serde_json::to_vec(ids).map_err(|e| Error::Msg(e.to_string()))?;
+        std::fs::write(&p, text).map_err(Error::io("write", &p))?;
+    }
+    let (fd, made) = mount_mapped(store, img, &root.dir, ids, !kept, volumes)?;
+    root.mount = Some(std::sync::Arc::new(fd));
+    root.volumes = made;
+    husk_runtime::fault::point("image.overlay-mounted")?;
+    Ok(root)
+}
+
+/// The id maps of an ordinary user's container, as its kept root's `idmap` records them.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct IdMaps {
+    pub uid: Vec<IdMapping>,
+    pub gid: Vec<IdMapping>,
+    /// The layers' unpacking for these maps when they are not the store's own (crate::remap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+/// The overlay of the root in `dir`, mounted by a child mapped by `ids` and returned detached,
+/// with the `volumes` it seeded (crate::volumes) under `dir`'s `volumes/`. `scratch`: upper and
+/// work on a tmpfs of the child's over `merged` (the container's directory beside it stays the
+/// store's, for the volumes), else `dir`'s own `upper` and `work`.
+fn mount_mapped(
+    store: &Store,
+    img: &Image,
+    dir: &Path,
+    ids: &IdMaps,
+    scratch: bool,
+    volumes: &[String],
+) -> Result<(OwnedFd, Vec<PathBuf>), Error> {
+    let variant = ids.variant.as_deref();
+    let vols = dir.join("volumes");
+    let base = if scratch {
+        dir.join("merged")
     } else {
-        &["merged", "volumes"]
+        dir.to_path_buf()
     };
-    let mut root = root_dir(store, img, id, record, subdirs)?;
-    let (top, vols) = (root.merged.clone(), root.dir.join("volumes"));
-    let reply = husk_runtime::mapped::run(uid, gid, || {
+    let reply = husk_runtime::mapped::run(&ids.uid, &ids.gid, || {
         if let Some(v) = variant {
             crate::remap::ensure(store, img, v)?;
         }
-        // The child's own mount namespace: this tmpfs over the (empty) `merged` is seen by no
-        // one else, and lives on only as the overlay's upper layer; the container's directory
-        // beside it stays the store's, for the volumes. mount(2), not fsconfig, whose values
-        // stop at 256 bytes (a few layers' paths); then a detached copy to send.
-        let s = top.to_string_lossy();
-        husk_sys::mount::mount(Some("tmpfs"), &s, Some("tmpfs"), 0, Some("mode=0755"))
-            .map_err(Error::io("mount tmpfs for the upper layer", &top))?;
-        for d in ["upper", "work", "merged"] {
-            let p = top.join(d);
-            std::fs::create_dir(&p).map_err(Error::io("create", &p))?;
+        if scratch {
+            // The child's own mount namespace: this tmpfs over the (empty) `merged` is seen by
+            // no one else, and lives on only as the overlay's upper layer.
+            let s = base.to_string_lossy();
+            husk_sys::mount::mount(Some("tmpfs"), &s, Some("tmpfs"), 0, Some("mode=0755"))
+                .map_err(Error::io("mount tmpfs for the upper layer", &base))?;
+            for d in ["upper", "work", "merged"] {
+                let p = base.join(d);
+                std::fs::create_dir(&p).map_err(Error::io("create", &p))?;
+            }
         }
-        mount(store, img, &top, false, ",userxattr", variant)?;
-        let merged = top.join("merged");
+        // mount(2), not fsconfig, whose values stop at 256 bytes (a few layers' paths); then a
+        // detached copy to send.
+        mount(store, img, &base, false, ",userxattr", variant)?;
+        let merged = base.join("merged");
         let made = crate::volumes::create(&merged, &vols, volumes)?;
         let fd = husk_sys::mount::open_tree_clone(&merged, false).map_err(Error::io(
             "take a detached copy of the overlay root",
@@ -150,11 +197,23 @@ pub fn prepare_detached(
         .into_iter()
         .next()
         .ok_or_else(|| Error::Msg("the overlay root's fd did not arrive".into()))?;
-    root.mount = Some(std::sync::Arc::new(fd));
-    root.volumes = reply.text.lines().map(|n| vols.join(n)).collect();
-    husk_runtime::fault::point("image.overlay-mounted")?;
-    Ok(root)
+    Ok((fd, reply.text.lines().map(|n| vols.join(n)).collect()))
 }
+
+/// A kept root's maps: an ordinary user's (`prepare_detached`), None for root's.
+fn read_idmap(dir: &Path) -> Result<Option<IdMaps>, Error> {
+    let p = dir.join(IDMAP);
+    match std::fs::read(&p) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| Error::Msg(format!("{}: {e}", p.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("read", &p)(e)),
+    }
+}
+
+/// A kept root's maps (JSON `IdMaps`), present only in an ordinary user's.
+const IDMAP: &str = "idmap";
 
 /// A root's `owner`: "PID START" of the husk that made it, then the path of its record.
 const OWNER: &str = "owner";
@@ -192,22 +251,31 @@ pub fn reclaim(store: &Store) {
     }
 }
 
-/// A root kept past its run (`Root::keep`: a detached container's) mounted again where it is
-/// not (after a reboot), on the same upper: the container's changes survive, as docker's do.
-pub fn remount(dir: &Path) -> Result<(), Error> {
+/// A kept root (`Root::keep`: a detached container's) for a new start of its container, on
+/// the same upper, so the container's changes survive as docker's do. Root's is mounted on
+/// `merged` in this mount namespace where it is not already (after a reboot): None. An ordinary
+/// user's is mounted anew in a mapped namespace and returned detached, for init to attach
+/// (`CreateOpts::rootfs_mount`); it goes with the container's mount namespace.
+pub fn mount_kept(dir: &Path) -> Result<Option<OwnedFd>, Error> {
+    let maps = read_idmap(dir)?;
     let merged = dir.join("merged");
     let dev = |p: &Path| std::fs::metadata(p).map(|m| std::os::unix::fs::MetadataExt::dev(&m));
-    if dev(&merged).map_err(Error::io("stat", &merged))?
-        != dev(dir).map_err(Error::io("stat", dir))?
+    if maps.is_none()
+        && dev(&merged).map_err(Error::io("stat", &merged))?
+            != dev(dir).map_err(Error::io("stat", dir))?
     {
-        return Ok(());
+        return Ok(None);
     }
     let root = dir.parent().and_then(Path::parent).unwrap_or(dir);
     let store = Store::open(root, false)?;
     let ip = dir.join("image");
     let id = std::fs::read_to_string(&ip).map_err(Error::io("read", &ip))?;
     let idx = store.index()?;
-    mount(&store, store.find(&idx, id.trim())?, dir, false, "", None)
+    let img = store.find(&idx, id.trim())?;
+    match maps {
+        Some(ids) => mount_mapped(&store, img, dir, &ids, false, &[]).map(|(fd, _)| Some(fd)),
+        None => mount(&store, img, dir, false, "", None).map(|()| None),
+    }
 }
 
 /// Removes a kept root (`Root::keep`): unmounted, its upper gone.
@@ -303,20 +371,24 @@ impl Root {
         }
     }
 
-    /// Keeps the root mounted past this value, for a container that outlives its `run` (`-d`);
-    /// `remove` takes it away, `remount` mounts it again after a reboot.
+    /// Keeps the root past this value, for a container that outlives its `run` (`-d`): root's
+    /// stays mounted, an ordinary user's detached mount goes with this value. `remove` takes it
+    /// away, `mount_kept` mounts it for the next start.
     pub fn keep(mut self) -> PathBuf {
         std::mem::take(&mut self.dir)
     }
 
     pub fn release(mut self) -> Result<(), Error> {
         let dir = std::mem::take(&mut self.dir);
+        self.mount = None;
         release_dir(&dir)
     }
 }
 
 impl Drop for Root {
     fn drop(&mut self) {
+        // A detached overlay goes first (when this was its last holder), its upper after.
+        self.mount = None;
         if !self.dir.as_os_str().is_empty() {
             let _ = release_dir(&self.dir);
         }
@@ -334,7 +406,27 @@ fn release_dir(dir: &Path) -> Result<(), Error> {
     {
         return Err(Error::io("unmount overlay root", &merged)(e));
     }
+    // An ordinary user's kept upper holds files of its containers' ids (and overlayfs' work
+    // directory is mode 0): removed as root of a namespace that maps them. Not from inside one
+    // (rmi's and prune's `reclaim` run there already, as root).
+    if let Some(ids) = read_idmap(dir)?
+        && husk_runtime::caller::Caller::current().unprivileged()
+    {
+        let mapped = husk_runtime::mapped::run(&ids.uid, &ids.gid, || {
+            remove_all(dir).map(|()| husk_runtime::mapped::Reply::default())
+        });
+        // A root whose first mount failed (newuidmap refusing, say) holds only the user's own
+        // files: removed as the user then.
+        return match mapped {
+            Err(e) => remove_all(dir).map_err(|_| e),
+            Ok(_) => Ok(()),
+        };
+    }
     remove_users_volumes(dir)?;
+    remove_all(dir)
+}
+
+fn remove_all(dir: &Path) -> Result<(), Error> {
     // Gone already: another `rm` (or a `--rm` run's exit) removed it meanwhile.
     match std::fs::remove_dir_all(dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

@@ -43,12 +43,6 @@ pub fn run(root: &Path, mut a: RunArgs, systemd_cgroup: bool) -> Result<i32, Err
             check_it(&a)?;
         }
         return match a.take_positionals() {
-            Target::Image(image) if unprivileged && (a.detach || monitored) => Err(Error::Msg(format!(
-                "{image}: run -d IMAGE as an ordinary user: not yet (its root is an overlayfs held by the run that made it, and a detached container outlives that run); run it in the foreground, or -d with --rootfs DIR"
-            ))),
-            _ if monitored && unprivileged => Err(Error::Msg(
-                "--detach-keys and --sig-proxy=false as an ordinary user: not yet; use -d, then logs -f or attach".into(),
-            )),
             Target::Image(image) if a.detach || monitored => {
                 protect_before_the_image_root(&a)?;
                 run_detached(root, a, Some(&image))
@@ -208,6 +202,14 @@ fn run_detached(root: &Path, mut a: RunArgs, image: Option<&str>) -> Result<i32,
         &id,
         &host,
     )?;
+    // An ordinary user's image root was mounted (detached) only to read and prepare it: the
+    // monitor mounts it again on the same upper for each start (husk_image::overlay::mount_kept),
+    // and two overlays should not share an upper.
+    a.root_mount = None;
+    let image_root = image_root.map(|mut r| {
+        r.mount = None;
+        r
+    });
     husk_runtime::protect_for(&built.plan)?;
     let bridge = bridge_meta(root, &a);
     if let Some(other) = a

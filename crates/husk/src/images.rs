@@ -732,10 +732,9 @@ pub fn prepare_run(
                 img,
                 id,
                 record,
-                &uid,
-                &gid,
-                variant.as_deref(),
+                &husk_image::overlay::IdMaps { uid, gid, variant },
                 &volumes,
+                kept,
             )?
         }
         None => husk_image::overlay::prepare(&s, img, id, record, !kept)?,
