@@ -36,7 +36,7 @@ echo "$U:$FIRST:65536" >>/etc/subgid
 mkdir -p "$W/home" "$W/run" "$W/rootfs/bin"
 cp "$HUSK" "$W/husk"
 cp "$(command -v busybox)" "$W/rootfs/bin/busybox"
-for a in sh true; do ln -s busybox "$W/rootfs/bin/$a"; done
+for a in sh true sleep; do ln -s busybox "$W/rootfs/bin/$a"; done
 mkdir -p "$W/rootfs/"{proc,dev,sys,etc,tmp}
 python3 - "$W/rootfs" "$W/img.tar" <<'PY'
 import hashlib, io, json, sys, tarfile
@@ -79,10 +79,19 @@ po() { podman --root "$W/home/ovl" --runroot "$W/run/ovl" --storage-driver overl
 pi() { po run --rm --network none localhost/rlbench:1 true; }
 hk() { "$W/husk" run --rm --network none --userns keep-id localhost/rlbench:1 true; }
 pk() { po run --rm --network none --userns keep-id localhost/rlbench:1 true; }
+# a detached container of the image: run -d, stop, start again (its writes kept), rm -f
+hdr() { "$W/husk" run -d --name hd --network none localhost/rlbench:1 sleep 300; }
+hdp() { "$W/husk" stop -t 0 hd; }
+hds() { "$W/husk" start hd; }
+hdx() { "$W/husk" rm -f hd; }
+pdr() { po run -d --name pd --network none localhost/rlbench:1 sleep 300; }
+pdp() { po stop -t 0 pd; }
+pds() { po start pd; }
+pdx() { po rm -f -t 0 pd; }   # -t 0: docker's rm -f kills at once, as husk's does
 "$W/husk" load -q -i "$W/img.tar" >/dev/null && po load -q -i "$W/img.tar" >/dev/null || exit 1
 h && hn && hs && p && pn && pa && hi && pi && hk && pk || exit 1 # warm-up (podman makes its pause process and storage first; the first keep-id runs unpack or copy the image for that map)
 for i in \$(seq $N); do
-  for c in h p hn pn hs pa hi pi hk pk; do
+  for c in h p hn pn hs pa hi pi hk pk hdr pdr hdp pdp hds pds hdx pdx; do
     t=\$(date +%s%N); \$c >/dev/null || exit 1; echo "\$c \$(( (\$(date +%s%N) - t) / 1000 ))"
   done
 done
@@ -106,6 +115,7 @@ mapfile -t pn < <(col pn)
 mapfile -t pa < <(col pa)
 mapfile -t hs < <(col hs)
 mapfile -t hi < <(col hi)
+for c in hdr pdr hdp pdp hds pds hdx pdx; do mapfile -t "$c" < <(col "$c"); done
 mapfile -t pi < <(col pi)
 mapfile -t hk < <(col hk)
 mapfile -t pk < <(col pk)
@@ -134,6 +144,11 @@ print(f"{statistics.median(a)/statistics.median(b):.2f}x")' "$@"; }
   echo "| pasta's own \`pasta --config-net true\` | $(stats "${pa[@]}") | | |"
   echo "| none, \`run --rm IMAGE true\` (podman: overlay driver) | $(stats "${hi[@]}") | $(stats "${pi[@]}") | $(ratio "${#hi[@]}" "${hi[@]}" "${pi[@]}") |"
   echo "| none, \`run --rm --userns keep-id IMAGE true\` (after the first) | $(stats "${hk[@]}") | $(stats "${pk[@]}") | $(ratio "${#hk[@]}" "${hk[@]}" "${pk[@]}") |"
+  row() { local -n a=$2 b=$3; echo "| $1 | $(stats "${a[@]}") | $(stats "${b[@]}") | $(ratio "${#a[@]}" "${a[@]}" "${b[@]}") |"; }
+  row "none, detached: \`run -d IMAGE sleep 300\`" hdr pdr
+  row "none, detached: \`stop -t 0\`" hdp pdp
+  row "none, detached: \`start\` again (the root mounted again, its writes kept)" hds pds
+  row "none, detached: \`rm -f\` (its upper removed)" hdx pdx
   echo "| husk pasta - husk none (setup cost) | $(python3 -c 'import sys,statistics
 n=int(sys.argv[1]); a=[int(x) for x in sys.argv[2:2+n]]; b=[int(x) for x in sys.argv[2+n:]]
 print(f"{(statistics.median(a)-statistics.median(b))/1000:.1f}")' "${#hn[@]}" "${hn[@]}" "${h[@]}") | | |"
