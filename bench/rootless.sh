@@ -7,7 +7,8 @@
 # pasta's own `pasta --config-net true` for its setup cost, and an image of that root (one layer,
 # an oci-archive both load) with `run --rm IMAGE true` (podman on its overlay driver, which is
 # native overlayfs in a user namespace on this kernel), and the same with --userns keep-id
-# (after the first run, which unpacks or copies the image for that map); interleaved, N times each; median
+# (after the first run, which unpacks or copies the image for that map), and a detached container
+# of that image (`run -d`, `stop -t 0`, `start`, `rm -f`, each timed); interleaved, N times each; median
 # and p10-p90 of the wall time of each whole command. Everything runs in a network namespace of
 # the script's own (an uplink veth with a default route for pasta and slirp4netns to use), and a
 # mount namespace of its own where a 0666 tun node is bound over /dev/net/tun (the host's node is
