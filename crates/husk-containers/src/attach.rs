@@ -5,7 +5,7 @@
 //! (logs::follow_from) as for a plain `attach`; only the input goes through the socket then.
 
 use crate::store::{Seen, Store};
-use crate::watch::{self, FRAME_HELLO, FRAME_INPUT, FRAME_WINSIZE};
+use crate::watch::{self, FRAME_EOF, FRAME_HELLO, FRAME_INPUT, FRAME_WINSIZE};
 use husk_runtime::Error;
 use husk_sys::{fs as sfs, process as sp, tty};
 use std::io::{ErrorKind, Read, Write};
@@ -96,7 +96,7 @@ impl<'k> Escape<'k> {
 }
 
 /// One frame of the socket's protocol (watch.rs): kind, length, at most 255 bytes of body.
-fn frame(kind: u8, body: &[u8]) -> Vec<u8> {
+pub(crate) fn frame(kind: u8, body: &[u8]) -> Vec<u8> {
     let mut f = Vec::with_capacity(body.len() + 2);
     f.extend_from_slice(&[kind, body.len() as u8]);
     f.extend_from_slice(body);
@@ -258,9 +258,10 @@ pub fn terminal(sock: UnixStream, input: bool, keys: &[u8], replay: bool) -> Res
     result
 }
 
-/// Forwards stdin to a container without a terminal (`-i`) until the caller's EOF or the
-/// detach keys; its output is read from the log meanwhile (by the caller's thread).
-pub fn forward_input(sock: UnixStream, keys: &[u8]) -> Ended {
+/// Forwards stdin to a container without a terminal (`-i`) until the caller's EOF (passed on
+/// with `once`, docker's StdinOnce) or the detach keys; its output is read from the log
+/// meanwhile (by the caller's thread).
+pub fn forward_input(sock: UnixStream, keys: &[u8], once: bool) -> Ended {
     let mut peer = Peer { sock, open: true };
     let mut esc = Escape::new(keys);
     let mut buf = [0u8; 8192];
@@ -269,6 +270,9 @@ pub fn forward_input(sock: UnixStream, keys: &[u8]) -> Ended {
     loop {
         let n = sfs::read(stdin.as_fd(), &mut buf).unwrap_or(0);
         if n == 0 {
+            if once {
+                let _ = peer.send(FRAME_EOF, &[]);
+            }
             return Ended::Exited;
         }
         pass.clear();

@@ -218,6 +218,10 @@ pub fn wait(store: &Store, word: &str) -> Result<i32, Error> {
 /// that keeps one open (`-i`); `keys` end the attachment and leave the container running.
 pub struct Attach<'a> {
     pub input: bool,
+    /// The caller's EOF closes the container's stdin (docker's StdinOnce, set for a container
+    /// started attached to the caller's `-i`, as a foreground `run -i` is); else it stays open
+    /// for the next attacher (`attach` to a `run -d -i` container).
+    pub stdin_once: bool,
     pub keys: &'a [u8],
     pub out: &'a mut dyn Write,
     pub err: &'a mut dyn Write,
@@ -386,10 +390,10 @@ fn relay(
         if let Some(sock) = crate::attach::connect(store, id)? {
             // Never joined: it blocks reading the caller's stdin, which only the caller ends;
             // the follow below ends at the container's exit or when this sets `detached`.
-            let (keys, d) = (a.keys.to_vec(), detached.clone());
+            let (keys, d, once) = (a.keys.to_vec(), detached.clone(), a.stdin_once);
             std::thread::Builder::new()
                 .spawn(move || {
-                    let ended = crate::attach::forward_input(sock, &keys);
+                    let ended = crate::attach::forward_input(sock, &keys, once);
                     d.store(ended == crate::attach::Ended::Detached, Ordering::SeqCst);
                 })
                 .map_err(Error::io("spawn", "stdin thread"))?;

@@ -33,6 +33,9 @@ pub const VERB: &str = "watch";
 
 /// What an attach client sends: one frame per message, `[kind, len, bytes...]`.
 pub const FRAME_INPUT: u8 = b'i';
+/// `[FRAME_EOF, 0]`: the caller's stdin ended and the container was started attached to it
+/// (docker's StdinOnce): its stdin pipe is closed, so it reads EOF too. Without a terminal only.
+pub const FRAME_EOF: u8 = b'e';
 /// `[FRAME_WINSIZE, 4, rows_lo, rows_hi, cols_lo, cols_hi]`
 pub const FRAME_WINSIZE: u8 = b'w';
 /// `[FRAME_HELLO, 1, replay]`, a client's first frame: from then on it gets the terminal's
@@ -189,7 +192,7 @@ impl Client {
     /// Reads once and applies every complete frame; false once the client is gone.
     fn pump(
         &mut self,
-        input: Option<&std::fs::File>,
+        input: &mut Option<std::fs::File>,
         tty: Option<BorrowedFd<'_>>,
         history: Option<&History>,
     ) -> bool {
@@ -200,12 +203,13 @@ impl Client {
         let mut at = 0;
         while self.len - at >= 2 && self.len - at >= 2 + self.buf[at + 1] as usize {
             let body = &self.buf[at + 2..at + 2 + self.buf[at + 1] as usize];
-            match (self.buf[at], input, tty) {
-                (FRAME_INPUT, Some(mut f), _) => {
+            match (self.buf[at], input.as_mut(), tty) {
+                (FRAME_INPUT, Some(f), _) => {
                     // Blocks while the container does not read: the attacher waits, as it
                     // would on the terminal itself.
                     let _ = f.write_all(body);
                 }
+                (FRAME_EOF, Some(_), None) => *input = None,
                 (FRAME_WINSIZE, _, Some(m)) if body.len() == 4 => {
                     let rows = u16::from_le_bytes([body[0], body[1]]);
                     let cols = u16::from_le_bytes([body[2], body[3]]);
@@ -255,17 +259,19 @@ pub fn main(argv: &[String]) -> i32 {
         None
     };
     // The inherited 3, 4 and 5 must not reach anything this executes; 0, 1 and 2 are the
-    // launch's ends of the container's pipes, which would keep them from ever reaching EOF.
-    let _ = husk_sys::fs::close_range_cloexec(3);
+    // launch's ends of the container's pipes, which would keep them from ever reaching EOF, and
+    // so would 5 once its copy is closed (FRAME_EOF): /dev/null over each.
     if let Ok(null) = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/null")
     {
-        for n in 0..3 {
-            let _ = husk_sys::fs::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), n);
+        let null = std::os::fd::AsRawFd::as_raw_fd(&null);
+        for n in (0..3).chain(stdin.is_some().then_some(5)) {
+            let _ = husk_sys::fs::dup2(null, n);
         }
     }
+    let _ = husk_sys::fs::close_range_cloexec(3);
     let code = match sp::pidfd_open(pid) {
         Ok(pidfd) => watch(Path::new(dir), id, pidfd, out, err, stdin, tty, mode),
         Err(_) => crate::store::LOST,
@@ -318,7 +324,7 @@ fn watch(
     } else {
         None
     };
-    let input: Option<std::fs::File> = if tty && mode.contains('i') {
+    let mut input: Option<std::fs::File> = if tty && mode.contains('i') {
         master.as_ref().and_then(|m| m.try_clone().ok())
     } else {
         stdin
@@ -390,7 +396,7 @@ fn watch(
         } else if r[4] != 0
             && let Some(c) = &mut client
             && !c.pump(
-                input.as_ref(),
+                &mut input,
                 master.as_ref().map(|f| f.as_fd()),
                 history.as_ref(),
             )
@@ -416,4 +422,37 @@ fn watch(
         let _ = std::fs::remove_file(ctr.join(SOCKET));
     }
     exited.map(|e| e.status()).unwrap_or(crate::store::LOST)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attach::frame;
+
+    /// FRAME_EOF closes the container's stdin pipe (it reads what came before, then EOF); with
+    /// a terminal it is ignored (the pty master is the terminal itself).
+    #[test]
+    fn the_callers_eof_closes_the_containers_stdin_pipe_only() {
+        let (mut attacher, sock) = UnixStream::pair().unwrap();
+        let mut client = Client {
+            sock,
+            ready: false,
+            buf: [0; 512],
+            len: 0,
+        };
+        let (mut container_reads, w) = std::io::pipe().unwrap();
+        let mut input = Some(std::fs::File::from(OwnedFd::from(w)));
+        let tty = std::fs::File::open("/dev/null").unwrap();
+        attacher.write_all(&frame(FRAME_EOF, &[])).unwrap();
+        assert!(client.pump(&mut input, Some(tty.as_fd()), None));
+        assert!(input.is_some(), "a terminal's input stays");
+        attacher
+            .write_all(&[frame(FRAME_INPUT, b"last\n"), frame(FRAME_EOF, &[])].concat())
+            .unwrap();
+        assert!(client.pump(&mut input, None, None));
+        assert!(input.is_none());
+        let mut got = String::new();
+        container_reads.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "last\n");
+    }
 }

@@ -217,6 +217,7 @@ fn with_attach(
     let keys = husk_containers::attach::parse_keys(keys)?;
     f(verbs::Attach {
         input,
+        stdin_once: false,
         keys: &keys,
         out: &mut out(),
         err: &mut std::io::stderr(),

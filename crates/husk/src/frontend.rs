@@ -162,22 +162,13 @@ fn check_it(a: &RunArgs) -> Result<(), Error> {
 /// (crate husk-containers); prints the id once the process runs. Without -d (`through_monitor`)
 /// the caller stays attached until the container exits or the detach keys are typed.
 fn run_detached(root: &Path, mut a: RunArgs, image: Option<&str>) -> Result<i32, Error> {
-    use husk_containers::{Meta, Restart, Store, store};
+    use husk_containers::{Meta, Store, store};
     let keys = match (&a.detach_keys, a.detach) {
         (_, true) => None,
         (Some(k), false) => Some(husk_containers::attach::parse_keys(k)?),
         (None, false) => Some(husk_containers::attach::DEFAULT_KEYS.to_vec()),
     };
-    let restart = match &a.restart {
-        Some(r) => Restart::parse(r)?,
-        None => Restart::default(),
-    };
-    if a.rm && restart.name != "no" {
-        return Err(Error::Msg(format!(
-            "--rm and --restart {}: a container removed at exit cannot be restarted; drop one",
-            restart.name
-        )));
-    }
+    let restart = restart_policy(&a)?;
     let s = Store::for_root(root);
     let id = store::new_id()?;
     // The image's overlay root stays mounted while the container exists: unmounted (dropped) if
@@ -243,6 +234,7 @@ fn run_detached(root: &Path, mut a: RunArgs, image: Option<&str>) -> Result<i32,
         Some(keys) => {
             let attach = husk_containers::verbs::Attach {
                 input: a.interactive,
+                stdin_once: true,
                 keys,
                 out: &mut std::io::stdout(),
                 err: &mut std::io::stderr(),
@@ -280,6 +272,21 @@ fn run_detached(root: &Path, mut a: RunArgs, image: Option<&str>) -> Result<i32,
             Ok(code)
         }
     }
+}
+
+/// `--restart`, which `--rm` excludes (docker's rule).
+fn restart_policy(a: &RunArgs) -> Result<husk_containers::Restart, Error> {
+    let restart = match &a.restart {
+        Some(r) => husk_containers::Restart::parse(r)?,
+        None => husk_containers::Restart::default(),
+    };
+    if a.rm && restart.name != "no" {
+        return Err(Error::Msg(format!(
+            "--rm and --restart {}: a container removed at exit cannot be restarted; drop one",
+            restart.name
+        )));
+    }
+    Ok(restart)
 }
 
 /// What the store keeps of a front-end container (detached, or a named foreground run's

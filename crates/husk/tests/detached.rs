@@ -756,7 +756,21 @@ fn foreground_detach_keys_and_sig_proxy() {
     assert_eq!(fe.status("nsp"), "running");
     fe.ok(&["stop", "nsp"]);
     assert_eq!(fe.inspect("nsp")["State"]["ExitCode"], 9);
-    fe.ok(&["rm", "dk", "sp", "nsp"]);
+    // The caller's EOF reaches the container through the monitor, as docker's StdinOnce for a
+    // foreground run -i (an `attach` later would find nothing more to read anyway).
+    let mut a = run(
+        &["-i", "--sig-proxy=false", "--name", "eof"],
+        "cat; echo done",
+    );
+    a.send(b"hello\n");
+    a.wait_for("hello");
+    drop(a.child.stdin.take());
+    wait_until(PATIENCE, "the container reads the caller's EOF", || {
+        a.child.try_wait().unwrap().is_some()
+    });
+    let (code, out, err) = a.end();
+    assert_eq!((code, out.as_str()), (0, "hello\ndone\n"), "{err}");
+    fe.ok(&["rm", "dk", "sp", "nsp", "eof"]);
 }
 
 #[test]
