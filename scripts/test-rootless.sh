@@ -38,6 +38,15 @@ await_answer() {
   done
   return 1
 }
+# bounded (60 s) until $U1 has no live process whose name matches the awk regex \$1; the count in \$left
+await_gone() {
+  for i in \$(seq 600); do
+    left=\$(ps -u $U1 -o stat=,comm= | awk -v re="\$1" '\$1 !~ /^Z/ && \$2 ~ re' | wc -l)
+    [ "\$left" = 0 ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
 PRE
 }
 [[ -x $HUSK ]] || { echo "no husk binary at $HUSK (cargo build first)"; exit 1; }
@@ -500,11 +509,7 @@ id=\$(runuser -u $U1 -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin XDG_RUNTIME_DI
 await_answer 18081 detached
 echo "detached client: \$got"
 runuser -u $U1 -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin XDG_RUNTIME_DIR=$T/run-$U1 HOME=$T/home-$U1 $H stop -t 1 \$id >/dev/null
-for i in \$(seq 600); do # bounded: 60 s
-  left=\$(ps -u $U1 -o stat=,comm= | awk '\$1 !~ /^Z/ && \$2 ~ /^pas/' | wc -l)
-  [ "\$left" = 0 ] && break
-  sleep 0.1
-done
+await_gone "^pas"
 echo "pasta left after stop: \$left"
 runuser -u $U1 -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin XDG_RUNTIME_DIR=$T/run-$U1 HOME=$T/home-$U1 $H rm \$id >/dev/null
 pkill -P \$(cat $T/peer.pid); kill \$(cat $T/peer.pid) # its server loop first
@@ -558,11 +563,7 @@ await_answer 18090 served
 echo "client: \$got"
 wait \$run
 # killed as the run ends, not waited for (its exit deletes the tap device, tens of ms of RCU)
-for i in \$(seq 600); do # bounded: 60 s
-  left=\$(ps -u $U1 -o stat=,comm= | awk '\$1 !~ /^Z/ && \$2 == "slirp4netns"' | wc -l)
-  [ "\$left" = 0 ] && break
-  sleep 0.1
-done
+await_gone "^slirp4netns$"
 echo "after the run: \$left slirp4netns"
 # a SIGKILLed foreground run's slirp4netns ends with it: its --exit-fd's other end was husk's
 $r $H run --name slirpkill --network slirp4netns --rootfs $(rootfs "$U1") -- sleep 300 &
@@ -571,11 +572,7 @@ for i in \$(seq 600); do # bounded: 60 s
   sleep 0.1
 done
 kill -KILL \$(ps -u $U1 -o pid=,comm= | awk '\$2 == "husk" {print \$1}')
-for i in \$(seq 600); do # bounded: 60 s
-  left=\$(ps -u $U1 -o stat=,comm= | awk '\$1 !~ /^Z/ && \$2 == "slirp4netns"' | wc -l)
-  [ "\$left" = 0 ] && break
-  sleep 0.1
-done
+await_gone "^slirp4netns$"
 echo "slirp4netns left after a SIGKILLed run: \$left"
 wait \$!
 # its record, then its runtime leftovers (a name used again removes a killed run's)
@@ -586,11 +583,7 @@ id=\$($r $H run -d --network slirp4netns -p 18091:8091 --rootfs $(rootfs "$U1") 
 await_answer 18091 detached
 echo "detached client: \$got"
 $r $H stop -t 1 \$id >/dev/null
-for i in \$(seq 600); do # bounded: 60 s
-  left=\$(ps -u $U1 -o stat=,comm= | awk '\$1 !~ /^Z/ && \$2 == "slirp4netns"' | wc -l)
-  [ "\$left" = 0 ] && break
-  sleep 0.1
-done
+await_gone "^slirp4netns$"
 echo "slirp4netns left after stop: \$left"
 $r $H rm \$id >/dev/null
 # pasta, the default: the front end's own opens of the tun device (pasta's are its own process')

@@ -819,15 +819,18 @@ fn logs_of_named_foreground_runs() {
     assert_eq!(child.wait().unwrap().code(), Some(137));
     assert_eq!(fe.inspect("fgl")["State"]["ExitCode"], 137);
     // A run whose husk was killed leaves a record that reads exited; the name is free again.
-    let mut child = fe
-        .cmd(&["run", "--name", "fgk", "--rootfs", r, "sleep", "1000"])
-        .spawn()
-        .unwrap();
-    wait_until(PATIENCE, "the killed run's container runs", || {
-        fe.env.husk(&["inspect", "fgk"]).status.success() && fe.status("fgk") == "running"
-    });
-    child.kill().unwrap();
-    let _ = child.wait();
+    let run_then_kill_husk = || {
+        let mut child = fe
+            .cmd(&["run", "--name", "fgk", "--rootfs", r, "sleep", "1000"])
+            .spawn()
+            .unwrap();
+        wait_until(PATIENCE, "the killed run's container runs", || {
+            fe.env.husk(&["inspect", "fgk"]).status.success() && fe.status("fgk") == "running"
+        });
+        child.kill().unwrap();
+        let _ = child.wait();
+    };
+    run_then_kill_husk();
     assert_eq!(fe.status("fgk"), "exited");
     // rm -f of it removes what the killed run left in the runtime's root too (its state dir,
     // named after the container, as a foreground run's is).
@@ -837,15 +840,7 @@ fn logs_of_named_foreground_runs() {
         !fe.env.root.join("fgk").exists(),
         "the killed run's state dir"
     );
-    let mut child = fe
-        .cmd(&["run", "--name", "fgk", "--rootfs", r, "sleep", "1000"])
-        .spawn()
-        .unwrap();
-    wait_until(PATIENCE, "the killed run's container runs again", || {
-        fe.env.husk(&["inspect", "fgk"]).status.success() && fe.status("fgk") == "running"
-    });
-    child.kill().unwrap();
-    let _ = child.wait();
+    run_then_kill_husk();
     let o = fe
         .env
         .husk(&["run", "--name", "fgk", "--rootfs", r, "echo", "back"]);
